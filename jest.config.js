@@ -1,0 +1,14 @@
+// Tests are TypeScript ES modules; ts-jest compiles them without type-checking
+// (`npm run typecheck` does that), which keeps the suite fast on two cores.
+export default {
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true }],
+  },
+  testEnvironment: 'node',
+  testTimeout: 60000,
+  reporters: ['default', '<rootDir>/test/summary-reporter.cjs'],
+};
