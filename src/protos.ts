@@ -19,6 +19,14 @@ export const TypeUrl = {
 } as const;
 export type TypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
 
+/** One xDS resource as the translator produces it: a plain object in `encodeMessage` form.
+ * The translator returns these; the cache encodes each value once. */
+export interface XdsResource {
+  typeUrl: TypeUrl;
+  name: string;
+  value: object;
+}
+
 /** The type URLs Switchyard serves, in make-before-break order (CDS, EDS, LDS, RDS, SDS). */
 export const SERVED_TYPE_URLS: readonly TypeUrl[] = [
   TypeUrl.Cluster,

@@ -1,0 +1,58 @@
+// The contract between the translator side (which writes resources) and the xDS server
+// (which reads them and is woken by change sets). The cache knows protobuf bytes and
+// groups of proxies; it knows nothing of Kubernetes.
+import type { TypeUrl, XdsResource } from '../protos.js';
+
+/**
+ * A proxy group: every proxy in a group receives the same resources.
+ * - `sidecar`: Envoy sidecars (the default role)
+ * - `proxyless`: proxyless gRPC clients (API listeners, no Envoy-only features)
+ * - `gateway/<name>`: the Envoy edge gateway named <name>
+ */
+export type ProxyGroup = string;
+export const SIDECAR_GROUP: ProxyGroup = 'sidecar';
+export const PROXYLESS_GROUP: ProxyGroup = 'proxyless';
+export function gatewayGroup(gatewayName: string): ProxyGroup {
+  return `gateway/${gatewayName}`;
+}
+
+/** One change to one group's resources of one type. */
+export interface GroupChange {
+  group: ProxyGroup;
+  typeUrl: TypeUrl;
+  /** The complete new set for this group and type: names absent from it are removed. */
+  set?: XdsResource[];
+  /** Added or replaced resources (ignored when `set` is given). */
+  upserts?: XdsResource[];
+  /** Names removed (ignored when `set` is given). */
+  removals?: string[];
+}
+
+/** A stored resource, encoded once and shared by every group and stream that has it. */
+export interface CachedResource {
+  readonly typeUrl: TypeUrl;
+  readonly name: string;
+  /** A hash of `bytes`: equal bytes, equal version. */
+  readonly version: string;
+  /** The resource message itself, encoded. */
+  readonly bytes: Uint8Array;
+  /** google.protobuf.Any { type_url, value: bytes }, encoded — what a SotW response carries. */
+  readonly anyBytes: Uint8Array;
+  /** envoy.service.discovery.v3.Resource { name, version, resource: Any }, encoded — what a delta response carries. */
+  readonly deltaBytes: Uint8Array;
+}
+
+/** What one `apply` changed: per group, per type, the names whose bytes changed or that went away. */
+export type ChangeSet = Map<ProxyGroup, Map<TypeUrl, { changed: Set<string>; removed: Set<string> }>>;
+
+export interface ResourceCache {
+  /** Applies a batch; notifies listeners once with exactly what changed (not at all if nothing did). */
+  apply(changes: GroupChange[]): ChangeSet;
+  /** The group's current resources of a type, by name. */
+  resources(group: ProxyGroup, typeUrl: TypeUrl): ReadonlyMap<string, CachedResource>;
+  get(group: ProxyGroup, typeUrl: TypeUrl, name: string): CachedResource | undefined;
+  /** A version for the group's whole set of a type (SotW `version_info`): changes when any member changes. */
+  setVersion(group: ProxyGroup, typeUrl: TypeUrl): string;
+  groups(): ProxyGroup[];
+  onChange(listener: (changes: ChangeSet) => void): () => void;
+}

@@ -1,0 +1,221 @@
+// What every source (a folder of manifests, a Kubernetes cluster) emits, and the shapes of
+// the objects it carries. Sources check structure (the CRD's OpenAPI schema, required
+// fields); the model checks meaning (references, one policy per Service).
+
+export type ResourceKind =
+  | 'Service'
+  | 'EndpointSlice'
+  | 'Ingress'
+  | 'IngressClass'
+  | 'Secret'
+  | 'TrafficPolicy';
+
+export const RESOURCE_KINDS: readonly ResourceKind[] = [
+  'Service',
+  'EndpointSlice',
+  'Ingress',
+  'IngressClass',
+  'Secret',
+  'TrafficPolicy',
+];
+
+/** Identifies one object. `namespace` is '' for cluster-scoped kinds (IngressClass). */
+export interface ObjectRef {
+  kind: ResourceKind;
+  namespace: string;
+  name: string;
+}
+
+export function refKey(ref: ObjectRef): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  generation?: number;
+  resourceVersion?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface KubeObjectBase {
+  apiVersion: string;
+  kind: ResourceKind;
+  metadata: ObjectMeta;
+}
+
+// ---- core/v1 Service ----------------------------------------------------------------
+export interface ServicePortSpec {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+  appProtocol?: string; // http, http2, h2c, grpc, tcp (also kubernetes.io/h2c)
+}
+export interface ServiceObject extends KubeObjectBase {
+  kind: 'Service';
+  spec: {
+    type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+    clusterIP?: string; // 'None' for headless
+    ports?: ServicePortSpec[];
+    selector?: Record<string, string>;
+    sessionAffinity?: 'None' | 'ClientIP';
+  };
+}
+
+// ---- discovery.k8s.io/v1 EndpointSlice ------------------------------------------------
+export interface EndpointSliceObject extends KubeObjectBase {
+  kind: 'EndpointSlice';
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints?: Array<{
+    addresses: string[];
+    conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+    zone?: string;
+    nodeName?: string;
+    hostname?: string;
+    targetRef?: { kind?: string; name?: string; namespace?: string };
+  }>;
+  ports?: Array<{ name?: string; port?: number; protocol?: string; appProtocol?: string }>;
+  // metadata.labels['kubernetes.io/service-name'] names the Service.
+}
+
+// ---- networking.k8s.io/v1 Ingress and IngressClass -------------------------------------
+export interface IngressBackend {
+  service?: { name: string; port: { number?: number; name?: string } };
+  resource?: { apiGroup?: string; kind: string; name: string };
+}
+export interface IngressObject extends KubeObjectBase {
+  kind: 'Ingress';
+  spec: {
+    ingressClassName?: string;
+    defaultBackend?: IngressBackend;
+    tls?: Array<{ hosts?: string[]; secretName?: string }>;
+    rules?: Array<{
+      host?: string;
+      http?: {
+        paths: Array<{ path?: string; pathType: 'Exact' | 'Prefix' | 'ImplementationSpecific'; backend: IngressBackend }>;
+      };
+    }>;
+  };
+}
+export interface IngressClassObject extends KubeObjectBase {
+  kind: 'IngressClass';
+  spec: { controller?: string; parameters?: unknown };
+}
+
+// ---- core/v1 Secret ---------------------------------------------------------------------
+export interface SecretObject extends KubeObjectBase {
+  kind: 'Secret';
+  type?: string; // kubernetes.io/tls
+  data?: Record<string, string>; // base64
+  stringData?: Record<string, string>;
+}
+
+// ---- switchyard.dev/v1alpha1 TrafficPolicy -------------------------------------------------
+/** Durations are Kubernetes-style strings: "250ms", "5s", "1m30s". */
+export type DurationString = string;
+
+export type LoadBalancerPolicy = 'Auto' | 'RingHash' | 'Maglev' | 'LeastRequest' | 'RoundRobin' | 'Random';
+
+export interface HashOnEntry {
+  header?: { name: string };
+  cookie?: { name: string; ttl?: DurationString; path?: string };
+  sourceIP?: Record<string, never>;
+  queryParameter?: { name: string };
+  /** Stop at this key when it is present (Envoy's hash_policy.terminal). */
+  terminal?: boolean;
+}
+
+export interface WeightedBackend {
+  /** A Service in the policy's namespace. */
+  backend: string;
+  /** The backend Service's port; defaults to the target's port number. */
+  port?: number;
+  weight: number;
+}
+
+export interface RouteMatchSpec {
+  path?: { prefix?: string; exact?: string; regex?: string };
+  headers?: Array<{ name: string; exact?: string; regex?: string; present?: boolean }>;
+}
+
+export interface TrafficPolicySpec {
+  targetRef: { kind?: 'Service'; name: string };
+  loadBalancer?: {
+    policy?: LoadBalancerPolicy;
+    ringHash?: { minimumRingSize?: number; maximumRingSize?: number };
+    maglev?: { tableSize?: number };
+    leastRequest?: { choiceCount?: number; activeRequestBias?: number };
+    hashOn?: HashOnEntry[];
+  };
+  /** Weighted backends for every request that no `routes` entry matched. */
+  split?: WeightedBackend[];
+  /** Ordered; the first match wins. Each sends to one backend or to a split. */
+  routes?: Array<{ match: RouteMatchSpec; backend?: string; port?: number; split?: WeightedBackend[] }>;
+  timeout?: DurationString;
+  retries?: { attempts: number; perTryTimeout?: DurationString; retryOn?: string[] };
+  circuitBreaker?: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number };
+  outlierDetection?: {
+    consecutive5xx?: number;
+    interval?: DurationString;
+    baseEjectionTime?: DurationString;
+    maxEjectionPercent?: number;
+  };
+  healthCheck?: {
+    http?: { path: string; host?: string };
+    tcp?: Record<string, never>;
+    interval?: DurationString;
+    timeout?: DurationString;
+    healthyThreshold?: number;
+    unhealthyThreshold?: number;
+  };
+  locality?: { preferLocalZone?: boolean; failoverZones?: string[] };
+}
+
+export interface Condition {
+  type: string; // Accepted | ResolvedRefs | Programmed
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export interface TrafficPolicyObject extends KubeObjectBase {
+  kind: 'TrafficPolicy';
+  spec: TrafficPolicySpec;
+  status?: { observedGeneration?: number; conditions?: Condition[] };
+}
+
+export type KubeObject =
+  | ServiceObject
+  | EndpointSliceObject
+  | IngressObject
+  | IngressClassObject
+  | SecretObject
+  | TrafficPolicyObject;
+
+/** Where an object came from, so errors can point at it (file and line, or the API server). */
+export interface ObjectOrigin {
+  file?: string;
+  line?: number;
+}
+
+// ---- events ----------------------------------------------------------------------------------
+export type SourceEvent =
+  /** The object passed structural validation and replaces any earlier version. */
+  | { type: 'upsert'; ref: ObjectRef; object: KubeObject; origin?: ObjectOrigin }
+  | { type: 'delete'; ref: ObjectRef }
+  /** The object failed structural validation. The model keeps serving its last good
+   * version (if any) and reports the errors (TrafficPolicy: as a status condition). */
+  | { type: 'rejected'; ref: ObjectRef; errors: string[]; object?: KubeObject; origin?: ObjectOrigin };
+
+export type EventSink = (events: SourceEvent[]) => void;
+
+export interface Source {
+  /** Starts watching. Resolves once the initial state has been delivered to `sink`. */
+  start(sink: EventSink): Promise<void>;
+  stop(): Promise<void>;
+}
