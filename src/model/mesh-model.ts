@@ -1,0 +1,455 @@
+// The one in-memory picture of the mesh. Sources feed it events; it keeps Services,
+// EndpointSlices (merged per Service), TrafficPolicies (checked, with a status and the last
+// good spec of each), Ingresses, IngressClasses and Secrets, and says what each batch touched.
+import { log } from '../log.js';
+import type {
+  Condition,
+  EndpointSliceObject,
+  IngressClassObject,
+  IngressObject,
+  KubeObject,
+  SecretObject,
+  ServiceObject,
+  ServicePortSpec,
+  SourceEvent,
+  TrafficPolicyObject,
+  TrafficPolicySpec,
+} from '../sources/types.js';
+import { checkPolicy } from './policy-check.js';
+import {
+  emptyChange,
+  type EffectivePolicy,
+  type EndpointHealth,
+  type EndpointInfo,
+  type ModelChange,
+  type PolicyStatus,
+  type PortProtocol,
+  type ServiceInfo,
+  type ServicePortInfo,
+} from './types.js';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+interface PolicyEntry {
+  namespace: string;
+  name: string;
+  /** The last structurally valid object; undefined when only a rejected version was seen. */
+  object?: TrafficPolicyObject;
+  /** Schema errors from the source's last `rejected` event, cleared by the next upsert. */
+  rejectedErrors?: string[];
+  rejectedGeneration?: number;
+  /** Batch number of the first upsert: older policies win a Service. */
+  createdSeq: number;
+}
+
+interface SliceEntry {
+  serviceKey: string;
+  object: EndpointSliceObject;
+}
+
+export function objectKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export class MeshModel {
+  private readonly serviceInfos = new Map<string, ServiceInfo>();
+  private readonly slices = new Map<string, SliceEntry>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly policies = new Map<string, PolicyEntry>();
+  private readonly lastGoodSpecs = new Map<string, TrafficPolicySpec>();
+  private readonly statuses = new Map<string, PolicyStatus>();
+  /** Service key -> the policy it is served with. */
+  private readonly effective = new Map<string, EffectivePolicy>();
+  private readonly ingressObjects = new Map<string, IngressObject>();
+  private readonly ingressClassObjects = new Map<string, IngressClassObject>();
+  private readonly secretObjects = new Map<string, SecretObject>();
+  private batchSeq = 0;
+
+  apply(events: SourceEvent[]): ModelChange {
+    const change = emptyChange();
+    if (events.length === 0) return change;
+    this.batchSeq++;
+    change.all = this.batchSeq === 1;
+    const changedServices = new Set<string>();
+    for (const event of events) {
+      try {
+        this.applyOne(event, change, changedServices);
+      } catch (error) {
+        // One bad object must not stop the rest of the batch.
+        log.error('model: event not applied', { ref: event.ref, error: (error as Error).message });
+      }
+    }
+    this.reevaluatePolicies(change, changedServices);
+    for (const key of changedServices) change.services.add(key);
+    // Services that route to a changed Service (split / route backends) re-translate their routes.
+    for (const [serviceKey, policy] of this.effective) {
+      const namespace = serviceKey.slice(0, serviceKey.indexOf('/'));
+      for (const backend of policyBackends(policy.spec)) {
+        if (changedServices.has(objectKey(namespace, backend))) change.services.add(serviceKey);
+      }
+    }
+    // Ingresses that use a changed Service.
+    for (const [ingressKey, ingress] of this.ingressObjects) {
+      const namespace = ingressKey.slice(0, ingressKey.indexOf('/'));
+      for (const backend of ingressServiceNames(ingress)) {
+        if (changedServices.has(objectKey(namespace, backend))) change.ingresses.add(ingressKey);
+      }
+    }
+    // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
+    for (const key of change.services) change.endpoints.delete(key);
+    return change;
+  }
+
+  // ---- Services and endpoints -------------------------------------------------------------
+
+  service(key: string): ServiceInfo | undefined {
+    return this.serviceInfos.get(key);
+  }
+
+  /** Every Service, sorted by key. */
+  services(): ServiceInfo[] {
+    return [...this.serviceInfos.values()].sort((a, b) => compare(a.key, b.key));
+  }
+
+  /** The endpoints behind one Service port, merged over every EndpointSlice, sorted by zone, address, port. */
+  endpoints(serviceKey: string, servicePort: ServicePortInfo): EndpointInfo[] {
+    const byAddress = new Map<string, EndpointInfo>();
+    for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
+      const slice = this.slices.get(sliceKey)?.object;
+      if (!slice || slice.addressType === 'FQDN') continue;
+      const port = resolveEndpointPort(servicePort, slice);
+      if (port === undefined) continue;
+      for (const endpoint of slice.endpoints ?? []) {
+        const health = endpointHealth(endpoint.conditions);
+        if (!health) continue;
+        for (const address of endpoint.addresses ?? []) {
+          const id = `${address}|${port}`;
+          const existing = byAddress.get(id);
+          // The same address in two slices (a slice being replaced): the healthier one counts.
+          if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
+          byAddress.set(id, { address, port, health, zone: endpoint.zone ?? '', ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}) });
+        }
+      }
+    }
+    return [...byAddress.values()].sort(
+      (a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port,
+    );
+  }
+
+  // ---- TrafficPolicies ----------------------------------------------------------------------
+
+  /** The policy a Service is served with: the current spec, its last good spec, or undefined (defaults). */
+  effectivePolicy(serviceKey: string): EffectivePolicy | undefined {
+    return this.effective.get(serviceKey);
+  }
+
+  policy(namespace: string, name: string): TrafficPolicyObject | undefined {
+    return this.policies.get(objectKey(namespace, name))?.object;
+  }
+
+  policyStatus(namespace: string, name: string): Condition[] | undefined {
+    return this.statuses.get(objectKey(namespace, name))?.conditions;
+  }
+
+  /** Every policy's status, sorted by namespace/name. */
+  policyStatuses(): PolicyStatus[] {
+    return [...this.statuses.entries()].sort(([a], [b]) => compare(a, b)).map(([, status]) => status);
+  }
+
+  // ---- kept for the gateway translator ------------------------------------------------------
+
+  ingress(namespace: string, name: string): IngressObject | undefined {
+    return this.ingressObjects.get(objectKey(namespace, name));
+  }
+
+  ingresses(): IngressObject[] {
+    return sortedValues(this.ingressObjects);
+  }
+
+  ingressClass(name: string): IngressClassObject | undefined {
+    return this.ingressClassObjects.get(name);
+  }
+
+  ingressClasses(): IngressClassObject[] {
+    return sortedValues(this.ingressClassObjects);
+  }
+
+  secret(namespace: string, name: string): SecretObject | undefined {
+    return this.secretObjects.get(objectKey(namespace, name));
+  }
+
+  secrets(): SecretObject[] {
+    return sortedValues(this.secretObjects);
+  }
+
+  // ---- event handling -----------------------------------------------------------------------
+
+  private applyOne(event: SourceEvent, change: ModelChange, changedServices: Set<string>): void {
+    const { kind, namespace, name } = event.ref;
+    const key = kind === 'IngressClass' ? name : objectKey(namespace, name);
+    if (event.type === 'rejected') {
+      if (kind === 'TrafficPolicy') {
+        const entry = this.policies.get(key) ?? { namespace, name, createdSeq: this.batchSeq };
+        entry.rejectedErrors = event.errors.length ? event.errors : ['the object failed schema validation'];
+        entry.rejectedGeneration = event.object?.metadata.generation;
+        this.policies.set(key, entry);
+      } else {
+        // The last good version (if any) keeps being served.
+        log.warn('model: object rejected by its source; keeping the last good version', {
+          ref: event.ref,
+          errors: event.errors,
+          origin: event.origin,
+        });
+      }
+      return;
+    }
+    const object: KubeObject | undefined = event.type === 'upsert' ? event.object : undefined;
+    switch (kind) {
+      case 'Service':
+        if (object) this.serviceInfos.set(key, serviceInfo(namespace, name, object as ServiceObject));
+        else this.serviceInfos.delete(key);
+        changedServices.add(key);
+        break;
+      case 'EndpointSlice': {
+        const previous = this.slices.get(key);
+        if (previous) {
+          this.slicesByService.get(previous.serviceKey)?.delete(key);
+          change.endpoints.add(previous.serviceKey);
+        }
+        if (object) {
+          const slice = object as EndpointSliceObject;
+          const serviceName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+          if (!serviceName) {
+            log.warn('model: EndpointSlice without the kubernetes.io/service-name label is ignored', { ref: event.ref });
+            this.slices.delete(key);
+            break;
+          }
+          const serviceKey = objectKey(namespace, serviceName);
+          this.slices.set(key, { serviceKey, object: slice });
+          let set = this.slicesByService.get(serviceKey);
+          if (!set) this.slicesByService.set(serviceKey, (set = new Set()));
+          set.add(key);
+          change.endpoints.add(serviceKey);
+        } else {
+          this.slices.delete(key);
+        }
+        break;
+      }
+      case 'TrafficPolicy':
+        if (object) {
+          const entry = this.policies.get(key);
+          this.policies.set(key, {
+            namespace,
+            name,
+            object: object as TrafficPolicyObject,
+            createdSeq: entry?.object ? entry.createdSeq : this.batchSeq,
+          });
+        } else {
+          this.policies.delete(key);
+          this.lastGoodSpecs.delete(key);
+        }
+        break;
+      case 'Ingress':
+        if (object) this.ingressObjects.set(key, object as IngressObject);
+        else this.ingressObjects.delete(key);
+        change.ingresses.add(key);
+        break;
+      case 'IngressClass':
+        if (object) this.ingressClassObjects.set(key, object as IngressClassObject);
+        else this.ingressClassObjects.delete(key);
+        for (const [ingressKey, ingress] of this.ingressObjects) {
+          if (ingress.spec.ingressClassName === name) change.ingresses.add(ingressKey);
+        }
+        break;
+      case 'Secret':
+        if (object) this.secretObjects.set(key, object as SecretObject);
+        else this.secretObjects.delete(key);
+        change.secrets.add(key);
+        break;
+    }
+  }
+
+  /**
+   * Checks every policy again (they are few, and a Service appearing can make one valid), picks
+   * the owner of each Service (the oldest policy), updates statuses and the effective policies,
+   * and records what changed.
+   */
+  private reevaluatePolicies(change: ModelChange, changedServices: Set<string>): void {
+    const lookup = (namespace: string, name: string) => this.serviceInfos.get(objectKey(namespace, name));
+    const ordered = [...this.policies.entries()].sort(
+      ([ka, a], [kb, b]) => a.createdSeq - b.createdSeq || compare(ka, kb),
+    );
+    const owners = new Map<string, string>(); // service key -> policy key
+    const nextEffective = new Map<string, EffectivePolicy>();
+    const nextStatuses = new Map<string, PolicyStatus>();
+
+    for (const [policyKey, entry] of ordered) {
+      const generation = entry.object?.metadata.generation ?? entry.rejectedGeneration;
+      const conditions: Condition[] = [];
+      const status: PolicyStatus = {
+        namespace: entry.namespace,
+        name: entry.name,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        conditions,
+      };
+      nextStatuses.set(policyKey, status);
+      const condition = (type: string, ok: boolean, reason: string, message: string) =>
+        conditions.push({ type, status: ok ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
+
+      const spec = entry.object?.spec;
+      const issues = spec ? checkPolicy(entry.namespace, spec, lookup) : undefined;
+      const targetKey = spec?.targetRef?.name ? objectKey(entry.namespace, spec.targetRef.name) : undefined;
+      const previousOwner = targetKey ? owners.get(targetKey) : undefined;
+
+      if (entry.rejectedErrors) {
+        condition('Accepted', false, 'Invalid', entry.rejectedErrors.join('; '));
+      } else if (issues && issues.spec.length) {
+        condition('Accepted', false, 'Invalid', issues.spec.join('; '));
+      } else if (previousOwner) {
+        condition('Accepted', false, 'Conflicted',
+          `spec.targetRef.name: Service ${targetKey} already has the older TrafficPolicy ${previousOwner}; only one policy applies per Service`);
+      } else {
+        condition('Accepted', true, 'Accepted', 'the policy is valid');
+      }
+      if (issues) {
+        if (issues.refs.length) {
+          condition('ResolvedRefs', false, issues.targetFound ? 'BackendNotFound' : 'TargetNotFound', issues.refs.join('; '));
+        } else {
+          condition('ResolvedRefs', true, 'ResolvedRefs', 'every referenced Service and port exists');
+        }
+      }
+
+      if (!targetKey || !issues?.targetFound || previousOwner) {
+        condition('Programmed', false, previousOwner ? 'Conflicted' : 'TargetNotFound', 'the policy is not applied to any Service');
+        continue;
+      }
+      owners.set(targetKey, policyKey);
+      const valid = !entry.rejectedErrors && issues.spec.length === 0 && issues.refs.length === 0;
+      if (valid && spec) {
+        this.lastGoodSpecs.set(policyKey, spec);
+        nextEffective.set(targetKey, { policyKey, spec, current: true });
+        condition('Programmed', true, 'Programmed', `applied to Service ${targetKey}`);
+        continue;
+      }
+      const lastGood = this.lastGoodSpecs.get(policyKey);
+      if (lastGood && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
+        nextEffective.set(targetKey, { policyKey, spec: lastGood, current: false });
+        condition('Programmed', false, 'LastGoodKept', `Service ${targetKey} keeps being served with this policy's last valid spec`);
+      } else {
+        condition('Programmed', false, 'DefaultsInUse', `Service ${targetKey} is served with the defaults until the policy is fixed`);
+      }
+    }
+
+    for (const key of new Set([...this.effective.keys(), ...nextEffective.keys()])) {
+      if (effectiveSignature(this.effective.get(key)) !== effectiveSignature(nextEffective.get(key))) changedServices.add(key);
+    }
+    for (const key of new Set([...this.statuses.keys(), ...nextStatuses.keys()])) {
+      if (JSON.stringify(this.statuses.get(key)) !== JSON.stringify(nextStatuses.get(key))) change.policyStatus.add(key);
+    }
+    replaceMap(this.effective, nextEffective);
+    replaceMap(this.statuses, nextStatuses);
+  }
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function serviceInfo(namespace: string, name: string, object: ServiceObject): ServiceInfo {
+  const spec = object.spec ?? {};
+  const clusterIP = spec.clusterIP;
+  const headless = clusterIP === 'None';
+  return {
+    key: objectKey(namespace, name),
+    namespace,
+    name,
+    headless,
+    ...(clusterIP && !headless ? { clusterIP } : {}),
+    ports: (spec.ports ?? [])
+      .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
+      .map((p) => ({
+        name: p.name ?? '',
+        port: p.port,
+        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+        protocol: portProtocol(p),
+      })),
+    clientIPAffinity: spec.sessionAffinity === 'ClientIP',
+    object,
+  };
+}
+
+/** appProtocol first; without it, the port-name convention (grpc-*, http2-*, tcp-*); default http. */
+export function portProtocol(port: ServicePortSpec): PortProtocol {
+  const app = port.appProtocol?.toLowerCase();
+  if (app !== undefined) {
+    if (app === 'grpc') return 'grpc';
+    if (app === 'http2' || app === 'h2c' || app === 'kubernetes.io/h2c') return 'http2';
+    if (app === 'http' || app === 'kubernetes.io/http') return 'http';
+    // tcp, and anything unknown (https, redis, mysql...): HTTP parsing would break it.
+    return 'tcp';
+  }
+  const prefix = (port.name ?? '').toLowerCase().split('-')[0];
+  if (prefix === 'grpc') return 'grpc';
+  if (prefix === 'http2' || prefix === 'h2c') return 'http2';
+  if (prefix === 'tcp') return 'tcp';
+  return 'http';
+}
+
+/** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */
+function resolveEndpointPort(servicePort: ServicePortInfo, slice: EndpointSliceObject): number | undefined {
+  const ports = slice.ports ?? [];
+  if (ports.length > 0) {
+    const named = ports.find((p) => (p.name ?? '') === servicePort.name);
+    return named?.port;
+  }
+  if (typeof servicePort.targetPort === 'number') return servicePort.targetPort;
+  if (servicePort.targetPort === undefined) return servicePort.port;
+  return undefined;
+}
+
+/** Kubernetes: ready unset means ready; serving unset means the same as ready. */
+function endpointHealth(conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined): EndpointHealth | undefined {
+  const ready = conditions?.ready ?? true;
+  const serving = conditions?.serving ?? ready;
+  const terminating = conditions?.terminating ?? false;
+  if (ready && !terminating) return 'healthy';
+  if (serving) return 'draining';
+  return undefined;
+}
+
+/** Service names a policy spec routes to (in its own namespace). */
+export function policyBackends(spec: TrafficPolicySpec): string[] {
+  const names: string[] = [];
+  for (const entry of spec.split ?? []) names.push(entry.backend);
+  for (const route of spec.routes ?? []) {
+    if (route.backend) names.push(route.backend);
+    for (const entry of route.split ?? []) names.push(entry.backend);
+  }
+  return names;
+}
+
+function ingressServiceNames(ingress: IngressObject): string[] {
+  const names: string[] = [];
+  const add = (backend: { service?: { name: string } } | undefined) => {
+    if (backend?.service?.name) names.push(backend.service.name);
+  };
+  add(ingress.spec?.defaultBackend);
+  for (const rule of ingress.spec?.rules ?? []) for (const path of rule.http?.paths ?? []) add(path.backend);
+  return names;
+}
+
+function effectiveSignature(policy: EffectivePolicy | undefined): string {
+  return policy ? JSON.stringify([policy.policyKey, policy.spec]) : '';
+}
+
+function replaceMap<K, V>(target: Map<K, V>, source: Map<K, V>): void {
+  target.clear();
+  for (const [k, v] of source) target.set(k, v);
+}
+
+function sortedValues<T>(map: Map<string, T>): T[] {
+  return [...map.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+}
+
+/** Plain code-unit order: the same everywhere, unlike localeCompare. */
+export function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

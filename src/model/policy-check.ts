@@ -1,0 +1,198 @@
+// Semantic checks of a TrafficPolicy spec. Structure (types, required fields) was checked by
+// the source against the CRD schema; this checks meaning: numbers Envoy would reject, and
+// references to Services. Every message starts with the field path and says how to fix it.
+import type { TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import type { ServiceInfo } from './types.js';
+import { parseDuration } from './duration.js';
+
+/** Envoy's own limits (maglev.proto, ring_hash.proto). */
+export const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
+export const RING_HASH_MAX_SIZE = 8_388_608;
+
+export interface PolicyIssues {
+  /** The spec means something Envoy cannot do: Accepted=False. */
+  spec: string[];
+  /** A referenced Service (or its port) is missing: ResolvedRefs=False. */
+  refs: string[];
+  /** The targetRef Service exists. */
+  targetFound: boolean;
+}
+
+export type ServiceLookup = (namespace: string, name: string) => ServiceInfo | undefined;
+
+export function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+export function nextPrime(n: number): number {
+  let candidate = Math.max(2, Math.floor(n) + 1);
+  while (!isPrime(candidate)) candidate++;
+  return candidate;
+}
+
+const HASHING_POLICIES = new Set(['Auto', 'RingHash', 'Maglev']);
+
+export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: ServiceLookup): PolicyIssues {
+  const issues: PolicyIssues = { spec: [], refs: [], targetFound: false };
+  const target = spec.targetRef?.name ? lookup(namespace, spec.targetRef.name) : undefined;
+  if (!spec.targetRef?.name) {
+    issues.spec.push('spec.targetRef.name: missing; name the Service this policy applies to');
+  } else if (!target) {
+    issues.refs.push(`spec.targetRef.name: Service ${namespace}/${spec.targetRef.name} not found in namespace ${namespace}`);
+  } else {
+    issues.targetFound = true;
+  }
+  const targetPorts = target ? target.ports.map((p) => p.port) : [];
+
+  const lb = spec.loadBalancer;
+  if (lb) {
+    const tableSize = lb.maglev?.tableSize;
+    if (tableSize !== undefined) {
+      if (tableSize > MAGLEV_MAX_TABLE_SIZE) {
+        issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${tableSize} is larger than Envoy's maximum ${MAGLEV_MAX_TABLE_SIZE}`);
+      } else if (!isPrime(tableSize)) {
+        issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${tableSize} is not prime; use a prime such as ${nextPrime(tableSize)}`);
+      }
+    }
+    const ring = lb.ringHash;
+    if (ring) {
+      if (ring.minimumRingSize !== undefined && ring.maximumRingSize !== undefined && ring.minimumRingSize > ring.maximumRingSize) {
+        issues.spec.push(
+          `spec.loadBalancer.ringHash: minimumRingSize ${ring.minimumRingSize} is larger than maximumRingSize ${ring.maximumRingSize}; make minimumRingSize <= maximumRingSize`,
+        );
+      }
+      for (const field of ['minimumRingSize', 'maximumRingSize'] as const) {
+        const size = ring[field];
+        if (size !== undefined && (size < 1 || size > RING_HASH_MAX_SIZE)) {
+          issues.spec.push(`spec.loadBalancer.ringHash.${field}: ${size} is outside 1..${RING_HASH_MAX_SIZE}`);
+        }
+      }
+    }
+    const choiceCount = lb.leastRequest?.choiceCount;
+    if (choiceCount !== undefined && choiceCount < 2) {
+      issues.spec.push(`spec.loadBalancer.leastRequest.choiceCount: ${choiceCount} is below 2; least_request compares at least 2 hosts`);
+    }
+    if (lb.hashOn?.length) {
+      const policy = lb.policy ?? 'Auto';
+      if (!HASHING_POLICIES.has(policy)) {
+        issues.spec.push(`spec.loadBalancer.hashOn: policy ${policy} does not hash; use RingHash, Maglev or Auto, or remove hashOn`);
+      }
+      lb.hashOn.forEach((entry, i) => {
+        const kinds = (['header', 'cookie', 'sourceIP', 'queryParameter'] as const).filter((k) => entry[k] !== undefined);
+        if (kinds.length !== 1) {
+          issues.spec.push(`spec.loadBalancer.hashOn[${i}]: set exactly one of header, cookie, sourceIP or queryParameter (found ${kinds.length})`);
+        }
+        if (entry.cookie?.ttl !== undefined) checkDuration(`spec.loadBalancer.hashOn[${i}].cookie.ttl`, entry.cookie.ttl, issues);
+      });
+    }
+  }
+
+  if (spec.split) checkSplit('spec.split', spec.split, namespace, targetPorts, lookup, issues);
+  spec.routes?.forEach((route, i) => {
+    const at = `spec.routes[${i}]`;
+    const hasBackend = route.backend !== undefined;
+    const hasSplit = route.split !== undefined;
+    if (hasBackend === hasSplit) {
+      issues.spec.push(`${at}: set exactly one of backend or split`);
+    }
+    if (hasBackend) {
+      checkBackendRef(`${at}.backend`, `${at}.port`, route.backend as string, route.port, namespace, targetPorts, lookup, issues);
+    }
+    if (hasSplit) checkSplit(`${at}.split`, route.split as WeightedBackend[], namespace, targetPorts, lookup, issues);
+    const path = route.match?.path;
+    if (path) {
+      const set = (['prefix', 'exact', 'regex'] as const).filter((k) => path[k] !== undefined);
+      if (set.length > 1) issues.spec.push(`${at}.match.path: set only one of prefix, exact or regex`);
+      if (path.regex !== undefined) checkRegex(`${at}.match.path.regex`, path.regex, issues);
+    }
+    route.match?.headers?.forEach((header, j) => {
+      const set = (['exact', 'regex', 'present'] as const).filter((k) => header[k] !== undefined);
+      if (set.length > 1) issues.spec.push(`${at}.match.headers[${j}]: set only one of exact, regex or present`);
+      if (header.regex !== undefined) checkRegex(`${at}.match.headers[${j}].regex`, header.regex, issues);
+    });
+  });
+
+  if (spec.timeout !== undefined) checkDuration('spec.timeout', spec.timeout, issues);
+  if (spec.retries) {
+    if (spec.retries.attempts < 0) issues.spec.push(`spec.retries.attempts: ${spec.retries.attempts} is negative`);
+    if (spec.retries.perTryTimeout !== undefined) checkDuration('spec.retries.perTryTimeout', spec.retries.perTryTimeout, issues);
+  }
+  const outlier = spec.outlierDetection;
+  if (outlier) {
+    if (outlier.interval !== undefined) checkDuration('spec.outlierDetection.interval', outlier.interval, issues);
+    if (outlier.baseEjectionTime !== undefined) checkDuration('spec.outlierDetection.baseEjectionTime', outlier.baseEjectionTime, issues);
+    if (outlier.maxEjectionPercent !== undefined && (outlier.maxEjectionPercent < 0 || outlier.maxEjectionPercent > 100)) {
+      issues.spec.push(`spec.outlierDetection.maxEjectionPercent: ${outlier.maxEjectionPercent} is outside 0..100`);
+    }
+  }
+  const hc = spec.healthCheck;
+  if (hc) {
+    if ((hc.http !== undefined) === (hc.tcp !== undefined)) issues.spec.push('spec.healthCheck: set exactly one of http or tcp');
+    if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues);
+    if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues);
+  }
+  return issues;
+}
+
+function checkDuration(at: string, value: string, issues: PolicyIssues): void {
+  if (parseDuration(value) === undefined) {
+    issues.spec.push(`${at}: "${value}" is not a duration; write it like "250ms", "5s" or "1m30s"`);
+  }
+}
+
+function checkRegex(at: string, pattern: string, issues: PolicyIssues): void {
+  try {
+    new RegExp(pattern);
+  } catch (error) {
+    issues.spec.push(`${at}: ${JSON.stringify(pattern)} is not a valid regular expression (${(error as Error).message})`);
+  }
+}
+
+function checkSplit(
+  at: string,
+  split: WeightedBackend[],
+  namespace: string,
+  targetPorts: number[],
+  lookup: ServiceLookup,
+  issues: PolicyIssues,
+): void {
+  const total = split.reduce((sum, entry) => sum + (entry.weight > 0 ? entry.weight : 0), 0);
+  if (split.length === 0 || total <= 0) {
+    issues.spec.push(`${at}: weights sum to 0; give at least one backend a positive weight`);
+  }
+  split.forEach((entry, i) => {
+    if (entry.weight < 0) issues.spec.push(`${at}[${i}].weight: ${entry.weight} is negative`);
+    checkBackendRef(`${at}[${i}].backend`, `${at}[${i}].port`, entry.backend, entry.port, namespace, targetPorts, lookup, issues);
+  });
+}
+
+function checkBackendRef(
+  backendAt: string,
+  portAt: string,
+  backend: string,
+  port: number | undefined,
+  namespace: string,
+  targetPorts: number[],
+  lookup: ServiceLookup,
+  issues: PolicyIssues,
+): void {
+  const service = lookup(namespace, backend);
+  if (!service) {
+    issues.refs.push(`${backendAt}: Service ${namespace}/${backend} not found in namespace ${namespace}`);
+    return;
+  }
+  const has = new Set(service.ports.map((p) => p.port));
+  if (port !== undefined) {
+    if (!has.has(port)) issues.refs.push(`${portAt}: Service ${namespace}/${backend} has no port ${port}`);
+    return;
+  }
+  // Without a port, each target port goes to the backend port with the same number.
+  for (const targetPort of targetPorts) {
+    if (!has.has(targetPort)) {
+      issues.refs.push(`${portAt}: Service ${namespace}/${backend} has no port ${targetPort} (the target's port); set port`);
+    }
+  }
+}
