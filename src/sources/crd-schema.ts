@@ -1,0 +1,159 @@
+// The TrafficPolicy schema, loaded from the CRD in deploy/crds/ (the one source of truth for
+// its structure) and compiled with ajv. Kubernetes prunes unknown fields of a structural
+// schema; here every object closes its properties so a typo is reported, not dropped.
+// Kubernetes runs the CRD's CEL rules (x-kubernetes-validations) on the API server; a folder
+// of manifests has no API server, so each rule has its equivalent check in code below.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ValidateFunction } from 'ajv';
+import YAML from 'yaml';
+import { createKubeAjv, describeErrors, fieldPath } from './schema-errors.js';
+
+export const CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'trafficpolicies.switchyard.dev.yaml');
+
+type SchemaNode = Record<string, unknown> & {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+  'x-kubernetes-validations'?: Array<{ rule: string; message?: string }>;
+};
+
+/** Finds the CRD by walking up from this module: src/sources/ under ts-jest, dist/src/sources/ after tsc. */
+export function crdFilePath(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, CRD_RELATIVE_PATH);
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find ${CRD_RELATIVE_PATH} above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+/** The CRD document as written. */
+export function loadTrafficPolicyCrd(file = crdFilePath()): Record<string, any> {
+  return YAML.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+}
+
+/** The openAPIV3Schema of the v1alpha1 version. */
+export function trafficPolicyOpenApiSchema(crd = loadTrafficPolicyCrd()): SchemaNode {
+  const version = (crd.spec?.versions as Array<Record<string, any>> | undefined)?.find((v) => v.name === 'v1alpha1');
+  const schema = version?.schema?.openAPIV3Schema as SchemaNode | undefined;
+  if (!schema) throw new Error('the TrafficPolicy CRD has no v1alpha1 openAPIV3Schema');
+  return schema;
+}
+
+/** A copy of the schema in which every object rejects fields it does not declare.
+ * The root's `metadata` is left open: Kubernetes validates it itself, and so does manifests.ts. */
+function closeObjects(node: SchemaNode, isRoot: boolean): SchemaNode {
+  const out: SchemaNode = { ...node };
+  if (node.properties) {
+    out.properties = Object.fromEntries(
+      Object.entries(node.properties).map(([key, child]) => [
+        key,
+        isRoot && key === 'metadata' ? child : closeObjects(child, false),
+      ]),
+    );
+  }
+  if (node.items) out.items = closeObjects(node.items, false);
+  if (node.type === 'object' && node.additionalProperties === undefined && node['x-kubernetes-preserve-unknown-fields'] !== true) {
+    out.additionalProperties = false;
+  }
+  return out;
+}
+
+// ---- the CEL rules, in code ----------------------------------------------------------------
+type Entry = Record<string, unknown>;
+const has = (value: Entry, key: string) => value[key] !== undefined;
+const portOrZero = (b: Entry) => (typeof b.port === 'number' ? b.port : 0);
+
+/** Each CEL rule of the CRD, keyed by its exact text. A rule without an entry here makes
+ * loading the schema fail, so the CRD and the code cannot drift apart silently. */
+export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
+  '!has(self.minimumRingSize) || !has(self.maximumRingSize) || self.minimumRingSize <= self.maximumRingSize': (self: Entry) =>
+    !has(self, 'minimumRingSize') || !has(self, 'maximumRingSize') || (self.minimumRingSize as number) <= (self.maximumRingSize as number),
+  'self.exists(b, b.weight > 0)': (self: Entry[]) => self.some((b) => (b.weight as number) > 0),
+  'self.all(a, self.exists_one(b, b.backend == a.backend && (has(b.port) ? b.port : 0) == (has(a.port) ? a.port : 0)))': (
+    self: Entry[],
+  ) => self.every((a) => self.filter((b) => b.backend === a.backend && portOrZero(b) === portOrZero(a)).length === 1),
+  '(has(self.exact) ? 1 : 0) + (has(self.regex) ? 1 : 0) + (has(self.present) ? 1 : 0) <= 1': (self: Entry) =>
+    ['exact', 'regex', 'present'].filter((key) => has(self, key)).length <= 1,
+  '!has(self.port) || has(self.backend)': (self: Entry) => !has(self, 'port') || has(self, 'backend'),
+};
+
+/** Every x-kubernetes-validations rule in a schema, with the schema path that carries it. */
+export interface CelRule {
+  at: string;
+  rule: string;
+  message?: string;
+}
+export function celRules(schema: SchemaNode, at = ''): CelRule[] {
+  const found: CelRule[] = (schema['x-kubernetes-validations'] ?? []).map((v) => ({ at, rule: v.rule, message: v.message }));
+  for (const [key, child] of Object.entries(schema.properties ?? {})) found.push(...celRules(child, at ? `${at}.${key}` : key));
+  if (schema.items) found.push(...celRules(schema.items, `${at}[]`));
+  return found;
+}
+
+function checkCelRules(schema: SchemaNode, value: unknown, instancePath: string, messages: string[]): void {
+  if (value === undefined || value === null) return;
+  for (const { rule, message } of schema['x-kubernetes-validations'] ?? []) {
+    if (!CEL_RULE_CHECKS[rule](value)) messages.push(`${fieldPath(instancePath)}: ${message ?? `fails ${rule}`}`);
+  }
+  if (schema.properties && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(schema.properties)) {
+      checkCelRules(child, (value as Entry)[key], `${instancePath}/${key}`, messages);
+    }
+  }
+  if (schema.items && Array.isArray(value)) {
+    value.forEach((item, index) => checkCelRules(schema.items as SchemaNode, item, `${instancePath}/${index}`, messages));
+  }
+}
+
+/** Checks no JSON schema or CEL rule can express cheaply. */
+function checkSpecMeaning(spec: Entry, messages: string[]): void {
+  const tableSize = (spec.loadBalancer as Entry | undefined)?.maglev as Entry | undefined;
+  const size = tableSize?.tableSize;
+  if (typeof size === 'number' && !isPrime(size)) {
+    messages.push(`spec.loadBalancer.maglev.tableSize: must be a prime number, e.g. 65537 or 5000011 (got ${size})`);
+  }
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+export interface TrafficPolicySchemaValidator {
+  /** Messages of the form `<field path>: <problem>`; empty when the object is valid. */
+  validate(object: unknown): string[];
+}
+
+/** Compiles the CRD's schema. Throws if the CRD carries a CEL rule with no check in code. */
+export function compileTrafficPolicySchema(schema = trafficPolicyOpenApiSchema()): TrafficPolicySchemaValidator {
+  for (const { at, rule } of celRules(schema)) {
+    if (!CEL_RULE_CHECKS[rule]) throw new Error(`the TrafficPolicy CRD rule at ${at || '(root)'} has no check in code: ${rule}`);
+  }
+  const ajvValidate: ValidateFunction = createKubeAjv().compile(closeObjects(schema, true));
+  return {
+    validate(object: unknown): string[] {
+      if (!ajvValidate(object)) return describeErrors(ajvValidate.errors);
+      const messages: string[] = [];
+      // CEL rules run only on a structurally valid object, as on the API server.
+      checkCelRules(schema, object, '', messages);
+      const spec = (object as Entry).spec;
+      if (spec && typeof spec === 'object') checkSpecMeaning(spec as Entry, messages);
+      return messages;
+    },
+  };
+}
+
+let compiled: TrafficPolicySchemaValidator | undefined;
+
+/** Validates a whole TrafficPolicy object (spec and status) against the CRD. */
+export function validateTrafficPolicySchema(object: unknown): string[] {
+  compiled ??= compileTrafficPolicySchema();
+  return compiled.validate(object);
+}

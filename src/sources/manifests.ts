@@ -1,0 +1,169 @@
+// YAML manifests -> Kubernetes objects with their file and line, and the structural checks
+// every source applies before an object reaches the model.
+import YAML, { isMap, isSeq, LineCounter, type Document } from 'yaml';
+import { log } from '../log.js';
+import { validateTrafficPolicySchema } from './crd-schema.js';
+import { API_VERSIONS, checkKindRules, CLUSTER_SCOPED_KINDS, validateKindSchema } from './kube-schemas.js';
+import { RESOURCE_KINDS, type KubeObject, type ObjectOrigin, type ObjectRef, type ResourceKind, type SourceEvent } from './types.js';
+
+export interface ManifestError {
+  file: string;
+  line: number;
+  column?: number;
+  /** `syntax`: the file is not valid YAML; `invalid`: a document is not a usable object. */
+  type: 'syntax' | 'invalid';
+  /** Self-contained: starts with `file:line[:column]: `. */
+  message: string;
+}
+
+export interface ParsedObject {
+  object: KubeObject;
+  origin: { file: string; line: number };
+}
+
+export interface ParsedManifests {
+  objects: ParsedObject[];
+  errors: ManifestError[];
+}
+
+export function isResourceKind(kind: unknown): kind is ResourceKind {
+  return typeof kind === 'string' && (RESOURCE_KINDS as readonly string[]).includes(kind);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function located(file: string, line: number, column: number | undefined, text: string): string {
+  return `${file}:${line}${column === undefined ? '' : `:${column}`}: ${text}`;
+}
+
+/**
+ * Parses every document of a YAML file. Kinds Switchyard does not read are skipped; `List`
+ * kinds are unpacked; namespaced objects without a namespace get `default`. Objects are
+ * returned as written (not yet validated: see validateObject).
+ */
+export function parseManifests(text: string, file: string): ParsedManifests {
+  const lineCounter = new LineCounter();
+  const documents = YAML.parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const result: ParsedManifests = { objects: [], errors: [] };
+  const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
+
+  for (const document of documents as Document[]) {
+    if (document.errors.length > 0) {
+      for (const error of document.errors) {
+        const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos[0]);
+        const reason = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        result.errors.push({
+          file,
+          line: pos.line,
+          column: pos.col,
+          type: 'syntax',
+          message: located(file, pos.line, pos.col, `YAML syntax error: ${reason}`),
+        });
+      }
+      continue;
+    }
+    const contents = document.contents;
+    if (contents === null) continue; // an empty document, e.g. after a trailing `---`
+    const line = lineOf(contents.range?.[0]);
+    const value: unknown = document.toJS({ maxAliasCount: 1000 });
+    if (value === null || value === undefined) continue;
+    if (!isPlainObject(value)) {
+      result.errors.push(invalid(file, line, 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata'));
+      continue;
+    }
+    const itemsNode = isMap(contents) ? contents.get('items', true) : undefined;
+    if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+      value.items.forEach((item, index) => {
+        const itemNode = isSeq(itemsNode) ? itemsNode.items[index] : undefined;
+        const itemLine = lineOf((itemNode as { range?: [number] } | undefined)?.range?.[0] ?? contents.range?.[0]);
+        collect(item, file, itemLine, result);
+      });
+      continue;
+    }
+    collect(value, file, line, result);
+  }
+  return result;
+}
+
+function invalid(file: string, line: number, text: string): ManifestError {
+  return { file, line, type: 'invalid', message: located(file, line, undefined, text) };
+}
+
+function collect(value: unknown, file: string, line: number, result: ParsedManifests): void {
+  if (!isPlainObject(value)) {
+    result.errors.push(invalid(file, line, 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata'));
+    return;
+  }
+  const kind = value.kind;
+  if (typeof kind !== 'string' || kind === '') {
+    result.errors.push(invalid(file, line, 'kind: is required (e.g. kind: Service)'));
+    return;
+  }
+  if (!isResourceKind(kind)) {
+    log.debug('manifest kind not served by Switchyard; skipped', { file, line, kind });
+    return;
+  }
+  const metadata = value.metadata;
+  if (!isPlainObject(metadata) || typeof metadata.name !== 'string' || metadata.name === '') {
+    result.errors.push(invalid(file, line, `${kind}: metadata.name: is required`));
+    return;
+  }
+  result.objects.push({ object: normalizeObject(value as unknown as KubeObject), origin: { file, line } });
+}
+
+/** Fills in what Kubernetes would: the `default` namespace for namespaced kinds. */
+export function normalizeObject<T extends KubeObject>(object: T): T {
+  if (CLUSTER_SCOPED_KINDS.has(object.kind) || object.metadata.namespace) return object;
+  return { ...object, metadata: { ...object.metadata, namespace: 'default' } };
+}
+
+export function objectRef(object: KubeObject): ObjectRef {
+  const namespace = CLUSTER_SCOPED_KINDS.has(object.kind) ? '' : (object.metadata.namespace ?? 'default');
+  return { kind: object.kind, namespace, name: object.metadata.name };
+}
+
+/** `TrafficPolicy shop/reviews`, `IngressClass switchyard`: how messages name an object. */
+export function describeObject(object: unknown): string {
+  const value = isPlainObject(object) ? object : {};
+  const kind = typeof value.kind === 'string' ? value.kind : 'object';
+  const metadata = isPlainObject(value.metadata) ? value.metadata : {};
+  const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : '(no name)';
+  if (isResourceKind(kind) && CLUSTER_SCOPED_KINDS.has(kind)) return `${kind} ${name}`;
+  const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : 'default';
+  return `${kind} ${namespace}/${name}`;
+}
+
+/**
+ * Structural validation of one object: apiVersion and kind, metadata, the fields each kind
+ * requires, and for TrafficPolicy the CRD's schema and rules. Each message names the
+ * object and the field, e.g. `TrafficPolicy shop/reviews: spec.split[0].weight: must be at
+ * most 10000 (got 20000)`. Empty when the object is valid.
+ */
+export function validateObject(object: unknown): string[] {
+  const prefix = `${describeObject(object)}: `;
+  if (!isPlainObject(object)) return [`${prefix}not a Kubernetes object`];
+  const kind = object.kind;
+  if (!isResourceKind(kind)) {
+    return [`${prefix}kind: must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind ?? null)})`];
+  }
+  const messages: string[] = [];
+  if (object.apiVersion !== API_VERSIONS[kind]) {
+    messages.push(`apiVersion: must be ${API_VERSIONS[kind]} for a ${kind} (got ${JSON.stringify(object.apiVersion ?? null)})`);
+  }
+  const schemaMessages = validateKindSchema(kind, object);
+  // The CRD leaves metadata open; the kind schema above checked it.
+  if (kind === 'TrafficPolicy') schemaMessages.push(...validateTrafficPolicySchema(object));
+  messages.push(...schemaMessages);
+  if (schemaMessages.length === 0) messages.push(...checkKindRules(kind, object));
+  return messages.map((message) => prefix + message);
+}
+
+/** An upsert for a valid object, a rejection (with the messages) for an invalid one. */
+export function toSourceEvent(object: KubeObject, origin?: ObjectOrigin): SourceEvent {
+  const ref = objectRef(object);
+  const errors = validateObject(object);
+  if (errors.length > 0) return { type: 'rejected', ref, errors, object, origin };
+  return { type: 'upsert', ref, object, origin };
+}
