@@ -1,0 +1,430 @@
+// One simulated Envoy on one ADS stream: subscribes the way Envoy does (wildcard CDS and LDS,
+// then EDS by the names of the EDS clusters it received and RDS by the route names its
+// listeners reference), ACKs every response and never NACKs. It keeps counters and a few
+// shared, interned structures so that thousands of clients fit in one thread.
+import * as grpc from '@grpc/grpc-js';
+import { hashBytes } from './wire.js';
+import {
+  CLA_TYPE,
+  CLUSTER_TYPE,
+  DELTA_METHOD,
+  LISTENER_TYPE,
+  ROUTE_TYPE,
+  SOTW_METHOD,
+  edsNameOfCluster,
+  encodeDeltaRequest,
+  encodeNode,
+  encodeSotwRequest,
+  encodeSotwResourceNames,
+  parseDeltaResponse,
+  parseSotwResponse,
+  resourceName,
+  resourceNameEquals,
+  routeNamesOfListener,
+  type ResourceSlice,
+} from './xds-messages.js';
+
+export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+/** An interned, immutable list of names a client subscribes to; shared by every client with the same list. */
+export interface Subscription {
+  readonly key: string;
+  readonly names: readonly string[];
+  readonly index: ReadonlyMap<string, number>;
+  /** DiscoveryRequest.resource_names, encoded once. */
+  readonly encoded: Buffer;
+}
+
+/** An interned map from a wildcard resource (cluster, listener) to the names it makes the client fetch. */
+export interface DerivedSet {
+  readonly key: string;
+  readonly entries: ReadonlyMap<string, readonly string[]>;
+  readonly subscription: Subscription;
+}
+
+/** What the clients of one thread share, so equal subscriptions are stored once. */
+export class SharedState {
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly derivedSets = new Map<string, DerivedSet>();
+
+  subscription(names: Iterable<string>): Subscription {
+    const sorted = [...new Set(names)].sort();
+    const key = sorted.join('\n');
+    let subscription = this.subscriptions.get(key);
+    if (!subscription) {
+      subscription = {
+        key,
+        names: sorted,
+        index: new Map(sorted.map((name, i) => [name, i])),
+        encoded: encodeSotwResourceNames(sorted),
+      };
+      this.subscriptions.set(key, subscription);
+    }
+    return subscription;
+  }
+
+  derivedSet(entries: Map<string, readonly string[]>): DerivedSet {
+    const key = [...entries.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, derived]) => `${name}=${derived.join(',')}`)
+      .join('\n');
+    let set = this.derivedSets.get(key);
+    if (!set) {
+      const derived: string[] = [];
+      for (const names of entries.values()) derived.push(...names);
+      set = { key, entries, subscription: this.subscription(derived) };
+      this.derivedSets.set(key, set);
+    }
+    return set;
+  }
+}
+
+/** What a client watches for during a change: the moment a resource's bytes differ from `oldHash`. */
+export interface Watch {
+  typeUrl: string;
+  name: string;
+  nameBytes: Uint8Array;
+  oldHash: number;
+}
+
+export interface TypeStats {
+  responses: number;
+  bytes: number;
+  lastVersion: string;
+  lastResponseAt: number;
+}
+
+interface TypeState extends TypeStats {
+  lastNonce: string;
+  /** Wildcard types: the resources seen and what they make the client fetch. */
+  derived?: DerivedSet;
+  /** Named types: the current subscription and which of its names have arrived. */
+  subscription?: Subscription;
+  received?: Uint8Array;
+  receivedCount: number;
+  /** A hash of every resource's bytes by subscription index (only with `hashAll`). */
+  hashes?: Uint32Array;
+  answered: boolean;
+}
+
+export interface ClientOptions {
+  index: number;
+  target: string;
+  delta: boolean;
+  shared: SharedState;
+  /** Keep a hash of every EDS and RDS resource, for final-state checks. */
+  hashAll?: boolean;
+  /** Keep every resource's bytes by type and name (the recorder that feeds the floor server). */
+  record?: boolean;
+  onSynced?: (client: AdsClient) => void;
+  onWatchSeen?: (client: AdsClient) => void;
+  onError?: (client: AdsClient, error: Error) => void;
+}
+
+/** A resource as the recorder saw it: the message bytes, its delta version, and the hash of its bytes. */
+export interface RecordedResource {
+  bytes: Buffer;
+  version: string;
+  hash: number;
+}
+
+const ALL_TYPES = [CLUSTER_TYPE, LISTENER_TYPE, CLA_TYPE, ROUTE_TYPE];
+
+export class AdsClient {
+  readonly index: number;
+  readonly delta: boolean;
+  startedAt = 0;
+  syncedAt = 0;
+  totalBytes = 0;
+  responses = 0;
+  error: Error | undefined;
+  /** Bytes received when the current watch began. */
+  bytesAtWatch = 0;
+  watch: Watch | undefined;
+  watchSeenAt = 0;
+  /** With `record`: type URL -> name -> the latest resource. */
+  readonly recorded = new Map<string, Map<string, RecordedResource>>();
+
+  private readonly options: ClientOptions;
+  private readonly types = new Map<string, TypeState>();
+  private grpcClient: grpc.Client | undefined;
+  private stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private node: Buffer | undefined;
+  private stopping = false;
+
+  constructor(options: ClientOptions) {
+    this.options = options;
+    this.index = options.index;
+    this.delta = options.delta;
+    for (const typeUrl of ALL_TYPES) {
+      this.types.set(typeUrl, { responses: 0, bytes: 0, lastVersion: '', lastResponseAt: 0, lastNonce: '', receivedCount: 0, answered: false });
+    }
+    if (options.record) for (const typeUrl of ALL_TYPES) this.recorded.set(typeUrl, new Map());
+  }
+
+  start(): void {
+    this.startedAt = nowMs();
+    this.grpcClient = new grpc.Client(this.options.target, grpc.credentials.createInsecure(), {
+      // Every simulated Envoy gets its own HTTP/2 connection, as real proxies do.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': -1,
+    });
+    const identity = (buf: Buffer): Buffer => buf;
+    this.stream = this.grpcClient.makeBidiStreamRequest(this.delta ? DELTA_METHOD : SOTW_METHOD, identity, identity);
+    this.stream.on('data', (buf: Buffer) => {
+      try {
+        this.onResponse(buf);
+      } catch (error) {
+        this.fail(error as Error);
+      }
+    });
+    this.stream.on('error', (error: Error) => {
+      if (!this.stopping) this.fail(error);
+    });
+    this.stream.on('end', () => {
+      if (!this.stopping) this.fail(new Error(`client ${this.index}: the server ended the stream`));
+    });
+    this.node = encodeNode(`sidecar~10.0.0.${this.index % 250}~bench-${this.index}.bench~bench.svc.cluster.local`, 'bench', {
+      'switchyard.dev/role': 'sidecar',
+    });
+    // Envoy on ADS: wildcard CDS and LDS first.
+    this.send(CLUSTER_TYPE, {});
+    this.send(LISTENER_TYPE, {});
+  }
+
+  stop(): void {
+    this.stopping = true;
+    this.stream?.cancel();
+    this.grpcClient?.close();
+  }
+
+  get synced(): boolean {
+    return this.syncedAt > 0;
+  }
+
+  typeStats(typeUrl: string): TypeStats {
+    const state = this.types.get(typeUrl)!;
+    return { responses: state.responses, bytes: state.bytes, lastVersion: state.lastVersion, lastResponseAt: state.lastResponseAt };
+  }
+
+  /** With `hashAll`: the hash of each named resource of a type the client holds. */
+  resourceHashes(typeUrl: string): Map<string, number> {
+    const state = this.types.get(typeUrl)!;
+    const result = new Map<string, number>();
+    if (!state.subscription || !state.hashes || !state.received) return result;
+    state.subscription.names.forEach((name, i) => {
+      if (state.received![i]) result.set(name, state.hashes![i]!);
+    });
+    return result;
+  }
+
+  beginWatch(watch: Watch): void {
+    this.watch = watch;
+    this.watchSeenAt = 0;
+    this.bytesAtWatch = this.totalBytes;
+  }
+
+  private fail(error: Error): void {
+    if (this.error) return;
+    this.error = error;
+    this.options.onError?.(this, error);
+  }
+
+  private send(typeUrl: string, request: { versionInfo?: string; nonce?: string; subscribe?: readonly string[]; unsubscribe?: readonly string[] }): void {
+    const node = this.node;
+    this.node = undefined; // only the first request of a stream carries the node
+    const state = this.types.get(typeUrl);
+    const bytes = this.delta
+      ? encodeDeltaRequest({ node, typeUrl, subscribe: request.subscribe, unsubscribe: request.unsubscribe, nonce: request.nonce })
+      : encodeSotwRequest({ node, typeUrl, versionInfo: request.versionInfo, nonce: request.nonce, encodedResourceNames: state?.subscription?.encoded });
+    this.stream!.write(bytes);
+  }
+
+  private onResponse(buf: Buffer): void {
+    const at = nowMs();
+    this.totalBytes += buf.length;
+    this.responses++;
+    if (this.delta) this.onDeltaResponse(buf, at);
+    else this.onSotwResponse(buf, at);
+    if (!this.syncedAt && this.isComplete()) {
+      this.syncedAt = at;
+      this.options.onSynced?.(this);
+    }
+  }
+
+  private onSotwResponse(buf: Buffer, at: number): void {
+    const response = parseSotwResponse(buf);
+    const state = this.types.get(response.typeUrl);
+    if (!state) {
+      // Not a type this client asked for: ACK it and move on.
+      this.send(response.typeUrl, { versionInfo: response.versionInfo, nonce: response.nonce });
+      return;
+    }
+    this.count(state, buf.length, response.versionInfo, at);
+    state.lastNonce = response.nonce;
+    this.checkWatch(buf, response.typeUrl, response.resources, at);
+    const needNames = !this.syncedAt || this.options.hashAll || this.options.record || this.isWildcard(response.typeUrl);
+    let followUp: string | undefined;
+    if (needNames) {
+      if (this.isWildcard(response.typeUrl)) {
+        const entries = new Map<string, readonly string[]>();
+        for (const resource of response.resources) {
+          entries.set(resourceName(buf, resource), this.derivedNames(response.typeUrl, buf, resource));
+        }
+        followUp = this.setDerived(response.typeUrl, state, entries);
+      } else if (state.subscription) {
+        // State of the world: this response is the whole set.
+        state.received = new Uint8Array(state.subscription.names.length);
+        state.receivedCount = 0;
+        for (const resource of response.resources) this.markReceived(state, resourceName(buf, resource), buf, resource);
+      }
+      if (this.options.record) this.recordSotw(buf, response.typeUrl, response.resources);
+    }
+    this.send(response.typeUrl, { versionInfo: response.versionInfo, nonce: response.nonce });
+    if (followUp) this.subscribeNamed(followUp);
+  }
+
+  private onDeltaResponse(buf: Buffer, at: number): void {
+    const response = parseDeltaResponse(buf);
+    const state = this.types.get(response.typeUrl);
+    if (!state) {
+      this.send(response.typeUrl, { nonce: response.nonce });
+      return;
+    }
+    this.count(state, buf.length, response.systemVersionInfo, at);
+    this.checkWatch(buf, response.typeUrl, response.resources, at);
+    let followUp: string | undefined;
+    if (this.isWildcard(response.typeUrl)) {
+      const entries = new Map(state.derived?.entries ?? []);
+      for (const name of response.removed) entries.delete(name);
+      for (const resource of response.resources) entries.set(resource.name, this.derivedNames(response.typeUrl, buf, resource));
+      followUp = this.setDerived(response.typeUrl, state, entries);
+    } else if (state.subscription) {
+      for (const name of response.removed) {
+        const i = state.subscription.index.get(name);
+        if (i !== undefined && state.received![i]) {
+          state.received![i] = 0;
+          state.receivedCount--;
+        }
+      }
+      for (const resource of response.resources) this.markReceived(state, resource.name, buf, resource);
+    }
+    if (this.options.record) {
+      const recorded = this.recorded.get(response.typeUrl)!;
+      for (const name of response.removed) recorded.delete(name);
+      for (const resource of response.resources) {
+        const bytes = Buffer.from(buf.subarray(resource.valueStart, resource.valueEnd));
+        recorded.set(resource.name, { bytes, version: resource.version, hash: hashBytes(bytes) });
+      }
+    }
+    this.send(response.typeUrl, { nonce: response.nonce });
+    if (followUp) this.subscribeNamed(followUp);
+  }
+
+  private recordSotw(buf: Buffer, typeUrl: string, resources: ResourceSlice[]): void {
+    const recorded = new Map<string, RecordedResource>();
+    for (const resource of resources) {
+      const bytes = Buffer.from(buf.subarray(resource.valueStart, resource.valueEnd));
+      const hash = hashBytes(bytes);
+      recorded.set(resourceName(buf, resource), { bytes, version: hash.toString(16), hash });
+    }
+    this.recorded.set(typeUrl, recorded);
+  }
+
+  private count(state: TypeState, bytes: number, version: string, at: number): void {
+    state.responses++;
+    state.bytes += bytes;
+    state.lastVersion = version;
+    state.lastResponseAt = at;
+    state.answered = true;
+  }
+
+  private checkWatch(buf: Buffer, typeUrl: string, resources: Array<ResourceSlice & { name?: string }>, at: number): void {
+    const watch = this.watch;
+    if (!watch || this.watchSeenAt || watch.typeUrl !== typeUrl) return;
+    for (const resource of resources) {
+      const matches = resource.name !== undefined ? resource.name === watch.name : resourceNameEquals(buf, resource, watch.nameBytes);
+      if (!matches) continue;
+      if (hashBytes(buf, resource.valueStart, resource.valueEnd) !== watch.oldHash) {
+        this.watchSeenAt = at;
+        this.options.onWatchSeen?.(this);
+      }
+      return;
+    }
+  }
+
+  private markReceived(state: TypeState, name: string, buf: Buffer, resource: ResourceSlice): void {
+    const i = state.subscription!.index.get(name);
+    if (i === undefined) return;
+    if (!state.received![i]) {
+      state.received![i] = 1;
+      state.receivedCount++;
+    }
+    if (this.options.hashAll) state.hashes![i] = hashBytes(buf, resource.valueStart, resource.valueEnd);
+  }
+
+  private isWildcard(typeUrl: string): boolean {
+    return typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE;
+  }
+
+  private derivedNames(typeUrl: string, buf: Buffer, resource: ResourceSlice): readonly string[] {
+    if (typeUrl === CLUSTER_TYPE) {
+      const edsName = edsNameOfCluster(buf, resource);
+      return edsName ? [edsName] : [];
+    }
+    return routeNamesOfListener(buf, resource);
+  }
+
+  /** Stores a new wildcard set; returns the named type whose subscription changed, if any. */
+  private setDerived(typeUrl: string, state: TypeState, entries: Map<string, readonly string[]>): string | undefined {
+    const previous = state.derived;
+    state.derived = this.options.shared.derivedSet(entries);
+    if (previous?.subscription === state.derived.subscription) return undefined;
+    return typeUrl === CLUSTER_TYPE ? CLA_TYPE : ROUTE_TYPE;
+  }
+
+  /** Moves a named type (EDS, RDS) to the subscription its wildcard type now implies. */
+  private subscribeNamed(typeUrl: string): void {
+    const source = this.types.get(typeUrl === CLA_TYPE ? CLUSTER_TYPE : LISTENER_TYPE)!;
+    const state = this.types.get(typeUrl)!;
+    const next = source.derived!.subscription;
+    const previous = state.subscription;
+    const received = new Uint8Array(next.names.length);
+    const hashes = this.options.hashAll ? new Uint32Array(next.names.length) : undefined;
+    let receivedCount = 0;
+    if (previous && state.received) {
+      next.names.forEach((name, i) => {
+        const j = previous.index.get(name);
+        if (j !== undefined && state.received![j]) {
+          received[i] = 1;
+          receivedCount++;
+          if (hashes) hashes[i] = state.hashes![j]!;
+        }
+      });
+    }
+    state.subscription = next;
+    state.received = received;
+    state.receivedCount = receivedCount;
+    state.hashes = hashes;
+    if (this.delta) {
+      const subscribe = next.names.filter((name) => !previous?.index.has(name));
+      const unsubscribe = previous ? previous.names.filter((name) => !next.index.has(name)) : [];
+      if (subscribe.length || unsubscribe.length) this.send(typeUrl, { subscribe, unsubscribe });
+    } else {
+      // State of the world: the request names the whole new set; keep the last version seen.
+      this.send(typeUrl, { versionInfo: state.lastVersion || undefined, nonce: state.lastNonce || undefined });
+    }
+  }
+
+  private isComplete(): boolean {
+    const cds = this.types.get(CLUSTER_TYPE)!;
+    const lds = this.types.get(LISTENER_TYPE)!;
+    if (!cds.answered || !lds.answered) return false;
+    for (const typeUrl of [CLA_TYPE, ROUTE_TYPE]) {
+      const state = this.types.get(typeUrl)!;
+      const wanted = state.subscription?.names.length ?? 0;
+      if (state.receivedCount < wanted) return false;
+    }
+    return true;
+  }
+}
