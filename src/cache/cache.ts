@@ -1,0 +1,315 @@
+// The resource cache: every resource is encoded to protobuf bytes once, versioned by a hash
+// of those bytes, and shared by every group (and, downstream, every stream) that holds it.
+import { createHash } from 'node:crypto';
+import protobuf from 'protobufjs';
+import { encodeMessage, type TypeUrl, type XdsResource } from '../protos.js';
+import { log } from '../log.js';
+import type {
+  CachedResource,
+  ChangeSet,
+  GroupChange,
+  ProxyGroup,
+  ResourceCache as ResourceCacheContract,
+} from './types.js';
+
+/** Counters that show the encode-once and sharing behaviour (also useful as metrics). */
+export interface ResourceCacheStats {
+  /** protobuf encodes performed since the cache was created. */
+  encodes: number;
+  /** Distinct stored resources (type + name + bytes), however many groups share each. */
+  storedResources: number;
+}
+
+/** The version of a byte string: the first 16 hex digits of its sha256. */
+export function bytesVersion(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+interface EncodedValue {
+  bytes: Uint8Array;
+  version: string;
+}
+
+interface StoredEntry {
+  resource: CachedResource;
+  /** How many (group, type) sets hold this exact resource. */
+  refs: number;
+}
+
+type TypeMap = Map<string, CachedResource>;
+
+const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
+
+/**
+ * Resource values are treated as immutable once applied: encodings are memoized by object
+ * identity, so a changed resource must be a new object.
+ */
+export class ResourceCache implements ResourceCacheContract {
+  /** By value object identity: a value shared by several groups or names is encoded once. */
+  private readonly encodedValues = new WeakMap<object, Map<TypeUrl, EncodedValue>>();
+  /** One CachedResource per (type, name, version), shared by every group that has it. */
+  private readonly stored = new Map<string, StoredEntry>();
+  private readonly byGroup = new Map<ProxyGroup, Map<TypeUrl, TypeMap>>();
+  /** Memoized set versions, dropped when the set changes. */
+  private readonly setVersions = new Map<string, string>();
+  private readonly listeners = new Set<(changes: ChangeSet) => void>();
+  private encodes = 0;
+
+  /**
+   * Applies a batch atomically: every resource is encoded before anything is stored, so a
+   * resource that cannot be encoded fails the batch with an error that names it, and the
+   * cache keeps its previous state.
+   */
+  apply(changes: GroupChange[]): ChangeSet {
+    const prepared: Array<{ change: GroupChange; resources: CachedResource[] }> = [];
+    try {
+      for (const change of changes) prepared.push(this.prepare(change));
+    } catch (err) {
+      for (const { resources } of prepared) for (const resource of resources) this.release(resource);
+      throw err;
+    }
+
+    // The state of every touched name before the batch, recorded the first time it is touched,
+    // so several changes to one name within a batch compare against where it started.
+    const before = new Map<ProxyGroup, Map<TypeUrl, Map<string, CachedResource | undefined>>>();
+    const touch = (group: ProxyGroup, typeUrl: TypeUrl, current: TypeMap, name: string): void => {
+      let types = before.get(group);
+      if (!types) before.set(group, (types = new Map()));
+      let names = types.get(typeUrl);
+      if (!names) types.set(typeUrl, (names = new Map()));
+      if (!names.has(name)) names.set(name, current.get(name));
+    };
+
+    for (const { change, resources } of prepared) {
+      const current = this.typeMap(change.group, change.typeUrl, true);
+      if (change.set) {
+        const incoming = new Set(resources.map((r) => r.name));
+        for (const name of [...current.keys()]) {
+          if (!incoming.has(name)) {
+            touch(change.group, change.typeUrl, current, name);
+            this.drop(current, name);
+          }
+        }
+      } else {
+        for (const name of change.removals ?? []) {
+          if (!current.has(name)) continue;
+          touch(change.group, change.typeUrl, current, name);
+          this.drop(current, name);
+        }
+      }
+      for (const resource of resources) {
+        const previous = current.get(resource.name);
+        if (previous === resource) continue;
+        touch(change.group, change.typeUrl, current, resource.name);
+        if (previous) this.release(previous);
+        current.set(resource.name, resource);
+        this.retain(resource);
+      }
+    }
+
+    const changeSet: ChangeSet = new Map();
+    for (const [group, types] of before) {
+      for (const [typeUrl, names] of types) {
+        const current = this.typeMap(group, typeUrl, false) ?? EMPTY;
+        const changed = new Set<string>();
+        const removed = new Set<string>();
+        for (const [name, old] of names) {
+          const now = current.get(name);
+          if (!now) {
+            if (old) removed.add(name);
+          } else if (!old || old.version !== now.version) {
+            changed.add(name);
+          }
+        }
+        if (changed.size === 0 && removed.size === 0) continue;
+        this.setVersions.delete(setKey(group, typeUrl));
+        let groupChanges = changeSet.get(group);
+        if (!groupChanges) changeSet.set(group, (groupChanges = new Map()));
+        groupChanges.set(typeUrl, { changed, removed });
+      }
+    }
+    // Every resource taken in `prepare` was retained once for safety; balance that now.
+    for (const { resources } of prepared) for (const resource of resources) this.release(resource);
+
+    if (changeSet.size > 0) this.notify(changeSet);
+    return changeSet;
+  }
+
+  resources(group: ProxyGroup, typeUrl: TypeUrl): ReadonlyMap<string, CachedResource> {
+    return this.typeMap(group, typeUrl, false) ?? EMPTY;
+  }
+
+  get(group: ProxyGroup, typeUrl: TypeUrl, name: string): CachedResource | undefined {
+    return this.typeMap(group, typeUrl, false)?.get(name);
+  }
+
+  /** A hash over the sorted name:version pairs; computed on first use after a change. */
+  setVersion(group: ProxyGroup, typeUrl: TypeUrl): string {
+    const key = setKey(group, typeUrl);
+    const memo = this.setVersions.get(key);
+    if (memo !== undefined) return memo;
+    const hash = createHash('sha256');
+    const resources = this.resources(group, typeUrl);
+    for (const name of [...resources.keys()].sort()) {
+      hash.update(name).update('\0').update(resources.get(name)!.version).update('\n');
+    }
+    const version = hash.digest('hex').slice(0, 16);
+    this.setVersions.set(key, version);
+    return version;
+  }
+
+  groups(): ProxyGroup[] {
+    return [...this.byGroup.keys()];
+  }
+
+  onChange(listener: (changes: ChangeSet) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  stats(): ResourceCacheStats {
+    return { encodes: this.encodes, storedResources: this.stored.size };
+  }
+
+  /** Validates and encodes one change's resources, sharing stored resources where the bytes match. */
+  private prepare(change: GroupChange): { change: GroupChange; resources: CachedResource[] } {
+    const where = `cache change for group "${change.group}", type ${change.typeUrl}`;
+    const list = change.set ?? change.upserts ?? [];
+    const seen = new Set<string>();
+    const resources: CachedResource[] = [];
+    for (const resource of list) {
+      if (resource.typeUrl !== change.typeUrl) {
+        throw new Error(`${where}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`);
+      }
+      if (seen.has(resource.name)) {
+        throw new Error(`${where}: resource "${resource.name}" appears twice; names must be unique within a type`);
+      }
+      seen.add(resource.name);
+      let cached: CachedResource;
+      try {
+        cached = this.intern(resource, where);
+      } catch (err) {
+        for (const held of resources) this.release(held);
+        throw err;
+      }
+      // Held until the batch is applied, so a resource dropped and re-added in one batch survives.
+      this.retain(cached);
+      resources.push(cached);
+    }
+    return { change, resources };
+  }
+
+  private intern(resource: XdsResource, where: string): CachedResource {
+    const encoded = this.encode(resource, where);
+    const key = storedKey(resource.typeUrl, resource.name, encoded.version);
+    const existing = this.stored.get(key);
+    if (existing) return existing.resource;
+    const cached = buildCachedResource(resource.typeUrl, resource.name, encoded);
+    this.stored.set(key, { resource: cached, refs: 0 });
+    return cached;
+  }
+
+  private encode(resource: XdsResource, where: string): EncodedValue {
+    let byType = this.encodedValues.get(resource.value);
+    const memo = byType?.get(resource.typeUrl);
+    if (memo) return memo;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(resource.typeUrl, resource.value);
+    } catch (err) {
+      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`);
+    }
+    this.encodes++;
+    const encoded = { bytes, version: bytesVersion(bytes) };
+    if (!byType) this.encodedValues.set(resource.value, (byType = new Map()));
+    byType.set(resource.typeUrl, encoded);
+    return encoded;
+  }
+
+  private retain(resource: CachedResource): void {
+    const entry = this.stored.get(storedKey(resource.typeUrl, resource.name, resource.version));
+    if (entry) entry.refs++;
+  }
+
+  private release(resource: CachedResource): void {
+    const key = storedKey(resource.typeUrl, resource.name, resource.version);
+    const entry = this.stored.get(key);
+    if (!entry) return;
+    entry.refs--;
+    if (entry.refs <= 0) this.stored.delete(key);
+  }
+
+  private drop(current: TypeMap, name: string): void {
+    const resource = current.get(name);
+    if (!resource) return;
+    current.delete(name);
+    this.release(resource);
+  }
+
+  private typeMap(group: ProxyGroup, typeUrl: TypeUrl, create: true): TypeMap;
+  private typeMap(group: ProxyGroup, typeUrl: TypeUrl, create: false): TypeMap | undefined;
+  private typeMap(group: ProxyGroup, typeUrl: TypeUrl, create: boolean): TypeMap | undefined {
+    let types = this.byGroup.get(group);
+    if (!types) {
+      if (!create) return undefined;
+      this.byGroup.set(group, (types = new Map()));
+    }
+    let names = types.get(typeUrl);
+    if (!names && create) types.set(typeUrl, (names = new Map()));
+    return names;
+  }
+
+  private notify(changeSet: ChangeSet): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(changeSet);
+      } catch (err) {
+        // One failing listener must not keep the others (other streams) from hearing the change.
+        log.error('cache change listener failed', { error: (err as Error).message });
+      }
+    }
+  }
+}
+
+function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
+  return `${group}\0${typeUrl}`;
+}
+
+function storedKey(typeUrl: TypeUrl, name: string, version: string): string {
+  return `${typeUrl}\0${name}\0${version}`;
+}
+
+/**
+ * Builds the three encodings in one buffer: the delta `Resource` ends with its `Any`, and the
+ * `Any` ends with the message bytes, so `anyBytes` and `bytes` are views into `deltaBytes`.
+ *   Resource { name = 3; version = 1; resource = 2 (Any { type_url = 1; value = 2 }) }
+ */
+function buildCachedResource(typeUrl: TypeUrl, name: string, encoded: EncodedValue): CachedResource {
+  const anyLength = lengthOfAny(typeUrl, encoded.bytes.length);
+  const writer = protobuf.Writer.create();
+  writer.uint32((3 << 3) | 2).string(name);
+  writer.uint32((1 << 3) | 2).string(encoded.version);
+  writer.uint32((2 << 3) | 2).uint32(anyLength);
+  writer.uint32((1 << 3) | 2).string(typeUrl);
+  writer.uint32((2 << 3) | 2).bytes(encoded.bytes);
+  const deltaBytes = writer.finish();
+  const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
+  const bytes = deltaBytes.subarray(deltaBytes.length - encoded.bytes.length);
+  return Object.freeze({ typeUrl, name, version: encoded.version, bytes, anyBytes, deltaBytes });
+}
+
+function lengthOfAny(typeUrl: string, valueLength: number): number {
+  const typeUrlLength = Buffer.byteLength(typeUrl);
+  return 1 + varintLength(typeUrlLength) + typeUrlLength + 1 + varintLength(valueLength) + valueLength;
+}
+
+export function varintLength(value: number): number {
+  let length = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    length++;
+  }
+  return length;
+}
