@@ -1,0 +1,126 @@
+// One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
+// TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
+import type { MeshModel } from '../model/mesh-model.js';
+import { parseDuration, protoDuration } from '../model/duration.js';
+import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { TrafficPolicySpec } from '../sources/types.js';
+import { TypeUrl, type XdsResource } from '../protos.js';
+import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
+import { clusterName, isHttpPort } from './names.js';
+import type { ProxyRole, TranslateOptions } from './options.js';
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** The LB choice for one Service port, from its policy and its endpoints (Auto looks at both). */
+export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): LbChoice {
+  const effective = model.effectivePolicy(service.key);
+  const endpoints = model.endpoints(service.key, port);
+  const draining = endpoints.filter((e) => e.health === 'draining').length;
+  return chooseLb(
+    {
+      ...(effective ? { spec: effective.spec, policyKey: effective.policyKey } : {}),
+      clientIPAffinity: service.clientIPAffinity,
+      healthyEndpoints: endpoints.length - draining,
+      drainingEndpoints: draining,
+    },
+    options,
+  );
+}
+
+/** The ports a role gets clusters for: proxyless gRPC clients only speak HTTP/2. */
+export function portsForRole(service: ServiceInfo, role: ProxyRole): ServicePortInfo[] {
+  return role === 'proxyless' ? service.ports.filter(isHttpPort) : service.ports;
+}
+
+export function buildServiceClusters(model: MeshModel, service: ServiceInfo, role: ProxyRole, options: TranslateOptions): XdsResource[] {
+  const spec = model.effectivePolicy(service.key)?.spec;
+  return portsForRole(service, role).map((port) => {
+    const name = clusterName(service.key, port.port);
+    const choice = lbChoiceFor(model, service, port, options);
+    const value = {
+      name,
+      type: 'EDS',
+      edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+      connectTimeout: protoDuration(options.connectTimeoutMs),
+      ...clusterLbFields(choice, spec, role, options),
+      ...(port.protocol === 'grpc' || port.protocol === 'http2' ? http2Upstream() : {}),
+      ...policyClusterFields(spec, port),
+    };
+    return { typeUrl: TypeUrl.Cluster, name, value };
+  });
+}
+
+function http2Upstream(): Record<string, unknown> {
+  return {
+    typedExtensionProtocolOptions: {
+      [HTTP_PROTOCOL_OPTIONS]: {
+        '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+        explicitHttpConfig: { http2ProtocolOptions: {} },
+      },
+    },
+  };
+}
+
+function duration(text: string | undefined, fallbackMs?: number): { seconds: number; nanos?: number } | undefined {
+  const ms = text !== undefined ? parseDuration(text) : undefined;
+  if (ms !== undefined) return protoDuration(ms);
+  return fallbackMs !== undefined ? protoDuration(fallbackMs) : undefined;
+}
+
+function wrapped(value: number | undefined): { value: number } | undefined {
+  return value === undefined ? undefined : { value };
+}
+
+/** Drops undefined fields, so the object holds only what encodes. */
+function defined(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo): Record<string, unknown> {
+  if (!spec) return {};
+  const fields: Record<string, unknown> = {};
+  const breaker = spec.circuitBreaker;
+  if (breaker) {
+    fields.circuitBreakers = {
+      thresholds: [
+        defined({
+          priority: 'DEFAULT',
+          maxConnections: wrapped(breaker.maxConnections),
+          maxPendingRequests: wrapped(breaker.maxPendingRequests),
+          maxRequests: wrapped(breaker.maxRequests),
+          maxRetries: wrapped(breaker.maxRetries),
+        }),
+      ],
+    };
+  }
+  const outlier = spec.outlierDetection;
+  if (outlier) {
+    fields.outlierDetection = defined({
+      consecutive_5xx: wrapped(outlier.consecutive5xx),
+      interval: duration(outlier.interval),
+      baseEjectionTime: duration(outlier.baseEjectionTime),
+      maxEjectionPercent: wrapped(outlier.maxEjectionPercent),
+    });
+  }
+  const hc = spec.healthCheck;
+  if (hc) {
+    // Envoy requires timeout, interval and both thresholds; these defaults are Envoy's common choices.
+    const check: Record<string, unknown> = {
+      timeout: duration(hc.timeout, 1000),
+      interval: duration(hc.interval, 10_000),
+      healthyThreshold: { value: hc.healthyThreshold ?? 2 },
+      unhealthyThreshold: { value: hc.unhealthyThreshold ?? 3 },
+    };
+    if (hc.http) {
+      check.httpHealthCheck = defined({
+        path: hc.http.path,
+        host: hc.http.host,
+        codecClientType: port.protocol === 'grpc' || port.protocol === 'http2' ? 'HTTP2' : undefined,
+      });
+    } else {
+      check.tcpHealthCheck = {};
+    }
+    fields.healthChecks = [check];
+  }
+  return fields;
+}

@@ -1,0 +1,59 @@
+// One ClusterLoadAssignment per cluster: the Service port's endpoints grouped by zone into
+// localities, with Envoy health statuses.
+import type { MeshModel } from '../model/mesh-model.js';
+import { compare } from '../model/mesh-model.js';
+import type { EndpointInfo, ServiceInfo, ServicePortInfo } from '../model/types.js';
+import { TypeUrl, type XdsResource } from '../protos.js';
+import { portsForRole } from './clusters.js';
+import { clusterName } from './names.js';
+import type { ProxyRole } from './options.js';
+
+export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, role: ProxyRole): XdsResource[] {
+  const failoverZones = model.effectivePolicy(service.key)?.spec.locality?.failoverZones ?? [];
+  return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones));
+}
+
+/**
+ * Locality handling stays with what Envoy (and gRPC) do natively, for one assignment shared by
+ * every caller whatever its zone:
+ * - `failoverZones` becomes priorities: the zones listed, in order, are priorities 0, 1, ...;
+ *   the zones not listed share the next one. Envoy moves traffic to the next priority only as a
+ *   priority's healthy share drops. Priorities are renumbered to be contiguous (gRPC rejects gaps).
+ * - `preferLocalZone` is the cluster's zone-aware LB config (see lb-policy.ts): Envoy then
+ *   prefers the caller's own zone within a priority, using the caller's node locality.
+ * Every locality carries a weight (its endpoint count): gRPC ignores localities without one.
+ */
+export function buildLoadAssignment(
+  model: MeshModel,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+  failoverZones: readonly string[],
+): XdsResource {
+  const name = clusterName(service.key, port.port);
+  const byZone = new Map<string, EndpointInfo[]>();
+  for (const endpoint of model.endpoints(service.key, port)) {
+    let list = byZone.get(endpoint.zone);
+    if (!list) byZone.set(endpoint.zone, (list = []));
+    list.push(endpoint);
+  }
+  const rankOf = (zone: string) => {
+    const index = failoverZones.indexOf(zone);
+    return index === -1 ? failoverZones.length : index;
+  };
+  const ranks = [...new Set([...byZone.keys()].map(rankOf))].sort((a, b) => a - b);
+  const zones = [...byZone.keys()].sort((a, b) => rankOf(a) - rankOf(b) || compare(a, b));
+  const endpoints = zones.map((zone) => {
+    const members = byZone.get(zone) as EndpointInfo[];
+    const priority = ranks.indexOf(rankOf(zone));
+    return {
+      ...(zone ? { locality: { zone } } : {}),
+      lbEndpoints: members.map((endpoint) => ({
+        endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
+        healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
+      })),
+      loadBalancingWeight: { value: members.length },
+      ...(priority > 0 ? { priority } : {}),
+    };
+  });
+  return { typeUrl: TypeUrl.ClusterLoadAssignment, name, value: { clusterName: name, endpoints } };
+}

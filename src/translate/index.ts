@@ -1,0 +1,111 @@
+// The translator's entry points: the whole picture for a proxy role, and the per-Service pieces
+// the pipeline re-translates after a ModelChange. Pure: same model and options, same output.
+import type { MeshModel } from '../model/mesh-model.js';
+import type { XdsResource } from '../protos.js';
+import { buildServiceClusters, lbChoiceFor, portsForRole } from './clusters.js';
+import { buildServiceEndpoints } from './endpoints.js';
+import { buildProxylessListeners, buildSidecarListeners } from './listeners.js';
+import { buildOutboundRouteConfig, buildProxylessRouteConfigs, sortByName } from './routes.js';
+import { translateOptions, type ProxyRole, type TranslateOptions } from './options.js';
+import type { LbKind } from './lb-policy.js';
+
+export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
+export type { ProxyRole, TranslateOptions } from './options.js';
+export type { LbKind, LbChoice } from './lb-policy.js';
+export { clusterName, OUTBOUND_ROUTE_NAME, OUTBOUND_HTTP_LISTENER, proxylessListenerNames, proxylessRouteName } from './names.js';
+
+export interface TranslatedResources {
+  clusters: XdsResource[];
+  endpoints: XdsResource[];
+  routes: XdsResource[];
+  listeners: XdsResource[];
+  /** Mesh roles carry no secrets; the gateway translator produces them. */
+  secrets: XdsResource[];
+}
+
+/** Everything one proxy role receives, each list sorted by name. */
+export function translateAll(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): TranslatedResources {
+  const options = translateOptions(overrides);
+  const clusters: XdsResource[] = [];
+  const endpoints: XdsResource[] = [];
+  for (const service of model.services()) {
+    clusters.push(...buildServiceClusters(model, service, role, options));
+    endpoints.push(...buildServiceEndpoints(model, service, role));
+  }
+  return {
+    clusters: sortByName(clusters),
+    endpoints: sortByName(endpoints),
+    routes: translateRoutes(model, role, options),
+    listeners: translateListeners(model, role, options),
+    secrets: [],
+  };
+}
+
+/**
+ * The Clusters of one Service (one per port), or [] when it is gone. Their names all start with
+ * `<namespace>/<service>/`, which lets the pipeline find what to remove.
+ * Auto's choice looks at the endpoint count, so re-translate clusters for `ModelChange.endpoints`
+ * keys too: the cache keeps unchanged bytes and pushes nothing for them.
+ */
+export function translateServiceClusters(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const service = model.service(serviceKey);
+  return service ? sortByName(buildServiceClusters(model, service, role, translateOptions(overrides))) : [];
+}
+
+/** The ClusterLoadAssignments of one Service (one per port), or [] when it is gone. */
+export function translateEndpointsFor(model: MeshModel, serviceKey: string, role: ProxyRole): XdsResource[] {
+  const service = model.service(serviceKey);
+  return service ? sortByName(buildServiceEndpoints(model, service, role)) : [];
+}
+
+/** Sidecar: the one `outbound` route configuration (every Service is in it). Proxyless: one per Service HTTP port. */
+export function translateRoutes(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const options = translateOptions(overrides);
+  if (role === 'sidecar') return [buildOutboundRouteConfig(model, options)];
+  return sortByName(model.services().flatMap((service) => buildProxylessRouteConfigs(model, service, options)));
+}
+
+/** Proxyless: the route configurations of one Service (a change to it touches only these). */
+export function translateServiceRoutes(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const options = translateOptions(overrides);
+  if (role === 'sidecar') return [buildOutboundRouteConfig(model, options)];
+  const service = model.service(serviceKey);
+  return service ? sortByName(buildProxylessRouteConfigs(model, service, options)) : [];
+}
+
+export function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const options = translateOptions(overrides);
+  if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
+  return sortByName(model.services().flatMap((service) => buildProxylessListeners(service, options)));
+}
+
+/** Proxyless: the API listeners of one Service. Sidecar: all listeners (TCP ports are shared between Services). */
+export function translateServiceListeners(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const options = translateOptions(overrides);
+  if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
+  const service = model.service(serviceKey);
+  return service ? sortByName(buildProxylessListeners(service, options)) : [];
+}
+
+export interface LbExplanation {
+  policy: LbKind;
+  /** The Cluster's ordered list (the policy and its fallbacks). */
+  policies: LbKind[];
+  reason: string;
+  port: number;
+}
+
+/** Why a Service port has its LB policy (for `render` and logs); the first port when none is given. */
+export function explainLbChoice(
+  model: MeshModel,
+  serviceKey: string,
+  overrides: Partial<TranslateOptions> = {},
+  port?: number,
+): LbExplanation | undefined {
+  const service = model.service(serviceKey);
+  if (!service) return undefined;
+  const servicePort = port === undefined ? portsForRole(service, 'sidecar')[0] : service.ports.find((p) => p.port === port);
+  if (!servicePort) return undefined;
+  const choice = lbChoiceFor(model, service, servicePort, translateOptions(overrides));
+  return { policy: choice.policy, policies: choice.policies, reason: choice.reason, port: servicePort.port };
+}

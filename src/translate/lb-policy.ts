@@ -1,0 +1,203 @@
+// The load-balancing policy of a Service: which one (and why, for Auto), the ordered list of
+// typed policies on the Cluster (each client takes the first it supports), and the hash keys
+// that go on the route.
+import { protoDuration, parseDuration } from '../model/duration.js';
+import type { HashOnEntry, TrafficPolicySpec } from '../sources/types.js';
+import type { ProxyRole, TranslateOptions } from './options.js';
+
+export type LbKind = 'maglev' | 'ring_hash' | 'least_request' | 'round_robin' | 'random';
+
+export interface LbChoice {
+  policy: LbKind;
+  /** The Cluster's list: `policy` first, then what clients without it use. */
+  policies: LbKind[];
+  reason: string;
+  /** Hash keys for the route (empty when the policy does not hash). */
+  hashOn: HashOnEntry[];
+}
+
+export interface LbFacts {
+  /** The effective TrafficPolicy spec, if any, and its key (for the reason). */
+  spec?: TrafficPolicySpec;
+  policyKey?: string;
+  clientIPAffinity: boolean;
+  healthyEndpoints: number;
+  drainingEndpoints: number;
+}
+
+/**
+ * Proxyless gRPC knows ring_hash, round_robin and pick_first; an unknown policy alone NACKs
+ * the whole CDS response. Every Envoy-only policy therefore carries a fallback gRPC knows.
+ */
+const POLICY_LISTS: Record<LbKind, LbKind[]> = {
+  maglev: ['maglev', 'ring_hash'],
+  ring_hash: ['ring_hash'],
+  least_request: ['least_request', 'round_robin'],
+  round_robin: ['round_robin'],
+  random: ['random', 'round_robin'],
+};
+
+const EXPLICIT: Record<string, LbKind> = {
+  RingHash: 'ring_hash',
+  Maglev: 'maglev',
+  LeastRequest: 'least_request',
+  RoundRobin: 'round_robin',
+  Random: 'random',
+};
+
+const SOURCE_IP_HASH: HashOnEntry = { sourceIP: {} };
+
+export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
+  const lb = facts.spec?.loadBalancer;
+  const requested = lb?.policy ?? 'Auto';
+  // Explicit hash keys win; sessionAffinity: ClientIP asks for a source-IP hash.
+  const hashOn = lb?.hashOn?.length ? lb.hashOn : facts.clientIPAffinity ? [SOURCE_IP_HASH] : [];
+  const origin = facts.policyKey ? `TrafficPolicy ${facts.policyKey}` : 'no TrafficPolicy';
+
+  if (requested !== 'Auto') {
+    const policy = EXPLICIT[requested];
+    const hashing = policy === 'maglev' || policy === 'ring_hash';
+    return {
+      policy,
+      policies: POLICY_LISTS[policy],
+      reason: `${origin} sets policy ${requested}`,
+      hashOn: hashing ? hashOn : [],
+    };
+  }
+  if (hashOn.length === 0) {
+    return {
+      policy: 'least_request',
+      policies: POLICY_LISTS.least_request,
+      reason: `Auto (${origin}): no hash keys requested, so least_request (fewest active requests among 2 random hosts)`,
+      hashOn: [],
+    };
+  }
+  const why = lb?.hashOn?.length ? `hashOn ${describeHashOn(lb.hashOn)}` : 'sessionAffinity: ClientIP';
+  const total = facts.healthyEndpoints + facts.drainingEndpoints;
+  let policy: LbKind;
+  let sizing: string;
+  if (total < options.maglevMinEndpoints) {
+    policy = 'ring_hash';
+    sizing = `${total} endpoints < maglevMinEndpoints ${options.maglevMinEndpoints}`;
+  } else if (facts.drainingEndpoints > 0) {
+    policy = 'ring_hash';
+    sizing = `${total} endpoints but ${facts.drainingEndpoints} draining (not stable)`;
+  } else {
+    policy = 'maglev';
+    sizing = `${total} endpoints >= maglevMinEndpoints ${options.maglevMinEndpoints}, none draining`;
+  }
+  return {
+    policy,
+    policies: POLICY_LISTS[policy],
+    reason: `Auto (${origin}): hash keys requested (${why}); ${sizing}, so ${policy}`,
+    hashOn,
+  };
+}
+
+function describeHashOn(hashOn: HashOnEntry[]): string {
+  return hashOn
+    .map((entry) =>
+      entry.header ? `header ${entry.header.name}`
+      : entry.cookie ? `cookie ${entry.cookie.name}`
+      : entry.queryParameter ? `query parameter ${entry.queryParameter.name}`
+      : 'source IP',
+    )
+    .join(', ');
+}
+
+const LB_TYPES: Record<LbKind, { name: string; type: string }> = {
+  maglev: { name: 'envoy.load_balancing_policies.maglev', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev' },
+  ring_hash: { name: 'envoy.load_balancing_policies.ring_hash', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash' },
+  least_request: { name: 'envoy.load_balancing_policies.least_request', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest' },
+  round_robin: { name: 'envoy.load_balancing_policies.round_robin', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' },
+  random: { name: 'envoy.load_balancing_policies.random', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random' },
+};
+
+/** The Cluster fields for a choice: `loadBalancingPolicy`, or in legacy mode `lbPolicy` and its config. */
+export function clusterLbFields(
+  choice: LbChoice,
+  spec: TrafficPolicySpec | undefined,
+  role: ProxyRole,
+  options: TranslateOptions,
+): Record<string, unknown> {
+  const lb = spec?.loadBalancer;
+  // Zone-aware routing needs the local cluster in Envoy's bootstrap; without it Envoy ignores this.
+  const zoneAware = spec?.locality?.preferLocalZone === true;
+  const ringHash = {
+    ...(lb?.ringHash?.minimumRingSize !== undefined ? { minimumRingSize: { value: lb.ringHash.minimumRingSize } } : {}),
+    ...(lb?.ringHash?.maximumRingSize !== undefined ? { maximumRingSize: { value: lb.ringHash.maximumRingSize } } : {}),
+  };
+  const maglev = lb?.maglev?.tableSize !== undefined ? { tableSize: { value: lb.maglev.tableSize } } : {};
+  const leastRequest = {
+    ...(lb?.leastRequest?.choiceCount !== undefined ? { choiceCount: { value: lb.leastRequest.choiceCount } } : {}),
+    ...(lb?.leastRequest?.activeRequestBias !== undefined
+      ? { activeRequestBias: { defaultValue: lb.leastRequest.activeRequestBias, runtimeKey: 'switchyard.least_request.active_request_bias' } }
+      : {}),
+  };
+
+  if (options.legacyLbPolicy && role === 'sidecar') {
+    const common = zoneAware && (choice.policy === 'least_request' || choice.policy === 'round_robin' || choice.policy === 'random')
+      ? { commonLbConfig: { zoneAwareLbConfig: {} } }
+      : {};
+    switch (choice.policy) {
+      case 'maglev':
+        return { lbPolicy: 'MAGLEV', ...(Object.keys(maglev).length ? { maglevLbConfig: maglev } : {}) };
+      case 'ring_hash':
+        return { lbPolicy: 'RING_HASH', ...(Object.keys(ringHash).length ? { ringHashLbConfig: ringHash } : {}) };
+      case 'least_request':
+        return { lbPolicy: 'LEAST_REQUEST', ...(Object.keys(leastRequest).length ? { leastRequestLbConfig: leastRequest } : {}), ...common };
+      case 'round_robin':
+        return { lbPolicy: 'ROUND_ROBIN', ...common };
+      case 'random':
+        return { lbPolicy: 'RANDOM', ...common };
+    }
+  }
+
+  const locality = zoneAware ? { localityLbConfig: { zoneAwareLbConfig: {} } } : {};
+  const configs: Record<LbKind, Record<string, unknown>> = {
+    maglev,
+    ring_hash: ringHash,
+    least_request: { ...leastRequest, ...locality },
+    round_robin: locality,
+    random: locality,
+  };
+  return {
+    loadBalancingPolicy: {
+      policies: choice.policies.map((kind) => ({
+        typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...configs[kind] } },
+      })),
+    },
+  };
+}
+
+/**
+ * Route hash policies. Proxyless gRPC hashes on headers and on the filter state
+ * `io.grpc.channel_id` (one channel, one host) — the closest it has to a source-IP hash;
+ * cookies and query parameters do not exist there and are left out.
+ */
+export function routeHashPolicies(hashOn: HashOnEntry[], role: ProxyRole): Record<string, unknown>[] {
+  const policies: Record<string, unknown>[] = [];
+  for (const entry of hashOn) {
+    const terminal = entry.terminal ? { terminal: true } : {};
+    if (entry.header) {
+      policies.push({ header: { headerName: entry.header.name }, ...terminal });
+    } else if (entry.sourceIP) {
+      policies.push(role === 'proxyless' ? { filterState: { key: 'io.grpc.channel_id' }, ...terminal } : { connectionProperties: { sourceIp: true }, ...terminal });
+    } else if (role === 'proxyless') {
+      continue;
+    } else if (entry.cookie) {
+      const ttl = entry.cookie.ttl !== undefined ? parseDuration(entry.cookie.ttl) : undefined;
+      policies.push({
+        cookie: {
+          name: entry.cookie.name,
+          ...(ttl !== undefined ? { ttl: protoDuration(ttl) } : {}),
+          ...(entry.cookie.path ? { path: entry.cookie.path } : {}),
+        },
+        ...terminal,
+      });
+    } else if (entry.queryParameter) {
+      policies.push({ queryParameter: { name: entry.queryParameter.name }, ...terminal });
+    }
+  }
+  return policies;
+}

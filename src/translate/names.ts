@@ -1,0 +1,37 @@
+// Resource names shared by the translator's modules (see DESIGN.md, "Names").
+import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { TranslateOptions } from './options.js';
+
+export const OUTBOUND_ROUTE_NAME = 'outbound';
+export const OUTBOUND_HTTP_LISTENER = 'outbound-http';
+
+/** Cluster and ClusterLoadAssignment: `<namespace>/<service>/<port>`. */
+export function clusterName(serviceKey: string, port: number): string {
+  return `${serviceKey}/${port}`;
+}
+
+export function tcpListenerName(serviceKey: string, port: number): string {
+  return `outbound-tcp/${serviceKey}/${port}`;
+}
+
+/** The host names a Service answers to, shortest first: name, name.ns, name.ns.svc, name.ns.svc.<domain>. */
+export function serviceHostNames(service: ServiceInfo, options: TranslateOptions): string[] {
+  const { name, namespace } = service;
+  return [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${options.clusterDomain}`];
+}
+
+/** The listener names a proxyless gRPC client asks for (`xds:///<host>:<port>` -> `<host>:<port>`); the first is the canonical one. */
+export function proxylessListenerNames(service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): string[] {
+  const [, withNs, withSvc, fqdn] = serviceHostNames(service, options);
+  return [fqdn, withNs, withSvc].map((host) => `${host}:${port.port}`);
+}
+
+/** Proxyless route configuration of one Service port: shared by its API listeners, named like the canonical one. */
+export function proxylessRouteName(service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): string {
+  return proxylessListenerNames(service, port, options)[0];
+}
+
+/** Ports that carry HTTP (HTTP/1, HTTP/2, gRPC): they get routes; TCP ports get a TCP proxy. */
+export function isHttpPort(port: ServicePortInfo): boolean {
+  return port.protocol !== 'tcp';
+}

@@ -1,0 +1,35 @@
+// Settings of the translator. Every field has a default; callers override what they need.
+
+export type ProxyRole = 'sidecar' | 'proxyless';
+
+export interface TranslateOptions {
+  /** Auto picks maglev over ring_hash from this many endpoints on (and none draining). */
+  maglevMinEndpoints: number;
+  /** Emit the old `lb_policy` enum and its *_lb_config instead of `load_balancing_policy` (old Envoys). Sidecars only. */
+  legacyLbPolicy: boolean;
+  connectTimeoutMs: number;
+  /** The sidecar's outbound HTTP listener. */
+  outboundHttpPort: number;
+  outboundAddress: string;
+  /**
+   * Traffic is redirected to the sidecar (iptables): outbound-http uses the original destination
+   * to hand TCP connections to the TCP listener of the Service's cluster IP. Without it, each TCP
+   * Service port gets a listener bound on `outboundAddress:<port>`.
+   */
+  captureOriginalDst: boolean;
+  clusterDomain: string;
+}
+
+export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.freeze({
+  maglevMinEndpoints: 8,
+  legacyLbPolicy: false,
+  connectTimeoutMs: 5000,
+  outboundHttpPort: 15001,
+  outboundAddress: '127.0.0.1',
+  captureOriginalDst: false,
+  clusterDomain: 'cluster.local',
+});
+
+export function translateOptions(overrides: Partial<TranslateOptions> = {}): TranslateOptions {
+  return { ...DEFAULT_TRANSLATE_OPTIONS, ...overrides };
+}

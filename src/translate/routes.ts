@@ -1,0 +1,178 @@
+// Routes: the sidecars' one `outbound` RouteConfiguration (a virtual host per Service port) and,
+// for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
+import { log } from '../log.js';
+import type { MeshModel } from '../model/mesh-model.js';
+import { compare, objectKey } from '../model/mesh-model.js';
+import { parseDuration, protoDuration } from '../model/duration.js';
+import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import { TypeUrl, type XdsResource } from '../protos.js';
+import { lbChoiceFor } from './clusters.js';
+import { routeHashPolicies } from './lb-policy.js';
+import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
+import type { ProxyRole, TranslateOptions } from './options.js';
+
+/** The retry conditions gRPC clients implement (gRFC A44); others are dropped for proxyless. */
+const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+
+export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOptions): XdsResource {
+  // Envoy rejects a RouteConfiguration in which one domain appears in two virtual hosts. Short
+  // names (`reviews`, `reviews:9080`) can clash across namespaces: the first Service by key keeps them.
+  const claimed = new Set<string>();
+  const virtualHosts: Record<string, unknown>[] = [];
+  for (const service of model.services()) {
+    const httpPorts = service.ports.filter(isHttpPort).sort((a, b) => a.port - b.port);
+    const barePort = httpPorts.find((p) => p.port === 80) ?? httpPorts[0];
+    for (const port of httpPorts) {
+      const hosts = serviceHostNames(service, options);
+      const candidates = [...hosts.map((h) => `${h}:${port.port}`), ...(port === barePort ? hosts : [])];
+      const domains: string[] = [];
+      for (const domain of candidates) {
+        if (claimed.has(domain)) {
+          log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
+          continue;
+        }
+        claimed.add(domain);
+        domains.push(domain);
+      }
+      if (domains.length === 0) continue;
+      virtualHosts.push({
+        name: clusterName(service.key, port.port),
+        domains,
+        routes: buildRoutes(model, service, port, 'sidecar', options),
+      });
+    }
+  }
+  return { typeUrl: TypeUrl.RouteConfiguration, name: OUTBOUND_ROUTE_NAME, value: { name: OUTBOUND_ROUTE_NAME, virtualHosts } };
+}
+
+/** Proxyless: one RouteConfiguration per HTTP Service port; gRPC matches domains against the target `host:port`. */
+export function buildProxylessRouteConfigs(model: MeshModel, service: ServiceInfo, options: TranslateOptions): XdsResource[] {
+  return service.ports.filter(isHttpPort).map((port) => {
+    const name = proxylessRouteName(service, port, options);
+    const hosts = serviceHostNames(service, options);
+    const virtualHost = {
+      name: clusterName(service.key, port.port),
+      domains: [...hosts.map((h) => `${h}:${port.port}`), ...hosts],
+      routes: buildRoutes(model, service, port, 'proxyless', options),
+    };
+    return { typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts: [virtualHost] } };
+  });
+}
+
+/** The routes of one Service port: the policy's `routes` in order, then a catch-all (split or the Service itself). */
+export function buildRoutes(
+  model: MeshModel,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+  role: ProxyRole,
+  options: TranslateOptions,
+): Record<string, unknown>[] {
+  const spec = model.effectivePolicy(service.key)?.spec;
+  const hashPolicy = routeHashPolicies(lbChoiceFor(model, service, port, options).hashOn, role);
+  const common = { ...timeoutFields(spec, port, role), ...retryFields(spec, port, role), ...(hashPolicy.length ? { hashPolicy } : {}) };
+  const self = clusterName(service.key, port.port);
+  const routes: Record<string, unknown>[] = [];
+  spec?.routes?.forEach((route, i) => {
+    const backends: WeightedBackend[] = route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : []);
+    routes.push({
+      name: `route-${i}`,
+      match: routeMatch(route.match),
+      route: { ...destination(model, service, port, role, backends, self), ...common },
+    });
+  });
+  routes.push({
+    name: 'default',
+    match: { prefix: '/' },
+    route: { ...destination(model, service, port, role, spec?.split ?? [], self), ...common },
+  });
+  return routes;
+}
+
+/**
+ * `cluster` or `weightedClusters`. A route must never name a cluster the proxy lacks (routes are
+ * not warmed), so backends whose Service or port is gone are left out — which only happens while
+ * a policy is served from its last good spec; with none left the Service's own cluster is used.
+ */
+function destination(
+  model: MeshModel,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+  role: ProxyRole,
+  backends: WeightedBackend[],
+  self: string,
+): Record<string, unknown> {
+  const weights = new Map<string, number>();
+  for (const entry of backends) {
+    if (!(entry.weight > 0)) continue;
+    const backendPort = entry.port ?? port.port;
+    const backend = model.service(objectKey(service.namespace, entry.backend));
+    const target = backend?.ports.find((p) => p.port === backendPort);
+    if (!backend || !target || (role === 'proxyless' && !isHttpPort(target))) {
+      log.warn('routes: backend has no cluster; left out of the route', { service: service.key, backend: entry.backend, port: backendPort });
+      continue;
+    }
+    const name = clusterName(backend.key, backendPort);
+    weights.set(name, (weights.get(name) ?? 0) + entry.weight);
+  }
+  if (weights.size === 0) return { cluster: self };
+  if (weights.size === 1) return { cluster: [...weights.keys()][0] };
+  return {
+    weightedClusters: {
+      clusters: [...weights.entries()].map(([name, weight]) => ({ name, weight: { value: weight } })),
+    },
+  };
+}
+
+function routeMatch(match: RouteMatchSpec | undefined): Record<string, unknown> {
+  const path = match?.path;
+  const result: Record<string, unknown> =
+    path?.exact !== undefined ? { path: path.exact }
+    : path?.regex !== undefined ? { safeRegex: { regex: path.regex } }
+    : { prefix: path?.prefix ?? '/' };
+  const headers = (match?.headers ?? []).map((header) => {
+    if (header.exact !== undefined) return { name: header.name, stringMatch: { exact: header.exact } };
+    if (header.regex !== undefined) return { name: header.name, stringMatch: { safeRegex: { regex: header.regex } } };
+    // present: false means "absent": a present match, inverted.
+    if (header.present === false) return { name: header.name, presentMatch: true, invertMatch: true };
+    return { name: header.name, presentMatch: true };
+  });
+  if (headers.length) result.headers = headers;
+  return result;
+}
+
+function timeoutFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
+  const ms = spec?.timeout !== undefined ? parseDuration(spec.timeout) : undefined;
+  if (role === 'proxyless') {
+    // gRPC ignores route.timeout; it honours max_stream_duration.
+    return ms !== undefined ? { maxStreamDuration: { maxStreamDuration: protoDuration(ms) } } : {};
+  }
+  if (ms !== undefined) return { timeout: protoDuration(ms) };
+  // Envoy's default 15s route timeout would cut long gRPC and HTTP/2 streams.
+  return port.protocol === 'grpc' || port.protocol === 'http2' ? { timeout: { seconds: 0 } } : {};
+}
+
+function retryFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
+  const retries = spec?.retries;
+  if (!retries) return {};
+  let retryOn = retries.retryOn?.length
+    ? retries.retryOn
+    : port.protocol === 'grpc' ? ['unavailable', 'connect-failure', 'refused-stream', 'reset']
+    : ['5xx', 'connect-failure', 'refused-stream', 'reset'];
+  if (role === 'proxyless') {
+    retryOn = retryOn.filter((condition) => GRPC_RETRY_ON.has(condition));
+    if (retryOn.length === 0) retryOn = ['unavailable'];
+  }
+  const perTry = retries.perTryTimeout !== undefined ? parseDuration(retries.perTryTimeout) : undefined;
+  return {
+    retryPolicy: {
+      retryOn: [...new Set(retryOn)].join(','),
+      numRetries: { value: retries.attempts },
+      ...(perTry !== undefined && role === 'sidecar' ? { perTryTimeout: protoDuration(perTry) } : {}),
+    },
+  };
+}
+
+export function sortByName(resources: XdsResource[]): XdsResource[] {
+  return resources.sort((a, b) => compare(a.name, b.name));
+}
