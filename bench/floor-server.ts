@@ -17,6 +17,8 @@ import {
   parseDeltaRequest,
   parseSotwRequest,
 } from './loadgen/xds-messages.js';
+import { Mesh, type MeshOptions } from './mesh.js';
+import { buildSnapshot, type ResourceSnapshot } from './resources.js';
 
 interface ServedResource {
   version: string;
@@ -43,6 +45,10 @@ interface DeltaStream {
 
 /** Resources as the floor takes them: type URL -> [name, message bytes, version]. */
 export type FloorResources = Array<[string, Array<[string, Uint8Array, string]>]>;
+
+export function snapshotToFloorResources(snapshot: ResourceSnapshot): FloorResources {
+  return [...snapshot].map(([typeUrl, byName]) => [typeUrl, [...byName].map(([name, r]) => [name, r.bytes, r.version])]);
+}
 
 const identity = (buf: Buffer): Buffer => buf;
 const method = (path: string): grpc.MethodDefinition<Buffer, Buffer> => ({
@@ -235,6 +241,8 @@ export class FloorServer {
 export type FloorCommand =
   | { cmd: 'start'; host: string; port: number }
   | { cmd: 'load'; resources: FloorResources }
+  /** Builds the synthetic mesh's resources here (also the `translate` baseline: encoding without Switchyard). */
+  | { cmd: 'load-mesh'; mesh: MeshOptions }
   | { cmd: 'set'; typeUrl: string; name: string; bytes: Uint8Array; version: string }
   | { cmd: 'stats' }
   | { cmd: 'stop' };
@@ -253,6 +261,17 @@ async function serveOverIpc(): Promise<void> {
             floor.load(message.resources.map(([t, entries]) => [t, entries.map(([n, b, v]) => [n, Buffer.from(b), v])]));
             reply({ type: 'loaded' });
             break;
+          case 'load-mesh': {
+            const before = process.memoryUsage().heapUsed;
+            const startedAt = performance.now();
+            const snapshot = buildSnapshot(new Mesh(message.mesh));
+            const ms = performance.now() - startedAt;
+            floor.load(snapshotToFloorResources(snapshot));
+            (globalThis as { gc?: () => void }).gc?.();
+            const usage = process.memoryUsage();
+            reply({ type: 'loaded', ms, heapBefore: before, heapUsed: usage.heapUsed, rss: usage.rss });
+            break;
+          }
           case 'set':
             reply({ type: 'pushed', writes: floor.set(message.typeUrl, message.name, Buffer.from(message.bytes), message.version) });
             break;

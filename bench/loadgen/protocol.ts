@@ -16,6 +16,8 @@ export type ToWorker =
 export interface TypeTotals {
   responses: number;
   bytes: number;
+  /** The latest response of this type at any client (absolute ms). */
+  lastResponseAt: number;
 }
 
 export interface WorkerStatus {

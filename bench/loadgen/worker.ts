@@ -41,9 +41,10 @@ function status(): WorkerStatus {
     for (const typeUrl of ['Cluster', 'ClusterLoadAssignment', 'Listener', 'RouteConfiguration']) {
       const url = typeUrlOf(typeUrl);
       const stats = client.typeStats(url);
-      const totals = (perType[url] ??= { responses: 0, bytes: 0 });
+      const totals = (perType[url] ??= { responses: 0, bytes: 0, lastResponseAt: 0 });
       totals.responses += stats.responses;
       totals.bytes += stats.bytes;
+      totals.lastResponseAt = Math.max(totals.lastResponseAt, stats.lastResponseAt);
     }
   }
   return {
@@ -52,7 +53,7 @@ function status(): WorkerStatus {
     failed: clients.filter((c) => c.error).length,
     errors,
     syncedAt: clients.map((c) => [c.index, c.syncedAt]),
-    startedAt: Math.min(...clients.map((c) => c.startedAt)),
+    startedAt: clients.reduce((min, c) => Math.min(min, c.startedAt), Infinity),
     totalBytes,
     responses,
     perType,

@@ -1,0 +1,135 @@
+// The server under test: Switchyard started in its own process from src/app.ts, fed by an
+// in-memory source that the bench runner drives over IPC. Everything the runner reports
+// about it is measured from outside (clients, /proc), except the `translate` timing.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MemorySource } from './memory-source.js';
+import { Mesh, type MeshOptions } from './mesh.js';
+import type { Source, SourceEvent } from '../src/sources/types.js';
+import type { ResourceCache } from '../src/cache/types.js';
+
+/** The part of src/app.ts the bench uses. */
+export interface SwitchyardHandle {
+  xdsPort: number;
+  cache: ResourceCache;
+  stop(): Promise<void>;
+}
+export interface SwitchyardOptions {
+  sources: Source[];
+  xdsPort: number;
+  adminPort?: number;
+  host: string;
+  debounce?: { quietMs: number; maxMs: number };
+}
+type StartSwitchyard = (options: SwitchyardOptions) => Promise<SwitchyardHandle>;
+
+export type TargetCommand =
+  | { cmd: 'start'; host: string; port: number; mesh?: MeshOptions; debounce?: { quietMs: number; maxMs: number } }
+  | { cmd: 'apply'; events: SourceEvent[] }
+  | { cmd: 'translate'; mesh: MeshOptions; group: string; timeoutMs: number }
+  | { cmd: 'heap' }
+  | { cmd: 'stop' };
+
+const CLA_TYPE = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+const CLUSTER_TYPE = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+
+/** The compiled src/app.js next to this file's compiled form (dist/bench -> dist/src). */
+export function appModuleUrl(): URL {
+  return new URL('../src/app.js', import.meta.url);
+}
+
+export function switchyardAvailable(): boolean {
+  return existsSync(fileURLToPath(appModuleUrl()));
+}
+
+async function loadStartSwitchyard(): Promise<StartSwitchyard> {
+  const url = appModuleUrl();
+  if (!existsSync(fileURLToPath(url))) {
+    throw new Error(`${fileURLToPath(url)} does not exist: build src/app.ts first (npx tsc -p .), or run with --server floor`);
+  }
+  const app = (await import(url.href)) as { startSwitchyard?: StartSwitchyard };
+  if (typeof app.startSwitchyard !== 'function') throw new Error('src/app.ts does not export startSwitchyard(options)');
+  return app.startSwitchyard;
+}
+
+function heap(): { heapUsed: number; rss: number } {
+  (globalThis as { gc?: () => void }).gc?.();
+  const usage = process.memoryUsage();
+  return { heapUsed: usage.heapUsed, rss: usage.rss };
+}
+
+/** Resolves when the cache holds `count` clusters and ClusterLoadAssignments for `group`. */
+function waitForCache(cache: ResourceCache, group: string, count: number, timeoutMs: number): Promise<boolean> {
+  const full = (): boolean => cache.resources(group, CLA_TYPE).size >= count && cache.resources(group, CLUSTER_TYPE).size >= count;
+  return new Promise((resolve) => {
+    if (full()) return resolve(true);
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(false);
+    }, timeoutMs);
+    const unsubscribe = cache.onChange(() => {
+      if (!full()) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(true);
+    });
+  });
+}
+
+async function serveOverIpc(): Promise<void> {
+  let handle: SwitchyardHandle | undefined;
+  let source: MemorySource | undefined;
+  const reply = (message: object): void => void process.send!(message);
+  process.on('message', (message: TargetCommand) => {
+    void (async () => {
+      try {
+        switch (message.cmd) {
+          case 'start': {
+            const startSwitchyard = await loadStartSwitchyard();
+            source = new MemorySource(message.mesh ? new Mesh(message.mesh).initialEvents() : []);
+            handle = await startSwitchyard({ sources: [source], xdsPort: message.port, host: message.host, debounce: message.debounce });
+            reply({ type: 'listening', port: handle.xdsPort });
+            break;
+          }
+          case 'apply':
+            source!.emit(message.events);
+            reply({ type: 'applied' });
+            break;
+          case 'translate': {
+            // Started with an empty source: time from delivering the whole mesh to a full cache.
+            const events = new Mesh(message.mesh).initialEvents();
+            const before = heap();
+            const startedAt = performance.now();
+            const filled = waitForCache(handle!.cache, message.group, message.mesh.services, message.timeoutMs);
+            source!.emit(events);
+            const complete = await filled;
+            const ms = performance.now() - startedAt;
+            reply({
+              type: 'translated',
+              ms,
+              complete,
+              clusters: handle!.cache.resources(message.group, CLUSTER_TYPE).size,
+              assignments: handle!.cache.resources(message.group, CLA_TYPE).size,
+              heapBefore: before.heapUsed,
+              ...heap(),
+            });
+            break;
+          }
+          case 'heap':
+            reply({ type: 'heap', ...heap() });
+            break;
+          case 'stop':
+            await handle?.stop();
+            reply({ type: 'stopped' });
+            process.exit(0);
+        }
+      } catch (error) {
+        reply({ type: 'error', message: (error as Error).stack ?? String(error) });
+      }
+    })();
+  });
+  process.on('disconnect', () => process.exit(0));
+  reply({ type: 'ready' });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.send) void serveOverIpc();
