@@ -1,0 +1,143 @@
+// An incremental stream (DeltaAggregatedResources and the per-type Delta* methods): per-resource
+// versions, so a response carries only what the client does not already hold.
+import type { CachedResource, ChangeSet } from '../cache/types.js';
+import type { TypeUrl } from '../protos.js';
+import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
+import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
+import { deltaResponseBytes } from './wire.js';
+
+export interface DeltaRequest extends DecodedRequest {
+  resourceNamesSubscribe: string[];
+  resourceNamesUnsubscribe: string[];
+  initialResourceVersions: Record<string, string>;
+}
+
+interface DeltaTypeState extends TypeStateBase {
+  /** What the client holds, per name: from initial_resource_versions, then from what was sent. */
+  clientVersions: Map<string, string>;
+}
+
+type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
+
+export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
+  constructor(streamId: number, context: StreamContext, transport: StreamTransport) {
+    super(streamId, 'delta', context, transport, 'envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  }
+
+  protected newTypeState(typeUrl: string): DeltaTypeState {
+    return { ...this.newTypeStateBase(typeUrl), clientVersions: new Map() };
+  }
+
+  protected handleRequest(request: DeltaRequest, typeUrl: string): void {
+    const { state, first } = this.typeState(typeUrl);
+    // ACK / NACK only count for the latest response; subscription changes count whatever the nonce.
+    if (!first && request.responseNonce === state.lastNonce) this.acknowledge(state, request);
+
+    const wildcardCapable = isFullStateType(typeUrl);
+    const subscribe = request.resourceNamesSubscribe;
+    const unsubscribe = request.resourceNamesUnsubscribe;
+    const wasWildcard = state.wildcard;
+
+    if (first) {
+      for (const [name, version] of Object.entries(request.initialResourceVersions ?? {})) {
+        state.clientVersions.set(name, version);
+      }
+      // The legacy form of wildcard: a first LDS/CDS request that names nothing.
+      if (wildcardCapable && subscribe.length === 0) state.wildcard = true;
+    }
+    for (const name of unsubscribe) {
+      if (wildcardCapable && name === '*') {
+        state.wildcard = false;
+        continue;
+      }
+      state.names.delete(name);
+    }
+    const newlySubscribed: string[] = [];
+    for (const name of subscribe) {
+      if (wildcardCapable && name === '*') {
+        state.wildcard = true;
+        continue;
+      }
+      if (!state.names.has(name)) newlySubscribed.push(name);
+      state.names.add(name);
+    }
+    // The client drops what it no longer watches; forget it so a re-subscription sends it again.
+    for (const name of [...state.clientVersions.keys()]) {
+      if (!this.inScope(state, name)) state.clientVersions.delete(name);
+    }
+
+    if (!state.served) {
+      if (first || subscribe.length > 0) this.respond(state, [], first ? subscribe : newlySubscribed);
+      return;
+    }
+
+    const outgoing = new Map<string, CachedResource>();
+    const removed = new Set<string>();
+    const all = this.context.cache.resources(this.group!, typeUrl as TypeUrl);
+    if (first || (state.wildcard && !wasWildcard)) {
+      // Everything in scope that the client lacks or holds at another version; what it holds
+      // that no longer exists is removed.
+      const candidates = state.wildcard ? all.keys() : state.names.values();
+      for (const name of candidates) {
+        const resource = all.get(name);
+        if (resource && state.clientVersions.get(name) !== resource.version) outgoing.set(name, resource);
+      }
+      for (const name of state.clientVersions.keys()) if (!all.has(name)) removed.add(name);
+    }
+    for (const name of newlySubscribed) {
+      const resource = all.get(name);
+      // On the first request initial_resource_versions says what the client has; later, a new
+      // subscription is sent even if unchanged (the client may have dropped it).
+      if (resource && !(first && state.clientVersions.get(name) === resource.version)) outgoing.set(name, resource);
+      if (!resource) removed.add(name);
+    }
+    if (outgoing.size > 0 || removed.size > 0 || first) this.respond(state, [...outgoing.values()], [...removed]);
+  }
+
+  protected push(changes: GroupChanges): void {
+    for (const step of PUSH_ORDER) {
+      const state = this.types.get(step.typeUrl);
+      const change = changes.get(step.typeUrl);
+      if (!state || !change) continue;
+      const removed: string[] = [];
+      const deferred = removalsDeferred(step.typeUrl);
+      if (step.phase === 'break' || !deferred) {
+        for (const name of change.removed) if (state.clientVersions.has(name)) removed.push(name);
+      }
+      const outgoing: CachedResource[] = [];
+      if (step.phase === 'make') {
+        for (const name of change.changed) {
+          if (!this.inScope(state, name)) continue;
+          const resource = this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name);
+          if (resource && state.clientVersions.get(name) !== resource.version) outgoing.push(resource);
+        }
+      }
+      if (outgoing.length > 0 || removed.length > 0) this.respond(state, outgoing, removed);
+    }
+  }
+
+  private inScope(state: DeltaTypeState, name: string): boolean {
+    return state.wildcard || state.names.has(name);
+  }
+
+  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[]): void {
+    const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) : '';
+    for (const resource of resources) state.clientVersions.set(resource.name, resource.version);
+    for (const name of removed) state.clientVersions.delete(name);
+    this.send(
+      state,
+      (nonce) =>
+        deltaResponseBytes({
+          systemVersionInfo: version,
+          typeUrl: state.typeUrl,
+          nonce,
+          resources: resources.map((r) => r.deltaBytes),
+          removedResources: removed,
+          controlPlaneId: this.context.controlPlaneId,
+        }),
+      version,
+      resources.length,
+      removed.length,
+    );
+  }
+}

@@ -1,0 +1,92 @@
+// What the xDS server tells observers (admin pages, metrics) about its streams.
+import type { ProxyGroup } from '../cache/types.js';
+
+export type StreamFlavour = 'sotw' | 'delta';
+
+export interface StreamIdentity {
+  /** Unique per server process. */
+  streamId: number;
+  nodeId: string;
+  group: ProxyGroup;
+  flavour: StreamFlavour;
+  /** The client's address as gRPC reports it, e.g. `ipv4:127.0.0.1:51234`. */
+  peer: string;
+}
+
+export interface StreamClosedEvent extends StreamIdentity {
+  /** Why the stream ended: `client` (half-close or cancel), `shutdown`, or an error message. */
+  reason: string;
+}
+
+export interface ResponseSentEvent {
+  streamId: number;
+  nodeId: string;
+  typeUrl: string;
+  resourceCount: number;
+  /** Names in `removed_resources` (delta only; 0 for SotW). */
+  removedCount: number;
+  bytes: number;
+  nonce: string;
+  version: string;
+}
+
+export interface AckEvent {
+  streamId: number;
+  nodeId: string;
+  typeUrl: string;
+  version: string;
+  nonce: string;
+}
+
+export interface NackEvent {
+  streamId: number;
+  nodeId: string;
+  group: ProxyGroup;
+  typeUrl: string;
+  nonce: string;
+  /** The version the client rejected. */
+  version: string;
+  message: string;
+}
+
+export interface XdsServerEvents {
+  streamOpened: [StreamIdentity];
+  streamClosed: [StreamClosedEvent];
+  responseSent: [ResponseSentEvent];
+  ack: [AckEvent];
+  nack: [NackEvent];
+}
+
+/** Per type URL on one stream. */
+export interface TypeSnapshot {
+  typeUrl: string;
+  wildcard: boolean;
+  /** Explicitly subscribed names, sorted. */
+  names: string[];
+  /** The version of the last response sent, or '' before any. */
+  versionSent: string;
+  /** The version of the last response the client ACKed, or '' before any. */
+  versionAcked: string;
+  nackCount: number;
+  /** The error message of the last NACK, if the client ever rejected a response. */
+  lastNack?: string;
+}
+
+export interface StreamSnapshot {
+  streamId: number;
+  /** '' and undefined until the first request that carries a node. */
+  nodeId: string;
+  group: ProxyGroup | undefined;
+  flavour: StreamFlavour;
+  peer: string;
+  connectedAt: Date;
+  types: TypeSnapshot[];
+}
+
+/** How a stream reports to the server; the server turns these into events. */
+export interface StreamObserver {
+  streamOpened(event: StreamIdentity): void;
+  responseSent(event: ResponseSentEvent): void;
+  ack(event: AckEvent): void;
+  nack(event: NackEvent): void;
+}

@@ -1,0 +1,55 @@
+// Which proxy group a connecting node belongs to, from what its first request says about it.
+import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type ProxyGroup } from '../cache/types.js';
+
+export const ROLE_KEY = 'switchyard.dev/role';
+export const GATEWAY_KEY = 'switchyard.dev/gateway';
+
+/** The parts of envoy.config.core.v3.Node the server reads, as protobufjs decodes them. */
+export interface NodeInfo {
+  id?: string;
+  cluster?: string;
+  userAgentName?: string;
+  /** google.protobuf.Struct as protobufjs decodes it: `{ fields: { key: { stringValue } } }`. */
+  metadata?: { fields?: Record<string, { stringValue?: string } | undefined> };
+}
+
+export class NodeGroupError extends Error {}
+
+/**
+ * gRPC's xDS clients name themselves "gRPC Node Pure JS", "gRPC Go", "gRPC Java", "gRPC C-core"...;
+ * Envoy says "envoy".
+ */
+function isGrpcLibrary(userAgentName: string | undefined): boolean {
+  return userAgentName !== undefined && /\bgrpc\b/i.test(userAgentName);
+}
+
+function metadataString(node: NodeInfo, key: string): string | undefined {
+  const value = node.metadata?.fields?.[key]?.stringValue;
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** The node's group; throws NodeGroupError (a message for the client) when its metadata is contradictory. */
+export function nodeGroup(node: NodeInfo): ProxyGroup {
+  const role = metadataString(node, ROLE_KEY);
+  switch (role) {
+    case 'gateway': {
+      const name = metadataString(node, GATEWAY_KEY);
+      if (!name) {
+        throw new NodeGroupError(
+          `node "${node.id ?? ''}": metadata ${ROLE_KEY}=gateway needs ${GATEWAY_KEY} set to the gateway's name`,
+        );
+      }
+      return gatewayGroup(name);
+    }
+    case 'proxyless':
+      return PROXYLESS_GROUP;
+    case 'sidecar':
+      return SIDECAR_GROUP;
+    case undefined:
+      return isGrpcLibrary(node.userAgentName) ? PROXYLESS_GROUP : SIDECAR_GROUP;
+    default:
+      throw new NodeGroupError(
+        `node "${node.id ?? ''}": metadata ${ROLE_KEY}="${role}" is not a role; use sidecar, gateway or proxyless`,
+      );
+  }
+}

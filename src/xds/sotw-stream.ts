@@ -1,0 +1,184 @@
+// A state-of-the-world stream (StreamAggregatedResources and the per-type Stream* methods).
+// LDS and CDS responses carry the whole subscribed set; EDS, RDS and SDS responses carry only
+// the subscribed resources whose bytes the client has not been sent (the protocol allows it
+// for those types, and it keeps an endpoint change to one ClusterLoadAssignment on the wire).
+import type { CachedResource, ChangeSet } from '../cache/types.js';
+import { TypeUrl } from '../protos.js';
+import { isFullStateType, PUSH_ORDER } from './push-order.js';
+import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
+import { sotwResponseBytes } from './wire.js';
+
+export interface SotwRequest extends DecodedRequest {
+  versionInfo: string;
+  resourceNames: string[];
+}
+
+interface SotwTypeState extends TypeStateBase {
+  /** Wildcard because the client never named anything (legacy), as opposed to asking for `*`. */
+  legacyWildcard: boolean;
+  /** What the client was last sent, per name. */
+  sent: Map<string, CachedResource>;
+  /** Removed clusters kept in CDS responses until the rest of a change went out (make before break). */
+  heldRemovals: Set<string>;
+}
+
+type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
+
+export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
+  constructor(streamId: number, context: StreamContext, transport: StreamTransport) {
+    super(streamId, 'sotw', context, transport, 'envoy.service.discovery.v3.DiscoveryRequest');
+  }
+
+  protected newTypeState(typeUrl: string): SotwTypeState {
+    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), heldRemovals: new Set() };
+  }
+
+  protected handleRequest(request: SotwRequest, typeUrl: string): void {
+    const { state, first } = this.typeState(typeUrl);
+    // Only the latest response's nonce counts; anything else is an old request crossing a newer response.
+    if (!first && request.responseNonce !== state.lastNonce) return;
+    this.acknowledge(state, request);
+
+    const added = this.updateSubscription(state, request.resourceNames, first);
+    if (!first && added === undefined) return;
+
+    if (!state.served) {
+      this.respond(state, []);
+      return;
+    }
+    if (isFullStateType(typeUrl)) {
+      this.respond(state, this.fullSet(state));
+      return;
+    }
+    const fresh = this.unsent(state, added ?? new Set());
+    if (fresh.length > 0) this.respond(state, fresh);
+  }
+
+  protected push(changes: GroupChanges): void {
+    for (const step of PUSH_ORDER) {
+      const state = this.types.get(step.typeUrl);
+      const change = changes.get(step.typeUrl);
+      if (!state || !change) continue;
+      if (isFullStateType(step.typeUrl)) {
+        if (step.phase === 'make') this.pushFullState(state, change.changed, change.removed);
+        else this.releaseHeldRemovals(state);
+      } else if (step.phase === 'make') {
+        // A removed EDS/RDS/SDS resource cannot be expressed in SotW for these types; the client
+        // drops it when it stops asking for it.
+        const fresh = this.unsent(state, change.changed);
+        if (fresh.length > 0) this.respond(state, fresh);
+      }
+    }
+  }
+
+  /** Applies the request's names; returns the names that became subscribed, or undefined if nothing changed. */
+  private updateSubscription(state: SotwTypeState, requested: string[], first: boolean): Set<string> | undefined {
+    const wildcardCapable = isFullStateType(state.typeUrl);
+    const explicitWildcard = requested.includes('*');
+    const legacyWildcard = wildcardCapable && requested.length === 0 && (first || state.legacyWildcard);
+    const wildcard = wildcardCapable && (explicitWildcard || legacyWildcard);
+    const names = new Set(requested.filter((name) => !(wildcardCapable && name === '*')));
+
+    const added = new Set<string>();
+    for (const name of names) if (!state.names.has(name)) added.add(name);
+    let removedAny = false;
+    for (const name of state.names) {
+      if (names.has(name)) continue;
+      removedAny = true;
+      // The client forgets what it stops watching; a later re-subscription must send it again.
+      if (!wildcard) state.sent.delete(name);
+    }
+    const wildcardChanged = wildcard !== state.wildcard;
+    if (wildcardChanged && !wildcard) {
+      for (const name of state.sent.keys()) if (!names.has(name)) state.sent.delete(name);
+    }
+    state.names = names;
+    state.wildcard = wildcard;
+    state.legacyWildcard = legacyWildcard;
+    if (added.size === 0 && !removedAny && !wildcardChanged) return undefined;
+    return added;
+  }
+
+  private inScope(state: SotwTypeState, name: string): boolean {
+    return state.wildcard || state.names.has(name);
+  }
+
+  /** Every subscribed resource that exists. */
+  private fullSet(state: SotwTypeState): CachedResource[] {
+    const all = this.context.cache.resources(this.group!, state.typeUrl as TypeUrl);
+    if (state.wildcard) return [...all.values()];
+    const subscribed: CachedResource[] = [];
+    for (const name of state.names) {
+      const resource = all.get(name);
+      if (resource) subscribed.push(resource);
+    }
+    return subscribed;
+  }
+
+  /** Of the given names, the subscribed resources whose current bytes the client was not sent. */
+  private unsent(state: SotwTypeState, names: Iterable<string>): CachedResource[] {
+    const fresh: CachedResource[] = [];
+    for (const name of names) {
+      if (!this.inScope(state, name)) continue;
+      const resource = this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name);
+      if (resource && state.sent.get(name)?.version !== resource.version) fresh.push(resource);
+    }
+    return fresh;
+  }
+
+  private pushFullState(state: SotwTypeState, changed: Set<string>, removed: Set<string>): void {
+    let affected = false;
+    for (const name of changed) {
+      if (!this.inScope(state, name)) continue;
+      const resource = this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name);
+      if (resource && state.sent.get(name)?.version !== resource.version) affected = true;
+    }
+    const goneFromClient: string[] = [];
+    for (const name of removed) if (state.sent.has(name)) goneFromClient.push(name);
+    if (!affected && goneFromClient.length === 0) return;
+
+    if (state.typeUrl === TypeUrl.Cluster && goneFromClient.length > 0) {
+      // Removed clusters stay until the listeners and routes that replaced them went out: now
+      // only new and changed clusters are sent (alongside the held ones), the removal last.
+      for (const name of goneFromClient) state.heldRemovals.add(name);
+      if (!affected) return;
+      const held = [...state.heldRemovals].map((name) => state.sent.get(name)!);
+      this.respond(state, [...this.fullSet(state), ...held], '.make');
+      return;
+    }
+    this.respond(state, this.fullSet(state));
+  }
+
+  private releaseHeldRemovals(state: SotwTypeState): void {
+    if (state.heldRemovals.size === 0) return;
+    for (const name of state.heldRemovals) {
+      if (!this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name)) state.sent.delete(name);
+    }
+    state.heldRemovals.clear();
+    this.respond(state, this.fullSet(state));
+  }
+
+  /** Sends `resources` and records them as what the client has; full-state responses also forget the rest. */
+  private respond(state: SotwTypeState, resources: CachedResource[], versionSuffix = ''): void {
+    const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) + versionSuffix : '';
+    if (isFullStateType(state.typeUrl)) {
+      const keep = new Set(resources.map((r) => r.name));
+      for (const name of state.sent.keys()) if (!keep.has(name)) state.sent.delete(name);
+    }
+    for (const resource of resources) state.sent.set(resource.name, resource);
+    this.send(
+      state,
+      (nonce) =>
+        sotwResponseBytes({
+          versionInfo: version,
+          typeUrl: state.typeUrl,
+          nonce,
+          resources: resources.map((r) => r.anyBytes),
+          controlPlaneId: this.context.controlPlaneId,
+        }),
+      version,
+      resources.length,
+      0,
+    );
+  }
+}

@@ -1,0 +1,306 @@
+// What SotW and delta streams share: request decoding and validation, the start-up gate,
+// node identification, nonces, ACK / NACK bookkeeping, and reporting to the server.
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
+import { log } from '../log.js';
+import { isServedTypeUrl, messageType, type TypeUrl } from '../protos.js';
+import type { StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
+import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
+
+/** The side of a gRPC call a stream writes to; the server adapts a grpc-js call to it. */
+export interface StreamTransport {
+  readonly peer: string;
+  write(bytes: Buffer): void;
+  /** Ends the call with status OK once queued writes are flushed. */
+  end(): void;
+  /** Ends the call with an error status. */
+  fail(code: GrpcStatus, message: string): void;
+}
+
+export interface StreamContext {
+  cache: ResourceCache;
+  observer: StreamObserver;
+  /** Resolves when the server may answer; requests wait for it. */
+  ready: Promise<void>;
+  nextNonce(): string;
+  controlPlaneId?: string;
+  /** Set for the per-type services (StreamClusters, DeltaEndpoints...): the only type URL allowed. */
+  fixedTypeUrl?: TypeUrl;
+}
+
+/** What every request flavour carries, as protobufjs decodes it. */
+export interface DecodedRequest {
+  node?: NodeInfo | null;
+  typeUrl: string;
+  responseNonce: string;
+  errorDetail?: { code?: number; message?: string } | null;
+}
+
+export interface TypeStateBase {
+  typeUrl: string;
+  served: boolean;
+  wildcard: boolean;
+  names: Set<string>;
+  /** The nonce of the last response sent for this type; '' before any. */
+  lastNonce: string;
+  /** Whether the client already ACKed or NACKed `lastNonce`: later requests carrying the same
+   * nonce (a subscription change after a NACK, say) are not ACKs of the rejected response. */
+  lastNonceAnswered: boolean;
+  versionSent: string;
+  versionAcked: string;
+  nackCount: number;
+  lastNack?: string;
+}
+
+/** Ends a stream with INVALID_ARGUMENT: the request was malformed. */
+export class InvalidRequestError extends Error {}
+
+export abstract class XdsStream<State extends TypeStateBase, Request extends DecodedRequest> {
+  readonly connectedAt = new Date();
+  nodeId = '';
+  group: ProxyGroup | undefined;
+  protected readonly types = new Map<string, State>();
+  private closed = false;
+  private opened = false;
+  private closeReason: string | undefined;
+  private queue: Promise<void>;
+  private readonly requestType: protobuf.Type;
+
+  constructor(
+    readonly streamId: number,
+    readonly flavour: StreamFlavour,
+    protected readonly context: StreamContext,
+    protected readonly transport: StreamTransport,
+    requestTypeName: string,
+  ) {
+    this.requestType = messageType(requestTypeName);
+    this.queue = context.ready;
+  }
+
+  /** Takes one raw request off the wire; requests are handled in order, once the server is ready. */
+  receive(bytes: Buffer): void {
+    this.queue = this.queue.then(
+      () => this.handleBytes(bytes),
+      (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, `control plane failed to start: ${err.message}`),
+    );
+  }
+
+  /** A cache change; only the stream's own group matters. */
+  onCacheChange(changes: ChangeSet): void {
+    if (this.closed || this.group === undefined) return;
+    const ofGroup = changes.get(this.group);
+    if (!ofGroup) return;
+    try {
+      this.push(ofGroup);
+    } catch (err) {
+      this.internalError(err as Error);
+    }
+  }
+
+  /** The call is over: returns the closed event to report, if the stream had been reported opened. */
+  close(reasonIfUnknown: string): StreamClosedEvent | undefined {
+    this.closed = true;
+    if (!this.opened) return undefined;
+    this.opened = false;
+    return { ...this.identity(), reason: this.closeReason ?? reasonIfUnknown };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Ends the stream with OK (server shutdown). */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = 'shutdown';
+    this.transport.end();
+  }
+
+  snapshot(): StreamSnapshot {
+    const types: TypeSnapshot[] = [...this.types.values()].map((state) => {
+      const snapshot: TypeSnapshot = {
+        typeUrl: state.typeUrl,
+        wildcard: state.wildcard,
+        names: [...state.names].sort(),
+        versionSent: state.versionSent,
+        versionAcked: state.versionAcked,
+        nackCount: state.nackCount,
+      };
+      if (state.lastNack !== undefined) snapshot.lastNack = state.lastNack;
+      return snapshot;
+    });
+    return {
+      streamId: this.streamId,
+      nodeId: this.nodeId,
+      group: this.group,
+      flavour: this.flavour,
+      peer: this.transport.peer,
+      connectedAt: this.connectedAt,
+      types,
+    };
+  }
+
+  protected abstract handleRequest(request: Request, typeUrl: string): void;
+  protected abstract push(changes: NonNullable<ReturnType<ChangeSet['get']>>): void;
+  protected abstract newTypeState(typeUrl: string): State;
+
+  /** The type's state, and whether this request is the first of its type on the stream. */
+  protected typeState(typeUrl: string): { state: State; first: boolean } {
+    const existing = this.types.get(typeUrl);
+    if (existing) return { state: existing, first: false };
+    const state = this.newTypeState(typeUrl);
+    this.types.set(typeUrl, state);
+    return { state, first: true };
+  }
+
+  protected newTypeStateBase(typeUrl: string): TypeStateBase {
+    return {
+      typeUrl,
+      served: isServedTypeUrl(typeUrl),
+      wildcard: false,
+      names: new Set(),
+      lastNonce: '',
+      lastNonceAnswered: false,
+      versionSent: '',
+      versionAcked: '',
+      nackCount: 0,
+    };
+  }
+
+  /** Records an ACK or NACK of the latest response; the caller checked the nonce is current. */
+  protected acknowledge(state: State, request: Request): void {
+    if (request.responseNonce === '' || state.lastNonce === '' || state.lastNonceAnswered) return;
+    state.lastNonceAnswered = true;
+    const group = this.group!;
+    if (request.errorDetail) {
+      const message = request.errorDetail.message ?? '';
+      state.nackCount++;
+      state.lastNack = message;
+      log.warn('xDS client rejected a response', {
+        stream: this.streamId,
+        node: this.nodeId,
+        group,
+        typeUrl: state.typeUrl,
+        nonce: request.responseNonce,
+        version: state.versionSent,
+        error: message,
+      });
+      this.context.observer.nack({
+        streamId: this.streamId,
+        nodeId: this.nodeId,
+        group,
+        typeUrl: state.typeUrl,
+        nonce: request.responseNonce,
+        version: state.versionSent,
+        message,
+      });
+    } else {
+      state.versionAcked = state.versionSent;
+      this.context.observer.ack({
+        streamId: this.streamId,
+        nodeId: this.nodeId,
+        typeUrl: state.typeUrl,
+        version: state.versionSent,
+        nonce: request.responseNonce,
+      });
+    }
+  }
+
+  /** Writes a response and records its nonce and version as the type's latest. */
+  protected send(
+    state: State,
+    build: (nonce: string) => Buffer,
+    version: string,
+    resourceCount: number,
+    removedCount: number,
+  ): void {
+    if (this.closed) return;
+    const nonce = this.context.nextNonce();
+    const bytes = build(nonce);
+    state.lastNonce = nonce;
+    state.lastNonceAnswered = false;
+    state.versionSent = version;
+    this.transport.write(bytes);
+    this.context.observer.responseSent({
+      streamId: this.streamId,
+      nodeId: this.nodeId,
+      typeUrl: state.typeUrl,
+      resourceCount,
+      removedCount,
+      bytes: bytes.length,
+      nonce,
+      version,
+    });
+  }
+
+  private handleBytes(bytes: Buffer): void {
+    if (this.closed) return;
+    try {
+      const request = this.decode(bytes);
+      const typeUrl = this.checkTypeUrl(request.typeUrl);
+      if (this.group === undefined) this.identify(request.node);
+      this.handleRequest(request, typeUrl);
+    } catch (err) {
+      if (err instanceof InvalidRequestError || err instanceof NodeGroupError) {
+        this.fail(GrpcStatus.INVALID_ARGUMENT, err.message);
+      } else {
+        this.internalError(err as Error);
+      }
+    }
+  }
+
+  private decode(bytes: Buffer): Request {
+    try {
+      return this.requestType.decode(bytes) as unknown as Request;
+    } catch (err) {
+      throw new InvalidRequestError(
+        `request does not decode as ${this.requestType.fullName.slice(1)}: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private checkTypeUrl(typeUrl: string): string {
+    const fixed = this.context.fixedTypeUrl;
+    if (fixed) {
+      // A per-type stream may leave type_url empty: the method says the type.
+      if (typeUrl === '' || typeUrl === fixed) return fixed;
+      throw new InvalidRequestError(`this stream serves only ${fixed}; the request asks for ${typeUrl}`);
+    }
+    if (typeUrl === '') throw new InvalidRequestError('request without type_url: ADS needs the type URL of every request');
+    return typeUrl;
+  }
+
+  private identify(node: NodeInfo | null | undefined): void {
+    if (!node) throw new InvalidRequestError('the first request on a stream must carry the node');
+    const group = nodeGroup(node);
+    this.nodeId = node.id ?? '';
+    this.group = group;
+    this.opened = true;
+    this.context.observer.streamOpened(this.identity());
+  }
+
+  private identity(): StreamIdentity {
+    return {
+      streamId: this.streamId,
+      nodeId: this.nodeId,
+      group: this.group!,
+      flavour: this.flavour,
+      peer: this.transport.peer,
+    };
+  }
+
+  private fail(code: GrpcStatus, message: string): void {
+    if (this.closed) return;
+    log.warn('xDS stream ended with an error', { stream: this.streamId, node: this.nodeId, code: GrpcStatus[code], error: message });
+    this.closed = true;
+    this.closeReason = message;
+    this.transport.fail(code, message);
+  }
+
+  private internalError(err: Error): void {
+    log.error('xDS stream failed', { stream: this.streamId, node: this.nodeId, error: err.message, stack: err.stack });
+    this.fail(GrpcStatus.INTERNAL, `control plane error: ${err.message}`);
+  }
+}
