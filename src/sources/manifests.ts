@@ -10,8 +10,10 @@ export interface ManifestError {
   file: string;
   line: number;
   column?: number;
-  /** `syntax`: the file is not valid YAML; `invalid`: a document is not a usable object. */
-  type: 'syntax' | 'invalid';
+  /** `syntax`: the file is not valid YAML; `invalid`: a document is not a usable object;
+   * `duplicate`: an object another file (or an earlier document) already defines;
+   * `unreadable`: the file could not be read. */
+  type: 'syntax' | 'invalid' | 'duplicate' | 'unreadable';
   /** Self-contained: starts with `file:line[:column]: `. */
   message: string;
 }
@@ -34,7 +36,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function located(file: string, line: number, column: number | undefined, text: string): string {
+export function located(file: string, line: number, column: number | undefined, text: string): string {
   return `${file}:${line}${column === undefined ? '' : `:${column}`}: ${text}`;
 }
 
