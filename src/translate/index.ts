@@ -23,20 +23,29 @@ export interface TranslatedResources {
   secrets: XdsResource[];
 }
 
+/** Which lists `translateAll` fills (all by default); the ones left out come back empty. */
+export type TranslateParts = Partial<Record<keyof TranslatedResources, boolean>>;
+
 /** Everything one proxy role receives, each list sorted by name. */
-export function translateAll(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): TranslatedResources {
+export function translateAll(
+  model: MeshModel,
+  role: ProxyRole,
+  overrides: Partial<TranslateOptions> = {},
+  parts: TranslateParts = {},
+): TranslatedResources {
   const options = translateOptions(overrides);
+  const want = (part: keyof TranslatedResources) => parts[part] !== false;
   const clusters: XdsResource[] = [];
   const endpoints: XdsResource[] = [];
   for (const service of model.services()) {
-    clusters.push(...buildServiceClusters(model, service, role, options));
-    endpoints.push(...buildServiceEndpoints(model, service, role));
+    if (want('clusters')) clusters.push(...buildServiceClusters(model, service, role, options));
+    if (want('endpoints')) endpoints.push(...buildServiceEndpoints(model, service, role));
   }
   return {
     clusters: sortByName(clusters),
     endpoints: sortByName(endpoints),
-    routes: translateRoutes(model, role, options),
-    listeners: translateListeners(model, role, options),
+    routes: want('routes') ? translateRoutes(model, role, options) : [],
+    listeners: want('listeners') ? translateListeners(model, role, options) : [],
     secrets: [],
   };
 }
@@ -56,6 +65,16 @@ export function translateServiceClusters(model: MeshModel, serviceKey: string, r
 export function translateEndpointsFor(model: MeshModel, serviceKey: string, role: ProxyRole): XdsResource[] {
   const service = model.service(serviceKey);
   return service ? sortByName(buildServiceEndpoints(model, service, role)) : [];
+}
+
+/** The Clusters and ClusterLoadAssignments of one Service, for an incremental push (empty when it is gone). */
+export function translateServiceResources(
+  model: MeshModel,
+  serviceKey: string,
+  role: ProxyRole,
+  overrides: Partial<TranslateOptions> = {},
+): { clusters: XdsResource[]; endpoints: XdsResource[] } {
+  return { clusters: translateServiceClusters(model, serviceKey, role, overrides), endpoints: translateEndpointsFor(model, serviceKey, role) };
 }
 
 /** Sidecar: the one `outbound` route configuration (every Service is in it). Proxyless: one per Service HTTP port. */
