@@ -1,0 +1,284 @@
+import { MeshModel } from '../../src/model/index.js';
+import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
+
+function upsert(object: KubeObject): SourceEvent {
+  return { type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object };
+}
+
+function remove(kind: KubeObject['kind'], name: string): SourceEvent {
+  return { type: 'delete', ref: { kind, namespace: 'shop', name } };
+}
+
+function service(name: string, ports: object[] = [{ name: 'http', port: 8080 }], extra: object = {}): KubeObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { ports, ...extra } } as KubeObject;
+}
+
+function slice(name: string, serviceName: string, endpoints: object[], ports: object[] = [{ name: 'http', port: 8080 }]): KubeObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': serviceName } },
+    addressType: 'IPv4',
+    ports,
+    endpoints,
+  } as KubeObject;
+}
+
+function policy(name: string, spec: object, generation = 1): KubeObject {
+  return { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name, namespace: 'shop', generation }, spec } as KubeObject;
+}
+
+function condition(model: MeshModel, name: string, type: string) {
+  return model.policyStatus('shop', name)?.find((c) => c.type === type);
+}
+
+/** A model with Services api, v1 and v2 (port 8080) and one policy `name` with `spec`. */
+function modelWith(spec: object, name = 'api-policy'): MeshModel {
+  const model = new MeshModel();
+  model.apply([upsert(service('api')), upsert(service('v1')), upsert(service('v2')), upsert(policy(name, { targetRef: { name: 'api' }, ...spec }))]);
+  return model;
+}
+
+describe('model: TrafficPolicy checks', () => {
+  it('accepts a valid policy and applies it to its Service', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 90 }, { backend: 'v2', weight: 10 }] });
+    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(condition(model, 'api-policy', 'ResolvedRefs')?.status).toBe('True');
+    expect(condition(model, 'api-policy', 'Programmed')?.status).toBe('True');
+    expect(model.effectivePolicy('shop/api')).toMatchObject({ policyKey: 'shop/api-policy', current: true });
+    expect(model.policyStatuses().map((s) => s.name)).toEqual(['api-policy']);
+  });
+
+  it('rejects split weights that sum to 0', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 0 }, { backend: 'v2', weight: 0 }] });
+    const accepted = condition(model, 'api-policy', 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(accepted?.message).toContain('spec.split: weights sum to 0');
+    expect(model.effectivePolicy('shop/api')).toBeUndefined();
+  });
+
+  it('rejects a maglev table size that is not prime and names a prime to use', () => {
+    const model = modelWith({ loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65536 } } });
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toBe(
+      'spec.loadBalancer.maglev.tableSize: 65536 is not prime; use a prime such as 65537',
+    );
+  });
+
+  it('rejects a ring hash minimum above its maximum', () => {
+    const model = modelWith({ loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 4096, maximumRingSize: 1024 } } });
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(
+      /^spec\.loadBalancer\.ringHash: minimumRingSize 4096 is larger than maximumRingSize 1024/,
+    );
+  });
+
+  it('rejects a route with both backend and split, and one with neither', () => {
+    const model = modelWith({
+      routes: [
+        { match: { path: { prefix: '/a' } }, backend: 'v1', split: [{ backend: 'v2', weight: 1 }] },
+        { match: { path: { prefix: '/b' } } },
+      ],
+    });
+    const message = condition(model, 'api-policy', 'Accepted')?.message ?? '';
+    expect(message).toContain('spec.routes[0]: set exactly one of backend or split');
+    expect(message).toContain('spec.routes[1]: set exactly one of backend or split');
+  });
+
+  it('reports a missing split backend as ResolvedRefs=False naming the field', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 50 }, { backend: 'v3', weight: 50 }] });
+    expect(condition(model, 'api-policy', 'ResolvedRefs')).toMatchObject({
+      status: 'False',
+      reason: 'BackendNotFound',
+      message: 'spec.split[1].backend: Service shop/v3 not found in namespace shop',
+    });
+    expect(model.effectivePolicy('shop/api')).toBeUndefined();
+  });
+
+  it('reports a route backend without the port', () => {
+    const model = modelWith({ routes: [{ match: { headers: [{ name: 'x-canary', exact: 'true' }] }, backend: 'v2', port: 9090 }] });
+    expect(condition(model, 'api-policy', 'ResolvedRefs')?.message).toBe('spec.routes[0].port: Service shop/v2 has no port 9090');
+  });
+
+  it('reports a missing target Service', () => {
+    const model = new MeshModel();
+    model.apply([upsert(policy('lonely', { targetRef: { name: 'nowhere' } }))]);
+    expect(condition(model, 'lonely', 'ResolvedRefs')).toMatchObject({
+      status: 'False',
+      reason: 'TargetNotFound',
+      message: 'spec.targetRef.name: Service shop/nowhere not found in namespace shop',
+    });
+  });
+
+  it('rejects a duration that does not parse', () => {
+    const model = modelWith({ timeout: '5 seconds' });
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(/^spec\.timeout: "5 seconds" is not a duration/);
+  });
+
+  it('rejects hash keys on a policy that does not hash', () => {
+    const model = modelWith({ loadBalancer: { policy: 'LeastRequest', hashOn: [{ header: { name: 'x-user' } }] } });
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(/^spec\.loadBalancer\.hashOn: policy LeastRequest does not hash/);
+  });
+
+  it('lets the oldest policy win a Service and marks the others Conflicted', () => {
+    const model = new MeshModel();
+    model.apply([upsert(service('api')), upsert(policy('zz-first', { targetRef: { name: 'api' }, timeout: '1s' }))]);
+    model.apply([upsert(policy('aa-second', { targetRef: { name: 'api' }, timeout: '2s' }))]);
+    expect(model.effectivePolicy('shop/api')?.policyKey).toBe('shop/zz-first');
+    expect(condition(model, 'aa-second', 'Accepted')).toMatchObject({ status: 'False', reason: 'Conflicted' });
+    expect(condition(model, 'aa-second', 'Accepted')?.message).toContain('spec.targetRef.name: Service shop/api already has the older TrafficPolicy shop/zz-first');
+    // The same batch: the name decides.
+    const same = new MeshModel();
+    same.apply([upsert(service('api')), upsert(policy('b', { targetRef: { name: 'api' } })), upsert(policy('a', { targetRef: { name: 'api' } }))]);
+    expect(same.effectivePolicy('shop/api')?.policyKey).toBe('shop/a');
+    // The winner goes away: the other takes over.
+    const change = model.apply([remove('TrafficPolicy', 'zz-first')]);
+    expect(model.effectivePolicy('shop/api')?.policyKey).toBe('shop/aa-second');
+    expect(change.services.has('shop/api')).toBe(true);
+    expect(change.policyStatus).toEqual(new Set(['shop/zz-first', 'shop/aa-second']));
+    expect(model.policyStatus('shop', 'zz-first')).toBeUndefined();
+  });
+
+  it('reports a source rejection (schema failure) as Accepted=False with the source messages, keeping the last good spec', () => {
+    const model = modelWith({ timeout: '1s' });
+    const change = model.apply([
+      { type: 'rejected', ref: { kind: 'TrafficPolicy', namespace: 'shop', name: 'api-policy' }, errors: ['spec.retries.attempts: must be integer'] },
+    ]);
+    expect(change.policyStatus.has('shop/api-policy')).toBe(true);
+    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid', message: 'spec.retries.attempts: must be integer' });
+    expect(model.effectivePolicy('shop/api')?.spec.timeout).toBe('1s');
+    // Fixed by the next upsert.
+    model.apply([upsert(policy('api-policy', { targetRef: { name: 'api' }, timeout: '2s' }, 2))]);
+    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 2 });
+    expect(model.effectivePolicy('shop/api')).toMatchObject({ current: true, spec: { timeout: '2s' } });
+  });
+});
+
+describe('model: last good policy and re-evaluation', () => {
+  it('keeps serving the last good spec when a policy turns invalid', () => {
+    const model = modelWith({ loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65537 } } });
+    const change = model.apply([upsert(policy('api-policy', { targetRef: { name: 'api' }, loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65536 } } }, 2))]);
+    expect(condition(model, 'api-policy', 'Accepted')?.status).toBe('False');
+    expect(condition(model, 'api-policy', 'Programmed')).toMatchObject({ status: 'False', reason: 'LastGoodKept' });
+    const effective = model.effectivePolicy('shop/api');
+    expect(effective?.current).toBe(false);
+    expect(effective?.spec.loadBalancer?.maglev?.tableSize).toBe(65537);
+    // The served spec did not change: the Service is not re-translated.
+    expect(change.services.has('shop/api')).toBe(false);
+    expect(change.policyStatus.has('shop/api-policy')).toBe(true);
+  });
+
+  it('serves the defaults when a policy was never valid', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 0 }] });
+    expect(model.effectivePolicy('shop/api')).toBeUndefined();
+    expect(condition(model, 'api-policy', 'Programmed')?.reason).toBe('DefaultsInUse');
+  });
+
+  it('makes a policy valid when the Service it references appears later, without re-applying it', () => {
+    const model = new MeshModel();
+    model.apply([upsert(service('api')), upsert(service('v1')), upsert(policy('canary', { targetRef: { name: 'api' }, split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] }))]);
+    expect(condition(model, 'canary', 'ResolvedRefs')?.status).toBe('False');
+    expect(model.effectivePolicy('shop/api')).toBeUndefined();
+    const change = model.apply([upsert(service('v2'))]);
+    expect(condition(model, 'canary', 'ResolvedRefs')?.status).toBe('True');
+    expect(model.effectivePolicy('shop/api')?.current).toBe(true);
+    expect(change.services).toEqual(new Set(['shop/v2', 'shop/api']));
+    expect(change.policyStatus).toEqual(new Set(['shop/canary']));
+  });
+
+  it('re-translates a Service whose backend changed', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] });
+    const change = model.apply([upsert(service('v2', [{ name: 'http', port: 8080 }, { name: 'admin', port: 9000 }]))]);
+    expect(change.services).toEqual(new Set(['shop/v2', 'shop/api']));
+  });
+});
+
+describe('model: Services and endpoints', () => {
+  it('touches only that Service\'s endpoints for an EndpointSlice change', () => {
+    const model = modelWith({ split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] });
+    model.apply([upsert(slice('v1-a', 'v1', [{ addresses: ['10.0.0.1'] }]))]);
+    const change = model.apply([upsert(slice('v1-a', 'v1', [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }]))]);
+    expect(change.endpoints).toEqual(new Set(['shop/v1']));
+    expect(change.services.size).toBe(0);
+    expect(change.policyStatus.size).toBe(0);
+    expect(change.all).toBe(false);
+  });
+
+  it('merges several slices, maps conditions to health and resolves named target ports', () => {
+    const model = new MeshModel();
+    model.apply([
+      upsert(service('api', [{ name: 'web', port: 80, targetPort: 'http-web' }])),
+      upsert(slice('api-1', 'api', [
+        { addresses: ['10.0.0.2'], conditions: { ready: true }, zone: 'zone-b', nodeName: 'n2' },
+        { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true }, zone: 'zone-b' },
+        { addresses: ['10.0.0.4'], conditions: { ready: false, serving: false }, zone: 'zone-a' },
+      ], [{ name: 'web', port: 8080 }])),
+      upsert(slice('api-2', 'api', [
+        { addresses: ['10.0.0.1'], zone: 'zone-a' },
+        // Also in api-1, healthier there.
+        { addresses: ['10.0.0.2'], conditions: { ready: false, serving: true }, zone: 'zone-b' },
+      ], [{ name: 'web', port: 8080 }])),
+    ]);
+    const port = model.service('shop/api')!.ports[0];
+    expect(port).toMatchObject({ name: 'web', port: 80, protocol: 'http' });
+    expect(model.endpoints('shop/api', port)).toEqual([
+      { address: '10.0.0.1', port: 8080, health: 'healthy', zone: 'zone-a' },
+      { address: '10.0.0.2', port: 8080, health: 'healthy', zone: 'zone-b', nodeName: 'n2' },
+      { address: '10.0.0.3', port: 8080, health: 'draining', zone: 'zone-b' },
+    ]);
+    const change = model.apply([remove('EndpointSlice', 'api-2')]);
+    expect(change.endpoints).toEqual(new Set(['shop/api']));
+    expect(model.endpoints('shop/api', port).map((e) => e.address)).toEqual(['10.0.0.2', '10.0.0.3']);
+  });
+
+  it('reads port protocols from appProtocol, then the port name', () => {
+    const model = new MeshModel();
+    model.apply([
+      upsert(service('mixed', [
+        { name: 'a', port: 1, appProtocol: 'grpc' },
+        { name: 'b', port: 2, appProtocol: 'kubernetes.io/h2c' },
+        { name: 'c', port: 3, appProtocol: 'h2c' },
+        { name: 'd', port: 4, appProtocol: 'tcp' },
+        { name: 'grpc-e', port: 5 },
+        { name: 'f', port: 6 },
+        { name: 'g', port: 7, protocol: 'UDP' },
+      ], { clusterIP: 'None', sessionAffinity: 'ClientIP' })),
+    ]);
+    const info = model.service('shop/mixed')!;
+    expect(info.ports.map((p) => p.protocol)).toEqual(['grpc', 'http2', 'http2', 'tcp', 'grpc', 'http']);
+    expect(info.headless).toBe(true);
+    expect(info.clientIPAffinity).toBe(true);
+  });
+
+  it('keeps Ingresses, IngressClasses and Secrets, and reports Ingresses that use a changed Service', () => {
+    const model = new MeshModel();
+    const ingress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { ingressClassName: 'switchyard', rules: [{ host: 'shop.example', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api', port: { number: 8080 } } } }] } }] },
+    } as KubeObject;
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: {} } as KubeObject;
+    const ingressClass = { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'switchyard' }, spec: { controller: 'switchyard.dev/gateway' } } as KubeObject;
+    const first = model.apply([upsert(ingress), upsert(secret), { type: 'upsert', ref: { kind: 'IngressClass', namespace: '', name: 'switchyard' }, object: ingressClass }]);
+    expect(first.all).toBe(true);
+    expect(first.ingresses).toEqual(new Set(['shop/web']));
+    expect(first.secrets).toEqual(new Set(['shop/tls']));
+    expect(model.ingress('shop', 'web')).toBe(ingress);
+    expect(model.ingresses()).toHaveLength(1);
+    expect(model.secret('shop', 'tls')).toBe(secret);
+    expect(model.ingressClass('switchyard')).toBe(ingressClass);
+    const change = model.apply([upsert(service('api'))]);
+    expect(change.ingresses).toEqual(new Set(['shop/web']));
+    const classChange = model.apply([{ type: 'delete', ref: { kind: 'IngressClass', namespace: '', name: 'switchyard' } }]);
+    expect(classChange.ingresses).toEqual(new Set(['shop/web']));
+    expect(model.ingressClasses()).toHaveLength(0);
+  });
+
+  it('ignores an EndpointSlice without its Service label and keeps going', () => {
+    const model = new MeshModel();
+    const orphan = slice('orphan', 'x', [{ addresses: ['10.0.0.9'] }]) as any;
+    delete orphan.metadata.labels;
+    const change = model.apply([upsert(orphan), upsert(service('api'))]);
+    expect(change.services).toEqual(new Set(['shop/api']));
+    expect(change.endpoints.size).toBe(0);
+  });
+});
