@@ -1,0 +1,231 @@
+// Prometheus metrics for one control plane, in a registry of its own (several control planes can
+// run in one process, e.g. in tests). Counters and histograms move with the xDS server's and the
+// pipeline's events; gauges are read from the server, the cache and the source when scraped.
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ChangeSet, ProxyGroup } from '../cache/types.js';
+import type { FlushReport } from '../pipeline.js';
+import { SERVED_TYPE_URLS } from '../protos.js';
+import type { AckEvent, NackEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
+import { shortTypeName, type AdminSources } from './types.js';
+
+/** Push latencies run from milliseconds (loopback) to tens of seconds (a slow or overloaded proxy). */
+const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const TRANSLATE_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const DEBOUNCE_BUCKETS = [0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Versions remembered per (group, type) for convergence: enough for a burst of flushes in flight. */
+const ORIGINS_KEPT = 16;
+
+interface VersionOrigin {
+  version: string;
+  /** performance.now() of the flush that produced the version. */
+  at: number;
+  /** Still waiting for its flush report, which carries the flush's end time. */
+  awaitingFlush: boolean;
+}
+
+export interface MetricsOptions extends AdminSources {
+  registry: Registry;
+  /** 1 while the Kubernetes API server (or the manifest folder) is reachable. */
+  sourceConnected?: () => boolean;
+}
+
+/**
+ * `switchyard_push_convergence_seconds` measures, per stream and type, from the end of the
+ * flush that produced a version (the pipeline's `at`) to the client's ACK of a response
+ * carrying exactly that version. Each flush records the new set version of every (group, type)
+ * it changed; an ACK of that version by a stream that was already connected at the flush is one
+ * sample, counted once per stream, type and version. Responses to streams that connected later
+ * are not pushes and are left out, as are versions the client NACKed (they never converge).
+ */
+export class AdminMetrics {
+  readonly registry: Registry;
+  private readonly detachers: Array<() => void> = [];
+  private readonly origins = new Map<string, VersionOrigin[]>();
+  private readonly streams = new Map<number, { group: ProxyGroup; openedAt: number; measured: Map<string, string> }>();
+
+  constructor(options: MetricsOptions) {
+    const { server, cache, pipeline, registry } = options;
+    this.registry = registry;
+    const register = [registry];
+    collectDefaultMetrics({ register: registry });
+
+    new Gauge({
+      name: 'switchyard_xds_streams',
+      help: 'Open xDS streams by flavour (sotw, delta) and proxy group',
+      labelNames: ['flavour', 'group'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const stream of server.streams()) {
+          this.inc({ flavour: stream.flavour, group: stream.group ?? 'unidentified' });
+        }
+      },
+    });
+    const responses = new Counter({
+      name: 'switchyard_xds_responses_total',
+      help: 'xDS responses sent, by resource type',
+      labelNames: ['type'],
+      registers: register,
+    });
+    const resourcesSent = new Counter({
+      name: 'switchyard_xds_resources_sent_total',
+      help: 'Resources carried by xDS responses, by resource type',
+      labelNames: ['type'],
+      registers: register,
+    });
+    const bytesSent = new Counter({
+      name: 'switchyard_xds_bytes_sent_total',
+      help: 'Bytes of xDS responses written, by resource type',
+      labelNames: ['type'],
+      registers: register,
+    });
+    const nacks = new Counter({
+      name: 'switchyard_xds_nacks_total',
+      help: 'xDS responses rejected by the client (NACK), by resource type and node',
+      labelNames: ['type', 'node'],
+      registers: register,
+    });
+    const convergence = new Histogram({
+      name: 'switchyard_push_convergence_seconds',
+      help: 'From the end of the flush that produced a version to the ACK of that version, per stream and type',
+      labelNames: ['type'],
+      buckets: CONVERGENCE_BUCKETS,
+      registers: register,
+    });
+    const translate = new Histogram({
+      name: 'switchyard_translate_seconds',
+      help: 'Time a flush spent applying events to the model, translating and updating the cache',
+      buckets: TRANSLATE_BUCKETS,
+      registers: register,
+    });
+    const debounceWait = new Histogram({
+      name: 'switchyard_debounce_wait_seconds',
+      help: 'How long the first event of a flush waited for the debounce',
+      buckets: DEBOUNCE_BUCKETS,
+      registers: register,
+    });
+    const sourceEvents = new Counter({
+      name: 'switchyard_source_events_total',
+      help: 'Source events (upserts and deletes) flushed into the model, by object kind',
+      labelNames: ['kind'],
+      registers: register,
+    });
+    const flushes = new Counter({
+      name: 'switchyard_flushes_total',
+      help: 'Flushes of queued source events into the cache',
+      registers: register,
+    });
+    const sourceConnected = options.sourceConnected;
+    new Gauge({
+      name: 'switchyard_source_connected',
+      help: '1 while the configuration source (the Kubernetes API server, or the manifest folder) is reachable',
+      registers: register,
+      collect() {
+        this.set(sourceConnected === undefined || sourceConnected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_cache_resources',
+      help: 'Resources in the cache by proxy group and resource type',
+      labelNames: ['group', 'type'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const group of cache.groups()) {
+          for (const typeUrl of SERVED_TYPE_URLS) {
+            this.set({ group, type: shortTypeName(typeUrl) }, cache.resources(group, typeUrl).size);
+          }
+        }
+      },
+    });
+
+    const onOpened = (event: StreamIdentity) => {
+      this.streams.set(event.streamId, { group: event.group, openedAt: performance.now(), measured: new Map() });
+    };
+    const onClosed = (event: StreamClosedEvent) => {
+      this.streams.delete(event.streamId);
+    };
+    const onResponse = (event: ResponseSentEvent) => {
+      const type = shortTypeName(event.typeUrl);
+      responses.inc({ type });
+      if (event.resourceCount > 0) resourcesSent.inc({ type }, event.resourceCount);
+      bytesSent.inc({ type }, event.bytes);
+    };
+    const onNack = (event: NackEvent) => {
+      nacks.inc({ type: shortTypeName(event.typeUrl), node: event.nodeId });
+    };
+    const onAck = (event: AckEvent) => {
+      const seconds = this.convergenceOf(event);
+      if (seconds !== undefined) convergence.observe({ type: shortTypeName(event.typeUrl) }, seconds);
+    };
+    const onFlushed = (report: FlushReport) => {
+      flushes.inc();
+      translate.observe(report.translateSeconds);
+      debounceWait.observe(report.debounceWaitSeconds);
+      for (const [kind, count] of Object.entries(report.eventCounts)) {
+        if (count > 0) sourceEvents.inc({ kind }, count);
+      }
+      for (const list of this.origins.values()) {
+        for (const origin of list) {
+          if (!origin.awaitingFlush) continue;
+          origin.awaitingFlush = false;
+          origin.at = report.at;
+        }
+      }
+    };
+    const onCacheChange = (changes: ChangeSet) => {
+      // Until the flush reports its end, the change's own time stands in for it.
+      const now = performance.now();
+      for (const [group, byType] of changes) {
+        for (const typeUrl of byType.keys()) {
+          const key = `${group}|${typeUrl}`;
+          const list = this.origins.get(key) ?? [];
+          list.push({ version: cache.setVersion(group, typeUrl), at: now, awaitingFlush: true });
+          if (list.length > ORIGINS_KEPT) list.shift();
+          this.origins.set(key, list);
+        }
+      }
+    };
+
+    server.on('streamOpened', onOpened);
+    server.on('streamClosed', onClosed);
+    server.on('responseSent', onResponse);
+    server.on('nack', onNack);
+    server.on('ack', onAck);
+    pipeline.on('flushed', onFlushed);
+    const unsubscribeCache = cache.onChange(onCacheChange);
+    // Streams opened before the metrics existed still count for convergence from here on.
+    for (const stream of server.streams()) {
+      if (stream.group !== undefined) this.streams.set(stream.streamId, { group: stream.group, openedAt: performance.now(), measured: new Map() });
+    }
+    this.detachers.push(
+      () => server.off('streamOpened', onOpened),
+      () => server.off('streamClosed', onClosed),
+      () => server.off('responseSent', onResponse),
+      () => server.off('nack', onNack),
+      () => server.off('ack', onAck),
+      () => pipeline.off('flushed', onFlushed),
+      unsubscribeCache,
+    );
+  }
+
+  detach(): void {
+    for (const detach of this.detachers.splice(0)) detach();
+  }
+
+  private convergenceOf(event: AckEvent): number | undefined {
+    const stream = this.streams.get(event.streamId);
+    if (!stream) return undefined;
+    // The latest flush that produced this version (a revert can produce an older one again).
+    const list = this.origins.get(`${stream.group}|${event.typeUrl}`) ?? [];
+    let origin: VersionOrigin | undefined;
+    for (let i = list.length - 1; i >= 0 && !origin; i--) if (list[i].version === event.version) origin = list[i];
+    // A stream that connected after the flush received the version on connecting, not as a push.
+    if (!origin || stream.openedAt > origin.at) return undefined;
+    if (stream.measured.get(event.typeUrl) === event.version) return undefined;
+    stream.measured.set(event.typeUrl, event.version);
+    return Math.max(0, (performance.now() - origin.at) / 1000);
+  }
+}
