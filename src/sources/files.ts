@@ -201,6 +201,13 @@ export async function loadManifestDir(dir: string): Promise<{ events: SourceEven
   return { events, problems: folder.problems() };
 }
 
+const PROBLEM_LOG_MESSAGES: Record<ManifestError['type'], string> = {
+  syntax: "manifest file has a YAML syntax error; serving the file's last good objects",
+  invalid: 'manifest document is not a usable Kubernetes object; skipped',
+  duplicate: 'object defined twice; the first definition in path order is served',
+  unreadable: "manifest file cannot be read; serving the file's last good objects",
+};
+
 export class FilesSource implements Source {
   private readonly folder: ManifestFolder;
   private readonly debounceMs: number;
@@ -314,9 +321,7 @@ export class FilesSource implements Source {
     for (const problem of this.folder.problems()) {
       current.add(problem.message);
       if (this.reportedProblems.has(problem.message)) continue;
-      const fields = { file: problem.file, line: problem.line, column: problem.column, problem: problem.type };
-      if (problem.type === 'syntax') log.warn(`${problem.message}; serving the file's last good objects`, fields);
-      else log.warn(problem.message, fields);
+      log.warn(PROBLEM_LOG_MESSAGES[problem.type], { file: problem.file, line: problem.line, column: problem.column, error: problem.message });
     }
     this.reportedProblems = current;
   }

@@ -47,7 +47,8 @@ export function located(file: string, line: number, column: number | undefined, 
  */
 export function parseManifests(text: string, file: string): ParsedManifests {
   const lineCounter = new LineCounter();
-  const documents = YAML.parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  // Merge keys (<<) as kubectl's YAML reader accepts them; duplicate keys are errors, as there.
+  const documents = YAML.parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
   const result: ParsedManifests = { objects: [], errors: [] };
   const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
 
@@ -69,7 +70,7 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     const contents = document.contents;
     if (contents === null) continue; // an empty document, e.g. after a trailing `---`
     const line = lineOf(contents.range?.[0]);
-    const value: unknown = document.toJS({ maxAliasCount: 1000 });
+    const value: unknown = document.toJS();
     if (value === null || value === undefined) continue;
     if (!isPlainObject(value)) {
       result.errors.push(invalid(file, line, 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata'));

@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FilesSource, loadManifestDir } from '../../src/sources/files.js';
@@ -163,6 +163,23 @@ describe('FilesSource', () => {
     expect(recorder.pending()).toEqual([]);
     await rename(path.join(dir, 'b.yaml'), path.join(dir, 'b.txt'));
     expect(summary(await recorder.next())).toEqual(['delete Service/shop/reviews']);
+  });
+
+  it('follows a mounted ConfigMap, whose files are symlinks through a swapped ..data link', async () => {
+    // The layout the kubelet writes: name -> ..data/name, ..data -> ..<timestamp>/.
+    await mkdir(path.join(dir, '..2026_01_01'));
+    await writeFile(path.join(dir, '..2026_01_01', 'shop.yaml'), service('reviews'));
+    await symlink('..2026_01_01', path.join(dir, '..data'));
+    await symlink(path.join('..data', 'shop.yaml'), path.join(dir, 'shop.yaml'));
+    const recorder = await started();
+    expect(summary(await recorder.next())).toEqual(['upsert Service/shop/reviews']);
+
+    await mkdir(path.join(dir, '..2026_01_02'));
+    await writeFile(path.join(dir, '..2026_01_02', 'shop.yaml'), service('reviews', 8080));
+    await symlink('..2026_01_02', path.join(dir, '..data_tmp'));
+    await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    const changed = await recorder.next();
+    expect(changed).toEqual([expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) })]);
   });
 
   it('serves the first definition of an object in path order and reports the other', async () => {

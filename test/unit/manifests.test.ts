@@ -131,6 +131,18 @@ describe('parseManifests', () => {
     expect(error.message).toMatch(new RegExp(`^deploy/broken\\.yaml:${error.line}:${error.column}: YAML syntax error: `));
   });
 
+  it('resolves merge keys, and reports a duplicate key as a syntax error', () => {
+    const merged = parseManifests(
+      ['apiVersion: v1', 'kind: Service', 'metadata: { name: a }', 'spec:', '  ports:', '    - &http { port: 80, protocol: TCP }', '    - { <<: *http, port: 81, name: b }'].join('\n'),
+      'merge.yaml',
+    );
+    expect(merged.errors).toEqual([]);
+    expect((merged.objects[0].object as any).spec.ports[1]).toEqual({ port: 81, protocol: 'TCP', name: 'b' });
+    const duplicated = parseManifests(['apiVersion: v1', 'kind: Service', 'kind: Secret'].join('\n'), 'dup.yaml');
+    expect(duplicated.errors).toEqual([expect.objectContaining({ type: 'syntax', line: 3 })]);
+    expect(duplicated.objects).toEqual([]);
+  });
+
   it('reports a document that is not an object, or has no kind or no name, and keeps the rest', () => {
     const text = [
       '- just a list',
