@@ -104,7 +104,7 @@ function fetchProxies(host: string, port: number, timeoutMs: number): Promise<Pr
 
 /** Prints the proxy table; 0 on success, 1 when the admin server cannot be reached or answers wrongly. */
 export async function status(
-  values: Pick<FlagValues, 'admin' | 'timeoutMs'>,
+  values: Partial<Pick<FlagValues, 'admin' | 'timeoutMs'>>,
   output: StatusOutput = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   try {
