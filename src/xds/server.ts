@@ -117,7 +117,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         clearTimeout(timer);
         resolve();
       });
-      for (const stream of this.streamsById.values()) stream.end();
+      for (const stream of this.streamsById.values()) stream.end('shutdown');
     });
   }
 
@@ -178,7 +178,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     call.on('data', (bytes: Buffer) => stream.receive(bytes));
     // The client half-closed: it will send nothing more, so the stream is over.
     call.on('end', () => {
-      if (!stream.isClosed) stream.end();
+      if (!stream.isClosed) stream.end('client');
       finish('client');
     });
     call.on('cancelled', () => finish('client'));

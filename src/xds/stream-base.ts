@@ -110,11 +110,11 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     return this.closed;
   }
 
-  /** Ends the stream with OK (server shutdown). */
-  end(): void {
+  /** Ends the stream with OK: the server shuts down, or the client said it is done. */
+  end(reason: 'shutdown' | 'client'): void {
     if (this.closed) return;
     this.closed = true;
-    this.closeReason = 'shutdown';
+    this.closeReason = reason;
     this.transport.end();
   }
 
@@ -253,7 +253,10 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
 
   private decode(bytes: Buffer): Request {
     try {
-      return this.requestType.decode(bytes) as unknown as Request;
+      // A plain Uint8Array view: protobufjs' Buffer reader clips a string that runs past the end
+      // of the message instead of rejecting it.
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+      return this.requestType.decode(view) as unknown as Request;
     } catch (err) {
       throw new InvalidRequestError(
         `request does not decode as ${this.requestType.fullName.slice(1)}: ${(err as Error).message}`,
