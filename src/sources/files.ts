@@ -221,6 +221,7 @@ export class FilesSource implements Source {
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   private reportedProblems = new Set<string>();
+  private lastScanError: string | undefined;
   /** Files named by watch events since the last scan; `true` when an event named none. */
   private changedFiles: Set<string> | true = new Set();
 
@@ -308,8 +309,12 @@ export class FilesSource implements Source {
           log.info('manifest folder changed', { dir: this.dir, events: events.length });
           this.sink(events);
         }
+        this.lastScanError = undefined;
       } catch (error) {
-        log.error('manifest folder scan failed', { dir: this.dir, error: (error as Error).message });
+        // Logged once per distinct failure: the periodic rescan would repeat it every interval.
+        const message = (error as Error).message;
+        if (message !== this.lastScanError) log.error('manifest folder scan failed', { dir: this.dir, error: message });
+        this.lastScanError = message;
       }
     });
     return this.queue;
