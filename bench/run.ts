@@ -330,6 +330,9 @@ interface ChangeResult {
   clientP50Ms: number | undefined;
   missed: number;
   meanBytesPerClient: number;
+  /** Mean bytes per delta client and per state-of-the-world client (undefined when there are none). */
+  meanBytesDelta: number | undefined;
+  meanBytesSotw: number | undefined;
   /** Size of the changed ClusterLoadAssignment message, as the recorder received it. */
   claBytes: number;
 }
@@ -376,6 +379,10 @@ async function churnPhase(flags: Flags, server: Server, steps: (i: number) => Ch
       const now = claMap.get(step.name)!;
       recorded.push({ name: step.name, bytes: now.bytes, version: now.version });
       const totalBytes = observation.bytes.reduce((a, b) => a + b, 0);
+      const meanOf = (delta: boolean): number | undefined => {
+        const picked = observation.bytes.filter((_, k) => observation.delta[k] === delta);
+        return picked.length ? picked.reduce((a, b) => a + b, 0) / picked.length : undefined;
+      };
       changes.push({
         name: step.name,
         description: step.description,
@@ -383,6 +390,8 @@ async function churnPhase(flags: Flags, server: Server, steps: (i: number) => Ch
         clientP50Ms: percentile(observation.latencyMs, 50),
         missed: observation.missed,
         meanBytesPerClient: observation.bytes.length ? totalBytes / observation.bytes.length : 0,
+        meanBytesDelta: meanOf(true),
+        meanBytesSotw: meanOf(false),
         claBytes: now.bytes.length,
       });
     }
@@ -407,8 +416,21 @@ function churnRows(phase: ChurnPhase, flags: Flags, label: string, p99Target: st
   const n = phase.changes.length || 1;
   const lasts = phase.changes.map((c) => c.lastMs);
   const missed = phase.changes.reduce((a, c) => a + c.missed, 0);
-  const bytesPerClient = phase.changes.reduce((a, c) => a + c.meanBytesPerClient, 0) / n;
   const claBytes = phase.changes.reduce((a, c) => a + c.claBytes, 0) / n;
+  const bytesRows: Row[] = [];
+  for (const [flavour, pick] of [
+    ['delta', (c: ChangeResult) => c.meanBytesDelta],
+    ['SotW', (c: ChangeResult) => c.meanBytesSotw],
+  ] as const) {
+    const values = phase.changes.map(pick).filter((v): v is number => v !== undefined);
+    if (!values.length) continue;
+    const bytesPerClient = values.reduce((a, b) => a + b, 0) / values.length;
+    bytesRows.push({
+      figure: `${label}bytes per ${flavour} client per change`,
+      value: `${bytesPerClient.toFixed(0)} B (${(bytesPerClient / (claBytes || 1)).toFixed(2)}x the ${claBytes.toFixed(0)} B ClusterLoadAssignment)`,
+      target: flavour === 'delta' ? '<= 2x' : '',
+    });
+  }
   const loadgenPerChange = sec(phase.loadgenCpuSeconds / n);
   return [
     ...syncRows(phase.sync, label),
@@ -417,11 +439,7 @@ function churnRows(phase: ChurnPhase, flags: Flags, label: string, p99Target: st
     { figure: `${label}change -> last client, max`, value: ms(percentile(lasts, 100)), loadgenCpu: loadgenPerChange },
     { figure: `${label}change -> each client, p50`, value: ms(percentile(phase.changes.map((c) => c.clientP50Ms), 50)) },
     { figure: `${label}client misses (not seen in ${flags.changeTimeoutMs} ms)`, value: `${missed} of ${phase.changes.length * phase.sync.clients}` },
-    {
-      figure: `${label}bytes per client per change`,
-      value: `${bytesPerClient.toFixed(0)} B (${(bytesPerClient / (claBytes || 1)).toFixed(2)}x the ${claBytes.toFixed(0)} B ClusterLoadAssignment)`,
-      target: '<= 2x',
-    },
+    ...bytesRows,
     { figure: `${label}server CPU per change`, value: sec(phase.serverCpuSeconds === undefined ? undefined : phase.serverCpuSeconds / n), loadgenCpu: loadgenPerChange },
     { figure: `${label}server RSS after`, value: mb(phase.serverRssAfter) },
   ];

@@ -33,6 +33,8 @@ export interface ChangeObservation {
   latencyMs: Array<number | undefined>;
   /** Per client: bytes received while the change was being observed. */
   bytes: number[];
+  /** Per client: whether it is a delta client (same order as `bytes`). */
+  delta: boolean[];
   missed: number;
 }
 
@@ -139,6 +141,9 @@ export class LoadGenerator {
       for (const [, at] of s.syncedAt) if (at > 0) syncMs.push(at - this.startedAt);
     }
     for (const h of this.handles) errors.push(...h.errors.filter((e) => e.startsWith('worker')));
+    // Count from the moment the first client started (after the workers booted), not from spawning them.
+    const firstStart = Math.min(...statuses.map((s) => s.startedAt));
+    if (Number.isFinite(firstStart)) for (let i = 0; i < syncMs.length; i++) syncMs[i] = syncMs[i]! + this.startedAt - firstStart;
     const clients = this.options.clients;
     return {
       synced,
@@ -166,9 +171,11 @@ export class LoadGenerator {
     );
     const latencyMs: Array<number | undefined> = [];
     const bytes: number[] = [];
+    const delta: boolean[] = [];
     let missed = 0;
     for (const report of reports) {
-      for (const [, seenAt, received] of report.clients) {
+      for (const [index, seenAt, received] of report.clients) {
+        delta.push(isDeltaClient(index, this.options.deltaShare));
         if (seenAt > 0) latencyMs.push(seenAt - markAt);
         else {
           latencyMs.push(undefined);
@@ -177,7 +184,7 @@ export class LoadGenerator {
         bytes.push(received);
       }
     }
-    return { latencyMs, bytes, missed };
+    return { latencyMs, bytes, delta, missed };
   }
 
   /** Compares every client's resources of a type with the expected hashes. */

@@ -1,0 +1,238 @@
+// Smoke tests of the benchmark harness's parts: the /proc readers, the synthetic mesh, the
+// wire-level xDS reading of the simulated Envoys (checked against Envoy's own protos), and
+// simulated Envoys syncing with and following the floor server over real gRPC on loopback.
+import { encodeMessage, messageType, TypeUrl } from '../../src/protos.js';
+import { FloorServer, snapshotToFloorResources } from '../../bench/floor-server.js';
+import { AdsClient, SharedState } from '../../bench/loadgen/client.js';
+import { isDeltaClient } from '../../bench/loadgen/index.js';
+import { hashBytes } from '../../bench/loadgen/wire.js';
+import {
+  CLA_TYPE,
+  edsNameOfCluster,
+  encodeDeltaRequest,
+  parseDeltaResponse,
+  parseSotwResponse,
+  routeNamesOfListener,
+} from '../../bench/loadgen/xds-messages.js';
+import { Mesh } from '../../bench/mesh.js';
+import { cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
+import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../bench/resources.js';
+import { parseFlags, percentile } from '../../bench/run.js';
+import type { EndpointSliceObject } from '../../src/sources/types.js';
+
+const whole = (bytes: Uint8Array) => ({ valueStart: 0, valueEnd: bytes.length });
+
+describe('bench /proc readers', () => {
+  it('reads utime and stime after a command name with spaces and parentheses', () => {
+    const stat = '4242 (node (bench) x) S 1 4242 4242 0 -1 4194304 1000 0 0 0 250 75 0 0 20 0 11 0 100 1000000 5000';
+    expect(parseStatTicks(stat)).toEqual({ utime: 250, stime: 75 });
+  });
+
+  it('reads VmRSS in bytes and names the missing line', () => {
+    expect(parseVmRss('Name:\tnode\nVmRSS:\t  123456 kB\nThreads:\t11\n')).toBe(123456 * 1024);
+    expect(() => parseVmRss('Name:\tzombie\n')).toThrow(/VmRSS/);
+  });
+
+  it('measures this very process', () => {
+    expect(cpuSeconds(process.pid)).toBeGreaterThan(0);
+    expect(rssBytes(process.pid)).toBeGreaterThan(10 * 1024 * 1024);
+  });
+});
+
+describe('bench synthetic mesh', () => {
+  it('is the same mesh for the same seed, and another for another seed', () => {
+    const a = JSON.stringify(new Mesh({ services: 30, endpointsPerService: 4, seed: 3 }).initialEvents());
+    const b = JSON.stringify(new Mesh({ services: 30, endpointsPerService: 4, seed: 3 }).initialEvents());
+    const c = JSON.stringify(new Mesh({ services: 30, endpointsPerService: 4, seed: 4 }).initialEvents());
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+  });
+
+  it('has S services with E endpoints in two zones, and some TrafficPolicies', () => {
+    const mesh = new Mesh({ services: 40, endpointsPerService: 6, seed: 1, policyShare: 0.5 });
+    const events = mesh.initialEvents();
+    const kinds = events.map((e) => e.ref.kind);
+    expect(kinds.filter((k) => k === 'Service')).toHaveLength(40);
+    expect(kinds.filter((k) => k === 'EndpointSlice')).toHaveLength(40);
+    expect(kinds.filter((k) => k === 'TrafficPolicy').length).toBeGreaterThan(5);
+    const slice = events.find((e) => e.ref.kind === 'EndpointSlice')!;
+    const object = (slice as { object: EndpointSliceObject }).object;
+    expect(object.endpoints).toHaveLength(6);
+    expect(new Set(object.endpoints!.map((e) => e.zone))).toEqual(new Set(['zone-a', 'zone-b']));
+    expect(object.metadata.labels!['kubernetes.io/service-name']).toBe(object.metadata.name.replace(/-slice$/, ''));
+    expect(mesh.clusterNames()[0]).toBe('ns-0/svc-0/8080');
+  });
+
+  it('changes exactly one endpoint of one EndpointSlice per change', () => {
+    const mesh = new Mesh({ services: 10, endpointsPerService: 5, seed: 9 });
+    for (let i = 0; i < 4; i++) {
+      const before = JSON.stringify(mesh.services.map((s) => s.slice.endpoints));
+      const change = mesh.endpointChange(3);
+      const after = mesh.services.map((s) => s.slice.endpoints);
+      const beforeParsed = JSON.parse(before) as typeof after;
+      const changedServices = after.map((eps, s) => JSON.stringify(eps) !== JSON.stringify(beforeParsed[s])).filter(Boolean);
+      expect(changedServices).toHaveLength(1);
+      const changedEndpoints = after[3]!.filter((ep, e) => JSON.stringify(ep) !== JSON.stringify(beforeParsed[3]![e]));
+      expect(changedEndpoints).toHaveLength(1);
+      expect(change.event.type).toBe('upsert');
+      expect(change.event.ref).toEqual({ kind: 'EndpointSlice', namespace: 'ns-0', name: 'svc-3-slice' });
+    }
+    expect(() => mesh.endpointChange(99)).toThrow(/no service 99/);
+  });
+});
+
+describe('bench wire-level xDS reading', () => {
+  const mesh = new Mesh({ services: 3, endpointsPerService: 2, seed: 2 });
+  const snapshot = buildSnapshot(mesh);
+
+  it('finds the RDS route name inside a Listener encoded with Envoy protos', () => {
+    const listener = snapshot.get(TypeUrl.Listener)!.get('outbound-http')!.bytes;
+    expect(routeNamesOfListener(Buffer.from(listener), whole(listener))).toEqual(['outbound']);
+    const apiListener = encodeMessage(TypeUrl.Listener, {
+      name: 'reviews:9080',
+      apiListener: {
+        apiListener: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          rds: { configSource: { ads: {} }, routeConfigName: 'reviews-route' },
+        },
+      },
+    });
+    expect(routeNamesOfListener(Buffer.from(apiListener), whole(apiListener))).toEqual(['reviews-route']);
+  });
+
+  it('subscribes EDS by cluster name or service_name, and only for EDS clusters', () => {
+    const eds = encodeMessage(TypeUrl.Cluster, clusterFor(mesh.services[0]!));
+    expect(edsNameOfCluster(Buffer.from(eds), whole(eds))).toBe('ns-0/svc-0/8080');
+    const named = encodeMessage(TypeUrl.Cluster, { name: 'a', type: 'EDS', edsClusterConfig: { serviceName: 'a-endpoints' } });
+    expect(edsNameOfCluster(Buffer.from(named), whole(named))).toBe('a-endpoints');
+    const strict = encodeMessage(TypeUrl.Cluster, { name: 'dns', type: 'STRICT_DNS' });
+    expect(edsNameOfCluster(Buffer.from(strict), whole(strict))).toBeUndefined();
+  });
+
+  it('reads delta and state-of-the-world responses encoded by protobufjs', () => {
+    const cla = snapshot.get(CLA_TYPE)!.get('ns-0/svc-1/8080')!;
+    const deltaType = messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+    const delta = Buffer.from(
+      deltaType
+        .encode(
+          deltaType.fromObject({
+            systemVersionInfo: 'v7',
+            typeUrl: CLA_TYPE,
+            nonce: 'n1',
+            resources: [{ name: 'ns-0/svc-1/8080', version: 'abc', resource: { type_url: CLA_TYPE, value: cla.bytes } }],
+            removedResources: ['gone'],
+          }),
+        )
+        .finish(),
+    );
+    const parsed = parseDeltaResponse(delta);
+    expect(parsed).toMatchObject({ systemVersionInfo: 'v7', typeUrl: CLA_TYPE, nonce: 'n1', removed: ['gone'] });
+    expect(parsed.resources[0]).toMatchObject({ name: 'ns-0/svc-1/8080', version: 'abc' });
+    const r = parsed.resources[0]!;
+    expect(hashBytes(delta, r.valueStart, r.valueEnd)).toBe(hashBytes(cla.bytes));
+
+    const sotwType = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+    const sotw = Buffer.from(
+      sotwType.encode(sotwType.fromObject({ versionInfo: '3', typeUrl: CLA_TYPE, nonce: 'n2', resources: [{ type_url: CLA_TYPE, value: cla.bytes }] })).finish(),
+    );
+    const parsedSotw = parseSotwResponse(sotw);
+    expect(parsedSotw).toMatchObject({ versionInfo: '3', nonce: 'n2' });
+    expect(parsedSotw.resources).toHaveLength(1);
+  });
+
+  it('writes requests Envoy protos decode', () => {
+    const bytes = encodeDeltaRequest({ typeUrl: CLA_TYPE, subscribe: ['a', 'b'], unsubscribe: ['c'], nonce: '5' });
+    const decoded = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest').decode(bytes).toJSON();
+    expect(decoded).toEqual({ typeUrl: CLA_TYPE, resourceNamesSubscribe: ['a', 'b'], resourceNamesUnsubscribe: ['c'], responseNonce: '5' });
+  });
+});
+
+describe('bench simulated Envoys against the floor server (gRPC on loopback)', () => {
+  it('sync every resource, then see one changed ClusterLoadAssignment arrive (delta and SotW)', async () => {
+    const mesh = new Mesh({ services: 6, endpointsPerService: 3, seed: 5 });
+    const floor = new FloorServer();
+    floor.load(snapshotToFloorResources(buildSnapshot(mesh)));
+    const port = await floor.start();
+    const shared = new SharedState();
+    const clients: AdsClient[] = [];
+    try {
+      let synced!: () => void;
+      const allSynced = new Promise<void>((resolve) => (synced = resolve));
+      let seen!: () => void;
+      const allSeen = new Promise<void>((resolve) => (seen = resolve));
+      let syncedCount = 0;
+      let seenCount = 0;
+      const errors: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        clients.push(
+          new AdsClient({
+            index: i,
+            delta: isDeltaClient(i, 0.5),
+            target: `127.0.0.1:${port}`,
+            shared,
+            hashAll: true,
+            record: i === 0,
+            onSynced: () => ++syncedCount === 4 && synced(),
+            onWatchSeen: () => ++seenCount === 4 && seen(),
+            onError: (_c, e) => errors.push(e.message),
+          }),
+        );
+      }
+      clients.forEach((c) => c.start());
+      await allSynced;
+      expect(errors).toEqual([]);
+      expect(clients.filter((c) => c.delta)).toHaveLength(2);
+      for (const client of clients) {
+        expect([...client.resourceHashes(CLA_TYPE).keys()].sort()).toEqual(mesh.clusterNames().sort());
+        expect(client.resourceHashes(TypeUrl.RouteConfiguration).has('outbound')).toBe(true);
+      }
+      expect([...clients[0]!.recorded.get(TypeUrl.Cluster)!.keys()].sort()).toEqual(mesh.clusterNames().sort());
+
+      const change = mesh.endpointChange(2);
+      const name = change.service.clusterName;
+      const oldHash = clients[0]!.recorded.get(CLA_TYPE)!.get(name)!.hash;
+      const encoded = encodeClusterLoadAssignment(change.service);
+      for (const client of clients) client.beginWatch({ typeUrl: CLA_TYPE, name, nameBytes: Buffer.from(name), oldHash });
+      expect(floor.set(CLA_TYPE, name, encoded.bytes, encoded.version)).toBe(4);
+      await allSeen;
+      for (const client of clients) {
+        expect(client.watchSeenAt).toBeGreaterThan(0);
+        expect(client.resourceHashes(CLA_TYPE).get(name)).toBe(hashBytes(encoded.bytes));
+      }
+      // Delta clients receive the one resource; SotW clients the whole set.
+      const deltaBytes = clients.find((c) => c.delta)!.totalBytes - clients.find((c) => c.delta)!.bytesAtWatch;
+      const sotwBytes = clients.find((c) => !c.delta)!.totalBytes - clients.find((c) => !c.delta)!.bytesAtWatch;
+      expect(deltaBytes).toBeLessThan(sotwBytes);
+      expect(floor.nacks).toBe(0);
+    } finally {
+      clients.forEach((c) => c.stop());
+      await floor.stop();
+    }
+  });
+});
+
+describe('bench runner flags and figures', () => {
+  it('takes the issue sizes by default and flags over them', () => {
+    expect(parseFlags(['sotw-churn'])).toMatchObject({ services: 1000, endpoints: 10, clients: 2000, deltaShare: 0, changes: 200 });
+    expect(parseFlags(['translate'])).toMatchObject({ services: 10_000, endpoints: 10 });
+    expect(parseFlags(['endpoint-churn', '--clients', '20', '--services=20', '--target', 'localhost:18000'])).toMatchObject({
+      clients: 20,
+      services: 20,
+      target: 'localhost:18000',
+    });
+  });
+
+  it('names the bad scenario or flag', () => {
+    expect(() => parseFlags(['warp'])).toThrow(/unknown scenario "warp"/);
+    expect(() => parseFlags(['burst', '--clinets', '3'])).toThrow(/unknown flag --clinets/);
+    expect(() => parseFlags(['burst', '--delta-share', '2'])).toThrow(/between 0 and 1/);
+    expect(() => parseFlags(['burst', '--target', 'nohost'])).toThrow(/host:port/);
+  });
+
+  it('takes nearest-rank percentiles and skips clients that never saw a change', () => {
+    expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
+    expect(percentile([5, 1, undefined, 2, 3], 100)).toBe(5);
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(percentile([undefined], 50)).toBeUndefined();
+  });
+});
