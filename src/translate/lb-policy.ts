@@ -123,10 +123,14 @@ export function clusterLbFields(
   const lb = spec?.loadBalancer;
   // Zone-aware routing needs the local cluster in Envoy's bootstrap; without it Envoy ignores this.
   const zoneAware = spec?.locality?.preferLocalZone === true;
-  const ringHash = {
+  const ringSizes = {
     ...(lb?.ringHash?.minimumRingSize !== undefined ? { minimumRingSize: { value: lb.ringHash.minimumRingSize } } : {}),
     ...(lb?.ringHash?.maximumRingSize !== undefined ? { maximumRingSize: { value: lb.ringHash.maximumRingSize } } : {}),
   };
+  // gRPC rejects RingHash's DEFAULT_HASH (the proto default): name xxHash, which Envoy uses either way.
+  // @grpc/grpc-js-xds 1.14 hands the 64-bit ring sizes on as strings and then NACKs the cluster
+  // ("min_ring_size must be a number"): proxyless clients get gRPC's default sizes instead.
+  const ringHash = { hashFunction: 'XX_HASH', ...(role === 'sidecar' ? ringSizes : {}) };
   const maglev = lb?.maglev?.tableSize !== undefined ? { tableSize: { value: lb.maglev.tableSize } } : {};
   const leastRequest = {
     ...(lb?.leastRequest?.choiceCount !== undefined ? { choiceCount: { value: lb.leastRequest.choiceCount } } : {}),
@@ -143,7 +147,7 @@ export function clusterLbFields(
       case 'maglev':
         return { lbPolicy: 'MAGLEV', ...(Object.keys(maglev).length ? { maglevLbConfig: maglev } : {}) };
       case 'ring_hash':
-        return { lbPolicy: 'RING_HASH', ...(Object.keys(ringHash).length ? { ringHashLbConfig: ringHash } : {}) };
+        return { lbPolicy: 'RING_HASH', ...(Object.keys(ringSizes).length ? { ringHashLbConfig: ringSizes } : {}) };
       case 'least_request':
         return { lbPolicy: 'LEAST_REQUEST', ...(Object.keys(leastRequest).length ? { leastRequestLbConfig: leastRequest } : {}), ...common };
       case 'round_robin':
