@@ -14,8 +14,9 @@ export class ServerChild {
   private exited: Error | undefined;
 
   constructor(script: URL, readonly label: string) {
-    // --expose-gc: heap figures are taken after a full collection.
-    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // --expose-gc: heap figures are taken after a full collection. Switchyard logs warnings and
+    // errors only (SWITCHYARD_LOG_LEVEL overrides), so the figures are not about log lines.
+    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc'], env: { ...process.env, SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.process.on('message', (message: ChildReply) => {
       if (message.type === 'error') {
         const waiter = this.waiters.shift();

@@ -702,21 +702,26 @@ async function runTranslate(flags: Flags, log: (line: string) => void): Promise<
       figures: { server: 'floor', ...info },
     };
   }
-  const server = await startSwitchyard(flags, false);
+  if (!switchyardAvailable()) {
+    throw new Error('dist/src/app.js is missing: Switchyard is not built yet (npx tsc -p .). Use --server floor for the synthetic baseline.');
+  }
+  const child = new ServerChild(new URL('./target.js', import.meta.url), 'switchyard');
   try {
-    const result = await server.child!.request({ cmd: 'translate', mesh: meshOptions(flags), group: 'sidecar', timeoutMs: 120_000 }, 'translated');
-    log(`switchyard: translated ${flags.services} services in ${ms(result.ms as number)}`);
+    await child.next('ready');
+    const result = await child.request({ cmd: 'translate', mesh: meshOptions(flags), group: 'sidecar' }, 'translated');
+    log(`switchyard: ${flags.services} services to a ready snapshot in ${ms(result.ms as number)}`);
     return {
       rows: [
-        { figure: `translate + encode, ${flags.services} services, ${endpoints} endpoints`, value: ms(result.ms as number), target: '<= 1 s' },
-        { figure: 'complete (every cluster and assignment cached)', value: `${result.complete} (${result.clusters} clusters, ${result.assignments} assignments)` },
+        { figure: `start -> ready: translate + encode ${flags.services} services, ${endpoints} endpoints`, value: ms(result.ms as number), target: '<= 1 s' },
+        { figure: 'of which the first flush (model + translate + cache)', value: ms(result.flushMs as number | undefined) },
+        { figure: 'sidecar clusters / assignments cached', value: `${result.clusters} / ${result.assignments}` },
         { figure: 'heap after (after GC)', value: mb(result.heapUsed as number), target: '<= 500 MB' },
         { figure: 'server RSS after', value: mb(result.rss as number) },
       ],
       figures: { server: 'switchyard', ...result },
     };
   } finally {
-    await server.stop();
+    await child.stop();
   }
 }
 

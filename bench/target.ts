@@ -3,22 +3,27 @@
 // about it is measured from outside (clients, /proc), except the `translate` timing.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { envoyRoot } from '../src/protos.js';
 import { MemorySource } from './memory-source.js';
 import { Mesh, type MeshOptions } from './mesh.js';
 import type { Source, SourceEvent } from '../src/sources/types.js';
 import type { ResourceCache } from '../src/cache/types.js';
 
-/** The part of src/app.ts the bench uses. */
+/** The part of src/app.ts the bench uses (startSwitchyard's options and handle). */
 export interface SwitchyardHandle {
   xdsPort: number;
   cache: ResourceCache;
+  /** Resolves once every source has synced and the first snapshot is in the cache. */
+  ready: Promise<void>;
+  pipeline: { on(event: 'flushed', listener: (report: { translateSeconds: number; changedResources: number }) => void): unknown };
   stop(): Promise<void>;
 }
 export interface SwitchyardOptions {
   sources: Source[];
-  xdsPort: number;
-  adminPort?: number;
-  host: string;
+  xdsHost?: string;
+  xdsPort?: number;
+  /** null: no admin server (the bench does not need one, and its default port may be taken). */
+  adminPort?: number | null;
   debounce?: { quietMs: number; maxMs: number };
 }
 type StartSwitchyard = (options: SwitchyardOptions) => Promise<SwitchyardHandle>;
@@ -26,7 +31,7 @@ type StartSwitchyard = (options: SwitchyardOptions) => Promise<SwitchyardHandle>
 export type TargetCommand =
   | { cmd: 'start'; host: string; port: number; mesh?: MeshOptions; debounce?: { quietMs: number; maxMs: number } }
   | { cmd: 'apply'; events: SourceEvent[] }
-  | { cmd: 'translate'; mesh: MeshOptions; group: string; timeoutMs: number }
+  | { cmd: 'translate'; mesh: MeshOptions; group: string }
   | { cmd: 'heap' }
   | { cmd: 'stop' };
 
@@ -58,24 +63,6 @@ function heap(): { heapUsed: number; rss: number } {
   return { heapUsed: usage.heapUsed, rss: usage.rss };
 }
 
-/** Resolves when the cache holds `count` clusters and ClusterLoadAssignments for `group`. */
-function waitForCache(cache: ResourceCache, group: string, count: number, timeoutMs: number): Promise<boolean> {
-  const full = (): boolean => cache.resources(group, CLA_TYPE).size >= count && cache.resources(group, CLUSTER_TYPE).size >= count;
-  return new Promise((resolve) => {
-    if (full()) return resolve(true);
-    const timer = setTimeout(() => {
-      unsubscribe();
-      resolve(false);
-    }, timeoutMs);
-    const unsubscribe = cache.onChange(() => {
-      if (!full()) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(true);
-    });
-  });
-}
-
 async function serveOverIpc(): Promise<void> {
   let handle: SwitchyardHandle | undefined;
   let source: MemorySource | undefined;
@@ -87,7 +74,8 @@ async function serveOverIpc(): Promise<void> {
           case 'start': {
             const startSwitchyard = await loadStartSwitchyard();
             source = new MemorySource(message.mesh ? new Mesh(message.mesh).initialEvents() : []);
-            handle = await startSwitchyard({ sources: [source], xdsPort: message.port, host: message.host, debounce: message.debounce });
+            handle = await startSwitchyard({ sources: [source], xdsPort: message.port, xdsHost: message.host, adminPort: null, debounce: message.debounce });
+            await handle.ready;
             reply({ type: 'listening', port: handle.xdsPort });
             break;
           }
@@ -96,20 +84,26 @@ async function serveOverIpc(): Promise<void> {
             reply({ type: 'applied' });
             break;
           case 'translate': {
-            // Started with an empty source: time from delivering the whole mesh to a full cache.
-            const events = new Mesh(message.mesh).initialEvents();
+            // Switchyard's start-up path: the source delivers the whole mesh, the first snapshot
+            // is translated, encoded and cached, then the server is ready.
+            const startSwitchyard = await loadStartSwitchyard();
+            source = new MemorySource(new Mesh(message.mesh).initialEvents());
+            envoyRoot(); // loading the .proto files is start-up cost, not translation
             const before = heap();
             const startedAt = performance.now();
-            const filled = waitForCache(handle!.cache, message.group, message.mesh.services, message.timeoutMs);
-            source!.emit(events);
-            const complete = await filled;
+            handle = await startSwitchyard({ sources: [source], xdsPort: 0, xdsHost: '127.0.0.1', adminPort: null });
+            let flushSeconds: number | undefined;
+            handle.pipeline.on('flushed', (report) => {
+              flushSeconds ??= report.translateSeconds;
+            });
+            await handle.ready;
             const ms = performance.now() - startedAt;
             reply({
               type: 'translated',
               ms,
-              complete,
-              clusters: handle!.cache.resources(message.group, CLUSTER_TYPE).size,
-              assignments: handle!.cache.resources(message.group, CLA_TYPE).size,
+              flushMs: flushSeconds === undefined ? undefined : flushSeconds * 1000,
+              clusters: handle.cache.resources(message.group, CLUSTER_TYPE).size,
+              assignments: handle.cache.resources(message.group, CLA_TYPE).size,
               heapBefore: before.heapUsed,
               ...heap(),
             });

@@ -109,7 +109,7 @@ function destination(
     const backend = model.service(objectKey(service.namespace, entry.backend));
     const target = backend?.ports.find((p) => p.port === backendPort);
     if (!backend || !target || (role === 'proxyless' && !isHttpPort(target))) {
-      log.warn('routes: backend has no cluster; left out of the route', { service: service.key, backend: entry.backend, port: backendPort });
+      log.debug('routes: backend has no cluster; left out of the route (the policy status says why)', { service: service.key, backend: entry.backend, port: backendPort });
       continue;
     }
     const name = clusterName(backend.key, backendPort);

@@ -67,7 +67,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     }
 
     if (!state.served) {
-      if (first || subscribe.length > 0) this.respond(state, [], first ? subscribe : newlySubscribed);
+      if (first || subscribe.length > 0) this.respond(state, [], (first ? subscribe : newlySubscribed).filter((n) => n !== '*'));
       return;
     }
 

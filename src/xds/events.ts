@@ -9,7 +9,7 @@ export interface StreamIdentity {
   nodeId: string;
   group: ProxyGroup;
   flavour: StreamFlavour;
-  /** The client's address as gRPC reports it, e.g. `ipv4:127.0.0.1:51234`. */
+  /** The client's address as gRPC reports it, e.g. `127.0.0.1:51234`. */
   peer: string;
 }
 

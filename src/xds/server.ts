@@ -12,8 +12,8 @@ import type { StreamContext, StreamTransport } from './stream-base.js';
 
 export interface XdsServerOptions {
   cache: ResourceCache;
-  /** Streams get no answer until this resolves, so early clients wait instead of receiving an
-   * empty world. Omit it and call `setReady()`. */
+  /** Streams get no answer until this resolves (or `setReady()` is called), so early clients
+   * wait instead of receiving an empty world. */
   ready?: Promise<void>;
   /** Sent as `control_plane.identifier` in every response. */
   controlPlaneId?: string;
@@ -76,14 +76,15 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const gate = new Promise<void>((resolve) => {
       this.markReady = resolve;
     });
-    this.ready = options.ready ? Promise.all([options.ready]).then(() => undefined) : gate;
+    // Either opens the gate: the promise resolving, or a call to setReady().
+    this.ready = options.ready ? Promise.race([options.ready, gate]) : gate;
     // A rejected start-up promise is reported to each stream when it is used, not as an unhandled rejection.
     this.ready.catch(() => undefined);
     this.unsubscribeCache = this.cache.onChange((changes) => this.dispatch(changes));
     for (const spec of SERVICES) this.addService(spec);
   }
 
-  /** Opens the gate (when no `ready` promise was given). */
+  /** Opens the start-up gate: streams waiting for their first answer get it now. */
   setReady(): void {
     this.markReady();
   }

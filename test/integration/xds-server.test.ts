@@ -170,6 +170,8 @@ describe('xDS server', () => {
         await stream.barrier();
       }),
     );
+    // Encode once, send many: 4 clusters encoded, however many streams received them.
+    expect(cache.stats().encodes).toBe(4);
     for (const [i, stream] of streams.entries()) {
       const cds = stream.received.filter((r) => r.typeUrl === TypeUrl.Cluster);
       expect(cds).toHaveLength(4);

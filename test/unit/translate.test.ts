@@ -347,6 +347,46 @@ describe('translate: the examples', () => {
   });
 });
 
+describe('translate: safety while a policy is served from its last good spec', () => {
+  it('never routes to a cluster that is gone: a deleted split backend leaves the split', () => {
+    const m = new MeshModel();
+    m.apply([
+      upsert(service('api', [{ name: 'http', port: 8080 }])),
+      upsert(service('v1', [{ name: 'http', port: 8080 }])),
+      upsert(service('v2', [{ name: 'http', port: 8080 }])),
+      upsert(policy('api', { targetRef: { name: 'api' }, split: [{ backend: 'v1', weight: 3 }, { backend: 'v2', weight: 1 }] })),
+    ]);
+    const routeOf = () => (translateAll(m, 'sidecar').routes[0].value as any).virtualHosts.find((v: any) => v.name === 'shop/api/8080').routes.at(-1).route;
+    expect(routeOf().weightedClusters.clusters.map((c: any) => c.name)).toEqual(['shop/v1/8080', 'shop/v2/8080']);
+    m.apply([{ type: 'delete', ref: { kind: 'Service', namespace: 'shop', name: 'v2' } }]);
+    // The policy is kept (last good) but its v2 backend has no cluster any more.
+    expect(m.effectivePolicy('shop/api')?.current).toBe(false);
+    const { clusters } = translateAll(m, 'sidecar');
+    expect(clusters.map((c) => c.name)).not.toContain('shop/v2/8080');
+    expect(routeOf()).toMatchObject({ cluster: 'shop/v1/8080' });
+    expect(routeOf().weightedClusters).toBeUndefined();
+  });
+
+  it('serves a headless Service over EDS with its endpoint IPs and skips FQDN slices', () => {
+    const m = new MeshModel();
+    const fqdn = slice('db-fqdn', 'db', [{ addresses: ['db-0.example.com'] }], 5432) as any;
+    fqdn.addressType = 'FQDN';
+    m.apply([
+      upsert(service('db', [{ name: 'http', port: 5432, appProtocol: 'tcp' }], { clusterIP: 'None' })),
+      upsert(slice('db-1', 'db', [{ addresses: ['10.8.0.1'] }, { addresses: ['10.8.0.2'] }], 5432)),
+      upsert(fqdn),
+    ]);
+    const [cluster] = translateServiceClusters(m, 'shop/db', 'sidecar');
+    expect((cluster.value as any).type).toBe('EDS');
+    const [cla] = translateEndpointsFor(m, 'shop/db', 'sidecar');
+    const addresses = (cla.value as any).endpoints.flatMap((l: any) => l.lbEndpoints.map((e: any) => e.endpoint.address.socketAddress.address));
+    expect(addresses).toEqual(['10.8.0.1', '10.8.0.2']);
+    // A TCP port: a TCP proxy listener for sidecars, nothing for proxyless gRPC.
+    expect(translateAll(m, 'sidecar').listeners.map((l) => l.name)).toContain('outbound-tcp/shop/db/5432');
+    expect(translateAll(m, 'proxyless').clusters).toEqual([]);
+  });
+});
+
 describe('translate: Auto', () => {
   function autoModel(endpoints: object[], extra: object = {}, spec?: object): MeshModel {
     const m = new MeshModel();
