@@ -1,0 +1,33 @@
+# Switchyard's control plane image. Two stages: the first installs every dependency and
+# compiles the TypeScript; the second carries only the compiled code and production
+# dependencies, and runs as a non-root user.
+#   docker build -t switchyard:0.1.0 .
+#   docker run --rm -p 18000:18000 -p 19000:19000 switchyard:0.1.0 \
+#     serve --xds-address 0.0.0.0 --admin-address 0.0.0.0
+
+FROM node:20-slim AS build
+WORKDIR /app
+# Dependencies first: this layer is reused until package.json or the lock file change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The TrafficPolicy validator reads its schema from the CRD at run time (src/sources/crd-schema.ts
+# looks for deploy/crds/ above the compiled code).
+COPY deploy/crds ./deploy/crds
+# What `serve` serves without --kubernetes (--manifests defaults to examples).
+COPY examples ./examples
+# The base image's `node` user, by number so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
+EXPOSE 18000 19000
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]
