@@ -1,0 +1,98 @@
+// Assembles a running control plane: sources feed the pipeline, the pipeline writes the cache,
+// the xDS server reads it. The xDS port opens at once, but streams are answered only after
+// every source has delivered its initial state and the first snapshot is built.
+import { ResourceCache } from './cache/cache.js';
+import { Pipeline } from './pipeline.js';
+import { XdsServer } from './xds/server.js';
+import { startAdminServer } from './admin/server.js';
+import type { Source } from './sources/types.js';
+import type { DebounceSettings } from './debounce.js';
+import type { TranslateOptions } from './translate/options.js';
+import { log } from './log.js';
+
+export interface SwitchyardOptions {
+  sources: Source[];
+  xdsHost?: string;
+  /** 0 picks a free port. */
+  xdsPort?: number;
+  adminHost?: string;
+  /** 0 picks a free port; null runs no admin server. */
+  adminPort?: number | null;
+  debounce?: DebounceSettings;
+  translate?: Partial<TranslateOptions>;
+  /** How long shutdown lets streams drain (ms). */
+  shutdownGraceMs?: number;
+}
+
+export interface Switchyard {
+  xdsPort: number;
+  adminPort?: number;
+  cache: ResourceCache;
+  pipeline: Pipeline;
+  server: XdsServer;
+  /** Resolves once every source has synced and the first snapshot is in the cache. */
+  ready: Promise<void>;
+  isReady(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startSwitchyard(options: SwitchyardOptions): Promise<Switchyard> {
+  const cache = new ResourceCache();
+  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce });
+  let ready = false;
+  let markReady: () => void = () => {};
+  let failReady: (error: Error) => void = () => {};
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  const server = new XdsServer({ cache, ready: readyPromise, shutdownGraceMs: options.shutdownGraceMs });
+  const xdsPort = await server.start(options.xdsPort ?? 18000, options.xdsHost ?? '127.0.0.1');
+
+  const admin =
+    options.adminPort === null
+      ? undefined
+      : await startAdminServer({
+          host: options.adminHost ?? '127.0.0.1',
+          port: options.adminPort ?? 19000,
+          server,
+          cache,
+          pipeline,
+          isReady: () => ready,
+        });
+
+  const syncing = Promise.all(options.sources.map((source) => source.start((events) => pipeline.push(events))));
+  syncing.then(
+    () => {
+      // The first snapshot goes out whole, without waiting for the debounce.
+      pipeline.flushNow();
+      ready = true;
+      log.info('initial sync done; serving', { xdsPort, adminPort: admin?.port });
+      markReady();
+    },
+    (error: Error) => {
+      log.error('a source failed to start', { error: error.message });
+      failReady(error);
+    },
+  );
+  readyPromise.catch(() => undefined);
+
+  let stopped = false;
+  return {
+    xdsPort,
+    adminPort: admin?.port,
+    cache,
+    pipeline,
+    server,
+    ready: readyPromise,
+    isReady: () => ready,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(options.sources.map((source) => source.stop()));
+      pipeline.stop();
+      await server.shutdown();
+      await admin?.close();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+// `switchyard render` and `switchyard validate`: one-shot runs of the same sources, model and
+// translator that `serve` uses, printing what a proxy would receive or what is wrong.
+import { loadManifestDir } from './sources/files.js';
+import { MeshModel } from './model/index.js';
+import { translateAll, explainLbChoice } from './translate/index.js';
+import { translateOptions, type ProxyRole } from './translate/options.js';
+import { toProto3Json } from './proto-json.js';
+import type { XdsResource } from './protos.js';
+import type { FlagValues } from './config.js';
+import { log } from './log.js';
+
+function json(resources: XdsResource[]): unknown[] {
+  return resources.map((r) => toProto3Json(r.typeUrl, r.value));
+}
+
+export async function render(values: FlagValues): Promise<number> {
+  const { events, problems } = await loadManifestDir(values.manifests as string);
+  for (const problem of problems) log.warn('manifest problem', { message: problem.message });
+  const model = new MeshModel();
+  model.apply(events);
+  const role = values.role as ProxyRole;
+  const options = translateOptions({
+    outboundHttpPort: values.outboundPort as number,
+    legacyLbPolicy: values.legacyLbPolicy as boolean,
+    maglevMinEndpoints: values.maglevMinEndpoints as number,
+  });
+  const all = translateAll(model, role, options);
+  const loadBalancing = model.services().map((service) => ({ service: service.key, ...explainLbChoice(model, service.key, options) }));
+  const document = {
+    clusters: json(all.clusters),
+    endpoints: json(all.endpoints),
+    routes: json(all.routes),
+    listeners: json(all.listeners),
+    secrets: json(all.secrets),
+    loadBalancing,
+  };
+  process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+  return 0;
+}
+
+/** Prints one line per problem (file:line, object, field, reason); 1 if any, else 0. */
+export async function validate(dir: string): Promise<number> {
+  const { events, problems } = await loadManifestDir(dir);
+  const lines = problems.map((p) => p.message);
+  for (const event of events) {
+    if (event.type !== 'rejected') continue;
+    const where = event.origin?.file ? `${event.origin.file}:${event.origin.line ?? 1}: ` : '';
+    for (const error of event.errors) lines.push(`${where}${error}`);
+  }
+  const model = new MeshModel();
+  model.apply(events);
+  for (const status of model.policyStatuses()) {
+    for (const condition of status.conditions) {
+      if (condition.status === 'False') {
+        lines.push(`TrafficPolicy ${status.namespace}/${status.name}: ${condition.type}=False (${condition.reason}): ${condition.message}`);
+      }
+    }
+  }
+  const unique = [...new Set(lines)];
+  for (const line of unique) process.stdout.write(line + '\n');
+  const objects = events.filter((e) => e.type === 'upsert').length;
+  process.stdout.write(unique.length === 0 ? `${dir}: ${objects} objects, all valid\n` : `${dir}: ${unique.length} problem(s)\n`);
+  return unique.length === 0 ? 0 : 1;
+}
