@@ -159,7 +159,7 @@ describe('deploy/', () => {
       const exported = new Set<string>();
       for (const metric of await registry.getMetricsAsJSON()) {
         exported.add(metric.name);
-        if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
+        if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
       }
       const used = new Set(exprs.flatMap((expr) => expr.match(/\b(?:switchyard|process|nodejs)_[a-z0-9_]+/g) ?? []));
       expect(used.size).toBeGreaterThanOrEqual(10);
