@@ -140,10 +140,14 @@ export class FloorServer {
       stream.call.write(deltaResponse);
       writes++;
     }
+    // State of the world: CDS and LDS responses carry the whole set; EDS and RDS responses
+    // need carry only what changed (Envoy keeps the others), so one resource, encoded once.
+    let namedResponse: Buffer | undefined;
     for (const stream of this.sotwStreams) {
       const subscription = stream.subscriptions.get(typeUrl);
       if (!subscription || (!subscription.wildcard && !subscription.nameSet.has(name))) continue;
-      stream.call.write(this.sotwResponse(typeUrl, subscription));
+      if (isWildcardType(typeUrl)) stream.call.write(this.sotwResponse(typeUrl, subscription));
+      else stream.call.write((namedResponse ??= encodeSotwResponse(nonce, [resource.any], typeUrl, nonce)));
       writes++;
     }
     return writes;

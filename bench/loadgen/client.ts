@@ -273,9 +273,8 @@ export class AdsClient {
         }
         followUp = this.setDerived(response.typeUrl, state, entries);
       } else if (state.subscription) {
-        // State of the world: this response is the whole set.
-        state.received = new Uint8Array(state.subscription.names.length);
-        state.receivedCount = 0;
+        // EDS and RDS in state of the world: a response may carry only the resources that
+        // changed (only CDS and LDS responses are the whole set), so it updates, never removes.
         for (const resource of response.resources) this.markReceived(state, resourceName(buf, resource), buf, resource);
       }
       if (this.options.record) this.recordSotw(buf, response.typeUrl, response.resources);
