@@ -35,6 +35,16 @@ export function nextPrime(n: number): number {
 
 const HASHING_POLICIES = new Set(['Auto', 'RingHash', 'Maglev']);
 
+/** Every retry_on condition Envoy knows (HTTP and gRPC); Envoy rejects a route with any other. */
+export const RETRY_ON_CONDITIONS: readonly string[] = [
+  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx',
+  'refused-stream', 'retriable-status-codes', 'retriable-headers', 'http3-post-connect-failure',
+  'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+];
+
+/** An HTTP header name (RFC 9110 token), or a pseudo-header such as :authority. */
+const HEADER_NAME = /^:?[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+
 export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: ServiceLookup): PolicyIssues {
   const issues: PolicyIssues = { spec: [], refs: [], targetFound: false };
   const target = spec.targetRef?.name ? lookup(namespace, spec.targetRef.name) : undefined;
@@ -86,6 +96,9 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
           issues.spec.push(`spec.loadBalancer.hashOn[${i}]: set exactly one of header, cookie, sourceIP or queryParameter (found ${kinds.length})`);
         }
         if (entry.cookie?.ttl !== undefined) checkDuration(`spec.loadBalancer.hashOn[${i}].cookie.ttl`, entry.cookie.ttl, issues);
+        if (entry.header) checkHeaderName(`spec.loadBalancer.hashOn[${i}].header.name`, entry.header.name, issues);
+        if (entry.cookie && !entry.cookie.name) issues.spec.push(`spec.loadBalancer.hashOn[${i}].cookie.name: empty; name the cookie`);
+        if (entry.queryParameter && !entry.queryParameter.name) issues.spec.push(`spec.loadBalancer.hashOn[${i}].queryParameter.name: empty; name the parameter`);
       });
     }
   }
@@ -109,6 +122,7 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
       if (path.regex !== undefined) checkRegex(`${at}.match.path.regex`, path.regex, issues);
     }
     route.match?.headers?.forEach((header, j) => {
+      checkHeaderName(`${at}.match.headers[${j}].name`, header.name, issues);
       const set = (['exact', 'regex', 'present'] as const).filter((k) => header[k] !== undefined);
       if (set.length > 1) issues.spec.push(`${at}.match.headers[${j}]: set only one of exact, regex or present`);
       if (header.regex !== undefined) checkRegex(`${at}.match.headers[${j}].regex`, header.regex, issues);
@@ -119,11 +133,16 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
   if (spec.retries) {
     if (spec.retries.attempts < 0) issues.spec.push(`spec.retries.attempts: ${spec.retries.attempts} is negative`);
     if (spec.retries.perTryTimeout !== undefined) checkDuration('spec.retries.perTryTimeout', spec.retries.perTryTimeout, issues);
+    spec.retries.retryOn?.forEach((condition, i) => {
+      if (!RETRY_ON_CONDITIONS.includes(condition)) {
+        issues.spec.push(`spec.retries.retryOn[${i}]: "${condition}" is not a retry condition; use one of ${RETRY_ON_CONDITIONS.join(', ')}`);
+      }
+    });
   }
   const outlier = spec.outlierDetection;
   if (outlier) {
-    if (outlier.interval !== undefined) checkDuration('spec.outlierDetection.interval', outlier.interval, issues);
-    if (outlier.baseEjectionTime !== undefined) checkDuration('spec.outlierDetection.baseEjectionTime', outlier.baseEjectionTime, issues);
+    if (outlier.interval !== undefined) checkDuration('spec.outlierDetection.interval', outlier.interval, issues, true);
+    if (outlier.baseEjectionTime !== undefined) checkDuration('spec.outlierDetection.baseEjectionTime', outlier.baseEjectionTime, issues, true);
     if (outlier.maxEjectionPercent !== undefined && (outlier.maxEjectionPercent < 0 || outlier.maxEjectionPercent > 100)) {
       issues.spec.push(`spec.outlierDetection.maxEjectionPercent: ${outlier.maxEjectionPercent} is outside 0..100`);
     }
@@ -131,19 +150,36 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
   const hc = spec.healthCheck;
   if (hc) {
     if ((hc.http !== undefined) === (hc.tcp !== undefined)) issues.spec.push('spec.healthCheck: set exactly one of http or tcp');
-    if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues);
-    if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues);
+    if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues, true);
+    if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues, true);
+    if (hc.http && !hc.http.path.startsWith('/')) issues.spec.push(`spec.healthCheck.http.path: "${hc.http.path}" must start with /`);
   }
   return issues;
 }
 
-function checkDuration(at: string, value: string, issues: PolicyIssues): void {
-  if (parseDuration(value) === undefined) {
+function checkDuration(at: string, value: string, issues: PolicyIssues, positive = false): void {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
     issues.spec.push(`${at}: "${value}" is not a duration; write it like "250ms", "5s" or "1m30s"`);
+  } else if (positive && ms <= 0) {
+    issues.spec.push(`${at}: "${value}" must be longer than 0`);
   }
 }
 
+function checkHeaderName(at: string, name: string, issues: PolicyIssues): void {
+  if (!HEADER_NAME.test(name ?? '')) issues.spec.push(`${at}: ${JSON.stringify(name)} is not a valid HTTP header name`);
+}
+
+/** Envoy (and gRPC) use RE2: no lookaround, no backreferences. JavaScript's parser catches the rest. */
 function checkRegex(at: string, pattern: string, issues: PolicyIssues): void {
+  if (pattern === '') {
+    issues.spec.push(`${at}: empty; write a regular expression, or leave the field out`);
+    return;
+  }
+  if (/\(\?<?[=!]|\\[1-9]/.test(pattern)) {
+    issues.spec.push(`${at}: ${JSON.stringify(pattern)} uses lookaround or a backreference, which RE2 (Envoy, gRPC) does not support`);
+    return;
+  }
   try {
     new RegExp(pattern);
   } catch (error) {

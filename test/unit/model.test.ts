@@ -118,6 +118,31 @@ describe('model: TrafficPolicy checks', () => {
     expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(/^spec\.loadBalancer\.hashOn: policy LeastRequest does not hash/);
   });
 
+  it('rejects a retry condition Envoy does not know', () => {
+    const model = modelWith({ retries: { attempts: 2, retryOn: ['5xx', 'timeouts'] } });
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(/^spec\.retries\.retryOn\[1\]: "timeouts" is not a retry condition; use one of 5xx,/);
+  });
+
+  it('rejects regular expressions RE2 cannot run and invalid header names', () => {
+    const model = modelWith({
+      routes: [
+        { match: { path: { regex: '^/(?!admin)' } }, backend: 'v1' },
+        { match: { headers: [{ name: 'x user', exact: 'a' }, { name: 'x-id', regex: '(' }] }, backend: 'v1' },
+      ],
+    });
+    const message = condition(model, 'api-policy', 'Accepted')?.message ?? '';
+    expect(message).toContain('spec.routes[0].match.path.regex: "^/(?!admin)" uses lookaround or a backreference');
+    expect(message).toContain('spec.routes[1].match.headers[0].name: "x user" is not a valid HTTP header name');
+    expect(message).toContain('spec.routes[1].match.headers[1].regex: "(" is not a valid regular expression');
+  });
+
+  it('rejects zero health-check and outlier intervals, which Envoy refuses', () => {
+    const model = modelWith({ healthCheck: { tcp: {}, interval: '0s' }, outlierDetection: { interval: '0ms' } });
+    const message = condition(model, 'api-policy', 'Accepted')?.message ?? '';
+    expect(message).toContain('spec.healthCheck.interval: "0s" must be longer than 0');
+    expect(message).toContain('spec.outlierDetection.interval: "0ms" must be longer than 0');
+  });
+
   it('lets the oldest policy win a Service and marks the others Conflicted', () => {
     const model = new MeshModel();
     model.apply([upsert(service('api')), upsert(policy('zz-first', { targetRef: { name: 'api' }, timeout: '1s' }))]);
