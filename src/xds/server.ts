@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import { TypeUrl } from '../protos.js';
 import { DeltaStream } from './delta-stream.js';
 import type { StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
+import { SharedFullSets } from './shared-sets.js';
 import { SotwStream } from './sotw-stream.js';
 import type { StreamContext, StreamTransport } from './stream-base.js';
 
@@ -58,6 +59,7 @@ const SERVICES: readonly ServiceSpec[] = [
 export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly grpcServer = new grpc.Server();
   private readonly cache: ResourceCache;
+  private readonly fullSets: SharedFullSets;
   private readonly streamsById = new Map<number, AnyStream>();
   private readonly ready: Promise<void>;
   private markReady: () => void = () => {};
@@ -71,6 +73,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   constructor(options: XdsServerOptions) {
     super();
     this.cache = options.cache;
+    this.fullSets = new SharedFullSets(options.cache);
     this.controlPlaneId = options.controlPlaneId;
     this.shutdownGraceMs = options.shutdownGraceMs ?? 5000;
     const gate = new Promise<void>((resolve) => {
@@ -156,6 +159,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const transport = callTransport(call);
     const context: StreamContext = {
       cache: this.cache,
+      fullSets: this.fullSets,
       observer: this.observer,
       ready: this.ready,
       nextNonce: () => (++this.nonceCounter).toString(36),

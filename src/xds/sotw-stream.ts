@@ -16,8 +16,10 @@ export interface SotwRequest extends DecodedRequest {
 interface SotwTypeState extends TypeStateBase {
   /** Wildcard because the client never named anything (legacy), as opposed to asking for `*`. */
   legacyWildcard: boolean;
-  /** What the client was last sent, per name. */
+  /** What the client was last sent, per name. After a shared wildcard set went out this is that
+   * set's own map (read-only); `mutableSent` copies it before the stream changes it. */
   sent: Map<string, CachedResource>;
+  sentIsShared: boolean;
   /** Removed clusters kept in CDS responses until the rest of a change went out (make before break). */
   heldRemovals: Set<string>;
 }
@@ -30,7 +32,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   protected newTypeState(typeUrl: string): SotwTypeState {
-    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), heldRemovals: new Set() };
+    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), sentIsShared: false, heldRemovals: new Set() };
   }
 
   protected handleRequest(request: SotwRequest, typeUrl: string): void {
@@ -47,7 +49,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       return;
     }
     if (isFullStateType(typeUrl)) {
-      this.respond(state, this.fullSet(state));
+      this.respondFullSet(state);
       return;
     }
     const fresh = this.unsent(state, added ?? new Set());
@@ -86,11 +88,12 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       if (names.has(name)) continue;
       removedAny = true;
       // The client forgets what it stops watching; a later re-subscription must send it again.
-      if (!wildcard) state.sent.delete(name);
+      if (!wildcard) this.mutableSent(state).delete(name);
     }
     const wildcardChanged = wildcard !== state.wildcard;
     if (wildcardChanged && !wildcard) {
-      for (const name of state.sent.keys()) if (!names.has(name)) state.sent.delete(name);
+      const sent = this.mutableSent(state);
+      for (const name of [...sent.keys()]) if (!names.has(name)) sent.delete(name);
     }
     state.names = names;
     state.wildcard = wildcard;
@@ -146,26 +149,47 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       this.respond(state, [...this.fullSet(state), ...held], '.make');
       return;
     }
-    this.respond(state, this.fullSet(state));
+    this.respondFullSet(state);
   }
 
   private releaseHeldRemovals(state: SotwTypeState): void {
     if (state.heldRemovals.size === 0) return;
-    for (const name of state.heldRemovals) {
-      if (!this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name)) state.sent.delete(name);
-    }
     state.heldRemovals.clear();
-    this.respond(state, this.fullSet(state));
+    this.respondFullSet(state);
+  }
+
+  /** The complete subscribed set; a wildcard set is assembled once and shared by every stream of the group. */
+  private respondFullSet(state: SotwTypeState): void {
+    if (!state.wildcard) {
+      this.respond(state, this.fullSet(state));
+      return;
+    }
+    const shared = this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl);
+    this.respond(state, shared.resources, '', shared.body);
+    state.sent = shared.byName as Map<string, CachedResource>;
+    state.sentIsShared = true;
+  }
+
+  private mutableSent(state: SotwTypeState): Map<string, CachedResource> {
+    if (state.sentIsShared) {
+      state.sent = new Map(state.sent);
+      state.sentIsShared = false;
+    }
+    return state.sent;
   }
 
   /** Sends `resources` and records them as what the client has; full-state responses also forget the rest. */
-  private respond(state: SotwTypeState, resources: CachedResource[], versionSuffix = ''): void {
+  private respond(state: SotwTypeState, resources: CachedResource[], versionSuffix = '', assembled?: Buffer): void {
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) + versionSuffix : '';
     if (isFullStateType(state.typeUrl)) {
-      const keep = new Set(resources.map((r) => r.name));
-      for (const name of state.sent.keys()) if (!keep.has(name)) state.sent.delete(name);
+      // A full set replaces what the client has; a shared one brings its own map (respondFullSet).
+      if (!assembled) {
+        state.sent = new Map(resources.map((r) => [r.name, r]));
+        state.sentIsShared = false;
+      }
+    } else {
+      for (const resource of resources) this.mutableSent(state).set(resource.name, resource);
     }
-    for (const resource of resources) state.sent.set(resource.name, resource);
     this.send(
       state,
       (nonce) =>
@@ -173,7 +197,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
           versionInfo: version,
           typeUrl: state.typeUrl,
           nonce,
-          resources: resources.map((r) => r.anyBytes),
+          resources: assembled ?? resources.map((r) => r.anyBytes),
           controlPlaneId: this.context.controlPlaneId,
         }),
       version,

@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../protos.js';
 import type { StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
+import type { SharedFullSets } from './shared-sets.js';
 
 /** The side of a gRPC call a stream writes to; the server adapts a grpc-js call to it. */
 export interface StreamTransport {
@@ -20,6 +21,7 @@ export interface StreamTransport {
 
 export interface StreamContext {
   cache: ResourceCache;
+  fullSets: SharedFullSets;
   observer: StreamObserver;
   /** Resolves when the server may answer; requests wait for it. */
   ready: Promise<void>;

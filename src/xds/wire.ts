@@ -30,12 +30,20 @@ function concat(head: Uint8Array, chunks: Uint8Array[], chunksLength: number): B
   return Buffer.concat([head, ...chunks], head.length + chunksLength);
 }
 
+/** The `resources` entries of a DiscoveryResponse (field 2) as one buffer, to share between
+ * every stream that sends the same set. */
+export function sotwResourcesBytes(anyBytes: readonly Uint8Array[]): Buffer {
+  const chunks: Uint8Array[] = [];
+  const length = repeatedMessage(2, anyBytes, chunks);
+  return Buffer.concat(chunks, length);
+}
+
 export interface SotwResponseFields {
   versionInfo: string;
   typeUrl: string;
   nonce: string;
-  /** Each resource's encoded `google.protobuf.Any`. */
-  resources: readonly Uint8Array[];
+  /** Each resource's encoded `google.protobuf.Any`, or the entries already assembled by `sotwResourcesBytes`. */
+  resources: readonly Uint8Array[] | Buffer;
   controlPlaneId?: string;
 }
 
@@ -47,6 +55,7 @@ export function sotwResponseBytes(fields: SotwResponseFields): Buffer {
   head.uint32(tag(4)).string(fields.typeUrl);
   head.uint32(tag(5)).string(fields.nonce);
   controlPlane(head, 6, fields.controlPlaneId);
+  if (Buffer.isBuffer(fields.resources)) return concat(head.finish(), [fields.resources], fields.resources.length);
   const chunks: Uint8Array[] = [];
   const length = repeatedMessage(2, fields.resources, chunks);
   return concat(head.finish(), chunks, length);
