@@ -45,8 +45,9 @@ export function isDeltaClient(index: number, deltaShare: number): boolean {
 
 class WorkerHandle {
   readonly worker: Worker;
-  private readonly waiters: Array<{ match: (m: FromWorker) => boolean; resolve: (m: FromWorker) => void }> = [];
+  private readonly waiters: Array<{ match: (m: FromWorker) => boolean; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
   readonly errors: string[] = [];
+  private failure: Error | undefined;
 
   constructor(url: URL) {
     this.worker = new Worker(url);
@@ -55,9 +56,21 @@ class WorkerHandle {
       const i = this.waiters.findIndex((w) => w.match(message));
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(message);
     });
-    this.worker.on('error', (error) => {
+    // A dead worker fails whoever waits on it, instead of leaving the run hanging.
+    const fail = (error: Error): void => {
+      this.failure ??= error;
       this.errors.push(`worker: ${error.message}`);
-    });
+      for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`load generator worker exited (code ${code})`)));
+  }
+
+  /** Terminates the worker; its exit is expected from here on. */
+  async stopping(): Promise<void> {
+    this.failure ??= new Error('load generator stopped');
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
   }
 
   send(message: ToWorker): void {
@@ -65,10 +78,12 @@ class WorkerHandle {
   }
 
   next<T extends FromWorker['type']>(type: T, filter: (m: Extract<FromWorker, { type: T }>) => boolean = () => true): Promise<Extract<FromWorker, { type: T }>> {
-    return new Promise((resolve) => {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
       this.waiters.push({
         match: (m) => m.type === type && filter(m as Extract<FromWorker, { type: T }>),
         resolve: (m) => resolve(m as Extract<FromWorker, { type: T }>),
+        reject,
       });
     });
   }
@@ -200,7 +215,7 @@ export class LoadGenerator {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.handles.map((h) => withTimeout(h.request({ cmd: 'stop' }, 'stopped'), 5000)));
-    await Promise.all(this.handles.map((h) => h.worker.terminate()));
+    await Promise.all(this.handles.map((h) => withTimeout(h.request({ cmd: 'stop' }, 'stopped').catch(() => undefined), 5000)));
+    await Promise.all(this.handles.map((h) => h.stopping()));
   }
 }

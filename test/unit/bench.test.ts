@@ -218,7 +218,7 @@ describe('bench runner flags and figures', () => {
   it('takes the issue sizes by default and flags over them', () => {
     expect(parseFlags(['sotw-churn'])).toMatchObject({ services: 1000, endpoints: 10, clients: 2000, deltaShare: 0, changes: 200 });
     expect(parseFlags(['translate'])).toMatchObject({ services: 10_000, endpoints: 10 });
-    expect(parseFlags(['endpoint-churn', '--clients', '20', '--services=20', '--target', 'localhost:18000'])).toMatchObject({
+    expect(parseFlags(['initial-sync', '--clients', '20', '--services=20', '--target', 'localhost:18000'])).toMatchObject({
       clients: 20,
       services: 20,
       target: 'localhost:18000',
@@ -230,6 +230,8 @@ describe('bench runner flags and figures', () => {
     expect(() => parseFlags(['burst', '--clinets', '3'])).toThrow(/unknown flag --clinets/);
     expect(() => parseFlags(['burst', '--delta-share', '2'])).toThrow(/between 0 and 1/);
     expect(() => parseFlags(['burst', '--target', 'nohost'])).toThrow(/host:port/);
+    expect(() => parseFlags(['endpoint-churn', '--target', 'localhost:18000'])).toThrow(/--apply-url/);
+    expect(() => parseFlags(['memory', '--target', 'localhost:18000'])).toThrow(/--pid/);
   });
 
   it('takes nearest-rank percentiles and skips clients that never saw a change', () => {
