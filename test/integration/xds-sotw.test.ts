@@ -194,6 +194,29 @@ describe('state-of-the-world ADS', () => {
     expect((await ads.next(TypeUrl.Cluster)).names).toContain('shop/c/80');
   });
 
+  it('keeps streams that share a wildcard set independent when one of them narrows its subscription', async () => {
+    const wide = openEnvoy('wide');
+    const narrow = openEnvoy('narrow');
+    wide.ack(await wide.next(TypeUrl.Cluster));
+    const narrowFirst = await narrow.next(TypeUrl.Cluster);
+    narrow.ack(narrowFirst, ['shop/a/80']);
+    const narrowed = await narrow.next(TypeUrl.Cluster);
+    expect(narrowed.names).toEqual(['shop/a/80']);
+    narrow.ack(narrowed);
+    await narrow.barrier();
+
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('shop/b/80', 6)] }]);
+    expect((await wide.next(TypeUrl.Cluster)).names.sort()).toEqual(['shop/a/80', 'shop/b/80']);
+    await narrow.barrier();
+    expect(narrow.pending(TypeUrl.Cluster)).toHaveLength(0);
+
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('shop/a/80', 6)] }]);
+    expect((await narrow.next(TypeUrl.Cluster)).names).toEqual(['shop/a/80']);
+    const wideUpdate = await wide.next(TypeUrl.Cluster);
+    expect(wideUpdate.names.sort()).toEqual(['shop/a/80', 'shop/b/80']);
+    expect(wideUpdate.versionInfo).toBe(cache.setVersion(SIDECAR_GROUP, TypeUrl.Cluster));
+  });
+
   it('orders one change make-before-break: CDS (old and new), EDS, LDS, RDS, then CDS without the removed cluster', async () => {
     const ads = openEnvoy();
     ads.ack(await ads.next(TypeUrl.Cluster));
