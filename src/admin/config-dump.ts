@@ -1,36 +1,48 @@
-// /debug/config_dump: the resources a proxy holds, shaped like Envoy's own config dump
-// (envoy.admin.v3.ConfigDump in proto3 JSON form, lowerCamelCase), so tools that read Envoy's
-// dumps can read this one. The resources are the cache's current ones for the node's group and
-// subscription; `clientStatus` says whether the node ACKed (or NACKed) that exact set, which is
-// what makes "current" equal to "what the proxy was last sent and ACKed".
+// /debug/config_dump: the resources a proxy holds, as Envoy's own config dump prints them.
+// The dump is built as a real envoy.admin.v3.ConfigDump message around the cached resource
+// bytes and printed with the same proto3 JSON conversion as `switchyard render` (snake_case,
+// '@type' on every Any, Durations as "5s"), so tools that read Envoy's dumps read this one.
+// The resources are the cache's current ones for the node's group and subscription;
+// `client_status` says whether the node ACKed (or NACKed) exactly that set — which is when
+// "current" equals "what the proxy was last sent and ACKed".
 import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.js';
-import { decodeMessage, SERVED_TYPE_URLS, TypeUrl } from '../protos.js';
+import { bytesToProto3Json } from '../proto-json.js';
+import { messageType, SERVED_TYPE_URLS, TYPE_PREFIX, TypeUrl } from '../protos.js';
 import type { ProxyTypeView, ProxyView } from './proxies.js';
-
-const DUMP_TYPE = 'type.googleapis.com/envoy.admin.v3.';
 
 type Json = Record<string, unknown>;
 
-/** Fields of a Secret that hold key material: a dump shows that they are set, never their bytes. */
-const SECRET_FIELDS = new Set(['privateKey', 'password', 'secret', 'keys', 'pkcs12', 'ocspStaple']);
-const REDACTED = { inlineString: '[redacted]' };
+const CONFIG_DUMP = 'envoy.admin.v3.ConfigDump';
+
+/** Fields of a Secret that hold key material: the dump keeps where it comes from, never its bytes. */
+const SENSITIVE_FIELDS = new Set(['private_key', 'password', 'secret', 'keys', 'pkcs12']);
+const INLINE_FIELDS = new Set(['inline_bytes', 'inline_string']);
+const REDACTED = '[redacted]';
+
+function redactDataSource(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactDataSource);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value as Json).map(([key, field]) => [key, INLINE_FIELDS.has(key) ? REDACTED : field]));
+}
 
 function redactSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactSecrets);
   if (value === null || typeof value !== 'object') return value;
-  const out: Json = {};
-  for (const [key, field] of Object.entries(value as Json)) {
-    if (SECRET_FIELDS.has(key)) out[key] = Array.isArray(field) ? field.map(() => REDACTED) : REDACTED;
-    else out[key] = redactSecrets(field);
-  }
-  return out;
+  return Object.fromEntries(
+    Object.entries(value as Json).map(([key, field]) => [key, SENSITIVE_FIELDS.has(key) ? redactDataSource(field) : redactSecrets(field)]),
+  );
 }
 
-/** A cached resource as an expanded `Any`: `{ '@type': url, ...fields }`. */
-export function resourceJson(resource: CachedResource): Json {
-  const fields = decodeMessage(resource.typeUrl, resource.bytes);
-  const shown = resource.typeUrl === TypeUrl.Secret ? (redactSecrets(fields) as Json) : fields;
-  return { '@type': resource.typeUrl, ...shown };
+/** google.protobuf.Any in protobufjs fromObject form, around bytes that are already encoded. */
+function any(typeUrl: string, bytes: Uint8Array): Json {
+  // protobufjs' built-in Any keeps the proto field name `type_url`.
+  const typeUrlField = messageType('google.protobuf.Any').fields.typeUrl ? 'typeUrl' : 'type_url';
+  return { [typeUrlField]: typeUrl, value: bytes };
+}
+
+function anyOfMessage(typeName: string, value: Json): Json {
+  const type = messageType(typeName);
+  return any(TYPE_PREFIX + typeName, type.encode(type.fromObject(value)).finish());
 }
 
 interface TypeDumpInput {
@@ -43,59 +55,70 @@ interface TypeDumpInput {
   nack?: { details: string; versionInfo: string };
 }
 
+/** One per-type dump (ClustersConfigDump...) as an Any, in fromObject form. */
 function typeDump(input: TypeDumpInput): Json {
-  const { typeUrl, resources, versionInfo, clientStatus, nack } = input;
-  const extra = (): Json => {
-    const fields: Json = {};
-    if (clientStatus) fields.clientStatus = clientStatus;
-    if (nack) fields.errorState = nack;
-    return fields;
-  };
-  const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const { typeUrl, versionInfo, clientStatus, nack } = input;
+  const status: Json = {};
+  if (clientStatus) status.clientStatus = clientStatus;
+  if (nack) status.errorState = nack;
+  const resources = [...input.resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Each entry's version_info is the resource's own version (a hash of its bytes).
+  const entry = (r: CachedResource, field: string): Json => ({ versionInfo: r.version, [field]: any(r.typeUrl, r.bytes), ...status });
   switch (typeUrl) {
     case TypeUrl.Cluster:
-      return {
-        '@type': `${DUMP_TYPE}ClustersConfigDump`,
+      return anyOfMessage('envoy.admin.v3.ClustersConfigDump', {
         versionInfo,
-        dynamicActiveClusters: sorted.map((r) => ({ versionInfo: r.version, cluster: resourceJson(r), ...extra() })),
-      };
+        dynamicActiveClusters: resources.map((r) => entry(r, 'cluster')),
+      });
     case TypeUrl.ClusterLoadAssignment:
-      return {
-        '@type': `${DUMP_TYPE}EndpointsConfigDump`,
-        dynamicEndpointConfigs: sorted.map((r) => ({ versionInfo: r.version, endpointConfig: resourceJson(r), ...extra() })),
-      };
+      return anyOfMessage('envoy.admin.v3.EndpointsConfigDump', {
+        dynamicEndpointConfigs: resources.map((r) => entry(r, 'endpointConfig')),
+      });
     case TypeUrl.Listener:
-      return {
-        '@type': `${DUMP_TYPE}ListenersConfigDump`,
+      return anyOfMessage('envoy.admin.v3.ListenersConfigDump', {
         versionInfo,
-        dynamicListeners: sorted.map((r) => ({
+        dynamicListeners: resources.map((r) => ({
           name: r.name,
-          activeState: { versionInfo: r.version, listener: resourceJson(r) },
-          ...extra(),
+          activeState: { versionInfo: r.version, listener: any(r.typeUrl, r.bytes) },
+          ...status,
         })),
-      };
+      });
     case TypeUrl.RouteConfiguration:
-      return {
-        '@type': `${DUMP_TYPE}RoutesConfigDump`,
-        dynamicRouteConfigs: sorted.map((r) => ({ versionInfo: r.version, routeConfig: resourceJson(r), ...extra() })),
-      };
+      return anyOfMessage('envoy.admin.v3.RoutesConfigDump', {
+        dynamicRouteConfigs: resources.map((r) => entry(r, 'routeConfig')),
+      });
     case TypeUrl.Secret:
-      return {
-        '@type': `${DUMP_TYPE}SecretsConfigDump`,
-        dynamicActiveSecrets: sorted.map((r) => ({ name: r.name, versionInfo: r.version, secret: resourceJson(r), ...extra() })),
-      };
+      return anyOfMessage('envoy.admin.v3.SecretsConfigDump', {
+        dynamicActiveSecrets: resources.map((r) => ({ name: r.name, ...entry(r, 'secret') })),
+      });
   }
+}
+
+/** A ConfigDump of the given per-type dumps, printed as Envoy prints it, secrets redacted. */
+function printConfigDump(configs: Json[]): Json[] {
+  const type = messageType(CONFIG_DUMP);
+  const bytes = type.encode(type.fromObject({ configs })).finish();
+  const printed = bytesToProto3Json(CONFIG_DUMP, bytes) as { configs?: Json[] };
+  return (printed.configs ?? []).map((config) => {
+    if (config['@type'] !== `${TYPE_PREFIX}envoy.admin.v3.SecretsConfigDump`) return config;
+    const redacted: Json = { ...config };
+    for (const list of ['dynamic_active_secrets', 'dynamic_warming_secrets']) {
+      const entries = config[list] as Json[] | undefined;
+      if (entries) redacted[list] = entries.map((entry) => ({ ...entry, secret: redactSecrets(entry.secret) }));
+    }
+    return redacted;
+  });
+}
+
+function subscribed(all: ReadonlyMap<string, CachedResource>, view: ProxyTypeView): CachedResource[] {
+  if (view.wildcard) return [...all.values()];
+  return view.names.map((name) => all.get(name)).filter((r): r is CachedResource => r !== undefined);
 }
 
 /** Strips the suffix a CDS response carries while removed clusters are held back (make before break). */
 function baseVersion(version: string): string {
   const dot = version.indexOf('.');
   return dot === -1 ? version : version.slice(0, dot);
-}
-
-function subscribed(all: ReadonlyMap<string, CachedResource>, view: ProxyTypeView): CachedResource[] {
-  if (view.wildcard) return [...all.values()];
-  return view.names.map((name) => all.get(name)).filter((r): r is CachedResource => r !== undefined);
 }
 
 /** The dump for one node: every served type it subscribes to, on any of its streams. */
@@ -134,7 +157,7 @@ export function nodeConfigDump(cache: ResourceCache, streams: ProxyView[]): Json
         [...byType.values()].map((v) => [v.typeUrl, { state: v.state, versionSent: v.versionSent, versionAcked: v.versionAcked }]),
       ),
     },
-    configs,
+    configs: printConfigDump(configs),
   };
 }
 
@@ -142,12 +165,14 @@ export function nodeConfigDump(cache: ResourceCache, streams: ProxyView[]): Json
 export function groupsConfigDump(cache: ResourceCache): Json {
   const groups = [...cache.groups()].sort().map((group) => ({
     group,
-    configs: SERVED_TYPE_URLS.filter((typeUrl) => cache.resources(group, typeUrl).size > 0).map((typeUrl) =>
-      typeDump({
-        typeUrl,
-        resources: [...cache.resources(group, typeUrl).values()],
-        versionInfo: cache.setVersion(group, typeUrl),
-      }),
+    configs: printConfigDump(
+      SERVED_TYPE_URLS.filter((typeUrl) => cache.resources(group, typeUrl).size > 0).map((typeUrl) =>
+        typeDump({
+          typeUrl,
+          resources: [...cache.resources(group, typeUrl).values()],
+          versionInfo: cache.setVersion(group, typeUrl),
+        }),
+      ),
     ),
   }));
   return { groups };

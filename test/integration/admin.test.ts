@@ -6,7 +6,7 @@ import { startAdminServer, type AdminServer } from '../../src/admin/server.js';
 import type { ResourceCache } from '../../src/cache/cache.js';
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import type { FlushReport, PipelineEvents } from '../../src/pipeline.js';
-import { decodeMessage, messageType, TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/protos.js';
 import { status } from '../../src/status.js';
 import type { XdsServer } from '../../src/xds/server.js';
 import { testNode, XdsTestClient, type SotwTestStream } from '../support/xds-client.js';
@@ -278,36 +278,64 @@ describe('admin server', () => {
       'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
     ]);
     const [clusters, endpointDump, listeners, secrets] = dump.configs;
-    expect(clusters.versionInfo).toBe(cds.versionInfo);
-    expect(clusters.dynamicActiveClusters.map((c: any) => c.cluster.name)).toEqual(['shop/a/80', 'shop/b/80']);
-    expect(clusters.dynamicActiveClusters[0]).toMatchObject({
-      clientStatus: 'ACKED',
-      cluster: { '@type': TypeUrl.Cluster, type: 'EDS', connectTimeout: { seconds: '1' } },
+    expect(clusters.version_info).toBe(cds.versionInfo);
+    expect(clusters.dynamic_active_clusters.map((c: any) => c.cluster.name)).toEqual(['shop/a/80', 'shop/b/80']);
+    expect(clusters.dynamic_active_clusters[0]).toEqual({
+      version_info: cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/a/80')!.version,
+      client_status: 'ACKED',
+      cluster: {
+        '@type': TypeUrl.Cluster,
+        name: 'shop/a/80',
+        type: 'EDS',
+        connect_timeout: '1s',
+        eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+      },
     });
-    expect(endpointDump.dynamicEndpointConfigs).toHaveLength(1);
-    expect(endpointDump.dynamicEndpointConfigs[0].endpointConfig.clusterName).toBe('shop/a/80');
-    expect(listeners.dynamicListeners[0]).toMatchObject({
+    expect(endpointDump.dynamic_endpoint_configs).toHaveLength(1);
+    expect(endpointDump.dynamic_endpoint_configs[0].endpoint_config.cluster_name).toBe('shop/a/80');
+    expect(endpointDump.dynamic_endpoint_configs[0].client_status).toBe('ACKED');
+    expect(listeners.version_info).toBeUndefined(); // never ACKed: an empty version, left out like Envoy does
+    expect(listeners.dynamic_listeners[0]).toMatchObject({
       name: 'outbound-http',
-      clientStatus: 'NACKED',
-      errorState: { details: 'listener outbound-http: bad filter' },
+      client_status: 'NACKED',
+      error_state: { details: 'listener outbound-http: bad filter' },
     });
-    // The HTTP connection manager inside the listener is expanded too.
-    expect(JSON.stringify(listeners)).toContain('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    // The HTTP connection manager inside the listener is expanded with its own @type.
+    const hcm = listeners.dynamic_listeners[0].active_state.listener.filter_chains[0].filters[0].typed_config;
+    expect(hcm['@type']).toBe('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    expect(hcm.rds.route_config_name).toBe('outbound');
+    // Key material never leaves the control plane through the admin port.
     expect(page.body).not.toContain('hunter2');
-    expect(secrets.dynamicActiveSecrets[0].secret.genericSecret.secret).toEqual({ inlineString: '[redacted]' });
-
-    // Every config parses as Envoy's own envoy.admin.v3.ConfigDump: nothing is lost on a round trip.
-    const configDump = messageType('envoy.admin.v3.ConfigDump');
-    const roundTrip = decodeMessage('envoy.admin.v3.ConfigDump', configDump.encode(configDump.fromObject({ configs: dump.configs })).finish());
-    expect(roundTrip.configs).toEqual(dump.configs);
+    expect(secrets.dynamic_active_secrets[0]).toMatchObject({
+      name: 'api-key',
+      client_status: 'ACKED',
+      secret: { '@type': TypeUrl.Secret, name: 'api-key', generic_secret: { secret: { inline_string: '[redacted]' } } },
+    });
   });
 
   it('dumps every group without a node, and says 404 for a node that is not connected', async () => {
+    cache.apply([
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.Secret,
+        upserts: [
+          {
+            typeUrl: TypeUrl.Secret,
+            name: 'shop/tls',
+            value: { name: 'shop/tls', tlsCertificate: { certificateChain: { inlineString: 'PUBLIC-CHAIN' }, privateKey: { inlineString: 'PRIVATE-KEY' } } },
+          },
+        ],
+      },
+    ]);
     const all = JSON.parse((await get(admin.port, '/debug/config_dump')).body);
     expect(all.groups.map((g: any) => g.group)).toEqual(['sidecar']);
     const clusters = all.groups[0].configs[0];
-    expect(clusters.versionInfo).toBe(cache.setVersion(SIDECAR_GROUP, TypeUrl.Cluster));
-    expect(clusters.dynamicActiveClusters).toHaveLength(2);
+    expect(clusters.version_info).toBe(cache.setVersion(SIDECAR_GROUP, TypeUrl.Cluster));
+    expect(clusters.dynamic_active_clusters).toHaveLength(2);
+    expect(clusters.dynamic_active_clusters[0].client_status).toBeUndefined();
+    expect(JSON.stringify(all)).not.toContain('hunter2');
+    const tls = all.groups[0].configs[4].dynamic_active_secrets.find((entry: any) => entry.name === 'shop/tls').secret;
+    expect(tls.tls_certificate).toEqual({ certificate_chain: { inline_string: 'PUBLIC-CHAIN' }, private_key: { inline_string: '[redacted]' } });
     expect(all.groups[0].configs).toHaveLength(5);
 
     const unknown = await get(admin.port, '/debug/config_dump?node=ghost');
