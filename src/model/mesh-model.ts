@@ -63,6 +63,8 @@ export class MeshModel {
   private readonly ingressObjects = new Map<string, IngressObject>();
   private readonly ingressClassObjects = new Map<string, IngressClassObject>();
   private readonly secretObjects = new Map<string, SecretObject>();
+  /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
+  private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
   private batchSeq = 0;
 
   apply(events: SourceEvent[]): ModelChange {
@@ -112,7 +114,18 @@ export class MeshModel {
   }
 
   /** The endpoints behind one Service port, merged over every EndpointSlice, sorted by zone, address, port. */
-  endpoints(serviceKey: string, servicePort: ServicePortInfo): EndpointInfo[] {
+  endpoints(serviceKey: string, servicePort: ServicePortInfo): readonly EndpointInfo[] {
+    const portKey = `${servicePort.port}|${servicePort.name}|${servicePort.targetPort ?? ''}`;
+    let perPort = this.endpointCache.get(serviceKey);
+    const cached = perPort?.get(portKey);
+    if (cached) return cached;
+    const merged = this.mergeEndpoints(serviceKey, servicePort);
+    if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
+    perPort.set(portKey, merged);
+    return merged;
+  }
+
+  private mergeEndpoints(serviceKey: string, servicePort: ServicePortInfo): readonly EndpointInfo[] {
     const byAddress = new Map<string, EndpointInfo>();
     for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
       const slice = this.slices.get(sliceKey)?.object;
@@ -131,8 +144,8 @@ export class MeshModel {
         }
       }
     }
-    return [...byAddress.values()].sort(
-      (a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port,
+    return Object.freeze(
+      [...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port),
     );
   }
 
@@ -206,6 +219,7 @@ export class MeshModel {
     const object: KubeObject | undefined = event.type === 'upsert' ? event.object : undefined;
     switch (kind) {
       case 'Service':
+        this.endpointCache.delete(key);
         if (object) this.serviceInfos.set(key, serviceInfo(namespace, name, object as ServiceObject));
         else this.serviceInfos.delete(key);
         changedServices.add(key);
@@ -214,6 +228,7 @@ export class MeshModel {
         const previous = this.slices.get(key);
         if (previous) {
           this.slicesByService.get(previous.serviceKey)?.delete(key);
+          this.endpointCache.delete(previous.serviceKey);
           change.endpoints.add(previous.serviceKey);
         }
         if (object) {
@@ -229,6 +244,7 @@ export class MeshModel {
           let set = this.slicesByService.get(serviceKey);
           if (!set) this.slicesByService.set(serviceKey, (set = new Set()));
           set.add(key);
+          this.endpointCache.delete(serviceKey);
           change.endpoints.add(serviceKey);
         } else {
           this.slices.delete(key);

@@ -47,11 +47,25 @@ const EXPLICIT: Record<string, LbKind> = {
 
 const SOURCE_IP_HASH: HashOnEntry = { sourceIP: {} };
 
+/** The keys requested: explicit hashOn wins; sessionAffinity: ClientIP asks for a source-IP hash. */
+function requestedHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffinity: boolean): HashOnEntry[] {
+  const hashOn = spec?.loadBalancer?.hashOn;
+  return hashOn?.length ? hashOn : clientIPAffinity ? [SOURCE_IP_HASH] : [];
+}
+
+/**
+ * The route's hash keys. They do not depend on endpoints (Auto hashes whenever keys are asked
+ * for; only maglev vs ring_hash does), so routes need no endpoint facts.
+ */
+export function routeHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffinity: boolean): HashOnEntry[] {
+  const requested = spec?.loadBalancer?.policy ?? 'Auto';
+  return requested === 'Auto' || requested === 'RingHash' || requested === 'Maglev' ? requestedHashKeys(spec, clientIPAffinity) : [];
+}
+
 export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
   const lb = facts.spec?.loadBalancer;
   const requested = lb?.policy ?? 'Auto';
-  // Explicit hash keys win; sessionAffinity: ClientIP asks for a source-IP hash.
-  const hashOn = lb?.hashOn?.length ? lb.hashOn : facts.clientIPAffinity ? [SOURCE_IP_HASH] : [];
+  const hashOn = requestedHashKeys(facts.spec, facts.clientIPAffinity);
   const origin = facts.policyKey ? `TrafficPolicy ${facts.policyKey}` : 'no TrafficPolicy';
 
   if (requested !== 'Auto') {

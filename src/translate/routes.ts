@@ -7,8 +7,7 @@ import { parseDuration, protoDuration } from '../model/duration.js';
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import { TypeUrl, type XdsResource } from '../protos.js';
-import { lbChoiceFor } from './clusters.js';
-import { routeHashPolicies } from './lb-policy.js';
+import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
 import type { ProxyRole, TranslateOptions } from './options.js';
 
@@ -39,7 +38,7 @@ export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOpt
       virtualHosts.push({
         name: clusterName(service.key, port.port),
         domains,
-        routes: buildRoutes(model, service, port, 'sidecar', options),
+        routes: buildRoutes(model, service, port, 'sidecar'),
       });
     }
   }
@@ -54,7 +53,7 @@ export function buildProxylessRouteConfigs(model: MeshModel, service: ServiceInf
     const virtualHost = {
       name: clusterName(service.key, port.port),
       domains: [...hosts.map((h) => `${h}:${port.port}`), ...hosts],
-      routes: buildRoutes(model, service, port, 'proxyless', options),
+      routes: buildRoutes(model, service, port, 'proxyless'),
     };
     return { typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts: [virtualHost] } };
   });
@@ -66,10 +65,9 @@ export function buildRoutes(
   service: ServiceInfo,
   port: ServicePortInfo,
   role: ProxyRole,
-  options: TranslateOptions,
 ): Record<string, unknown>[] {
   const spec = model.effectivePolicy(service.key)?.spec;
-  const hashPolicy = routeHashPolicies(lbChoiceFor(model, service, port, options).hashOn, role);
+  const hashPolicy = routeHashPolicies(routeHashKeys(spec, service.clientIPAffinity), role);
   const common = { ...timeoutFields(spec, port, role), ...retryFields(spec, port, role), ...(hashPolicy.length ? { hashPolicy } : {}) };
   const self = clusterName(service.key, port.port);
   const routes: Record<string, unknown>[] = [];

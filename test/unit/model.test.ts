@@ -220,9 +220,12 @@ describe('model: Services and endpoints', () => {
   it('touches only that Service\'s endpoints for an EndpointSlice change', () => {
     const model = modelWith({ split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] });
     model.apply([upsert(slice('v1-a', 'v1', [{ addresses: ['10.0.0.1'] }]))]);
+    const port = model.service('shop/v1')!.ports[0];
+    expect(model.endpoints('shop/v1', port).map((e) => e.address)).toEqual(['10.0.0.1']);
     const change = model.apply([upsert(slice('v1-a', 'v1', [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }]))]);
     expect(change.endpoints).toEqual(new Set(['shop/v1']));
     expect(change.services.size).toBe(0);
+    expect(model.endpoints('shop/v1', port).map((e) => e.address)).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(change.policyStatus.size).toBe(0);
     expect(change.all).toBe(false);
   });
