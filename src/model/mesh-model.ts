@@ -81,7 +81,9 @@ export class MeshModel {
         log.error('model: event not applied', { ref: event.ref, error: (error as Error).message });
       }
     }
-    this.reevaluatePolicies(change, changedServices);
+    // Policies depend on Services and on each other only: an endpoints-only batch skips this.
+    const policyInputsChanged = events.some((e) => e.ref.kind === 'Service' || e.ref.kind === 'TrafficPolicy');
+    if (policyInputsChanged) this.reevaluatePolicies(change, changedServices);
     for (const key of changedServices) change.services.add(key);
     // Services that route to a changed Service (split / route backends) re-translate their routes.
     for (const [serviceKey, policy] of this.effective) {
