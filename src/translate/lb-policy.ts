@@ -171,6 +171,7 @@ export function clusterLbFields(
     }
   }
 
+  // Consistent hashing takes no zone preference: a key's host must not depend on the caller's zone.
   const locality = zoneAware ? { localityLbConfig: { zoneAwareLbConfig: {} } } : {};
   const configs: Record<LbKind, Record<string, unknown>> = {
     maglev,
