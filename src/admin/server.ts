@@ -123,6 +123,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     httpServer.listen(options.port, host, () => resolve((httpServer.address() as AddressInfo).port));
   });
   log.info('admin server listening', { address: host, port });
+  // After listening, a server error (e.g. out of file descriptors) is logged; the process keeps serving xDS.
+  httpServer.on('error', (error: Error) => log.error('admin server error', { error: error.message }));
 
   let closing: Promise<void> | undefined;
   return {

@@ -144,6 +144,9 @@ describe('admin server', () => {
     await delta.next(TypeUrl.Cluster);
     await ads.barrier();
 
+    const gateway = (await proxies()).find((p) => p.nodeId === 'envoy-2');
+    expect(gateway).toMatchObject({ group: 'gateway/edge', role: 'gateway', gateway: 'edge', flavour: 'delta', types: { Cluster: { state: 'STALE' } } });
+
     const after = await metrics(admin.port);
     expect(after.get('switchyard_xds_streams{flavour="sotw",group="sidecar"}')).toBe(1);
     expect(after.get('switchyard_xds_streams{flavour="delta",group="gateway/edge"}')).toBe(1);
@@ -239,6 +242,23 @@ describe('admin server', () => {
     expect(now.get('switchyard_source_events_total{kind="Service"}')).toBe(2);
     expect(now.get('switchyard_source_events_total{kind="EndpointSlice"}')).toBe(1);
     expect(now.get('switchyard_flushes_total')).toBe(1);
+  });
+
+  it('shows the state of responses sent before the admin server started, from the stream versions', async () => {
+    const synced = await connectEnvoy('envoy-early');
+    synced.ads.ack(synced.cds);
+    const nacked = await connectEnvoy('envoy-early-nack');
+    nacked.ads.nack(nacked.cds, 'rejected before the admin server started');
+    await synced.ads.barrier();
+    await nacked.ads.barrier();
+    const late = await startAdminServer({ port: 0, server, cache, pipeline, isReady: () => true });
+    try {
+      const views = JSON.parse((await get(late.port, '/debug/proxies')).body);
+      const byNode = Object.fromEntries(views.map((v: any) => [v.nodeId, v.types.Cluster.state]));
+      expect(byNode).toEqual({ 'envoy-early': 'SYNCED', 'envoy-early-nack': 'NACKED' });
+    } finally {
+      await late.close();
+    }
   });
 
   it('reports the source as disconnected when sourceConnected() says so', async () => {
