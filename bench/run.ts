@@ -375,7 +375,7 @@ async function churnPhase(flags: Flags, server: Server, steps: (i: number) => Ch
       if (!old) {
         throw new Error(`${server.kind} serves no ClusterLoadAssignment named "${step.name}" (names follow DESIGN.md: <namespace>/<service>/<port>)`);
       }
-      const watch = { typeUrl: CLA_TYPE, name: step.name, nameBytes: Buffer.from(step.name), oldHash: old.hash };
+      const watch = { typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash };
       recorder.client.beginWatch(watch);
       const seq = await loadgen.watch({ typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash });
       const markAt = nowMs();

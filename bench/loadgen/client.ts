@@ -3,7 +3,6 @@
 // listeners reference), ACKs every response and never NACKs. It keeps counters and a few
 // shared, interned structures so that thousands of clients fit in one thread.
 import * as grpc from '@grpc/grpc-js';
-import { hashBytes } from './wire.js';
 import {
   CLA_TYPE,
   CLUSTER_TYPE,
@@ -11,18 +10,12 @@ import {
   LISTENER_TYPE,
   ROUTE_TYPE,
   SOTW_METHOD,
-  edsNameOfCluster,
   encodeDeltaRequest,
   encodeNode,
   encodeSotwRequest,
   encodeSotwResourceNames,
-  parseDeltaResponse,
-  parseSotwResponse,
-  resourceName,
-  resourceNameEquals,
-  routeNamesOfListener,
-  type ResourceSlice,
 } from './xds-messages.js';
+import { positionOf, ResponseMemo, scanResponse, type ParsedResources, type ResponseHead } from './responses.js';
 
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
@@ -44,6 +37,8 @@ export interface DerivedSet {
 
 /** What the clients of one thread share, so equal subscriptions are stored once. */
 export class SharedState {
+  /** Resource regions already parsed by some client of this thread. */
+  readonly memo = new ResponseMemo();
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly derivedSets = new Map<string, DerivedSet>();
 
@@ -83,7 +78,6 @@ export class SharedState {
 export interface Watch {
   typeUrl: string;
   name: string;
-  nameBytes: Uint8Array;
   oldHash: number;
 }
 
@@ -244,90 +238,76 @@ export class AdsClient {
     const at = nowMs();
     this.totalBytes += buf.length;
     this.responses++;
-    if (this.delta) this.onDeltaResponse(buf, at);
-    else this.onSotwResponse(buf, at);
-    if (!this.syncedAt && this.isComplete()) {
-      this.syncedAt = at;
-      this.options.onSynced?.(this);
-    }
-  }
-
-  private onSotwResponse(buf: Buffer, at: number): void {
-    const response = parseSotwResponse(buf);
-    const state = this.types.get(response.typeUrl);
+    const head = scanResponse(buf, this.delta);
+    const state = this.types.get(head.typeUrl);
     if (!state) {
       // Not a type this client asked for: ACK it and move on.
-      this.send(response.typeUrl, { versionInfo: response.versionInfo, nonce: response.nonce });
+      this.send(head.typeUrl, { versionInfo: head.version, nonce: head.nonce });
       return;
     }
-    this.count(state, buf.length, response.versionInfo, at);
-    state.lastNonce = response.nonce;
-    this.checkWatch(buf, response.typeUrl, response.resources, at);
-    const needNames = !this.syncedAt || this.options.hashAll || this.options.record || this.isWildcard(response.typeUrl);
+    this.count(state, buf.length, head.version, at);
+    state.lastNonce = head.nonce;
+    const parsed = this.options.shared.memo.parse(head.region, head.typeUrl, this.delta);
+    this.checkWatch(head.typeUrl, parsed, at);
     let followUp: string | undefined;
-    if (needNames) {
-      if (this.isWildcard(response.typeUrl)) {
-        const entries = new Map<string, readonly string[]>();
-        for (const resource of response.resources) {
-          entries.set(resourceName(buf, resource), this.derivedNames(response.typeUrl, buf, resource));
-        }
-        followUp = this.setDerived(response.typeUrl, state, entries);
-      } else if (state.subscription) {
-        // EDS and RDS in state of the world: a response may carry only the resources that
-        // changed (only CDS and LDS responses are the whole set), so it updates, never removes.
-        for (const resource of response.resources) this.markReceived(state, resourceName(buf, resource), buf, resource);
+    if (this.isWildcard(head.typeUrl)) {
+      // CDS and LDS: SotW responses are the whole set; delta ones add to and remove from it.
+      let next: DerivedSet;
+      if (!this.delta || (!state.derived && head.removed.length === 0)) {
+        next = (parsed.wholeSet as DerivedSet | undefined) ?? this.options.shared.derivedSet(new Map(parsed.names.map((n, i) => [n, parsed.derived![i]!])));
+        parsed.wholeSet = next;
+      } else {
+        const entries = new Map(state.derived?.entries ?? []);
+        for (const name of head.removed) entries.delete(name);
+        parsed.names.forEach((name, i) => entries.set(name, parsed.derived![i]!));
+        next = this.options.shared.derivedSet(entries);
       }
-      if (this.options.record) this.recordSotw(buf, response.typeUrl, response.resources);
-    }
-    this.send(response.typeUrl, { versionInfo: response.versionInfo, nonce: response.nonce });
-    if (followUp) this.subscribeNamed(followUp);
-  }
-
-  private onDeltaResponse(buf: Buffer, at: number): void {
-    const response = parseDeltaResponse(buf);
-    const state = this.types.get(response.typeUrl);
-    if (!state) {
-      this.send(response.typeUrl, { nonce: response.nonce });
-      return;
-    }
-    this.count(state, buf.length, response.systemVersionInfo, at);
-    this.checkWatch(buf, response.typeUrl, response.resources, at);
-    let followUp: string | undefined;
-    if (this.isWildcard(response.typeUrl)) {
-      const entries = new Map(state.derived?.entries ?? []);
-      for (const name of response.removed) entries.delete(name);
-      for (const resource of response.resources) entries.set(resource.name, this.derivedNames(response.typeUrl, buf, resource));
-      followUp = this.setDerived(response.typeUrl, state, entries);
+      const previous = state.derived;
+      state.derived = next;
+      if (previous?.subscription !== next.subscription) followUp = head.typeUrl === CLUSTER_TYPE ? CLA_TYPE : ROUTE_TYPE;
     } else if (state.subscription) {
-      for (const name of response.removed) {
+      for (const name of head.removed) {
         const i = state.subscription.index.get(name);
         if (i !== undefined && state.received![i]) {
           state.received![i] = 0;
           state.receivedCount--;
         }
       }
-      for (const resource of response.resources) this.markReceived(state, resource.name, buf, resource);
-    }
-    if (this.options.record) {
-      const recorded = this.recorded.get(response.typeUrl)!;
-      for (const name of response.removed) recorded.delete(name);
-      for (const resource of response.resources) {
-        const bytes = Buffer.from(buf.subarray(resource.valueStart, resource.valueEnd));
-        recorded.set(resource.name, { bytes, version: resource.version, hash: hashBytes(bytes) });
+      // EDS and RDS, delta or SotW: a response may carry only what changed (only CDS and LDS
+      // SotW responses are whole sets), so it updates and never removes by absence.
+      const index = state.subscription.index;
+      const received = state.received!;
+      for (let k = 0; k < parsed.names.length; k++) {
+        const i = index.get(parsed.names[k]!);
+        if (i === undefined) continue;
+        if (!received[i]) {
+          received[i] = 1;
+          state.receivedCount++;
+        }
+        if (state.hashes) state.hashes[i] = parsed.hashes[k]!;
       }
     }
-    this.send(response.typeUrl, { nonce: response.nonce });
+    if (this.options.record) this.record(head, parsed);
+    this.send(head.typeUrl, { versionInfo: head.version, nonce: head.nonce });
     if (followUp) this.subscribeNamed(followUp);
+    if (!this.syncedAt && this.isComplete()) {
+      this.syncedAt = at;
+      this.options.onSynced?.(this);
+    }
   }
 
-  private recordSotw(buf: Buffer, typeUrl: string, resources: ResourceSlice[]): void {
-    const recorded = new Map<string, RecordedResource>();
-    for (const resource of resources) {
-      const bytes = Buffer.from(buf.subarray(resource.valueStart, resource.valueEnd));
-      const hash = hashBytes(bytes);
-      recorded.set(resourceName(buf, resource), { bytes, version: hash.toString(16), hash });
+  private record(head: ResponseHead, parsed: ParsedResources): void {
+    let recorded = this.recorded.get(head.typeUrl);
+    if (!recorded || (!this.delta && this.isWildcard(head.typeUrl))) {
+      recorded = new Map();
+      this.recorded.set(head.typeUrl, recorded);
     }
-    this.recorded.set(typeUrl, recorded);
+    for (const name of head.removed) recorded.delete(name);
+    parsed.names.forEach((name, k) => {
+      const bytes = Buffer.from(head.region.subarray(parsed.starts[k], parsed.ends[k]));
+      const hash = parsed.hashes[k]!;
+      recorded!.set(name, { bytes, version: parsed.versions[k] || hash.toString(16), hash });
+    });
   }
 
   private count(state: TypeState, bytes: number, version: string, at: number): void {
@@ -338,48 +318,18 @@ export class AdsClient {
     state.answered = true;
   }
 
-  private checkWatch(buf: Buffer, typeUrl: string, resources: Array<ResourceSlice & { name?: string }>, at: number): void {
+  private checkWatch(typeUrl: string, parsed: ParsedResources, at: number): void {
     const watch = this.watch;
     if (!watch || this.watchSeenAt || watch.typeUrl !== typeUrl) return;
-    for (const resource of resources) {
-      const matches = resource.name !== undefined ? resource.name === watch.name : resourceNameEquals(buf, resource, watch.nameBytes);
-      if (!matches) continue;
-      if (hashBytes(buf, resource.valueStart, resource.valueEnd) !== watch.oldHash) {
-        this.watchSeenAt = at;
-        this.options.onWatchSeen?.(this);
-      }
-      return;
+    const k = positionOf(parsed, watch.name);
+    if (k >= 0 && parsed.hashes[k] !== watch.oldHash) {
+      this.watchSeenAt = at;
+      this.options.onWatchSeen?.(this);
     }
-  }
-
-  private markReceived(state: TypeState, name: string, buf: Buffer, resource: ResourceSlice): void {
-    const i = state.subscription!.index.get(name);
-    if (i === undefined) return;
-    if (!state.received![i]) {
-      state.received![i] = 1;
-      state.receivedCount++;
-    }
-    if (this.options.hashAll) state.hashes![i] = hashBytes(buf, resource.valueStart, resource.valueEnd);
   }
 
   private isWildcard(typeUrl: string): boolean {
     return typeUrl === CLUSTER_TYPE || typeUrl === LISTENER_TYPE;
-  }
-
-  private derivedNames(typeUrl: string, buf: Buffer, resource: ResourceSlice): readonly string[] {
-    if (typeUrl === CLUSTER_TYPE) {
-      const edsName = edsNameOfCluster(buf, resource);
-      return edsName ? [edsName] : [];
-    }
-    return routeNamesOfListener(buf, resource);
-  }
-
-  /** Stores a new wildcard set; returns the named type whose subscription changed, if any. */
-  private setDerived(typeUrl: string, state: TypeState, entries: Map<string, readonly string[]>): string | undefined {
-    const previous = state.derived;
-    state.derived = this.options.shared.derivedSet(entries);
-    if (previous?.subscription === state.derived.subscription) return undefined;
-    return typeUrl === CLUSTER_TYPE ? CLA_TYPE : ROUTE_TYPE;
   }
 
   /** Moves a named type (EDS, RDS) to the subscription its wildcard type now implies. */

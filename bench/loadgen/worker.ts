@@ -102,10 +102,9 @@ port.on('message', (message: ToWorker) => {
     }
     case 'watch': {
       watchSeq = message.seq;
-      const nameBytes = Buffer.from(message.name, 'utf8');
       const live = clients.filter((c) => !c.error);
       watchPending = live.length;
-      for (const client of live) client.beginWatch({ typeUrl: message.typeUrl, name: message.name, nameBytes, oldHash: message.oldHash });
+      for (const client of live) client.beginWatch({ typeUrl: message.typeUrl, name: message.name, oldHash: message.oldHash });
       post({ type: 'watching', seq: message.seq });
       if (watchPending === 0) post({ type: 'watch-done', seq: message.seq });
       break;

@@ -86,14 +86,6 @@ export function resourceName(buf: Uint8Array, resource: ResourceSlice): string {
   return name ? readString(buf, name) : '';
 }
 
-/** True when field 1 of the resource equals `nameBytes`: finds one resource without decoding every name. */
-export function resourceNameEquals(buf: Uint8Array, resource: ResourceSlice, nameBytes: Uint8Array): boolean {
-  const name = findField(buf, 1, resource.valueStart, resource.valueEnd);
-  if (!name || name.end - name.start !== nameBytes.length) return false;
-  for (let i = 0; i < nameBytes.length; i++) if (buf[name.start + i] !== nameBytes[i]) return false;
-  return true;
-}
-
 /**
  * The name Envoy subscribes to over EDS for a Cluster, or undefined when the cluster is not of
  * type EDS. Cluster: name = 1, type = 2 (EDS = 3), eds_cluster_config = 3 { service_name = 2 }.

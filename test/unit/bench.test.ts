@@ -192,7 +192,7 @@ describe('bench simulated Envoys against the floor server (gRPC on loopback)', (
       const name = change.service.clusterName;
       const oldHash = clients[0]!.recorded.get(CLA_TYPE)!.get(name)!.hash;
       const encoded = encodeClusterLoadAssignment(change.service);
-      for (const client of clients) client.beginWatch({ typeUrl: CLA_TYPE, name, nameBytes: Buffer.from(name), oldHash });
+      for (const client of clients) client.beginWatch({ typeUrl: CLA_TYPE, name, oldHash });
       expect(floor.set(CLA_TYPE, name, encoded.bytes, encoded.version)).toBe(4);
       await allSeen;
       for (const client of clients) {
