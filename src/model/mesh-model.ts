@@ -381,7 +381,8 @@ function serviceInfo(namespace: string, name: string, object: ServiceObject): Se
     name,
     headless,
     ...(clusterIP && !headless ? { clusterIP } : {}),
-    ports: (spec.ports ?? [])
+    // An ExternalName Service is a DNS alias with no endpoints: nothing to proxy, so no ports.
+    ports: (spec.type === 'ExternalName' ? [] : spec.ports ?? [])
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => ({
         name: p.name ?? '',

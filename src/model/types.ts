@@ -20,7 +20,7 @@ export interface ServiceInfo {
   headless: boolean;
   /** The cluster IP when it is a real address. */
   clusterIP?: string;
-  /** TCP ports only (UDP and SCTP are not proxied), in manifest order. */
+  /** TCP ports only (UDP and SCTP are not proxied), in manifest order; none for an ExternalName Service. */
   ports: ServicePortInfo[];
   /** sessionAffinity: ClientIP asks for a source-IP hash. */
   clientIPAffinity: boolean;

@@ -270,6 +270,8 @@ describe('model: Services and endpoints', () => {
         { name: 'g', port: 7, protocol: 'UDP' },
       ], { clusterIP: 'None', sessionAffinity: 'ClientIP' })),
     ]);
+    model.apply([upsert(service('alias', [{ name: 'http', port: 80 }], { type: 'ExternalName' }))]);
+    expect(model.service('shop/alias')?.ports).toEqual([]);
     const info = model.service('shop/mixed')!;
     expect(info.ports.map((p) => p.protocol)).toEqual(['grpc', 'http2', 'http2', 'tcp', 'grpc', 'http']);
     expect(info.headless).toBe(true);
