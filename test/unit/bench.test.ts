@@ -15,6 +15,9 @@ import {
   routeNamesOfListener,
 } from '../../bench/loadgen/xds-messages.js';
 import { Mesh } from '../../bench/mesh.js';
+import { ResponseMemo, scanResponse } from '../../bench/loadgen/responses.js';
+import { lenField } from '../../bench/loadgen/wire.js';
+import { encodeAny, encodeSotwResponse } from '../../bench/loadgen/xds-messages.js';
 import { cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
 import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../bench/resources.js';
 import { parseFlags, percentile } from '../../bench/run.js';
@@ -138,6 +141,23 @@ describe('bench wire-level xDS reading', () => {
     const parsedSotw = parseSotwResponse(sotw);
     expect(parsedSotw).toMatchObject({ versionInfo: '3', nonce: 'n2' });
     expect(parsedSotw.resources).toHaveLength(1);
+  });
+
+  it('finds every resource even when other fields sit between them, and parses equal bytes once', () => {
+    const anys = mesh.clusterNames().map((name) => encodeAny(CLA_TYPE, snapshot.get(CLA_TYPE)!.get(name)!.bytes));
+    // resources, version, resources, type URL, resources, nonce: legal protobuf, unusual order
+    const interleaved = Buffer.concat([lenField(2, anys[0]!), lenField(1, 'v1'), lenField(2, anys[1]!), lenField(4, CLA_TYPE), lenField(2, anys[2]!), lenField(5, 'n')]);
+    const head = scanResponse(interleaved, false);
+    expect(head).toMatchObject({ typeUrl: CLA_TYPE, version: 'v1', nonce: 'n' });
+    const memo = new ResponseMemo();
+    const parsed = memo.parse(head.region, CLA_TYPE, false);
+    expect(parsed.names).toEqual(mesh.clusterNames());
+    // The same resources in the usual order, in another buffer: the memo's answer, not a new parse.
+    const usual = encodeSotwResponse('v2', anys, CLA_TYPE, 'other-nonce');
+    expect(memo.parse(scanResponse(usual, false).region, CLA_TYPE, false)).toBe(parsed);
+    const changed = encodeSotwResponse('v2', anys.slice(0, 2), CLA_TYPE, 'n');
+    expect(memo.parse(scanResponse(changed, false).region, CLA_TYPE, false)).not.toBe(parsed);
+    expect(() => scanResponse(Buffer.from([0x12, 0x50, 0x01]), false)).toThrow(/overruns/);
   });
 
   it('writes requests Envoy protos decode', () => {
