@@ -1,0 +1,470 @@
+// A Kubernetes cluster as a source: one @kubernetes/client-node informer (ListWatch) per kind
+// (and per namespace when namespaces are given), their add / update / delete callbacks turned
+// into the same validated events the files source emits. The informers resume watches from the
+// last resourceVersion, relist on 410 Gone (their cache then reports what vanished while away),
+// and hand errors to us: we restart them with backoff and keep the last state served meanwhile.
+import { EventEmitter } from 'node:events';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubeConfig,
+  ListWatch,
+  NetworkingV1Api,
+  Watch,
+  type KubernetesObject,
+  type KubernetesListObject,
+} from '@kubernetes/client-node';
+import { log } from '../log.js';
+import { API_VERSIONS, CLUSTER_SCOPED_KINDS } from './kube-schemas.js';
+import { normalizeObject, objectRef, toSourceEvent } from './manifests.js';
+import {
+  refKey,
+  type EventSink,
+  type KubeObject,
+  type ObjectRef,
+  type ResourceKind,
+  type Source,
+  type SourceEvent,
+  type TrafficPolicyObject,
+} from './types.js';
+
+export const TRAFFIC_POLICY_GROUP = 'switchyard.dev';
+export const TRAFFIC_POLICY_VERSION = 'v1alpha1';
+export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
+export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+
+export interface KubernetesSourceOptions {
+  /** A ready kubeconfig (tests). Otherwise loaded from `kubeconfigPath`, KUBECONFIG, ~/.kube/config or the pod's service account. */
+  kubeConfig?: KubeConfig;
+  kubeconfigPath?: string;
+  /** Namespaces to read; empty or absent reads every namespace. */
+  namespaces?: string[];
+  /** Applied to Services, Ingresses, Secrets and TrafficPolicies. EndpointSlices and
+   * IngressClasses are read whole: they carry Kubernetes' labels, not the user's. */
+  labelSelector?: string;
+  /** The IngressClass whose Ingresses the gateway serves (kept for the gateway translator). */
+  ingressClassName?: string;
+  /** Page size of list requests. Default 500. */
+  pageSize?: number;
+  /** Reconnect backoff after a failed list or watch: doubles from initialMs up to maxMs. Defaults 500 ms and 30 s. */
+  backoff?: { initialMs?: number; maxMs?: number };
+}
+
+/** Loads a kubeconfig: the given file, else KUBECONFIG / ~/.kube/config / in-cluster. */
+export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
+  const config = new KubeConfig();
+  if (kubeconfigPath) config.loadFromFile(kubeconfigPath);
+  else config.loadFromDefault();
+  if (!config.getCurrentCluster()) {
+    throw new Error(
+      kubeconfigPath
+        ? `kubeconfig ${kubeconfigPath} has no current cluster; set current-context or pass --kubeconfig with a usable file`
+        : 'no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account',
+    );
+  }
+  return config;
+}
+
+type ListPage = { metadata?: { resourceVersion?: string; continue?: string; _continue?: string }; items: unknown[] };
+
+interface KindSpec {
+  kind: ResourceKind;
+  /** The watch path: all namespaces when `namespace` is undefined. */
+  path(namespace?: string): string;
+  list(namespace: string | undefined, page: { limit: number; _continue?: string; labelSelector?: string; fieldSelector?: string }): Promise<ListPage>;
+  usesLabelSelector: boolean;
+  fieldSelector?: string;
+}
+
+function kindSpecs(config: KubeConfig): KindSpec[] {
+  const core = config.makeApiClient(CoreV1Api);
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const networking = config.makeApiClient(NetworkingV1Api);
+  const custom = config.makeApiClient(CustomObjectsApi);
+  const namespaced = (prefix: string, plural: string) => (namespace?: string) =>
+    namespace === undefined ? `${prefix}/${plural}` : `${prefix}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
+  return [
+    {
+      kind: 'Service',
+      path: namespaced('/api/v1', 'services'),
+      list: (namespace, page) =>
+        namespace === undefined ? core.listServiceForAllNamespaces(page) : core.listNamespacedService({ namespace, ...page }),
+      usesLabelSelector: true,
+    },
+    {
+      kind: 'EndpointSlice',
+      path: namespaced('/apis/discovery.k8s.io/v1', 'endpointslices'),
+      list: (namespace, page) =>
+        namespace === undefined ? discovery.listEndpointSliceForAllNamespaces(page) : discovery.listNamespacedEndpointSlice({ namespace, ...page }),
+      usesLabelSelector: false,
+    },
+    {
+      kind: 'Ingress',
+      path: namespaced('/apis/networking.k8s.io/v1', 'ingresses'),
+      list: (namespace, page) =>
+        namespace === undefined ? networking.listIngressForAllNamespaces(page) : networking.listNamespacedIngress({ namespace, ...page }),
+      usesLabelSelector: true,
+    },
+    {
+      kind: 'IngressClass',
+      path: () => '/apis/networking.k8s.io/v1/ingressclasses',
+      list: (_namespace, page) => networking.listIngressClass(page),
+      usesLabelSelector: false,
+    },
+    {
+      // Only TLS Secrets: they are all SDS can serve, and reading every Secret would be needless exposure.
+      kind: 'Secret',
+      path: namespaced('/api/v1', 'secrets'),
+      list: (namespace, page) =>
+        namespace === undefined ? core.listSecretForAllNamespaces(page) : core.listNamespacedSecret({ namespace, ...page }),
+      usesLabelSelector: true,
+      fieldSelector: `type=${TLS_SECRET_TYPE}`,
+    },
+    {
+      kind: 'TrafficPolicy',
+      path: namespaced(`/apis/${TRAFFIC_POLICY_GROUP}/${TRAFFIC_POLICY_VERSION}`, TRAFFIC_POLICY_PLURAL),
+      list: (namespace, page) => {
+        const resource = { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: TRAFFIC_POLICY_PLURAL, ...page };
+        return namespace === undefined
+          ? (custom.listClusterCustomObject(resource) as Promise<ListPage>)
+          : (custom.listNamespacedCustomObject({ namespace, ...resource }) as Promise<ListPage>);
+      },
+      usesLabelSelector: true,
+    },
+  ];
+}
+
+/** JSON with sorted keys, so equal objects compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** A plain JSON copy: typed list items (Dates, class instances) and raw watch objects look alike. */
+function plainObject(kind: ResourceKind, object: unknown): Record<string, any> {
+  const plain = JSON.parse(JSON.stringify(object)) as Record<string, any>;
+  // List items carry no apiVersion / kind; watch objects do.
+  plain.apiVersion = API_VERSIONS[kind];
+  plain.kind = kind;
+  if (plain.metadata) delete plain.metadata.managedFields;
+  return plain;
+}
+
+/** What the model gets: no status (the model computes a policy's status itself, and a status
+ * another writer left malformed must not get the policy rejected). */
+function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject {
+  if (kind !== 'TrafficPolicy' || plain.status === undefined) return normalizeObject(plain as KubeObject);
+  const { status: _status, ...rest } = plain;
+  return normalizeObject(rest as KubeObject);
+}
+
+function fingerprintOf(event: SourceEvent): string {
+  if (event.type === 'delete') return 'delete';
+  const object = event.object ? { ...event.object, metadata: { ...event.object.metadata, resourceVersion: undefined } } : undefined;
+  return canonicalJson({ type: event.type, object, errors: event.type === 'rejected' ? event.errors : undefined });
+}
+
+function errorText(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as { statusCode?: number; code?: number | string; message?: string };
+    const code = e.statusCode ?? e.code;
+    return code !== undefined ? `${e.message ?? 'error'} (${code})` : (e.message ?? String(error));
+  }
+  return String(error);
+}
+
+export interface KubernetesSourceEvents {
+  /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
+  trafficPolicy: [ObjectRef];
+  /** The connection to the API server went down (false) or came back (true). */
+  connection: [boolean];
+}
+
+/** One informer: a kind in one namespace (or all), restarted with backoff after errors. */
+class KindInformer {
+  readonly informer: ListWatch<KubernetesObject>;
+  listed = false;
+  connected = false;
+  private errors = 0;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly spec: KindSpec,
+    readonly namespace: string | undefined,
+    config: KubeConfig,
+    private readonly owner: KubernetesSource,
+    private readonly pageSize: number,
+    private readonly labelSelector: string | undefined,
+    private readonly backoff: { initialMs: number; maxMs: number },
+  ) {
+    const labels = spec.usesLabelSelector ? labelSelector : undefined;
+    // ListWatch passes no allowWatchBookmarks of its own; the Watch keeps a query in the path.
+    // With bookmarks the resume version keeps up with the server even for quiet kinds, so a
+    // reconnect after the server compacted its history resumes instead of relisting.
+    const watchPath = `${spec.path(namespace)}?allowWatchBookmarks=true`;
+    this.informer = new ListWatch(watchPath, new Watch(config), () => this.listAll(), false, labels, spec.fieldSelector);
+    this.informer.on('add', (object) => owner.observed(spec.kind, object));
+    this.informer.on('update', (object) => owner.observed(spec.kind, object));
+    this.informer.on('delete', (object) => owner.removed(spec.kind, object));
+    this.informer.on('error', (error) => this.failed(error));
+  }
+
+  get description(): string {
+    return this.namespace === undefined ? this.spec.kind : `${this.spec.kind} in ${this.namespace}`;
+  }
+
+  async start(): Promise<void> {
+    const errorsBefore = this.errors;
+    await this.informer.start();
+    // start() returns once the watch request is answered; no error by then means connected.
+    if (!this.stopped && this.errors === errorsBefore) this.setConnected(true);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.informer.stop();
+  }
+
+  /** Every page of the list; its resourceVersion is the first page's, where the watch resumes. */
+  private async listAll(): Promise<KubernetesListObject<KubernetesObject>> {
+    const items: unknown[] = [];
+    let resourceVersion: string | undefined;
+    let continueToken: string | undefined;
+    do {
+      const page = await this.spec.list(this.namespace, {
+        limit: this.pageSize,
+        ...(continueToken ? { _continue: continueToken } : {}),
+        ...(this.spec.usesLabelSelector && this.labelSelector ? { labelSelector: this.labelSelector } : {}),
+        ...(this.spec.fieldSelector ? { fieldSelector: this.spec.fieldSelector } : {}),
+      });
+      resourceVersion ??= page.metadata?.resourceVersion;
+      items.push(...page.items);
+      continueToken = page.metadata?._continue ?? page.metadata?.continue;
+    } while (continueToken);
+    // The informer applies the items as soon as this resolves, all in microtasks; by the time
+    // this callback runs they have reached the owner.
+    setImmediate(() => this.onListed());
+    return {
+      metadata: { resourceVersion },
+      items: items.map((item) => plainObject(this.spec.kind, item) as KubernetesObject),
+    };
+  }
+
+  private onListed(): void {
+    if (this.stopped) return;
+    this.setConnected(true);
+    if (!this.listed) {
+      this.listed = true;
+      this.owner.informerListed();
+    }
+  }
+
+  private setConnected(connected: boolean): void {
+    if (connected) this.attempt = 0;
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.owner.connectionChanged();
+  }
+
+  private failed(error: unknown): void {
+    if (this.stopped) return;
+    this.errors++;
+    this.setConnected(false);
+    this.owner.informerFailed(this, error);
+    const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.attempt);
+    this.attempt++;
+    // Jitter, so replicas do not reconnect in step.
+    const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.start().catch((startError: unknown) => this.failed(startError));
+    }, jittered);
+  }
+}
+
+export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> implements Source {
+  readonly config: KubeConfig;
+  readonly ingressClassName: string | undefined;
+  private readonly informers: KindInformer[] = [];
+  private sink: EventSink | undefined;
+  /** What the sink has been told: fingerprint of every object's last event, by ref key. */
+  private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
+  /** The latest TrafficPolicies as stored in the cluster, status included (for the status writer). */
+  private readonly trafficPolicies = new Map<string, TrafficPolicyObject>();
+  private pending: SourceEvent[] = [];
+  private flushScheduled = false;
+  private synced = false;
+  private stopped = false;
+  private wasConnected = false;
+  private outageLogged = false;
+  private resolveSynced: (() => void) | undefined;
+  private rejectSynced: ((error: Error) => void) | undefined;
+
+  constructor(private readonly options: KubernetesSourceOptions = {}) {
+    super();
+    this.config = options.kubeConfig ?? loadKubeConfig(options.kubeconfigPath);
+    this.ingressClassName = options.ingressClassName;
+    const backoff = { initialMs: options.backoff?.initialMs ?? 500, maxMs: options.backoff?.maxMs ?? 30_000 };
+    const namespaces = options.namespaces?.filter((n) => n !== '') ?? [];
+    for (const spec of kindSpecs(this.config)) {
+      const scopes = CLUSTER_SCOPED_KINDS.has(spec.kind) || namespaces.length === 0 ? [undefined] : namespaces;
+      for (const namespace of scopes) {
+        this.informers.push(new KindInformer(spec, namespace, this.config, this, options.pageSize ?? 500, options.labelSelector, backoff));
+      }
+    }
+  }
+
+  /** The API server the source reads from. */
+  get server(): string {
+    return this.config.getCurrentCluster()?.server ?? '';
+  }
+
+  async start(sink: EventSink): Promise<void> {
+    if (this.sink) throw new Error('KubernetesSource already started');
+    this.sink = sink;
+    const synced = new Promise<void>((resolve, reject) => {
+      this.resolveSynced = resolve;
+      this.rejectSynced = reject;
+    });
+    log.info('reading from the Kubernetes API server', {
+      server: this.server,
+      namespaces: this.options.namespaces?.length ? this.options.namespaces : 'all',
+      labelSelector: this.options.labelSelector,
+      informers: this.informers.length,
+    });
+    // A failing first attempt is retried by the informer itself; only readiness waits.
+    for (const informer of this.informers) informer.start().catch((error: unknown) => this.informerFailed(informer, error));
+    await synced;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+    this.rejectSynced?.(new Error('the Kubernetes source stopped before its initial list completed'));
+  }
+
+  /** True while every informer's list and watch are working. */
+  connected(): boolean {
+    return this.informers.every((informer) => informer.connected);
+  }
+
+  /** True once every informer has listed once (the initial state was delivered). */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** The TrafficPolicy as last seen in the cluster, status included. */
+  trafficPolicy(namespace: string, name: string): TrafficPolicyObject | undefined {
+    return this.trafficPolicies.get(`${namespace}/${name}`);
+  }
+
+  trafficPolicyRefs(): ObjectRef[] {
+    return [...this.trafficPolicies.values()].map((p) => objectRef(p));
+  }
+
+  // ---- called by the informers --------------------------------------------------------------
+
+  /** @internal An object was added or changed. */
+  observed(kind: ResourceKind, raw: KubernetesObject): void {
+    if (this.stopped) return;
+    const plain = plainObject(kind, raw);
+    const object = modelObject(kind, plain);
+    const event = toSourceEvent(object);
+    if (kind === 'TrafficPolicy') {
+      this.trafficPolicies.set(`${event.ref.namespace}/${event.ref.name}`, normalizeObject(plain as TrafficPolicyObject));
+      this.emit('trafficPolicy', event.ref);
+    }
+    const key = refKey(event.ref);
+    const fingerprint = fingerprintOf(event);
+    // A relist, or a status-only change, repeats what the model already has.
+    if (this.emitted.get(key)?.fingerprint === fingerprint) return;
+    this.emitted.set(key, { ref: event.ref, fingerprint });
+    if (event.type === 'rejected') log.warn('Kubernetes object rejected', { ref: event.ref, errors: event.errors });
+    this.queue(event);
+  }
+
+  /** @internal An object was deleted (or vanished while the watch was down). */
+  removed(kind: ResourceKind, raw: KubernetesObject): void {
+    if (this.stopped) return;
+    const ref = objectRef(modelObject(kind, plainObject(kind, raw)));
+    if (kind === 'TrafficPolicy') {
+      this.trafficPolicies.delete(`${ref.namespace}/${ref.name}`);
+      this.emit('trafficPolicy', ref);
+    }
+    const key = refKey(ref);
+    if (!this.emitted.delete(key)) return;
+    this.queue({ type: 'delete', ref });
+  }
+
+  /** @internal */
+  informerListed(): void {
+    if (this.synced || this.stopped) return;
+    if (!this.informers.every((informer) => informer.listed)) return;
+    this.synced = true;
+    const events = this.takePending();
+    log.info('Kubernetes initial list done', { objects: events.length });
+    // Delivered even when empty: the consumer learns that the initial state is complete.
+    this.sink!(events);
+    this.resolveSynced?.();
+  }
+
+  /** @internal */
+  informerFailed(informer: KindInformer, error: unknown): void {
+    if (this.stopped) return;
+    const message = errorText(error);
+    if (this.outageLogged) {
+      log.debug('Kubernetes list/watch failed; retrying', { informer: informer.description, error: message });
+      return;
+    }
+    // Once per outage, not once per retry.
+    this.outageLogged = true;
+    log.warn(
+      this.synced
+        ? 'Kubernetes API server unreachable; serving the last known configuration until it is back'
+        : 'Kubernetes API server unreachable; not ready until the initial list completes',
+      { server: this.server, informer: informer.description, error: message },
+    );
+  }
+
+  /** @internal */
+  connectionChanged(): void {
+    const connected = this.connected();
+    if (connected === this.wasConnected) return;
+    this.wasConnected = connected;
+    if (connected) {
+      if (this.outageLogged) log.info('Kubernetes API server reachable again; watching', { server: this.server });
+      this.outageLogged = false;
+    }
+    this.emit('connection', connected);
+  }
+
+  private queue(event: SourceEvent): void {
+    this.pending.push(event);
+    // Before the initial sync, events wait for it; after, a burst becomes one batch.
+    if (!this.synced || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const events = this.takePending();
+      if (events.length > 0 && !this.stopped) this.sink!(events);
+    });
+  }
+
+  private takePending(): SourceEvent[] {
+    const events = this.pending;
+    this.pending = [];
+    return events;
+  }
+}

@@ -1,0 +1,270 @@
+// The Kubernetes source end to end: the real client-node informers against the test API server
+// (real HTTP list/watch), Switchyard's pipeline and xDS server, and an ADS test client that
+// decodes what a proxy receives.
+import { startSwitchyard, type Switchyard } from '../../src/app.js';
+import { KubernetesSource } from '../../src/sources/kubernetes.js';
+import {
+  ClusterWatcher,
+  endpointSlice,
+  eventually,
+  ingress,
+  ingressClass,
+  KubeApiServer,
+  lbPolicyNames,
+  NS,
+  service,
+  tlsSecret,
+  trafficPolicy,
+} from '../support/kube-api-server.js';
+import { XdsTestClient } from '../support/xds-client.js';
+
+const FAST_DEBOUNCE = { quietMs: 5, maxMs: 50 };
+
+describe('Kubernetes source', () => {
+  let api: KubeApiServer;
+  let app: Switchyard | undefined;
+  let source: KubernetesSource;
+  let client: XdsTestClient | undefined;
+
+  async function startApp(options: { namespaces?: string[]; labelSelector?: string; pageSize?: number } = {}): Promise<Switchyard> {
+    source = new KubernetesSource({ kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 }, ...options });
+    app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: FAST_DEBOUNCE });
+    await app.ready;
+    client = new XdsTestClient(app.xdsPort);
+    return app;
+  }
+
+  beforeEach(async () => {
+    api = new KubeApiServer({ bookmarkIntervalMs: 200 });
+    await api.start();
+  });
+
+  afterEach(async () => {
+    client?.close();
+    client = undefined;
+    await app?.stop();
+    app = undefined;
+    await api.stop();
+  });
+
+  it('lists every kind before it is ready, paging through long lists, and serves it', async () => {
+    api.apply(service('reviews'));
+    api.apply(endpointSlice('reviews', ['10.0.0.1', '10.0.0.2']));
+    for (let i = 0; i < 7; i++) api.apply(service(`extra-${i}`, 8000 + i));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    api.apply(ingressClass('switchyard'));
+    api.apply(ingress('shop', 'reviews'));
+    api.apply(tlsSecret('shop-tls'));
+    // Not TLS: never read.
+    api.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: NS }, type: 'Opaque', data: { p: 'eA==' } });
+
+    await startApp({ pageSize: 3 });
+    expect(source.connected()).toBe(true);
+    expect(api.reads.filter((r) => r.kind === 'Service' && !r.watch && r.continued)).toHaveLength(2);
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    const cds = await watcher.clusters('reviews and the extras', (names) => names.includes('shop/reviews/9080') && names.length === 8);
+    expect(lbPolicyNames(cds, 'shop/reviews/9080')).toEqual(['envoy.load_balancing_policies.round_robin']);
+    expect(await watcher.endpoints('shop/reviews/9080')).toEqual(['10.0.0.1', '10.0.0.2']);
+    const model = app!.pipeline.model;
+    expect(model.ingress(NS, 'shop')?.spec.rules?.[0].host).toBe('shop.example.com');
+    expect(model.ingressClass('switchyard')?.spec.controller).toBe('switchyard.dev/gateway');
+    expect(model.secrets().map((s) => s.metadata.name)).toEqual(['shop-tls']);
+    expect(model.policyStatus(NS, 'reviews')?.find((c) => c.type === 'Accepted')?.status).toBe('True');
+  });
+
+  it('delivers create, update and delete of every kind to a connected proxy (or the model, for gateway kinds)', async () => {
+    await startApp();
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('the empty initial set', (names) => names.length === 0);
+    const model = app!.pipeline.model;
+
+    // Service: create, update (a new port), delete.
+    api.apply(service('reviews'));
+    await watcher.clusters('reviews created', (names) => names.includes('shop/reviews/9080'));
+    const updated = service('reviews');
+    updated.spec.ports.push({ name: 'admin', port: 9090, targetPort: 9090, appProtocol: 'http' });
+    api.apply(updated);
+    await watcher.clusters('reviews with a second port', (names) => names.includes('shop/reviews/9090'));
+
+    // EndpointSlice: create, update, delete.
+    api.apply(endpointSlice('reviews', ['10.0.0.1']));
+    await eventually('one endpoint', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.1');
+    api.apply(endpointSlice('reviews', ['10.0.0.1', '10.0.0.3']));
+    await eventually('two endpoints', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.1,10.0.0.3');
+    api.delete('EndpointSlice', NS, 'reviews-abc12');
+    await eventually('no endpoints', async () => (await watcher.endpoints('shop/reviews/9080')).length === 0);
+
+    // TrafficPolicy: create, update, delete change the cluster's LB policy.
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    await watcher.clusters('round robin', (_n, r) => /round_robin/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Random' } }));
+    await watcher.clusters('random', (_n, r) => /random/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''));
+    api.delete('TrafficPolicy', NS, 'reviews');
+    // Without a policy, Auto picks least_request.
+    await watcher.clusters('the default policy again', (_n, r) => /least_request/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''));
+    expect(model.policy(NS, 'reviews')).toBeUndefined();
+
+    // Ingress, IngressClass and TLS Secret: the gateway translator reads them from the model.
+    api.apply(ingressClass('switchyard'));
+    api.apply(ingress('shop', 'reviews'));
+    api.apply(tlsSecret('shop-tls'));
+    await eventually('gateway kinds created', () => model.ingress(NS, 'shop') && model.ingressClass('switchyard') && model.secret(NS, 'shop-tls'));
+    const changedIngress = ingress('shop', 'reviews');
+    changedIngress.spec.rules[0].host = 'www.example.com';
+    api.apply(changedIngress);
+    api.apply(ingressClass('switchyard', 'example.com/other'));
+    api.apply(tlsSecret('shop-tls', 'bmV3Y2VydA=='));
+    await eventually(
+      'gateway kinds updated',
+      () =>
+        model.ingress(NS, 'shop')?.spec.rules?.[0].host === 'www.example.com' &&
+        model.ingressClass('switchyard')?.spec.controller === 'example.com/other' &&
+        model.secret(NS, 'shop-tls')?.data?.['tls.crt'] === 'bmV3Y2VydA==',
+    );
+    api.delete('Ingress', NS, 'shop');
+    api.delete('IngressClass', undefined, 'switchyard');
+    api.delete('Secret', NS, 'shop-tls');
+    await eventually('gateway kinds deleted', () => !model.ingress(NS, 'shop') && !model.ingressClass('switchyard') && !model.secret(NS, 'shop-tls'));
+
+    api.delete('Service', NS, 'reviews');
+    await watcher.clusters('reviews deleted', (names) => names.length === 0);
+  });
+
+  it('reads only the given namespaces and the objects the label selector picks', async () => {
+    api.apply(service('reviews', 9080, { mesh: 'on' }));
+    api.apply(service('hidden', 9080, { mesh: 'off' }));
+    api.apply({ ...service('elsewhere', 9080, { mesh: 'on' }), metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } } });
+    await startApp({ namespaces: [NS], labelSelector: 'mesh=on' });
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('only reviews', (names) => names.join() === 'shop/reviews/9080');
+
+    // A label change moves a Service in and out of the selection.
+    api.apply(service('hidden', 9080, { mesh: 'on' }));
+    await watcher.clusters('hidden selected', (names) => names.includes('shop/hidden/9080'));
+    api.apply(service('reviews', 9080, { mesh: 'off' }));
+    await watcher.clusters('reviews unselected', (names) => names.join() === 'shop/hidden/9080');
+  });
+
+  it('rejects an invalid object with a message naming the field, and keeps serving the rest', async () => {
+    api.apply(service('reviews'));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Fastest' } }));
+    await startApp();
+    const model = app!.pipeline.model;
+    const accepted = model.policyStatus(NS, 'reviews')?.find((c) => c.type === 'Accepted');
+    expect(accepted?.status).toBe('False');
+    expect(accepted?.message).toMatch(/TrafficPolicy shop\/reviews: spec\.loadBalancer\.policy/);
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('reviews served anyway', (names) => names.includes('shop/reviews/9080'));
+  });
+
+  it('converges after a dropped watch, with changes made while it was down (resumed from history)', async () => {
+    api.apply(service('reviews'));
+    api.apply(service('ratings'));
+    api.apply(endpointSlice('reviews', ['10.0.0.1']));
+    await startApp();
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('initial', (names) => names.length === 2);
+
+    api.blockWatches(true);
+    expect(api.dropWatches()).toBeGreaterThan(0);
+    await eventually('the source to notice', () => !source.connected());
+    api.delete('Service', NS, 'ratings');
+    api.apply(service('details'));
+    api.apply(endpointSlice('reviews', ['10.0.0.9']));
+    // The last config keeps being served meanwhile.
+    expect(watcher.latest?.names.sort()).toEqual(['shop/ratings/9080', 'shop/reviews/9080']);
+
+    api.blockWatches(false);
+    await watcher.clusters('details added, ratings gone', (names) => names.sort().join() === 'shop/details/9080,shop/reviews/9080');
+    await eventually('the new endpoint', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.9');
+    await eventually('connected again', () => source.connected());
+    // Resumed from the kept history: no 410, and no list beyond the initial one per kind.
+    expect(api.goneSent).toBe(0);
+    expect(api.reads.filter((r) => !r.watch && r.kind === 'Service')).toHaveLength(1);
+  });
+
+  it('asks for bookmarks, so a quiet kind resumes after compaction instead of relisting', async () => {
+    api.apply(service('reviews'));
+    await startApp();
+    expect(api.reads.filter((r) => r.watch).every((r) => r.bookmarks)).toBe(true);
+    // Other kinds move the global version on; Services stay quiet.
+    for (let i = 0; i < 5; i++) api.apply(tlsSecret(`cert-${i}`));
+    const bookmarked = api.bookmarksSent;
+    await eventually('a bookmark round', () => api.bookmarksSent >= bookmarked + 12);
+    api.compact();
+    api.dropWatches();
+    await eventually('watches reopened', () => api.openWatches('Service') === 1 && api.openWatches('Secret') === 1);
+    expect(api.goneSent).toBe(0);
+    expect(api.reads.filter((r) => !r.watch && r.kind === 'Service')).toHaveLength(1);
+  });
+
+  it('relists after 410 Gone, deleting what vanished and updating what changed while away', async () => {
+    api.apply(service('reviews'));
+    api.apply(service('ratings'));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    await startApp();
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('initial', (names, r) => names.length === 2 && /round_robin/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''));
+    const watchesBefore = api.writes.length;
+
+    api.blockWatches(true);
+    api.dropWatches();
+    await eventually('the source to notice', () => !source.connected());
+    api.delete('Service', NS, 'ratings');
+    api.apply(service('details'));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Random' } }));
+    // The history the informers would resume from is gone: they must list again.
+    api.compact();
+    api.blockWatches(false);
+
+    await watcher.clusters(
+      'details added, ratings gone, reviews random',
+      (names, r) => names.sort().join() === 'shop/details/9080,shop/reviews/9080' && /random/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''),
+    );
+    await eventually('connected again', () => source.connected());
+    expect(api.goneSent).toBeGreaterThan(0);
+    expect(api.reads.filter((r) => !r.watch && r.kind === 'Service').length).toBeGreaterThan(1);
+    expect(app!.pipeline.model.service('shop/ratings')).toBeUndefined();
+    // Reading never writes.
+    expect(api.writes.length).toBe(watchesBefore);
+  });
+
+  it('keeps serving the last config while the API server is down, then catches up', async () => {
+    api.apply(service('reviews'));
+    api.apply(endpointSlice('reviews', ['10.0.0.1']));
+    await startApp();
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('initial', (names) => names.join() === 'shop/reviews/9080');
+
+    await api.stop();
+    await eventually('the source to notice', () => !source.connected());
+    // A proxy that connects now still gets the last config.
+    const fresh = new ClusterWatcher(client!, 'envoy-2');
+    await fresh.clusters('the last config', (names) => names.join() === 'shop/reviews/9080');
+    expect(await fresh.endpoints('shop/reviews/9080')).toEqual(['10.0.0.1']);
+    expect(app!.isReady()).toBe(true);
+
+    // Changes the source could not see yet (the store lives on across the restart).
+    api.apply(service('details'));
+    api.apply(endpointSlice('reviews', ['10.0.0.2']));
+    await api.restart();
+    await watcher.clusters('caught up', (names) => names.sort().join() === 'shop/details/9080,shop/reviews/9080');
+    await eventually('the new endpoint', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.2');
+    await eventually('connected again', () => source.connected());
+  });
+
+  it('is not ready until the API server answers, then lists', async () => {
+    await api.stop();
+    api.apply(service('reviews'));
+    source = new KubernetesSource({ kubeConfig: api.kubeConfig(), backoff: { initialMs: 50, maxMs: 200 } });
+    app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: FAST_DEBOUNCE });
+    let ready = false;
+    void app.ready.then(() => (ready = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ready).toBe(false);
+    expect(source.connected()).toBe(false);
+    await api.restart();
+    await app.ready;
+    expect(app.pipeline.model.service('shop/reviews')).toBeDefined();
+  });
+});
