@@ -167,18 +167,24 @@ export class AdminMetrics {
       for (const [kind, count] of Object.entries(report.eventCounts)) {
         if (count > 0) sourceEvents.inc({ kind }, count);
       }
+      // Only changes made during this flush take its end time; a change applied to the cache
+      // outside any flush keeps its own time.
+      const flushStarted = report.at - report.translateSeconds * 1000;
       for (const list of this.origins.values()) {
         for (const origin of list) {
           if (!origin.awaitingFlush) continue;
           origin.awaitingFlush = false;
-          origin.at = report.at;
+          if (origin.at >= flushStarted && origin.at <= report.at) origin.at = report.at;
         }
       }
     };
     const onCacheChange = (changes: ChangeSet) => {
       // Until the flush reports its end, the change's own time stands in for it.
       const now = performance.now();
+      const watchedGroups = new Set([...this.streams.values()].map((stream) => stream.group));
       for (const [group, byType] of changes) {
+        // A group nobody is connected to has no one to converge; its set version is not computed.
+        if (!watchedGroups.has(group)) continue;
         for (const typeUrl of byType.keys()) {
           const key = `${group}|${typeUrl}`;
           const list = this.origins.get(key) ?? [];
