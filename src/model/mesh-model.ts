@@ -276,7 +276,7 @@ export class MeshModel {
         if (object) this.ingressClassObjects.set(key, object as IngressClassObject);
         else this.ingressClassObjects.delete(key);
         for (const [ingressKey, ingress] of this.ingressObjects) {
-          if (ingress.spec.ingressClassName === name) change.ingresses.add(ingressKey);
+          if (ingress.spec?.ingressClassName === name) change.ingresses.add(ingressKey);
         }
         break;
       case 'Secret':
@@ -302,7 +302,8 @@ export class MeshModel {
     const nextStatuses = new Map<string, PolicyStatus>();
 
     for (const [policyKey, entry] of ordered) {
-      const generation = entry.object?.metadata.generation ?? entry.rejectedGeneration;
+      // A rejected version is the newest one the user wrote: its generation is the one observed.
+      const generation = (entry.rejectedErrors ? entry.rejectedGeneration : undefined) ?? entry.object?.metadata.generation;
       const conditions: Condition[] = [];
       const status: PolicyStatus = {
         namespace: entry.namespace,

@@ -165,14 +165,24 @@ describe('model: TrafficPolicy checks', () => {
   it('reports a source rejection (schema failure) as Accepted=False with the source messages, keeping the last good spec', () => {
     const model = modelWith({ timeout: '1s' });
     const change = model.apply([
-      { type: 'rejected', ref: { kind: 'TrafficPolicy', namespace: 'shop', name: 'api-policy' }, errors: ['spec.retries.attempts: must be integer'] },
+      {
+        type: 'rejected',
+        ref: { kind: 'TrafficPolicy', namespace: 'shop', name: 'api-policy' },
+        errors: ['spec.retries.attempts: must be integer'],
+        object: policy('api-policy', { targetRef: { name: 'api' }, retries: { attempts: 'x' } }, 2),
+      },
     ]);
     expect(change.policyStatus.has('shop/api-policy')).toBe(true);
-    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid', message: 'spec.retries.attempts: must be integer' });
+    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({
+      status: 'False',
+      reason: 'Invalid',
+      message: 'spec.retries.attempts: must be integer',
+      observedGeneration: 2,
+    });
     expect(model.effectivePolicy('shop/api')?.spec.timeout).toBe('1s');
     // Fixed by the next upsert.
-    model.apply([upsert(policy('api-policy', { targetRef: { name: 'api' }, timeout: '2s' }, 2))]);
-    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 2 });
+    model.apply([upsert(policy('api-policy', { targetRef: { name: 'api' }, timeout: '2s' }, 3))]);
+    expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 3 });
     expect(model.effectivePolicy('shop/api')).toMatchObject({ current: true, spec: { timeout: '2s' } });
   });
 });
