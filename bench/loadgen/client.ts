@@ -162,6 +162,8 @@ export class AdsClient {
       // Every simulated Envoy gets its own HTTP/2 connection, as real proxies do.
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': -1,
+      // Retries buffer every sent message for replay: work a proxy's ADS stream never needs.
+      'grpc.enable_retries': 0,
     });
     const identity = (buf: Buffer): Buffer => buf;
     this.stream = this.grpcClient.makeBidiStreamRequest(this.delta ? DELTA_METHOD : SOTW_METHOD, identity, identity);

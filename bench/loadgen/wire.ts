@@ -71,7 +71,6 @@ export function readVarint(buf: Uint8Array, pos: number): [number, number] {
 }
 
 const utf8 = new TextDecoder();
-const utf8Encoder = new TextEncoder();
 
 export function readString(buf: Uint8Array, f: WireField): string {
   return utf8.decode(buf.subarray(f.start, f.end));
@@ -85,24 +84,41 @@ export function findField(buf: Uint8Array, field: number, start = 0, end = buf.l
 
 // ---- writing ------------------------------------------------------------------------------
 
-function varintBytes(value: number): number[] {
-  const out: number[] = [];
+function varintLength(value: number): number {
+  let length = 1;
   while (value >= 0x80) {
-    out.push((value % 128) | 0x80);
+    value = Math.floor(value / 128);
+    length++;
+  }
+  return length;
+}
+
+function writeVarint(buf: Buffer, pos: number, value: number): number {
+  while (value >= 0x80) {
+    buf[pos++] = (value % 128) | 0x80;
     value = Math.floor(value / 128);
   }
-  out.push(value);
-  return out;
+  buf[pos++] = value;
+  return pos;
 }
 
 /** Encodes one length-delimited field (a string, bytes, or an embedded message). */
 export function lenField(field: number, payload: Uint8Array | string): Buffer {
-  const bytes = typeof payload === 'string' ? utf8Encoder.encode(payload) : payload;
-  return Buffer.concat([Buffer.from(varintBytes(field * 8 + WIRE_LEN)), Buffer.from(varintBytes(bytes.length)), bytes]);
+  const tag = field * 8 + WIRE_LEN;
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(length) + length);
+  let pos = writeVarint(out, 0, tag);
+  pos = writeVarint(out, pos, length);
+  if (typeof payload === 'string') out.write(payload, pos, 'utf8');
+  else out.set(payload, pos);
+  return out;
 }
 
 export function varintField(field: number, value: number): Buffer {
-  return Buffer.from([...varintBytes(field * 8 + WIRE_VARINT), ...varintBytes(value)]);
+  const tag = field * 8 + WIRE_VARINT;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(value));
+  writeVarint(out, writeVarint(out, 0, tag), value);
+  return out;
 }
 
 /** A 32-bit FNV-1a hash of a byte range: compares resource contents without keeping them. */

@@ -157,6 +157,18 @@ export function encodeSotwResourceNames(names: readonly string[]): Buffer {
   return Buffer.concat(names.map((name) => lenField(3, name)));
 }
 
+/** A type_url field, encoded once per field number and type (every ACK carries one). */
+const typeUrlFields = new Map<string, Buffer>();
+function typeUrlField(field: number, typeUrl: string): Buffer {
+  const key = `${field}${typeUrl}`;
+  let encoded = typeUrlFields.get(key);
+  if (!encoded) {
+    encoded = lenField(field, typeUrl);
+    typeUrlFields.set(key, encoded);
+  }
+  return encoded;
+}
+
 export function encodeSotwRequest(request: {
   node?: Buffer;
   versionInfo?: string;
@@ -168,7 +180,7 @@ export function encodeSotwRequest(request: {
   if (request.versionInfo) parts.push(lenField(1, request.versionInfo));
   if (request.node) parts.push(lenField(2, request.node));
   if (request.encodedResourceNames) parts.push(request.encodedResourceNames);
-  parts.push(lenField(4, request.typeUrl));
+  parts.push(typeUrlField(4, request.typeUrl));
   if (request.nonce) parts.push(lenField(5, request.nonce));
   return Buffer.concat(parts);
 }
@@ -182,7 +194,7 @@ export function encodeDeltaRequest(request: {
 }): Buffer {
   const parts: Buffer[] = [];
   if (request.node) parts.push(lenField(1, request.node));
-  parts.push(lenField(2, request.typeUrl));
+  parts.push(typeUrlField(2, request.typeUrl));
   for (const name of request.subscribe ?? []) parts.push(lenField(3, name));
   for (const name of request.unsubscribe ?? []) parts.push(lenField(4, name));
   if (request.nonce) parts.push(lenField(6, request.nonce));
