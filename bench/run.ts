@@ -520,6 +520,7 @@ async function runInitialSync(flags: Flags, log: (line: string) => void): Promis
     const rows: Row[] = [
       ...syncRows(sync, ''),
       { figure: 'connect -> every client ACKed everything', value: ms(sync.allSyncedMs), target: '<= 10 s', loadgenCpu },
+      { figure: 'creating the clients (before the clock starts)', value: ms(sync.launchMs) },
       { figure: 'client sync time p50', value: ms(percentile(sync.syncMs, 50)) },
       { figure: 'client sync time p99', value: ms(percentile(sync.syncMs, 99)) },
       { figure: 'bytes per client', value: `${(sync.totalBytes / Math.max(1, sync.clients)).toFixed(0)} B` },

@@ -20,8 +20,10 @@ export interface SyncResult {
   synced: number;
   failed: number;
   clients: number;
-  /** From the start command to the last client's final ACK, in ms (undefined if some never synced). */
+  /** From the moment all clients were created to the last client's final ACK, in ms (undefined if some never synced). */
   allSyncedMs: number | undefined;
+  /** How long creating the clients took (before any connection starts), ms. */
+  launchMs: number | undefined;
   /** Per-client sync times in ms from the start. */
   syncMs: number[];
   errors: string[];
@@ -156,15 +158,18 @@ export class LoadGenerator {
       for (const [, at] of s.syncedAt) if (at > 0) syncMs.push(at - this.startedAt);
     }
     for (const h of this.handles) errors.push(...h.errors.filter((e) => e.startsWith('worker')));
-    // Count from the moment the first client started (after the workers booted), not from spawning them.
+    // Count from the moment every client had been created (connections start only then), not
+    // from spawning the workers: neither the workers' boot nor the creation loop is the server's time.
+    const launched = Math.max(...statuses.map((s) => s.launchedAt));
+    if (Number.isFinite(launched) && launched > 0) for (let i = 0; i < syncMs.length; i++) syncMs[i] = syncMs[i]! + this.startedAt - launched;
     const firstStart = Math.min(...statuses.map((s) => s.startedAt));
-    if (Number.isFinite(firstStart)) for (let i = 0; i < syncMs.length; i++) syncMs[i] = syncMs[i]! + this.startedAt - firstStart;
     const clients = this.options.clients;
     return {
       synced,
       failed,
       clients,
       allSyncedMs: synced === clients ? Math.max(0, ...syncMs) : undefined,
+      launchMs: Number.isFinite(firstStart) && launched > 0 ? launched - firstStart : undefined,
       syncMs,
       errors,
       totalBytes,

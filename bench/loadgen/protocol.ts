@@ -28,6 +28,8 @@ export interface WorkerStatus {
   /** Per client (in the worker's order): when it had ACKed everything, 0 if not yet. */
   syncedAt: Array<[number, number]>;
   startedAt: number;
+  /** When the last client of the worker had been created: no connection starts before. */
+  launchedAt: number;
   totalBytes: number;
   responses: number;
   perType: Record<string, TypeTotals>;

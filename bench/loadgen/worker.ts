@@ -14,6 +14,7 @@ let watchPending = 0;
 let syncPending = 0;
 const MAX_REPORTED_ERRORS = 5;
 let reportedErrors = 0;
+let launchedAt = 0;
 
 function post(message: FromWorker): void {
   port!.postMessage(message);
@@ -54,6 +55,7 @@ function status(): WorkerStatus {
     errors,
     syncedAt: clients.map((c) => [c.index, c.syncedAt]),
     startedAt: clients.reduce((min, c) => Math.min(min, c.startedAt), Infinity),
+    launchedAt,
     totalBytes,
     responses,
     perType,
@@ -96,6 +98,7 @@ port.on('message', (message: ToWorker) => {
       );
       // All at once, as after a control-plane restart.
       for (const client of clients) client.start();
+      launchedAt = performance.timeOrigin + performance.now();
       post({ type: 'started' });
       if (clients.length === 0) post({ type: 'all-synced' });
       break;
