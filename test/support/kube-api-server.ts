@@ -63,6 +63,7 @@ interface Watcher {
   labelSelector: Selector;
   fieldSelector: Selector;
   bookmarks: boolean;
+  client: string;
   response: http.ServerResponse;
   bookmarkTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
@@ -165,6 +166,7 @@ export class KubeApiServer {
   private uidCounter = 0;
   private portNumber = 0;
   private watchesBlocked = false;
+  private readonly blockedClients = new Set<string>();
   private listsBlocked = false;
   /** Every create / update / patch / delete, in order, with the client that sent it. */
   readonly writes: WriteRecord[] = [];
@@ -281,6 +283,17 @@ export class KubeApiServer {
   blockWatches(blocked: boolean, options: { lists?: boolean } = {}): void {
     this.watchesBlocked = blocked;
     this.listsBlocked = blocked && (options.lists ?? false);
+  }
+
+  /** While blocked, every request from `client` (its bearer token) is answered 503 and its open
+   * watches are cut: a replica cut off from the API server while the others are not. */
+  blockClient(client: string, blocked: boolean): void {
+    if (!blocked) {
+      this.blockedClients.delete(client);
+      return;
+    }
+    this.blockedClients.add(client);
+    for (const watcher of [...this.watchers]) if (watcher.client === client) this.endWatch(watcher);
   }
 
   /** Forgets every event so far: a watch resuming from an older version gets 410 Gone. */
@@ -470,6 +483,7 @@ export class KubeApiServer {
     }
     const method = request.method ?? 'GET';
     const client = (request.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || 'anonymous';
+    if (this.blockedClients.has(client)) throw new HttpError(503, 'ServiceUnavailable', `client ${client} is cut off (test control)`);
     const parsedBody = (): JsonObject => {
       try {
         return JSON.parse(body) as JsonObject;
@@ -488,7 +502,7 @@ export class KubeApiServer {
       });
       if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
         if (this.watchesBlocked) throw new HttpError(503, 'ServiceUnavailable', 'watches are unavailable (test control)');
-        this.watch(store, namespace, url.searchParams, response);
+        this.watch(store, namespace, url.searchParams, response, client);
         return;
       }
       if (this.listsBlocked) throw new HttpError(503, 'ServiceUnavailable', 'lists are unavailable (test control)');
@@ -583,8 +597,9 @@ export class KubeApiServer {
     };
   }
 
-  private watch(store: TypeStore, namespace: string | undefined, params: URLSearchParams, response: http.ServerResponse): void {
+  private watch(store: TypeStore, namespace: string | undefined, params: URLSearchParams, response: http.ServerResponse, client: string): void {
     const watcher: Watcher = {
+      client,
       store,
       namespace,
       labelSelector: parseSelector(params.get('labelSelector')),

@@ -1,0 +1,396 @@
+// TrafficPolicy status in the cluster: while this replica leads, each policy's status
+// subresource gets observedGeneration and the conditions Accepted and ResolvedRefs (from the
+// model) and Programmed (from the model, then from what proxies did with the resources: a NACK
+// of a resource that carries the policy turns it False with the proxies' message).
+// A status is written only when it differs from what the cluster holds (lastTransitionTime
+// aside), and a condition keeps its lastTransitionTime while its status stays the same.
+import { EventEmitter } from 'node:events';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { startSwitchyard, type Switchyard, type SwitchyardOptions } from './app.js';
+import { LeaderElector, type LeaderElectionOptions } from './leader.js';
+import { log } from './log.js';
+import type { Pipeline } from './pipeline.js';
+import { TypeUrl } from './protos.js';
+import {
+  KubernetesSource,
+  TRAFFIC_POLICY_GROUP,
+  TRAFFIC_POLICY_PLURAL,
+  TRAFFIC_POLICY_VERSION,
+  type KubernetesSourceOptions,
+} from './sources/kubernetes.js';
+import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from './sources/types.js';
+import type { AckEvent, NackEvent, StreamClosedEvent } from './xds/events.js';
+import type { XdsServer } from './xds/server.js';
+
+// ---- NACKs, and which policy they concern --------------------------------------------------------
+
+/** A NACK a proxy has not yet cleared by ACKing a later version of the same type. */
+export interface OutstandingNack {
+  streamId: number;
+  nodeId: string;
+  typeUrl: string;
+  message: string;
+}
+
+/** Keeps the outstanding NACK of every stream and type: set by a NACK, cleared by an ACK of
+ * that type or by the stream closing. */
+export class NackTracker extends EventEmitter<{ changed: [] }> {
+  private readonly nacks = new Map<number, Map<string, OutstandingNack>>();
+  private readonly detachers: Array<() => void> = [];
+
+  constructor(server?: XdsServer) {
+    super();
+    if (server) {
+      const onNack = (event: NackEvent) => this.nack(event);
+      const onAck = (event: AckEvent) => this.ack(event);
+      const onClosed = (event: StreamClosedEvent) => this.closed(event.streamId);
+      server.on('nack', onNack);
+      server.on('ack', onAck);
+      server.on('streamClosed', onClosed);
+      this.detachers.push(() => server.off('nack', onNack), () => server.off('ack', onAck), () => server.off('streamClosed', onClosed));
+    }
+  }
+
+  nack(event: Pick<NackEvent, 'streamId' | 'nodeId' | 'typeUrl' | 'message'>): void {
+    let byType = this.nacks.get(event.streamId);
+    if (!byType) this.nacks.set(event.streamId, (byType = new Map()));
+    byType.set(event.typeUrl, { streamId: event.streamId, nodeId: event.nodeId, typeUrl: event.typeUrl, message: event.message });
+    this.emit('changed');
+  }
+
+  ack(event: Pick<AckEvent, 'streamId' | 'typeUrl'>): void {
+    if (this.nacks.get(event.streamId)?.delete(event.typeUrl)) this.emit('changed');
+  }
+
+  closed(streamId: number): void {
+    if (this.nacks.delete(streamId)) this.emit('changed');
+  }
+
+  outstanding(): OutstandingNack[] {
+    return [...this.nacks.values()].flatMap((byType) => [...byType.values()]);
+  }
+
+  detach(): void {
+    for (const off of this.detachers.splice(0)) off();
+  }
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  [TypeUrl.Cluster]: 'cluster',
+  [TypeUrl.ClusterLoadAssignment]: 'endpoints',
+  [TypeUrl.RouteConfiguration]: 'route configuration',
+  [TypeUrl.Listener]: 'listener',
+  [TypeUrl.Secret]: 'secret',
+};
+
+/** Cluster (and ClusterLoadAssignment) names in a proxy's error message: `<ns>/<service>/<port>`. */
+const CLUSTER_NAME = /(?<![\w./-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/(\d{1,5})(?![\w/])/g;
+
+export function clusterNamesIn(message: string): string[] {
+  return [...new Set([...message.matchAll(CLUSTER_NAME)].map((m) => `${m[1]}/${m[2]}/${m[3]}`))];
+}
+
+/** The Services whose clusters a policy shapes (its target) and those its routes send to (backends). */
+function policyServices(namespace: string, spec: TrafficPolicySpec): { target: string; backends: Set<string> } {
+  const backends = new Set<string>();
+  for (const entry of spec.split ?? []) backends.add(`${namespace}/${entry.backend}`);
+  for (const route of spec.routes ?? []) {
+    if (route.backend) backends.add(`${namespace}/${route.backend}`);
+    for (const entry of route.split ?? []) backends.add(`${namespace}/${entry.backend}`);
+  }
+  return { target: `${namespace}/${spec.targetRef?.name ?? ''}`, backends };
+}
+
+/** True when a policy puts anything into routes (and so into listeners that embed them). */
+function shapesRoutes(spec: TrafficPolicySpec): boolean {
+  return Boolean(spec.routes?.length || spec.split?.length || spec.loadBalancer?.hashOn?.length || spec.timeout || spec.retries);
+}
+
+/**
+ * The NACKs that concern one policy, as the Programmed condition's message, or undefined.
+ *
+ * A NACK names no policy; it is attributed by resource name. Clusters and assignments are named
+ * `<ns>/<service>/<port>`: a message naming the target Service's cluster concerns the policy (a
+ * route configuration's message may also name a backend of its split). A message that names no
+ * cluster is attributed conservatively: a rejected cluster or endpoints response to every policy
+ * (each one rode in it and none is known to be programmed); a rejected route configuration or
+ * listener (one outbound table shared by every Service) to every policy that shapes routes. A
+ * message naming only other Services' clusters does not concern the policy.
+ */
+export function nackedCondition(namespace: string, spec: TrafficPolicySpec, nacks: OutstandingNack[]): string | undefined {
+  const { target, backends } = policyServices(namespace, spec);
+  const concerning: Array<{ nack: OutstandingNack; resource: string }> = [];
+  for (const nack of nacks) {
+    const typeName = TYPE_NAMES[nack.typeUrl] ?? nack.typeUrl;
+    const routeLike = nack.typeUrl === TypeUrl.RouteConfiguration || nack.typeUrl === TypeUrl.Listener;
+    const named = clusterNamesIn(nack.message);
+    if (named.length > 0) {
+      const hit = named.find((cluster) => {
+        const service = cluster.slice(0, cluster.lastIndexOf('/'));
+        return service === target || (routeLike && backends.has(service));
+      });
+      if (hit) concerning.push({ nack, resource: routeLike ? `${typeName} naming ${hit}` : `${typeName} ${hit}` });
+      continue;
+    }
+    if (!routeLike || shapesRoutes(spec)) concerning.push({ nack, resource: `the ${typeName} response` });
+  }
+  if (concerning.length === 0) return undefined;
+  const proxies = new Set(concerning.map((c) => c.nack.nodeId || `stream ${c.nack.streamId}`));
+  // The first by resource and message, so the text is stable while the set of NACKs is.
+  const first = concerning.sort((a, b) => (a.resource + a.nack.message < b.resource + b.nack.message ? -1 : 1))[0];
+  const count = proxies.size;
+  return `${count} ${count === 1 ? 'proxy' : 'proxies'} NACKed ${first.resource}: ${first.nack.message}`;
+}
+
+// ---- the status writer ---------------------------------------------------------------------------
+
+export interface TrafficPolicyStatus {
+  observedGeneration?: number;
+  conditions: Condition[];
+}
+
+/** Status content without lastTransitionTime, in condition-type order: equal means no write. */
+export function statusSignature(status: TrafficPolicyStatus | undefined): string {
+  if (!status) return '';
+  const conditions = [...(status.conditions ?? [])]
+    .map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null])
+    .sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
+  return JSON.stringify([status.observedGeneration ?? null, conditions]);
+}
+
+/** Kubernetes metav1.Time: RFC 3339 to the second. */
+function kubeTime(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export interface PolicyStatusWriterOptions {
+  kubeConfig: KubeConfig;
+  source: KubernetesSource;
+  pipeline: Pipeline;
+  /** NACKs to turn into Programmed=False; without it Programmed is the model's alone. */
+  nacks?: NackTracker;
+  /** Who may write: only the leader does. */
+  leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };
+  /** Resolves once the model holds the initial state; nothing is written before. */
+  ready: Promise<void>;
+  /** Batch changes this long before writing. Default 50 ms. */
+  batchMs?: number;
+  /** Retry a failed write after this long. Default 2000 ms. */
+  retryMs?: number;
+}
+
+export class PolicyStatusWriter {
+  /** Status writes done (successful PATCHes). */
+  writes = 0;
+  private readonly api: CustomObjectsApi;
+  private readonly dirty = new Set<string>();
+  private everything = false;
+  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private started = false;
+  private stopped = false;
+  private isReady = false;
+  /** What we last wrote per policy, and the resourceVersion the object had before: until the
+   * watch brings the written version, the stale copy must not cause a second write. */
+  private readonly lastWrite = new Map<string, { signature: string; staleResourceVersion: string | undefined }>();
+  private readonly detachers: Array<() => void> = [];
+
+  constructor(private readonly options: PolicyStatusWriterOptions) {
+    this.api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { pipeline, source, leader, nacks } = this.options;
+    const onFlushed = (report: { change: { policyStatus: Set<string> } }) => {
+      for (const key of report.change.policyStatus) this.mark(key);
+    };
+    const onPolicy = (ref: { namespace: string; name: string }) => this.mark(`${ref.namespace}/${ref.name}`);
+    const onStarted = () => this.markAll();
+    const onLost = () => {
+      this.dirty.clear();
+      this.everything = false;
+      this.lastWrite.clear();
+    };
+    const onNacks = () => this.markAll();
+    pipeline.on('flushed', onFlushed);
+    source.on('trafficPolicy', onPolicy);
+    leader.on('started', onStarted);
+    leader.on('lost', onLost);
+    nacks?.on('changed', onNacks);
+    this.detachers.push(
+      () => pipeline.off('flushed', onFlushed),
+      () => source.off('trafficPolicy', onPolicy),
+      () => leader.off('started', onStarted),
+      () => leader.off('lost', onLost),
+      () => nacks?.off('changed', onNacks),
+    );
+    this.options.ready.then(
+      () => {
+        this.isReady = true;
+        this.markAll();
+      },
+      () => undefined,
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
+    for (const detach of this.detachers.splice(0)) detach();
+    await this.running;
+  }
+
+  /** The status this replica would write for a policy now, or undefined when the model has none. */
+  desiredStatus(namespace: string, name: string): TrafficPolicyStatus | undefined {
+    const model = this.options.pipeline.model;
+    const conditions = model.policyStatus(namespace, name);
+    if (!conditions) return undefined;
+    const generation = model.policyStatuses().find((s) => s.namespace === namespace && s.name === name)?.observedGeneration;
+    const spec = model.policy(namespace, name)?.spec;
+    const nacks = this.options.nacks?.outstanding() ?? [];
+    const next = conditions.map((condition) => {
+      if (condition.type !== 'Programmed' || condition.status !== 'True' || !spec) return { ...condition };
+      const nacked = nackedCondition(namespace, spec, nacks);
+      return nacked ? { ...condition, status: 'False' as const, reason: 'Nacked', message: nacked } : { ...condition };
+    });
+    return { ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions: next };
+  }
+
+  private mark(key: string): void {
+    this.dirty.add(key);
+    this.schedule(this.options.batchMs ?? 50);
+  }
+
+  private markAll(): void {
+    this.everything = true;
+    this.schedule(this.options.batchMs ?? 50);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.running.then(() => this.reconcile());
+    }, delayMs);
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.stopped || !this.isReady || !this.options.leader.isLeader()) return;
+    const keys = new Set(this.dirty);
+    this.dirty.clear();
+    if (this.everything) {
+      this.everything = false;
+      for (const ref of this.options.source.trafficPolicyRefs()) keys.add(`${ref.namespace}/${ref.name}`);
+    }
+    let failed = false;
+    for (const key of [...keys].sort()) {
+      const slash = key.indexOf('/');
+      const ok = await this.reconcileOne(key.slice(0, slash), key.slice(slash + 1));
+      if (!ok) {
+        failed = true;
+        this.dirty.add(key);
+      }
+    }
+    if (failed && !this.stopped) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.schedule(0), this.options.retryMs ?? 2000);
+    }
+  }
+
+  /** Writes one policy's status if it changed. False when the write failed (retried later). */
+  private async reconcileOne(namespace: string, name: string): Promise<boolean> {
+    const key = `${namespace}/${name}`;
+    const current: TrafficPolicyObject | undefined = this.options.source.trafficPolicy(namespace, name);
+    const desired = this.desiredStatus(namespace, name);
+    if (!current || !desired) return true;
+    const signature = statusSignature(desired);
+    if (signature === statusSignature(current.status as TrafficPolicyStatus | undefined)) return true;
+    const previous = this.lastWrite.get(key);
+    if (previous && previous.signature === signature && previous.staleResourceVersion === current.metadata.resourceVersion) return true;
+
+    const now = kubeTime(new Date());
+    const existing = new Map((current.status?.conditions ?? []).map((c) => [c.type, c]));
+    const conditions = desired.conditions.map((condition) => {
+      const before = existing.get(condition.type);
+      const lastTransitionTime = before && before.status === condition.status && before.lastTransitionTime ? before.lastTransitionTime : now;
+      return { ...condition, lastTransitionTime };
+    });
+    const status = { ...(desired.observedGeneration !== undefined ? { observedGeneration: desired.observedGeneration } : {}), conditions };
+    // Checked again just before writing: leadership may have ended while we awaited.
+    if (this.stopped || !this.options.leader.isLeader()) return true;
+    try {
+      await this.api.patchNamespacedCustomObjectStatus(
+        { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: TRAFFIC_POLICY_PLURAL, namespace, name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      this.writes++;
+      this.lastWrite.set(key, { signature, staleResourceVersion: current.metadata.resourceVersion });
+      log.info('TrafficPolicy status written', {
+        policy: key,
+        conditions: Object.fromEntries(conditions.map((c) => [c.type, c.status === 'True' ? 'True' : `${c.status} (${c.reason})`])),
+      });
+      return true;
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      // Deleted meanwhile: nothing to report on.
+      if (code === 404) return true;
+      log.warn('TrafficPolicy status write failed; retrying', { policy: key, error: (error as Error).message.split('\n')[0] });
+      return false;
+    }
+  }
+}
+
+// ---- serve --kubernetes ------------------------------------------------------------------------------
+
+export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
+  source: KubernetesSourceOptions;
+  /** Leader election for the status writer; the kubeconfig is the source's. */
+  lease: Omit<LeaderElectionOptions, 'kubeConfig'>;
+  /** Write TrafficPolicy status (as leader). Default true. */
+  writeStatus?: boolean;
+}
+
+export interface KubernetesMode {
+  app: Switchyard;
+  source: KubernetesSource;
+  leader: LeaderElector;
+  statusWriter: PolicyStatusWriter | undefined;
+  nacks: NackTracker;
+  /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
+  stop(options?: { releaseLease?: boolean }): Promise<void>;
+}
+
+/** `switchyard serve --kubernetes`: the cluster as the source, every replica serving xDS, the
+ * elected leader writing TrafficPolicy status. */
+export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
+  const { source: sourceOptions, lease, writeStatus = true, ...appOptions } = options;
+  const source = new KubernetesSource(sourceOptions);
+  const app = await startSwitchyard({ ...appOptions, sources: [source] });
+  const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
+  const nacks = new NackTracker(app.server);
+  const statusWriter = writeStatus
+    ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, leader, ready: app.ready })
+    : undefined;
+  statusWriter?.start();
+  leader.start();
+  let stopped = false;
+  return {
+    app,
+    source,
+    leader,
+    statusWriter,
+    nacks,
+    async stop(stopOptions = {}) {
+      if (stopped) return;
+      stopped = true;
+      await statusWriter?.stop();
+      await leader.stop({ release: stopOptions.releaseLease ?? true });
+      nacks.detach();
+      await app.stop();
+    },
+  };
+}
