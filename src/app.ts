@@ -59,6 +59,8 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
           cache,
           pipeline,
           isReady: () => ready,
+          // Sources that talk to an API server say whether they reach it; a folder always does.
+          sourceConnected: () => options.sources.every((source) => source.connected?.() ?? true),
         });
 
   const syncing = Promise.all(options.sources.map((source) => source.start((events) => pipeline.push(events))));

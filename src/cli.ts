@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from './config.js';
 import { configureLog, log, type LogFormat } from './log.js';
+import { STATUS_FLAGS } from './status.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
@@ -22,6 +23,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to serve (watched for changes)' },
   { name: 'xds-address', type: 'string', default: '127.0.0.1', help: 'address the xDS gRPC server listens on' },
   { name: 'xds-port', type: 'int', default: 18000, min: 0, max: 65535, help: 'xDS gRPC port' },
+  { name: 'admin-address', type: 'string', default: '127.0.0.1', help: 'address the admin HTTP server listens on (0.0.0.0 in a pod, for the kubelet probes)' },
   { name: 'admin-port', type: 'int', default: 19000, min: 0, max: 65535, help: 'admin HTTP port (health, metrics, debug)' },
   { name: 'debounce-quiet-ms', type: 'int', default: 20, min: 0, help: 'push once changes have been quiet this long' },
   { name: 'debounce-max-ms', type: 'int', default: 250, min: 1, help: 'push at the latest this long after the first pending change' },
@@ -72,6 +74,15 @@ const COMMANDS: Record<string, Command> = {
       if (positional.length !== 1) throw new UsageError('validate: expects exactly one folder, e.g. switchyard validate examples');
       const { validate } = await import('./render.js');
       return validate(positional[0]);
+    },
+  },
+  status: {
+    summary: 'list connected proxies and whether each holds the latest CDS/EDS/LDS/RDS/SDS (SYNCED, STALE, NACKED, NOT SENT)',
+    usage: 'switchyard status [--admin 127.0.0.1:19000]',
+    flags: [...STATUS_FLAGS, ...LOG_FLAGS],
+    async run(values) {
+      const { status } = await import('./status.js');
+      return status(values as Parameters<typeof status>[0]);
     },
   },
 };

@@ -11,6 +11,7 @@ export async function serve(values: FlagValues): Promise<number> {
     sources: [new FilesSource(manifests)],
     xdsHost: values.xdsAddress as string,
     xdsPort: values.xdsPort as number,
+    adminHost: values.adminAddress as string,
     adminPort: values.adminPort as number,
     debounce: { quietMs: values.debounceQuietMs as number, maxMs: values.debounceMaxMs as number },
     translate: {

@@ -218,4 +218,6 @@ export interface Source {
   /** Starts watching. Resolves once the initial state has been delivered to `sink`. */
   start(sink: EventSink): Promise<void>;
   stop(): Promise<void>;
+  /** False while a remote source (the Kubernetes API server) is unreachable. */
+  connected?(): boolean;
 }
