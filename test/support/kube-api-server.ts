@@ -172,6 +172,8 @@ export class KubeApiServer {
   readonly writes: WriteRecord[] = [];
   /** Every list and watch request, in order. */
   readonly reads: Array<{ kind: string; watch: boolean; resourceVersion: string; bookmarks: boolean; continued: boolean }> = [];
+  /** Every GET of one object, in order. */
+  readonly objectReads: Array<{ kind: string; name: string; client: string }> = [];
   /** How many watches were answered 410 Gone (too old a resourceVersion). */
   goneSent = 0;
   /** How many BOOKMARK events were sent. */
@@ -256,6 +258,14 @@ export class KubeApiServer {
     const next = clone(object);
     next.metadata = { ...next.metadata, resourceVersion: undefined };
     return this.update(store, next, false);
+  }
+
+  /** Replaces only the status of an object (as a controller's status write would). */
+  applyStatus(object: JsonObject): JsonObject {
+    const store = this.storeForKind(object.kind);
+    const next = clone(object);
+    next.metadata = { ...next.metadata, resourceVersion: undefined };
+    return this.update(store, next, true);
   }
 
   delete(kind: string, namespace: string | undefined, name: string): boolean {
@@ -510,6 +520,7 @@ export class KubeApiServer {
       return;
     }
     if (method === 'GET') {
+      this.objectReads.push({ kind: store.type.kind, name, client });
       const object = store.objects.get(this.objectKey(store.type, namespace, name));
       if (!object) throw new HttpError(404, 'NotFound', `${store.type.plural}.${store.type.group || 'core'} "${name}" not found`);
       this.send(response, 200, object);

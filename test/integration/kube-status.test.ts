@@ -1,0 +1,164 @@
+// TrafficPolicy status as the leader writes it through the status subresource: conditions from
+// the model, Programmed from what proxies (the ADS test client) ACK or NACK, written only when
+// something really changed, with stable lastTransitionTimes.
+import { TypeUrl } from '../../src/protos.js';
+import { startKubernetesMode, type KubernetesMode } from '../../src/policy-status.js';
+import type { Condition } from '../../src/sources/types.js';
+import { ClusterWatcher, endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
+import { XdsTestClient } from '../support/xds-client.js';
+
+const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+
+describe('TrafficPolicy status', () => {
+  let api: KubeApiServer;
+  let mode: KubernetesMode;
+  let client: XdsTestClient;
+
+  function condition(name: string, type: string): Condition | undefined {
+    return (api.get('TrafficPolicy', NS, name)?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
+  }
+
+  async function start(): Promise<void> {
+    mode = await startKubernetesMode({
+      source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
+      lease: { ...LEASE, identity: 'replica-a' },
+      xdsPort: 0,
+      adminPort: null,
+      debounce: { quietMs: 5, maxMs: 50 },
+    });
+    await mode.app.ready;
+    await eventually('leadership', () => mode.leader.isLeader());
+    client = new XdsTestClient(mode.app.xdsPort);
+  }
+
+  beforeEach(async () => {
+    api = new KubeApiServer();
+    await api.start();
+    api.apply(service('reviews'));
+    api.apply(service('ratings'));
+    api.apply(endpointSlice('reviews', ['10.0.0.1']));
+  });
+
+  afterEach(async () => {
+    client?.close();
+    await mode?.stop();
+    await api.stop();
+  });
+
+  it('writes Accepted, ResolvedRefs and Programmed with observedGeneration, once, and keeps transition times', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    await start();
+    await eventually('status written', () => condition('reviews', 'Programmed'));
+    const status = api.get('TrafficPolicy', NS, 'reviews')!.status;
+    expect(status.observedGeneration).toBe(1);
+    expect(Object.fromEntries(status.conditions.map((c: Condition) => [c.type, c.status]))).toEqual({ Accepted: 'True', ResolvedRefs: 'True', Programmed: 'True' });
+    expect(status.conditions.every((c: Condition) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(c.lastTransitionTime ?? ''))).toBe(true);
+    expect(api.statusWrites()).toBe(1);
+
+    // Changes that leave the status as it is (and the echo of our own write) write nothing:
+    // a later policy's status, written after them, is the only other write.
+    api.apply(endpointSlice('reviews', ['10.0.0.1', '10.0.0.2']));
+    api.apply(service('details'));
+    await eventually('the model has details', () => mode.app.pipeline.model.service('shop/details'));
+    api.apply(trafficPolicy('details', 'details'));
+    await eventually('details status written', () => condition('details', 'Programmed'));
+    expect(api.writes.filter((w) => w.path.endsWith('/status')).map((w) => w.path.split('/').slice(-2)[0])).toEqual(['reviews', 'details']);
+  });
+
+  it('a new generation updates observedGeneration but not the lastTransitionTime of unchanged conditions', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    // A status from earlier, as a previous leader left it: same outcome, older transition times.
+    const earlier = '2020-01-01T00:00:00Z';
+    const stored = api.get('TrafficPolicy', NS, 'reviews')!;
+    stored.status = {
+      observedGeneration: 1,
+      conditions: ['Accepted', 'ResolvedRefs', 'Programmed'].map((type) => ({ type, status: 'True', reason: 'Old', message: 'from before', lastTransitionTime: earlier })),
+    };
+    api.applyStatus(stored);
+    await start();
+    await eventually('status refreshed', () => condition('reviews', 'Accepted')?.reason === 'Accepted');
+    expect(condition('reviews', 'Accepted')?.lastTransitionTime).toBe(earlier);
+
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Random' } }));
+    await eventually('generation 2 observed', () => api.get('TrafficPolicy', NS, 'reviews')?.status?.observedGeneration === 2);
+    expect(condition('reviews', 'Accepted')?.lastTransitionTime).toBe(earlier);
+    expect(condition('reviews', 'Programmed')?.lastTransitionTime).toBe(earlier);
+
+    // A condition whose status flips gets a new transition time.
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Fastest' } }));
+    await eventually('Accepted=False', () => condition('reviews', 'Accepted')?.status === 'False');
+    expect(condition('reviews', 'Accepted')?.lastTransitionTime).not.toBe(earlier);
+    expect(condition('reviews', 'ResolvedRefs')?.lastTransitionTime).toBe(earlier);
+  });
+
+  it('an invalid TrafficPolicy gets Accepted=False with the message naming the field', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews', { split: [{ backend: 'reviews', weight: 20000 }] }));
+    api.apply(trafficPolicy('ghost', 'nowhere'));
+    await start();
+    await eventually('status written', () => condition('reviews', 'Accepted') && condition('ghost', 'ResolvedRefs'));
+    const accepted = condition('reviews', 'Accepted')!;
+    expect(accepted.status).toBe('False');
+    expect(accepted.reason).toBe('Invalid');
+    expect(accepted.message).toMatch(/spec\.split\[0\]\.weight/);
+    const ghost = condition('ghost', 'ResolvedRefs')!;
+    expect(ghost.status).toBe('False');
+    expect(ghost.message).toMatch(/nowhere/);
+  });
+
+  it('a NACK shows as Programmed=False naming the proxies, the cluster and the message; an ACK clears it', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
+    api.apply(trafficPolicy('ratings', 'ratings', { loadBalancer: { policy: 'Random' } }));
+    await start();
+    await eventually('Programmed=True', () => condition('reviews', 'Programmed')?.status === 'True' && condition('ratings', 'Programmed')?.status === 'True');
+
+    const envoys = [new ClusterWatcher(client, 'envoy-1'), new ClusterWatcher(client, 'envoy-2')];
+    for (const envoy of envoys) {
+      const cds = await envoy.ads.next(TypeUrl.Cluster);
+      envoy.ads.nack(cds, 'Error adding/updating cluster(s) shop/reviews/9080: round_robin is not supported here');
+    }
+    await eventually('Programmed=False', () => condition('reviews', 'Programmed')?.status === 'False');
+    const programmed = condition('reviews', 'Programmed')!;
+    expect(programmed.reason).toBe('Nacked');
+    expect(programmed.message).toBe('2 proxies NACKed cluster shop/reviews/9080: Error adding/updating cluster(s) shop/reviews/9080: round_robin is not supported here');
+    // The other policy's cluster was not named: it stays programmed.
+    expect(condition('ratings', 'Programmed')?.status).toBe('True');
+    expect(condition('reviews', 'Accepted')?.status).toBe('True');
+
+    // One proxy ACKs a new version; the other still holds its NACK.
+    api.apply(endpointSlice('reviews', ['10.0.0.5']));
+    api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Random' } }));
+    const next = await envoys[0].clusters('random', (names, r) => names.includes('shop/reviews/9080') && JSON.stringify(r.resources).includes('random'));
+    expect(next).toBeDefined();
+    await eventually('one proxy left', () => /^1 proxy NACKed/.test(condition('reviews', 'Programmed')?.message ?? ''));
+    // The second disconnects: nothing outstanding, Programmed again.
+    envoys[1].ads.cancel();
+    await eventually('Programmed=True again', () => condition('reviews', 'Programmed')?.status === 'True');
+  });
+
+  it('a follower writes nothing', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews'));
+    // Another replica holds a fresh Lease.
+    api.apply({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: LEASE.name, namespace: LEASE.namespace },
+      spec: { holderIdentity: 'someone-else', leaseDurationSeconds: 30, renewTime: new Date().toISOString() },
+    });
+    mode = await startKubernetesMode({
+      source: { kubeConfig: api.kubeConfig('replica-a') },
+      lease: { ...LEASE, identity: 'replica-a' },
+      xdsPort: 0,
+      adminPort: null,
+    });
+    await mode.app.ready;
+    await eventually('the holder seen', () => mode.leader.holder() === 'someone-else');
+    // Several retry periods: still no leadership, no writes.
+    const leaseReads = () => api.objectReads.filter((r) => r.kind === 'Lease' && r.client === 'replica-a').length;
+    const before = leaseReads();
+    await eventually('three more lease reads', () => leaseReads() >= before + 3);
+    expect(api.writes).toEqual([]);
+    expect(mode.leader.isLeader()).toBe(false);
+    expect(mode.app.pipeline.model.policyStatus(NS, 'reviews')).toBeDefined();
+    expect(api.statusWrites()).toBe(0);
+  });
+});
