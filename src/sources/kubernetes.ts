@@ -187,9 +187,29 @@ export interface KubernetesSourceEvents {
   connection: [boolean];
 }
 
+/** A Watch that opens nothing once stopped. ListWatch checks its stopped flag only before it
+ * lists, so a stop that lands while a list or the watch request is in flight would otherwise
+ * leave a watch open behind it. */
+class StoppableWatch extends Watch {
+  stopped = false;
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    done: (err: any) => void,
+  ): Promise<AbortController> {
+    if (this.stopped) return new AbortController();
+    const controller = await super.watch(path, queryParams, callback, done);
+    if (this.stopped) controller.abort();
+    return controller;
+  }
+}
+
 /** One informer: a kind in one namespace (or all), restarted with backoff after errors. */
 class KindInformer {
   readonly informer: ListWatch<KubernetesObject>;
+  private readonly watch: StoppableWatch;
   listed = false;
   connected = false;
   private errors = 0;
@@ -211,7 +231,8 @@ class KindInformer {
     // With bookmarks the resume version keeps up with the server even for quiet kinds, so a
     // reconnect after the server compacted its history resumes instead of relisting.
     const watchPath = `${spec.path(namespace)}?allowWatchBookmarks=true`;
-    this.informer = new ListWatch(watchPath, new Watch(config), () => this.listAll(), false, labels, spec.fieldSelector);
+    this.watch = new StoppableWatch(config);
+    this.informer = new ListWatch(watchPath, this.watch, () => this.listAll(), false, labels, spec.fieldSelector);
     this.informer.on('add', (object) => owner.observed(spec.kind, object));
     this.informer.on('update', (object) => owner.observed(spec.kind, object));
     this.informer.on('delete', (object) => owner.removed(spec.kind, object));
@@ -231,6 +252,7 @@ class KindInformer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.watch.stopped = true;
     clearTimeout(this.retryTimer);
     await this.informer.stop();
   }

@@ -1,8 +1,11 @@
 // The Kubernetes source end to end: the real client-node informers against the test API server
 // (real HTTP list/watch), Switchyard's pipeline and xDS server, and an ADS test client that
 // decodes what a proxy receives.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { KubernetesSource } from '../../src/sources/kubernetes.js';
+import { KubernetesSource, loadKubeConfig } from '../../src/sources/kubernetes.js';
 import {
   ClusterWatcher,
   endpointSlice,
@@ -266,5 +269,21 @@ describe('Kubernetes source', () => {
     await api.restart();
     await app.ready;
     expect(app.pipeline.model.service('shop/reviews')).toBeDefined();
+  });
+
+  it('reads the API server address and credentials from a kubeconfig file', async () => {
+    api.apply(service('reviews'));
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-kubeconfig-'));
+    const file = path.join(dir, 'config');
+    writeFileSync(file, api.kubeConfigYaml('from-file'));
+    source = new KubernetesSource({ kubeconfigPath: file });
+    expect(source.server).toBe(api.url);
+    app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: FAST_DEBOUNCE });
+    await app.ready;
+    expect(app.pipeline.model.service('shop/reviews')).toBeDefined();
+
+    const empty = path.join(dir, 'empty');
+    writeFileSync(empty, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+    expect(() => loadKubeConfig(empty)).toThrow(`kubeconfig ${empty} has no current cluster`);
   });
 });

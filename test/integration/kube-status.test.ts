@@ -2,7 +2,7 @@
 // the model, Programmed from what proxies (the ADS test client) ACK or NACK, written only when
 // something really changed, with stable lastTransitionTimes.
 import { TypeUrl } from '../../src/protos.js';
-import { startKubernetesMode, type KubernetesMode } from '../../src/policy-status.js';
+import { clusterNamesIn, nackedCondition, startKubernetesMode, statusSignature, type KubernetesMode, type OutstandingNack } from '../../src/policy-status.js';
 import type { Condition } from '../../src/sources/types.js';
 import { ClusterWatcher, endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 import { XdsTestClient } from '../support/xds-client.js';
@@ -160,5 +160,43 @@ describe('TrafficPolicy status', () => {
     expect(mode.leader.isLeader()).toBe(false);
     expect(mode.app.pipeline.model.policyStatus(NS, 'reviews')).toBeDefined();
     expect(api.statusWrites()).toBe(0);
+  });
+});
+
+describe('NACK attribution', () => {
+  const nack = (typeUrl: string, message: string, nodeId = 'envoy-1', streamId = 1): OutstandingNack => ({ typeUrl, message, nodeId, streamId });
+  const lbOnly = { targetRef: { name: 'reviews' }, loadBalancer: { policy: 'RoundRobin' as const } };
+  const canary = { targetRef: { name: 'reviews' }, split: [{ backend: 'reviews-v2', weight: 10 }, { backend: 'reviews', weight: 90 }] };
+
+  it('finds cluster names in proxy messages', () => {
+    expect(clusterNamesIn('cluster shop/reviews/9080: bad; also shop/ratings/80 and shop/reviews/9080')).toEqual(['shop/reviews/9080', 'shop/ratings/80']);
+    expect(clusterNamesIn('a/b path /x/y/1 is not a cluster, nor http://h/a/b/1')).toEqual([]);
+  });
+
+  it('names the target cluster; other Services\' clusters do not concern the policy', () => {
+    expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, 'cluster shop/ratings/9080: bad')])).toBeUndefined();
+    expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, 'shop/reviews/9080: bad'), nack(TypeUrl.Cluster, 'shop/reviews/9080: bad', 'envoy-2', 2)])).toBe(
+      '2 proxies NACKed cluster shop/reviews/9080: shop/reviews/9080: bad',
+    );
+  });
+
+  it('attributes an unnamed cluster rejection to every policy, an unnamed route rejection to policies that shape routes', () => {
+    expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, 'unsupported load balancing policy')])).toBe(
+      '1 proxy NACKed the cluster response: unsupported load balancing policy',
+    );
+    expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.RouteConfiguration, 'duplicate virtual host')])).toBeUndefined();
+    expect(nackedCondition('shop', canary, [nack(TypeUrl.RouteConfiguration, 'duplicate virtual host')])).toBe(
+      '1 proxy NACKed the route configuration response: duplicate virtual host',
+    );
+    // A route message naming a backend of the policy's split concerns it.
+    expect(nackedCondition('shop', canary, [nack(TypeUrl.RouteConfiguration, 'route: unknown cluster shop/reviews-v2/9080')])).toBe(
+      '1 proxy NACKed route configuration naming shop/reviews-v2/9080: route: unknown cluster shop/reviews-v2/9080',
+    );
+  });
+
+  it('compares statuses without transition times', () => {
+    const at = (time: string) => ({ observedGeneration: 2, conditions: [{ type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok', lastTransitionTime: time }] });
+    expect(statusSignature(at('2020-01-01T00:00:00Z'))).toBe(statusSignature(at('2026-01-01T00:00:00Z')));
+    expect(statusSignature(at('2020-01-01T00:00:00Z'))).not.toBe(statusSignature({ ...at('x'), observedGeneration: 3 }));
   });
 });
