@@ -232,6 +232,23 @@ describe('Kubernetes source', () => {
     expect(api.writes.length).toBe(watchesBefore);
   });
 
+  it('relists when more changed while away than the server keeps in its history', async () => {
+    await api.stop();
+    api = new KubeApiServer({ historyLimit: 3 });
+    await api.start();
+    api.apply(service('reviews'));
+    await startApp();
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('initial', (names) => names.length === 1);
+    api.blockWatches(true);
+    api.dropWatches();
+    await eventually('the source to notice', () => !source.connected());
+    for (let i = 0; i < 5; i++) api.apply(service(`extra-${i}`));
+    api.blockWatches(false);
+    await watcher.clusters('every extra', (names) => names.length === 6);
+    expect(api.goneSent).toBeGreaterThan(0);
+  });
+
   it('keeps serving the last config while the API server is down, then catches up', async () => {
     api.apply(service('reviews'));
     api.apply(endpointSlice('reviews', ['10.0.0.1']));
