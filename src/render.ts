@@ -3,7 +3,7 @@
 import { loadManifestDir } from './sources/files.js';
 import { MeshModel } from './model/index.js';
 import { translateAll, explainLbChoice } from './translate/index.js';
-import { translateOptions, type ProxyRole } from './translate/options.js';
+import { translateOptions, type ProxyRole, type TranslateOptions } from './translate/options.js';
 import { toProto3Json } from './proto-json.js';
 import type { XdsResource } from './protos.js';
 import type { FlagValues } from './config.js';
@@ -13,27 +13,39 @@ function json(resources: XdsResource[]): unknown[] {
   return resources.map((r) => toProto3Json(r.typeUrl, r.value));
 }
 
-export async function render(values: FlagValues): Promise<number> {
-  const { events, problems } = await loadManifestDir(values.manifests as string);
+export interface RenderOptions {
+  role: ProxyRole;
+  translate?: Partial<TranslateOptions>;
+}
+
+/** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
+export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown[]>> {
+  const { events, problems } = await loadManifestDir(dir);
   for (const problem of problems) log.warn('manifest problem', { message: problem.message });
   const model = new MeshModel();
   model.apply(events);
-  const role = values.role as ProxyRole;
-  const options = translateOptions({
-    outboundHttpPort: values.outboundPort as number,
-    legacyLbPolicy: values.legacyLbPolicy as boolean,
-    maglevMinEndpoints: values.maglevMinEndpoints as number,
-  });
-  const all = translateAll(model, role, options);
-  const loadBalancing = model.services().map((service) => ({ service: service.key, ...explainLbChoice(model, service.key, options) }));
-  const document = {
+  const translate = translateOptions(options.translate);
+  const all = translateAll(model, options.role, translate);
+  return {
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
     routes: json(all.routes),
     listeners: json(all.listeners),
     secrets: json(all.secrets),
-    loadBalancing,
+    // Which load-balancing policy each Service got, and why (Auto explains its choice).
+    loadBalancing: model.services().map((service) => ({ service: service.key, ...explainLbChoice(model, service.key, translate) })),
   };
+}
+
+export async function render(values: FlagValues): Promise<number> {
+  const document = await renderDocument(values.manifests as string, {
+    role: values.role as ProxyRole,
+    translate: {
+      outboundHttpPort: values.outboundPort as number,
+      legacyLbPolicy: values.legacyLbPolicy as boolean,
+      maglevMinEndpoints: values.maglevMinEndpoints as number,
+    },
+  });
   process.stdout.write(JSON.stringify(document, null, 2) + '\n');
   return 0;
 }

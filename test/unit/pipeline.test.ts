@@ -1,0 +1,108 @@
+// The pipeline's promise: work proportional to the change. An EndpointSlice event re-translates
+// that one Service and the cache reports only its ClusterLoadAssignment as changed; a burst of
+// events becomes one flush; an event that changes no bytes wakes nobody.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pipeline, type FlushReport } from '../../src/pipeline.js';
+import { ResourceCache } from '../../src/cache/cache.js';
+import { loadManifestDir } from '../../src/sources/files.js';
+import { TypeUrl } from '../../src/protos.js';
+import type { ChangeSet } from '../../src/cache/types.js';
+import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
+
+const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
+
+function summarize(changes: ChangeSet): string[] {
+  const lines: string[] = [];
+  for (const [group, byType] of changes) {
+    for (const [typeUrl, { changed, removed }] of byType) {
+      const type = typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
+      for (const name of changed) lines.push(`${group} ${type} changed ${name}`);
+      for (const name of removed) lines.push(`${group} ${type} removed ${name}`);
+    }
+  }
+  return lines.sort();
+}
+
+async function examplePipeline(): Promise<{ pipeline: Pipeline; cache: ResourceCache; events: SourceEvent[]; changes: ChangeSet[] }> {
+  const cache = new ResourceCache();
+  const pipeline = new Pipeline({ cache, debounce: { quietMs: 5, maxMs: 50 } });
+  const { events } = await loadManifestDir(examples);
+  pipeline.push(events);
+  pipeline.flushNow();
+  const changes: ChangeSet[] = [];
+  cache.onChange((c) => changes.push(c));
+  return { pipeline, cache, events, changes };
+}
+
+function cartSlice(events: SourceEvent[]): EndpointSliceObject {
+  const event = events.find((e) => e.type === 'upsert' && e.ref.kind === 'EndpointSlice' && e.ref.name.startsWith('cart'));
+  if (!event || event.type !== 'upsert') throw new Error('examples have no cart EndpointSlice');
+  return structuredClone(event.object) as EndpointSliceObject;
+}
+
+function upsert(object: EndpointSliceObject): SourceEvent {
+  return { type: 'upsert', ref: { kind: 'EndpointSlice', namespace: object.metadata.namespace!, name: object.metadata.name }, object };
+}
+
+describe('pipeline', () => {
+  it('serves every example Service after the first flush', async () => {
+    const { cache, pipeline } = await examplePipeline();
+    const clusters = [...cache.resources('sidecar', TypeUrl.Cluster).keys()];
+    expect(clusters).toContain('shop/cart/8080');
+    expect(cache.resources('proxyless', TypeUrl.Listener).has('reviews.shop.svc.cluster.local:9080')).toBe(true);
+    pipeline.stop();
+  });
+
+  it('re-translates only the changed Service: one ClusterLoadAssignment per group changes', async () => {
+    const { pipeline, events, changes } = await examplePipeline();
+    const slice = cartSlice(events);
+    slice.endpoints![0].addresses = ['10.9.9.9'];
+    pipeline.push([upsert(slice)]);
+    pipeline.flushNow();
+    expect(changes).toHaveLength(1);
+    expect(summarize(changes[0])).toEqual([
+      'proxyless ClusterLoadAssignment changed shop/cart/8080',
+      'sidecar ClusterLoadAssignment changed shop/cart/8080',
+    ]);
+    pipeline.stop();
+  });
+
+  it('wakes nobody for an event that changes no bytes', async () => {
+    const { pipeline, events, changes } = await examplePipeline();
+    pipeline.push([upsert(cartSlice(events))]);
+    pipeline.flushNow();
+    expect(changes).toHaveLength(0);
+    pipeline.stop();
+  });
+
+  it('coalesces a burst of events into one flush that ends on the final state', async () => {
+    const { pipeline, cache, events } = await examplePipeline();
+    const before = pipeline.flushCount;
+    const flushed = new Promise<FlushReport>((resolve) => pipeline.once('flushed', resolve));
+    for (let i = 0; i < 200; i++) {
+      const slice = cartSlice(events);
+      slice.endpoints![0].addresses = [`10.9.${Math.floor(i / 250)}.${i % 250}`];
+      pipeline.push([upsert(slice)]);
+    }
+    const report = await flushed;
+    expect(pipeline.flushCount - before).toBe(1);
+    expect(report.eventCounts.EndpointSlice).toBe(200);
+    const assignment = cache.get('sidecar', TypeUrl.ClusterLoadAssignment, 'shop/cart/8080')!;
+    expect(Buffer.from(assignment.bytes).includes(Buffer.from('10.9.0.199'))).toBe(true);
+    pipeline.stop();
+  });
+
+  it('removes a deleted Service and the routes to it, and nothing else', async () => {
+    const { pipeline, changes } = await examplePipeline();
+    pipeline.push([{ type: 'delete', ref: { kind: 'Service', namespace: 'shop', name: 'payments' } }]);
+    pipeline.flushNow();
+    const lines = summarize(changes[0]).filter((l) => l.startsWith('sidecar '));
+    expect(lines).toEqual([
+      'sidecar Cluster removed shop/payments/50051',
+      'sidecar ClusterLoadAssignment removed shop/payments/50051',
+      'sidecar RouteConfiguration changed outbound',
+    ]);
+    pipeline.stop();
+  });
+});
