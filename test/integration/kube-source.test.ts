@@ -4,6 +4,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { log } from '../../src/log.js';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { KubernetesSource, loadKubeConfig } from '../../src/sources/kubernetes.js';
 import {
@@ -249,6 +252,35 @@ describe('Kubernetes source', () => {
     expect(api.goneSent).toBeGreaterThan(0);
   });
 
+  /** Log lines while `during` runs (the console transport muted meanwhile). */
+  async function captureLog(during: () => Promise<void>): Promise<Array<{ level: string; message: string }>> {
+    const lines: Array<{ level: string; message: string }> = [];
+    const sink = new winston.transports.Stream({
+      stream: new Writable({
+        objectMode: true,
+        write(chunk: unknown, _encoding, callback) {
+          const info = chunk as { level: string; message: string };
+          lines.push({ level: info.level, message: info.message });
+          callback();
+        },
+      }),
+      format: winston.format.json(),
+    });
+    const level = log.level;
+    const muted = log.transports.map((t) => t.silent);
+    log.transports.forEach((t) => (t.silent = true));
+    log.add(sink);
+    log.level = 'info';
+    try {
+      await during();
+    } finally {
+      log.remove(sink);
+      log.level = level;
+      log.transports.forEach((t, i) => (t.silent = muted[i]));
+    }
+    return lines;
+  }
+
   it('keeps serving the last config while the API server is down, then catches up', async () => {
     api.apply(service('reviews'));
     api.apply(endpointSlice('reviews', ['10.0.0.1']));
@@ -256,21 +288,30 @@ describe('Kubernetes source', () => {
     const watcher = new ClusterWatcher(client!, 'envoy-1');
     await watcher.clusters('initial', (names) => names.join() === 'shop/reviews/9080');
 
-    await api.stop();
-    await eventually('the source to notice', () => !source.connected());
-    // A proxy that connects now still gets the last config.
-    const fresh = new ClusterWatcher(client!, 'envoy-2');
-    await fresh.clusters('the last config', (names) => names.join() === 'shop/reviews/9080');
-    expect(await fresh.endpoints('shop/reviews/9080')).toEqual(['10.0.0.1']);
-    expect(app!.isReady()).toBe(true);
+    const lines = await captureLog(async () => {
+      await api.stop();
+      await eventually('the source to notice', () => !source.connected());
+      // A proxy that connects now still gets the last config.
+      const fresh = new ClusterWatcher(client!, 'envoy-2');
+      await fresh.clusters('the last config', (names) => names.join() === 'shop/reviews/9080');
+      expect(await fresh.endpoints('shop/reviews/9080')).toEqual(['10.0.0.1']);
+      expect(app!.isReady()).toBe(true);
 
-    // Changes the source could not see yet (the store lives on across the restart).
-    api.apply(service('details'));
-    api.apply(endpointSlice('reviews', ['10.0.0.2']));
-    await api.restart();
-    await watcher.clusters('caught up', (names) => names.sort().join() === 'shop/details/9080,shop/reviews/9080');
-    await eventually('the new endpoint', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.2');
-    await eventually('connected again', () => source.connected());
+      // Changes the source could not see yet (the store lives on across the restart).
+      api.apply(service('details'));
+      api.apply(endpointSlice('reviews', ['10.0.0.2']));
+      // Long enough for every informer to retry more than once.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await api.restart();
+      await watcher.clusters('caught up', (names) => names.sort().join() === 'shop/details/9080,shop/reviews/9080');
+      await eventually('the new endpoint', async () => (await watcher.endpoints('shop/reviews/9080')).join() === '10.0.0.2');
+      await eventually('connected again', () => source.connected());
+    });
+    // One line for the outage however many retries failed, one for the recovery.
+    expect(lines.filter((l) => /unreachable/.test(l.message)).map((l) => [l.level, l.message])).toEqual([
+      ['warn', 'Kubernetes API server unreachable; serving the last known configuration until it is back'],
+    ]);
+    expect(lines.filter((l) => /reachable again/.test(l.message))).toHaveLength(1);
   });
 
   it('is not ready until the API server answers, then lists', async () => {
