@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ChangeSet, ProxyGroup } from '../cache/types.js';
 import type { FlushReport } from '../pipeline.js';
 import { SERVED_TYPE_URLS } from '../protos.js';
-import type { AckEvent, NackEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
+import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
 
 /** Push latencies run from milliseconds (loopback) to tens of seconds (a slow or overloaded proxy). */
@@ -87,6 +87,12 @@ export class AdminMetrics {
       labelNames: ['type', 'node'],
       registers: register,
     });
+    const refused = new Counter({
+      name: 'switchyard_xds_refused_total',
+      help: 'xDS streams refused (PERMISSION_DENIED: identity or Secret access; RESOURCE_EXHAUSTED: a cap), by reason and status code',
+      labelNames: ['reason', 'code'],
+      registers: register,
+    });
     const convergence = new Histogram({
       name: 'switchyard_push_convergence_seconds',
       help: 'From the end of the flush that produced a version to the ACK of that version, per stream and type',
@@ -156,6 +162,9 @@ export class AdminMetrics {
     const onNack = (event: NackEvent) => {
       nacks.inc({ type: shortTypeName(event.typeUrl), node: event.nodeId });
     };
+    const onRefused = (event: RefusedEvent) => {
+      refused.inc({ reason: event.reason, code: event.code });
+    };
     const onAck = (event: AckEvent) => {
       const seconds = this.convergenceOf(event);
       if (seconds !== undefined) convergence.observe({ type: shortTypeName(event.typeUrl) }, seconds);
@@ -200,6 +209,7 @@ export class AdminMetrics {
     server.on('responseSent', onResponse);
     server.on('nack', onNack);
     server.on('ack', onAck);
+    server.on('refused', onRefused);
     pipeline.on('flushed', onFlushed);
     const unsubscribeCache = cache.onChange(onCacheChange);
     // Streams opened before the metrics existed still count for convergence from here on.
@@ -212,6 +222,7 @@ export class AdminMetrics {
       () => server.off('responseSent', onResponse),
       () => server.off('nack', onNack),
       () => server.off('ack', onAck),
+      () => server.off('refused', onRefused),
       () => pipeline.off('flushed', onFlushed),
       unsubscribeCache,
     );

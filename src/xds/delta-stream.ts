@@ -28,7 +28,17 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     return { ...this.newTypeStateBase(typeUrl), clientVersions: new Map() };
   }
 
+  protected clientHolds(state: DeltaTypeState): Iterable<string> {
+    return state.clientVersions.keys();
+  }
+
   protected handleRequest(request: DeltaRequest, typeUrl: string): void {
+    if (request.resourceNamesSubscribe.length > 0) {
+      const after = new Set(this.types.get(typeUrl)?.names ?? []);
+      for (const name of request.resourceNamesUnsubscribe) after.delete(name);
+      for (const name of request.resourceNamesSubscribe) after.add(name);
+      this.checkSubscriptions(typeUrl, after.size);
+    }
     const { state, first } = this.typeState(typeUrl);
     // ACK / NACK only count for the latest response; subscription changes count whatever the nonce.
     if (!first && request.responseNonce === state.lastNonce) this.acknowledge(state, request);

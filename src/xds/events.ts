@@ -49,12 +49,34 @@ export interface NackEvent {
   message: string;
 }
 
+/** Why the server turned a stream away. */
+export type RefusalReason =
+  | 'node-identity'
+  | 'gateway-secrets'
+  | 'total-streams'
+  | 'streams-per-client'
+  | 'subscriptions-per-stream'
+  | 'message-size';
+
+/** A stream ended with PERMISSION_DENIED or RESOURCE_EXHAUSTED. */
+export interface RefusedEvent {
+  reason: RefusalReason;
+  /** The gRPC status name: `PERMISSION_DENIED` or `RESOURCE_EXHAUSTED`. */
+  code: string;
+  peer: string;
+  /** '' when the stream was refused before it said which node it is. */
+  nodeId: string;
+  /** The status message the client received. */
+  message: string;
+}
+
 export interface XdsServerEvents {
   streamOpened: [StreamIdentity];
   streamClosed: [StreamClosedEvent];
   responseSent: [ResponseSentEvent];
   ack: [AckEvent];
   nack: [NackEvent];
+  refused: [RefusedEvent];
 }
 
 /** Per type URL on one stream. */
@@ -81,6 +103,13 @@ export interface StreamSnapshot {
   peer: string;
   connectedAt: Date;
   types: TypeSnapshot[];
+  /** Responses written but not yet taken by the connection (a client that does not read keeps them here). */
+  queuedResponses: number;
+  queuedBytes: number;
+  /** Types whose changes wait for the queue to drain; they go out as one response of the newest state. */
+  heldTypes: string[];
+  /** Cache changes folded into a later response because the client was not reading. */
+  coalescedChanges: number;
 }
 
 /** How a stream reports to the server; the server turns these into events. */
@@ -89,4 +118,5 @@ export interface StreamObserver {
   responseSent(event: ResponseSentEvent): void;
   ack(event: AckEvent): void;
   nack(event: NackEvent): void;
+  refused(event: RefusedEvent): void;
 }

@@ -5,11 +5,20 @@ import * as grpc from '@grpc/grpc-js';
 import type { ChangeSet, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { TypeUrl } from '../protos.js';
+import {
+  gatewaySecretRefusal,
+  nodeIdentityRefusal,
+  peerIdentityFromSubjectAltName,
+  type GatewaySecretAccess,
+  type IdentityRule,
+  type PeerIdentity,
+} from '../security/identity.js';
+import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
-import type { StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
+import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SharedFullSets } from './shared-sets.js';
 import { SotwStream } from './sotw-stream.js';
-import type { StreamContext, StreamTransport } from './stream-base.js';
+import type { StreamContext, StreamGuard, StreamTransport } from './stream-base.js';
 
 export interface XdsServerOptions {
   cache: ResourceCache;
@@ -20,7 +29,41 @@ export interface XdsServerOptions {
   controlPlaneId?: string;
   /** How long `shutdown()` lets streams and connections drain before cutting them (default 5000). */
   shutdownGraceMs?: number;
+  /** TLS on the xDS port; with `clientCaFile`, mutual TLS. The files are read again when they change. */
+  tls?: TlsFiles;
+  /** How a client certificate must match the node it claims (needs `tls.clientCaFile` unless `none`). Default `none`. */
+  identityRule?: IdentityRule;
+  /** With `identityRule: 'spiffe'`: the only trust domain accepted. */
+  trustDomain?: string;
+  /** Gateway name -> client identities (SPIFFE IDs or DNS names) that may receive its Secrets.
+   * Unset: any client of the gateway's group may. */
+  gatewaySecretAccess?: GatewaySecretAccess;
+  limits?: XdsLimits;
 }
+
+export interface XdsLimits {
+  /** Open streams in all (default unlimited). */
+  maxStreams?: number;
+  /** Open streams from one client IP address (default unlimited). */
+  maxStreamsPerClient?: number;
+  /** Named resources one stream may subscribe to over all types; a type with no names counts one (default unlimited). */
+  maxSubscriptionsPerStream?: number;
+  /** Largest request message accepted, in bytes (grpc.max_receive_message_length; default 4 MiB). */
+  maxRequestBytes?: number;
+  /** Bytes written to one stream and not yet taken by its connection before pushes wait and
+   * coalesce (default 4 MiB; the stream also waits whenever grpc-js says its buffer is full). */
+  maxQueuedBytesPerStream?: number;
+  /** Server pings an idle connection this often (grpc.keepalive_time_ms; default 30000). */
+  keepaliveTimeMs?: number;
+  /** A ping unanswered for this long closes the connection and frees its streams (grpc.keepalive_timeout_ms; default 10000). */
+  keepaliveTimeoutMs?: number;
+  /** The least interval between client pings the server tolerates without data
+   * (grpc.http2.min_ping_interval_without_data_ms; default 10000). */
+  minClientPingIntervalMs?: number;
+}
+
+const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
 type AnyStream = SotwStream | DeltaStream;
 
@@ -57,7 +100,7 @@ const SERVICES: readonly ServiceSpec[] = [
 ];
 
 export class XdsServer extends EventEmitter<XdsServerEvents> {
-  private readonly grpcServer = new grpc.Server();
+  private readonly grpcServer: grpc.Server;
   private readonly cache: ResourceCache;
   private readonly fullSets: SharedFullSets;
   private readonly streamsById = new Map<number, AnyStream>();
@@ -69,9 +112,29 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private nextStreamId = 1;
   private nonceCounter = 0;
   private shuttingDown = false;
+  private readonly options: XdsServerOptions;
+  private readonly limits: XdsLimits;
+  private readonly streamsPerClient = new Map<string, number>();
+  private tls: XdsServerTls | undefined;
 
   constructor(options: XdsServerOptions) {
     super();
+    const rule = options.identityRule ?? 'none';
+    if (rule !== 'none' && !options.tls?.clientCaFile) {
+      throw new Error(`identity rule "${rule}" needs mutual TLS: set the TLS certificate, key and client CA`);
+    }
+    if (options.gatewaySecretAccess && !options.tls?.clientCaFile) {
+      throw new Error('gateway Secret access rules need mutual TLS: set the TLS certificate, key and client CA');
+    }
+    this.options = options;
+    this.limits = options.limits ?? {};
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': this.limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+      'grpc.keepalive_time_ms': this.limits.keepaliveTimeMs ?? 30_000,
+      'grpc.keepalive_timeout_ms': this.limits.keepaliveTimeoutMs ?? 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': this.limits.minClientPingIntervalMs ?? 10_000,
+    });
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);
     this.controlPlaneId = options.controlPlaneId;
@@ -96,10 +159,24 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   start(port: number, host = '127.0.0.1'): Promise<number> {
     return new Promise((resolve, reject) => {
       const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+      let credentials: grpc.ServerCredentials;
+      try {
+        credentials = this.credentials();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const mode = this.tls ? (this.tls.mutual ? 'mutual TLS' : 'TLS') : 'plain text';
+      if (!this.tls && !isLoopbackHost(host)) {
+        log.warn('xDS server listens in PLAIN TEXT on a non-loopback address: anyone who reaches it can read every proxy config and Secret and claim any node; set a TLS certificate, key and client CA', {
+          address: host,
+          port,
+        });
+      }
+      this.grpcServer.bindAsync(address, credentials, (err, boundPort) => {
         if (err) reject(new Error(`xDS server cannot listen on ${address}: ${err.message}`));
         else {
-          log.info('xDS server listening', { address: host, port: boundPort });
+          log.info('xDS server listening', { address: host, port: boundPort, transport: mode, identityRule: this.options.identityRule ?? 'none' });
           resolve(boundPort);
         }
       });
@@ -111,6 +188,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.tls?.provider.close();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         log.warn('xDS server shutdown grace period over; closing connections', { graceMs: this.shutdownGraceMs });
@@ -129,12 +207,64 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   forceShutdown(): void {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.tls?.provider.close();
     this.grpcServer.forceShutdown();
   }
 
   /** A snapshot of every open stream. */
   streams(): StreamSnapshot[] {
     return [...this.streamsById.values()].map((stream) => stream.snapshot());
+  }
+
+  /** Reads the TLS files now if they changed, instead of at the next periodic check (tests, SIGHUP). */
+  reloadCertificates(): boolean {
+    return this.tls?.provider.check() ?? false;
+  }
+
+  private credentials(): grpc.ServerCredentials {
+    if (!this.options.tls) return grpc.ServerCredentials.createInsecure();
+    // One set of credentials (and one file watcher) however often start() binds.
+    this.tls ??= reloadingServerCredentials(this.options.tls);
+    return this.tls.credentials;
+  }
+
+  private guardFor(call: grpc.ServerDuplexStream<Buffer, Buffer>): StreamGuard | undefined {
+    const rule = this.options.identityRule ?? 'none';
+    const access = this.options.gatewaySecretAccess;
+    if (rule === 'none' && access === undefined) return undefined;
+    const peer = peerIdentityOf(call);
+    const policy = { rule, trustDomain: this.options.trustDomain };
+    return {
+      nodeRefusal: (node) => nodeIdentityRefusal(policy, peer, node),
+      typeRefusal: (group, typeUrl) => {
+        if (typeUrl !== TypeUrl.Secret || !group.startsWith('gateway/')) return undefined;
+        return gatewaySecretRefusal(access, group.slice('gateway/'.length), peer);
+      },
+    };
+  }
+
+  /** A refusal before any stream exists (stream caps): the status, a log line and the event. */
+  private refuseCall(call: grpc.ServerDuplexStream<Buffer, Buffer>, code: grpc.status, reason: RefusalReason, message: string): void {
+    const event: RefusedEvent = { reason, code: grpc.status[code], peer: call.getPeer(), nodeId: '', message };
+    log.warn('xDS stream refused', { ...event });
+    this.emit('refused', event);
+    call.on('error', () => undefined);
+    call.emit('error', { code, details: message });
+  }
+
+  /** The stream caps; true when the call may open a stream. */
+  private admit(call: grpc.ServerDuplexStream<Buffer, Buffer>, clientHost: string): boolean {
+    const { maxStreams, maxStreamsPerClient } = this.limits;
+    if (maxStreams !== undefined && this.streamsById.size >= maxStreams) {
+      this.refuseCall(call, grpc.status.RESOURCE_EXHAUSTED, 'total-streams', `the control plane has ${this.streamsById.size} streams open, its cap (max streams) is ${maxStreams}; retry later or use another replica`);
+      return false;
+    }
+    const fromClient = this.streamsPerClient.get(clientHost) ?? 0;
+    if (maxStreamsPerClient !== undefined && fromClient >= maxStreamsPerClient) {
+      this.refuseCall(call, grpc.status.RESOURCE_EXHAUSTED, 'streams-per-client', `client ${clientHost} has ${fromClient} streams open, the cap (max streams per client address) is ${maxStreamsPerClient}`);
+      return false;
+    }
+    return true;
   }
 
   private addService(spec: ServiceSpec): void {
@@ -155,8 +285,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane is shutting down' });
       return;
     }
+    const clientHost = hostOfPeer(call.getPeer());
+    if (!this.admit(call, clientHost)) return;
     const streamId = this.nextStreamId++;
-    const transport = callTransport(call);
+    const transport = callTransport(call, this.limits.maxQueuedBytesPerStream ?? DEFAULT_MAX_QUEUED_BYTES);
     const context: StreamContext = {
       cache: this.cache,
       fullSets: this.fullSets,
@@ -165,15 +297,21 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       nextNonce: () => (++this.nonceCounter).toString(36),
       controlPlaneId: this.controlPlaneId,
       fixedTypeUrl,
+      guard: this.guardFor(call),
+      maxSubscriptions: this.limits.maxSubscriptionsPerStream,
     };
     const stream = flavour === 'sotw' ? new SotwStream(streamId, context, transport) : new DeltaStream(streamId, context, transport);
     this.streamsById.set(streamId, stream);
+    this.streamsPerClient.set(clientHost, (this.streamsPerClient.get(clientHost) ?? 0) + 1);
 
     let finished = false;
     const finish = (reason: string): void => {
       if (finished) return;
       finished = true;
       this.streamsById.delete(streamId);
+      const left = (this.streamsPerClient.get(clientHost) ?? 1) - 1;
+      if (left > 0) this.streamsPerClient.set(clientHost, left);
+      else this.streamsPerClient.delete(clientHost);
       const closed = stream.close(reason);
       if (closed) {
         log.info('xDS stream closed', { ...closed });
@@ -204,14 +342,61 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     responseSent: (event) => this.emit('responseSent', event),
     ack: (event) => this.emit('ack', event),
     nack: (event) => this.emit('nack', event),
+    refused: (event) => this.emit('refused', event),
   };
 }
 
-function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>): StreamTransport {
+/** `127.0.0.1:5000` -> `127.0.0.1`; `[::1]:5000` -> `::1`. */
+export function hostOfPeer(peer: string): string {
+  const bracketed = /^\[([^\]]*)\]:\d+$/.exec(peer);
+  if (bracketed) return bracketed[1];
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 && peer.indexOf(':') === colon ? peer.slice(0, colon) : peer;
+}
+
+function peerIdentityOf(call: grpc.ServerDuplexStream<Buffer, Buffer>): PeerIdentity | undefined {
+  // grpc-js reports a peer certificate only when it was verified against the client CA.
+  const certificate = call.getAuthContext()?.sslPeerCertificate;
+  if (!certificate) return undefined;
+  return peerIdentityFromSubjectAltName(certificate.subjectaltname);
+}
+
+/**
+ * Adapts a grpc-js call to a stream transport that knows when the client stops taking data:
+ * each write is counted until grpc-js hands it to the connection. Once grpc-js says its buffer is
+ * full, or `maxQueuedBytes` are waiting, the transport is blocked: it stops reading requests (HTTP/2
+ * flow control then holds the client back too) and the stream holds its pushes until every
+ * queued response is gone.
+ */
+function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedBytes: number): StreamTransport {
+  let queuedResponses = 0;
+  let queuedBytes = 0;
+  let blocked = false;
+  const drainListeners: Array<() => void> = [];
   return {
     peer: call.getPeer(),
+    get blocked() {
+      return blocked;
+    },
+    onDrain: (listener) => {
+      drainListeners.push(listener);
+    },
+    queued: () => ({ responses: queuedResponses, bytes: queuedBytes }),
     write: (bytes) => {
-      call.write(bytes);
+      queuedResponses++;
+      queuedBytes += bytes.length;
+      const accepted = call.write(bytes, () => {
+        queuedResponses--;
+        queuedBytes -= bytes.length;
+        if (!blocked || queuedResponses > 0) return;
+        blocked = false;
+        call.resume();
+        for (const listener of drainListeners) listener();
+      });
+      if ((!accepted || queuedBytes >= maxQueuedBytes) && !blocked) {
+        blocked = true;
+        call.pause();
+      }
     },
     end: () => {
       call.end();

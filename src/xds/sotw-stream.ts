@@ -35,7 +35,13 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), sentIsShared: false, heldRemovals: new Set() };
   }
 
+  protected clientHolds(state: SotwTypeState): Iterable<string> {
+    return state.sent.keys();
+  }
+
   protected handleRequest(request: SotwRequest, typeUrl: string): void {
+    // A SotW request names its whole subscription for the type.
+    this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
     const { state, first } = this.typeState(typeUrl);
     // Only the latest response's nonce counts; anything else is an old request crossing a newer response.
     if (!first && request.responseNonce !== state.lastNonce) return;

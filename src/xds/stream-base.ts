@@ -5,7 +5,7 @@ import type protobuf from 'protobufjs';
 import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../protos.js';
-import type { StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
+import type { RefusalReason, StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
 import type { SharedFullSets } from './shared-sets.js';
 
@@ -13,6 +13,12 @@ import type { SharedFullSets } from './shared-sets.js';
 export interface StreamTransport {
   readonly peer: string;
   write(bytes: Buffer): void;
+  /** True while the connection does not take what was written (a slow or stalled client): pushes wait. */
+  readonly blocked: boolean;
+  /** Called once each time a blocked transport has flushed everything. */
+  onDrain(listener: () => void): void;
+  /** Responses and bytes written and not yet taken by the connection. */
+  queued(): { responses: number; bytes: number };
   /** Ends the call with status OK once queued writes are flushed. */
   end(): void;
   /** Ends the call with an error status. */
@@ -29,6 +35,18 @@ export interface StreamContext {
   controlPlaneId?: string;
   /** Set for the per-type services (StreamClusters, DeltaEndpoints...): the only type URL allowed. */
   fixedTypeUrl?: TypeUrl;
+  /** Who may be which node, and who may ask for what; absent, everyone may. */
+  guard?: StreamGuard;
+  /** Named resources a stream may subscribe to, over all types (a type with no names counts one). */
+  maxSubscriptions?: number;
+}
+
+/** Access decisions for one stream (the server builds one per call, from its client certificate). */
+export interface StreamGuard {
+  /** Why the client may not speak as this node, or undefined. */
+  nodeRefusal(node: NodeInfo): string | undefined;
+  /** Why the client may not ask this group's resources of this type, or undefined. */
+  typeRefusal(group: ProxyGroup, typeUrl: string): string | undefined;
 }
 
 /** What every request flavour carries, as protobufjs decodes it. */
@@ -58,6 +76,17 @@ export interface TypeStateBase {
 /** Ends a stream with INVALID_ARGUMENT: the request was malformed. */
 export class InvalidRequestError extends Error {}
 
+/** Ends a stream with PERMISSION_DENIED or RESOURCE_EXHAUSTED, reported as a refusal. */
+export class RefusalError extends Error {
+  constructor(
+    readonly code: GrpcStatus.PERMISSION_DENIED | GrpcStatus.RESOURCE_EXHAUSTED,
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export abstract class XdsStream<State extends TypeStateBase, Request extends DecodedRequest> {
   readonly connectedAt = new Date();
   nodeId = '';
@@ -68,6 +97,9 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private closeReason: string | undefined;
   private queue: Promise<void>;
   private readonly requestType: protobuf.Type;
+  /** Types with cache changes not yet sent because the transport was blocked. */
+  private readonly heldTypes = new Set<TypeUrl>();
+  private coalescedChanges = 0;
 
   constructor(
     readonly streamId: number,
@@ -78,6 +110,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   ) {
     this.requestType = messageType(requestTypeName);
     this.queue = context.ready;
+    transport.onDrain(() => this.releaseHeld());
   }
 
   /** Takes one raw request off the wire; requests are handled in order, once the server is ready. */
@@ -93,6 +126,16 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     if (this.closed || this.group === undefined) return;
     const ofGroup = changes.get(this.group);
     if (!ofGroup) return;
+    if (this.transport.blocked) {
+      // The client is not reading: remember which types changed and send their newest state
+      // once the queue drains, instead of queueing every intermediate version.
+      for (const typeUrl of ofGroup.keys()) {
+        if (!this.types.has(typeUrl)) continue;
+        this.heldTypes.add(typeUrl);
+        this.coalescedChanges++;
+      }
+      return;
+    }
     try {
       this.push(ofGroup);
     } catch (err) {
@@ -121,6 +164,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   }
 
   snapshot(): StreamSnapshot {
+    const queued = this.transport.queued();
     const types: TypeSnapshot[] = [...this.types.values()].map((state) => {
       const snapshot: TypeSnapshot = {
         typeUrl: state.typeUrl,
@@ -141,12 +185,55 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       peer: this.transport.peer,
       connectedAt: this.connectedAt,
       types,
+      queuedResponses: queued.responses,
+      queuedBytes: queued.bytes,
+      heldTypes: [...this.heldTypes].sort(),
+      coalescedChanges: this.coalescedChanges,
     };
   }
 
   protected abstract handleRequest(request: Request, typeUrl: string): void;
   protected abstract push(changes: NonNullable<ReturnType<ChangeSet['get']>>): void;
   protected abstract newTypeState(typeUrl: string): State;
+  /** The names the client holds of a type (what it was sent and has not been told is gone). */
+  protected abstract clientHolds(state: State): Iterable<string>;
+
+  /** Refuses a request that would take the stream's subscriptions past the cap; `namesAfter` is
+   * how many names `typeUrl` would have. */
+  protected checkSubscriptions(typeUrl: string, namesAfter: number): void {
+    const max = this.context.maxSubscriptions;
+    if (max === undefined) return;
+    let total = Math.max(1, namesAfter);
+    for (const [other, state] of this.types) if (other !== typeUrl) total += Math.max(1, state.names.size);
+    if (total > max) {
+      throw new RefusalError(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        'subscriptions-per-stream',
+        `too many subscriptions on one stream: this request makes ${total}, the cap (max subscriptions per stream) is ${max}`,
+      );
+    }
+  }
+
+  /** After a blocked transport drained: one response per held type, of the newest state. */
+  private releaseHeld(): void {
+    if (this.closed || this.group === undefined || this.heldTypes.size === 0) return;
+    const synthesized: NonNullable<ReturnType<ChangeSet['get']>> = new Map();
+    for (const typeUrl of this.heldTypes) {
+      const state = this.types.get(typeUrl);
+      if (!state) continue;
+      const current = this.context.cache.resources(this.group, typeUrl);
+      const removed = new Set<string>();
+      for (const name of this.clientHolds(state)) if (!current.has(name)) removed.add(name);
+      synthesized.set(typeUrl, { changed: new Set(current.keys()), removed });
+    }
+    this.heldTypes.clear();
+    try {
+      // push() compares with what the client holds, so only what differs goes out, in push order.
+      this.push(synthesized);
+    } catch (err) {
+      this.internalError(err as Error);
+    }
+  }
 
   /** The type's state, and whether this request is the first of its type on the stream. */
   protected typeState(typeUrl: string): { state: State; first: boolean } {
@@ -243,9 +330,15 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       const request = this.decode(bytes);
       const typeUrl = this.checkTypeUrl(request.typeUrl);
       if (this.group === undefined) this.identify(request.node);
+      if (!this.types.has(typeUrl)) {
+        const refusal = this.context.guard?.typeRefusal(this.group!, typeUrl);
+        if (refusal !== undefined) throw new RefusalError(GrpcStatus.PERMISSION_DENIED, 'gateway-secrets', refusal);
+      }
       this.handleRequest(request, typeUrl);
     } catch (err) {
-      if (err instanceof InvalidRequestError || err instanceof NodeGroupError) {
+      if (err instanceof RefusalError) {
+        this.refuse(err);
+      } else if (err instanceof InvalidRequestError || err instanceof NodeGroupError) {
         this.fail(GrpcStatus.INVALID_ARGUMENT, err.message);
       } else {
         this.internalError(err as Error);
@@ -280,6 +373,11 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private identify(node: NodeInfo | null | undefined): void {
     if (!node) throw new InvalidRequestError('the first request on a stream must carry the node');
     const group = nodeGroup(node);
+    const refusal = this.context.guard?.nodeRefusal(node);
+    if (refusal !== undefined) {
+      this.nodeId = node.id ?? '';
+      throw new RefusalError(GrpcStatus.PERMISSION_DENIED, 'node-identity', refusal);
+    }
     this.nodeId = node.id ?? '';
     this.group = group;
     this.opened = true;
@@ -294,6 +392,18 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       flavour: this.flavour,
       peer: this.transport.peer,
     };
+  }
+
+  private refuse(refusal: RefusalError): void {
+    if (this.closed) return;
+    this.context.observer.refused({
+      reason: refusal.reason,
+      code: GrpcStatus[refusal.code],
+      peer: this.transport.peer,
+      nodeId: this.nodeId,
+      message: refusal.message,
+    });
+    this.fail(refusal.code, refusal.message);
   }
 
   private fail(code: GrpcStatus, message: string): void {
