@@ -314,6 +314,22 @@ describe('Kubernetes source', () => {
     expect(lines.filter((l) => /reachable again/.test(l.message))).toHaveLength(1);
   });
 
+  it('reports the API server connection on the admin gauge switchyard_source_connected', async () => {
+    api.apply(service('reviews'));
+    source = new KubernetesSource({ kubeConfig: api.kubeConfig(), backoff: { initialMs: 50, maxMs: 200 } });
+    app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: 0, debounce: FAST_DEBOUNCE });
+    await app.ready;
+    const gauge = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${app!.adminPort}/metrics`)).text();
+      return /^switchyard_source_connected (\d)$/m.exec(text)?.[1];
+    };
+    expect(await gauge()).toBe('1');
+    await api.stop();
+    await eventually('the gauge at 0', async () => (await gauge()) === '0');
+    await api.restart();
+    await eventually('the gauge at 1', async () => (await gauge()) === '1');
+  });
+
   it('is not ready until the API server answers, then lists', async () => {
     await api.stop();
     api.apply(service('reviews'));
