@@ -93,9 +93,13 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
     this.caListeners.clear();
   }
 
+  // grpc-js registers its own watcher only after adding these listeners, so the current files
+  // are handed over a microtask later (still before the server accepts its first connection).
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.current.cert, privateKey: this.current.key });
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.current.cert, privateKey: this.current.key });
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
@@ -104,7 +108,9 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    listener(this.current.ca ? { caCertificate: this.current.ca } : null);
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener(this.current.ca ? { caCertificate: this.current.ca } : null);
+    });
   }
 
   removeCaCertificateListener(listener: CaListener): void {
