@@ -13,6 +13,20 @@ export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
 export type { ProxyRole, TranslateOptions } from './options.js';
 export type { LbKind, LbChoice } from './lb-policy.js';
 export { clusterName, OUTBOUND_ROUTE_NAME, OUTBOUND_HTTP_LISTENER, proxylessListenerNames, proxylessRouteName } from './names.js';
+export { gatewayListenerName, tlsSecretName, INGRESS_CONTROLLER } from './names.js';
+export {
+  translateGateway,
+  gatewayIngresses,
+  isOurIngress,
+  ourIngressClasses,
+  DEFAULT_CLASS_ANNOTATION,
+  GATEWAY_ANNOTATION,
+  LEGACY_CLASS_ANNOTATION,
+  SSL_REDIRECT_ANNOTATION,
+} from './gateway.js';
+export type { GatewayResources } from './gateway.js';
+export { buildTlsSecret, TLS_SECRET_TYPE } from './secrets.js';
+export type { TlsSecretResult } from './secrets.js';
 
 export interface TranslatedResources {
   clusters: XdsResource[];

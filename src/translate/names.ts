@@ -35,3 +35,16 @@ export function proxylessRouteName(service: ServiceInfo, port: ServicePortInfo, 
 export function isHttpPort(port: ServicePortInfo): boolean {
   return port.protocol !== 'tcp';
 }
+
+/** The controller an IngressClass names (`spec.controller`) to hand its Ingresses to Switchyard. */
+export const INGRESS_CONTROLLER = 'switchyard.dev/ingress-controller';
+
+/** A gateway's listener and the route configuration it uses: `gateway/<gateway-name>/<port>`. */
+export function gatewayListenerName(gatewayName: string, port: number): string {
+  return `gateway/${gatewayName}/${port}`;
+}
+
+/** An SDS Secret built from a Kubernetes TLS Secret: `<namespace>/<secretName>`. */
+export function tlsSecretName(namespace: string, secretName: string): string {
+  return `${namespace}/${secretName}`;
+}

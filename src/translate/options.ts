@@ -18,6 +18,12 @@ export interface TranslateOptions {
    */
   captureOriginalDst: boolean;
   clusterDomain: string;
+  /** Ingresses with this `ingressClassName` are ours (as are those of an IngressClass naming our controller). */
+  ingressClass: string;
+  /** Gateway listeners: `gateway/<name>/<port>` bound on `gatewayAddress`. */
+  gatewayAddress: string;
+  gatewayHttpPort: number;
+  gatewayHttpsPort: number;
 }
 
 export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.freeze({
@@ -28,6 +34,10 @@ export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.free
   outboundAddress: '127.0.0.1',
   captureOriginalDst: false,
   clusterDomain: 'cluster.local',
+  ingressClass: 'switchyard',
+  gatewayAddress: '0.0.0.0',
+  gatewayHttpPort: 8080,
+  gatewayHttpsPort: 8443,
 });
 
 export function translateOptions(overrides: Partial<TranslateOptions> = {}): TranslateOptions {

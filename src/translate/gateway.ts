@@ -1,0 +1,457 @@
+// Edge gateways: the Ingresses of our class become, for one named gateway, an HTTP listener
+// and an HTTPS listener (one filter chain per TLS host set, matched by SNI, certificates over
+// SDS), their route configurations, and only the clusters, endpoints and secrets those use.
+// Ingress backends go through the same route building as sidecar traffic (routes.ts), so a
+// TrafficPolicy's split, hashing, retries and timeouts apply to them exactly as in the mesh.
+import type { MeshModel } from '../model/mesh-model.js';
+import { compare, objectKey } from '../model/mesh-model.js';
+import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { IngressBackend, IngressObject } from '../sources/types.js';
+import { envoyRoot, TypeUrl, type XdsResource } from '../protos.js';
+import { buildServiceClusters } from './clusters.js';
+import { buildServiceEndpoints } from './endpoints.js';
+import { gatewayListenerName, INGRESS_CONTROLLER, tlsSecretName } from './names.js';
+import { translateOptions, type TranslateOptions } from './options.js';
+import { buildRoutes, sortByName } from './routes.js';
+import { buildTlsSecret } from './secrets.js';
+
+export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
+/** The pre-IngressClass way of naming a class, still common in manifests. */
+export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
+/** Comma-separated gateway names an Ingress is served by; without it, every gateway serves it. */
+export const GATEWAY_ANNOTATION = 'switchyard.dev/gateway';
+/** "true": plain-HTTP requests for the Ingress's TLS hosts are redirected to HTTPS. */
+export const SSL_REDIRECT_ANNOTATION = 'switchyard.dev/ssl-redirect';
+
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+const TLS_INSPECTOR_PROTO = 'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto';
+
+export interface GatewayResources {
+  clusters: XdsResource[];
+  endpoints: XdsResource[];
+  routes: XdsResource[];
+  listeners: XdsResource[];
+  secrets: XdsResource[];
+  /** What is left out and why (bad backends, broken Secrets, conflicting hosts), one line each. */
+  problems: string[];
+  /** `<namespace>/<name>` of the Ingresses this gateway serves. */
+  ingresses: string[];
+  /** Service keys whose change can alter this gateway's output. */
+  usedServices: string[];
+  /** `<namespace>/<name>` of every Secret the served Ingresses name, valid or not. */
+  usedSecrets: string[];
+}
+
+/** The Ingress class names that are ours: the setting, and every IngressClass naming our controller. */
+export function ourIngressClasses(model: MeshModel, options: TranslateOptions): Set<string> {
+  const classes = new Set([options.ingressClass]);
+  for (const ingressClass of model.ingressClasses()) {
+    if (ingressClass.spec?.controller === INGRESS_CONTROLLER) classes.add(ingressClass.metadata.name);
+  }
+  return classes;
+}
+
+/** Whether Switchyard serves this Ingress: its class is ours, or it has none and our class is the cluster default. */
+export function isOurIngress(model: MeshModel, ingress: IngressObject, options: TranslateOptions, classes = ourIngressClasses(model, options)): boolean {
+  const className = ingress.spec?.ingressClassName ?? ingress.metadata.annotations?.[LEGACY_CLASS_ANNOTATION];
+  if (className !== undefined) return classes.has(className);
+  return model
+    .ingressClasses()
+    .some((c) => classes.has(c.metadata.name) && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+}
+
+function servedBy(ingress: IngressObject, gatewayName: string): boolean {
+  const names = ingress.metadata.annotations?.[GATEWAY_ANNOTATION];
+  if (names === undefined || names.trim() === '') return true;
+  return names.split(',').some((name) => name.trim() === gatewayName);
+}
+
+/** The Ingresses one gateway serves, sorted by key (older keys win conflicts deterministically). */
+export function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressObject[] {
+  const classes = ourIngressClasses(model, options);
+  return model.ingresses().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
+}
+
+/** Listener filters live behind `Any`; the TLS inspector (SNI for filter chain matching) is loaded on first use. */
+function ensureTlsInspectorType(): void {
+  const root = envoyRoot();
+  if (root.lookup(TLS_INSPECTOR)) return;
+  root.loadSync(TLS_INSPECTOR_PROTO, { keepCase: false });
+  root.resolveAll();
+}
+
+// ---- paths --------------------------------------------------------------------------------------
+
+interface IngressPath {
+  exact: boolean;
+  /** Exact: as written. Prefix: without trailing slashes ('/' for the root). */
+  path: string;
+}
+
+/**
+ * Kubernetes path semantics: Exact is the whole path; Prefix matches element-wise (`/foo`
+ * matches `/foo` and `/foo/bar`, not `/foobar`, and a trailing slash is ignored), which is what
+ * Envoy's `path_separated_prefix` does. ImplementationSpecific is served as Prefix.
+ */
+function ingressPath(path: string | undefined, pathType: string): IngressPath {
+  const raw = path && path !== '' ? path : '/';
+  if (pathType === 'Exact') return { exact: true, path: raw };
+  const trimmed = raw.replace(/\/+$/, '');
+  return { exact: false, path: trimmed === '' ? '/' : trimmed };
+}
+
+function pathMatch(path: IngressPath): Record<string, unknown> {
+  if (path.exact) return { path: path.path };
+  return path.path === '/' ? { prefix: '/' } : { pathSeparatedPrefix: path.path };
+}
+
+function underPrefix(candidate: string, prefix: string): boolean {
+  return prefix === '/' || candidate === prefix || candidate.startsWith(`${prefix}/`);
+}
+
+/**
+ * A policy route's match (routes.ts) narrowed to an Ingress path: both must hold. Returns
+ * undefined when they cannot both hold (or, for a regex, when that cannot be expressed).
+ */
+function combineMatch(ingress: IngressPath, policyMatch: Record<string, unknown>): Record<string, unknown> | undefined {
+  const { headers, prefix, path, safeRegex } = policyMatch as { headers?: unknown; prefix?: string; path?: string; safeRegex?: unknown };
+  let narrowed: Record<string, unknown> | undefined;
+  if (safeRegex !== undefined) {
+    narrowed = undefined;
+  } else if (path !== undefined) {
+    const inside = ingress.exact ? path === ingress.path : underPrefix(path, ingress.path);
+    narrowed = inside ? { path } : undefined;
+  } else {
+    const policyPrefix = prefix ?? '/';
+    if (ingress.exact) {
+      narrowed = ingress.path.startsWith(policyPrefix) ? { path: ingress.path } : undefined;
+    } else if (ingress.path.startsWith(policyPrefix) && (policyPrefix.length <= ingress.path.length)) {
+      // The policy's prefix is wider than the Ingress path: the Ingress path alone decides.
+      narrowed = pathMatch(ingress);
+    } else if (policyPrefix.startsWith(ingress.path === '/' ? '/' : `${ingress.path}/`)) {
+      narrowed = { prefix: policyPrefix };
+    } else {
+      narrowed = undefined;
+    }
+  }
+  if (!narrowed) return undefined;
+  return headers !== undefined ? { ...narrowed, headers } : narrowed;
+}
+
+// ---- backends -----------------------------------------------------------------------------------
+
+type ResolvedBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
+
+function resolveBackend(model: MeshModel, namespace: string, backend: IngressBackend | undefined, where: string): ResolvedBackend {
+  if (!backend?.service) {
+    const kind = backend?.resource?.kind;
+    return { ok: false, error: `${where}: ${kind ? `resource backends (${kind}) are not supported` : 'no backend'}; name a Service` };
+  }
+  const { name, port } = backend.service;
+  const service = model.service(objectKey(namespace, name));
+  if (!service) return { ok: false, error: `${where}.service.name: Service ${namespace}/${name} not found` };
+  let servicePort: ServicePortInfo | undefined;
+  if (port?.number !== undefined) servicePort = service.ports.find((p) => p.port === port.number);
+  else if (port?.name !== undefined) servicePort = service.ports.find((p) => p.name === port.name);
+  else if (service.ports.length === 1) servicePort = service.ports[0];
+  if (!servicePort) {
+    const wanted = port?.number ?? (port?.name !== undefined ? `"${port.name}"` : '(none given)');
+    const have = service.ports.map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ') || 'none';
+    return { ok: false, error: `${where}.service.port: Service ${namespace}/${name} has no TCP port ${wanted}; its ports: ${have}` };
+  }
+  return { ok: true, service, port: servicePort };
+}
+
+/** A matched request whose backend is unusable gets 503 rather than falling through to another route. */
+function unavailable(name: string, match: Record<string, unknown>): Record<string, unknown> {
+  return { name, match, directResponse: { status: 503, body: { inlineString: 'no healthy upstream: the Ingress backend is not available\n' } } };
+}
+
+/** The Envoy routes of one Ingress path: the backend's TrafficPolicy routes narrowed to the path, then its catch-all. */
+function backendRoutes(model: MeshModel, namespace: string, backend: IngressBackend | undefined, path: IngressPath, name: string, where: string, problems: string[]): Record<string, unknown>[] {
+  const resolved = resolveBackend(model, namespace, backend, where);
+  if (!resolved.ok) {
+    problems.push(resolved.error);
+    return [unavailable(name, pathMatch(path))];
+  }
+  const routes: Record<string, unknown>[] = [];
+  for (const route of buildRoutes(model, resolved.service, resolved.port, 'sidecar')) {
+    const match = combineMatch(path, route.match as Record<string, unknown>);
+    if (!match) continue;
+    routes.push({ ...route, name: `${name}/${String(route.name)}`, match });
+  }
+  return routes;
+}
+
+// ---- hosts and routes ---------------------------------------------------------------------------
+
+interface RouteEntry {
+  /** Longer paths first, Exact before Prefix, then manifest order; default backends last. */
+  rank: [number, number, number, number];
+  https: Record<string, unknown>[];
+  http: Record<string, unknown>[];
+}
+
+function hostCoveredBy(host: string, tlsHosts: string[] | undefined): boolean {
+  if (tlsHosts === undefined || tlsHosts.length === 0) return true;
+  return tlsHosts.some((tlsHost) => tlsHost === host || (tlsHost.startsWith('*.') && !host.startsWith('*') && host.endsWith(tlsHost.slice(1)) && !host.slice(0, -tlsHost.length + 1).includes('.')));
+}
+
+function redirectsToHttps(ingress: IngressObject, host: string): boolean {
+  if (ingress.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] !== 'true' || host === '*') return false;
+  return (ingress.spec?.tls ?? []).some((tls) => tls.secretName && hostCoveredBy(host, tls.hosts));
+}
+
+function compareRank(a: RouteEntry, b: RouteEntry): number {
+  for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return a.rank[i] - b.rank[i];
+  return 0;
+}
+
+function virtualHosts(byHost: Map<string, RouteEntry[]>, listener: 'http' | 'https'): Record<string, unknown>[] {
+  // '*' last only for readability: Envoy picks the most specific domain whatever the order.
+  const hosts = [...byHost.keys()].sort((a, b) => (a === '*' ? 1 : b === '*' ? -1 : compare(a, b)));
+  return hosts.map((host) => ({
+    name: host,
+    domains: [host],
+    routes: [...(byHost.get(host) as RouteEntry[])].sort(compareRank).flatMap((entry) => entry[listener]),
+  }));
+}
+
+// ---- listeners ----------------------------------------------------------------------------------
+
+function gatewayConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
+  return {
+    '@type': HCM_TYPE,
+    statPrefix,
+    rds: { configSource: { ads: {}, resourceApiVersion: 'V3' }, routeConfigName },
+    // Clients may send `host:port`; virtual hosts list bare host names.
+    stripAnyHostPort: true,
+    // The edge: the peer's address is the client, not a hop to trust.
+    useRemoteAddress: { value: true },
+    httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
+  };
+}
+
+interface TlsChain {
+  secretNamespace: string;
+  secretName: string;
+  /** Empty: the chain for clients whose SNI no other chain names. */
+  hosts: string[];
+}
+
+/**
+ * One chain per Secret, with the hosts of every `spec.tls` entry naming it. A host claimed by
+ * two Secrets, or a second host-less entry, would make Envoy reject the listener: the first
+ * (by Ingress key) keeps it.
+ */
+function planTlsChains(ingresses: IngressObject[], problems: string[]): TlsChain[] {
+  const chains = new Map<string, TlsChain>();
+  const hostOwner = new Map<string, string>();
+  let defaultChain: string | undefined;
+  for (const ingress of ingresses) {
+    const namespace = ingress.metadata.namespace ?? 'default';
+    (ingress.spec?.tls ?? []).forEach((tls, index) => {
+      const where = `Ingress ${namespace}/${ingress.metadata.name}: spec.tls[${index}]`;
+      if (!tls.secretName) {
+        problems.push(`${where}.secretName: is empty; a gateway needs a kubernetes.io/tls Secret to serve these hosts over HTTPS`);
+        return;
+      }
+      const secretKey = tlsSecretName(namespace, tls.secretName);
+      const hosts = tls.hosts ?? [];
+      const chainKey = hosts.length === 0 ? `${secretKey}|*` : secretKey;
+      if (hosts.length === 0) {
+        if (defaultChain !== undefined && defaultChain !== chainKey) {
+          problems.push(`${where}.hosts: empty, but Secret ${defaultChain.slice(0, -2)} already serves clients without a matching SNI; entry left out`);
+          return;
+        }
+        defaultChain = chainKey;
+      }
+      let chain = chains.get(chainKey);
+      if (!chain) chains.set(chainKey, (chain = { secretNamespace: namespace, secretName: tls.secretName, hosts: [] }));
+      for (const host of hosts) {
+        const owner = hostOwner.get(host);
+        if (owner !== undefined && owner !== chainKey) {
+          problems.push(`${where}.hosts: ${host} already uses Secret ${owner}; this entry's certificate is not used for it`);
+          continue;
+        }
+        if (owner === undefined) {
+          hostOwner.set(host, chainKey);
+          chain.hosts.push(host);
+        }
+      }
+    });
+  }
+  return [...chains.entries()]
+    .filter(([key, chain]) => chain.hosts.length > 0 || key.endsWith('|*'))
+    .sort(([a], [b]) => compare(a, b))
+    .map(([, chain]) => ({ ...chain, hosts: [...chain.hosts].sort(compare) }));
+}
+
+// ---- the gateway --------------------------------------------------------------------------------
+
+/** Everything the gateway `gatewayName` receives, each list sorted by name. */
+export function translateGateway(model: MeshModel, gatewayName: string, overrides: Partial<TranslateOptions> = {}): GatewayResources {
+  const options = translateOptions(overrides);
+  const problems: string[] = [];
+  const ingresses = gatewayIngresses(model, gatewayName, options);
+  const usedServices = new Set<string>();
+  const usedSecrets = new Set<string>();
+  const byHost = new Map<string, RouteEntry[]>();
+  const addEntry = (host: string, entry: RouteEntry) => {
+    let list = byHost.get(host);
+    if (!list) byHost.set(host, (list = []));
+    list.push(entry);
+  };
+  let defaultBackendOwner: string | undefined;
+
+  ingresses.forEach((ingress, ingressIndex) => {
+    const namespace = ingress.metadata.namespace ?? 'default';
+    const ingressKey = objectKey(namespace, ingress.metadata.name);
+    const where = `Ingress ${ingressKey}`;
+    const spec = ingress.spec ?? {};
+    for (const tls of spec.tls ?? []) if (tls.secretName) usedSecrets.add(tlsSecretName(namespace, tls.secretName));
+    const noteService = (backend: IngressBackend | undefined) => {
+      if (backend?.service?.name) usedServices.add(objectKey(namespace, backend.service.name));
+    };
+    const ownHosts = new Set<string>();
+
+    (spec.rules ?? []).forEach((rule, ruleIndex) => {
+      const host = rule.host ?? '*';
+      ownHosts.add(host);
+      const redirect = redirectsToHttps(ingress, host);
+      (rule.http?.paths ?? []).forEach((entry, pathIndex) => {
+        const field = `${where}: spec.rules[${ruleIndex}].http.paths[${pathIndex}]`;
+        if (entry.path !== undefined && /[?#]/.test(entry.path)) {
+          problems.push(`${field}.path: "${entry.path}" contains ? or #, which never occur in a request path; path left out`);
+          return;
+        }
+        noteService(entry.backend);
+        const path = ingressPath(entry.path, entry.pathType);
+        const name = `${ingressKey}/rules/${ruleIndex}/paths/${pathIndex}`;
+        const https = backendRoutes(model, namespace, entry.backend, path, name, `${field}.backend`, problems);
+        const http = redirect ? [{ name, match: pathMatch(path), redirect: { httpsRedirect: true } }] : https;
+        addEntry(host, { rank: [-path.path.length, path.exact ? 0 : 1, ingressIndex, ruleIndex * 10_000 + pathIndex], https, http });
+      });
+    });
+
+    if (spec.defaultBackend) {
+      noteService(spec.defaultBackend);
+      const root: IngressPath = { exact: false, path: '/' };
+      const name = `${ingressKey}/defaultBackend`;
+      const routes = backendRoutes(model, namespace, spec.defaultBackend, root, name, `${where}: spec.defaultBackend`, problems);
+      const entry: RouteEntry = { rank: [1, 0, ingressIndex, 0], https: routes, http: routes };
+      // Requests for this Ingress's hosts that match none of its paths, and requests for any other host.
+      for (const host of ownHosts) if (host !== '*') addEntry(host, entry);
+      if (defaultBackendOwner === undefined) {
+        defaultBackendOwner = ingressKey;
+        addEntry('*', entry);
+      } else {
+        problems.push(`${where}: spec.defaultBackend: Ingress ${defaultBackendOwner} already provides the gateway's default backend; this one serves only its own hosts`);
+      }
+    }
+  });
+
+  const httpName = gatewayListenerName(gatewayName, options.gatewayHttpPort);
+  const httpsName = gatewayListenerName(gatewayName, options.gatewayHttpsPort);
+  const routes: XdsResource[] = [
+    { typeUrl: TypeUrl.RouteConfiguration, name: httpName, value: { name: httpName, virtualHosts: virtualHosts(byHost, 'http') } },
+  ];
+  const listeners: XdsResource[] = [
+    {
+      typeUrl: TypeUrl.Listener,
+      name: httpName,
+      value: {
+        name: httpName,
+        address: { socketAddress: { address: options.gatewayAddress, portValue: options.gatewayHttpPort } },
+        trafficDirection: 'INBOUND',
+        filterChains: [
+          { filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_http`, httpName) }] },
+        ],
+      },
+    },
+  ];
+
+  // A broken certificate leaves only its own hosts without HTTPS.
+  const secrets: XdsResource[] = [];
+  const filterChains: Record<string, unknown>[] = [];
+  for (const chain of planTlsChains(ingresses, problems)) {
+    const result = buildTlsSecret(model, chain.secretNamespace, chain.secretName);
+    const hostList = chain.hosts.length ? chain.hosts.join(', ') : 'clients without a matching SNI';
+    if (!result.ok) {
+      problems.push(`gateway ${gatewayName}: HTTPS for ${hostList} left out: ${result.error}`);
+      continue;
+    }
+    secrets.push(result.resource);
+    filterChains.push({
+      name: result.resource.name,
+      ...(chain.hosts.length ? { filterChainMatch: { serverNames: chain.hosts } } : {}),
+      transportSocket: {
+        name: 'envoy.transport_sockets.tls',
+        typedConfig: {
+          '@type': DOWNSTREAM_TLS_TYPE,
+          commonTlsContext: {
+            tlsCertificateSdsSecretConfigs: [{ name: result.resource.name, sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
+            alpnProtocols: ['h2', 'http/1.1'],
+          },
+        },
+      },
+      filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_https`, httpsName) }],
+    });
+  }
+  // Envoy rejects a listener without filter chains: no valid certificate, no HTTPS listener.
+  if (filterChains.length > 0) {
+    ensureTlsInspectorType();
+    routes.push({ typeUrl: TypeUrl.RouteConfiguration, name: httpsName, value: { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') } });
+    listeners.push({
+      typeUrl: TypeUrl.Listener,
+      name: httpsName,
+      value: {
+        name: httpsName,
+        address: { socketAddress: { address: options.gatewayAddress, portValue: options.gatewayHttpsPort } },
+        trafficDirection: 'INBOUND',
+        listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` } }],
+        filterChains,
+      },
+    });
+  }
+
+  // Only the clusters the routes name, and their assignments: a gateway does not get the mesh.
+  const clusterNames = new Set<string>();
+  for (const route of routes) collectClusters(route.value, clusterNames);
+  const servicesWithClusters = new Set([...clusterNames].map((name) => name.slice(0, name.lastIndexOf('/'))));
+  const clusters: XdsResource[] = [];
+  const endpoints: XdsResource[] = [];
+  for (const serviceKey of [...servicesWithClusters].sort(compare)) {
+    usedServices.add(serviceKey);
+    const service = model.service(serviceKey);
+    if (!service) continue;
+    clusters.push(...buildServiceClusters(model, service, 'sidecar', options).filter((r) => clusterNames.has(r.name)));
+    endpoints.push(...buildServiceEndpoints(model, service, 'sidecar').filter((r) => clusterNames.has(r.name)));
+  }
+
+  return {
+    clusters: sortByName(clusters),
+    endpoints: sortByName(endpoints),
+    routes: sortByName(routes),
+    listeners: sortByName(listeners),
+    secrets: sortByName(secrets),
+    problems,
+    ingresses: ingresses.map((i) => objectKey(i.metadata.namespace ?? 'default', i.metadata.name)),
+    usedServices: [...usedServices].sort(compare),
+    usedSecrets: [...usedSecrets].sort(compare),
+  };
+}
+
+/** Cluster names a RouteConfiguration value sends to (`cluster` and weighted clusters). */
+function collectClusters(value: unknown, into: Set<string>): void {
+  const config = value as { virtualHosts?: Array<{ routes?: Array<{ route?: { cluster?: string; weightedClusters?: { clusters?: Array<{ name: string }> } } }> }> };
+  for (const virtualHost of config.virtualHosts ?? []) {
+    for (const route of virtualHost.routes ?? []) {
+      if (route.route?.cluster) into.add(route.route.cluster);
+      for (const weighted of route.route?.weightedClusters?.clusters ?? []) into.add(weighted.name);
+    }
+  }
+}
