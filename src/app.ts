@@ -2,7 +2,7 @@
 // the xDS server reads it. The xDS port opens at once, but streams are answered only after
 // every source has delivered its initial state and the first snapshot is built.
 import { ResourceCache } from './cache/cache.js';
-import { Pipeline } from './pipeline.js';
+import { gatewayNameOfGroup, Pipeline } from './pipeline.js';
 import { XdsServer } from './xds/server.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
@@ -22,6 +22,8 @@ export interface SwitchyardOptions {
   translate?: Partial<TranslateOptions>;
   /** How long shutdown lets streams drain (ms). */
   shutdownGraceMs?: number;
+  /** Gateways built from the start; any other gateway is built when its first proxy connects. */
+  gateways?: string[];
 }
 
 export interface Switchyard {
@@ -38,7 +40,7 @@ export interface Switchyard {
 
 export async function startSwitchyard(options: SwitchyardOptions): Promise<Switchyard> {
   const cache = new ResourceCache();
-  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce });
+  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce, gateways: options.gateways });
   let ready = false;
   let markReady: () => void = () => {};
   let failReady: (error: Error) => void = () => {};
@@ -47,6 +49,13 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
     failReady = reject;
   });
   const server = new XdsServer({ cache, ready: readyPromise, shutdownGraceMs: options.shutdownGraceMs });
+  // Gateway names are known only when a gateway connects. The server reports a stream opened
+  // (synchronously) before it handles that stream's first request, so the group is in the
+  // cache by the time the request reads it.
+  server.on('streamOpened', (stream) => {
+    const gatewayName = gatewayNameOfGroup(stream.group);
+    if (gatewayName !== undefined) pipeline.ensureGateway(gatewayName);
+  });
   const xdsPort = await server.start(options.xdsPort ?? 18000, options.xdsHost ?? '127.0.0.1');
 
   const admin =
