@@ -187,11 +187,29 @@ export interface KubernetesSourceEvents {
   connection: [boolean];
 }
 
-/** A Watch that opens nothing once stopped. ListWatch checks its stopped flag only before it
- * lists, so a stop that lands while a list or the watch request is in flight would otherwise
- * leave a watch open behind it. */
-class StoppableWatch extends Watch {
+/** A watch that ends sooner than this after it opened counts as dropped at once. */
+const QUICK_WATCH_END_MS = 1000;
+
+/**
+ * The informer's Watch, with two things ListWatch lacks. It opens nothing once stopped (ListWatch
+ * checks its stopped flag only before it lists, so a stop that lands while a list or the watch
+ * request is in flight would leave a watch open behind it). And it backs off when watches keep
+ * ending as soon as they open: ListWatch reopens a cleanly closed watch at once, which against
+ * a server that drops every watch would be a tight loop. Failed requests are not counted here;
+ * they reach the informer as errors and get its backoff.
+ */
+class InformerWatch extends Watch {
   stopped = false;
+  private quickEnds = 0;
+  private delayTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    config: KubeConfig,
+    private readonly backoff: { initialMs: number; maxMs: number },
+  ) {
+    super(config);
+  }
 
   override async watch(
     path: string,
@@ -200,16 +218,35 @@ class StoppableWatch extends Watch {
     done: (err: any) => void,
   ): Promise<AbortController> {
     if (this.stopped) return new AbortController();
-    const controller = await super.watch(path, queryParams, callback, done);
+    if (this.quickEnds > 0) {
+      const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.quickEnds - 1));
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.delayTimer = setTimeout(resolve, delay);
+      });
+      this.wake = undefined;
+      if (this.stopped) return new AbortController();
+    }
+    const openedAt = Date.now();
+    const controller = await super.watch(path, queryParams, callback, (error: unknown) => {
+      if (!error) this.quickEnds = Date.now() - openedAt < QUICK_WATCH_END_MS ? this.quickEnds + 1 : 0;
+      done(error);
+    });
     if (this.stopped) controller.abort();
     return controller;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.delayTimer);
+    this.wake?.();
   }
 }
 
 /** One informer: a kind in one namespace (or all), restarted with backoff after errors. */
 class KindInformer {
   readonly informer: ListWatch<KubernetesObject>;
-  private readonly watch: StoppableWatch;
+  private readonly watch: InformerWatch;
   listed = false;
   connected = false;
   private errors = 0;
@@ -231,7 +268,7 @@ class KindInformer {
     // With bookmarks the resume version keeps up with the server even for quiet kinds, so a
     // reconnect after the server compacted its history resumes instead of relisting.
     const watchPath = `${spec.path(namespace)}?allowWatchBookmarks=true`;
-    this.watch = new StoppableWatch(config);
+    this.watch = new InformerWatch(config, backoff);
     this.informer = new ListWatch(watchPath, this.watch, () => this.listAll(), false, labels, spec.fieldSelector);
     this.informer.on('add', (object) => owner.observed(spec.kind, object));
     this.informer.on('update', (object) => owner.observed(spec.kind, object));
@@ -252,7 +289,7 @@ class KindInformer {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watch.stopped = true;
+    this.watch.stop();
     clearTimeout(this.retryTimer);
     await this.informer.stop();
   }

@@ -189,6 +189,26 @@ describe('Kubernetes source', () => {
     expect(api.reads.filter((r) => !r.watch && r.kind === 'Service')).toHaveLength(1);
   });
 
+  it('backs off when every watch ends as soon as it opens, instead of reconnecting in a loop', async () => {
+    api.apply(service('reviews'));
+    await startApp();
+    const watches = () => api.reads.filter((r) => r.watch).length;
+    api.endWatchesAtOnce(true);
+    const before = watches();
+    api.dropWatches();
+    // With backoff from 50 ms doubling to 400 ms, 6 informers make a few dozen requests in a
+    // second; reopening at once would make thousands.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const during = watches() - before;
+    expect(during).toBeGreaterThan(6);
+    expect(during).toBeLessThan(80);
+    // Watches that stay open again: it settles, and changes flow.
+    api.endWatchesAtOnce(false);
+    api.apply(service('details'));
+    const watcher = new ClusterWatcher(client!, 'envoy-1');
+    await watcher.clusters('details', (names) => names.includes('shop/details/9080'));
+  });
+
   it('asks for bookmarks, so a quiet kind resumes after compaction instead of relisting', async () => {
     api.apply(service('reviews'));
     await startApp();

@@ -166,6 +166,7 @@ export class KubeApiServer {
   private uidCounter = 0;
   private portNumber = 0;
   private watchesBlocked = false;
+  private watchesEndAtOnce = false;
   private readonly blockedClients = new Set<string>();
   private listsBlocked = false;
   /** Every create / update / patch / delete, in order, with the client that sent it. */
@@ -287,6 +288,11 @@ export class KubeApiServer {
     const count = this.watchers.size;
     for (const watcher of [...this.watchers]) this.endWatch(watcher);
     return count;
+  }
+
+  /** While set, every watch is answered 200 and ended at once, with no events. */
+  endWatchesAtOnce(enabled: boolean): void {
+    this.watchesEndAtOnce = enabled;
   }
 
   /** While blocked, watch requests are answered 503 (lists too, with `lists`). */
@@ -620,6 +626,10 @@ export class KubeApiServer {
     };
     response.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     response.flushHeaders();
+    if (this.watchesEndAtOnce) {
+      response.end();
+      return;
+    }
     const fromText = params.get('resourceVersion') ?? '';
     const from = fromText === '' ? 0 : Number(fromText);
     if (fromText !== '' && fromText !== '0' && (!Number.isInteger(from) || from < store.compactedRv)) {
