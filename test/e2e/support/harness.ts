@@ -1,0 +1,90 @@
+// One running Switchyard for an e2e test file: a temporary manifest folder watched by the
+// FilesSource, an ephemeral xDS port, and a record of every ACK and NACK the xDS server saw.
+import { startSwitchyard, type Switchyard } from '../../../src/app.js';
+import { FilesSource } from '../../../src/sources/files.js';
+import type { AckEvent, NackEvent } from '../../../src/xds/events.js';
+import { ManifestDir } from './manifests.js';
+import { proxylessBootstrap, WhoClient } from './proxyless-client.js';
+
+export interface Harness {
+  switchyard: Switchyard;
+  manifests: ManifestDir;
+  nacks: NackEvent[];
+  acks: AckEvent[];
+  /** A proxyless client of `target` with its own node id (closed by `stop`). */
+  client(target: string, nodeId?: string): WhoClient;
+  stop(): Promise<void>;
+}
+
+/** Starts Switchyard on a folder already filled by `seed`. */
+export async function startHarness(seed: (manifests: ManifestDir) => void): Promise<Harness> {
+  const manifests = new ManifestDir();
+  seed(manifests);
+  const switchyard = await startSwitchyard({
+    sources: [new FilesSource(manifests.path)],
+    xdsPort: 0,
+    adminPort: null,
+    // Short, so an edit reaches clients quickly; the watcher has its own settle time.
+    debounce: { quietMs: 20, maxMs: 100 },
+    shutdownGraceMs: 500,
+  });
+  await switchyard.ready;
+  const nacks: NackEvent[] = [];
+  const acks: AckEvent[] = [];
+  switchyard.server.on('nack', (event) => nacks.push(event));
+  switchyard.server.on('ack', (event) => acks.push(event));
+  const clients: WhoClient[] = [];
+  let clientCount = 0;
+  return {
+    switchyard,
+    manifests,
+    nacks,
+    acks,
+    client(target, nodeId = `e2e-client-${++clientCount}-${process.pid}`) {
+      const client = new WhoClient(target, proxylessBootstrap({ xdsPort: switchyard.xdsPort, nodeId }));
+      clients.push(client);
+      return client;
+    },
+    async stop() {
+      for (const client of clients) client.close();
+      await switchyard.stop();
+      manifests.cleanup();
+    },
+  };
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` with
+ * the last description `check` gave (a bounded wait for something to happen, not a timing claim).
+ */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Waits until `client` gets answers (its xDS config has arrived and a backend is connected). */
+export async function untilServing(client: WhoClient, headers: Record<string, string> = {}): Promise<string> {
+  return eventually(`${client.target} to answer`, () => client.who(headers, 1000));
+}
+
+/** Counts as a readable line, for failure messages. */
+export function describeCounts(counts: ReadonlyMap<string, number>): string {
+  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(' ');
+}
