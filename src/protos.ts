@@ -103,12 +103,17 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+const typesByName = new Map<string, protobuf.Type>();
+
 /** The message type behind a type URL (or a fully qualified type name). */
 export function messageType(typeUrlOrName: string): protobuf.Type {
-  const name = typeUrlOrName.startsWith(TYPE_PREFIX)
-    ? typeUrlOrName.slice(TYPE_PREFIX.length)
-    : typeUrlOrName;
-  return envoyRoot().lookupType(name);
+  let type = typesByName.get(typeUrlOrName);
+  if (!type) {
+    const name = typeUrlOrName.startsWith(TYPE_PREFIX) ? typeUrlOrName.slice(TYPE_PREFIX.length) : typeUrlOrName;
+    type = envoyRoot().lookupType(name);
+    typesByName.set(typeUrlOrName, type);
+  }
+  return type;
 }
 
 /**
@@ -118,7 +123,9 @@ export function messageType(typeUrlOrName: string): protobuf.Type {
  */
 export function encodeMessage(typeUrlOrName: string, value: object): Uint8Array {
   const type = messageType(typeUrlOrName);
-  assertKnownFields(type, value, type.fullName.slice(1));
+  const path: string[] = [];
+  const unknown = findUnknownField(guardFor(type), value, path);
+  if (unknown) throw new Error(`${guardFor(type).name}${path.join('')}: unknown field "${unknown.key}" for ${unknown.type}`);
   return type.encode(type.fromObject(value as Record<string, unknown>)).finish();
 }
 
@@ -137,34 +144,86 @@ export const DECODE_OPTIONS: protobuf.IConversionOptions = {
   json: true,
 };
 
+// Struct, Value and ListValue carry free-form JSON content, not fields.
 const FREE_FORM_TYPES = new Set(['.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue']);
 
-function assertKnownFields(type: protobuf.Type, value: unknown, where: string): void {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
-  if (type.fullName === '.google.protobuf.Any') {
-    const typeUrl = (value as Record<string, unknown>)['@type'];
-    if (typeof typeUrl !== 'string') throw new Error(`${where}: Any without @type`);
-    const inner = messageType(typeUrl);
-    const { '@type': _drop, ...rest } = value as Record<string, unknown>;
-    assertKnownFields(inner, rest, `${where}(${inner.fullName.slice(1)})`);
-    return;
-  }
-  // Struct, Value and ListValue carry free-form JSON content, not fields.
-  if (FREE_FORM_TYPES.has(type.fullName)) return;
-  for (const [key, fieldValue] of Object.entries(value as Record<string, unknown>)) {
-    const field = type.fields[key];
-    if (!field) throw new Error(`${where}: unknown field "${key}" for ${type.fullName.slice(1)}`);
+/** What the unknown-field check needs of a message type, computed once per type: protobufjs
+ * recomputes names and resolves fields on every access, which made the check the hot spot of
+ * encoding a large mesh. */
+interface FieldGuard {
+  name: string;
+  kind: 'message' | 'any' | 'free';
+  fields: Map<string, { child?: () => FieldGuard; map: boolean }>;
+}
+
+const guards = new WeakMap<protobuf.Type, FieldGuard>();
+
+function guardFor(type: protobuf.Type): FieldGuard {
+  let guard = guards.get(type);
+  if (guard) return guard;
+  const fullName = type.fullName;
+  const kind = fullName === '.google.protobuf.Any' ? 'any' : FREE_FORM_TYPES.has(fullName) ? 'free' : 'message';
+  guard = { name: fullName.slice(1), kind, fields: new Map() };
+  guards.set(type, guard);
+  for (const [key, field] of Object.entries(type.fields)) {
     field.resolve();
-    if (!field.resolvedType || !(field.resolvedType instanceof protobuf.Type)) continue;
-    const child = field.resolvedType;
-    if (field.map) {
-      for (const [k, v] of Object.entries(fieldValue as Record<string, unknown>)) {
-        assertKnownFields(child, v, `${where}.${key}[${k}]`);
-      }
-    } else if (field.repeated && Array.isArray(fieldValue)) {
-      fieldValue.forEach((item, i) => assertKnownFields(child, item, `${where}.${key}[${i}]`));
-    } else {
-      assertKnownFields(child, fieldValue, `${where}.${key}`);
-    }
+    const resolved = field.resolvedType;
+    const child = resolved instanceof protobuf.Type ? () => guardFor(resolved) : undefined;
+    guard.fields.set(key, { child, map: field.map });
   }
+  return guard;
+}
+
+/** The first field the type does not have, with `path` left pointing at it; undefined if none. */
+function findUnknownField(guard: FieldGuard, value: unknown, path: string[]): { key: string; type: string } | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      path.push(`[${i}]`);
+      const unknown = findUnknownField(guard, value[i], path);
+      if (unknown) return unknown;
+      path.pop();
+    }
+    return undefined;
+  }
+  if (guard.kind === 'free') return undefined;
+  const record = value as Record<string, unknown>;
+  if (guard.kind === 'any') {
+    const typeUrl = record['@type'];
+    if (typeof typeUrl !== 'string') return { key: '@type', type: 'google.protobuf.Any (an Any needs its @type)' };
+    const inner = guardFor(messageType(typeUrl));
+    path.push(`(${inner.name})`);
+    for (const key in record) {
+      if (key === '@type') continue;
+      const unknown = checkField(inner, key, record[key], path);
+      if (unknown) return unknown;
+    }
+    path.pop();
+    return undefined;
+  }
+  for (const key in record) {
+    const unknown = checkField(guard, key, record[key], path);
+    if (unknown) return unknown;
+  }
+  return undefined;
+}
+
+function checkField(guard: FieldGuard, key: string, fieldValue: unknown, path: string[]): { key: string; type: string } | undefined {
+  const field = guard.fields.get(key);
+  if (!field) return { key, type: guard.name };
+  if (!field.child) return undefined;
+  path.push(`.${key}`);
+  let unknown: { key: string; type: string } | undefined;
+  if (field.map) {
+    for (const [k, v] of Object.entries(fieldValue as Record<string, unknown>)) {
+      path.push(`[${k}]`);
+      unknown = findUnknownField(field.child(), v, path);
+      if (unknown) return unknown;
+      path.pop();
+    }
+  } else {
+    unknown = findUnknownField(field.child(), fieldValue, path);
+  }
+  if (!unknown) path.pop();
+  return unknown;
 }
