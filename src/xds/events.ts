@@ -55,8 +55,7 @@ export type RefusalReason =
   | 'gateway-secrets'
   | 'total-streams'
   | 'streams-per-client'
-  | 'subscriptions-per-stream'
-  | 'message-size';
+  | 'subscriptions-per-stream';
 
 /** A stream ended with PERMISSION_DENIED or RESOURCE_EXHAUSTED. */
 export interface RefusedEvent {

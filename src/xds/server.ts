@@ -48,7 +48,9 @@ export interface XdsLimits {
   maxStreamsPerClient?: number;
   /** Named resources one stream may subscribe to over all types; a type with no names counts one (default unlimited). */
   maxSubscriptionsPerStream?: number;
-  /** Largest request message accepted, in bytes (grpc.max_receive_message_length; default 4 MiB). */
+  /** Largest request message accepted, in bytes (grpc.max_receive_message_length; default 4 MiB).
+   * grpc-js itself ends a call whose message is larger, with RESOURCE_EXHAUSTED
+   * "Received message larger than max (<size> vs <cap>)", before the server sees it. */
   maxRequestBytes?: number;
   /** Bytes written to one stream and not yet taken by its connection before pushes wait and
    * coalesce (default 4 MiB; the stream also waits whenever grpc-js says its buffer is full). */
