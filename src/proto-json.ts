@@ -163,3 +163,104 @@ function snakeCase(name: string): string {
 function jsonName(field: protobuf.Field): string {
   return field.name.replace(/_(.)/g, (_m, c: string) => c.toUpperCase());
 }
+
+// ---- the other way: proto3 JSON (a bootstrap file) -> encodeMessage form ------------------------
+
+/**
+ * proto3 JSON as Envoy reads it (snake_case or lowerCamelCase names, "5s" durations, plain
+ * wrapper values, `@type` on Any, free-form Struct) -> the plain object `encodeMessage` takes.
+ * A field the type does not have is an error naming its path: Envoy would reject it too.
+ */
+export function fromProto3Json(typeUrlOrName: string, json: unknown): Record<string, unknown> {
+  const type = messageType(typeUrlOrName);
+  const converted = parseMessage(type, json, type.fullName.slice(1));
+  if (converted === null || typeof converted !== 'object' || Array.isArray(converted)) {
+    throw new Error(`${type.fullName.slice(1)}: expected a JSON object`);
+  }
+  return converted as Record<string, unknown>;
+}
+
+function fieldByJsonKey(type: protobuf.Type, key: string): protobuf.Field | undefined {
+  // protobufjs (keepCase: false) names fields in lowerCamelCase; proto3 JSON accepts both spellings.
+  const camel = key.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+  return type.fields[key] ?? type.fields[camel] ?? Object.values(type.fields).find((f) => jsonName(f) === key || snakeCase(f.name) === key);
+}
+
+function parseMessage(type: protobuf.Type, json: unknown, where: string): unknown {
+  const fullName = type.fullName;
+  if (fullName in WRAPPER_DEFAULTS) return { value: json };
+  switch (fullName) {
+    case '.google.protobuf.Duration':
+      return parseDuration(json, where);
+    case '.google.protobuf.Struct':
+      return jsonToStruct(json, where);
+    case '.google.protobuf.Value':
+      return jsonToValue(json);
+    case '.google.protobuf.ListValue':
+      return { values: (json as unknown[]).map(jsonToValue) };
+    case '.google.protobuf.Any':
+      return parseAny(json, where);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new Error(`${where}: expected an object for ${fullName.slice(1)}, got ${JSON.stringify(json)}`);
+  }
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
+    const field = fieldByJsonKey(type, key);
+    const path = `${where}.${key}`;
+    if (!field) throw new Error(`${path}: unknown field for ${fullName.slice(1)}`);
+    field.resolve();
+    const child = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+    const convert = (v: unknown, at: string) => (child ? parseMessage(child, v, at) : v);
+    if (field.map) {
+      result[field.name] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, convert(v, `${path}[${k}]`)]));
+    } else if (field.repeated) {
+      if (!Array.isArray(value)) throw new Error(`${path}: expected a list`);
+      result[field.name] = value.map((v, i) => convert(v, `${path}[${i}]`));
+    } else {
+      result[field.name] = convert(value, path);
+    }
+  }
+  return result;
+}
+
+function parseAny(json: unknown, where: string): Record<string, unknown> {
+  const object = json as Record<string, unknown>;
+  const typeUrl = object?.['@type'];
+  if (typeof typeUrl !== 'string') throw new Error(`${where}: an Any needs "@type"`);
+  let inner: protobuf.Type;
+  try {
+    inner = messageType(typeUrl);
+  } catch {
+    throw new Error(`${where}: unknown type ${typeUrl}`);
+  }
+  const { '@type': _drop, ...rest } = object;
+  // A well-known type inside an Any is written as { "@type", "value": <its JSON> }.
+  const body = inner.fullName.startsWith('.google.protobuf.') && 'value' in rest ? rest.value : rest;
+  const converted = parseMessage(inner, body, `${where}(${inner.fullName.slice(1)})`);
+  return { '@type': typeUrl, ...(converted as Record<string, unknown>) };
+}
+
+/** "5s", "0.25s", "1.000000001s" -> { seconds, nanos }. */
+function parseDuration(json: unknown, where: string): { seconds: number; nanos?: number } {
+  const match = typeof json === 'string' ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(json) : null;
+  if (!match) throw new Error(`${where}: a duration is written like "5s" or "0.250s", got ${JSON.stringify(json)}`);
+  const sign = match[1] ? -1 : 1;
+  const seconds = sign * Number(match[2]);
+  const nanos = match[3] ? sign * Number(match[3].padEnd(9, '0')) : 0;
+  return nanos ? { seconds, nanos } : { seconds };
+}
+
+function jsonToStruct(json: unknown, where: string): Record<string, unknown> {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${where}: expected an object`);
+  return { fields: Object.fromEntries(Object.entries(json as Record<string, unknown>).map(([k, v]) => [k, jsonToValue(v)])) };
+}
+
+function jsonToValue(json: unknown): Record<string, unknown> {
+  if (json === null || json === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof json === 'number') return { numberValue: json };
+  if (typeof json === 'string') return { stringValue: json };
+  if (typeof json === 'boolean') return { boolValue: json };
+  if (Array.isArray(json)) return { listValue: { values: json.map(jsonToValue) } };
+  return { structValue: jsonToStruct(json, '') };
+}
