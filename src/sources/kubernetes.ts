@@ -3,6 +3,7 @@
 // into the same validated events the files source emits. The informers resume watches from the
 // last resourceVersion, relist on 410 Gone (their cache then reports what vanished while away),
 // and hand errors to us: we restart them with backoff and keep the last state served meanwhile.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   CoreV1Api,
@@ -165,10 +166,12 @@ function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject
   return normalizeObject(rest as KubeObject);
 }
 
+/** A hash of what an event says, without the resourceVersion: equal means the model already has it. */
 function fingerprintOf(event: SourceEvent): string {
   if (event.type === 'delete') return 'delete';
   const object = event.object ? { ...event.object, metadata: { ...event.object.metadata, resourceVersion: undefined } } : undefined;
-  return canonicalJson({ type: event.type, object, errors: event.type === 'rejected' ? event.errors : undefined });
+  const text = canonicalJson({ type: event.type, object, errors: event.type === 'rejected' ? event.errors : undefined });
+  return createHash('sha256').update(text).digest('base64');
 }
 
 function errorText(error: unknown): string {
