@@ -16,6 +16,14 @@ export interface FilesSourceOptions {
   rescanIntervalMs?: number;
   /** Use fs.watch. Default true; without it only the periodic rescan notices changes. */
   watch?: boolean;
+  /** Larger files are not read (a problem names the file and the limit). Default 8 MiB. */
+  maxFileBytes?: number;
+}
+
+export const DEFAULT_MAX_MANIFEST_FILE_BYTES = 8 * 1024 * 1024;
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 const MANIFEST_FILE = /\.ya?ml$/i;
@@ -83,7 +91,10 @@ class ManifestFolder {
   private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
   private duplicates: ManifestError[] = [];
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly maxFileBytes = DEFAULT_MAX_MANIFEST_FILE_BYTES,
+  ) {}
 
   problems(): ManifestError[] {
     const fileProblems = [...this.files.keys()].sort().flatMap((rel) => this.files.get(rel)!.problems);
@@ -114,6 +125,13 @@ class ManifestFolder {
       if (!info.isFile()) return false;
       signature = `${info.ino}:${info.size}:${info.mtimeMs}`;
       if (previous && !force && previous.signature === signature) return true;
+      if (info.size > this.maxFileBytes) {
+        // Not read at all: a huge file must not cost memory or parse time. Its last good objects stay.
+        const text = `file is ${mebibytes(info.size)} (${info.size} bytes), over the ${mebibytes(this.maxFileBytes)} limit for one manifest file; split it into smaller files`;
+        const problem: ManifestError = { file, line: 1, type: 'unreadable', message: located(file, 1, undefined, text) };
+        this.files.set(rel, { signature, contentHash: '', objects: previous?.objects ?? [], problems: [problem] });
+        return true;
+      }
       content = await readFile(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -194,9 +212,9 @@ async function assertDirectory(dir: string): Promise<void> {
 }
 
 /** Reads a folder once, without watching: for `switchyard validate` and `render`. */
-export async function loadManifestDir(dir: string): Promise<{ events: SourceEvent[]; problems: ManifestError[] }> {
+export async function loadManifestDir(dir: string, maxFileBytes?: number): Promise<{ events: SourceEvent[]; problems: ManifestError[] }> {
   await assertDirectory(dir);
-  const folder = new ManifestFolder(dir);
+  const folder = new ManifestFolder(dir, maxFileBytes);
   const events = await folder.scan(true);
   return { events, problems: folder.problems() };
 }
@@ -229,7 +247,7 @@ export class FilesSource implements Source {
     readonly dir: string,
     options: FilesSourceOptions = {},
   ) {
-    this.folder = new ManifestFolder(dir);
+    this.folder = new ManifestFolder(dir, options.maxFileBytes);
     this.debounceMs = options.debounceMs ?? 50;
     this.rescanIntervalMs = options.rescanIntervalMs ?? 2000;
     this.useWatch = options.watch ?? true;

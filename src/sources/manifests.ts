@@ -28,6 +28,67 @@ export interface ParsedManifests {
   errors: ManifestError[];
 }
 
+/** Bounds on what one manifest may cost to read. */
+export const MANIFEST_LIMITS = {
+  /** `[` / `{` nesting in a file; a real manifest needs a handful. Deeper input can exhaust the YAML parser's stack. */
+  maxFlowNesting: 128,
+  /** Indentation plus leading `- ` / `? ` indicators on one line, i.e. block nesting. */
+  maxLineIndent: 512,
+  /** Aliases expanded per document: a "billion laughs" document stops here. */
+  maxAliasCount: 100,
+  /** Endpoints in one EndpointSlice (Kubernetes' own cap). */
+  maxEndpointsPerSlice: 1000,
+} as const;
+
+/**
+ * Why the text nests too deeply to hand to the YAML parser, or undefined. Brackets inside
+ * quoted scalars and comments do not count; a quote opens a scalar only where a scalar can start.
+ */
+export function nestingProblem(text: string): string | undefined {
+  let depth = 0;
+  let line = 1;
+  let quote: '"' | "'" | undefined;
+  let previous = '\n';
+  let atLineStart = true;
+  let indent = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (quote) {
+      if (quote === '"' && char === '\\') i++;
+      else if (char === quote) quote = undefined;
+      else if (char === '\n') line++;
+      previous = char;
+      continue;
+    }
+    if (char === '\n') {
+      line++;
+      atLineStart = true;
+      indent = 0;
+      previous = char;
+      continue;
+    }
+    if (atLineStart) {
+      if (char === ' ' || char === '\t' || char === '-' || char === '?') {
+        if (++indent > MANIFEST_LIMITS.maxLineIndent) {
+          return `line ${line}: indented more than ${MANIFEST_LIMITS.maxLineIndent} columns; nesting this deep is refused`;
+        }
+      } else atLineStart = false;
+    }
+    if (char === '#' && (previous === ' ' || previous === '\t' || previous === '\n')) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+      continue;
+    }
+    if ((char === '"' || char === "'") && /[\s[{,:-]/.test(previous)) quote = char;
+    else if (char === '[' || char === '{') {
+      if (++depth > MANIFEST_LIMITS.maxFlowNesting) {
+        return `line ${line}: brackets nested more than ${MANIFEST_LIMITS.maxFlowNesting} deep; nesting this deep is refused`;
+      }
+    } else if (char === ']' || char === '}') depth = Math.max(0, depth - 1);
+    previous = char;
+  }
+  return undefined;
+}
+
 export function isResourceKind(kind: unknown): kind is ResourceKind {
   return typeof kind === 'string' && (RESOURCE_KINDS as readonly string[]).includes(kind);
 }
@@ -46,6 +107,11 @@ export function located(file: string, line: number, column: number | undefined, 
  * returned as written (not yet validated: see validateObject).
  */
 export function parseManifests(text: string, file: string): ParsedManifests {
+  const tooDeep = nestingProblem(text);
+  if (tooDeep !== undefined) {
+    const line = Number(/^line (\d+)/.exec(tooDeep)?.[1] ?? 1);
+    return { objects: [], errors: [{ file, line, type: 'syntax', message: located(file, line, undefined, `YAML refused: ${tooDeep.replace(/^line \d+: /, '')}`) }] };
+  }
   const lineCounter = new LineCounter();
   // Merge keys (<<) as kubectl's YAML reader accepts them; duplicate keys are errors, as there.
   const documents = YAML.parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
@@ -70,7 +136,14 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     const contents = document.contents;
     if (contents === null) continue; // an empty document, e.g. after a trailing `---`
     const line = lineOf(contents.range?.[0]);
-    const value: unknown = document.toJS();
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: MANIFEST_LIMITS.maxAliasCount });
+    } catch (error) {
+      // An alias bomb ("Excessive alias count..."), or an alias to an anchor defined later.
+      result.errors.push(invalid(file, line, `document cannot be read: ${(error as Error).message}`));
+      continue;
+    }
     if (value === null || value === undefined) continue;
     if (!isPlainObject(value)) {
       result.errors.push(invalid(file, line, 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata'));
@@ -150,6 +223,12 @@ export function validateObject(object: unknown): string[] {
   const kind = object.kind;
   if (!isResourceKind(kind)) {
     return [`${prefix}kind: must be one of ${RESOURCE_KINDS.join(', ')} (got ${JSON.stringify(kind ?? null)})`];
+  }
+  if (kind === 'EndpointSlice' && Array.isArray(object.endpoints) && object.endpoints.length > MANIFEST_LIMITS.maxEndpointsPerSlice) {
+    // Checked before the schema, which would walk every entry.
+    return [
+      `${prefix}endpoints: ${object.endpoints.length} entries; an EndpointSlice holds at most ${MANIFEST_LIMITS.maxEndpointsPerSlice} (the Kubernetes limit): split them over several slices`,
+    ];
   }
   const messages: string[] = [];
   if (object.apiVersion !== API_VERSIONS[kind]) {
