@@ -352,6 +352,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   lease: Omit<LeaderElectionOptions, 'kubeConfig'>;
   /** Write TrafficPolicy status (as leader). Default true. */
   writeStatus?: boolean;
+  /** Status writer timing (see PolicyStatusWriterOptions). */
+  status?: { batchMs?: number; retryMs?: number };
 }
 
 export interface KubernetesMode {
@@ -367,13 +369,13 @@ export interface KubernetesMode {
 /** `switchyard serve --kubernetes`: the cluster as the source, every replica serving xDS, the
  * elected leader writing TrafficPolicy status. */
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, ...appOptions } = options;
+  const { source: sourceOptions, lease, writeStatus = true, status, ...appOptions } = options;
   const source = new KubernetesSource(sourceOptions);
   const app = await startSwitchyard({ ...appOptions, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
   const nacks = new NackTracker(app.server);
   const statusWriter = writeStatus
-    ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, leader, ready: app.ready })
+    ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, leader, ready: app.ready, ...status })
     : undefined;
   statusWriter?.start();
   leader.start();

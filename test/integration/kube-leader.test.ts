@@ -96,6 +96,23 @@ describe('leader election', () => {
     expect(b.isLeader()).toBe(true);
   });
 
+  it('a renewal that meets a conflict is retried; the leader keeps leading within the renew deadline', async () => {
+    const a = elector('replica-a');
+    let lost = false;
+    a.on('lost', () => (lost = true));
+    a.start();
+    await eventually('a leads', () => a.isLeader());
+    const puts = () => api.writes.filter((w) => w.client === 'replica-a' && w.method === 'PUT').length;
+    const before = puts();
+    api.failNext('PUT', 'Lease', 409);
+    // The failed PUT, then a successful renewal after it.
+    await eventually('a renewal after the conflict', () => puts() >= before + 2 && api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion !== undefined);
+    const renewedAt = api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion;
+    await eventually('another renewal', () => api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion !== renewedAt);
+    expect(lost).toBe(false);
+    expect(a.isLeader()).toBe(true);
+  });
+
   it('refuses settings where the renew deadline outlasts the lease', () => {
     expect(() => new LeaderElector({ ...LEASE, renewDeadlineMs: 1500, kubeConfig: api.kubeConfig() })).toThrow(/renew deadline \(1500 ms\) must be shorter than the lease duration \(1000 ms\)/);
   });

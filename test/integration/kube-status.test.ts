@@ -22,6 +22,7 @@ describe('TrafficPolicy status', () => {
     mode = await startKubernetesMode({
       source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
       lease: { ...LEASE, identity: 'replica-a' },
+      status: { batchMs: 10, retryMs: 100 },
       xdsPort: 0,
       adminPort: null,
       debounce: { quietMs: 5, maxMs: 50 },
@@ -89,6 +90,16 @@ describe('TrafficPolicy status', () => {
     await eventually('Accepted=False', () => condition('reviews', 'Accepted')?.status === 'False');
     expect(condition('reviews', 'Accepted')?.lastTransitionTime).not.toBe(earlier);
     expect(condition('reviews', 'ResolvedRefs')?.lastTransitionTime).toBe(earlier);
+  });
+
+  it('retries a status write the API server refused', async () => {
+    api.apply(trafficPolicy('reviews', 'reviews'));
+    api.failNext('PATCH', 'TrafficPolicy', 500, 2);
+    await start();
+    await eventually('status written', () => condition('reviews', 'Accepted'));
+    const attempts = api.writes.filter((w) => w.path.endsWith('/reviews/status'));
+    expect(attempts).toHaveLength(3);
+    expect(mode.statusWriter!.writes).toBe(1);
   });
 
   it('an invalid TrafficPolicy gets Accepted=False with the message naming the field', async () => {

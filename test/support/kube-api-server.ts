@@ -168,6 +168,7 @@ export class KubeApiServer {
   private watchesBlocked = false;
   private watchesEndAtOnce = false;
   private readonly blockedClients = new Set<string>();
+  private readonly injectedFailures: Array<{ method: string; kind: string; code: number; left: number }> = [];
   private listsBlocked = false;
   /** Every create / update / patch / delete, in order, with the client that sent it. */
   readonly writes: WriteRecord[] = [];
@@ -288,6 +289,12 @@ export class KubeApiServer {
     const count = this.watchers.size;
     for (const watcher of [...this.watchers]) this.endWatch(watcher);
     return count;
+  }
+
+  /** The next `count` requests with this method for this kind fail with `code` (409 answers as a
+   * conflict would, anything else as an internal error). */
+  failNext(method: string, kind: string, code: number, count = 1): void {
+    this.injectedFailures.push({ method, kind, code, left: count });
   }
 
   /** While set, every watch is answered 200 and ended at once, with no events. */
@@ -500,6 +507,21 @@ export class KubeApiServer {
     const method = request.method ?? 'GET';
     const client = (request.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || 'anonymous';
     if (this.blockedClients.has(client)) throw new HttpError(503, 'ServiceUnavailable', `client ${client} is cut off (test control)`);
+    if (method !== 'GET') {
+      let recorded: JsonObject | undefined;
+      try {
+        recorded = body ? (JSON.parse(body) as JsonObject) : undefined;
+      } catch {
+        // Refused below with 400.
+      }
+      this.writes.push({ client, method, path: url.pathname, body: recorded });
+    }
+    const injected = this.injectedFailures.find((f) => f.method === method && f.kind === store.type.kind && f.left > 0);
+    if (injected) {
+      injected.left--;
+      if (injected.code === 409) throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${store.type.plural} "${name}": the object has been modified (test control)`);
+      throw new HttpError(injected.code, 'InternalError', `injected failure (test control)`);
+    }
     const parsedBody = (): JsonObject => {
       try {
         return JSON.parse(body) as JsonObject;
@@ -532,7 +554,6 @@ export class KubeApiServer {
       this.send(response, 200, object);
       return;
     }
-    this.writes.push({ client, method, path: url.pathname, body: body ? (JSON.parse(body) as JsonObject) : undefined });
     if (method === 'POST' && name === undefined) {
       const input = parsedBody();
       input.metadata = { ...(input.metadata ?? {}), ...(namespace !== undefined ? { namespace } : {}) };
