@@ -7,7 +7,6 @@
 // for the others.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { log } from './log.js';
@@ -43,21 +42,6 @@ export function microTime(date: Date): string {
 
 export function defaultIdentity(): string {
   return `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
-}
-
-const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** The namespace for the Lease when none is given: POD_NAMESPACE, else the pod's own (from its
- * service account), else switchyard-system (where deploy/ installs Switchyard). */
-export function defaultLeaseNamespace(): string {
-  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
-  try {
-    const namespace = readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
-    if (namespace) return namespace;
-  } catch {
-    // Not in a pod.
-  }
-  return 'switchyard-system';
 }
 
 function statusCode(error: unknown): number | undefined {

@@ -1,6 +1,11 @@
 // Lease-based leader election against the test API server (the real CoordinationV1Api client),
 // and two Switchyard replicas sharing one API server: only the leader writes status.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseFlags } from '../../src/config.js';
 import { LeaderElector } from '../../src/leader.js';
+import { KUBERNETES_FLAGS, kubernetesModeSettings } from '../../src/sources/kube-flags.js';
 import { startKubernetesMode, type KubernetesMode } from '../../src/policy-status.js';
 import { endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 
@@ -170,5 +175,41 @@ describe('two Switchyard replicas', () => {
     );
     expect(api.statusWrites(followerName)).toBe(1);
     expect(api.statusWrites(leaderName)).toBe(1);
+  });
+});
+
+describe('serve --kubernetes flags', () => {
+  it('turn into a running replica: kubeconfig file, namespaces, label selector, Lease settings', async () => {
+    const api = new KubeApiServer();
+    await api.start();
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-flags-'));
+    const kubeconfig = path.join(dir, 'config');
+    writeFileSync(kubeconfig, api.kubeConfigYaml('flags'));
+    api.apply(service('reviews', 9080, { mesh: 'on' }));
+    api.apply(service('legacy', 9080, { mesh: 'off' }));
+    api.apply({ ...service('elsewhere', 9080, { mesh: 'on' }), metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } } });
+    const { values } = parseFlags(KUBERNETES_FLAGS, [
+      '--kubernetes',
+      `--kubeconfig=${kubeconfig}`,
+      '--namespaces=shop',
+      '--label-selector=mesh=on',
+      '--lease-name=status-writer',
+      '--lease-namespace=mesh-system',
+      '--lease-duration-s=2',
+      '--lease-renew-deadline-ms=1000',
+      '--lease-retry-period-ms=200',
+    ]);
+    expect(values.kubernetes).toBe(true);
+    const settings = kubernetesModeSettings(values);
+    const mode = await startKubernetesMode({ ...settings, xdsPort: 0, adminPort: null });
+    try {
+      await mode.app.ready;
+      expect(mode.app.pipeline.model.services().map((s) => `${s.namespace}/${s.name}`)).toEqual(['shop/reviews']);
+      await eventually('the Lease', () => api.get('Lease', 'mesh-system', 'status-writer')?.spec?.leaseDurationSeconds === 2);
+      expect(api.writes.every((w) => w.client === 'flags')).toBe(true);
+    } finally {
+      await mode.stop();
+      await api.stop();
+    }
   });
 });

@@ -1,0 +1,62 @@
+// The `switchyard serve --kubernetes` flags and what they become: the Kubernetes source's
+// options and the leader election's. cli.ts lists the flags; serve.ts turns the values into
+// startKubernetesMode's options with kubernetesModeSettings.
+import { readFileSync } from 'node:fs';
+import type { FlagSpec, FlagValues } from '../config.js';
+import type { KubernetesSourceOptions } from './kubernetes.js';
+
+export const KUBERNETES_FLAGS: FlagSpec[] = [
+  { name: 'kubernetes', type: 'boolean', default: false, help: 'read Services, EndpointSlices, Ingresses, IngressClasses, TLS Secrets and TrafficPolicies from the Kubernetes API server instead of --manifests' },
+  { name: 'kubeconfig', type: 'string', default: '', help: "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the pod's service account)" },
+  { name: 'namespaces', type: 'list', default: [], help: 'namespaces to read, comma-separated (default: all)' },
+  { name: 'label-selector', type: 'string', default: '', help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on' },
+  { name: 'ingress-class', type: 'string', default: 'switchyard', help: 'the IngressClass whose Ingresses the gateway serves' },
+  { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy status (only the elected leader writes)' },
+  { name: 'lease-name', type: 'string', default: 'switchyard', help: 'name of the coordination.k8s.io Lease used to elect the status writer' },
+  { name: 'lease-namespace', type: 'string', default: '', help: "namespace of the Lease (default: POD_NAMESPACE, the pod's own, else switchyard-system)" },
+  { name: 'lease-duration-s', type: 'int', default: 15, min: 1, help: 'seconds a leader holds the Lease without renewing it' },
+  { name: 'lease-renew-deadline-ms', type: 'int', default: 10000, min: 1, help: 'a leader that has not renewed for this long stops leading (less than the lease duration)' },
+  { name: 'lease-retry-period-ms', type: 'int', default: 2000, min: 1, help: 'how often candidates try for the Lease and the leader renews it (less than the renew deadline)' },
+];
+
+const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The Lease's namespace when none is given: POD_NAMESPACE, else the pod's own (from its
+ * service account), else switchyard-system (where deploy/ installs Switchyard). */
+export function defaultLeaseNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    const namespace = readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
+    if (namespace) return namespace;
+  } catch {
+    // Not in a pod.
+  }
+  return 'switchyard-system';
+}
+
+export interface KubernetesModeSettings {
+  source: KubernetesSourceOptions;
+  lease: { name: string; namespace: string; leaseDurationSeconds: number; renewDeadlineMs: number; retryPeriodMs: number };
+  writeStatus: boolean;
+}
+
+/** Flag values (parsed with KUBERNETES_FLAGS) as the options of startKubernetesMode. */
+export function kubernetesModeSettings(values: FlagValues): KubernetesModeSettings {
+  const text = (key: string) => (typeof values[key] === 'string' && values[key] !== '' ? (values[key] as string) : undefined);
+  return {
+    source: {
+      kubeconfigPath: text('kubeconfig'),
+      namespaces: Array.isArray(values.namespaces) ? values.namespaces : [],
+      labelSelector: text('labelSelector'),
+      ingressClassName: text('ingressClass'),
+    },
+    lease: {
+      name: text('leaseName') ?? 'switchyard',
+      namespace: text('leaseNamespace') ?? defaultLeaseNamespace(),
+      leaseDurationSeconds: (values.leaseDurationS as number | undefined) ?? 15,
+      renewDeadlineMs: (values.leaseRenewDeadlineMs as number | undefined) ?? 10_000,
+      retryPeriodMs: (values.leaseRetryPeriodMs as number | undefined) ?? 2_000,
+    },
+    writeStatus: values.writeStatus !== false,
+  };
+}
