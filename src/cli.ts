@@ -17,6 +17,9 @@ const TRANSLATE_FLAGS: FlagSpec[] = [
   { name: 'outbound-port', type: 'int', default: 15001, min: 1, max: 65535, help: "port of the sidecar's outbound HTTP listener" },
   { name: 'legacy-lb-policy', type: 'boolean', default: false, help: 'emit lb_policy + *_lb_config for Envoys older than 1.24 instead of load_balancing_policy' },
   { name: 'maglev-min-endpoints', type: 'int', default: 8, min: 1, help: 'Auto policy: hashed services with at least this many endpoints get maglev, fewer get ring_hash' },
+  { name: 'ingress-class', type: 'string', default: 'switchyard', help: 'Ingresses with this ingressClassName are served by the gateways' },
+  { name: 'gateway-http-port', type: 'int', default: 8080, min: 1, max: 65535, help: "port of a gateway's HTTP listener" },
+  { name: 'gateway-https-port', type: 'int', default: 8443, min: 1, max: 65535, help: "port of a gateway's HTTPS listener" },
 ];
 
 const SERVE_FLAGS: FlagSpec[] = [
@@ -27,13 +30,15 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: 'admin-port', type: 'int', default: 19000, min: 0, max: 65535, help: 'admin HTTP port (health, metrics, debug)' },
   { name: 'debounce-quiet-ms', type: 'int', default: 20, min: 0, help: 'push once changes have been quiet this long' },
   { name: 'debounce-max-ms', type: 'int', default: 250, min: 1, help: 'push at the latest this long after the first pending change' },
+  { name: 'gateways', type: 'list', default: [], help: 'gateway names to build before any connects (others are built when their first proxy connects)' },
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];
 
 const RENDER_FLAGS: FlagSpec[] = [
   { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests' },
-  { name: 'role', type: 'string', default: 'sidecar', choices: ['sidecar', 'proxyless'], help: 'the proxy role to render for' },
+  { name: 'role', type: 'string', default: 'sidecar', choices: ['sidecar', 'proxyless', 'gateway'], help: 'the proxy role to render for' },
+  { name: 'gateway', type: 'string', help: 'with --role gateway: the gateway name (node metadata switchyard.dev/gateway)' },
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];
@@ -59,9 +64,10 @@ const COMMANDS: Record<string, Command> = {
   },
   render: {
     summary: 'print every resource a proxy of a role would get, as JSON',
-    usage: 'switchyard render [--manifests DIR] [--role sidecar|proxyless]',
+    usage: 'switchyard render [--manifests DIR] [--role sidecar|proxyless|gateway] [--gateway NAME]',
     flags: RENDER_FLAGS,
     async run(values) {
+      if (values.role === 'gateway' && !values.gateway) throw new UsageError('--role gateway needs --gateway NAME (the name in node metadata switchyard.dev/gateway)');
       const { render } = await import('./render.js');
       return render(values);
     },

@@ -4,6 +4,7 @@
 // start-up with a message that names the flag and what it accepts.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
+import type { TranslateOptions } from './translate/options.js';
 
 export type FlagType = 'string' | 'int' | 'boolean' | 'list';
 
@@ -155,4 +156,16 @@ export function flagHelp(specs: FlagSpec[]): string {
   });
   lines.push('  --config FILE\n      read settings from a YAML or JSON file (keys are flag names); env SWITCHYARD_CONFIG');
   return lines.join('\n');
+}
+
+/** The translator settings `serve` and `render` share, from their flags. */
+export function translateSettings(values: FlagValues): Partial<TranslateOptions> {
+  return {
+    outboundHttpPort: values.outboundPort as number,
+    legacyLbPolicy: values.legacyLbPolicy as boolean,
+    maglevMinEndpoints: values.maglevMinEndpoints as number,
+    ingressClass: values.ingressClass as string,
+    gatewayHttpPort: values.gatewayHttpPort as number,
+    gatewayHttpsPort: values.gatewayHttpsPort as number,
+  };
 }

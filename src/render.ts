@@ -2,11 +2,12 @@
 // translator that `serve` uses, printing what a proxy would receive or what is wrong.
 import { loadManifestDir } from './sources/files.js';
 import { MeshModel } from './model/index.js';
-import { translateAll, explainLbChoice } from './translate/index.js';
+import { translateAll, translateGateway, explainLbChoice } from './translate/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from './translate/options.js';
 import { toProto3Json } from './proto-json.js';
 import type { XdsResource } from './protos.js';
-import type { FlagValues } from './config.js';
+import { translateSettings, type FlagValues } from './config.js';
+import { redactSecrets } from './admin/config-dump.js';
 import { log } from './log.js';
 
 function json(resources: XdsResource[]): unknown[] {
@@ -14,7 +15,9 @@ function json(resources: XdsResource[]): unknown[] {
 }
 
 export interface RenderOptions {
-  role: ProxyRole;
+  role: ProxyRole | 'gateway';
+  /** With role gateway: the gateway's name. */
+  gateway?: string;
   translate?: Partial<TranslateOptions>;
 }
 
@@ -25,6 +28,19 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
   const model = new MeshModel();
   model.apply(events);
   const translate = translateOptions(options.translate);
+  if (options.role === 'gateway') {
+    const gateway = translateGateway(model, options.gateway ?? '', translate);
+    return {
+      clusters: json(gateway.clusters),
+      endpoints: json(gateway.endpoints),
+      routes: json(gateway.routes),
+      listeners: json(gateway.listeners),
+      // The keys are the user's own, but a rendered file is easily shared: leave them out.
+      secrets: json(gateway.secrets).map(redactSecrets),
+      ingresses: gateway.ingresses,
+      problems: gateway.problems,
+    };
+  }
   const all = translateAll(model, options.role, translate);
   return {
     clusters: json(all.clusters),
@@ -39,12 +55,9 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
 
 export async function render(values: FlagValues): Promise<number> {
   const document = await renderDocument(values.manifests as string, {
-    role: values.role as ProxyRole,
-    translate: {
-      outboundHttpPort: values.outboundPort as number,
-      legacyLbPolicy: values.legacyLbPolicy as boolean,
-      maglevMinEndpoints: values.maglevMinEndpoints as number,
-    },
+    role: values.role as RenderOptions['role'],
+    gateway: values.gateway as string | undefined,
+    translate: translateSettings(values),
   });
   process.stdout.write(JSON.stringify(document, null, 2) + '\n');
   return 0;

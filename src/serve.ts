@@ -2,7 +2,7 @@
 // gracefully (stop accepting streams, let in-flight writes finish) and exit 0.
 import { startSwitchyard } from './app.js';
 import { FilesSource } from './sources/files.js';
-import type { FlagValues } from './config.js';
+import { translateSettings, type FlagValues } from './config.js';
 import { log } from './log.js';
 
 export async function serve(values: FlagValues): Promise<number> {
@@ -14,11 +14,8 @@ export async function serve(values: FlagValues): Promise<number> {
     adminHost: values.adminAddress as string,
     adminPort: values.adminPort as number,
     debounce: { quietMs: values.debounceQuietMs as number, maxMs: values.debounceMaxMs as number },
-    translate: {
-      outboundHttpPort: values.outboundPort as number,
-      legacyLbPolicy: values.legacyLbPolicy as boolean,
-      maglevMinEndpoints: values.maglevMinEndpoints as number,
-    },
+    gateways: values.gateways as string[],
+    translate: translateSettings(values),
   });
   log.info('switchyard serving', { manifests, xdsPort: app.xdsPort, adminPort: app.adminPort });
   return new Promise<number>((resolve) => {

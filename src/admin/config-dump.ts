@@ -25,7 +25,8 @@ function redactDataSource(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value as Json).map(([key, field]) => [key, INLINE_FIELDS.has(key) ? REDACTED : field]));
 }
 
-function redactSecrets(value: unknown): unknown {
+/** A Secret resource (proto3 JSON) with its inline key material replaced by "[redacted]". */
+export function redactSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactSecrets);
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(

@@ -7,7 +7,7 @@ import type { MeshModel } from '../model/mesh-model.js';
 import { compare, objectKey } from '../model/mesh-model.js';
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { IngressBackend, IngressObject } from '../sources/types.js';
-import { envoyRoot, TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { gatewayListenerName, INGRESS_CONTROLLER, tlsSecretName } from './names.js';
@@ -27,7 +27,6 @@ const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_conn
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
-const TLS_INSPECTOR_PROTO = 'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto';
 
 export interface GatewayResources {
   clusters: XdsResource[];
@@ -73,14 +72,6 @@ function servedBy(ingress: IngressObject, gatewayName: string): boolean {
 export function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressObject[] {
   const classes = ourIngressClasses(model, options);
   return model.ingresses().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
-}
-
-/** Listener filters live behind `Any`; the TLS inspector (SNI for filter chain matching) is loaded on first use. */
-function ensureTlsInspectorType(): void {
-  const root = envoyRoot();
-  if (root.lookup(TLS_INSPECTOR)) return;
-  root.loadSync(TLS_INSPECTOR_PROTO, { keepCase: false });
-  root.resolveAll();
 }
 
 // ---- paths --------------------------------------------------------------------------------------
@@ -403,7 +394,6 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
   }
   // Envoy rejects a listener without filter chains: no valid certificate, no HTTPS listener.
   if (filterChains.length > 0) {
-    ensureTlsInspectorType();
     routes.push({ typeUrl: TypeUrl.RouteConfiguration, name: httpsName, value: { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') } });
     listeners.push({
       typeUrl: TypeUrl.Listener,

@@ -16,10 +16,13 @@ const DEPLOY = path.join(ROOT, 'deploy');
 const NAMESPACE = 'switchyard-system';
 const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
 
+/** Separate installs with their own kustomization: an edge gateway, an example application. */
+const SEPARATE_INSTALLS = new Set(['gateway', 'examples']);
+
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
     const full = path.join(dir, entry);
-    if (statSync(full).isDirectory()) return yamlFiles(full);
+    if (statSync(full).isDirectory()) return dir === DEPLOY && SEPARATE_INSTALLS.has(entry) ? [] : yamlFiles(full);
     return /\.ya?ml$/.test(entry) ? [full] : [];
   });
 }

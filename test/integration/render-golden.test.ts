@@ -10,8 +10,8 @@ import { renderDocument } from '../../src/render.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const examples = path.join(here, '..', '..', 'examples');
 
-async function expectGolden(role: 'sidecar' | 'proxyless'): Promise<Record<string, unknown[]>> {
-  const document = await renderDocument(examples, { role });
+async function expectGolden(role: 'sidecar' | 'proxyless' | 'gateway'): Promise<Record<string, unknown[]>> {
+  const document = await renderDocument(examples, { role, gateway: role === 'gateway' ? 'edge' : undefined });
   const file = path.join(here, '..', 'golden', `render-${role}.json`);
   const text = JSON.stringify(document, null, 2) + '\n';
   if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, text);
@@ -51,5 +51,16 @@ describe('render of the examples', () => {
     expect(byService('shop/catalog').policies).toEqual(['maglev', 'ring_hash']);
     expect(byService('shop/frontend').reason).toMatch(/sessionAffinity: ClientIP/);
     for (const choice of choices) expect(choice.reason.length).toBeGreaterThan(10);
+  });
+
+  it('matches the gateway golden file, with the TLS key left out', async () => {
+    const doc = await expectGolden('gateway');
+    expect((doc.listeners as Json[]).map((l) => l.name)).toEqual(['gateway/edge/8080', 'gateway/edge/8443']);
+    const secret = (doc.secrets as Json[])[0];
+    expect(secret.name).toBe('shop/shop-example-tls');
+    expect(JSON.stringify(secret)).not.toContain('PRIVATE KEY');
+    expect(secret.tls_certificate.private_key.inline_string).toBe('[redacted]');
+    // A gateway gets only the clusters its Ingress routes use, not the mesh.
+    expect((doc.clusters as Json[]).length).toBeLessThan(5);
   });
 });
