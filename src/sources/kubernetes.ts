@@ -174,14 +174,47 @@ function fingerprintOf(event: SourceEvent): string {
   return createHash('sha256').update(text).digest('base64');
 }
 
+/** The HTTP status of a failed list (ApiException.code) or watch (Error.statusCode). */
+function httpStatus(error: unknown): number | undefined {
+  const e = error as { statusCode?: unknown; code?: unknown } | undefined;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return typeof e?.code === 'number' ? e.code : undefined;
+}
+
+/** The message of the Kubernetes Status an ApiException carries, if any. */
+function statusMessage(body: unknown): string | undefined {
+  let value = body;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  const message = (value as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
+}
+
 function errorText(error: unknown): string {
   if (error && typeof error === 'object') {
-    const e = error as { statusCode?: number; code?: number | string; message?: string };
-    const code = e.statusCode ?? e.code;
-    return code !== undefined ? `${e.message ?? 'error'} (${code})` : (e.message ?? String(error));
+    const e = error as { code?: unknown; message?: string; body?: unknown };
+    const fromStatus = statusMessage(e.body);
+    const code = httpStatus(error);
+    if (fromStatus) return code !== undefined ? `HTTP ${code}: ${fromStatus}` : fromStatus;
+    // ApiException messages run on with the response body; the first line says it.
+    const message = (e.message ?? String(error)).split('\n')[0];
+    const shown = code ?? (typeof e.code === 'string' ? e.code : undefined);
+    return shown !== undefined && !message.includes(String(shown)) ? `${message} (${shown})` : message;
   }
   return String(error);
 }
+
+const REFUSAL_HINTS: Record<number, string> = {
+  400: 'a bad request: is --label-selector valid?',
+  401: 'not authenticated: check the kubeconfig or the service account token',
+  403: 'forbidden: the service account lacks get/list/watch on this kind (deploy/rbac.yaml)',
+  404: 'not found: is the TrafficPolicy CRD installed (deploy/crds), and does the namespace exist?',
+};
 
 export interface KubernetesSourceEvents {
   /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
@@ -369,6 +402,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   private synced = false;
   private stopped = false;
   private wasConnected = false;
+  /** Refusals already logged, by informer and message: each is logged once. */
+  private readonly refusalsLogged = new Set<string>();
   private outageLogged = false;
   private resolveSynced: (() => void) | undefined;
   private rejectSynced: ((error: Error) => void) | undefined;
@@ -378,7 +413,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     this.config = options.kubeConfig ?? loadKubeConfig(options.kubeconfigPath);
     this.ingressClassName = options.ingressClassName;
     const backoff = { initialMs: options.backoff?.initialMs ?? 500, maxMs: options.backoff?.maxMs ?? 30_000 };
-    const namespaces = options.namespaces?.filter((n) => n !== '') ?? [];
+    const namespaces = [...new Set(options.namespaces?.filter((n) => n !== '') ?? [])];
     for (const spec of kindSpecs(this.config)) {
       const scopes = CLUSTER_SCOPED_KINDS.has(spec.kind) || namespaces.length === 0 ? [undefined] : namespaces;
       for (const namespace of scopes) {
@@ -486,6 +521,22 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   informerFailed(informer: KindInformer, error: unknown): void {
     if (this.stopped) return;
     const message = errorText(error);
+    const code = httpStatus(error);
+    if (code !== undefined && code >= 400 && code < 500 && ![408, 410, 429].includes(code)) {
+      // Refused, not unreachable: a setting or the RBAC rules are wrong; retrying will not fix
+      // it, but the cluster's admin might, so the informer keeps trying.
+      const key = `${informer.description}|${message}`;
+      if (!this.refusalsLogged.has(key)) {
+        this.refusalsLogged.add(key);
+        log.error('Kubernetes API server refused to list/watch; check the RBAC rules (deploy/rbac.yaml), --namespaces and --label-selector', {
+          server: this.server,
+          informer: informer.description,
+          error: message,
+          hint: REFUSAL_HINTS[code] ?? 'the request was rejected',
+        });
+      }
+      return;
+    }
     if (this.outageLogged) {
       log.debug('Kubernetes list/watch failed; retrying', { informer: informer.description, error: message });
       return;
@@ -508,6 +559,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     if (connected) {
       if (this.outageLogged) log.info('Kubernetes API server reachable again; watching', { server: this.server });
       this.outageLogged = false;
+      this.refusalsLogged.clear();
     }
     this.emit('connection', connected);
   }

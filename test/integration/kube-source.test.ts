@@ -279,8 +279,7 @@ describe('Kubernetes source', () => {
       stream: new Writable({
         objectMode: true,
         write(chunk: unknown, _encoding, callback) {
-          const info = chunk as { level: string; message: string };
-          lines.push({ level: info.level, message: info.message });
+          lines.push({ ...(chunk as { level: string; message: string }) });
           callback();
         },
       }),
@@ -348,6 +347,23 @@ describe('Kubernetes source', () => {
     await eventually('the gauge at 0', async () => (await gauge()) === '0');
     await api.restart();
     await eventually('the gauge at 1', async () => (await gauge()) === '1');
+  });
+
+  it('says once when the API server refuses a kind (RBAC), and lists it when it is allowed again', async () => {
+    api.apply(tlsSecret('shop-tls'));
+    api.failNext('GET', 'Secret', 403, 3);
+    const lines = await captureLog(async () => {
+      await startApp();
+    });
+    const refusals = lines.filter((l) => /refused/.test(l.message)) as Array<{ level: string; message: string; informer?: string; hint?: string }>;
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({
+      level: 'error',
+      informer: 'Secret',
+      error: 'HTTP 403: injected failure (test control)',
+      hint: expect.stringMatching(/^forbidden/),
+    });
+    expect(app!.pipeline.model.secret(NS, 'shop-tls')).toBeDefined();
   });
 
   it('is not ready until the API server answers, then lists', async () => {
