@@ -83,6 +83,8 @@ const TYPE_NAMES: Record<string, string> = {
   [TypeUrl.Secret]: 'secret',
 };
 
+const MAX_MESSAGE_LENGTH = 1024;
+
 /** Cluster (and ClusterLoadAssignment) names in a proxy's error message: `<ns>/<service>/<port>`. */
 const CLUSTER_NAME = /(?<![\w./-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\/(\d{1,5})(?![\w/])/g;
 
@@ -139,7 +141,9 @@ export function nackedCondition(namespace: string, spec: TrafficPolicySpec, nack
   // The first by resource and message, so the text is stable while the set of NACKs is.
   const first = concerning.sort((a, b) => (a.resource + a.nack.message < b.resource + b.nack.message ? -1 : 1))[0];
   const count = proxies.size;
-  return `${count} ${count === 1 ? 'proxy' : 'proxies'} NACKed ${first.resource}: ${first.nack.message}`;
+  const text = `${count} ${count === 1 ? 'proxy' : 'proxies'} NACKed ${first.resource}: ${first.nack.message}`;
+  // Proxies' messages can run to kilobytes; a status stays readable in `kubectl get -o yaml`.
+  return text.length > MAX_MESSAGE_LENGTH ? `${text.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : text;
 }
 
 // ---- the status writer ---------------------------------------------------------------------------

@@ -205,6 +205,12 @@ describe('NACK attribution', () => {
     );
   });
 
+  it('keeps long proxy messages to 1024 characters', () => {
+    const message = nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, `shop/reviews/9080: ${'x'.repeat(5000)}`)])!;
+    expect(message).toHaveLength(1024);
+    expect(message.endsWith('…')).toBe(true);
+  });
+
   it('compares statuses without transition times', () => {
     const at = (time: string) => ({ observedGeneration: 2, conditions: [{ type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok', lastTransitionTime: time }] });
     expect(statusSignature(at('2020-01-01T00:00:00Z'))).toBe(statusSignature(at('2026-01-01T00:00:00Z')));
