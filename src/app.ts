@@ -2,7 +2,7 @@
 // the xDS server reads it. The xDS port opens at once, but streams are answered only after
 // every source has delivered its initial state and the first snapshot is built.
 import { ResourceCache } from './cache/cache.js';
-import { gatewayNameOfGroup, Pipeline } from './pipeline.js';
+import { Pipeline } from './pipeline.js';
 import { XdsServer } from './xds/server.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
@@ -52,10 +52,7 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
   // Gateway names are known only when a gateway connects. The server reports a stream opened
   // (synchronously) before it handles that stream's first request, so the group is in the
   // cache by the time the request reads it.
-  server.on('streamOpened', (stream) => {
-    const gatewayName = gatewayNameOfGroup(stream.group);
-    if (gatewayName !== undefined) pipeline.ensureGateway(gatewayName);
-  });
+  server.on('streamOpened', (stream) => pipeline.ensureGroup(stream.group));
   const xdsPort = await server.start(options.xdsPort ?? 18000, options.xdsHost ?? '127.0.0.1');
 
   const admin =

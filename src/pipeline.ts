@@ -4,23 +4,47 @@
 import { EventEmitter } from 'node:events';
 import { MeshModel, type ModelChange } from './model/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from './translate/options.js';
-import { translateAll, translateGateway, translateServiceResources } from './translate/index.js';
+import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from './translate/index.js';
 import { TypeUrl, type XdsResource } from './protos.js';
 import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from './cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
 import type { SourceEvent } from './sources/types.js';
 import { log } from './log.js';
 
-const ROLE_GROUPS: ReadonlyArray<[ProxyRole, ProxyGroup]> = [
-  ['sidecar', SIDECAR_GROUP],
-  ['proxyless', PROXYLESS_GROUP],
-];
+const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
 
 const GATEWAY_GROUP_PREFIX = 'gateway/';
 
 /** The gateway name of a `gateway/<name>` group; undefined for the mesh groups. */
 export function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
   return group.startsWith(GATEWAY_GROUP_PREFIX) ? group.slice(GATEWAY_GROUP_PREFIX.length) : undefined;
+}
+
+/**
+ * One flush's per-Service translations. A ClusterLoadAssignment is the same for every group
+ * that has its cluster, so it is built once per flush and the same object goes to every group:
+ * the cache encodes it once.
+ */
+class FlushMemo {
+  private readonly assignments = new Map<string, Map<string, XdsResource>>();
+
+  constructor(private readonly model: MeshModel) {}
+
+  /** The Service's assignments by cluster name ([] once the Service is gone). */
+  endpoints(serviceKey: string): Map<string, XdsResource> {
+    let byName = this.assignments.get(serviceKey);
+    if (!byName) {
+      const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar') : [];
+      this.assignments.set(serviceKey, (byName = new Map(resources.map((r) => [r.name, r]))));
+    }
+    return byName;
+  }
+
+  /** The assignments of these clusters. */
+  endpointsOf(serviceKey: string, clusters: XdsResource[]): XdsResource[] {
+    const byName = this.endpoints(serviceKey);
+    return clusters.map((c) => byName.get(c.name)).filter((r): r is XdsResource => r !== undefined);
+  }
 }
 
 /** What the last full translation of a gateway used, so later changes re-translate it only when they matter. */
@@ -62,8 +86,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly options: TranslateOptions;
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
-  /** Per role and service: the cluster and endpoint names last written, so removals are exact. */
-  private readonly written = new Map<string, { clusters: Set<string>; endpoints: Set<string> }>();
+  /** Per role and service: the cluster names last written, so removals are exact. */
+  private readonly written = new Map<string, Set<string>>();
+  /** The mesh roles being produced: sidecars always; proxyless gRPC from its first client on. */
+  private readonly meshRoles = new Set<ProxyRole>(['sidecar']);
   private flushes = 0;
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
@@ -86,6 +112,19 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.gatewayStates.set(name, emptyGatewayState());
     log.info('gateway: building its configuration', { gateway: name });
     this.cache.apply(this.translateGatewayWhole(name));
+  }
+
+  /**
+   * Starts producing a group when its first proxy connects (the server reports the stream before
+   * answering it): a gateway, or the proxyless gRPC world. Sidecars are always produced.
+   */
+  ensureGroup(group: ProxyGroup): void {
+    const gateway = gatewayNameOfGroup(group);
+    if (gateway !== undefined) return this.ensureGateway(gateway);
+    if (group !== PROXYLESS_GROUP || this.meshRoles.has('proxyless')) return;
+    this.meshRoles.add('proxyless');
+    log.info('proxyless gRPC: building its configuration');
+    this.cache.apply(this.translateMeshWhole('proxyless', new FlushMemo(this.model)));
   }
 
   /** The gateways being produced, sorted. */
@@ -122,7 +161,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.flushes++;
     const started = performance.now();
     const change = this.model.apply(events);
-    const groupChanges = [...this.translate(change), ...this.translateGateways(change, events)];
+    const memo = new FlushMemo(this.model);
+    const groupChanges = [...this.translateMesh(change, memo), ...this.translateGateways(change, events, memo)];
     const changeSet = this.cache.apply(groupChanges);
     let changedResources = 0;
     for (const byType of changeSet.values()) {
@@ -143,48 +183,35 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.emit('flushed', report);
   }
 
-  /** The cache changes for one model change: everything on the first batch, else only what it touched. */
-  private translate(change: ModelChange): GroupChange[] {
+  /** The mesh groups' changes for one model change: everything on the first batch, else only what it touched. */
+  private translateMesh(change: ModelChange, memo: FlushMemo): GroupChange[] {
     const changes: GroupChange[] = [];
-    const meshLevel = change.all || change.services.size > 0;
-    for (const [role, group] of ROLE_GROUPS) {
+    for (const role of this.meshRoles) {
       if (change.all) {
-        const all = translateAll(this.model, role, this.options);
-        changes.push(
-          { group, typeUrl: TypeUrl.Cluster, set: all.clusters },
-          { group, typeUrl: TypeUrl.ClusterLoadAssignment, set: all.endpoints },
-          { group, typeUrl: TypeUrl.Listener, set: all.listeners },
-          { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
-        );
-        this.rememberWritten(role, all.clusters, all.endpoints);
+        changes.push(...this.translateMeshWhole(role, memo));
         continue;
       }
+      const group = ROLE_GROUP[role];
       // A Service-level change may rename or drop ports; an endpoint change may move Auto's
       // choice (maglev vs ring_hash): either way only that Service's clusters and assignments.
-      const touched = new Set([...change.services, ...change.endpoints]);
-      const upsertClusters: XdsResource[] = [];
-      const upsertEndpoints: XdsResource[] = [];
-      const removeClusters: string[] = [];
-      const removeEndpoints: string[] = [];
-      for (const serviceKey of touched) {
-        const fresh = this.model.service(serviceKey)
-          ? translateServiceResources(this.model, serviceKey, role, this.options)
-          : { clusters: [], endpoints: [] };
+      const clusters: XdsResource[] = [];
+      const endpoints: XdsResource[] = [];
+      const removed: string[] = [];
+      for (const serviceKey of new Set([...change.services, ...change.endpoints])) {
+        const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, this.options) : [];
+        clusters.push(...fresh);
+        endpoints.push(...memo.endpointsOf(serviceKey, fresh));
         const key = `${role}|${serviceKey}`;
-        const before = this.written.get(key) ?? { clusters: new Set<string>(), endpoints: new Set<string>() };
-        const after = { clusters: new Set(fresh.clusters.map((r) => r.name)), endpoints: new Set(fresh.endpoints.map((r) => r.name)) };
-        upsertClusters.push(...fresh.clusters);
-        upsertEndpoints.push(...fresh.endpoints);
-        for (const name of before.clusters) if (!after.clusters.has(name)) removeClusters.push(name);
-        for (const name of before.endpoints) if (!after.endpoints.has(name)) removeEndpoints.push(name);
-        if (after.clusters.size + after.endpoints.size > 0) this.written.set(key, after);
+        const names = new Set(fresh.map((r) => r.name));
+        for (const name of this.written.get(key) ?? []) if (!names.has(name)) removed.push(name);
+        if (names.size > 0) this.written.set(key, names);
         else this.written.delete(key);
       }
       changes.push(
-        { group, typeUrl: TypeUrl.Cluster, upserts: upsertClusters, removals: removeClusters },
-        { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: upsertEndpoints, removals: removeEndpoints },
+        { group, typeUrl: TypeUrl.Cluster, upserts: clusters, removals: removed },
+        { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
       );
-      if (meshLevel) {
+      if (change.services.size > 0) {
         // Routes and listeners span Services (one outbound route table): rebuilt whole; the
         // cache compares bytes, so only what really changed is pushed.
         const all = translateAll(this.model, role, this.options, { endpoints: false, clusters: false });
@@ -197,13 +224,37 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return changes;
   }
 
+  /** Everything a mesh role receives, as complete sets. */
+  private translateMeshWhole(role: ProxyRole, memo: FlushMemo): GroupChange[] {
+    const group = ROLE_GROUP[role];
+    const all = translateAll(this.model, role, this.options, { endpoints: false });
+    const endpoints: XdsResource[] = [];
+    for (const key of [...this.written.keys()]) if (key.startsWith(`${role}|`)) this.written.delete(key);
+    for (const cluster of all.clusters) {
+      // Cluster names are <ns>/<service>/<port>: the Service key is the first two parts.
+      const serviceKey = cluster.name.slice(0, cluster.name.lastIndexOf('/'));
+      const assignment = memo.endpoints(serviceKey).get(cluster.name);
+      if (assignment) endpoints.push(assignment);
+      const key = `${role}|${serviceKey}`;
+      let names = this.written.get(key);
+      if (!names) this.written.set(key, (names = new Set()));
+      names.add(cluster.name);
+    }
+    return [
+      { group, typeUrl: TypeUrl.Cluster, set: all.clusters },
+      { group, typeUrl: TypeUrl.ClusterLoadAssignment, set: endpoints },
+      { group, typeUrl: TypeUrl.Listener, set: all.listeners },
+      { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
+    ];
+  }
+
   /**
    * Gateways: a change to Ingresses, IngressClasses, or a Service or Secret a gateway uses
    * re-translates that gateway whole (the cache pushes only what changed bytes: a rotated
    * certificate is one Secret); an endpoint change of a Service it uses touches only that
    * Service's clusters and assignments in the gateway's group.
    */
-  private translateGateways(change: ModelChange, events: SourceEvent[]): GroupChange[] {
+  private translateGateways(change: ModelChange, events: SourceEvent[], memo: FlushMemo): GroupChange[] {
     const changes: GroupChange[] = [];
     const classesChanged = events.some((event) => event.ref.kind === 'IngressClass');
     for (const [name, state] of this.gatewayStates) {
@@ -223,9 +274,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       const clusters: XdsResource[] = [];
       const endpoints: XdsResource[] = [];
       for (const serviceKey of touched) {
-        const fresh = translateServiceResources(this.model, serviceKey, 'sidecar', this.options);
-        clusters.push(...fresh.clusters.filter((r) => state.clusterNames.has(r.name)));
-        endpoints.push(...fresh.endpoints.filter((r) => state.clusterNames.has(r.name)));
+        const fresh = translateServiceClusters(this.model, serviceKey, 'sidecar', this.options).filter((r) => state.clusterNames.has(r.name));
+        clusters.push(...fresh);
+        endpoints.push(...memo.endpointsOf(serviceKey, fresh));
       }
       changes.push(
         { group, typeUrl: TypeUrl.Cluster, upserts: clusters },
@@ -256,20 +307,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       { group, typeUrl: TypeUrl.RouteConfiguration, set: resources.routes },
       { group, typeUrl: TypeUrl.Secret, set: resources.secrets },
     ];
-  }
-
-  private rememberWritten(role: ProxyRole, clusters: XdsResource[], endpoints: XdsResource[]): void {
-    // Cluster names are <ns>/<service>/<port>: the Service key is the first two parts.
-    const serviceOf = (name: string) => name.slice(0, name.lastIndexOf('/'));
-    for (const [key] of this.written) if (key.startsWith(`${role}|`)) this.written.delete(key);
-    const add = (name: string, kind: 'clusters' | 'endpoints') => {
-      const key = `${role}|${serviceOf(name)}`;
-      let entry = this.written.get(key);
-      if (!entry) this.written.set(key, (entry = { clusters: new Set(), endpoints: new Set() }));
-      entry[kind].add(name);
-    };
-    for (const r of clusters) add(r.name, 'clusters');
-    for (const r of endpoints) add(r.name, 'endpoints');
   }
 }
 

@@ -1,7 +1,7 @@
 // Gateways in the pipeline: built on demand, re-translated only when a change concerns them,
 // and the cache then changes exactly what a proxy would notice.
 import { ResourceCache } from '../../src/cache/cache.js';
-import type { ChangeSet } from '../../src/cache/types.js';
+import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { TypeUrl } from '../../src/protos.js';
 import type { SourceEvent } from '../../src/sources/types.js';
@@ -62,6 +62,8 @@ describe('pipeline: gateways', () => {
 
   it('an endpoint change of a Service the gateway uses changes its ClusterLoadAssignment only', () => {
     const { pipeline, changes } = started(['edge']);
+    pipeline.ensureGroup(PROXYLESS_GROUP);
+    changes.length = 0;
     pipeline.push([upsert(slice('frontend', 8080, ['10.0.0.1', '10.0.0.2']))]);
     pipeline.flushNow();
     expect(summarize(changes)).toEqual([

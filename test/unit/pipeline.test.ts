@@ -7,7 +7,7 @@ import { Pipeline, type FlushReport } from '../../src/pipeline.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { loadManifestDir } from '../../src/sources/files.js';
 import { TypeUrl } from '../../src/protos.js';
-import type { ChangeSet } from '../../src/cache/types.js';
+import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
 
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
@@ -30,6 +30,7 @@ async function examplePipeline(): Promise<{ pipeline: Pipeline; cache: ResourceC
   const { events } = await loadManifestDir(examples);
   pipeline.push(events);
   pipeline.flushNow();
+  pipeline.ensureGroup(PROXYLESS_GROUP);
   const changes: ChangeSet[] = [];
   cache.onChange((c) => changes.push(c));
   return { pipeline, cache, events, changes };
@@ -46,11 +47,32 @@ function upsert(object: EndpointSliceObject): SourceEvent {
 }
 
 describe('pipeline', () => {
-  it('serves every example Service after the first flush', async () => {
-    const { cache, pipeline } = await examplePipeline();
-    const clusters = [...cache.resources('sidecar', TypeUrl.Cluster).keys()];
-    expect(clusters).toContain('shop/cart/8080');
-    expect(cache.resources('proxyless', TypeUrl.Listener).has('reviews.shop.svc.cluster.local:9080')).toBe(true);
+  it('serves sidecars from the first flush, and proxyless gRPC from its first client on', async () => {
+    const cache = new ResourceCache();
+    const pipeline = new Pipeline({ cache });
+    pipeline.push((await loadManifestDir(examples)).events);
+    pipeline.flushNow();
+    expect([...cache.resources('sidecar', TypeUrl.Cluster).keys()]).toContain('shop/cart/8080');
+    expect(cache.resources(PROXYLESS_GROUP, TypeUrl.Listener).size).toBe(0);
+    const encodesBefore = cache.stats().encodes;
+    pipeline.ensureGroup(PROXYLESS_GROUP);
+    expect(cache.resources(PROXYLESS_GROUP, TypeUrl.Listener).has('reviews.shop.svc.cluster.local:9080')).toBe(true);
+    expect(cache.resources(PROXYLESS_GROUP, TypeUrl.ClusterLoadAssignment).has('shop/cart/8080')).toBe(true);
+    expect(cache.stats().encodes).toBeGreaterThan(encodesBefore);
+    pipeline.stop();
+  });
+
+  it('builds an assignment once per flush for every group that has its cluster', async () => {
+    const { pipeline, cache, events } = await examplePipeline();
+    const slice = cartSlice(events);
+    slice.endpoints![0].addresses = ['10.9.9.8'];
+    const encodesBefore = cache.stats().encodes;
+    pipeline.push([upsert(slice)]);
+    pipeline.flushNow();
+    // The cart cluster (unchanged bytes) is translated per group; its one assignment is encoded once.
+    const sidecar = cache.get('sidecar', TypeUrl.ClusterLoadAssignment, 'shop/cart/8080')!;
+    expect(cache.get(PROXYLESS_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/cart/8080')).toBe(sidecar);
+    expect(cache.stats().encodes - encodesBefore).toBe(3);
     pipeline.stop();
   });
 
