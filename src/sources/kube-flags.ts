@@ -1,6 +1,7 @@
 // The `switchyard serve --kubernetes` flags and what they become: the Kubernetes source's
 // options and the leader election's. cli.ts lists the flags; serve.ts turns the values into
-// startKubernetesMode's options with kubernetesModeSettings.
+// startKubernetesMode's options with kubernetesModeSettings. (--ingress-class is already a
+// translate flag in cli.ts; its value is passed on to the source too.)
 import { readFileSync } from 'node:fs';
 import type { FlagSpec, FlagValues } from '../config.js';
 import type { KubernetesSourceOptions } from './kubernetes.js';
@@ -10,7 +11,6 @@ export const KUBERNETES_FLAGS: FlagSpec[] = [
   { name: 'kubeconfig', type: 'string', default: '', help: "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the pod's service account)" },
   { name: 'namespaces', type: 'list', default: [], help: 'namespaces to read, comma-separated (default: all)' },
   { name: 'label-selector', type: 'string', default: '', help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on' },
-  { name: 'ingress-class', type: 'string', default: 'switchyard', help: 'the IngressClass whose Ingresses the gateway serves' },
   { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy status (only the elected leader writes)' },
   { name: 'lease-name', type: 'string', default: 'switchyard', help: 'name of the coordination.k8s.io Lease used to elect the status writer' },
   { name: 'lease-namespace', type: 'string', default: '', help: "namespace of the Lease (default: POD_NAMESPACE, the pod's own, else switchyard-system)" },
