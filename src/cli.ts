@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from './config.js';
 import { configureLog, log, type LogFormat } from './log.js';
 import { STATUS_FLAGS } from './status.js';
+import { KUBERNETES_FLAGS } from './sources/kube-flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
@@ -23,7 +24,8 @@ const TRANSLATE_FLAGS: FlagSpec[] = [
 ];
 
 const SERVE_FLAGS: FlagSpec[] = [
-  { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to serve (watched for changes)' },
+  { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to serve (watched for changes); ignored with --kubernetes' },
+  ...KUBERNETES_FLAGS,
   { name: 'xds-address', type: 'string', default: '127.0.0.1', help: 'address the xDS gRPC server listens on' },
   { name: 'xds-port', type: 'int', default: 18000, min: 0, max: 65535, help: 'xDS gRPC port' },
   { name: 'admin-address', type: 'string', default: '127.0.0.1', help: 'address the admin HTTP server listens on (0.0.0.0 in a pod, for the kubelet probes)' },
@@ -54,8 +56,8 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: {
-    summary: 'serve xDS (state of the world and delta ADS) for a folder of manifests',
-    usage: 'switchyard serve [--manifests DIR] [--xds-port 18000] [--admin-port 19000]',
+    summary: 'serve xDS (state of the world and delta ADS) for a folder of manifests or a Kubernetes cluster',
+    usage: 'switchyard serve [--manifests DIR | --kubernetes [--kubeconfig FILE]] [--xds-port 18000] [--admin-port 19000]',
     flags: SERVE_FLAGS,
     async run(values) {
       const { serve } = await import('./serve.js');

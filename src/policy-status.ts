@@ -6,7 +6,6 @@
 // aside), and a condition keeps its lastTransitionTime while its status stays the same.
 import { EventEmitter } from 'node:events';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { startSwitchyard, type Switchyard, type SwitchyardOptions } from './app.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { log } from './log.js';
 import type { Pipeline } from './pipeline.js';
@@ -346,57 +345,4 @@ export class PolicyStatusWriter {
       return false;
     }
   }
-}
-
-// ---- serve --kubernetes ------------------------------------------------------------------------------
-
-export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
-  source: KubernetesSourceOptions;
-  /** Leader election for the status writer; the kubeconfig is the source's. */
-  lease: Omit<LeaderElectionOptions, 'kubeConfig'>;
-  /** Write TrafficPolicy status (as leader). Default true. */
-  writeStatus?: boolean;
-  /** Status writer timing (see PolicyStatusWriterOptions). */
-  status?: { batchMs?: number; retryMs?: number };
-}
-
-export interface KubernetesMode {
-  app: Switchyard;
-  source: KubernetesSource;
-  leader: LeaderElector;
-  statusWriter: PolicyStatusWriter | undefined;
-  nacks: NackTracker;
-  /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
-  stop(options?: { releaseLease?: boolean }): Promise<void>;
-}
-
-/** `switchyard serve --kubernetes`: the cluster as the source, every replica serving xDS, the
- * elected leader writing TrafficPolicy status. */
-export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, status, ...appOptions } = options;
-  const source = new KubernetesSource(sourceOptions);
-  const app = await startSwitchyard({ ...appOptions, sources: [source] });
-  const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
-  const nacks = new NackTracker(app.server);
-  const statusWriter = writeStatus
-    ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, leader, ready: app.ready, ...status })
-    : undefined;
-  statusWriter?.start();
-  leader.start();
-  let stopped = false;
-  return {
-    app,
-    source,
-    leader,
-    statusWriter,
-    nacks,
-    async stop(stopOptions = {}) {
-      if (stopped) return;
-      stopped = true;
-      await statusWriter?.stop();
-      await leader.stop({ release: stopOptions.releaseLease ?? true });
-      nacks.detach();
-      await app.stop();
-    },
-  };
 }

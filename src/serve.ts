@@ -1,14 +1,13 @@
 // `switchyard serve`: run the control plane until SIGTERM or SIGINT, then shut down
-// gracefully (stop accepting streams, let in-flight writes finish) and exit 0.
-import { startSwitchyard } from './app.js';
+// gracefully (stop accepting streams, let in-flight writes finish) and exit 0. The source is
+// a folder of manifests (watched), or with --kubernetes the cluster itself.
+import { startSwitchyard, type SwitchyardOptions } from './app.js';
 import { FilesSource } from './sources/files.js';
 import { translateSettings, type FlagValues } from './config.js';
 import { log } from './log.js';
 
 export async function serve(values: FlagValues): Promise<number> {
-  const manifests = values.manifests as string;
-  const app = await startSwitchyard({
-    sources: [new FilesSource(manifests)],
+  const options: Omit<SwitchyardOptions, 'sources'> = {
     xdsHost: values.xdsAddress as string,
     xdsPort: values.xdsPort as number,
     adminHost: values.adminAddress as string,
@@ -16,14 +15,26 @@ export async function serve(values: FlagValues): Promise<number> {
     debounce: { quietMs: values.debounceQuietMs as number, maxMs: values.debounceMaxMs as number },
     gateways: values.gateways as string[],
     translate: translateSettings(values),
-  });
-  log.info('switchyard serving', { manifests, xdsPort: app.xdsPort, adminPort: app.adminPort });
+  };
+  let stop: () => Promise<void>;
+  if (values.kubernetes) {
+    const { startKubernetesMode } = await import('./kubernetes-mode.js');
+    const { kubernetesModeSettings } = await import('./sources/kube-flags.js');
+    const mode = await startKubernetesMode({ ...kubernetesModeSettings(values), ...options });
+    log.info('switchyard serving the cluster', { xdsPort: mode.app.xdsPort, adminPort: mode.app.adminPort });
+    stop = () => mode.stop();
+  } else {
+    const manifests = values.manifests as string;
+    const app = await startSwitchyard({ ...options, sources: [new FilesSource(manifests)] });
+    log.info('switchyard serving a folder', { manifests, xdsPort: app.xdsPort, adminPort: app.adminPort });
+    stop = () => app.stop();
+  }
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info('shutting down', { signal });
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      app.stop().then(
+      stop().then(
         () => resolve(0),
         (error: Error) => {
           log.error('shutdown failed', { error: error.message });
