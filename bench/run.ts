@@ -17,9 +17,10 @@ import { CLA_TYPE } from './loadgen/xds-messages.js';
 import { Mesh, type MeshOptions } from './mesh.js';
 import { cpuSeconds, rssBytes } from './proc.js';
 import { encodeClusterLoadAssignment } from './resources.js';
+import { runSoak } from './soak.js';
 import { switchyardAvailable } from './target.js';
 
-export const SCENARIOS = ['translate', 'initial-sync', 'endpoint-churn', 'sotw-churn', 'memory', 'burst'] as const;
+export const SCENARIOS = ['translate', 'initial-sync', 'endpoint-churn', 'sotw-churn', 'memory', 'burst', 'soak'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Flags {
@@ -47,6 +48,9 @@ export interface Flags {
   maxMs?: number;
   /** Run the floor after the server under test (churn scenarios). */
   floor: boolean;
+  /** soak: how long to churn, and how many endpoint events per second. */
+  durationS?: number;
+  rate?: number;
   out: string;
 }
 
@@ -57,6 +61,7 @@ const SCENARIO_DEFAULTS: Record<Scenario, Partial<Flags>> = {
   'sotw-churn': { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0, changes: 200 },
   memory: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5 },
   burst: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5, events: 5000 },
+  soak: { services: 1000, endpoints: 10, clients: 1000, deltaShare: 0.5, durationS: 600, rate: 50 },
 };
 
 const NUMERIC_FLAGS: Record<string, keyof Flags> = {
@@ -75,6 +80,8 @@ const NUMERIC_FLAGS: Record<string, keyof Flags> = {
   'idle-ms': 'idleMs',
   'quiet-ms': 'quietMs',
   'max-ms': 'maxMs',
+  'duration-s': 'durationS',
+  rate: 'rate',
 };
 
 export const USAGE = `usage: npm run bench -- <scenario> [flags]
@@ -83,7 +90,8 @@ flags: --services S --endpoints E --clients N --delta-share X --changes C
        --server switchyard|floor   (default switchyard; floor: the bare server alone)
        --target host:port [--pid P] [--apply-url URL]   (an external ADS server)
        --workers W --seed K --events M --burst-ms T --no-floor
-       --change-timeout-ms T --sync-timeout-ms T --idle-ms T --quiet-ms T --max-ms T --out DIR`;
+       --change-timeout-ms T --sync-timeout-ms T --idle-ms T --quiet-ms T --max-ms T --out DIR
+       --duration-s S --rate R   (soak: churn for S seconds at R endpoint events per second)`;
 
 export function parseFlags(argv: string[]): Flags {
   const [scenario, ...rest] = argv;
@@ -743,6 +751,7 @@ export async function run(flags: Flags, log: (line: string) => void = (l) => pro
     'sotw-churn': runChurn,
     memory: runMemory,
     burst: runBurst,
+    soak: runSoak,
   };
   const startedAt = new Date();
   const { rows, figures } = await runners[flags.scenario](flags, log);
