@@ -8,6 +8,7 @@ import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
 import type { DebounceSettings } from './debounce.js';
 import type { TranslateOptions } from './translate/options.js';
+import type { XdsSecuritySettings } from './security/flags.js';
 import { log } from './log.js';
 
 export interface SwitchyardOptions {
@@ -20,6 +21,8 @@ export interface SwitchyardOptions {
   adminPort?: number | null;
   debounce?: DebounceSettings;
   translate?: Partial<TranslateOptions>;
+  /** TLS, client identity rules and limits of the xDS port. */
+  xdsSecurity?: XdsSecuritySettings;
   /** How long shutdown lets streams drain (ms). */
   shutdownGraceMs?: number;
   /** Gateways built from the start; any other gateway is built when its first proxy connects. */
@@ -48,7 +51,7 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
     markReady = resolve;
     failReady = reject;
   });
-  const server = new XdsServer({ cache, ready: readyPromise, shutdownGraceMs: options.shutdownGraceMs });
+  const server = new XdsServer({ ...options.xdsSecurity, cache, ready: readyPromise, shutdownGraceMs: options.shutdownGraceMs });
   // Gateway names are known only when a gateway connects. The server reports a stream opened
   // (synchronously) before it handles that stream's first request, so the group is in the
   // cache by the time the request reads it.

@@ -8,6 +8,7 @@ import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from
 import { configureLog, log, type LogFormat } from './log.js';
 import { STATUS_FLAGS } from './status.js';
 import { KUBERNETES_FLAGS } from './sources/kube-flags.js';
+import { SECURITY_FLAGS } from './security/flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
@@ -28,6 +29,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   ...KUBERNETES_FLAGS,
   { name: 'xds-address', type: 'string', default: '127.0.0.1', help: 'address the xDS gRPC server listens on' },
   { name: 'xds-port', type: 'int', default: 18000, min: 0, max: 65535, help: 'xDS gRPC port' },
+  ...SECURITY_FLAGS,
   { name: 'admin-address', type: 'string', default: '127.0.0.1', help: 'address the admin HTTP server listens on (0.0.0.0 in a pod, for the kubelet probes)' },
   { name: 'admin-port', type: 'int', default: 19000, min: 0, max: 65535, help: 'admin HTTP port (health, metrics, debug)' },
   { name: 'debounce-quiet-ms', type: 'int', default: 20, min: 0, help: 'push once changes have been quiet this long' },

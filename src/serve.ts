@@ -4,6 +4,7 @@
 import { startSwitchyard, type SwitchyardOptions } from './app.js';
 import { FilesSource } from './sources/files.js';
 import { translateSettings, type FlagValues } from './config.js';
+import { xdsSecuritySettings } from './security/flags.js';
 import { log } from './log.js';
 
 export async function serve(values: FlagValues): Promise<number> {
@@ -15,6 +16,7 @@ export async function serve(values: FlagValues): Promise<number> {
     debounce: { quietMs: values.debounceQuietMs as number, maxMs: values.debounceMaxMs as number },
     gateways: values.gateways as string[],
     translate: translateSettings(values),
+    xdsSecurity: xdsSecuritySettings(values),
   };
   let stop: () => Promise<void>;
   if (values.kubernetes) {
