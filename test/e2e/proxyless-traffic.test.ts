@@ -7,7 +7,7 @@ import { TypeUrl } from '../../src/protos.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import { describeCounts, eventually, startHarness, untilServing, type Harness } from './support/harness.js';
-import { endpointSlice, grpcService, trafficPolicy, type ManifestDir } from './support/manifests.js';
+import { endpointSlice, grpcService, trafficPolicy } from './support/manifests.js';
 import { serviceTarget, type WhoClient } from './support/proxyless-client.js';
 
 const NS = 'shop';
@@ -18,9 +18,10 @@ let backends: BackendSet;
 let harness: Harness;
 let reviews: WhoClient;
 
-function writeReviewsPolicy(manifests: ManifestDir, spec: Omit<TrafficPolicySpec, 'targetRef'> | undefined): void {
-  if (spec === undefined) manifests.remove('reviews-policy');
-  else manifests.write('reviews-policy', [trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })]);
+function writeReviewsPolicy(spec: Omit<TrafficPolicySpec, 'targetRef'>): Promise<void> {
+  return harness.edit(() =>
+    harness.manifests.write('reviews-policy', [trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })]),
+  );
 }
 
 const split = (weights: Record<string, number>) => Object.entries(weights).map(([backend, weight]) => ({ backend, weight }));
@@ -32,11 +33,12 @@ async function measure(client: WhoClient, n: number, shares: Record<string, numb
 }
 
 /**
- * After an edit: polls small batches until one is consistent with `shares` (the new config has
- * reached the client), then judges a fresh batch of `n` calls — the assertion.
+ * After an edit has been ACKed, the client may still wait for clusters the new routes name before
+ * it switches. So: poll batches of `n` until one holds (n is chosen so that the previous config
+ * cannot pass), then judge a fresh batch of `n` — the assertion.
  */
 async function settleThenMeasure(client: WhoClient, n: number, shares: Record<string, number>, headers: Record<string, string> = {}) {
-  await eventually(`split ${JSON.stringify(shares)}`, async () => ((await measure(client, 100, shares, headers)).ok ? true : undefined), 15_000, 0);
+  await eventually(`split ${JSON.stringify(shares)}`, async () => ((await measure(client, n, shares, headers)).ok ? true : undefined), 15_000, 0);
   return measure(client, n, shares, headers);
 }
 
@@ -70,26 +72,26 @@ describe('proxyless gRPC clients follow Switchyard', () => {
   });
 
   test('a 90/10 canary split holds, and editing it to 50/50 moves the observed split', async () => {
-    writeReviewsPolicy(harness.manifests, { split: split({ 'reviews-v1': 90, 'reviews-v2': 10 }) });
+    await writeReviewsPolicy({ split: split({ 'reviews-v1': 90, 'reviews-v2': 10 }) });
     // n = 400: v2 expects 40 ± 27; a 50/50 or 80/20 split (200 or 80) falls outside.
     const canary = await settleThenMeasure(reviews, 400, { 'reviews-v1': 0.9, 'reviews-v2': 0.1 });
     expect({ ok: canary.ok, report: canary.report }).toEqual({ ok: true, report: canary.report });
 
-    writeReviewsPolicy(harness.manifests, { split: split({ 'reviews-v1': 50, 'reviews-v2': 50 }) });
+    await writeReviewsPolicy({ split: split({ 'reviews-v1': 50, 'reviews-v2': 50 }) });
     // n = 400: each expects 200 ± 45; the old split (40 for v2) is far outside.
     const even = await settleThenMeasure(reviews, 400, { 'reviews-v1': 0.5, 'reviews-v2': 0.5 });
     expect({ ok: even.ok, report: even.report }).toEqual({ ok: true, report: even.report });
   });
 
   test('a three-way 60/30/10 split holds', async () => {
-    writeReviewsPolicy(harness.manifests, { split: split({ 'reviews-v1': 60, 'reviews-v2': 30, 'reviews-v3': 10 }) });
+    await writeReviewsPolicy({ split: split({ 'reviews-v1': 60, 'reviews-v2': 30, 'reviews-v3': 10 }) });
     // n = 600: v3 expects 60 ± 33 and v2 180 ± 50; an even three-way split (200 each) fails both.
     const result = await settleThenMeasure(reviews, 600, { 'reviews-v1': 0.6, 'reviews-v2': 0.3, 'reviews-v3': 0.1 });
     expect({ ok: result.ok, report: result.report }).toEqual({ ok: true, report: result.report });
   });
 
   test('a header route sends calls with x-canary: true only to v2; the rest follow the split', async () => {
-    writeReviewsPolicy(harness.manifests, {
+    await writeReviewsPolicy({
       routes: [{ match: { headers: [{ name: 'x-canary', exact: 'true' }] }, backend: 'reviews-v2' }],
       split: split({ 'reviews-v1': 100 }),
     });
@@ -118,9 +120,11 @@ describe('proxyless gRPC clients follow Switchyard', () => {
     flaky.failEvery(2);
     expect(await sequential(20)).toBe('error:14=10 ratings-0=10');
 
-    harness.manifests.write('ratings-policy', [
-      trafficPolicy(NS, 'ratings-retries', { targetRef: { kind: 'Service', name: 'ratings' }, retries: { attempts: 2, retryOn: ['unavailable'] } }),
-    ]);
+    await harness.edit(() =>
+      harness.manifests.write('ratings-policy', [
+        trafficPolicy(NS, 'ratings-retries', { targetRef: { kind: 'Service', name: 'ratings' }, retries: { attempts: 2, retryOn: ['unavailable'] } }),
+      ]),
+    );
     // Once the retry policy has arrived, each failed attempt is retried on the next, which succeeds.
     await eventually('retries to take effect', async () => ((await sequential(4)) === 'ratings-0=4' ? true : undefined), 15_000, 0);
     flaky.failEvery(2);

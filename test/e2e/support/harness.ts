@@ -11,6 +11,11 @@ export interface Harness {
   manifests: ManifestDir;
   nacks: NackEvent[];
   acks: AckEvent[];
+  /**
+   * Runs `change` (manifest edits) and waits until Switchyard has flushed a change that moved some
+   * resource and every response it sent since has been ACKed or NACKed by its client.
+   */
+  edit(change: () => void): Promise<void>;
   /** A proxyless client of `target` with its own node id (closed by `stop`). */
   client(target: string, nodeId?: string): WhoClient;
   stop(): Promise<void>;
@@ -33,6 +38,22 @@ export async function startHarness(seed: (manifests: ManifestDir) => void): Prom
   const acks: AckEvent[] = [];
   switchyard.server.on('nack', (event) => nacks.push(event));
   switchyard.server.on('ack', (event) => acks.push(event));
+  // Responses not yet answered, by stream and type: the nonce that awaits an ACK or NACK.
+  const unanswered = new Map<string, string>();
+  switchyard.server.on('responseSent', (event) => unanswered.set(`${event.streamId}|${event.typeUrl}`, event.nonce));
+  const answer = (event: { streamId: number; typeUrl: string; nonce: string }) => {
+    const key = `${event.streamId}|${event.typeUrl}`;
+    if (unanswered.get(key) === event.nonce) unanswered.delete(key);
+  };
+  switchyard.server.on('ack', answer);
+  switchyard.server.on('nack', answer);
+  switchyard.server.on('streamClosed', (event) => {
+    for (const key of [...unanswered.keys()]) if (key.startsWith(`${event.streamId}|`)) unanswered.delete(key);
+  });
+  let changingFlushes = 0;
+  switchyard.pipeline.on('flushed', (report) => {
+    if (report.changedResources > 0) changingFlushes++;
+  });
   const clients: WhoClient[] = [];
   let clientCount = 0;
   return {
@@ -40,6 +61,11 @@ export async function startHarness(seed: (manifests: ManifestDir) => void): Prom
     manifests,
     nacks,
     acks,
+    async edit(change) {
+      const before = changingFlushes;
+      change();
+      await eventually('the edit to be pushed and answered', () => (changingFlushes > before && unanswered.size === 0 ? true : undefined));
+    },
     client(target, nodeId = `e2e-client-${++clientCount}-${process.pid}`) {
       const client = new WhoClient(target, proxylessBootstrap({ xdsPort: switchyard.xdsPort, nodeId }));
       clients.push(client);
