@@ -21,14 +21,14 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-/** Starts Switchyard on a folder already filled by `seed`. */
-export async function startHarness(seed: (manifests: ManifestDir) => void): Promise<Harness> {
+/** Starts Switchyard on a folder already filled by `seed`; `admin` also starts its admin server on a free port. */
+export async function startHarness(seed: (manifests: ManifestDir) => void, { admin = false } = {}): Promise<Harness> {
   const manifests = new ManifestDir();
   seed(manifests);
   const switchyard = await startSwitchyard({
     sources: [new FilesSource(manifests.path)],
     xdsPort: 0,
-    adminPort: null,
+    adminPort: admin ? 0 : null,
     // Short, so an edit reaches clients quickly; the watcher has its own settle time.
     debounce: { quietMs: 20, maxMs: 100 },
     shutdownGraceMs: 500,
