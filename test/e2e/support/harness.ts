@@ -2,9 +2,10 @@
 // FilesSource, an ephemeral xDS port, and a record of every ACK and NACK the xDS server saw.
 import { startSwitchyard, type Switchyard } from '../../../src/app.js';
 import { FilesSource } from '../../../src/sources/files.js';
+import type { TranslateOptions } from '../../../src/translate/options.js';
 import type { AckEvent, NackEvent } from '../../../src/xds/events.js';
 import { ManifestDir } from './manifests.js';
-import { proxylessBootstrap, WhoClient } from './proxyless-client.js';
+import { bootstrapOption, proxylessBootstrap, WhoClient } from './proxyless-client.js';
 
 export interface Harness {
   switchyard: Switchyard;
@@ -21,14 +22,21 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-/** Starts Switchyard on a folder already filled by `seed`; `admin` also starts its admin server on a free port. */
-export async function startHarness(seed: (manifests: ManifestDir) => void, { admin = false } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Also start the admin server (on a free port). */
+  admin?: boolean;
+  translate?: Partial<TranslateOptions>;
+}
+
+/** Starts Switchyard on a folder already filled by `seed`. */
+export async function startHarness(seed: (manifests: ManifestDir) => void, { admin = false, translate }: HarnessOptions = {}): Promise<Harness> {
   const manifests = new ManifestDir();
   seed(manifests);
   const switchyard = await startSwitchyard({
     sources: [new FilesSource(manifests.path)],
     xdsPort: 0,
     adminPort: admin ? 0 : null,
+    ...(translate ? { translate } : {}),
     // Short, so an edit reaches clients quickly; the watcher has its own settle time.
     debounce: { quietMs: 20, maxMs: 100 },
     shutdownGraceMs: 500,
@@ -67,7 +75,7 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
       await eventually('the edit to be pushed and answered', () => (changingFlushes > before && unanswered.size === 0 ? true : undefined));
     },
     client(target, nodeId = `e2e-client-${++clientCount}-${process.pid}`) {
-      const client = new WhoClient(target, proxylessBootstrap({ xdsPort: switchyard.xdsPort, nodeId }));
+      const client = new WhoClient(target, bootstrapOption(proxylessBootstrap({ xdsPort: switchyard.xdsPort, nodeId })));
       clients.push(client);
       return client;
     },

@@ -27,14 +27,17 @@ export function proxylessBootstrap({ xdsPort, nodeId, role = 'proxyless' }: Boot
   };
 }
 
+/** Channel options that give one channel its own xDS bootstrap. */
+export function bootstrapOption(bootstrap: Record<string, unknown>): grpc.ChannelOptions {
+  return { [BOOTSTRAP_OPTION]: JSON.stringify(bootstrap) };
+}
+
+/** A client of the test service: proxyless with an `xds:///` target and `bootstrapOption`, or plain (e.g. through Envoy). */
 export class WhoClient {
   readonly client: grpc.Client;
 
-  constructor(readonly target: string, bootstrap: Record<string, unknown>, channelOptions: grpc.ChannelOptions = {}) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
-      [BOOTSTRAP_OPTION]: JSON.stringify(bootstrap),
-      ...channelOptions,
-    });
+  constructor(readonly target: string, channelOptions: grpc.ChannelOptions = {}) {
+    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), channelOptions);
   }
 
   /** One call: the backend's name, or the gRPC error. */
