@@ -1,6 +1,12 @@
 // A server process the bench runner starts and drives over IPC (Switchyard or the floor),
 // so the server never shares an event loop or a heap with the load generator.
 import { fork, type ChildProcess } from 'node:child_process';
+
+/** BENCH_CPU_PROF=<dir> writes a CPU profile of the server under test there (node --cpu-prof). */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
 import { fileURLToPath } from 'node:url';
 
 export interface ChildReply {
@@ -16,7 +22,7 @@ export class ServerChild {
   constructor(script: URL, readonly label: string) {
     // --expose-gc: heap figures are taken after a full collection. Switchyard logs warnings and
     // errors only (SWITCHYARD_LOG_LEVEL overrides), so the figures are not about log lines.
-    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc'], env: { ...process.env, SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc', ...profileArgs()], env: { ...process.env, SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.process.on('message', (message: ChildReply) => {
       if (message.type === 'error') {
         const waiter = this.waiters.shift();
