@@ -46,7 +46,8 @@ export function buildLoadAssignment(
     const members = byZone.get(zone) as EndpointInfo[];
     const priority = ranks.indexOf(rankOf(zone));
     return {
-      ...(zone ? { locality: { zone } } : {}),
+      // Always present, empty when the slice gave no zone: gRPC rejects a group without a locality.
+      locality: zone ? { zone } : {},
       lbEndpoints: members.map((endpoint) => ({
         endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
         healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
