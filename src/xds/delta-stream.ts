@@ -72,8 +72,12 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       state.names.add(name);
     }
     // The client drops what it no longer watches; forget it so a re-subscription sends it again.
-    for (const name of [...state.clientVersions.keys()]) {
-      if (!this.inScope(state, name)) state.clientVersions.delete(name);
+    // Only a request that narrows the scope can drop anything: a plain ACK must stay O(1), not
+    // O(resources held), or every push costs streams x resources.
+    if (wasWildcard && !state.wildcard) {
+      for (const name of [...state.clientVersions.keys()]) if (!state.names.has(name)) state.clientVersions.delete(name);
+    } else if (!state.wildcard) {
+      for (const name of unsubscribe) state.clientVersions.delete(name);
     }
 
     if (!state.served) {

@@ -22,6 +22,9 @@ interface SotwTypeState extends TypeStateBase {
   sentIsShared: boolean;
   /** Removed clusters kept in CDS responses until the rest of a change went out (make before break). */
   heldRemovals: Set<string>;
+  /** The names of the last request, as sent: an ACK repeats them, and comparing the list is
+   * cheaper than rebuilding the subscription on every ACK. */
+  lastRequested: string[] | undefined;
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -32,7 +35,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   protected newTypeState(typeUrl: string): SotwTypeState {
-    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), sentIsShared: false, heldRemovals: new Set() };
+    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), sentIsShared: false, heldRemovals: new Set(), lastRequested: undefined };
   }
 
   protected clientHolds(state: SotwTypeState): Iterable<string> {
@@ -40,14 +43,18 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   protected handleRequest(request: SotwRequest, typeUrl: string): void {
+    const known = this.types.get(typeUrl);
+    const unchanged = known !== undefined && sameNames(known.lastRequested, request.resourceNames);
     // A SotW request names its whole subscription for the type.
-    this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
+    if (!unchanged) this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
     const { state, first } = this.typeState(typeUrl);
     // Only the latest response's nonce counts; anything else is an old request crossing a newer response.
     if (!first && request.responseNonce !== state.lastNonce) return;
     this.acknowledge(state, request);
 
+    if (unchanged && !first) return;
     const added = this.updateSubscription(state, request.resourceNames, first);
+    state.lastRequested = request.resourceNames;
     if (!first && added === undefined) return;
 
     if (!state.served) {
@@ -211,4 +218,10 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       0,
     );
   }
+}
+
+function sameNames(previous: string[] | undefined, requested: string[]): boolean {
+  if (previous === undefined || previous.length !== requested.length) return false;
+  for (let i = 0; i < requested.length; i++) if (previous[i] !== requested[i]) return false;
+  return true;
 }
