@@ -1,6 +1,8 @@
 // Proxyless gRPC clients (@grpc/grpc-js-xds) against Switchyard on a watched manifest folder:
 // weighted splits, an edited split, a header route and retries, observed as calls that real
 // gRPC backends answered. Shares are judged with a binomial bound (support/binomial.ts).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { TrafficPolicySpec } from '../../src/sources/types.js';
 import { TypeUrl } from '../../src/protos.js';
@@ -8,7 +10,7 @@ import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import { describeCounts, eventually, startHarness, untilServing, type Harness } from './support/harness.js';
 import { endpointSlice, grpcService, trafficPolicy } from './support/manifests.js';
-import { serviceTarget, type WhoClient } from './support/proxyless-client.js';
+import { bootstrapOption, serviceTarget, WhoClient } from './support/proxyless-client.js';
 
 const NS = 'shop';
 const PORT = 9080;
@@ -101,6 +103,27 @@ describe('proxyless gRPC clients follow Switchyard', () => {
     expect(describeCounts(others.counts)).toBe('reviews-v1=100');
     const plain = await measure(reviews, 100, { 'reviews-v1': 1 });
     expect(describeCounts(plain.counts)).toBe('reviews-v1=100');
+  });
+
+  test('the example bootstrap envoy/proxyless-bootstrap.json works once pointed at this Switchyard; without role metadata gRPC is still recognised', async () => {
+    const example = JSON.parse(readFileSync(join(process.cwd(), 'envoy', 'proxyless-bootstrap.json'), 'utf8')) as {
+      xds_servers: Array<{ server_uri: string }>;
+      node: { id: string; metadata?: Record<string, string> };
+    };
+    example.xds_servers[0].server_uri = `127.0.0.1:${harness.switchyard.xdsPort}`;
+    const withoutRole = { ...example, node: { ...example.node, id: 'e2e-no-role', metadata: {} } };
+    const clients = [example, withoutRole].map((bootstrap) => new WhoClient(serviceTarget('reviews', NS, PORT), bootstrapOption(bootstrap)));
+    try {
+      for (const client of clients) expect(await untilServing(client)).toMatch(/^reviews-v/);
+      const groups = harness.switchyard.server
+        .streams()
+        .filter((s) => s.nodeId === example.node.id || s.nodeId === 'e2e-no-role')
+        .map((s) => `${s.nodeId}:${s.group}`)
+        .sort();
+      expect(groups).toEqual(['e2e-no-role:proxyless', 'reviews-client:proxyless']);
+    } finally {
+      for (const client of clients) client.close();
+    }
   });
 
   test('retries from a TrafficPolicy turn a flaky backend\'s UNAVAILABLE into successes', async () => {

@@ -74,9 +74,13 @@ class WhoamiBackend implements Backend {
     });
   }
 
+  /** Lets calls in flight finish for up to a second, then cuts the connections. */
   stop(): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.server.forceShutdown(), 1000);
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 1000);
       this.server.tryShutdown(() => {
         clearTimeout(timer);
         resolve();

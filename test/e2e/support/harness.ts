@@ -81,7 +81,9 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
     },
     async stop() {
       for (const client of clients) client.close();
-      await switchyard.stop();
+      // Clients leave first (their ADS streams end), then the control plane stops.
+      await eventually('closed clients to end their xDS streams', () => (switchyard.server.streams().length === 0 ? true : undefined), 5000).catch(() => undefined);
+      await withDeadline(switchyard.stop(), 5000, 'Switchyard to stop (its shutdownGraceMs is 500)');
       manifests.cleanup();
     },
   };
@@ -110,6 +112,19 @@ export async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Fails with a message naming what hung, instead of running into Jest's hook timeout. */
+export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
