@@ -81,10 +81,15 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
     },
     async stop() {
       for (const client of clients) client.close();
-      // Clients leave first (their ADS streams end), then the control plane stops.
-      await eventually('closed clients to end their xDS streams', () => (switchyard.server.streams().length === 0 ? true : undefined), 5000).catch(() => undefined);
-      await withDeadline(switchyard.stop(), 5000, 'Switchyard to stop (its shutdownGraceMs is 500)');
-      manifests.cleanup();
+      try {
+        // Clients leave first (their ADS streams end), then the control plane stops.
+        await eventually('closed clients to end their xDS streams', () => (switchyard.server.streams().length === 0 ? true : undefined), 5000);
+        await withDeadline(switchyard.stop(), 5000, 'Switchyard to stop (its shutdownGraceMs is 500)');
+      } finally {
+        // A stop that hangs fails the test file; the sockets are still closed so the run can end.
+        switchyard.server.forceShutdown();
+        manifests.cleanup();
+      }
     },
   };
 }
