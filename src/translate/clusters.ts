@@ -44,7 +44,7 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
       connectTimeout: protoDuration(options.connectTimeoutMs),
       ...clusterLbFields(choice, spec, role, options),
       ...(port.protocol === 'grpc' || port.protocol === 'http2' ? http2Upstream() : {}),
-      ...policyClusterFields(spec, port),
+      ...policyClusterFields(spec, port, role),
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });
@@ -76,7 +76,7 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }
 
-function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo): Record<string, unknown> {
+function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
   if (!spec) return {};
   const fields: Record<string, unknown> = {};
   const breaker = spec.circuitBreaker;
@@ -100,6 +100,9 @@ function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServiceP
       interval: duration(outlier.interval),
       baseEjectionTime: duration(outlier.baseEjectionTime),
       maxEjectionPercent: wrapped(outlier.maxEjectionPercent),
+      // The policy asks for consecutive-5xx ejection only. gRPC turns success-rate ejection on
+      // unless it is 0 and then crashes in its check (grpc-js-xds leaves minimum_hosts unset).
+      ...(role === 'proxyless' ? { enforcingSuccessRate: { value: 0 } } : {}),
     });
   }
   const hc = spec.healthCheck;

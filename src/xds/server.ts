@@ -192,11 +192,14 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.unsubscribeCache();
     this.tls?.provider.close();
     return new Promise((resolve) => {
+      // grpc-js calls tryShutdown back only once every client has closed its connection, and
+      // not at all after forceShutdown: a client that keeps an idle connection open (gRPC clients
+      // do) must not hold shutdown forever, so the grace timer resolves too.
       const timer = setTimeout(() => {
         log.warn('xDS server shutdown grace period over; closing connections', { graceMs: this.shutdownGraceMs });
         this.grpcServer.forceShutdown();
+        resolve();
       }, this.shutdownGraceMs);
-      timer.unref();
       this.grpcServer.tryShutdown(() => {
         clearTimeout(timer);
         resolve();
