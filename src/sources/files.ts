@@ -6,7 +6,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../log.js';
-import { describeObject, located, parseManifests, toSourceEvent, type ManifestError } from './manifests.js';
+import { canonicalJson, describeObject, located, parseManifests, toSourceEvent, type ManifestError } from './manifests.js';
 import { refKey, type EventSink, type ObjectRef, type Source, type SourceEvent } from './types.js';
 
 export interface FilesSourceOptions {
@@ -42,18 +42,6 @@ interface FileEntry {
   /** The objects of the last version that parsed; kept while the file has a syntax error. */
   objects: FileObject[];
   problems: ManifestError[];
-}
-
-/** JSON with sorted keys, so the same object written in another key order compares equal. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 function fingerprintOf(event: FileObject['event']): string {

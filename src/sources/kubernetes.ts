@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { log } from '../log.js';
 import { API_VERSIONS, CLUSTER_SCOPED_KINDS } from './kube-schemas.js';
-import { normalizeObject, objectRef, toSourceEvent } from './manifests.js';
+import { canonicalJson, normalizeObject, objectRef, toSourceEvent } from './manifests.js';
 import {
   refKey,
   type EventSink,
@@ -134,18 +134,6 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
       usesLabelSelector: true,
     },
   ];
-}
-
-/** JSON with sorted keys, so equal objects compare equal whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 /** A plain JSON copy: typed list items (Dates, class instances) and raw watch objects look alike. */

@@ -249,3 +249,15 @@ export function toSourceEvent(object: KubeObject, origin?: ObjectOrigin): Source
   if (errors.length > 0) return { type: 'rejected', ref, errors, object, origin };
   return { type: 'upsert', ref, object, origin };
 }
+
+/** JSON with sorted keys, so the same object written in another key order compares equal. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
