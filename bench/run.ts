@@ -17,7 +17,7 @@ import { CLA_TYPE } from './loadgen/xds-messages.js';
 import { Mesh, type MeshOptions } from './mesh.js';
 import { cpuSeconds, rssBytes } from './proc.js';
 import { encodeClusterLoadAssignment } from './resources.js';
-import { runSoak } from './soak.js';
+import { readyAddresses, runSoak } from './soak.js';
 import { switchyardAvailable } from './target.js';
 
 export const SCENARIOS = ['translate', 'initial-sync', 'endpoint-churn', 'sotw-churn', 'memory', 'burst', 'soak'] as const;
@@ -578,22 +578,6 @@ async function runMemory(flags: Flags, log: (line: string) => void): Promise<{ r
   }
 }
 
-/** Ready addresses per ClusterLoadAssignment the recorder holds, decoded with Envoy's protos. */
-function healthyAddresses(bytes: Uint8Array): string[] {
-  const cla = decodeMessage(TypeUrl.ClusterLoadAssignment, bytes) as {
-    endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }> }>;
-  };
-  const addresses: string[] = [];
-  for (const locality of cla.endpoints ?? []) {
-    for (const lb of locality.lbEndpoints ?? []) {
-      const status = lb.healthStatus ?? 'UNKNOWN';
-      if (status !== 'UNKNOWN' && status !== 'HEALTHY') continue;
-      const address = lb.endpoint?.address?.socketAddress?.address;
-      if (address) addresses.push(address);
-    }
-  }
-  return addresses.sort();
-}
 
 async function runBurst(flags: Flags, log: (line: string) => void): Promise<{ rows: Row[]; figures: object }> {
   const mesh = new Mesh(meshOptions(flags));
@@ -663,7 +647,7 @@ async function runBurst(flags: Flags, log: (line: string) => void): Promise<{ ro
       const service = mesh.services[index]!;
       const expected = (service.slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) => e.addresses[0]!).sort();
       const held = claMap.get(service.clusterName);
-      const actual = held ? healthyAddresses(held.bytes) : [];
+      const actual = held ? readyAddresses(held.bytes) : [];
       if (expected.join(',') !== actual.join(',')) {
         wrongAtRecorder++;
         if (wrongExamples.length < 3) wrongExamples.push(`${service.clusterName}: expected [${expected.join(' ')}], got [${actual.join(' ')}]`);

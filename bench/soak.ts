@@ -24,7 +24,7 @@ interface RssSample {
 }
 
 /** Ready addresses of a ClusterLoadAssignment, sorted. */
-function readyAddresses(bytes: Uint8Array): string[] {
+export function readyAddresses(bytes: Uint8Array): string[] {
   const assignment = decodeMessage(TypeUrl.ClusterLoadAssignment, bytes) as {
     endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }> }>;
   };

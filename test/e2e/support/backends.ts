@@ -3,6 +3,8 @@
 // (all of 127/8 is loopback on Linux), the way pods share a container port on different IPs,
 // so one EndpointSlice with one port lists them all.
 import * as grpc from '@grpc/grpc-js';
+// The e2e backends run the demo's hand-written Whoami service (gRPC carries any bytes; the messages are JSON).
+import { WHO_METHOD, WHOAMI_SERVICE } from '../../../demo/loopback.js';
 
 export interface WhoRequest {
   key?: string;
@@ -11,24 +13,7 @@ export interface WhoReply {
   backend: string;
 }
 
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8')),
-};
-
-/** The test service, defined by hand: gRPC carries any bytes, so the messages are JSON. */
-export const WHO_METHOD = '/switchyard.e2e.Whoami/Who';
-export const WHOAMI_SERVICE: grpc.ServiceDefinition = {
-  Who: {
-    path: WHO_METHOD,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize as (bytes: Buffer) => WhoRequest,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize as (bytes: Buffer) => WhoReply,
-  },
-};
+export { WHO_METHOD };
 
 export interface Backend {
   name: string;
