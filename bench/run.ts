@@ -555,6 +555,8 @@ async function runMemory(flags: Flags, log: (line: string) => void): Promise<{ r
     const sync = await main.waitSynced(flags.syncTimeoutMs);
     await sleep(flags.idleMs);
     const rssStreams = serverRss(server)!;
+    // What the streams keep alive, as opposed to what the allocator keeps after the sync's peak.
+    const afterGc = server.child ? await server.child.request({ cmd: 'heap' }, 'heap') : undefined;
     const extra = Math.max(1, Math.round(flags.clients / 10));
     const more = await LoadGenerator.start({ target: server.address, clients: extra, deltaShare: flags.deltaShare, workers: 1 });
     generators.push(more);
@@ -568,10 +570,17 @@ async function runMemory(flags: Flags, log: (line: string) => void): Promise<{ r
       ...syncRows(extraSync, 'extra: '),
       { figure: 'server RSS, mesh loaded, no streams', value: mb(rssIdle) },
       { figure: `server RSS with ${flags.clients} idle streams`, value: mb(rssStreams), target: '<= 400 MB', loadgenCpu },
+      ...(afterGc
+        ? [
+            { figure: `server heap used after a full GC, ${flags.clients} streams`, value: mb(afterGc.heapUsed as number) },
+            { figure: 'server heap committed / external (Buffers) after that GC', value: `${mb(afterGc.heapTotal as number)} / ${mb(afterGc.external as number)}` },
+            { figure: 'server RSS after that GC', value: mb(afterGc.rss as number) },
+          ]
+        : []),
       { figure: 'RSS per stream (first N)', value: `${((rssStreams - rssIdle) / Math.max(1, flags.clients) / 1024).toFixed(1)} KB` },
       { figure: `RSS per extra stream (${extra} more)`, value: `${((rssMore - rssStreams) / extra / 1024).toFixed(1)} KB` },
     ];
-    return { rows, figures: { server: server.kind, rssIdle, rssStreams, rssMore, extra, sync: { ...sync, syncMs: undefined } } };
+    return { rows, figures: { server: server.kind, rssIdle, rssStreams, heapAfterGc: afterGc?.heapUsed, rssAfterGc: afterGc?.rss, rssMore, extra, sync: { ...sync, syncMs: undefined } } };
   } finally {
     for (const g of generators) await g.stop();
     await server.stop();

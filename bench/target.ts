@@ -2,6 +2,7 @@
 // in-memory source that the bench runner drives over IPC. Everything the runner reports
 // about it is measured from outside (clients, /proc), except the `translate` timing.
 import { existsSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { envoyRoot } from '../src/protos.js';
 import { MemorySource } from './memory-source.js';
@@ -57,10 +58,10 @@ async function loadStartSwitchyard(): Promise<StartSwitchyard> {
   return app.startSwitchyard;
 }
 
-function heap(): { heapUsed: number; rss: number } {
+function heap(): { heapUsed: number; heapTotal: number; external: number; rss: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const usage = process.memoryUsage();
-  return { heapUsed: usage.heapUsed, rss: usage.rss };
+  return { heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, external: usage.external, rss: usage.rss };
 }
 
 async function serveOverIpc(): Promise<void> {
@@ -110,6 +111,10 @@ async function serveOverIpc(): Promise<void> {
             break;
           }
           case 'heap':
+            // BENCH_HEAP_SNAPSHOT=<dir>: also write a heap snapshot there, to see what holds memory.
+            if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/switchyard-${Date.now()}.heapsnapshot`);
+            heap();
+            await new Promise((resolve) => setTimeout(resolve, 1000));
             reply({ type: 'heap', ...heap() });
             break;
           case 'stop':

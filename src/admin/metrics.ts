@@ -63,6 +63,22 @@ export class AdminMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'switchyard_xds_queued_bytes',
+      help: 'Response bytes written to xDS streams and not yet taken by their connections, over all streams',
+      registers: register,
+      collect() {
+        this.set(server.sendQueue().bytes);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_xds_waiting_requests',
+      help: 'xDS requests and held pushes waiting for room under the queued-bytes bound',
+      registers: register,
+      collect() {
+        this.set(server.sendQueue().waiting);
+      },
+    });
     const responses = new Counter({
       name: 'switchyard_xds_responses_total',
       help: 'xDS responses sent, by resource type',

@@ -9,6 +9,7 @@ import type { StreamSnapshot, XdsServerEvents } from '../xds/events.js';
 
 export interface ObservedXdsServer extends EventEmitter<XdsServerEvents> {
   streams(): StreamSnapshot[];
+  sendQueue(): { bytes: number; waiting: number };
 }
 
 export type ObservedPipeline = EventEmitter<PipelineEvents>;

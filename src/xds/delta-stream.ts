@@ -13,6 +13,7 @@ export interface DeltaRequest extends DecodedRequest {
 }
 
 interface DeltaTypeState extends TypeStateBase {
+  names: Set<string>;
   /** What the client holds, per name: from initial_resource_versions, then from what was sent. */
   clientVersions: Map<string, string>;
 }
@@ -25,7 +26,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
   }
 
   protected newTypeState(typeUrl: string): DeltaTypeState {
-    return { ...this.newTypeStateBase(typeUrl), clientVersions: new Map() };
+    return { ...this.newTypeStateBase(typeUrl), names: new Set(), clientVersions: new Map() };
   }
 
   protected clientHolds(state: DeltaTypeState): Iterable<string> {
@@ -63,13 +64,18 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       state.names.delete(name);
     }
     const newlySubscribed: string[] = [];
+    const all = this.context.cache.resources(this.group!, typeUrl as TypeUrl);
     for (const name of subscribe) {
       if (wildcardCapable && name === '*') {
         state.wildcard = true;
         continue;
       }
-      if (!state.names.has(name)) newlySubscribed.push(name);
-      state.names.add(name);
+      if (state.names.has(name)) continue;
+      // Keep the cache's string for the name, not the request's fresh copy: 2,000 streams
+      // watching 1,000 names each would otherwise hold 2 million strings.
+      const kept = all.get(name)?.name ?? name;
+      newlySubscribed.push(kept);
+      state.names.add(kept);
     }
     // The client drops what it no longer watches; forget it so a re-subscription sends it again.
     // Only a request that narrows the scope can drop anything: a plain ACK must stay O(1), not
@@ -87,7 +93,6 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
 
     const outgoing = new Map<string, CachedResource>();
     const removed = new Set<string>();
-    const all = this.context.cache.resources(this.group!, typeUrl as TypeUrl);
     if (first || (state.wildcard && !wasWildcard)) {
       // Everything in scope that the client lacks or holds at another version; what it holds
       // that no longer exists is removed.

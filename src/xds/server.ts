@@ -16,8 +16,10 @@ import {
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
+import { SendBudget, type SendTicket } from './send-budget.js';
 import { SharedFullSets } from './shared-sets.js';
 import { SotwStream } from './sotw-stream.js';
+import { SubscriptionPool } from './subscription-pool.js';
 import type { StreamContext, StreamGuard, StreamTransport } from './stream-base.js';
 
 export interface XdsServerOptions {
@@ -55,6 +57,10 @@ export interface XdsLimits {
   /** Bytes written to one stream and not yet taken by its connection before pushes wait and
    * coalesce (default 4 MiB; the stream also waits whenever grpc-js says its buffer is full). */
   maxQueuedBytesPerStream?: number;
+  /** Bytes written to all streams together and not yet taken by their connections before
+   * requests wait their turn and pushes are held (default 64 MiB; 0: no bound). It bounds the
+   * memory a crowd of proxies connecting at once costs. */
+  maxQueuedBytes?: number;
   /** Server pings an idle connection this often (grpc.keepalive_time_ms; default 30000). */
   keepaliveTimeMs?: number;
   /** A ping unanswered for this long closes the connection and frees its streams (grpc.keepalive_timeout_ms; default 10000). */
@@ -66,6 +72,7 @@ export interface XdsLimits {
 
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_TOTAL_QUEUED_BYTES = 64 * 1024 * 1024;
 
 type AnyStream = SotwStream | DeltaStream;
 
@@ -105,6 +112,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly grpcServer: grpc.Server;
   private readonly cache: ResourceCache;
   private readonly fullSets: SharedFullSets;
+  private readonly subscriptions = new SubscriptionPool();
   private readonly streamsById = new Map<number, AnyStream>();
   private readonly ready: Promise<void>;
   private markReady: () => void = () => {};
@@ -118,6 +126,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly limits: XdsLimits;
   private readonly streamsPerClient = new Map<string, number>();
   private tls: XdsServerTls | undefined;
+  private readonly budget: SendBudget;
 
   constructor(options: XdsServerOptions) {
     super();
@@ -137,6 +146,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': this.limits.minClientPingIntervalMs ?? 10_000,
     });
+    this.budget = new SendBudget(this.limits.maxQueuedBytes ?? DEFAULT_MAX_TOTAL_QUEUED_BYTES);
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);
     this.controlPlaneId = options.controlPlaneId;
@@ -190,6 +200,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.budget.close();
     this.tls?.provider.close();
     return new Promise((resolve) => {
       // grpc-js calls tryShutdown back only once every client has closed its connection, and
@@ -212,6 +223,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   forceShutdown(): void {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.budget.close();
     this.tls?.provider.close();
     this.grpcServer.forceShutdown();
   }
@@ -219,6 +231,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   /** A snapshot of every open stream. */
   streams(): StreamSnapshot[] {
     return [...this.streamsById.values()].map((stream) => stream.snapshot());
+  }
+
+  /** Response bytes queued over all streams, and requests waiting for room. */
+  sendQueue(): { bytes: number; waiting: number } {
+    return { bytes: this.budget.inFlight, waiting: this.budget.waiting };
   }
 
   /** Reads the TLS files now if they changed, instead of at the next periodic check (tests, SIGHUP). */
@@ -293,12 +310,14 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const clientHost = hostOfPeer(call.getPeer());
     if (!this.admit(call, clientHost)) return;
     const streamId = this.nextStreamId++;
-    const transport = callTransport(call, this.limits.maxQueuedBytesPerStream ?? DEFAULT_MAX_QUEUED_BYTES);
+    const transport = callTransport(call, this.limits.maxQueuedBytesPerStream ?? DEFAULT_MAX_QUEUED_BYTES, this.budget);
     const context: StreamContext = {
       cache: this.cache,
       fullSets: this.fullSets,
+      subscriptions: this.subscriptions,
       observer: this.observer,
       ready: this.ready,
+      budget: this.budget,
       nextNonce: () => (++this.nonceCounter).toString(36),
       controlPlaneId: this.controlPlaneId,
       fixedTypeUrl,
@@ -371,13 +390,22 @@ function peerIdentityOf(call: grpc.ServerDuplexStream<Buffer, Buffer>): PeerIden
  * each write is counted until grpc-js hands it to the connection. Once grpc-js says its buffer is
  * full, or `maxQueuedBytes` are waiting, the transport is blocked: it stops reading requests (HTTP/2
  * flow control then holds the client back too) and the stream holds its pushes until every
- * queued response is gone.
+ * queued response is gone. Every write also counts against the server's shared budget until it
+ * is flushed, or until the call ends (grpc-js does not call back writes of a cancelled call).
  */
-function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedBytes: number): StreamTransport {
+function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedBytes: number, budget: SendBudget): StreamTransport {
   let queuedResponses = 0;
   let queuedBytes = 0;
   let blocked = false;
   const drainListeners: Array<() => void> = [];
+  const unflushed = new Set<SendTicket>();
+  const releaseAll = (): void => {
+    for (const ticket of unflushed) budget.flushed(ticket);
+    unflushed.clear();
+  };
+  call.on('close', releaseAll);
+  call.on('error', releaseAll);
+  call.on('cancelled', releaseAll);
   return {
     peer: call.getPeer(),
     get blocked() {
@@ -390,7 +418,10 @@ function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedB
     write: (bytes) => {
       queuedResponses++;
       queuedBytes += bytes.length;
+      const ticket = budget.written(bytes.length);
+      unflushed.add(ticket);
       const accepted = call.write(bytes, () => {
+        if (unflushed.delete(ticket)) budget.flushed(ticket);
         queuedResponses--;
         queuedBytes -= bytes.length;
         if (!blocked || queuedResponses > 0) return;

@@ -6,6 +6,7 @@ import type { CachedResource, ChangeSet } from '../cache/types.js';
 import { TypeUrl } from '../protos.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
+import { sameList } from './subscription-pool.js';
 import { sotwResponseBytes } from './wire.js';
 
 export interface SotwRequest extends DecodedRequest {
@@ -24,7 +25,7 @@ interface SotwTypeState extends TypeStateBase {
   heldRemovals: Set<string>;
   /** The names of the last request, as sent: an ACK repeats them, and comparing the list is
    * cheaper than rebuilding the subscription on every ACK. */
-  lastRequested: string[] | undefined;
+  lastRequested: readonly string[] | undefined;
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -44,7 +45,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
 
   protected handleRequest(request: SotwRequest, typeUrl: string): void {
     const known = this.types.get(typeUrl);
-    const unchanged = known !== undefined && sameNames(known.lastRequested, request.resourceNames);
+    const unchanged = known !== undefined && sameList(known.lastRequested, request.resourceNames);
     // A SotW request names its whole subscription for the type.
     if (!unchanged) this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
     const { state, first } = this.typeState(typeUrl);
@@ -54,7 +55,6 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
 
     if (unchanged && !first) return;
     const added = this.updateSubscription(state, request.resourceNames, first);
-    state.lastRequested = request.resourceNames;
     if (!first && added === undefined) return;
 
     if (!state.served) {
@@ -92,7 +92,10 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     const explicitWildcard = requested.includes('*');
     const legacyWildcard = wildcardCapable && requested.length === 0 && (first || state.legacyWildcard);
     const wildcard = wildcardCapable && (explicitWildcard || legacyWildcard);
-    const names = new Set(requested.filter((name) => !(wildcardCapable && name === '*')));
+    const known = this.context.cache.resources(this.group!, state.typeUrl as TypeUrl);
+    const subscription = this.context.subscriptions.get(state.typeUrl, requested, wildcardCapable, (name) => known.get(name)?.name ?? name);
+    const names = subscription.set;
+    state.lastRequested = subscription.list;
 
     const added = new Set<string>();
     for (const name of names) if (!state.names.has(name)) added.add(name);
@@ -218,10 +221,4 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       0,
     );
   }
-}
-
-function sameNames(previous: string[] | undefined, requested: string[]): boolean {
-  if (previous === undefined || previous.length !== requested.length) return false;
-  for (let i = 0; i < requested.length; i++) if (previous[i] !== requested[i]) return false;
-  return true;
 }

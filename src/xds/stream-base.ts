@@ -7,7 +7,9 @@ import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../protos.js';
 import type { RefusalReason, StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
+import type { SendBudget } from './send-budget.js';
 import type { SharedFullSets } from './shared-sets.js';
+import type { SubscriptionPool } from './subscription-pool.js';
 
 /** The side of a gRPC call a stream writes to; the server adapts a grpc-js call to it. */
 export interface StreamTransport {
@@ -28,9 +30,12 @@ export interface StreamTransport {
 export interface StreamContext {
   cache: ResourceCache;
   fullSets: SharedFullSets;
+  subscriptions: SubscriptionPool;
   observer: StreamObserver;
   /** Resolves when the server may answer; requests wait for it. */
   ready: Promise<void>;
+  /** The bound on bytes queued over all streams: requests and pushes wait their turn past it. */
+  budget: SendBudget;
   nextNonce(): string;
   controlPlaneId?: string;
   /** Set for the per-type services (StreamClusters, DeltaEndpoints...): the only type URL allowed. */
@@ -61,7 +66,7 @@ export interface TypeStateBase {
   typeUrl: string;
   served: boolean;
   wildcard: boolean;
-  names: Set<string>;
+  names: ReadonlySet<string>;
   /** The nonce of the last response sent for this type; '' before any. */
   lastNonce: string;
   /** Whether the client already ACKed or NACKed `lastNonce`: later requests carrying the same
@@ -100,6 +105,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   /** Types with cache changes not yet sent because the transport was blocked. */
   private readonly heldTypes = new Set<TypeUrl>();
   private coalescedChanges = 0;
+  /** Held types wait for the shared send budget (not for this stream's own transport). */
+  private waitingForBudget = false;
 
   constructor(
     readonly streamId: number,
@@ -110,15 +117,22 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   ) {
     this.requestType = messageType(requestTypeName);
     this.queue = context.ready;
-    transport.onDrain(() => this.releaseHeld());
+    transport.onDrain(() => this.releaseHeldWhenBudgetAllows());
   }
 
-  /** Takes one raw request off the wire; requests are handled in order, once the server is ready. */
+  /** Takes one raw request off the wire; requests are handled in order, once the server is ready
+   * and the send budget has room. */
   receive(bytes: Buffer): void {
-    this.queue = this.queue.then(
-      () => this.handleBytes(bytes),
-      (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, `control plane failed to start: ${err.message}`),
-    );
+    const budget = this.context.budget;
+    this.queue = this.queue
+      .then(() => budget.whenOpen())
+      .then(
+        () => {
+          this.handleBytes(bytes);
+          budget.next();
+        },
+        (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, `control plane failed to start: ${err.message}`),
+      );
   }
 
   /** A cache change; only the stream's own group matters. */
@@ -126,14 +140,17 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     if (this.closed || this.group === undefined) return;
     const ofGroup = changes.get(this.group);
     if (!ofGroup) return;
-    if (this.transport.blocked) {
-      // The client is not reading: remember which types changed and send their newest state
-      // once the queue drains, instead of queueing every intermediate version.
+    const budget = this.context.budget;
+    if (this.transport.blocked || this.waitingForBudget || budget.exhausted || budget.waiting > 0) {
+      // The client is not reading, or every stream's queue together is full: remember which
+      // types changed and send their newest state later, instead of queueing every intermediate
+      // version.
       for (const typeUrl of ofGroup.keys()) {
         if (!this.types.has(typeUrl)) continue;
         this.heldTypes.add(typeUrl);
         this.coalescedChanges++;
       }
+      if (!this.transport.blocked) this.releaseHeldWhenBudgetAllows();
       return;
     }
     try {
@@ -214,7 +231,25 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     }
   }
 
-  /** After a blocked transport drained: one response per held type, of the newest state. */
+  /** Releases held types on the send budget's turn (at once when it has room). */
+  private releaseHeldWhenBudgetAllows(): void {
+    if (this.waitingForBudget || this.heldTypes.size === 0) return;
+    const budget = this.context.budget;
+    const turn = budget.whenOpen();
+    if (turn === undefined) {
+      this.releaseHeld();
+      return;
+    }
+    this.waitingForBudget = true;
+    void turn.then(() => {
+      this.waitingForBudget = false;
+      // A transport that blocked meanwhile releases on its own drain.
+      if (!this.transport.blocked) this.releaseHeld();
+      budget.next();
+    });
+  }
+
+  /** One response per held type, of the newest state. */
   private releaseHeld(): void {
     if (this.closed || this.group === undefined || this.heldTypes.size === 0) return;
     const synthesized: NonNullable<ReturnType<ChangeSet['get']>> = new Map();

@@ -156,7 +156,7 @@ describe('deploy/', () => {
     expect(titles).toMatch(/Resources in the cache/);
 
     const registry = new Registry();
-    const server = Object.assign(new EventEmitter(), { streams: () => [] }) as unknown as ObservedXdsServer;
+    const server = Object.assign(new EventEmitter(), { streams: () => [], sendQueue: () => ({ bytes: 0, waiting: 0 }) }) as unknown as ObservedXdsServer;
     const metrics = new AdminMetrics({ server, cache: new ResourceCache(), pipeline: new EventEmitter() as ObservedPipeline, registry });
     try {
       const exported = new Set<string>();

@@ -207,6 +207,84 @@ describe('xDS limits', () => {
     expect(server.streams()[0]).toMatchObject({ heldTypes: [], queuedResponses: 0 });
   });
 
+  it('bounds the bytes queued over all streams when a crowd connects at once; every client still gets everything', async () => {
+    const limit = 300 * 1024;
+    const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit } });
+    const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+    let maxQueued = 0;
+    let maxWaiting = 0;
+    server.on('responseSent', () => {
+      const queue = server.sendQueue();
+      maxQueued = Math.max(maxQueued, queue.bytes);
+      maxWaiting = Math.max(maxWaiting, queue.waiting);
+    });
+    const xds = client(port);
+    const crowd = Array.from({ length: 40 }, (_, i) => {
+      const stream = i % 2 === 0 ? xds.sotw() : xds.delta();
+      stream.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: `crowd-${i}` }) });
+      return stream;
+    });
+    const firsts = await Promise.all(crowd.map((stream) => stream.next(TypeUrl.Cluster)));
+    const responseBytes = 50 * 2000;
+    for (const [i, first] of firsts.entries()) {
+      expect(first.names.sort()).toEqual([...names].sort());
+      expect(crowd[i].protocolErrors).toEqual([]);
+    }
+    // 40 responses of ~100 KB (4 MB) went through a 300 KB budget: the rest waited their turn.
+    expect(maxWaiting).toBeGreaterThan(10);
+    expect(maxQueued).toBeLessThanOrEqual(limit + 2 * (responseBytes + 10_000));
+    await waitFor(() => server.sendQueue().bytes === 0 && server.sendQueue().waiting === 0, 'the queue empties');
+
+    // A change reaches every stream (pushes wait their turn the same way).
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[0], 1)] }]);
+    const expected = decodeMessage(TypeUrl.Cluster, cache.get(SIDECAR_GROUP, TypeUrl.Cluster, names[0])!.bytes);
+    for (const stream of crowd) {
+      await waitFor(() => stream.received.length >= 2, 'the change arrives');
+      const last = stream.received[stream.received.length - 1];
+      expect(last.resources.find((r) => r.name === names[0])?.value).toEqual(expected);
+    }
+  });
+
+  it('clients that stop reading cannot hold the shared budget: others are served once the stuck bytes are written off', async () => {
+    const limit = 256 * 1024;
+    const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit, maxQueuedBytesPerStream: 2 * 1024 * 1024 } });
+    const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+    const grpcClient = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    clients.push(grpcClient);
+    const slow = new PausableSotw(grpcClient, ADS_SOTW_METHOD);
+    slow.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'stuck' }) });
+    slow.ack(await slow.next(TypeUrl.Cluster));
+    slow.stopReading();
+    // Push until the client's connection takes no more (its HTTP/2 windows are full) and what is
+    // queued for it stays put.
+    const settled = async (): Promise<number> => {
+      let before = -1;
+      while (server.sendQueue().bytes !== before) {
+        before = server.sendQueue().bytes;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return before;
+    };
+    for (let generation = 1; generation <= 2000; generation++) {
+      cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[generation % names.length], generation)] }]);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (generation % 50 === 0 && (await settled()) >= limit) break;
+    }
+    const stuck = server.streams()[0].queuedBytes;
+    expect(stuck).toBeGreaterThanOrEqual(limit);
+
+    const fresh = client(port).delta();
+    fresh.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'fresh' }) });
+    const response = await fresh.next(TypeUrl.Cluster);
+    expect(response.names.sort()).toEqual([...names].sort());
+    // The stuck bytes are still queued on their stream, but no longer counted against the budget.
+    const slowStream = server.streams().find((stream) => stream.nodeId === 'stuck')!;
+    expect(slowStream.queuedBytes).toBeGreaterThanOrEqual(limit);
+    expect(server.sendQueue().bytes).toBeLessThan(limit);
+  });
+
   it('a delta client that stops reading ends on the exact current state, removals included', async () => {
     const { server, cache, port } = await start({ limits: { maxQueuedBytesPerStream: 128 * 1024 } });
     const initial = Array.from({ length: 40 }, (_, i) => `shop/svc-${i}/80`);
