@@ -17,6 +17,11 @@ RUN npm run build \
 
 FROM node:20-slim
 ENV NODE_ENV=production
+# glibc malloc serves buffers of 64 KiB and more with their own mappings, returned when freed.
+# Its default raises that threshold after the first large free, so the ~1 MB responses of a
+# crowd of proxies syncing at once are carved from the heap and stay in RSS afterwards
+# (bench memory: 690 MB with 2,000 idle streams without this, 500 MB with it).
+ENV MALLOC_MMAP_THRESHOLD_=65536
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

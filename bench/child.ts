@@ -22,7 +22,13 @@ export class ServerChild {
   constructor(script: URL, readonly label: string) {
     // --expose-gc: heap figures are taken after a full collection. Switchyard logs warnings and
     // errors only (SWITCHYARD_LOG_LEVEL overrides), so the figures are not about log lines.
-    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc', ...profileArgs()], env: { ...process.env, SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The allocator setting is the Dockerfile's (see there why); the environment overrides it.
+    const env = {
+      ...process.env,
+      SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn',
+      MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '65536',
+    };
+    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc', ...profileArgs()], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.process.on('message', (message: ChildReply) => {
       if (message.type === 'error') {
         const waiter = this.waiters.shift();

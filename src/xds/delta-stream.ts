@@ -110,7 +110,11 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       if (resource && !(first && state.clientVersions.get(name) === resource.version)) outgoing.set(name, resource);
       if (!resource) removed.add(name);
     }
-    if (outgoing.size > 0 || removed.size > 0 || first) this.respond(state, [...outgoing.values()], [...removed]);
+    if (outgoing.size === 0 && removed.size === 0 && !first) return;
+    // The whole set going out (a proxy's first request, usually): its entries are assembled once
+    // and shared by every stream of the group.
+    const whole = outgoing.size > 0 && outgoing.size === all.size ? this.context.fullSets.get(this.group!, typeUrl as TypeUrl) : undefined;
+    this.respond(state, whole?.resources ?? [...outgoing.values()], [...removed], whole?.deltaBody);
   }
 
   protected push(changes: GroupChanges): void {
@@ -139,7 +143,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     return state.wildcard || state.names.has(name);
   }
 
-  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[]): void {
+  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[], assembled?: Buffer): void {
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) : '';
     for (const resource of resources) state.clientVersions.set(resource.name, resource.version);
     for (const name of removed) state.clientVersions.delete(name);
@@ -150,7 +154,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
           systemVersionInfo: version,
           typeUrl: state.typeUrl,
           nonce,
-          resources: resources.map((r) => r.deltaBytes),
+          resources: assembled ?? resources.map((r) => r.deltaBytes),
           removedResources: removed,
           controlPlaneId: this.context.controlPlaneId,
         }),

@@ -1,8 +1,9 @@
 // The resource entries of a group's complete set of one type, assembled once per set version
-// and shared by every stream that sends that set (wildcard LDS and CDS on SotW streams).
+// and shared by every stream that sends that set: wildcard LDS and CDS on SotW streams, and any
+// first response that carries the whole set (what 2,000 proxies connecting at once all get).
 import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.js';
 import type { TypeUrl } from '../protos.js';
-import { sotwResourcesBytes } from './wire.js';
+import { resourceEntriesBytes } from './wire.js';
 
 export interface SharedFullSet {
   version: string;
@@ -10,7 +11,9 @@ export interface SharedFullSet {
   /** The same resources by name; never modified (streams copy it before changing their own view). */
   byName: ReadonlyMap<string, CachedResource>;
   /** DiscoveryResponse.resources entries, ready to follow a response's own fields. */
-  body: Buffer;
+  readonly body: Buffer;
+  /** DeltaDiscoveryResponse.resources entries, likewise (assembled when first asked for). */
+  readonly deltaBody: Buffer;
 }
 
 export class SharedFullSets {
@@ -25,11 +28,18 @@ export class SharedFullSets {
     const memo = this.latest.get(key);
     if (memo && memo.version === version) return memo;
     const resources = [...this.cache.resources(group, typeUrl).values()];
-    const set = {
+    let body: Buffer | undefined;
+    let deltaBody: Buffer | undefined;
+    const set: SharedFullSet = {
       version,
       resources,
       byName: new Map(resources.map((r) => [r.name, r])),
-      body: sotwResourcesBytes(resources.map((r) => r.anyBytes)),
+      get body() {
+        return (body ??= resourceEntriesBytes(resources.map((r) => r.anyBytes)));
+      },
+      get deltaBody() {
+        return (deltaBody ??= resourceEntriesBytes(resources.map((r) => r.deltaBytes)));
+      },
     };
     this.latest.set(key, set);
     return set;

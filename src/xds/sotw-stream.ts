@@ -66,7 +66,15 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       return;
     }
     const fresh = this.unsent(state, added ?? new Set());
-    if (fresh.length > 0) this.respond(state, fresh);
+    if (fresh.length === 0) return;
+    // The whole set going out (a proxy's first EDS request, usually): its entries are assembled
+    // once and shared by every stream of the group.
+    if (fresh.length === this.context.cache.resources(this.group!, typeUrl as TypeUrl).size) {
+      const whole = this.context.fullSets.get(this.group!, typeUrl as TypeUrl);
+      this.respond(state, whole.resources, '', whole.body);
+      return;
+    }
+    this.respond(state, fresh);
   }
 
   protected push(changes: GroupChanges): void {

@@ -1,6 +1,6 @@
 // Response bytes, assembled without encoding any resource: the cache holds every resource's
 // `Any` and delta `Resource` already encoded, so a response is a few per-stream fields
-// followed by length-prefixed copies of those shared bytes.
+// followed by length-prefixed copies of those shared bytes, written into one buffer.
 import protobuf from 'protobufjs';
 
 const LENGTH_DELIMITED = 2;
@@ -9,15 +9,43 @@ function tag(field: number): number {
   return (field << 3) | LENGTH_DELIMITED;
 }
 
-/** The length-prefixed entries of one repeated message field, as buffers to concatenate. */
-function repeatedMessage(field: number, messages: readonly Uint8Array[], chunks: Uint8Array[]): number {
-  let total = 0;
-  for (const message of messages) {
-    const prefix = protobuf.Writer.create().uint32(tag(field)).uint32(message.length).finish();
-    chunks.push(prefix, message);
-    total += prefix.length + message.length;
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value >>>= 7;
+    size++;
   }
-  return total;
+  return size;
+}
+
+function writeVarint(target: Uint8Array, offset: number, value: number): number {
+  while (value >= 0x80) {
+    target[offset++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  target[offset++] = value;
+  return offset;
+}
+
+/** `head`, then each message as an entry of the repeated field `field`, then `tail`: one
+ * allocation and one copy per message (a response of 3,000 resources is sent to thousands of
+ * streams, so per-entry overhead adds up). */
+function assemble(head: Uint8Array, field: number, messages: readonly Uint8Array[], tail?: Uint8Array): Buffer {
+  const fieldTag = tag(field);
+  const tagSize = varintSize(fieldTag);
+  let length = head.length + (tail?.length ?? 0);
+  for (const message of messages) length += tagSize + varintSize(message.length) + message.length;
+  const out = Buffer.allocUnsafe(length);
+  out.set(head, 0);
+  let offset = head.length;
+  for (const message of messages) {
+    offset = writeVarint(out, offset, fieldTag);
+    offset = writeVarint(out, offset, message.length);
+    out.set(message, offset);
+    offset += message.length;
+  }
+  if (tail) out.set(tail, offset);
+  return out;
 }
 
 function controlPlane(writer: protobuf.Writer, field: number, identifier: string | undefined): void {
@@ -26,23 +54,18 @@ function controlPlane(writer: protobuf.Writer, field: number, identifier: string
   writer.uint32(tag(field)).fork().uint32(tag(1)).string(identifier).ldelim();
 }
 
-function concat(head: Uint8Array, chunks: Uint8Array[], chunksLength: number): Buffer {
-  return Buffer.concat([head, ...chunks], head.length + chunksLength);
-}
-
-/** The `resources` entries of a DiscoveryResponse (field 2) as one buffer, to share between
- * every stream that sends the same set. */
-export function sotwResourcesBytes(anyBytes: readonly Uint8Array[]): Buffer {
-  const chunks: Uint8Array[] = [];
-  const length = repeatedMessage(2, anyBytes, chunks);
-  return Buffer.concat(chunks, length);
+/** The `resources` entries (field 2) of a DiscoveryResponse — each an encoded `Any` — or of a
+ * DeltaDiscoveryResponse — each an encoded `Resource` — as one buffer, to share between every
+ * stream that sends the same set. */
+export function resourceEntriesBytes(messages: readonly Uint8Array[]): Buffer {
+  return assemble(new Uint8Array(0), 2, messages);
 }
 
 export interface SotwResponseFields {
   versionInfo: string;
   typeUrl: string;
   nonce: string;
-  /** Each resource's encoded `google.protobuf.Any`, or the entries already assembled by `sotwResourcesBytes`. */
+  /** Each resource's encoded `google.protobuf.Any`, or the entries already assembled by `resourceEntriesBytes`. */
   resources: readonly Uint8Array[] | Buffer;
   controlPlaneId?: string;
 }
@@ -55,18 +78,16 @@ export function sotwResponseBytes(fields: SotwResponseFields): Buffer {
   head.uint32(tag(4)).string(fields.typeUrl);
   head.uint32(tag(5)).string(fields.nonce);
   controlPlane(head, 6, fields.controlPlaneId);
-  if (Buffer.isBuffer(fields.resources)) return concat(head.finish(), [fields.resources], fields.resources.length);
-  const chunks: Uint8Array[] = [];
-  const length = repeatedMessage(2, fields.resources, chunks);
-  return concat(head.finish(), chunks, length);
+  if (Buffer.isBuffer(fields.resources)) return assemble(head.finish(), 2, [], fields.resources);
+  return assemble(head.finish(), 2, fields.resources);
 }
 
 export interface DeltaResponseFields {
   systemVersionInfo: string;
   typeUrl: string;
   nonce: string;
-  /** Each resource's encoded `envoy.service.discovery.v3.Resource`. */
-  resources: readonly Uint8Array[];
+  /** Each resource's encoded `envoy.service.discovery.v3.Resource`, or the entries already assembled by `resourceEntriesBytes`. */
+  resources: readonly Uint8Array[] | Buffer;
   removedResources: readonly string[];
   controlPlaneId?: string;
 }
@@ -81,7 +102,6 @@ export function deltaResponseBytes(fields: DeltaResponseFields): Buffer {
   head.uint32(tag(5)).string(fields.nonce);
   for (const name of fields.removedResources) head.uint32(tag(6)).string(name);
   controlPlane(head, 7, fields.controlPlaneId);
-  const chunks: Uint8Array[] = [];
-  const length = repeatedMessage(2, fields.resources, chunks);
-  return concat(head.finish(), chunks, length);
+  if (Buffer.isBuffer(fields.resources)) return assemble(head.finish(), 2, [], fields.resources);
+  return assemble(head.finish(), 2, fields.resources);
 }
