@@ -124,15 +124,16 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
    * and the send budget has room. */
   receive(bytes: Buffer): void {
     const budget = this.context.budget;
-    this.queue = this.queue
-      .then(() => budget.whenOpen())
-      .then(
-        () => {
-          this.handleBytes(bytes);
-          budget.next();
-        },
-        (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, `control plane failed to start: ${err.message}`),
-      );
+    const handle = (): void => {
+      this.handleBytes(bytes);
+      budget.next();
+    };
+    this.queue = this.queue.then(
+      // Checking for room and writing in the same tick: when the start-up gate opens for
+      // thousands of waiting streams at once, each sees what the ones before it wrote.
+      () => budget.whenOpen()?.then(handle) ?? handle(),
+      (err: Error) => this.fail(GrpcStatus.UNAVAILABLE, `control plane failed to start: ${err.message}`),
+    );
   }
 
   /** A cache change; only the stream's own group matters. */

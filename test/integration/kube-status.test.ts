@@ -98,6 +98,8 @@ describe('TrafficPolicy status', () => {
     api.failNext('PATCH', 'TrafficPolicy', 500, 2);
     await start();
     await eventually('status written', () => condition('reviews', 'Accepted'));
+    // The API server stores the status before the writer hears its answer: wait for that too.
+    await eventually('the writer counted its write', () => mode.statusWriter!.writes === 1);
     const attempts = api.writes.filter((w) => w.path.endsWith('/reviews/status'));
     expect(attempts).toHaveLength(3);
     expect(mode.statusWriter!.writes).toBe(1);

@@ -52,11 +52,11 @@ describe('xDS limits', () => {
     for (const server of servers.splice(0)) server.forceShutdown();
   });
 
-  async function start(options: Partial<XdsServerOptions> = {}) {
+  async function start(options: Partial<XdsServerOptions> = {}, ready = true) {
     const cache = new ResourceCache();
     const server = new XdsServer({ ...options, cache });
     servers.push(server);
-    server.setReady();
+    if (ready) server.setReady();
     const refused: RefusedEvent[] = [];
     const closed: StreamClosedEvent[] = [];
     server.on('refused', (event) => refused.push(event));
@@ -209,7 +209,9 @@ describe('xDS limits', () => {
 
   it('bounds the bytes queued over all streams when a crowd connects at once; every client still gets everything', async () => {
     const limit = 300 * 1024;
-    const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit } });
+    // Not ready until every request is in, so they all arrive at once, as at a control plane start.
+    let open: () => void = () => undefined;
+    const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit }, ready: new Promise<void>((resolve) => (open = resolve)) }, false);
     const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
     cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
     let maxQueued = 0;
@@ -225,6 +227,9 @@ describe('xDS limits', () => {
       stream.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: `crowd-${i}` }) });
       return stream;
     });
+    await waitFor(() => server.streams().length === crowd.length, 'every stream is open');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    open();
     const firsts = await Promise.all(crowd.map((stream) => stream.next(TypeUrl.Cluster)));
     const responseBytes = 50 * 2000;
     for (const [i, first] of firsts.entries()) {
