@@ -51,6 +51,18 @@ export function snapshotToFloorResources(snapshot: ResourceSnapshot): FloorResou
   return [...snapshot].map(([typeUrl, byName]) => [typeUrl, [...byName].map(([name, r]) => [name, r.bytes, r.version])]);
 }
 
+/** Keeps `stream` in `open` until its call ends, errs or is cancelled (ending our side too). */
+function trackWhileOpen<T>(call: grpc.ServerDuplexStream<Buffer, Buffer>, open: Set<T>, stream: T): void {
+  open.add(stream);
+  const forget = (): void => void open.delete(stream);
+  call.on('end', () => {
+    forget();
+    call.end();
+  });
+  call.on('error', forget);
+  call.on('cancelled', forget);
+}
+
 const identity = (buf: Buffer): Buffer => buf;
 const method = (path: string): grpc.MethodDefinition<Buffer, Buffer> => ({
   path,
@@ -175,14 +187,7 @@ export class FloorServer {
 
   private serveSotw(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
     const stream: SotwStream = { call, subscriptions: new Map() };
-    this.sotwStreams.add(stream);
-    const forget = (): void => void this.sotwStreams.delete(stream);
-    call.on('end', () => {
-      forget();
-      call.end();
-    });
-    call.on('error', forget);
-    call.on('cancelled', forget);
+    trackWhileOpen(call, this.sotwStreams, stream);
     call.on('data', (buf: Buffer) => {
       const request = parseSotwRequest(buf);
       if (request.isNack) {
@@ -203,14 +208,7 @@ export class FloorServer {
 
   private serveDelta(call: grpc.ServerDuplexStream<Buffer, Buffer>): void {
     const stream: DeltaStream = { call, subscriptions: new Map() };
-    this.deltaStreams.add(stream);
-    const forget = (): void => void this.deltaStreams.delete(stream);
-    call.on('end', () => {
-      forget();
-      call.end();
-    });
-    call.on('error', forget);
-    call.on('cancelled', forget);
+    trackWhileOpen(call, this.deltaStreams, stream);
     call.on('data', (buf: Buffer) => {
       const request = parseDeltaRequest(buf);
       if (request.isNack) {

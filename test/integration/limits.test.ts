@@ -43,6 +43,13 @@ function bigCluster(name: string, generation: number): XdsResource {
   return { ...resource, value: { ...resource.value, altStatName: `${name}-${generation}-`.padEnd(2000, 'x') } };
 }
 
+/** `count` clusters of ~2 KB named shop/svc-<i>/80 as the sidecar group's whole set; returns their names. */
+function seedBigClusters(cache: ResourceCache, count: number): string[] {
+  const names = Array.from({ length: count }, (_, i) => `shop/svc-${i}/80`);
+  cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+  return names;
+}
+
 describe('xDS limits', () => {
   const servers: XdsServer[] = [];
   const clients: Array<{ close(): void }> = [];
@@ -165,8 +172,7 @@ describe('xDS limits', () => {
 
   it('keeps only the newest state for a SotW client that stops reading, and sends it once the client reads again', async () => {
     const { server, cache, port } = await start({ limits: { maxQueuedBytesPerStream: 256 * 1024 } });
-    const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
-    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+    const names = seedBigClusters(cache, 50);
     const grpcClient = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     clients.push(grpcClient);
     const slow = new PausableSotw(grpcClient, ADS_SOTW_METHOD);
@@ -212,8 +218,7 @@ describe('xDS limits', () => {
     // Not ready until every request is in, so they all arrive at once, as at a control plane start.
     let open: () => void = () => undefined;
     const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit }, ready: new Promise<void>((resolve) => (open = resolve)) }, false);
-    const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
-    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+    const names = seedBigClusters(cache, 50);
     let maxQueued = 0;
     let maxWaiting = 0;
     server.on('responseSent', () => {
@@ -254,8 +259,7 @@ describe('xDS limits', () => {
   it('clients that stop reading cannot hold the shared budget: others are served once the stuck bytes are written off', async () => {
     const limit = 256 * 1024;
     const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit, maxQueuedBytesPerStream: 2 * 1024 * 1024 } });
-    const names = Array.from({ length: 50 }, (_, i) => `shop/svc-${i}/80`);
-    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: names.map((name) => bigCluster(name, 0)) }]);
+    const names = seedBigClusters(cache, 50);
     const grpcClient = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     clients.push(grpcClient);
     const slow = new PausableSotw(grpcClient, ADS_SOTW_METHOD);
@@ -292,8 +296,7 @@ describe('xDS limits', () => {
 
   it('a delta client that stops reading ends on the exact current state, removals included', async () => {
     const { server, cache, port } = await start({ limits: { maxQueuedBytesPerStream: 128 * 1024 } });
-    const initial = Array.from({ length: 40 }, (_, i) => `shop/svc-${i}/80`);
-    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: initial.map((name) => bigCluster(name, 0)) }]);
+    const initial = seedBigClusters(cache, 40);
     const grpcClient = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     clients.push(grpcClient);
     const slow = new PausableDelta(grpcClient, ADS_DELTA_METHOD);
