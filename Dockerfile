@@ -34,5 +34,5 @@ COPY examples ./examples
 # The base image's `node` user, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 18000 19000
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve"]

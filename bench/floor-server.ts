@@ -17,7 +17,7 @@ import {
   parseDeltaRequest,
   parseSotwRequest,
 } from './loadgen/xds-messages.js';
-import { envoyRoot } from '../src/protos.js';
+import { envoyRoot } from '../src/envoy/protos.js';
 import { Mesh, type MeshOptions } from './mesh.js';
 import { buildSnapshot, type ResourceSnapshot } from './resources.js';
 

@@ -3,7 +3,7 @@
 // ClusterLoadAssignment per service, the sidecar's `outbound-http` listener and its
 // `outbound` route configuration. When a Switchyard run precedes the floor, the floor
 // serves the bytes recorded from Switchyard instead.
-import { encodeMessage, TypeUrl } from '../src/protos.js';
+import { encodeMessage, TypeUrl } from '../src/envoy/protos.js';
 import { hashBytes } from './loadgen/wire.js';
 import type { Mesh, MeshService } from './mesh.js';
 

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeMessage, TypeUrl } from '../src/protos.js';
+import { decodeMessage, TypeUrl } from '../src/envoy/protos.js';
 import type { SourceEvent } from '../src/sources/types.js';
 import { ServerChild } from './child.js';
 import type { FloorResources } from './floor-server.js';

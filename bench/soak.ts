@@ -4,7 +4,7 @@
 // the final state. Not part of CI:
 //   npm run bench -- soak                                   (10 minutes, 50 events/s, 1,000 streams)
 //   npm run bench -- soak --duration-s 60 --clients 200     (a short run)
-import { decodeMessage, TypeUrl } from '../src/protos.js';
+import { decodeMessage, TypeUrl } from '../src/envoy/protos.js';
 import { ServerChild } from './child.js';
 import { AdsClient, nowMs, SharedState } from './loadgen/client.js';
 import { LoadGenerator } from './loadgen/index.js';

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { envoyRoot } from '../src/protos.js';
+import { envoyRoot } from '../src/envoy/protos.js';
 import { MemorySource } from './memory-source.js';
 import { Mesh, type MeshOptions } from './mesh.js';
 import type { Source, SourceEvent } from '../src/sources/types.js';

@@ -2,11 +2,11 @@
 // the xDS server reads it. The xDS port opens at once, but streams are answered only after
 // every source has delivered its initial state and the first snapshot is built.
 import { ResourceCache } from './cache/cache.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './pipeline/pipeline.js';
 import { XdsServer } from './xds/server.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
-import type { DebounceSettings } from './debounce.js';
+import type { DebounceSettings } from './pipeline/debounce.js';
 import type { TranslateOptions } from './translate/options.js';
 import type { XdsSecuritySettings } from './security/flags.js';
 import { log } from './log.js';

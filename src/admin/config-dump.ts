@@ -6,8 +6,8 @@
 // `client_status` says whether the node ACKed (or NACKed) exactly that set — which is when
 // "current" equals "what the proxy was last sent and ACKed".
 import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.js';
-import { bytesToProto3Json } from '../proto-json.js';
-import { messageType, SERVED_TYPE_URLS, TYPE_PREFIX, TypeUrl } from '../protos.js';
+import { bytesToProto3Json } from '../envoy/proto-json.js';
+import { messageType, SERVED_TYPE_URLS, TYPE_PREFIX, TypeUrl } from '../envoy/protos.js';
 import type { ProxyTypeView, ProxyView } from './proxies.js';
 
 type Json = Record<string, unknown>;

@@ -4,8 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChangeSet, ProxyGroup } from '../cache/types.js';
-import type { FlushReport } from '../pipeline.js';
-import { SERVED_TYPE_URLS } from '../protos.js';
+import type { FlushReport } from '../pipeline/pipeline.js';
+import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
 

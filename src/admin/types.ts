@@ -3,8 +3,8 @@
 // the same event shapes.
 import type { EventEmitter } from 'node:events';
 import type { ResourceCache } from '../cache/types.js';
-import type { PipelineEvents } from '../pipeline.js';
-import { SERVED_TYPE_URLS } from '../protos.js';
+import type { PipelineEvents } from '../pipeline/pipeline.js';
+import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { StreamSnapshot, XdsServerEvents } from '../xds/events.js';
 
 export interface ObservedXdsServer extends EventEmitter<XdsServerEvents> {

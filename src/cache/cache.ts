@@ -2,7 +2,7 @@
 // of those bytes, and shared by every group (and, downstream, every stream) that holds it.
 import { createHash } from 'node:crypto';
 import protobuf from 'protobufjs';
-import { encodeMessage, type TypeUrl, type XdsResource } from '../protos.js';
+import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { log } from '../log.js';
 import type {
   CachedResource,

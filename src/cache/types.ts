@@ -1,7 +1,7 @@
 // The contract between the translator side (which writes resources) and the xDS server
 // (which reads them and is woken by change sets). The cache knows protobuf bytes and
 // groups of proxies; it knows nothing of Kubernetes.
-import type { TypeUrl, XdsResource } from '../protos.js';
+import type { TypeUrl, XdsResource } from '../envoy/protos.js';
 
 /**
  * A proxy group: every proxy in a group receives the same resources.

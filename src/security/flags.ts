@@ -1,6 +1,6 @@
 // The `switchyard serve` flags for the xDS port's TLS, client identities and limits, and what
 // they become: the xDS server's options.
-import { UsageError, type FlagSpec, type FlagValues } from '../config.js';
+import { UsageError, type FlagSpec, type FlagValues } from '../cli/flags.js';
 import type { XdsServerOptions } from '../xds/server.js';
 import type { IdentityRule } from './identity.js';
 

@@ -3,7 +3,7 @@
 // startKubernetesMode's options with kubernetesModeSettings. (--ingress-class is already a
 // translate flag in cli.ts; its value is passed on to the source too.)
 import { readFileSync } from 'node:fs';
-import type { FlagSpec, FlagValues } from '../config.js';
+import type { FlagSpec, FlagValues } from '../cli/flags.js';
 import type { KubernetesSourceOptions } from './kubernetes.js';
 
 export const KUBERNETES_FLAGS: FlagSpec[] = [

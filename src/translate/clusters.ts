@@ -4,7 +4,7 @@ import type { MeshModel } from '../model/mesh-model.js';
 import { parseDuration, protoDuration } from '../model/duration.js';
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { TrafficPolicySpec } from '../sources/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { clusterName, isHttpPort } from './names.js';
 import type { ProxyRole, TranslateOptions } from './options.js';

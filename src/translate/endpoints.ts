@@ -3,7 +3,7 @@
 import type { MeshModel } from '../model/mesh-model.js';
 import { compare } from '../model/mesh-model.js';
 import type { EndpointInfo, ServiceInfo, ServicePortInfo } from '../model/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';
 import type { ProxyRole } from './options.js';

@@ -7,7 +7,7 @@ import type { MeshModel } from '../model/mesh-model.js';
 import { compare, objectKey } from '../model/mesh-model.js';
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { IngressBackend, IngressObject } from '../sources/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { gatewayListenerName, INGRESS_CONTROLLER, tlsSecretName } from './names.js';

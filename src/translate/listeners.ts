@@ -3,7 +3,7 @@
 import { log } from '../log.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import type { ServiceInfo } from '../model/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import {
   clusterName,
   isHttpPort,

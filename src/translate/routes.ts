@@ -6,7 +6,7 @@ import { compare, objectKey } from '../model/mesh-model.js';
 import { parseDuration, protoDuration } from '../model/duration.js';
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
 import type { ProxyRole, TranslateOptions } from './options.js';

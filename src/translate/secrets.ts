@@ -4,7 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { MeshModel } from '../model/mesh-model.js';
 import type { SecretObject } from '../sources/types.js';
-import { TypeUrl, type XdsResource } from '../protos.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { tlsSecretName } from './names.js';
 
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls';

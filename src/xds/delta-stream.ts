@@ -1,7 +1,7 @@
 // An incremental stream (DeltaAggregatedResources and the per-type Delta* methods): per-resource
 // versions, so a response carries only what the client does not already hold.
 import type { CachedResource, ChangeSet } from '../cache/types.js';
-import type { TypeUrl } from '../protos.js';
+import type { TypeUrl } from '../envoy/protos.js';
 import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { deltaResponseBytes } from './wire.js';

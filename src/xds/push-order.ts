@@ -3,7 +3,7 @@
 // listeners; clusters (and their endpoints) that are no longer referenced go last, once what
 // replaced them is out. Secrets warm clusters and listeners the way endpoints do, so new
 // secrets go out before the listeners that use them.
-import { TypeUrl } from '../protos.js';
+import { TypeUrl } from '../envoy/protos.js';
 
 /**
  * - `make`: changed and added resources (for LDS and RDS also removals: nothing depends on a

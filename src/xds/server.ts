@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { ChangeSet, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
-import { TypeUrl } from '../protos.js';
+import { TypeUrl } from '../envoy/protos.js';
 import {
   gatewaySecretRefusal,
   nodeIdentityRefusal,

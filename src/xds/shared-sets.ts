@@ -2,7 +2,7 @@
 // and shared by every stream that sends that set: wildcard LDS and CDS on SotW streams, and any
 // first response that carries the whole set (what 2,000 proxies connecting at once all get).
 import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.js';
-import type { TypeUrl } from '../protos.js';
+import type { TypeUrl } from '../envoy/protos.js';
 import { resourceEntriesBytes } from './wire.js';
 
 export interface SharedFullSet {

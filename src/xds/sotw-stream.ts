@@ -3,7 +3,7 @@
 // the subscribed resources whose bytes the client has not been sent (the protocol allows it
 // for those types, and it keeps an endpoint change to one ClusterLoadAssignment on the wire).
 import type { CachedResource, ChangeSet } from '../cache/types.js';
-import { TypeUrl } from '../protos.js';
+import { TypeUrl } from '../envoy/protos.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { sameList } from './subscription-pool.js';

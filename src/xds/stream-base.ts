@@ -4,7 +4,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
-import { isServedTypeUrl, messageType, type TypeUrl } from '../protos.js';
+import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
 import type { RefusalReason, StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
 import type { SendBudget } from './send-budget.js';

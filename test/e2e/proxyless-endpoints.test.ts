@@ -3,7 +3,7 @@
 // config.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { PROXYLESS_GROUP } from '../../src/cache/types.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import { describeCounts, eventually, startHarness, untilServing, type Harness } from './support/harness.js';

@@ -3,7 +3,7 @@
 // and LeastRequest (gRPC takes round_robin) — ACKed, never NACKed.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { LoadBalancerPolicy } from '../../src/sources/types.js';
-import { decodeMessage, TypeUrl } from '../../src/protos.js';
+import { decodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { PROXYLESS_GROUP } from '../../src/cache/types.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { TrafficPolicySpec } from '../../src/sources/types.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import { describeCounts, eventually, startHarness, untilServing, type Harness } from './support/harness.js';

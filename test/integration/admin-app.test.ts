@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { loadManifestDir } from '../../src/sources/files.js';
 import type { EventSink, Source, SourceEvent } from '../../src/sources/types.js';
 import { testNode, XdsTestClient } from '../support/xds-client.js';

@@ -179,7 +179,7 @@ describe('deploy/', () => {
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/npm prune --omit=dev/);
     expect(dockerfile).toMatch(/^USER [1-9]\d*(:\d+)?$/m);
-    expect(lines.at(-2)).toBe('ENTRYPOINT ["node", "dist/src/cli.js"]');
+    expect(lines.at(-2)).toBe('ENTRYPOINT ["node", "dist/src/cli/main.js"]');
     expect(lines.at(-1)).toBe('CMD ["serve"]');
     // Everything copied from the build context exists and is not excluded by .dockerignore.
     const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')

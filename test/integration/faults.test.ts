@@ -3,7 +3,7 @@
 import { ResourceCache } from '../../src/cache/cache.js';
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { TypeUrl, type XdsResource } from '../../src/protos.js';
+import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { toSourceEvent } from '../../src/sources/manifests.js';
 import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
 import { XdsServer } from '../../src/xds/server.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { FilesSource } from '../../src/sources/files.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { XdsTestClient, testNode, type DeltaTestStream, type DecodedDeltaResponse } from '../support/xds-client.js';
 
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');

@@ -2,7 +2,7 @@
 // its own world, the sidecar never sees gateway certificates, and a certificate rotation or a
 // broken Secret reaches the gateway as exactly the change it is.
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
 import { selfSigned, shopIngress, shopObjects, tlsSecret, upsert, type TestCertificate } from '../unit/gateway-fixtures.js';
 import { testNode, XdsTestClient, type DeltaTestStream, type SotwTestStream } from '../support/xds-client.js';

@@ -3,10 +3,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseFlags } from '../../src/config.js';
-import { LeaderElector } from '../../src/leader.js';
+import { parseFlags } from '../../src/cli/flags.js';
+import { LeaderElector } from '../../src/kubernetes/leader.js';
 import { KUBERNETES_FLAGS, kubernetesModeSettings } from '../../src/sources/kube-flags.js';
-import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes-mode.js';
+import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes/mode.js';
 import { endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 
 const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };

@@ -1,9 +1,9 @@
 // TrafficPolicy status as the leader writes it through the status subresource: conditions from
 // the model, Programmed from what proxies (the ADS test client) ACK or NACK, written only when
 // something really changed, with stable lastTransitionTimes.
-import { TypeUrl } from '../../src/protos.js';
-import { clusterNamesIn, nackedCondition, statusSignature, type OutstandingNack } from '../../src/policy-status.js';
-import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes-mode.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
+import { clusterNamesIn, nackedCondition, statusSignature, type OutstandingNack } from '../../src/kubernetes/policy-status.js';
+import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes/mode.js';
 import type { Condition } from '../../src/sources/types.js';
 import { ClusterWatcher, endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 import { XdsTestClient } from '../support/xds-client.js';

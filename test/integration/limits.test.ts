@@ -4,7 +4,7 @@ import { createServer, connect, type Server as NetServer, type Socket } from 'no
 import * as grpc from '@grpc/grpc-js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
-import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../src/protos.js';
+import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import type { RefusedEvent, StreamClosedEvent } from '../../src/xds/events.js';
 import { XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 import { ADS_DELTA_METHOD, ADS_SOTW_METHOD, DeltaTestStream, SotwTestStream, testNode, XdsTestClient, type DecodedDeltaResponse } from '../support/xds-client.js';

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderDocument } from '../../src/render.js';
+import { renderDocument } from '../../src/cli/render.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const examples = path.join(here, '..', '..', 'examples');

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import * as grpc from '@grpc/grpc-js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { gatewayGroup, SIDECAR_GROUP } from '../../src/cache/types.js';
-import { TypeUrl, SERVED_TYPE_URLS } from '../../src/protos.js';
+import { TypeUrl, SERVED_TYPE_URLS } from '../../src/envoy/protos.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { testNode, XdsTestClient, type DeltaTestStream, type SotwTestStream } from '../support/xds-client.js';
 import { cluster, endpoints, listener, route, secret } from '../support/xds-fixtures.js';
@@ -138,7 +138,7 @@ describe('hostile xDS requests', () => {
 
   it('random bytes, and valid requests with bytes flipped', async () => {
     const valid = Buffer.from(
-      (await import('../../src/protos.js')).encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', {
+      (await import('../../src/envoy/protos.js')).encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', {
         typeUrl: TypeUrl.Cluster,
         node: testNode({ id: 'mutant', role: 'gateway', gateway: 'edge' }),
         resourceNamesSubscribe: ['shop/a/80', 'edge/tls'],

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { AdminMetrics } from '../../src/admin/metrics.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { gatewayGroup, SIDECAR_GROUP } from '../../src/cache/types.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { isLoopbackHost } from '../../src/security/tls.js';
 import { claimedWorkloads, peerIdentityFromSubjectAltName } from '../../src/security/identity.js';
 import type { RefusedEvent } from '../../src/xds/events.js';

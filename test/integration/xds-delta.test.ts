@@ -1,6 +1,6 @@
 import { ResourceCache } from '../../src/cache/cache.js';
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import type { NackEvent } from '../../src/xds/events.js';
 import type { XdsServer } from '../../src/xds/server.js';
 import { cluster, endpoints, listener, route, startServer } from '../support/xds-fixtures.js';

@@ -1,7 +1,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { PROXYLESS_GROUP, SIDECAR_GROUP, gatewayGroup } from '../../src/cache/types.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import type { ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../../src/xds/events.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { cluster, endpoints, startServer } from '../support/xds-fixtures.js';

@@ -13,7 +13,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { testNode, type DecodedSotwResponse, type SotwTestStream, type XdsTestClient } from './xds-client.js';
 
 export interface ResourceType {

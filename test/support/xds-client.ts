@@ -10,7 +10,7 @@
 //   await ads.barrier();                                         // everything sent so far has arrived
 //   client.close();
 import * as grpc from '@grpc/grpc-js';
-import { decodeMessage, encodeMessage, messageType } from '../../src/protos.js';
+import { decodeMessage, encodeMessage, messageType } from '../../src/envoy/protos.js';
 
 const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 export const ADS_SOTW_METHOD = `${ADS}/StreamAggregatedResources`;

@@ -1,6 +1,6 @@
 // Small, valid Envoy resources for the cache and xDS server tests, and a server+cache harness.
 import { ResourceCache } from '../../src/cache/cache.js';
-import { TypeUrl, type XdsResource } from '../../src/protos.js';
+import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 
 export function cluster(name: string, connectTimeoutSeconds = 1): XdsResource {

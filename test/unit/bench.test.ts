@@ -1,7 +1,7 @@
 // Smoke tests of the benchmark harness's parts: the /proc readers, the synthetic mesh, the
 // wire-level xDS reading of the simulated Envoys (checked against Envoy's own protos), and
 // simulated Envoys syncing with and following the floor server over real gRPC on loopback.
-import { encodeMessage, messageType, TypeUrl } from '../../src/protos.js';
+import { encodeMessage, messageType, TypeUrl } from '../../src/envoy/protos.js';
 import { FloorServer, snapshotToFloorResources } from '../../bench/floor-server.js';
 import { AdsClient, SharedState } from '../../bench/loadgen/client.js';
 import { isDeltaClient } from '../../bench/loadgen/index.js';

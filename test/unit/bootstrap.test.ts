@@ -3,8 +3,8 @@
 // and names the node's role.
 import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { decodeMessage, encodeMessage } from '../../src/protos.js';
-import { fromProto3Json } from '../../src/proto-json.js';
+import { decodeMessage, encodeMessage } from '../../src/envoy/protos.js';
+import { fromProto3Json } from '../../src/envoy/proto-json.js';
 
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 

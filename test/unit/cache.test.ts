@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { PROXYLESS_GROUP, SIDECAR_GROUP, gatewayGroup, type ChangeSet } from '../../src/cache/types.js';
-import { decodeMessage, encodeMessage, TypeUrl } from '../../src/protos.js';
+import { decodeMessage, encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { cluster, endpoints } from '../support/xds-fixtures.js';
 
 function plain(changes: ChangeSet): Record<string, Record<string, { changed: string[]; removed: string[] }>> {

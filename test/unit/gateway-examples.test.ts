@@ -2,7 +2,7 @@
 // gateway serves (what `switchyard render --role gateway --gateway edge` prints).
 import path from 'node:path';
 import { MeshModel } from '../../src/model/index.js';
-import { encodeMessage } from '../../src/protos.js';
+import { encodeMessage } from '../../src/envoy/protos.js';
 import { loadManifestDir } from '../../src/sources/files.js';
 import { translateGateway } from '../../src/translate/index.js';
 

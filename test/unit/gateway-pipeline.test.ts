@@ -2,8 +2,8 @@
 // and the cache then changes exactly what a proxy would notice.
 import { ResourceCache } from '../../src/cache/cache.js';
 import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
-import { Pipeline } from '../../src/pipeline.js';
-import { TypeUrl } from '../../src/protos.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import type { SourceEvent } from '../../src/sources/types.js';
 import { selfSigned, shopIngress, shopObjects, slice, tlsSecret, upsert } from './gateway-fixtures.js';
 

@@ -1,7 +1,7 @@
 // The gateway translator: Ingresses of our class -> listeners, route configurations, SNI
 // filter chains with SDS certificates, and only the clusters, endpoints and secrets they use.
 import { MeshModel } from '../../src/model/index.js';
-import { encodeMessage, type XdsResource } from '../../src/protos.js';
+import { encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import { translateGateway, type GatewayResources } from '../../src/translate/index.js';
 import type { IngressClassObject, IngressObject, KubeObject, SecretObject, TrafficPolicyObject } from '../../src/sources/types.js';
 import { selfSigned, shopIngress, shopObjects, tlsSecret, upsert, type TestCertificate } from './gateway-fixtures.js';

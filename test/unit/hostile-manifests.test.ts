@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP } from '../../src/cache/types.js';
 import { MeshModel } from '../../src/model/index.js';
-import { TypeUrl, type XdsResource } from '../../src/protos.js';
+import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { parseManifests, toSourceEvent } from '../../src/sources/manifests.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { INGRESS_CONTROLLER, translateAll, translateGateway } from '../../src/translate/index.js';

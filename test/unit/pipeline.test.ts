@@ -3,10 +3,10 @@
 // events becomes one flush; an event that changes no bytes wakes nobody.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pipeline, type FlushReport } from '../../src/pipeline.js';
+import { Pipeline, type FlushReport } from '../../src/pipeline/pipeline.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { loadManifestDir } from '../../src/sources/files.js';
-import { TypeUrl } from '../../src/protos.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
 import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
 

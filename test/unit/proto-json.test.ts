@@ -1,9 +1,9 @@
-import { bytesToProto3Json, formatDuration, toProto3Json } from '../../src/proto-json.js';
+import { bytesToProto3Json, formatDuration, toProto3Json } from '../../src/envoy/proto-json.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MeshModel } from '../../src/model/index.js';
-import { encodeMessage, TypeUrl } from '../../src/protos.js';
+import { encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
 

@@ -1,4 +1,4 @@
-import { encodeMessage, decodeMessage, TypeUrl } from '../../src/protos.js';
+import { encodeMessage, decodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 
 describe('Envoy protos', () => {
   it('round-trips a Cluster with a typed load-balancing policy through protobuf bytes', () => {

@@ -1,6 +1,6 @@
 import type { ProxyTypeView, ProxyView } from '../../src/admin/proxies.js';
-import { formatAge, formatNacks, formatStatusTable, status, STATUS_FLAGS } from '../../src/status.js';
-import { parseFlags } from '../../src/config.js';
+import { formatAge, formatNacks, formatStatusTable, status, STATUS_FLAGS } from '../../src/cli/status.js';
+import { parseFlags } from '../../src/cli/flags.js';
 
 function typeView(state: ProxyTypeView['state'], extra: Partial<ProxyTypeView> = {}): ProxyTypeView {
   return { typeUrl: 'x', wildcard: false, names: [], versionSent: 'v2', versionAcked: 'v1', state, nackCount: 0, ...extra };

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MeshModel } from '../../src/model/index.js';
-import { encodeMessage, type XdsResource } from '../../src/protos.js';
+import { encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
 

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MeshModel } from '../../src/model/index.js';
-import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../src/protos.js';
+import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import {
   explainLbChoice,

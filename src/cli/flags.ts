@@ -4,7 +4,7 @@
 // start-up with a message that names the flag and what it accepts.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import type { TranslateOptions } from './translate/options.js';
+import type { TranslateOptions } from '../translate/options.js';
 
 export type FlagType = 'string' | 'int' | 'boolean' | 'list';
 

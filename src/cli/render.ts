@@ -1,14 +1,14 @@
 // `switchyard render` and `switchyard validate`: one-shot runs of the same sources, model and
 // translator that `serve` uses, printing what a proxy would receive or what is wrong.
-import { loadManifestDir } from './sources/files.js';
-import { MeshModel } from './model/index.js';
-import { translateAll, translateGateway, explainLbChoice } from './translate/index.js';
-import { translateOptions, type ProxyRole, type TranslateOptions } from './translate/options.js';
-import { toProto3Json } from './proto-json.js';
-import type { XdsResource } from './protos.js';
-import { translateSettings, type FlagValues } from './config.js';
-import { redactSecrets } from './admin/config-dump.js';
-import { log } from './log.js';
+import { loadManifestDir } from '../sources/files.js';
+import { MeshModel } from '../model/index.js';
+import { translateAll, translateGateway, explainLbChoice } from '../translate/index.js';
+import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
+import { toProto3Json } from '../envoy/proto-json.js';
+import type { XdsResource } from '../envoy/protos.js';
+import { translateSettings, type FlagValues } from './flags.js';
+import { redactSecrets } from '../admin/config-dump.js';
+import { log } from '../log.js';
 
 function json(resources: XdsResource[]): unknown[] {
   return resources.map((r) => toProto3Json(r.typeUrl, r.value));

@@ -4,11 +4,11 @@
 // the module that does the work.
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from './config.js';
-import { configureLog, log, type LogFormat } from './log.js';
+import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from './flags.js';
+import { configureLog, log, type LogFormat } from '../log.js';
 import { STATUS_FLAGS } from './status.js';
-import { KUBERNETES_FLAGS } from './sources/kube-flags.js';
-import { SECURITY_FLAGS } from './security/flags.js';
+import { KUBERNETES_FLAGS } from '../sources/kube-flags.js';
+import { SECURITY_FLAGS } from '../security/flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { log } from './log.js';
+import { log } from '../log.js';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;

@@ -1,9 +1,9 @@
 // `switchyard serve --kubernetes`: the cluster as the source, every replica serving xDS, and the
 // elected leader writing TrafficPolicy status.
-import { startSwitchyard, type Switchyard, type SwitchyardOptions } from './app.js';
+import { startSwitchyard, type Switchyard, type SwitchyardOptions } from '../app.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { NackTracker, PolicyStatusWriter } from './policy-status.js';
-import { KubernetesSource, type KubernetesSourceOptions } from './sources/kubernetes.js';
+import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
   source: KubernetesSourceOptions;

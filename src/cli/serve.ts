@@ -1,11 +1,11 @@
 // `switchyard serve`: run the control plane until SIGTERM or SIGINT, then shut down
 // gracefully (stop accepting streams, let in-flight writes finish) and exit 0. The source is
 // a folder of manifests (watched), or with --kubernetes the cluster itself.
-import { startSwitchyard, type SwitchyardOptions } from './app.js';
-import { FilesSource } from './sources/files.js';
-import { translateSettings, type FlagValues } from './config.js';
-import { xdsSecuritySettings } from './security/flags.js';
-import { log } from './log.js';
+import { startSwitchyard, type SwitchyardOptions } from '../app.js';
+import { FilesSource } from '../sources/files.js';
+import { translateSettings, type FlagValues } from './flags.js';
+import { xdsSecuritySettings } from '../security/flags.js';
+import { log } from '../log.js';
 
 export async function serve(values: FlagValues): Promise<number> {
   const options: Omit<SwitchyardOptions, 'sources'> = {
@@ -20,8 +20,8 @@ export async function serve(values: FlagValues): Promise<number> {
   };
   let stop: () => Promise<void>;
   if (values.kubernetes) {
-    const { startKubernetesMode } = await import('./kubernetes-mode.js');
-    const { kubernetesModeSettings } = await import('./sources/kube-flags.js');
+    const { startKubernetesMode } = await import('../kubernetes/mode.js');
+    const { kubernetesModeSettings } = await import('../sources/kube-flags.js');
     const mode = await startKubernetesMode({ ...kubernetesModeSettings(values), ...options });
     log.info('switchyard serving the cluster', { xdsPort: mode.app.xdsPort, adminPort: mode.app.adminPort });
     stop = () => mode.stop();

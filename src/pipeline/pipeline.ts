@@ -2,14 +2,14 @@
 // into one flush, the model says what the batch touched, and only that is translated and
 // handed to the cache (which in turn wakes only the streams whose resources changed bytes).
 import { EventEmitter } from 'node:events';
-import { MeshModel, type ModelChange } from './model/index.js';
-import { translateOptions, type ProxyRole, type TranslateOptions } from './translate/options.js';
-import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from './translate/index.js';
-import { TypeUrl, type XdsResource } from './protos.js';
-import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from './cache/types.js';
+import { MeshModel, type ModelChange } from '../model/index.js';
+import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
+import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from '../translate/index.js';
+import { TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
-import type { SourceEvent } from './sources/types.js';
-import { log } from './log.js';
+import type { SourceEvent } from '../sources/types.js';
+import { log } from '../log.js';
 
 const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
 

@@ -7,19 +7,19 @@
 import { EventEmitter } from 'node:events';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
-import { log } from './log.js';
-import type { Pipeline } from './pipeline.js';
-import { TypeUrl } from './protos.js';
+import { log } from '../log.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { TypeUrl } from '../envoy/protos.js';
 import {
   KubernetesSource,
   TRAFFIC_POLICY_GROUP,
   TRAFFIC_POLICY_PLURAL,
   TRAFFIC_POLICY_VERSION,
   type KubernetesSourceOptions,
-} from './sources/kubernetes.js';
-import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from './sources/types.js';
-import type { AckEvent, NackEvent, StreamClosedEvent } from './xds/events.js';
-import type { XdsServer } from './xds/server.js';
+} from '../sources/kubernetes.js';
+import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
+import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
+import type { XdsServer } from '../xds/server.js';
 
 // ---- NACKs, and which policy they concern --------------------------------------------------------
 

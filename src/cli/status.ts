@@ -2,9 +2,9 @@
 // and whether each holds the latest configuration, and prints one line per proxy, like
 // `istioctl proxy-status`.
 import http from 'node:http';
-import type { FlagSpec, FlagValues } from './config.js';
-import type { ProxyView } from './admin/proxies.js';
-import { TYPE_ABBREVIATIONS } from './admin/types.js';
+import type { FlagSpec, FlagValues } from './flags.js';
+import type { ProxyView } from '../admin/proxies.js';
+import { TYPE_ABBREVIATIONS } from '../admin/types.js';
 
 export const STATUS_FLAGS: FlagSpec[] = [
   { name: 'admin', type: 'string', default: '127.0.0.1:19000', help: "host:port of the control plane's admin server" },
