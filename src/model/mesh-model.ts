@@ -396,22 +396,46 @@ function serviceInfo(namespace: string, name: string, object: ServiceObject): Se
   };
 }
 
-/** appProtocol first; without it, the port-name convention (grpc-*, http2-*, tcp-*); default http. */
+/**
+ * How a Service port is spoken. HTTP, HTTP/2 or gRPC only when the port says so (Istio's rule,
+ * DESIGN.md): its `appProtocol`, or without one its name being the protocol or `<protocol>-…`
+ * (`http`, `http-web`, `http2-api`, `grpc-payments`). Anything else is TCP: parsing an unknown
+ * protocol (redis, mysql, postgres…) as HTTP breaks its traffic, a TCP proxy never does.
+ */
 export function portProtocol(port: ServicePortSpec): PortProtocol {
-  const app = port.appProtocol?.toLowerCase();
-  if (app !== undefined) {
-    if (app === 'grpc') return 'grpc';
-    if (app === 'http2' || app === 'h2c' || app === 'kubernetes.io/h2c') return 'http2';
-    if (app === 'http' || app === 'kubernetes.io/http') return 'http';
-    // tcp, and anything unknown (https, redis, mysql...): HTTP parsing would break it.
-    return 'tcp';
+  if (port.appProtocol !== undefined) return APP_PROTOCOLS.get(port.appProtocol.toLowerCase()) ?? 'tcp';
+  const name = (port.name ?? '').toLowerCase();
+  for (const [prefix, protocol] of NAME_PROTOCOLS) {
+    if (name === prefix || name.startsWith(`${prefix}-`)) return protocol;
   }
-  const prefix = (port.name ?? '').toLowerCase().split('-')[0];
-  if (prefix === 'grpc') return 'grpc';
-  if (prefix === 'http2' || prefix === 'h2c') return 'http2';
-  if (prefix === 'tcp') return 'tcp';
-  return 'http';
+  return 'tcp';
 }
+
+/**
+ * appProtocol values (IANA service names and Kubernetes' `kubernetes.io/…` names) that are HTTP.
+ * `grpc-web` is HTTP/1.1 from browsers, so it is routed as HTTP without forcing HTTP/2 upstream.
+ * `kubernetes.io/ws` / `wss` stay TCP: the HTTP listener does not enable WebSocket upgrades, and
+ * wss is TLS the proxy cannot read.
+ */
+const APP_PROTOCOLS = new Map<string, PortProtocol>([
+  ['http', 'http'],
+  ['kubernetes.io/http', 'http'],
+  ['grpc-web', 'http'],
+  ['http2', 'http2'],
+  ['h2c', 'http2'],
+  ['kubernetes.io/h2c', 'http2'],
+  ['grpc', 'grpc'],
+  ['kubernetes.io/grpc', 'grpc'],
+]);
+
+/** Port-name protocols, `grpc-web` before `grpc` (it would otherwise read as gRPC with suffix "web"). */
+const NAME_PROTOCOLS: ReadonlyArray<[string, PortProtocol]> = [
+  ['grpc-web', 'http'],
+  ['grpc', 'grpc'],
+  ['http2', 'http2'],
+  ['h2c', 'http2'],
+  ['http', 'http'],
+];
 
 /** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */
 function resolveEndpointPort(servicePort: ServicePortInfo, slice: EndpointSliceObject): number | undefined {

@@ -243,7 +243,7 @@ describe('model: Services and endpoints', () => {
   it('merges several slices, maps conditions to health and resolves named target ports', () => {
     const model = new MeshModel();
     model.apply([
-      upsert(service('api', [{ name: 'web', port: 80, targetPort: 'http-web' }])),
+      upsert(service('api', [{ name: 'web', port: 80, targetPort: 'http-web', appProtocol: 'http' }])),
       upsert(slice('api-1', 'api', [
         { addresses: ['10.0.0.2'], conditions: { ready: true }, zone: 'zone-b', nodeName: 'n2' },
         { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true }, zone: 'zone-b' },
@@ -283,9 +283,46 @@ describe('model: Services and endpoints', () => {
     model.apply([upsert(service('alias', [{ name: 'http', port: 80 }], { type: 'ExternalName' }))]);
     expect(model.service('shop/alias')?.ports).toEqual([]);
     const info = model.service('shop/mixed')!;
-    expect(info.ports.map((p) => p.protocol)).toEqual(['grpc', 'http2', 'http2', 'tcp', 'grpc', 'http']);
+    expect(info.ports.map((p) => p.protocol)).toEqual(['grpc', 'http2', 'http2', 'tcp', 'grpc', 'tcp']);
     expect(info.headless).toBe(true);
     expect(info.clientIPAffinity).toBe(true);
+  });
+
+  it('serves a port as TCP unless its appProtocol or name says HTTP, HTTP/2 or gRPC', () => {
+    const cases: Array<[object, string]> = [
+      // Names that say nothing about HTTP: a database or cache must get a TCP proxy, not a virtual host.
+      [{ name: 'redis', port: 6379 }, 'tcp'],
+      [{ name: 'mysql', port: 3306 }, 'tcp'],
+      [{ name: 'postgres', port: 5432 }, 'tcp'],
+      [{ port: 9000 }, 'tcp'],
+      [{ name: 'web', port: 80 }, 'tcp'],
+      [{ name: 'httpbin', port: 81 }, 'tcp'],
+      [{ name: 'tcp-http', port: 82 }, 'tcp'],
+      // The name is the protocol, or `<protocol>-<suffix>`.
+      [{ name: 'http', port: 83 }, 'http'],
+      [{ name: 'http-web', port: 84 }, 'http'],
+      [{ name: 'http2', port: 85 }, 'http2'],
+      [{ name: 'http2-api', port: 86 }, 'http2'],
+      [{ name: 'h2c-api', port: 87 }, 'http2'],
+      [{ name: 'grpc', port: 88 }, 'grpc'],
+      [{ name: 'grpc-payments', port: 89 }, 'grpc'],
+      [{ name: 'grpc-web', port: 90 }, 'http'],
+      [{ name: 'grpc-web-ui', port: 91 }, 'http'],
+      // appProtocol decides over the name, in any case.
+      [{ name: 'redis', port: 92, appProtocol: 'HTTP' }, 'http'],
+      [{ name: 'http', port: 93, appProtocol: 'redis' }, 'tcp'],
+      [{ name: 'http', port: 94, appProtocol: 'https' }, 'tcp'],
+      [{ name: 'x', port: 95, appProtocol: 'kubernetes.io/grpc' }, 'grpc'],
+      [{ name: 'y', port: 96, appProtocol: 'http2' }, 'http2'],
+      [{ name: 'z', port: 97, appProtocol: 'grpc-web' }, 'http'],
+      // WebSocket upgrades are not enabled on the HTTP listener, and wss is TLS: both stay TCP.
+      [{ name: 'ws', port: 98, appProtocol: 'kubernetes.io/ws' }, 'tcp'],
+      [{ name: 'wss', port: 99, appProtocol: 'kubernetes.io/wss' }, 'tcp'],
+    ];
+    const model = new MeshModel();
+    model.apply([upsert(service('ports', cases.map(([port]) => port)))]);
+    const got = model.service('shop/ports')!.ports.map((p) => [p.name || '(unnamed)', p.port, p.protocol]);
+    expect(got).toEqual(cases.map(([port, protocol]) => [(port as any).name ?? '(unnamed)', (port as any).port, protocol]));
   });
 
   it('keeps Ingresses, IngressClasses and Secrets, and reports Ingresses that use a changed Service', () => {

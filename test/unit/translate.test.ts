@@ -280,7 +280,7 @@ describe('translate: the examples', () => {
 
   it('keeps domains unique when two namespaces have a Service of the same name, and across ports', () => {
     const m = exampleModel();
-    const other = service('reviews', [{ name: 'http', port: 9080 }, { name: 'admin', port: 80 }]) as any;
+    const other = service('reviews', [{ name: 'http', port: 9080 }, { name: 'http-admin', port: 80 }]) as any;
     other.metadata.namespace = 'other';
     m.apply([{ type: 'upsert', ref: { kind: 'Service', namespace: 'other', name: 'reviews' }, object: other }]);
     const vhosts = (translateAll(m, 'sidecar').routes[0].value as any).virtualHosts;
