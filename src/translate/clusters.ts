@@ -114,7 +114,10 @@ function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServiceP
       healthyThreshold: { value: hc.healthyThreshold ?? 2 },
       unhealthyThreshold: { value: hc.unhealthyThreshold ?? 3 },
     };
-    if (hc.http) {
+    // An HTTP check only where the port speaks HTTP: sent to a TCP port (a Redis, a database) it
+    // would mark every host unhealthy. There the policy's check becomes a TCP connect check, which
+    // still takes hosts that stop listening out of rotation.
+    if (hc.http && isHttpPort(port)) {
       check.httpHealthCheck = defined({
         path: hc.http.path,
         host: hc.http.host,

@@ -185,6 +185,37 @@ describe('translate: the examples', () => {
     expect(action.retryPolicy).toEqual({ retryOn: '5xx,connect-failure,reset', numRetries: { value: 3 }, perTryTimeout: { seconds: 1 } });
   });
 
+  it('health-checks each port in its own protocol: HTTP on HTTP and gRPC ports, a TCP connect on TCP ports', () => {
+    const { clusters } = translateAll(model, 'sidecar');
+    // checkout's session store (appProtocol: tcp) must not get the HTTP check on /healthz.
+    const sessions = byName(clusters, 'shop/checkout/6379');
+    expect(sessions.healthChecks).toHaveLength(1);
+    expect(sessions.healthChecks[0].httpHealthCheck).toBeUndefined();
+    expect(sessions.healthChecks[0]).toMatchObject({ tcpHealthCheck: {}, interval: { seconds: 5 }, timeout: { seconds: 1 } });
+    expect(byName(clusters, 'shop/checkout/8080').healthChecks[0].tcpHealthCheck).toBeUndefined();
+
+    const m = new MeshModel();
+    m.apply([
+      upsert(service('store', [
+        { name: 'http', port: 8080 },
+        { name: 'grpc-api', port: 9090 },
+        { name: 'redis', port: 6379 },
+      ])),
+      upsert(policy('store-http', { targetRef: { name: 'store' }, healthCheck: { http: { path: '/ready', host: 'store' } } })),
+    ]);
+    const store = translateAll(m, 'sidecar').clusters;
+    expect(byName(store, 'shop/store/8080').healthChecks[0].httpHealthCheck).toEqual({ path: '/ready', host: 'store' });
+    expect(byName(store, 'shop/store/9090').healthChecks[0].httpHealthCheck).toEqual({ path: '/ready', host: 'store', codecClientType: 'HTTP2' });
+    expect(byName(store, 'shop/store/6379').healthChecks[0]).toMatchObject({ tcpHealthCheck: {} });
+    expect(byName(store, 'shop/store/6379').healthChecks[0].httpHealthCheck).toBeUndefined();
+
+    // A TCP check fits every port.
+    m.apply([upsert(policy('store-http', { targetRef: { name: 'store' }, healthCheck: { tcp: {} } }))]);
+    for (const cluster of translateAll(m, 'sidecar').clusters) {
+      expect(cluster.value).toMatchObject({ healthChecks: [{ tcpHealthCheck: {} }] });
+    }
+  });
+
   it('sends the reviews split to weighted clusters 90/10 and x-canary: true to reviews-v2', () => {
     const { routes } = translateAll(model, 'sidecar');
     const vhost = byName(routes, 'outbound').virtualHosts.find((v: any) => v.name === 'shop/reviews/9080');
