@@ -38,8 +38,8 @@ interface PolicyEntry {
   /** Schema errors from the source's last `rejected` event, cleared by the next upsert. */
   rejectedErrors?: string[];
   rejectedGeneration?: number;
-  /** Batch number of the first upsert: older policies win a Service. */
-  createdSeq: number;
+  /** metadata.creationTimestamp in ms, when it has a valid one: the oldest policy wins a Service. */
+  created?: number;
 }
 
 interface SliceEntry {
@@ -204,7 +204,8 @@ export class MeshModel {
     const key = kind === 'IngressClass' ? name : objectKey(namespace, name);
     if (event.type === 'rejected') {
       if (kind === 'TrafficPolicy') {
-        const entry = this.policies.get(key) ?? { namespace, name, createdSeq: this.batchSeq };
+        const entry: PolicyEntry = this.policies.get(key) ?? { namespace, name };
+        entry.created ??= creationTime(event.object?.metadata.creationTimestamp);
         entry.rejectedErrors = event.errors.length ? event.errors : ['the object failed schema validation'];
         entry.rejectedGeneration = event.object?.metadata.generation;
         this.policies.set(key, entry);
@@ -255,13 +256,8 @@ export class MeshModel {
       }
       case 'TrafficPolicy':
         if (object) {
-          const entry = this.policies.get(key);
-          this.policies.set(key, {
-            namespace,
-            name,
-            object: object as TrafficPolicyObject,
-            createdSeq: entry?.object ? entry.createdSeq : this.batchSeq,
-          });
+          const created = creationTime(object.metadata.creationTimestamp);
+          this.policies.set(key, { namespace, name, object: object as TrafficPolicyObject, ...(created !== undefined ? { created } : {}) });
         } else {
           this.policies.delete(key);
           this.lastGoodSpecs.delete(key);
@@ -289,14 +285,12 @@ export class MeshModel {
 
   /**
    * Checks every policy again (they are few, and a Service appearing can make one valid), picks
-   * the owner of each Service (the oldest policy), updates statuses and the effective policies,
-   * and records what changed.
+   * the owner of each Service (the first by `policyPrecedence`), updates statuses and the
+   * effective policies, and records what changed.
    */
   private reevaluatePolicies(change: ModelChange, changedServices: Set<string>): void {
     const lookup = (namespace: string, name: string) => this.serviceInfos.get(objectKey(namespace, name));
-    const ordered = [...this.policies.entries()].sort(
-      ([ka, a], [kb, b]) => a.createdSeq - b.createdSeq || compare(ka, kb),
-    );
+    const ordered = [...this.policies.entries()].sort(([ka, a], [kb, b]) => policyPrecedence(a.created, ka, b.created, kb));
     const owners = new Map<string, string>(); // service key -> policy key
     const nextEffective = new Map<string, EffectivePolicy>();
     const nextStatuses = new Map<string, PolicyStatus>();
@@ -326,7 +320,8 @@ export class MeshModel {
         condition('Accepted', false, 'Invalid', issues.spec.join('; '));
       } else if (previousOwner) {
         condition('Accepted', false, 'Conflicted',
-          `spec.targetRef.name: Service ${targetKey} already has the older TrafficPolicy ${previousOwner}; only one policy applies per Service`);
+          `spec.targetRef.name: Service ${targetKey} is served by TrafficPolicy ${previousOwner}, which wins: only one policy applies per Service, ` +
+            'the oldest by metadata.creationTimestamp, then by namespace/name (a policy without a creationTimestamp comes after those with one)');
       } else {
         condition('Accepted', true, 'Accepted', 'the policy is valid');
       }
@@ -371,6 +366,28 @@ export class MeshModel {
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
+
+/**
+ * Which of two policies on one Service wins (negative: a), from the objects alone, so every
+ * replica and every restart decides the same whatever order events arrived in: the older
+ * creationTimestamp, then namespace/name (Gateway API's rule). A policy without one (a folder's
+ * manifests usually have none) comes after every timestamped one.
+ */
+function policyPrecedence(createdA: number | undefined, keyA: string, createdB: number | undefined, keyB: string): number {
+  if (createdA !== createdB) {
+    if (createdA === undefined) return 1;
+    if (createdB === undefined) return -1;
+    return createdA - createdB;
+  }
+  return compare(keyA, keyB);
+}
+
+/** metadata.creationTimestamp in ms; undefined when absent or not a date. */
+function creationTime(timestamp: unknown): number | undefined {
+  if (typeof timestamp !== 'string') return undefined;
+  const ms = Date.parse(timestamp);
+  return Number.isNaN(ms) ? undefined : ms;
+}
 
 function serviceInfo(namespace: string, name: string, object: ServiceObject): ServiceInfo {
   const spec = object.spec ?? {};

@@ -34,6 +34,8 @@ export interface ObjectMeta {
   name: string;
   namespace?: string;
   generation?: number;
+  /** RFC 3339, set by the API server; manifests in a folder usually have none. */
+  creationTimestamp?: string;
   resourceVersion?: string;
   uid?: string;
   labels?: Record<string, string>;

@@ -144,13 +144,19 @@ describe('model: TrafficPolicy checks', () => {
   });
 
   it('lets the oldest policy win a Service and marks the others Conflicted', () => {
+    const aged = (name: string, spec: object, creationTimestamp: string) => {
+      const object = policy(name, spec) as any;
+      object.metadata.creationTimestamp = creationTimestamp;
+      return object as KubeObject;
+    };
     const model = new MeshModel();
-    model.apply([upsert(service('api')), upsert(policy('zz-first', { targetRef: { name: 'api' }, timeout: '1s' }))]);
-    model.apply([upsert(policy('aa-second', { targetRef: { name: 'api' }, timeout: '2s' }))]);
+    model.apply([upsert(service('api')), upsert(aged('aa-second', { targetRef: { name: 'api' }, timeout: '2s' }, '2026-02-01T00:00:00Z'))]);
+    model.apply([upsert(aged('zz-first', { targetRef: { name: 'api' }, timeout: '1s' }, '2026-01-01T00:00:00Z'))]);
+    // Seen later, created earlier: it wins.
     expect(model.effectivePolicy('shop/api')?.policyKey).toBe('shop/zz-first');
     expect(condition(model, 'aa-second', 'Accepted')).toMatchObject({ status: 'False', reason: 'Conflicted' });
-    expect(condition(model, 'aa-second', 'Accepted')?.message).toContain('spec.targetRef.name: Service shop/api already has the older TrafficPolicy shop/zz-first');
-    // The same batch: the name decides.
+    expect(condition(model, 'aa-second', 'Accepted')?.message).toContain('spec.targetRef.name: Service shop/api is served by TrafficPolicy shop/zz-first, which wins');
+    // No creationTimestamp: the name decides.
     const same = new MeshModel();
     same.apply([upsert(service('api')), upsert(policy('b', { targetRef: { name: 'api' } })), upsert(policy('a', { targetRef: { name: 'api' } }))]);
     expect(same.effectivePolicy('shop/api')?.policyKey).toBe('shop/a');
