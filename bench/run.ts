@@ -381,7 +381,7 @@ async function churnPhase(flags: Flags, server: Server, steps: (i: number) => Ch
       const step = steps(i);
       const old = claMap.get(step.name);
       if (!old) {
-        throw new Error(`${server.kind} serves no ClusterLoadAssignment named "${step.name}" (names follow DESIGN.md: <namespace>/<service>/<port>)`);
+        throw new Error(`${server.kind} serves no ClusterLoadAssignment named "${step.name}" (names follow docs/architecture.md: <namespace>/<service>/<port>)`);
       }
       const watch = { typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash };
       recorder.client.beginWatch(watch);

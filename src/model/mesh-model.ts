@@ -415,7 +415,7 @@ function serviceInfo(namespace: string, name: string, object: ServiceObject): Se
 
 /**
  * How a Service port is spoken. HTTP, HTTP/2 or gRPC only when the port says so (Istio's rule,
- * DESIGN.md): its `appProtocol`, or without one its name being the protocol or `<protocol>-…`
+ * docs/architecture.md): its `appProtocol`, or without one its name being the protocol or `<protocol>-…`
  * (`http`, `http-web`, `http2-api`, `grpc-payments`). Anything else is TCP: parsing an unknown
  * protocol (redis, mysql, postgres…) as HTTP breaks its traffic, a TCP proxy never does.
  */

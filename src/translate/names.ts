@@ -1,4 +1,4 @@
-// Resource names shared by the translator's modules (see DESIGN.md, "Names").
+// Resource names shared by the translator's modules (see docs/architecture.md, "Names").
 import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import type { TranslateOptions } from './options.js';
 
