@@ -1,23 +1,35 @@
-// The one logger. JSON lines by default (what log collectors want); `text` for people
-// at a terminal. Callers pass fields, not concatenated prose: log.info('pushed', { node, typeUrl }).
+// The one logger. JSON lines for log collectors, text for people at a terminal: by default
+// text when standard error is a terminal and JSON otherwise (--log-format sets it). Callers
+// pass fields, not concatenated prose: log.info('pushed', { node, typeUrl }).
 import winston from 'winston';
 
 export type LogFormat = 'json' | 'text';
 
+/** text when standard error is a terminal (a person reads it), else json (a collector does). */
+export function defaultLogFormat(stderrIsTerminal: boolean = process.stderr.isTTY === true): LogFormat {
+  return stderrIsTerminal ? 'text' : 'json';
+}
+
+function textValue(value: unknown): string {
+  if (typeof value === 'string' && value !== '' && !/[\s"=]/.test(value)) return value;
+  return JSON.stringify(value) ?? String(value);
+}
+
+// The message first, then its fields as key=value, then level and time.
 const textFormat = winston.format.printf(({ level, message, timestamp, ...fields }) => {
-  const rest = Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
-  return `${timestamp} ${level} ${message}${rest}`;
+  const pairs = Object.entries(fields).map(([key, value]) => ` ${key}=${textValue(value)}`);
+  return `${String(message)}${pairs.join('')}  [${level} ${String(timestamp)}]`;
 });
 
-function formatFor(kind: LogFormat): winston.Logform.Format {
+export function formatFor(kind: LogFormat): winston.Logform.Format {
   return kind === 'text'
-    ? winston.format.combine(winston.format.timestamp(), textFormat)
+    ? winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss.SSS' }), textFormat)
     : winston.format.combine(winston.format.timestamp(), winston.format.json());
 }
 
 export const log = winston.createLogger({
   level: process.env.SWITCHYARD_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'error' : 'info'),
-  format: formatFor((process.env.SWITCHYARD_LOG_FORMAT as LogFormat) ?? 'json'),
+  format: formatFor((process.env.SWITCHYARD_LOG_FORMAT as LogFormat | undefined) ?? defaultLogFormat()),
   // stderr, so that `render` and `validate` can print clean output on stdout.
   transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
 });

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// `switchyard serve | render | validate` — the command line. Each subcommand parses its
-// flags (also from SWITCHYARD_* environment variables and --config), then hands off to
-// the module that does the work.
-import { pathToFileURL } from 'node:url';
-import { realpathSync } from 'node:fs';
-import { parseFlags, flagHelp, UsageError, type FlagSpec, type FlagValues } from './flags.js';
-import { configureLog, log, type LogFormat } from '../log.js';
+// `switchyard serve | render | validate | status` — the command line, parsed by commander from
+// the FlagSpec lists. Each command's settings also come from SWITCHYARD_* environment
+// variables and --config; then the module that does the work takes over.
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { closest, commanderMessage, defineFlags, flagValues, normalizeBooleanFlags, UsageError, type FlagSource, type FlagSpec, type FlagValues } from './flags.js';
+import { configureLog, defaultLogFormat, log, type LogFormat } from '../log.js';
 import { STATUS_FLAGS } from './status.js';
 import { KUBERNETES_FLAGS } from '../sources/kube-flags.js';
 import { SECURITY_FLAGS } from '../security/flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
-  { name: 'log-format', type: 'string', default: 'json', choices: ['json', 'text'], help: 'log line format' },
+  { name: 'log-format', type: 'string', defaultHelp: 'text when standard error is a terminal, else json', choices: ['json', 'text'], help: 'log line format' },
 ];
 
 const TRANSLATE_FLAGS: FlagSpec[] = [
@@ -47,20 +49,26 @@ const RENDER_FLAGS: FlagSpec[] = [
   ...LOG_FLAGS,
 ];
 
-const VALIDATE_FLAGS: FlagSpec[] = [...LOG_FLAGS];
+const VALIDATE_FLAGS: FlagSpec[] = [
+  { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to check' },
+  ...LOG_FLAGS,
+];
 
-interface Command {
+interface CommandDefinition {
   summary: string;
-  usage: string;
   flags: FlagSpec[];
-  run(values: FlagValues, positional: string[]): Promise<number>;
+  /** Takes the manifests folder as its argument, like --manifests. */
+  folderArgument?: boolean;
+  /** What a stray argument probably meant, for the error. */
+  strayHint?: (argument: string) => string;
+  run(values: FlagValues): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = {
+const COMMANDS: Record<string, CommandDefinition> = {
   serve: {
     summary: 'serve xDS (state of the world and delta ADS) for a folder of manifests or a Kubernetes cluster',
-    usage: 'switchyard serve [--manifests DIR | --kubernetes [--kubeconfig FILE]] [--xds-port 18000] [--admin-port 19000]',
     flags: SERVE_FLAGS,
+    folderArgument: true,
     async run(values) {
       const { serve } = await import('./serve.js');
       return serve(values);
@@ -68,8 +76,8 @@ const COMMANDS: Record<string, Command> = {
   },
   render: {
     summary: 'print every resource a proxy of a role would get, as JSON',
-    usage: 'switchyard render [--manifests DIR] [--role sidecar|proxyless|gateway] [--gateway NAME]',
     flags: RENDER_FLAGS,
+    folderArgument: true,
     async run(values) {
       if (values.role === 'gateway' && !values.gateway) throw new UsageError('--role gateway needs --gateway NAME (the name in node metadata switchyard.dev/gateway)');
       const { render } = await import('./render.js');
@@ -77,19 +85,18 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   validate: {
-    summary: 'check a folder of manifests; exits non-zero naming each bad object, field and reason',
-    usage: 'switchyard validate DIR',
+    summary: 'check a folder of manifests; exits 1 naming each bad object, field and reason',
     flags: VALIDATE_FLAGS,
-    async run(_values, positional) {
-      if (positional.length !== 1) throw new UsageError('validate: expects exactly one folder, e.g. switchyard validate examples');
+    folderArgument: true,
+    async run(values) {
       const { validate } = await import('./render.js');
-      return validate(positional[0]);
+      return validate(values.manifests as string);
     },
   },
   status: {
     summary: 'list connected proxies and whether each holds the latest CDS/EDS/LDS/RDS/SDS (SYNCED, STALE, NACKED, NOT SENT)',
-    usage: 'switchyard status [--admin 127.0.0.1:19000]',
     flags: [...STATUS_FLAGS, ...LOG_FLAGS],
+    strayHint: (argument) => `--admin ${argument}`,
     async run(values) {
       const { status } = await import('./status.js');
       return status(values as Parameters<typeof status>[0]);
@@ -97,36 +104,101 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-function mainHelp(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Switchyard: an Envoy xDS control plane for Kubernetes.\n\nUsage: switchyard <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun 'switchyard <command> --help' for a command's flags.\n`;
+/** Every command's flag names: the keys a --config file may hold. */
+const ALL_SETTINGS = new Set(Object.values(COMMANDS).flatMap((c) => c.flags.map((f) => f.name)));
+
+const SETTINGS_HELP = `
+Every flag can also be set in the environment (--xds-port: SWITCHYARD_XDS_PORT) or in a YAML
+or JSON file given with --config (keys are flag names; one file may hold the flags of every
+command). A flag beats the environment, which beats the file. Boolean flags: --name turns
+one on; --no-name, --name=false or --name false turn it off.`;
+
+/** package.json's version, found above this module (dist/src/cli/ when built, src/cli/ in tests). */
+function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    const parent = path.dirname(dir);
+    if (parent === dir) return 'unknown';
+    dir = parent;
+  }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(mainHelp());
-    return name ? 0 : 2;
+/** The manifests folder from `render DIR` (or serve, validate): the argument, else --manifests. */
+function applyArguments(name: string, definition: CommandDefinition, args: string[], values: FlagValues, sources: Record<string, FlagSource>): void {
+  if (!definition.folderArgument) {
+    if (args.length === 0) return;
+    const flag = closest(args[0].replace(/^-+/, ''), definition.flags.map((f) => f.name));
+    const hint = flag ? `--${flag}` : definition.strayHint?.(args[0]);
+    throw new UsageError(`unexpected argument "${args[0]}"${hint ? ` (did you mean ${hint}?)` : ''}; ${name} takes only flags`);
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`switchyard: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
-    return 2;
+  if (args.length === 0) return;
+  if (args.length > 1) throw new UsageError(`takes one manifests folder, got ${args.length}: ${args.join(' ')}`);
+  const [folder] = args;
+  if (sources.manifests === 'flag' && path.resolve(values.manifests as string) !== path.resolve(folder)) {
+    throw new UsageError(`two manifests folders given, ${folder} and --manifests ${values.manifests as string}; give one`);
   }
+  if (values.kubernetes === true) throw new UsageError(`a manifests folder (${folder}) and --kubernetes exclude each other; give one`);
+  values.manifests = folder;
+}
+
+export interface CliOutput {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
+/** Runs the command line `argv` (without node and the script); resolves to the exit code:
+ * 0 done, 1 the command failed, 2 the command line is wrong. */
+export async function main(
+  argv: string[],
+  output: CliOutput = { stdout: process.stdout, stderr: process.stderr },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const program = new Command('switchyard')
+    .description('Switchyard: an Envoy xDS control plane for Kubernetes.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print help')
+    .helpCommand('help [command]', "print a command's help")
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => output.stdout.write(text), writeErr: (text) => output.stderr.write(text), outputError: () => undefined })
+    .addHelpText('after', "\nRun 'switchyard <command> --help' for a command's flags.");
+  let chosen: { name: string; definition: CommandDefinition; command: Command } | undefined;
+  for (const [name, definition] of Object.entries(COMMANDS)) {
+    const command = program.command(name).description(definition.summary).helpOption('-h, --help', 'print help');
+    if (definition.folderArgument) command.argument('[dir]', 'folder of YAML manifests (the same as --manifests DIR)');
+    defineFlags(command, definition.flags)
+      .allowExcessArguments(true)
+      .addHelpText('after', SETTINGS_HELP)
+      .action(() => {
+        chosen = { name, definition, command };
+      });
+  }
+  const named = COMMANDS[argv[0]] ? argv[0] : undefined;
+  const prefix = named ? `switchyard ${named}` : 'switchyard';
   try {
-    const { values, positional, help } = parseFlags(command.flags, rest);
-    if (help) {
-      process.stdout.write(`${command.summary}\n\nUsage: ${command.usage}\n\nFlags:\n${flagHelp(command.flags)}\n`);
-      return 0;
-    }
-    configureLog({ level: values.logLevel as string, format: values.logFormat as LogFormat });
-    return await command.run(values, positional);
+    const args = named ? [named, ...normalizeBooleanFlags(COMMANDS[named].flags, argv.slice(1))] : argv;
+    program.parse(args, { from: 'user' });
+    if (!chosen) return 2;
+    const { values, sources } = flagValues(chosen.command, chosen.definition.flags, env, ALL_SETTINGS);
+    applyArguments(chosen.name, chosen.definition, chosen.command.args, values, sources);
+    configureLog({ level: values.logLevel as string, format: (values.logFormat as LogFormat | undefined) ?? defaultLogFormat() });
+    return await chosen.definition.run(values);
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`switchyard ${name}: ${error.message}\n`);
+    if (error instanceof CommanderError) {
+      // Help and --version exit 0; help for a missing command was written to stderr.
+      if (error.exitCode === 0) return 0;
+      if (error.code !== 'commander.help') {
+        const more = named ? `run 'switchyard ${named} --help' for its flags` : "run 'switchyard --help' for the commands";
+        output.stderr.write(`${prefix}: ${commanderMessage(error)}\n${more}\n`);
+      }
       return 2;
     }
-    log.error('command failed', { command: name, error: (error as Error).message });
+    if (error instanceof UsageError) {
+      output.stderr.write(`${prefix}: ${error.message}\n`);
+      return 2;
+    }
+    log.error('command failed', { command: named, error: (error as Error).message });
     return 1;
   }
 }

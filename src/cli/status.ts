@@ -7,7 +7,7 @@ import type { ProxyView } from '../admin/proxies.js';
 import { TYPE_ABBREVIATIONS } from '../admin/types.js';
 
 export const STATUS_FLAGS: FlagSpec[] = [
-  { name: 'admin', type: 'string', default: '127.0.0.1:19000', help: "host:port of the control plane's admin server" },
+  { name: 'admin', type: 'string', default: '127.0.0.1:19000', check: adminAddressProblem, help: "host:port of the control plane's admin server" },
   { name: 'timeout-ms', type: 'int', default: 5000, min: 1, help: 'give up on the admin server after this long' },
 ];
 
@@ -68,6 +68,16 @@ function parseAdminAddress(admin: unknown): { host: string; port: number } {
     throw new StatusError(`--admin: expected host:port of the admin server, e.g. 127.0.0.1:19000, got "${String(admin ?? '')}"`);
   }
   return { host: match[1] ?? match[2], port };
+}
+
+/** For the flag's check: what --admin accepts, when `admin` is not that. */
+function adminAddressProblem(admin: string): string | undefined {
+  try {
+    parseAdminAddress(admin);
+    return undefined;
+  } catch {
+    return 'expected host:port of the admin server, e.g. 127.0.0.1:19000';
+  }
 }
 
 class StatusError extends Error {}

@@ -1,19 +1,19 @@
 // The `switchyard serve --kubernetes` flags and what they become: the Kubernetes source's
-// options and the leader election's. cli.ts lists the flags; serve.ts turns the values into
+// options and the leader election's. cli/main.ts lists the flags; serve.ts turns the values into
 // startKubernetesMode's options with kubernetesModeSettings. (--ingress-class is already a
-// translate flag in cli.ts; its value is passed on to the source too.)
+// translate flag in cli/main.ts; its value is passed on to the source too.)
 import { readFileSync } from 'node:fs';
 import type { FlagSpec, FlagValues } from '../cli/flags.js';
 import type { KubernetesSourceOptions } from './kubernetes.js';
 
 export const KUBERNETES_FLAGS: FlagSpec[] = [
   { name: 'kubernetes', type: 'boolean', default: false, help: 'read Services, EndpointSlices, Ingresses, IngressClasses, TLS Secrets and TrafficPolicies from the Kubernetes API server instead of --manifests' },
-  { name: 'kubeconfig', type: 'string', default: '', help: "kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the pod's service account)" },
-  { name: 'namespaces', type: 'list', default: [], help: 'namespaces to read, comma-separated (default: all)' },
+  { name: 'kubeconfig', type: 'string', default: '', defaultHelp: "KUBECONFIG, ~/.kube/config, or the pod's service account", help: 'kubeconfig file' },
+  { name: 'namespaces', type: 'list', default: [], defaultHelp: 'all', help: 'namespaces to read, comma-separated' },
   { name: 'label-selector', type: 'string', default: '', help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on' },
   { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy status (only the elected leader writes)' },
   { name: 'lease-name', type: 'string', default: 'switchyard', help: 'name of the coordination.k8s.io Lease used to elect the status writer' },
-  { name: 'lease-namespace', type: 'string', default: '', help: "namespace of the Lease (default: POD_NAMESPACE, the pod's own, else switchyard-system)" },
+  { name: 'lease-namespace', type: 'string', default: '', defaultHelp: "POD_NAMESPACE, the pod's own, else switchyard-system", help: 'namespace of the Lease' },
   { name: 'lease-duration-s', type: 'int', default: 15, min: 1, help: 'seconds a leader holds the Lease without renewing it' },
   { name: 'lease-renew-deadline-ms', type: 'int', default: 10000, min: 1, help: 'a leader that has not renewed for this long stops leading (less than the lease duration)' },
   { name: 'lease-retry-period-ms', type: 'int', default: 2000, min: 1, help: 'how often candidates try for the Lease and the leader renews it (less than the renew deadline)' },
