@@ -8,6 +8,7 @@ import { translateAll, translateEndpointsFor, translateGateway, translateService
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
+import { LbChoiceLog } from './lb-choice-log.js';
 import type { SourceEvent } from '../sources/types.js';
 import { log } from '../log.js';
 
@@ -93,6 +94,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private flushes = 0;
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
+  private readonly lbChoices = new LbChoiceLog();
 
   constructor(options: PipelineOptions) {
     super();
@@ -161,6 +163,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.flushes++;
     const started = performance.now();
     const change = this.model.apply(events);
+    this.lbChoices.update(this.model, change, this.options);
     const memo = new FlushMemo(this.model);
     const groupChanges = [...this.translateMesh(change, memo), ...this.translateGateways(change, events, memo)];
     const changeSet = this.cache.apply(groupChanges);

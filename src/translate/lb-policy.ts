@@ -62,6 +62,20 @@ export function routeHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffin
   return requested === 'Auto' || requested === 'RingHash' || requested === 'Maglev' ? requestedHashKeys(spec, clientIPAffinity) : [];
 }
 
+/**
+ * The Auto rule as users read it: the CRD's description of `loadBalancer.policy` is generated
+ * from this text (`npm run docs`), and a test fails when the two differ. Change it together
+ * with chooseLb below.
+ */
+export function autoRuleText(maglevMinEndpoints: number): string {
+  return (
+    'Auto (the default): when hash keys are requested (hashOn, or sessionAffinity: ClientIP on the ' +
+    `Service, which hashes the source IP), Maglev if the Service has at least ${maglevMinEndpoints} endpoints ` +
+    '(--maglev-min-endpoints) and none draining, otherwise RingHash; with no hash keys, LeastRequest. ' +
+    'Maglev falls back to RingHash, and LeastRequest and Random to RoundRobin, on clients that lack them.'
+  );
+}
+
 export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
   const lb = facts.spec?.loadBalancer;
   const requested = lb?.policy ?? 'Auto';

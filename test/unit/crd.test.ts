@@ -120,9 +120,11 @@ describe('the TrafficPolicy CRD', () => {
     const [version] = crd.spec.versions;
     expect(version).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
     expect(version.additionalPrinterColumns.map((c: Node) => [c.name, c.jsonPath])).toEqual([
+      ['Target', '.spec.targetRef.name'],
       ['Policy', '.spec.loadBalancer.policy'],
       ['Split', '.spec.split[*].backend'],
       ['Accepted', '.status.conditions[?(@.type=="Accepted")].status'],
+      ['Programmed', '.status.conditions[?(@.type=="Programmed")].status'],
       ['Age', '.metadata.creationTimestamp'],
     ]);
   });

@@ -1,0 +1,35 @@
+// The load-balancing choice of every Service port, logged when it is first made and whenever
+// the policy or its reason changes (Auto's choice moves with the endpoints), so an operator can
+// see from the logs why a Service balances as it does.
+import type { MeshModel, ModelChange } from '../model/index.js';
+import { lbChoiceFor } from '../translate/clusters.js';
+import type { TranslateOptions } from '../translate/options.js';
+import { log } from '../log.js';
+
+export class LbChoiceLog {
+  /** Per Service key: per port, `policy|reason` as last logged. */
+  private readonly logged = new Map<string, Map<number, string>>();
+
+  /** Logs the choices a model change may have moved. */
+  update(model: MeshModel, change: ModelChange, options: TranslateOptions): void {
+    const keys = change.all ? new Set([...this.logged.keys(), ...model.services().map((s) => s.key)]) : new Set([...change.services, ...change.endpoints]);
+    for (const key of keys) {
+      const service = model.service(key);
+      if (!service) {
+        this.logged.delete(key);
+        continue;
+      }
+      const before = this.logged.get(key) ?? new Map<number, string>();
+      const after = new Map<number, string>();
+      for (const port of service.ports) {
+        const choice = lbChoiceFor(model, service, port, options);
+        const text = `${choice.policy}|${choice.reason}`;
+        after.set(port.port, text);
+        if (before.get(port.port) !== text) {
+          log.info('load balancing chosen', { service: key, port: port.port, policy: choice.policy, reason: choice.reason });
+        }
+      }
+      this.logged.set(key, after);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// The generated documentation stays true: the CRD's Auto description is the code's rule, and
+// docs/trafficpolicy.md is what the generator makes of the committed CRD. When either fails,
+// run `npm run docs` and commit the result.
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import {
+  autoRuleDescription,
+  CRD_FILE,
+  crdWithAutoRule,
+  exampleValue,
+  FIELD_DEFAULTS,
+  REFERENCE_EXAMPLES,
+  REFERENCE_FILE,
+  specFields,
+  trafficPolicyReference,
+} from '../../scripts/crd-docs.js';
+import { validateTrafficPolicySchema } from '../../src/sources/crd-schema.js';
+import { chooseLb } from '../../src/translate/lb-policy.js';
+import { DEFAULT_TRANSLATE_OPTIONS } from '../../src/translate/options.js';
+
+const crdText = readFileSync(CRD_FILE, 'utf8');
+const crd = YAML.parse(crdText);
+const schema = crd.spec.versions[0].schema.openAPIV3Schema;
+
+describe('the CRD description of Auto', () => {
+  it('is the Auto rule from the code (run `npm run docs` when this fails)', () => {
+    const description = schema.properties.spec.properties.loadBalancer.properties.policy.description;
+    expect(description).toBe(autoRuleDescription());
+    expect(crdWithAutoRule(crdText)).toBe(crdText);
+  });
+
+  it('replaces only the description when the rule changes', () => {
+    const stale = crdText.replace(/Auto \(the default\):/, 'Auto picks RoundRobin:');
+    expect(stale).not.toBe(crdText);
+    expect(crdWithAutoRule(stale)).toBe(crdText);
+  });
+
+  it('says what chooseLb does: LeastRequest without hash keys, Maglev from maglevMinEndpoints when none drain, else RingHash', () => {
+    const text = autoRuleDescription();
+    const min = DEFAULT_TRANSLATE_OPTIONS.maglevMinEndpoints;
+    const facts = (healthy: number, draining: number, hashed: boolean) => ({
+      spec: hashed ? { targetRef: { name: 'x' }, loadBalancer: { hashOn: [{ header: { name: 'x-user' } }] } } : undefined,
+      clientIPAffinity: false,
+      healthyEndpoints: healthy,
+      drainingEndpoints: draining,
+    });
+    expect(chooseLb(facts(min, 0, false), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('least_request');
+    expect(text).toContain('with no hash keys, LeastRequest');
+    expect(chooseLb(facts(min, 0, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('maglev');
+    expect(chooseLb(facts(min - 1, 0, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('ring_hash');
+    expect(chooseLb(facts(min, 1, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('ring_hash');
+    expect(text).toContain(`Maglev if the Service has at least ${min} endpoints (--maglev-min-endpoints) and none draining, otherwise RingHash`);
+    const affinity = chooseLb({ clientIPAffinity: true, healthyEndpoints: 1, drainingEndpoints: 0 }, DEFAULT_TRANSLATE_OPTIONS);
+    expect(affinity.policy).toBe('ring_hash');
+    expect(text).toContain('sessionAffinity: ClientIP');
+  });
+});
+
+describe('docs/trafficpolicy.md', () => {
+  it('is what the generator makes of the committed CRD (run `npm run docs` when this fails)', () => {
+    expect(readFileSync(REFERENCE_FILE, 'utf8')).toBe(trafficPolicyReference(crdText));
+  });
+
+  it('lists every field of the spec, each with an example value', () => {
+    const rows = specFields(schema);
+    const reference = trafficPolicyReference(crdText);
+    expect(rows.length).toBeGreaterThan(60);
+    for (const row of rows) {
+      expect(reference).toContain(`| \`${row.path}\` |`);
+      expect([row.path, exampleValue(row.path)]).not.toEqual([row.path, undefined]);
+    }
+  });
+
+  it('has examples the CRD schema accepts', () => {
+    for (const example of REFERENCE_EXAMPLES) expect(validateTrafficPolicySchema(example)).toEqual([]);
+  });
+
+  it('gives defaults only for fields that exist', () => {
+    const paths = new Set(specFields(schema).map((row) => row.path));
+    expect(Object.keys(FIELD_DEFAULTS).filter((path) => !paths.has(path))).toEqual([]);
+  });
+});
