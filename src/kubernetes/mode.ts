@@ -1,8 +1,9 @@
 // `switchyard serve --kubernetes`: the cluster as the source, every replica serving xDS, and the
-// elected leader writing TrafficPolicy status.
+// elected leader writing TrafficPolicy status and (when given the gateway's address) Ingress status.
 import { startSwitchyard, type Switchyard, type SwitchyardOptions } from '../app.js';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { NackTracker, PolicyStatusWriter } from './policy-status.js';
+import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-status.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
@@ -13,6 +14,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   writeStatus?: boolean;
   /** Status writer timing (see PolicyStatusWriterOptions). */
   status?: { batchMs?: number; retryMs?: number };
+  /** The gateway's address for Ingress status (leader only, with writeStatus); none writes no Ingress status. */
+  ingressStatus?: IngressStatusAddressSource & { servicePollMs?: number };
 }
 
 export interface KubernetesMode {
@@ -20,13 +23,14 @@ export interface KubernetesMode {
   source: KubernetesSource;
   leader: LeaderElector;
   statusWriter: PolicyStatusWriter | undefined;
+  ingressStatusWriter: IngressStatusWriter | undefined;
   nacks: NackTracker;
   /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
   stop(options?: { releaseLease?: boolean }): Promise<void>;
 }
 
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, status, ...appOptions } = options;
+  const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, ...appOptions } = options;
   const source = new KubernetesSource(sourceOptions);
   const app = await startSwitchyard({ ...appOptions, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
@@ -34,7 +38,22 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
   const statusWriter = writeStatus
     ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, leader, ready: app.ready, ...status })
     : undefined;
+  const ingressStatusWriter =
+    writeStatus && ingressStatus
+      ? new IngressStatusWriter({
+          kubeConfig: source.config,
+          source,
+          pipeline: app.pipeline,
+          address: ingressStatus,
+          servicePollMs: ingressStatus.servicePollMs,
+          translate: appOptions.translate,
+          leader,
+          ready: app.ready,
+          ...status,
+        })
+      : undefined;
   statusWriter?.start();
+  ingressStatusWriter?.start();
   leader.start();
   let stopped = false;
   return {
@@ -42,11 +61,13 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     source,
     leader,
     statusWriter,
+    ingressStatusWriter,
     nacks,
     async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
       await statusWriter?.stop();
+      await ingressStatusWriter?.stop();
       await leader.stop({ release: stopOptions.releaseLease ?? true });
       nacks.detach();
       await app.stop();

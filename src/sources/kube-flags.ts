@@ -11,7 +11,9 @@ export const KUBERNETES_FLAGS: FlagSpec[] = [
   { name: 'kubeconfig', type: 'string', default: '', defaultHelp: "KUBECONFIG, ~/.kube/config, or the pod's service account", help: 'kubeconfig file' },
   { name: 'namespaces', type: 'list', default: [], defaultHelp: 'all', help: 'namespaces to read, comma-separated' },
   { name: 'label-selector', type: 'string', default: '', help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on' },
-  { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy status (only the elected leader writes)' },
+  { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy and Ingress status (only the elected leader writes)' },
+  { name: 'ingress-status-service', type: 'string', default: '', help: "the gateway's Service, <namespace>/<name>: its address goes to status.loadBalancer of the Ingresses we serve" },
+  { name: 'ingress-status-address', type: 'list', default: [], help: 'IPs or hostnames for status.loadBalancer of the Ingresses we serve, comma-separated (instead of --ingress-status-service)' },
   { name: 'lease-name', type: 'string', default: 'switchyard', help: 'name of the coordination.k8s.io Lease used to elect the status writer' },
   { name: 'lease-namespace', type: 'string', default: '', defaultHelp: "POD_NAMESPACE, the pod's own, else switchyard-system", help: 'namespace of the Lease' },
   { name: 'lease-duration-s', type: 'int', default: 15, min: 1, help: 'seconds a leader holds the Lease without renewing it' },
@@ -38,6 +40,8 @@ export interface KubernetesModeSettings {
   source: KubernetesSourceOptions;
   lease: { name: string; namespace: string; leaseDurationSeconds: number; renewDeadlineMs: number; retryPeriodMs: number };
   writeStatus: boolean;
+  /** Where the Ingress status address comes from; undefined writes no Ingress status. */
+  ingressStatus?: { service?: string; addresses?: string[] };
 }
 
 /** Flag values (parsed with KUBERNETES_FLAGS) as the options of startKubernetesMode. */
@@ -58,5 +62,12 @@ export function kubernetesModeSettings(values: FlagValues): KubernetesModeSettin
       retryPeriodMs: (values.leaseRetryPeriodMs as number | undefined) ?? 2_000,
     },
     writeStatus: values.writeStatus !== false,
+    ...ingressStatusSettings(text('ingressStatusService'), Array.isArray(values.ingressStatusAddress) ? values.ingressStatusAddress : []),
   };
+}
+
+function ingressStatusSettings(service: string | undefined, addresses: string[]): Pick<KubernetesModeSettings, 'ingressStatus'> {
+  const given = addresses.filter((a) => a.trim() !== '');
+  if (given.length > 0) return { ingressStatus: { addresses: given } };
+  return service ? { ingressStatus: { service } } : {};
 }

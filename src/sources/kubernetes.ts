@@ -147,9 +147,10 @@ function plainObject(kind: ResourceKind, object: unknown): Record<string, any> {
 }
 
 /** What the model gets: no status (the model computes a policy's status itself, and a status
- * another writer left malformed must not get the policy rejected). */
+ * another writer left malformed must not get the policy rejected; an Ingress's status is what
+ * the leader writes, and translating it again would change nothing). */
 function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject {
-  if (kind !== 'TrafficPolicy' || plain.status === undefined) return normalizeObject(plain as KubeObject);
+  if ((kind !== 'TrafficPolicy' && kind !== 'Ingress') || plain.status === undefined) return normalizeObject(plain as KubeObject);
   const { status: _status, ...rest } = plain;
   return normalizeObject(rest as KubeObject);
 }
@@ -204,9 +205,17 @@ const REFUSAL_HINTS: Record<number, string> = {
   404: 'not found: is the TrafficPolicy CRD installed (deploy/crds), and does the namespace exist?',
 };
 
+export interface IngressState {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  status?: { loadBalancer?: { ingress?: Array<Record<string, any>> } };
+  resourceVersion?: string;
+}
+
 export interface KubernetesSourceEvents {
   /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
   trafficPolicy: [ObjectRef];
+  /** An Ingress was added, changed (spec or status) or deleted in the cluster. */
+  ingress: [ObjectRef];
   /** The connection to the API server went down (false) or came back (true). */
   connection: [boolean];
 }
@@ -385,6 +394,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
   /** The latest TrafficPolicies as stored in the cluster, status included (for the status writer). */
   private readonly trafficPolicies = new Map<string, TrafficPolicyObject>();
+  /** The status and resourceVersion of every Ingress as stored in the cluster (for the Ingress status writer). */
+  private readonly ingressStates = new Map<string, IngressState>();
   private pending: SourceEvent[] = [];
   private flushScheduled = false;
   private synced = false;
@@ -459,6 +470,16 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     return [...this.trafficPolicies.values()].map((p) => objectRef(p));
   }
 
+  /** The Ingress's status and resourceVersion as last seen in the cluster. */
+  ingressState(namespace: string, name: string): IngressState | undefined {
+    return this.ingressStates.get(`${namespace}/${name}`);
+  }
+
+  /** `<namespace>/<name>` of every Ingress in the cluster (that the source reads). */
+  ingressKeys(): string[] {
+    return [...this.ingressStates.keys()];
+  }
+
   // ---- called by the informers --------------------------------------------------------------
 
   /** @internal An object was added or changed. */
@@ -470,6 +491,10 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     if (kind === 'TrafficPolicy') {
       this.trafficPolicies.set(`${event.ref.namespace}/${event.ref.name}`, normalizeObject(plain as TrafficPolicyObject));
       this.emit('trafficPolicy', event.ref);
+    }
+    if (kind === 'Ingress') {
+      this.ingressStates.set(`${event.ref.namespace}/${event.ref.name}`, { status: plain.status, resourceVersion: plain.metadata?.resourceVersion });
+      this.emit('ingress', event.ref);
     }
     const key = refKey(event.ref);
     const fingerprint = fingerprintOf(event);
@@ -488,6 +513,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       this.trafficPolicies.delete(`${ref.namespace}/${ref.name}`);
       this.emit('trafficPolicy', ref);
     }
+    if (kind === 'Ingress' && this.ingressStates.delete(`${ref.namespace}/${ref.name}`)) this.emit('ingress', ref);
     const key = refKey(ref);
     if (!this.emitted.delete(key)) return;
     this.queue({ type: 'delete', ref });

@@ -133,6 +133,7 @@ describe('deploy/', () => {
       'networking.k8s.io/ingressclasses': read,
       'switchyard.dev/trafficpolicies': read,
       'switchyard.dev/trafficpolicies/status': ['patch', 'update'],
+      'networking.k8s.io/ingresses/status': ['patch'],
       'core/events': ['create'],
       'events.k8s.io/events': ['create'],
     });

@@ -1,5 +1,6 @@
 // A small Kubernetes API server for tests: the real HTTP list/watch protocol for the kinds
-// Switchyard reads (plus Leases and the TrafficPolicy status subresource), so the real
+// Switchyard reads (plus Leases, events.k8s.io Events, and the TrafficPolicy and Ingress status
+// subresources), so the real
 // @kubernetes/client-node informers and API clients run against it unchanged.
 //
 // What it keeps from the real thing: one global resourceVersion counter; list with
@@ -30,10 +31,11 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
-  { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true },
+  { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true, statusSubresource: true },
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', kind: 'IngressClass', namespaced: false },
   { group: 'switchyard.dev', version: 'v1alpha1', plural: 'trafficpolicies', kind: 'TrafficPolicy', namespaced: true, statusSubresource: true },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -333,7 +335,13 @@ export class KubeApiServer {
 
   /** Status writes (PUT or PATCH of trafficpolicies/<name>/status) per client. */
   statusWrites(client?: string): number {
-    return this.writes.filter((w) => w.path.endsWith('/status') && (client === undefined || w.client === client)).length;
+    return this.writes.filter((w) => w.path.endsWith('/status') && w.path.includes('/trafficpolicies/') && (client === undefined || w.client === client)).length;
+  }
+
+  /** Every stored object of a kind, in key order. */
+  objectsOf(kind: string): JsonObject[] {
+    const store = this.storeForKind(kind);
+    return [...store.objects.keys()].sort().map((key) => clone(store.objects.get(key)!));
   }
 
   // ---- store ---------------------------------------------------------------------------------------
