@@ -4,6 +4,7 @@ import { startSwitchyard, type Switchyard, type SwitchyardOptions } from '../app
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { NackTracker, PolicyStatusWriter } from './policy-status.js';
 import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-status.js';
+import { EventRecorder, type ProblemFeed } from './event-recorder.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
@@ -16,6 +17,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   status?: { batchMs?: number; retryMs?: number };
   /** The gateway's address for Ingress status (leader only, with writeStatus); none writes no Ingress status. */
   ingressStatus?: IngressStatusAddressSource & { servicePollMs?: number };
+  /** Configuration problems to post as Kubernetes Events on their objects (leader only, with writeStatus). */
+  problems?: ProblemFeed;
 }
 
 export interface KubernetesMode {
@@ -24,13 +27,14 @@ export interface KubernetesMode {
   leader: LeaderElector;
   statusWriter: PolicyStatusWriter | undefined;
   ingressStatusWriter: IngressStatusWriter | undefined;
+  eventRecorder: EventRecorder | undefined;
   nacks: NackTracker;
   /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
   stop(options?: { releaseLease?: boolean }): Promise<void>;
 }
 
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, ...appOptions } = options;
+  const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, problems, ...appOptions } = options;
   const source = new KubernetesSource(sourceOptions);
   const app = await startSwitchyard({ ...appOptions, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
@@ -52,8 +56,10 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
           ...status,
         })
       : undefined;
+  const eventRecorder = writeStatus && problems ? new EventRecorder({ kubeConfig: source.config, feed: problems, leader, instance: leader.identity }) : undefined;
   statusWriter?.start();
   ingressStatusWriter?.start();
+  eventRecorder?.start();
   leader.start();
   let stopped = false;
   return {
@@ -62,12 +68,14 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     leader,
     statusWriter,
     ingressStatusWriter,
+    eventRecorder,
     nacks,
     async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
       await statusWriter?.stop();
       await ingressStatusWriter?.stop();
+      await eventRecorder?.stop();
       await leader.stop({ release: stopOptions.releaseLease ?? true });
       nacks.detach();
       await app.stop();
