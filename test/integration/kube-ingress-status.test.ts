@@ -1,7 +1,9 @@
 // Ingress status.loadBalancer as the leader writes it from the gateway Service's address: only
 // on the Ingresses Switchyard serves, only when it changes, and taken back when it stops serving one.
 import { startKubernetesMode, type KubernetesMode, type KubernetesModeOptions } from '../../src/kubernetes/mode.js';
-import { serviceAddresses } from '../../src/kubernetes/ingress-status.js';
+import { parseServiceRef, serviceAddresses } from '../../src/kubernetes/ingress-status.js';
+import { parseFlags } from '../../src/cli/flags.js';
+import { KUBERNETES_FLAGS, kubernetesModeSettings } from '../../src/sources/kube-flags.js';
 import { eventually, ingress, KubeApiServer, NS, service, type JsonObject } from '../support/kube-api-server.js';
 
 const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
@@ -119,5 +121,20 @@ describe('the gateway Service address', () => {
     expect(serviceAddresses({ spec: { type: 'NodePort', clusterIP: '10.0.0.1', externalIPs: ['192.0.2.1'] } })).toEqual([{ ip: '192.0.2.1' }]);
     expect(serviceAddresses({ spec: { type: 'ClusterIP', clusterIP: '10.0.0.1', clusterIPs: ['10.0.0.1', 'fd00::1'] } })).toEqual([{ ip: '10.0.0.1' }, { ip: 'fd00::1' }]);
     expect(serviceAddresses({ spec: { type: 'ClusterIP', clusterIP: 'None' } })).toEqual([]);
+  });
+});
+
+describe('the Ingress status flags', () => {
+  it('--ingress-status-service names the Service; --ingress-status-address wins over it; neither writes no Ingress status', () => {
+    const settings = (...args: string[]) => kubernetesModeSettings(parseFlags(KUBERNETES_FLAGS, ['--kubernetes', ...args]).values).ingressStatus;
+    expect(settings('--ingress-status-service=switchyard-gateway/edge-gateway')).toEqual({ service: 'switchyard-gateway/edge-gateway' });
+    expect(settings('--ingress-status-service=switchyard-gateway/edge-gateway', '--ingress-status-address=203.0.113.1,gw.example.com')).toEqual({
+      addresses: ['203.0.113.1', 'gw.example.com'],
+    });
+    expect(settings()).toBeUndefined();
+  });
+
+  it('refuses a Service that is not <namespace>/<name>, naming the flag and the fix', () => {
+    expect(() => parseServiceRef('edge-gateway')).toThrow(/--ingress-status-service: "edge-gateway" is not <namespace>\/<name> \(for example switchyard-gateway\/edge-gateway\)/);
   });
 });
