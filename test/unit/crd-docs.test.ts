@@ -15,6 +15,10 @@ import {
   trafficPolicyReference,
 } from '../../scripts/crd-docs.js';
 import { validateTrafficPolicySchema } from '../../src/sources/crd-schema.js';
+import { MeshModel } from '../../src/model/index.js';
+import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
+import { translateAll } from '../../src/translate/index.js';
+import { service, trafficPolicy, type JsonObject } from '../support/kube-api-server.js';
 import { chooseLb } from '../../src/translate/lb-policy.js';
 import { DEFAULT_TRANSLATE_OPTIONS } from '../../src/translate/options.js';
 
@@ -78,5 +82,37 @@ describe('docs/trafficpolicy.md', () => {
   it('gives defaults only for fields that exist', () => {
     const paths = new Set(specFields(schema).map((row) => row.path));
     expect(Object.keys(FIELD_DEFAULTS).filter((path) => !paths.has(path))).toEqual([]);
+  });
+});
+
+describe('the defaults docs/trafficpolicy.md states', () => {
+  const upsert = (object: JsonObject): SourceEvent =>
+    ({ type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name }, object: object as KubeObject }) as SourceEvent;
+
+  function translated(appProtocol: string) {
+    const model = new MeshModel();
+    const svc = service('reviews');
+    svc.spec.ports[0].appProtocol = appProtocol;
+    model.apply([upsert(svc), upsert(trafficPolicy('reviews', 'reviews', { healthCheck: { http: { path: '/healthz' } }, retries: { attempts: 2 } }))]);
+    const { clusters, routes } = translateAll(model, 'sidecar');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const cluster = clusters.find((c) => c.name === 'shop/reviews/9080')!.value as any;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const vhost = (routes.find((r) => r.name === 'outbound')!.value as any).virtualHosts.find((v: { name: string }) => v.name === 'shop/reviews/9080');
+    return { check: cluster.healthChecks[0], route: vhost.routes[vhost.routes.length - 1].route };
+  }
+
+  it('are what the translator does for health checks, retries and timeouts', () => {
+    const http = translated('http');
+    expect(FIELD_DEFAULTS['spec.healthCheck.interval']).toBe(`${http.check.interval.seconds}s`);
+    expect(FIELD_DEFAULTS['spec.healthCheck.timeout']).toBe(`${http.check.timeout.seconds}s`);
+    expect(FIELD_DEFAULTS['spec.healthCheck.healthyThreshold']).toBe(String(http.check.healthyThreshold.value));
+    expect(FIELD_DEFAULTS['spec.healthCheck.unhealthyThreshold']).toBe(String(http.check.unhealthyThreshold.value));
+    expect(http.check.httpHealthCheck.host).toBeUndefined();
+    expect(http.route.timeout).toBeUndefined();
+    expect(http.route.retryPolicy.perTryTimeout).toBeUndefined();
+    const grpc = translated('grpc');
+    expect(grpc.route.timeout).toEqual({ seconds: 0 });
+    expect(FIELD_DEFAULTS['spec.retries.retryOn']).toBe(`\`${http.route.retryPolicy.retryOn}\`; for gRPC ports \`${grpc.route.retryPolicy.retryOn}\``);
   });
 });
