@@ -2,7 +2,7 @@
 // the xDS server reads it. The xDS port opens at once, but streams are answered only after
 // every source has delivered its initial state and the first snapshot is built.
 import { ResourceCache } from './cache/cache.js';
-import { Pipeline } from './pipeline/pipeline.js';
+import { Pipeline, type RetrySettings } from './pipeline/pipeline.js';
 import { XdsServer } from './xds/server.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
@@ -27,6 +27,8 @@ export interface SwitchyardOptions {
   shutdownGraceMs?: number;
   /** Gateways built from the start; any other gateway is built when its first proxy connects. */
   gateways?: string[];
+  /** Backoff of retries after a part of a flush failed (default 1 s doubling to 60 s). */
+  retry?: RetrySettings;
 }
 
 export interface Switchyard {
@@ -43,7 +45,7 @@ export interface Switchyard {
 
 export async function startSwitchyard(options: SwitchyardOptions): Promise<Switchyard> {
   const cache = new ResourceCache();
-  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce, gateways: options.gateways });
+  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce, gateways: options.gateways, retry: options.retry });
   let ready = false;
   let markReady: () => void = () => {};
   let failReady: (error: Error) => void = () => {};

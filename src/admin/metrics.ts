@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChangeSet, ProxyGroup } from '../cache/types.js';
-import type { FlushReport } from '../pipeline/pipeline.js';
+import type { FlushReport, TranslateFailure } from '../pipeline/pipeline.js';
 import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
@@ -139,6 +139,12 @@ export class AdminMetrics {
       help: 'Flushes of queued source events into the cache',
       registers: register,
     });
+    const translateErrors = new Counter({
+      name: 'switchyard_translate_errors_total',
+      help: 'Parts of a flush (a Service for one role, a role\'s routes, a gateway) that failed to translate (stage=translate) or that the cache refused (stage=cache); their last good configuration stays served and they are retried',
+      labelNames: ['stage'],
+      registers: register,
+    });
     const sourceConnected = options.sourceConnected;
     new Gauge({
       name: 'switchyard_source_connected',
@@ -203,6 +209,9 @@ export class AdminMetrics {
         }
       }
     };
+    const onTranslateFailed = (failure: TranslateFailure) => {
+      translateErrors.inc({ stage: failure.stage });
+    };
     const onCacheChange = (changes: ChangeSet) => {
       // Until the flush reports its end, the change's own time stands in for it.
       const now = performance.now();
@@ -227,6 +236,7 @@ export class AdminMetrics {
     server.on('ack', onAck);
     server.on('refused', onRefused);
     pipeline.on('flushed', onFlushed);
+    pipeline.on('translateFailed', onTranslateFailed);
     const unsubscribeCache = cache.onChange(onCacheChange);
     // Streams opened before the metrics existed still count for convergence from here on.
     for (const stream of server.streams()) {
@@ -240,6 +250,7 @@ export class AdminMetrics {
       () => server.off('ack', onAck),
       () => server.off('refused', onRefused),
       () => pipeline.off('flushed', onFlushed),
+      () => pipeline.off('translateFailed', onTranslateFailed),
       unsubscribeCache,
     );
   }

@@ -2,14 +2,15 @@
 // into one flush, the model says what the batch touched, and only that is translated and
 // handed to the cache (which in turn wakes only the streams whose resources changed bytes).
 import { EventEmitter } from 'node:events';
-import { MeshModel, type ModelChange } from '../model/index.js';
+import { emptyChange, MeshModel, objectKey, type ModelChange } from '../model/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
 import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from '../translate/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
+import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
 import { LbChoiceLog } from './lb-choice-log.js';
-import type { SourceEvent } from '../sources/types.js';
+import { refKey, type SourceEvent } from '../sources/types.js';
+import type { Problem, ProblemObject } from '../analysis/problem.js';
 import { log } from '../log.js';
 
 const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
@@ -69,9 +70,32 @@ export interface FlushReport {
   at: number;
 }
 
+/** A part of a flush that could not be translated or stored; its last good resources are still served. */
+export interface TranslateFailure {
+  /** Code `TranslationFailed`, on the Service or proxy group (`kind: ProxyGroup`) whose configuration failed. */
+  problem: Problem;
+  /** Where it failed: building the resources, or the cache refusing them (an encode error). */
+  stage: 'translate' | 'cache';
+  /** The objects the failed part was translating. */
+  keys: string[];
+  error: string;
+}
+
 export interface PipelineEvents {
   flushed: [FlushReport];
+  /** Emitted on every failed attempt (a failing part is retried, so it may repeat). */
+  translateFailed: [TranslateFailure];
+  /** A part that had failed went out: its problem is over. */
+  translateRecovered: [Problem];
 }
+
+/** Backoff of retries after a failed flush when no new event comes: doubles from initialMs up to maxMs. */
+export interface RetrySettings {
+  initialMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetrySettings = { initialMs: 1000, maxMs: 60_000 };
 
 export interface PipelineOptions {
   cache: ResourceCache;
@@ -79,6 +103,7 @@ export interface PipelineOptions {
   debounce?: DebounceSettings;
   /** Gateways to build from the first flush on; others start when one of their proxies connects (`ensureGateway`). */
   gateways?: string[];
+  retry?: RetrySettings;
 }
 
 export class Pipeline extends EventEmitter<PipelineEvents> {
@@ -95,11 +120,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
   private readonly lbChoices = new LbChoiceLog();
+  /** What failed and is translated again by the next flush. */
+  private retry = emptyRetry();
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Consecutive flushes that left something to retry: the backoff's exponent. */
+  private retryRound = 0;
+  private readonly retrySettings: RetrySettings;
+  /** Failing units by id, until they go out. */
+  private readonly failures = new Map<string, Problem>();
 
   constructor(options: PipelineOptions) {
     super();
     this.cache = options.cache;
     this.options = translateOptions(options.translate);
+    this.retrySettings = options.retry ?? DEFAULT_RETRY;
     this.debouncer = new Debouncer(options.debounce ?? DEFAULT_DEBOUNCE, (waitedMs) => this.flush(waitedMs));
     for (const name of options.gateways ?? []) this.gatewayStates.set(name, emptyGatewayState());
   }
@@ -113,7 +147,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (this.gatewayStates.has(name)) return;
     this.gatewayStates.set(name, emptyGatewayState());
     log.info('gateway: building its configuration', { gateway: name });
-    this.cache.apply(this.translateGatewayWhole(name));
+    this.store(this.gatewayWholeUnit(name, []));
+    this.scheduleRetry();
   }
 
   /**
@@ -126,7 +161,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (group !== PROXYLESS_GROUP || this.meshRoles.has('proxyless')) return;
     this.meshRoles.add('proxyless');
     log.info('proxyless gRPC: building its configuration');
-    this.cache.apply(this.translateMeshWhole('proxyless', new FlushMemo(this.model)));
+    const services = this.model.services().map((s) => objectKey(s.namespace, s.name));
+    this.store(this.meshRoleUnits('proxyless', services, true, new FlushMemo(this.model)));
+    this.scheduleRetry();
   }
 
   /** The gateways being produced, sorted. */
@@ -152,21 +189,51 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return this.flushes;
   }
 
+  /** Parts of the configuration that currently fail to translate (code `TranslationFailed`). */
+  problems(): Problem[] {
+    return [...this.failures.values()];
+  }
+
   stop(): void {
     this.debouncer.cancel();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private flush(waitedMs: number): void {
     const events = this.pending;
     this.pending = [];
-    if (events.length === 0 && this.flushes > 0) return;
+    const retry = this.retry;
+    this.retry = emptyRetry();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (events.length === 0 && this.flushes > 0 && isEmptyRetry(retry)) return;
     this.flushes++;
     const started = performance.now();
-    const change = this.model.apply(events);
-    this.lbChoices.update(this.model, change, this.options);
-    const memo = new FlushMemo(this.model);
-    const groupChanges = [...this.translateMesh(change, memo), ...this.translateGateways(change, events, memo)];
-    const changeSet = this.cache.apply(groupChanges);
+    let change = emptyChange();
+    let changeSet: ChangeSet = new Map();
+    try {
+      change = this.model.apply(events);
+      this.lbChoices.update(this.model, change, this.options);
+      for (const key of retry.services) {
+        change.services.add(key);
+        change.endpoints.delete(key);
+      }
+      const memo = new FlushMemo(this.model);
+      const units = [...this.meshUnits(change, memo), ...this.gatewayUnits(change, events, memo, retry.gateways)];
+      changeSet = this.store(units);
+    } catch (error) {
+      // Not one unit's failure (those are caught where they happen): the model itself. Retry
+      // everything, so nothing the batch touched is left behind.
+      for (const service of this.model.services()) this.retry.services.add(objectKey(service.namespace, service.name));
+      for (const name of this.gatewayStates.keys()) this.retry.gateways.add(name);
+      this.failed(
+        { id: 'flush', object: { kind: 'ProxyGroup', name: '*' }, what: 'the flush', keys: events.map((e) => refKey(e.ref)), changes: [], commit() {}, markRetry() {} },
+        'translate',
+        error,
+      );
+    }
+    this.scheduleRetry();
     let changedResources = 0;
     for (const byType of changeSet.values()) {
       for (const { changed, removed } of byType.values()) changedResources += changed.size + removed.size;
@@ -186,69 +253,160 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.emit('flushed', report);
   }
 
-  /** The mesh groups' changes for one model change: everything on the first batch, else only what it touched. */
-  private translateMesh(change: ModelChange, memo: FlushMemo): GroupChange[] {
-    const changes: GroupChange[] = [];
-    for (const role of this.meshRoles) {
-      if (change.all) {
-        changes.push(...this.translateMeshWhole(role, memo));
-        continue;
-      }
-      const group = ROLE_GROUP[role];
-      // A Service-level change may rename or drop ports; an endpoint change may move Auto's
-      // choice (maglev vs ring_hash): either way only that Service's clusters and assignments.
-      const clusters: XdsResource[] = [];
-      const endpoints: XdsResource[] = [];
-      const removed: string[] = [];
-      for (const serviceKey of new Set([...change.services, ...change.endpoints])) {
-        const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, this.options) : [];
-        clusters.push(...fresh);
-        endpoints.push(...memo.endpointsOf(serviceKey, fresh));
-        const key = `${role}|${serviceKey}`;
-        const names = new Set(fresh.map((r) => r.name));
-        for (const name of this.written.get(key) ?? []) if (!names.has(name)) removed.push(name);
-        if (names.size > 0) this.written.set(key, names);
-        else this.written.delete(key);
-      }
-      changes.push(
-        { group, typeUrl: TypeUrl.Cluster, upserts: clusters, removals: removed },
-        { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
-      );
-      if (change.services.size > 0) {
-        // Routes and listeners span Services (one outbound route table): rebuilt whole; the
-        // cache compares bytes, so only what really changed is pushed.
-        const all = translateAll(this.model, role, this.options, { endpoints: false, clusters: false });
-        changes.push(
-          { group, typeUrl: TypeUrl.Listener, set: all.listeners },
-          { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
-        );
+  /**
+   * Writes the units to the cache in one batch (one push per stream). The cache applies a batch
+   * atomically, so when it refuses one (a resource it cannot encode) every unit is tried on its
+   * own: the good ones go out, the one at fault keeps its last good resources and is retried.
+   */
+  private store(units: WorkUnit[]): ChangeSet {
+    if (units.length === 0) return new Map();
+    try {
+      const changeSet = this.cache.apply(units.flatMap((unit) => unit.changes));
+      for (const unit of units) this.succeeded(unit);
+      return changeSet;
+    } catch (error) {
+      if (units.length === 1) {
+        this.failed(units[0], 'cache', error);
+        return new Map();
       }
     }
-    return changes;
+    const merged: ChangeSet = new Map();
+    for (const unit of units) {
+      try {
+        for (const [group, byType] of this.cache.apply(unit.changes)) {
+          const into = merged.get(group) ?? new Map();
+          for (const [typeUrl, sets] of byType) into.set(typeUrl, sets);
+          merged.set(group, into);
+        }
+        this.succeeded(unit);
+      } catch (error) {
+        this.failed(unit, 'cache', error);
+      }
+    }
+    return merged;
   }
 
-  /** Everything a mesh role receives, as complete sets. */
-  private translateMeshWhole(role: ProxyRole, memo: FlushMemo): GroupChange[] {
-    const group = ROLE_GROUP[role];
-    const all = translateAll(this.model, role, this.options, { endpoints: false });
-    const endpoints: XdsResource[] = [];
-    for (const key of [...this.written.keys()]) if (key.startsWith(`${role}|`)) this.written.delete(key);
-    for (const cluster of all.clusters) {
-      // Cluster names are <ns>/<service>/<port>: the Service key is the first two parts.
-      const serviceKey = cluster.name.slice(0, cluster.name.lastIndexOf('/'));
-      const assignment = memo.endpoints(serviceKey).get(cluster.name);
-      if (assignment) endpoints.push(assignment);
-      const key = `${role}|${serviceKey}`;
-      let names = this.written.get(key);
-      if (!names) this.written.set(key, (names = new Set()));
-      names.add(cluster.name);
+  /** Builds one unit; a translation that throws leaves the unit out (and marks it for retry). */
+  private unit(spec: Omit<WorkUnit, 'changes' | 'commit'>, build: () => { changes: GroupChange[]; commit?: () => void }): WorkUnit[] {
+    try {
+      const { changes, commit } = build();
+      return [{ ...spec, changes, commit: commit ?? (() => {}) }];
+    } catch (error) {
+      this.failed({ ...spec, changes: [], commit() {} }, 'translate', error);
+      return [];
     }
-    return [
-      { group, typeUrl: TypeUrl.Cluster, set: all.clusters },
-      { group, typeUrl: TypeUrl.ClusterLoadAssignment, set: endpoints },
-      { group, typeUrl: TypeUrl.Listener, set: all.listeners },
-      { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
-    ];
+  }
+
+  private succeeded(unit: WorkUnit): void {
+    unit.commit();
+    const problem = this.failures.get(unit.id);
+    if (!problem) return;
+    this.failures.delete(unit.id);
+    log.info('translation recovered', { what: unit.what });
+    this.emit('translateRecovered', problem);
+  }
+
+  private failed(unit: WorkUnit, stage: TranslateFailure['stage'], error: unknown): void {
+    unit.markRetry();
+    const message = error instanceof Error ? error.message : String(error);
+    log.error('translation failed; the last good configuration is still served', { what: unit.what, stage, keys: unit.keys, error: message });
+    const problem: Problem = {
+      code: 'TranslationFailed',
+      severity: 'error',
+      object: unit.object,
+      message: `${stage === 'cache' ? 'storing' : 'translating'} ${unit.what} failed: ${message}; the last good configuration is still served and it is retried`,
+      fix: 'Check the objects named (a value Envoy cannot take); if they look right, report the error with them: it is a Switchyard bug.',
+    };
+    this.failures.set(unit.id, problem);
+    this.emit('translateFailed', { problem, stage, keys: unit.keys, error: message });
+  }
+
+  /** Failed units are retried by the next flush; with none coming, after a backoff that doubles while they keep failing. */
+  private scheduleRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (isEmptyRetry(this.retry)) {
+      this.retryRound = 0;
+      return;
+    }
+    const delay = Math.min(this.retrySettings.initialMs * 2 ** this.retryRound, this.retrySettings.maxMs);
+    this.retryRound++;
+    this.retryTimer = setTimeout(() => this.flush(0), delay);
+    this.retryTimer.unref();
+  }
+
+  /** The mesh roles' units for one model change: every Service on the first batch, else only what it touched. */
+  private meshUnits(change: ModelChange, memo: FlushMemo): WorkUnit[] {
+    const units: WorkUnit[] = [];
+    for (const role of this.meshRoles) {
+      const services = change.all ? this.model.services().map((s) => objectKey(s.namespace, s.name)) : [...new Set([...change.services, ...change.endpoints])];
+      units.push(...this.meshRoleUnits(role, services, change.all || change.services.size > 0, memo));
+    }
+    return units;
+  }
+
+  /**
+   * One role's units: per Service its clusters and assignments (a Service-level change may
+   * rename or drop ports; an endpoint change may move Auto's choice), and, when Services
+   * changed, the role's routes and listeners, which span Services (one outbound route table):
+   * rebuilt whole; the cache compares bytes, so only what really changed is pushed.
+   */
+  private meshRoleUnits(role: ProxyRole, services: string[], routes: boolean, memo: FlushMemo): WorkUnit[] {
+    const group = ROLE_GROUP[role];
+    const units: WorkUnit[] = [];
+    for (const serviceKey of services) {
+      const [namespace, name] = serviceKey.split('/');
+      const spec = {
+        id: `${role}|${serviceKey}`,
+        object: { kind: 'Service', namespace, name },
+        what: `the ${role} clusters of Service ${serviceKey}`,
+        keys: [serviceKey],
+        markRetry: () => this.retry.services.add(serviceKey),
+      };
+      units.push(
+        ...this.unit(spec, () => {
+          const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, this.options) : [];
+          const endpoints = memo.endpointsOf(serviceKey, fresh);
+          const key = `${role}|${serviceKey}`;
+          const names = new Set(fresh.map((r) => r.name));
+          const removed = [...(this.written.get(key) ?? [])].filter((n) => !names.has(n));
+          return {
+            changes: [
+              { group, typeUrl: TypeUrl.Cluster, upserts: fresh, removals: removed },
+              { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
+            ],
+            commit: () => {
+              if (names.size > 0) this.written.set(key, names);
+              else this.written.delete(key);
+            },
+          };
+        }),
+      );
+    }
+    if (routes) {
+      const spec = {
+        id: `${role}|routes`,
+        object: { kind: 'ProxyGroup', name: group },
+        what: `the ${role} routes and listeners`,
+        keys: services,
+        // Any changed Service re-translates the routes; retrying them all is simplest.
+        markRetry: () => {
+          for (const key of services) this.retry.services.add(key);
+        },
+      };
+      units.push(
+        ...this.unit(spec, () => {
+          const all = translateAll(this.model, role, this.options, { endpoints: false, clusters: false });
+          return {
+            changes: [
+              { group, typeUrl: TypeUrl.Listener, set: all.listeners },
+              { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
+            ],
+          };
+        }),
+      );
+    }
+    return units;
   }
 
   /**
@@ -257,61 +415,115 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
    * certificate is one Secret); an endpoint change of a Service it uses touches only that
    * Service's clusters and assignments in the gateway's group.
    */
-  private translateGateways(change: ModelChange, events: SourceEvent[], memo: FlushMemo): GroupChange[] {
-    const changes: GroupChange[] = [];
+  private gatewayUnits(change: ModelChange, events: SourceEvent[], memo: FlushMemo, retry: Set<string>): WorkUnit[] {
+    const units: WorkUnit[] = [];
     const classesChanged = events.some((event) => event.ref.kind === 'IngressClass');
+    const batchKeys = [...change.ingresses, ...change.services, ...change.secrets];
     for (const [name, state] of this.gatewayStates) {
       const whole =
         change.all ||
+        retry.has(name) ||
         classesChanged ||
         change.ingresses.size > 0 ||
         [...change.services].some((key) => state.usedServices.has(key)) ||
         [...change.secrets].some((key) => state.usedSecrets.has(key));
       if (whole) {
-        changes.push(...this.translateGatewayWhole(name));
+        units.push(...this.gatewayWholeUnit(name, batchKeys));
         continue;
       }
       const touched = [...change.endpoints].filter((key) => state.usedServices.has(key));
       if (touched.length === 0) continue;
       const group = gatewayGroup(name);
-      const clusters: XdsResource[] = [];
-      const endpoints: XdsResource[] = [];
-      for (const serviceKey of touched) {
-        const fresh = translateServiceClusters(this.model, serviceKey, 'sidecar', this.options).filter((r) => state.clusterNames.has(r.name));
-        clusters.push(...fresh);
-        endpoints.push(...memo.endpointsOf(serviceKey, fresh));
-      }
-      changes.push(
-        { group, typeUrl: TypeUrl.Cluster, upserts: clusters },
-        { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints },
+      const spec = { ...gatewayUnitSpec(name, touched), markRetry: () => this.retry.gateways.add(name) };
+      units.push(
+        ...this.unit(spec, () => {
+          const clusters: XdsResource[] = [];
+          const endpoints: XdsResource[] = [];
+          for (const serviceKey of touched) {
+            const fresh = translateServiceClusters(this.model, serviceKey, 'sidecar', this.options).filter((r) => state.clusterNames.has(r.name));
+            clusters.push(...fresh);
+            endpoints.push(...memo.endpointsOf(serviceKey, fresh));
+          }
+          return {
+            changes: [
+              { group, typeUrl: TypeUrl.Cluster, upserts: clusters },
+              { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints },
+            ],
+          };
+        }),
       );
     }
-    return changes;
+    return units;
   }
 
-  private translateGatewayWhole(name: string): GroupChange[] {
-    const group = gatewayGroup(name);
-    const resources = translateGateway(this.model, name, this.options);
-    const previous = this.gatewayStates.get(name) ?? emptyGatewayState();
-    const problems = new Set(resources.problems);
-    for (const problem of problems) {
-      if (!previous.problems.has(problem)) log.warn('gateway: configuration left out', { gateway: name, problem });
-    }
-    this.gatewayStates.set(name, {
-      usedServices: new Set(resources.usedServices),
-      usedSecrets: new Set(resources.usedSecrets),
-      clusterNames: new Set(resources.clusters.map((r) => r.name)),
-      problems,
+  private gatewayWholeUnit(name: string, keys: string[]): WorkUnit[] {
+    const spec = { ...gatewayUnitSpec(name, keys), markRetry: () => this.retry.gateways.add(name) };
+    return this.unit(spec, () => {
+      const group = gatewayGroup(name);
+      const resources = translateGateway(this.model, name, this.options);
+      const previous = this.gatewayStates.get(name) ?? emptyGatewayState();
+      const problems = new Set(resources.problems);
+      return {
+        changes: [
+          { group, typeUrl: TypeUrl.Cluster, set: resources.clusters },
+          { group, typeUrl: TypeUrl.ClusterLoadAssignment, set: resources.endpoints },
+          { group, typeUrl: TypeUrl.Listener, set: resources.listeners },
+          { group, typeUrl: TypeUrl.RouteConfiguration, set: resources.routes },
+          { group, typeUrl: TypeUrl.Secret, set: resources.secrets },
+        ],
+        commit: () => {
+          for (const problem of problems) {
+            if (!previous.problems.has(problem)) log.warn('gateway: configuration left out', { gateway: name, problem });
+          }
+          this.gatewayStates.set(name, {
+            usedServices: new Set(resources.usedServices),
+            usedSecrets: new Set(resources.usedSecrets),
+            clusterNames: new Set(resources.clusters.map((r) => r.name)),
+            problems,
+          });
+        },
+      };
     });
-    return [
-      { group, typeUrl: TypeUrl.Cluster, set: resources.clusters },
-      { group, typeUrl: TypeUrl.ClusterLoadAssignment, set: resources.endpoints },
-      { group, typeUrl: TypeUrl.Listener, set: resources.listeners },
-      { group, typeUrl: TypeUrl.RouteConfiguration, set: resources.routes },
-      { group, typeUrl: TypeUrl.Secret, set: resources.secrets },
-    ];
   }
 }
+
+/**
+ * One part of a flush that fails on its own: a Service's clusters for one role, a role's routes
+ * and listeners, a gateway. A failing unit is left out (its last good resources stay served).
+ */
+interface WorkUnit {
+  /** Stable across flushes: a unit that fails again is the same problem. */
+  id: string;
+  object: ProblemObject;
+  /** For logs and the problem's message: "the sidecar clusters of Service shop/cart". */
+  what: string;
+  /** The objects the unit was translating (logged with the error). */
+  keys: string[];
+  changes: GroupChange[];
+  /** Records what was written; runs only once the cache took the unit's changes. */
+  commit(): void;
+  markRetry(): void;
+}
+
+function gatewayUnitSpec(name: string, keys: string[]): Omit<WorkUnit, 'changes' | 'commit' | 'markRetry'> {
+  const group = gatewayGroup(name);
+  return { id: group, object: { kind: 'ProxyGroup', name: group }, what: `the configuration of gateway ${name}`, keys };
+}
+
+/** What failed and is translated again by the next flush. */
+interface RetryState {
+  services: Set<string>;
+  gateways: Set<string>;
+}
+
+function emptyRetry(): RetryState {
+  return { services: new Set(), gateways: new Set() };
+}
+
+function isEmptyRetry(retry: RetryState): boolean {
+  return retry.services.size === 0 && retry.gateways.size === 0;
+}
+
 
 function emptyGatewayState(): GatewayState {
   return { usedServices: new Set(), usedSecrets: new Set(), clusterNames: new Set(), problems: new Set() };

@@ -1,0 +1,97 @@
+// A part of a flush that keeps failing is retried with a backoff that doubles, not in a loop,
+// and a part that had failed goes out on the next flush once it can.
+import { jest } from '@jest/globals';
+import { Pipeline, type TranslateFailure } from '../../src/pipeline/pipeline.js';
+import { ResourceCache } from '../../src/cache/cache.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
+import { SIDECAR_GROUP, type GroupChange } from '../../src/cache/types.js';
+import { endpointSlice, service, upsert, upserts } from '../support/builders.js';
+
+/** A cache that refuses any batch holding a resource of Service shop/b while `refusing`. */
+function refusingCache(): { cache: ResourceCache; state: { refusing: boolean; attempts: number } } {
+  const cache = new ResourceCache();
+  const state = { refusing: true, attempts: 0 };
+  const realApply = cache.apply.bind(cache);
+  cache.apply = (changes: GroupChange[]) => {
+    const names = changes.flatMap((c) => [...(c.upserts ?? []), ...(c.set ?? [])].map((r) => r.name));
+    if (state.refusing && names.some((name) => name.startsWith('shop/b/'))) {
+      state.attempts++;
+      throw new Error('injected encode error');
+    }
+    return realApply(changes);
+  };
+  return { cache, state };
+}
+
+describe('pipeline retries', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('backs off while a part keeps failing: 1 s, 2 s, 4 s ... up to the maximum', () => {
+    jest.useFakeTimers();
+    const { cache, state } = refusingCache();
+    const pipeline = new Pipeline({ cache, retry: { initialMs: 1000, maxMs: 8000 } });
+    const failures: TranslateFailure[] = [];
+    pipeline.on('translateFailed', (f) => failures.push(f));
+    pipeline.push(upserts(service('a'), endpointSlice('a', ['10.0.0.1']), service('b'), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.flushNow();
+    // The first flush: the batch is refused, then b alone (a goes out on its own).
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/a/8080')).toBe(true);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
+    expect(failures.length).toBe(1);
+
+    // Retries at 1, 3 (1+2), 7 (+4), 15 (+8), 23 (+8) seconds: 5 within 25 s, not hundreds.
+    jest.advanceTimersByTime(25_000);
+    expect(failures.length).toBe(6);
+    expect(failures.every((f) => f.keys.join() === 'shop/b' && f.stage === 'cache')).toBe(true);
+
+    // Fixed: the next retry sends it and the retries stop.
+    state.refusing = false;
+    jest.advanceTimersByTime(8000);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    expect(pipeline.problems()).toEqual([]);
+    const attempts = state.attempts;
+    jest.advanceTimersByTime(120_000);
+    expect(state.attempts).toBe(attempts);
+    expect(failures.length).toBe(6);
+    pipeline.stop();
+  });
+
+  it('retries a failed part with the next flush, without waiting for the backoff', () => {
+    jest.useFakeTimers();
+    const { cache, state } = refusingCache();
+    const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
+    pipeline.push(upserts(service('a'), endpointSlice('a', ['10.0.0.1']), service('b'), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
+    state.refusing = false;
+    // An unrelated change: its flush carries b's retry too.
+    pipeline.push([upsert(endpointSlice('a', ['10.0.0.2']))]);
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).has('shop/b/8080')).toBe(true);
+    expect(pipeline.problems()).toEqual([]);
+    pipeline.stop();
+  });
+
+  it('removes a failed Service\'s stale clusters once it goes out (what was written is recorded only on success)', () => {
+    const { cache, state } = refusingCache();
+    state.refusing = false;
+    const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
+    pipeline.push(upserts(service('b', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 7070 }]), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/7070')).toBe(true);
+    // The port goes away while the cache refuses b: nothing changes, then the retry removes it.
+    state.refusing = true;
+    pipeline.push([upsert(service('b', [{ name: 'http', port: 8080 }]))]);
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/7070')).toBe(true);
+    state.refusing = false;
+    pipeline.push([upsert(service('a'))]);
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/7070')).toBe(false);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    pipeline.stop();
+  });
+});
