@@ -27,6 +27,11 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
   for (const problem of problems) log.warn('manifest problem', { message: problem.message });
   const model = new MeshModel();
   model.apply(events);
+  return renderModel(model, options);
+}
+
+/** Every resource a proxy of `role` would get from the model, as config-dump JSON (what `render` prints). */
+export function renderModel(model: MeshModel, options: RenderOptions): Record<string, unknown[]> {
   const translate = translateOptions(options.translate);
   if (options.role === 'gateway') {
     const gateway = translateGateway(model, options.gateway ?? '', translate);
