@@ -4,7 +4,8 @@
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, tlsSecret, upsert, type TestCertificate } from '../unit/gateway-fixtures.js';
+import { selfSigned, shopIngress, shopObjects, type TestCertificate } from '../unit/gateway-fixtures.js';
+import { tlsSecret, upsert } from '../support/builders.js';
 import { testNode, XdsTestClient, type DeltaTestStream, type SotwTestStream } from '../support/xds-client.js';
 
 /** Delivers a fixed initial state, then whatever the test pushes. */
@@ -52,7 +53,7 @@ describe('gateway and sidecar on one ADS server', () => {
 
   beforeEach(async () => {
     source = new PushSource(
-      [...shopObjects(), twoHostIngress(), tlsSecret('shop', 'shop-tls', shopCert), tlsSecret('shop', 'api-tls', apiCert)].map(upsert),
+      [...shopObjects(), twoHostIngress(), tlsSecret('shop-tls', shopCert), tlsSecret('api-tls', apiCert)].map(upsert),
     );
     app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: { quietMs: 5, maxMs: 50 } });
     await app.ready;
@@ -134,7 +135,7 @@ describe('gateway and sidecar on one ADS server', () => {
     const gateway = client!.sotw();
     await syncGateway(gateway);
     const rotated = selfSigned('shop.example.com');
-    source.push(tlsSecret('shop', 'shop-tls', rotated));
+    source.push(tlsSecret('shop-tls', rotated));
     const update = await gateway.next(TypeUrl.Secret);
     gateway.ack(update);
     await gateway.barrier();
@@ -147,7 +148,7 @@ describe('gateway and sidecar on one ADS server', () => {
   it('a broken Secret drops only its host from the HTTPS listener; the other host keeps its chain', async () => {
     const gateway = client!.sotw();
     await syncGateway(gateway);
-    const broken = tlsSecret('shop', 'shop-tls', shopCert);
+    const broken = tlsSecret('shop-tls', shopCert);
     broken.data!['tls.crt'] = Buffer.from('not a certificate').toString('base64');
     source.push(broken);
     const lds = await gateway.next(TypeUrl.Listener);

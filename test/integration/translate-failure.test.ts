@@ -8,7 +8,7 @@ import type { GroupChange } from '../../src/cache/types.js';
 import type { TranslateFailure } from '../../src/pipeline/pipeline.js';
 import type { Problem } from '../../src/analysis/problem.js';
 import type { EventSink, Source, SourceEvent } from '../../src/sources/types.js';
-import { endpointSlice, service, upsert, upserts } from '../support/builders.js';
+import { endpointsAt, service, slice, upsert, upserts } from '../support/builders.js';
 import { testNode, XdsTestClient, type DecodedDeltaResponse, type DeltaTestStream } from '../support/xds-client.js';
 
 /** A source the test drives: the initial objects on start, then whatever the test emits. */
@@ -42,7 +42,7 @@ const running: Running[] = [];
 
 async function start(): Promise<Running> {
   const source = new TestSource(
-    upserts(service('a'), endpointSlice('a', ['10.0.0.1']), service('b'), endpointSlice('b', ['10.0.1.1'])),
+    upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))),
   );
   const app = await startSwitchyard({
     sources: [source],
@@ -175,7 +175,7 @@ describe('a failing flush', () => {
     expect(await translateErrors(run, 'cache')).toBeGreaterThanOrEqual(1);
 
     // A later good change still goes out while b keeps failing.
-    run.source.emit([upsert(service('c')), upsert(endpointSlice('c', ['10.0.2.1']))]);
+    run.source.emit([upsert(service('c')), upsert(slice('c-1', 'c', endpointsAt('10.0.2.1')))]);
     await waitFor(() => run.clusters.has('shop/c/8080'), 'a later Service');
     expect(run.clusters.has('shop/b/7070')).toBe(false);
 

@@ -1,9 +1,9 @@
-// Builders for the Kubernetes objects tests feed Switchyard: one place, so a test says only what
+// Builders for the Kubernetes objects tests feed Switchyard (Services, EndpointSlices,
+// TrafficPolicies, Ingresses, Secrets, and their source events): one place, so a test says only what
 // it cares about (a name, ports, addresses) and a change to an object's shape is made once.
 // Everything defaults to namespace `shop`; objects come back typed, ready for `upsert`.
 import type {
   EndpointSliceObject,
-  IngressClassObject,
   IngressObject,
   KubeObject,
   ResourceKind,
@@ -13,7 +13,7 @@ import type {
   TrafficPolicyObject,
 } from '../../src/sources/types.js';
 
-export const NAMESPACE = 'shop';
+const NAMESPACE = 'shop';
 
 export type ServicePort = NonNullable<ServiceObject['spec']['ports']>[number];
 export type Endpoint = NonNullable<EndpointSliceObject['endpoints']>[number];
@@ -37,15 +37,9 @@ function meta(name: string, options: Meta & { generation?: number; creationTimes
   } as KubeObject['metadata'];
 }
 
-/** A Service; ports default to one `http` port 8080; `spec` adds fields (type, selector, clusterIP...). */
-export function service(name: string, ports: ServicePort[] = [{ name: 'http', port: 8080 }], options: Meta & { spec?: object } = {}): ServiceObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: meta(name, options), spec: { ports, ...options.spec } } as ServiceObject;
-}
-
-/** `count` ready endpoints 10.0.<subnet>.1.. in one zone. */
-export function readyEndpoints(count: number, options: { zone?: string; subnet?: number } = {}): Endpoint[] {
-  const { zone = 'zone-a', subnet = 0 } = options;
-  return Array.from({ length: count }, (_, i) => ({ addresses: [`10.0.${subnet}.${i + 1}`], conditions: { ready: true }, zone }));
+/** A Service; ports default to one `http` port 8080; `spec` adds fields (type, selector, clusterIP, sessionAffinity...). */
+export function service(name: string, ports: ServicePort[] = [{ name: 'http', port: 8080 }], spec: object = {}, options: Meta = {}): ServiceObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: meta(name, options), spec: { ports, ...spec } } as ServiceObject;
 }
 
 /** Ready endpoints at these addresses (one address each). */
@@ -53,37 +47,31 @@ export function endpointsAt(...addresses: string[]): Endpoint[] {
   return addresses.map((address) => ({ addresses: [address], conditions: { ready: true } }));
 }
 
-/**
- * An EndpointSlice of a Service, named `<service>-slice` unless `name` says otherwise. Endpoints
- * are addresses (each ready) or full entries; ports default to one `http` port 8080.
- */
-export function endpointSlice(
+/** An EndpointSlice `name` of the Service `serviceName`; ports default to one `http` port 8080. */
+export function slice(
+  name: string,
   serviceName: string,
-  endpoints: Array<string | Endpoint>,
-  options: Meta & { name?: string; ports?: SlicePort[]; addressType?: EndpointSliceObject['addressType'] } = {},
+  endpoints: Endpoint[],
+  ports: SlicePort[] = [{ name: 'http', port: 8080 }],
+  options: Meta & { addressType?: EndpointSliceObject['addressType'] } = {},
 ): EndpointSliceObject {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: meta(options.name ?? `${serviceName}-slice`, { ...options, labels: { 'kubernetes.io/service-name': serviceName, ...options.labels } }),
+    metadata: meta(name, { ...options, labels: { 'kubernetes.io/service-name': serviceName, ...options.labels } }),
     addressType: options.addressType ?? 'IPv4',
-    ports: options.ports ?? [{ name: 'http', port: 8080 }],
-    endpoints: endpoints.map((e) => (typeof e === 'string' ? { addresses: [e], conditions: { ready: true } } : e)),
+    ports,
+    endpoints,
   };
 }
 
-/** A TrafficPolicy for the Service `target` (spec fields besides `targetRef` as given). */
-export function trafficPolicy(
-  name: string,
-  target: string | undefined,
-  spec: object = {},
-  options: Meta & { generation?: number; creationTimestamp?: string } = {},
-): TrafficPolicyObject {
+/** A TrafficPolicy with this spec (give `targetRef` in it); generation 1 unless said. */
+export function policy(name: string, spec: object, generation = 1, options: Meta & { creationTimestamp?: string } = {}): TrafficPolicyObject {
   return {
     apiVersion: 'switchyard.dev/v1alpha1',
     kind: 'TrafficPolicy',
-    metadata: meta(name, { generation: 1, ...options }),
-    spec: { ...(target !== undefined ? { targetRef: { name: target } } : {}), ...spec },
+    metadata: meta(name, { generation, ...options }),
+    spec,
   } as TrafficPolicyObject;
 }
 
@@ -118,29 +106,19 @@ export function ingress(name: string, rules: Array<{ host?: string; paths: Ingre
   } as IngressObject;
 }
 
-export function ingressClass(name: string, controller = 'switchyard.dev/gateway'): IngressClassObject {
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name }, spec: { controller } };
+export interface PemCertificate {
+  certPem: string;
+  keyPem: string;
 }
 
-/** A `kubernetes.io/tls` Secret from PEM text (stored base64, as the API server serves it). */
-export function tlsSecret(name: string, certPem: string, keyPem: string, options: Meta = {}): SecretObject {
+/** A `kubernetes.io/tls` Secret holding this certificate and key (stored base64, as the API server serves them). */
+export function tlsSecret(name: string, certificate: PemCertificate, options: Meta = {}): SecretObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: meta(name, options),
     type: 'kubernetes.io/tls',
-    data: { 'tls.crt': Buffer.from(certPem).toString('base64'), 'tls.key': Buffer.from(keyPem).toString('base64') },
-  };
-}
-
-/** A Pod (as the e2e and kube tests read them: name, labels, IP). Not a kind the model reads. */
-export function pod(name: string, ip: string, options: Meta & { node?: string } = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: meta(name, options),
-    spec: { ...(options.node ? { nodeName: options.node } : {}), containers: [{ name: 'app', image: 'app' }] },
-    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+    data: { 'tls.crt': Buffer.from(certificate.certPem).toString('base64'), 'tls.key': Buffer.from(certificate.keyPem).toString('base64') },
   };
 }
 

@@ -1,17 +1,12 @@
-// Fixtures for the gateway tests: a small shop, its Ingress, and self-signed certificates made
-// with the openssl command line (node:crypto cannot sign X.509; each call makes a fresh key pair).
+// Fixtures for the gateway tests: a small shop (built with test/support/builders.ts), its Ingress,
+// and self-signed certificates made with the openssl command line (node:crypto cannot sign X.509;
+// each call makes a fresh key pair).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type {
-  EndpointSliceObject,
-  IngressObject,
-  KubeObject,
-  SecretObject,
-  ServiceObject,
-  SourceEvent,
-} from '../../src/sources/types.js';
+import type { EndpointSliceObject, IngressObject, KubeObject } from '../../src/sources/types.js';
+import { endpointsAt, ingress, service, slice, type IngressPath } from '../support/builders.js';
 
 export interface TestCertificate {
   certPem: string;
@@ -33,75 +28,32 @@ export function selfSigned(host: string): TestCertificate {
   }
 }
 
-export function tlsSecret(namespace: string, name: string, certificate: TestCertificate): SecretObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name, namespace },
-    type: 'kubernetes.io/tls',
-    data: {
-      'tls.crt': Buffer.from(certificate.certPem).toString('base64'),
-      'tls.key': Buffer.from(certificate.keyPem).toString('base64'),
-    },
-  };
-}
-
-export function service(name: string, ports: Array<{ name?: string; port: number; appProtocol?: string }>, namespace = 'shop'): ServiceObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports } };
-}
-
-export function slice(serviceName: string, port: number, addresses: string[], namespace = 'shop', portName = 'http'): EndpointSliceObject {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: `${serviceName}-slice`, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
-    addressType: 'IPv4',
-    ports: [{ name: portName, port }],
-    endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready: true } })),
-  };
-}
-
-export function upsert(object: KubeObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? '', name: object.metadata.name }, object };
+/** A slice of a Service named `<service>-slice`, one port (`http` unless said), ready addresses. */
+function serviceSlice(serviceName: string, port: number, addresses: string[]): EndpointSliceObject {
+  return slice(`${serviceName}-slice`, serviceName, endpointsAt(...addresses), [{ name: 'http', port }]);
 }
 
 /** The shop: frontend (port 80 "http"), reviews with two versions (9080 "http", gRPC), cart (not in any Ingress). */
 export function shopObjects(): KubeObject[] {
   return [
     service('frontend', [{ name: 'http', port: 80 }]),
-    slice('frontend', 8080, ['10.0.0.1']),
+    serviceSlice('frontend', 8080, ['10.0.0.1']),
     service('reviews', [{ name: 'http', port: 9080, appProtocol: 'grpc' }]),
-    slice('reviews', 9080, ['10.0.1.1']),
+    serviceSlice('reviews', 9080, ['10.0.1.1']),
     service('reviews-v1', [{ name: 'http', port: 9080, appProtocol: 'grpc' }]),
-    slice('reviews-v1', 9080, ['10.0.1.1']),
+    serviceSlice('reviews-v1', 9080, ['10.0.1.1']),
     service('reviews-v2', [{ name: 'http', port: 9080, appProtocol: 'grpc' }]),
-    slice('reviews-v2', 9080, ['10.0.2.1']),
+    serviceSlice('reviews-v2', 9080, ['10.0.2.1']),
     service('cart', [{ name: 'http', port: 8080 }]),
-    slice('cart', 8080, ['10.0.3.1']),
+    serviceSlice('cart', 8080, ['10.0.3.1']),
   ];
 }
 
 export function shopIngress(overrides: Partial<IngressObject['spec']> = {}, annotations?: Record<string, string>): IngressObject {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: { name: 'shop', namespace: 'shop', ...(annotations ? { annotations } : {}) },
-    spec: {
-      ingressClassName: 'switchyard',
-      rules: [
-        {
-          host: 'shop.example.com',
-          http: {
-            paths: [
-              { path: '/', pathType: 'Prefix', backend: { service: { name: 'frontend', port: { number: 80 } } } },
-              { path: '/api/reviews/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { name: 'http' } } } },
-              { path: '/healthz', pathType: 'Exact', backend: { service: { name: 'frontend', port: { name: 'http' } } } },
-            ],
-          },
-        },
-      ],
-      ...overrides,
-    },
-  };
+  const paths: IngressPath[] = [
+    { path: '/', service: 'frontend', port: 80 },
+    { path: '/api/reviews/', service: 'reviews', port: 'http' },
+    { path: '/healthz', pathType: 'Exact', service: 'frontend', port: 'http' },
+  ];
+  return ingress('shop', [{ host: 'shop.example.com', paths }], { annotations, spec: overrides });
 }
-

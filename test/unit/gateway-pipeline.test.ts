@@ -5,7 +5,8 @@ import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { SourceEvent } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, slice, tlsSecret, upsert } from './gateway-fixtures.js';
+import { selfSigned, shopIngress, shopObjects } from './gateway-fixtures.js';
+import { endpointsAt, slice, tlsSecret, upsert } from '../support/builders.js';
 
 function summarize(changes: ChangeSet[]): string[] {
   const lines: string[] = [];
@@ -31,7 +32,7 @@ describe('pipeline: gateways', () => {
   function started(gateways: string[] = []): { pipeline: Pipeline; cache: ResourceCache; changes: ChangeSet[] } {
     const cache = new ResourceCache();
     const pipeline = new Pipeline({ cache, debounce: { quietMs: 5, maxMs: 50 }, gateways });
-    pipeline.push([...shopObjects(), tlsShopIngress(), tlsSecret('shop', 'shop-tls', shopCert)].map(upsert));
+    pipeline.push([...shopObjects(), tlsShopIngress(), tlsSecret('shop-tls', shopCert)].map(upsert));
     pipeline.flushNow();
     const changes: ChangeSet[] = [];
     cache.onChange((c) => changes.push(c));
@@ -54,7 +55,7 @@ describe('pipeline: gateways', () => {
 
   it('a certificate rotation changes exactly one Secret and nothing else', () => {
     const { pipeline, changes } = started(['edge']);
-    pipeline.push([upsert(tlsSecret('shop', 'shop-tls', selfSigned('shop.example.com')))]);
+    pipeline.push([upsert(tlsSecret('shop-tls', selfSigned('shop.example.com')))]);
     pipeline.flushNow();
     expect(summarize(changes)).toEqual(['gateway/edge Secret changed shop/shop-tls']);
     pipeline.stop();
@@ -64,7 +65,7 @@ describe('pipeline: gateways', () => {
     const { pipeline, changes } = started(['edge']);
     pipeline.ensureGroup(PROXYLESS_GROUP);
     changes.length = 0;
-    pipeline.push([upsert(slice('frontend', 8080, ['10.0.0.1', '10.0.0.2']))]);
+    pipeline.push([upsert(slice('frontend-slice', 'frontend', endpointsAt('10.0.0.1', '10.0.0.2'), [{ name: 'http', port: 8080 }]))]);
     pipeline.flushNow();
     expect(summarize(changes)).toEqual([
       'gateway/edge ClusterLoadAssignment changed shop/frontend/80',
@@ -73,7 +74,7 @@ describe('pipeline: gateways', () => {
     ]);
     changes.length = 0;
     // cart is in no Ingress: the gateway's group does not move.
-    pipeline.push([upsert(slice('cart', 8080, ['10.0.3.9']))]);
+    pipeline.push([upsert(slice('cart-slice', 'cart', endpointsAt('10.0.3.9'), [{ name: 'http', port: 8080 }]))]);
     pipeline.flushNow();
     expect(summarize(changes).filter((line) => line.startsWith('gateway/'))).toEqual([]);
     pipeline.stop();
@@ -103,13 +104,13 @@ describe('pipeline: gateways', () => {
 
   it('a broken Secret drops its HTTPS chain; fixing it brings it back', () => {
     const { pipeline, cache } = started(['edge']);
-    const broken = tlsSecret('shop', 'shop-tls', shopCert);
+    const broken = tlsSecret('shop-tls', shopCert);
     broken.data!['tls.key'] = 'AAAA';
     pipeline.push([upsert(broken)]);
     pipeline.flushNow();
     expect([...cache.resources('gateway/edge', TypeUrl.Listener).keys()]).toEqual(['gateway/edge/8080']);
     expect(cache.resources('gateway/edge', TypeUrl.Secret).size).toBe(0);
-    pipeline.push([upsert(tlsSecret('shop', 'shop-tls', shopCert))]);
+    pipeline.push([upsert(tlsSecret('shop-tls', shopCert))]);
     pipeline.flushNow();
     expect([...cache.resources('gateway/edge', TypeUrl.Listener).keys()]).toEqual(['gateway/edge/8080', 'gateway/edge/8443']);
     pipeline.stop();

@@ -5,8 +5,8 @@
 import { MeshModel } from '../../src/model/index.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { IngressObject, KubeObject, SecretObject } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, tlsSecret, upsert, type TestCertificate } from './gateway-fixtures.js';
-import { trafficPolicy } from '../support/builders.js';
+import { selfSigned, shopIngress, shopObjects, type TestCertificate } from './gateway-fixtures.js';
+import { policy, tlsSecret, upsert } from '../support/builders.js';
 
 function model(...objects: KubeObject[]): MeshModel {
   const mesh = new MeshModel();
@@ -41,13 +41,13 @@ describe('gateway: what it depends on', () => {
   });
 
   it("names a backend policy's split Services too", () => {
-    const policy = trafficPolicy('reviews-canary', 'reviews', { split: [{ backend: 'reviews-v1', weight: 90 }, { backend: 'reviews-v2', weight: 10 }] });
-    const output = translateGateway(model(...shopObjects(), policy, shopIngress()), 'edge');
+    const canary = policy('reviews-canary', { targetRef: { name: 'reviews' }, split: [{ backend: 'reviews-v1', weight: 90 }, { backend: 'reviews-v2', weight: 10 }] });
+    const output = translateGateway(model(...shopObjects(), canary, shopIngress()), 'edge');
     expect(output.usedServices).toEqual(['shop/frontend', 'shop/reviews', 'shop/reviews-v1', 'shop/reviews-v2']);
   });
 
   it('names every Secret its Ingresses name, usable or not', () => {
-    expect(translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('shop', 'api-tls', apiCert)), 'edge').usedSecrets).toEqual([
+    expect(translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('api-tls', apiCert)), 'edge').usedSecrets).toEqual([
       'shop/api-tls',
       'shop/shop-tls',
     ]);
@@ -60,9 +60,9 @@ describe('gateway: Secrets the schema never saw', () => {
     ['without a key', (s) => delete s.data!['tls.key'], /data\["tls.key"\] is missing/],
   ];
   it.each(broken)('a Secret %s leaves out only its hosts, with one problem naming it', (_what, breakIt, message) => {
-    const secret = tlsSecret('shop', 'shop-tls', shopCert);
+    const secret = tlsSecret('shop-tls', shopCert);
     breakIt(secret);
-    const output = translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('shop', 'api-tls', apiCert), secret), 'edge');
+    const output = translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('api-tls', apiCert), secret), 'edge');
     expect(output.problems).toHaveLength(1);
     expect(output.problems[0]).toMatch(/^gateway edge: HTTPS for shop.example.com left out: /);
     expect(output.problems[0]).toMatch(message);

@@ -1,32 +1,6 @@
 import { MeshModel } from '../../src/model/index.js';
-import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
-
-function upsert(object: KubeObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object };
-}
-
-function remove(kind: KubeObject['kind'], name: string): SourceEvent {
-  return { type: 'delete', ref: { kind, namespace: 'shop', name } };
-}
-
-function service(name: string, ports: object[] = [{ name: 'http', port: 8080 }], extra: object = {}): KubeObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { ports, ...extra } } as KubeObject;
-}
-
-function slice(name: string, serviceName: string, endpoints: object[], ports: object[] = [{ name: 'http', port: 8080 }]): KubeObject {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': serviceName } },
-    addressType: 'IPv4',
-    ports,
-    endpoints,
-  } as KubeObject;
-}
-
-function policy(name: string, spec: object, generation = 1): KubeObject {
-  return { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name, namespace: 'shop', generation }, spec } as KubeObject;
-}
+import type { KubeObject } from '../../src/sources/types.js';
+import { policy, remove, service, slice, upsert } from '../support/builders.js';
 
 function condition(model: MeshModel, name: string, type: string) {
   return model.policyStatus('shop', name)?.find((c) => c.type === type);

@@ -5,7 +5,7 @@ import { Pipeline, type TranslateFailure } from '../../src/pipeline/pipeline.js'
 import { ResourceCache } from '../../src/cache/cache.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { SIDECAR_GROUP, type GroupChange } from '../../src/cache/types.js';
-import { endpointSlice, service, upsert, upserts } from '../support/builders.js';
+import { endpointsAt, service, slice, upsert, upserts } from '../support/builders.js';
 
 /** A cache that refuses any batch holding a resource of Service shop/b while `refusing`. */
 function refusingCache(): { cache: ResourceCache; state: { refusing: boolean; attempts: number } } {
@@ -34,7 +34,7 @@ describe('pipeline retries', () => {
     const pipeline = new Pipeline({ cache, retry: { initialMs: 1000, maxMs: 8000 } });
     const failures: TranslateFailure[] = [];
     pipeline.on('translateFailed', (f) => failures.push(f));
-    pipeline.push(upserts(service('a'), endpointSlice('a', ['10.0.0.1']), service('b'), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
     pipeline.flushNow();
     // The first flush: the batch is refused, then b alone (a goes out on its own).
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/a/8080')).toBe(true);
@@ -62,12 +62,12 @@ describe('pipeline retries', () => {
     jest.useFakeTimers();
     const { cache, state } = refusingCache();
     const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
-    pipeline.push(upserts(service('a'), endpointSlice('a', ['10.0.0.1']), service('b'), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
     pipeline.flushNow();
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
     state.refusing = false;
     // An unrelated change: its flush carries b's retry too.
-    pipeline.push([upsert(endpointSlice('a', ['10.0.0.2']))]);
+    pipeline.push([upsert(slice('a-1', 'a', endpointsAt('10.0.0.2')))]);
     pipeline.flushNow();
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).has('shop/b/8080')).toBe(true);
@@ -79,7 +79,7 @@ describe('pipeline retries', () => {
     const { cache, state } = refusingCache();
     state.refusing = false;
     const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
-    pipeline.push(upserts(service('b', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 7070 }]), endpointSlice('b', ['10.0.1.1'])));
+    pipeline.push(upserts(service('b', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 7070 }]), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
     pipeline.flushNow();
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/7070')).toBe(true);
     // The port goes away while the cache refuses b: nothing changes, then the retry removes it.

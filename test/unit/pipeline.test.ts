@@ -9,6 +9,7 @@ import { loadManifestDir } from '../../src/sources/files.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
+import { upsert } from '../support/builders.js';
 
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 
@@ -40,10 +41,6 @@ function cartSlice(events: SourceEvent[]): EndpointSliceObject {
   const event = events.find((e) => e.type === 'upsert' && e.ref.kind === 'EndpointSlice' && e.ref.name.startsWith('cart'));
   if (!event || event.type !== 'upsert') throw new Error('examples have no cart EndpointSlice');
   return structuredClone(event.object) as EndpointSliceObject;
-}
-
-function upsert(object: EndpointSliceObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: 'EndpointSlice', namespace: object.metadata.namespace!, name: object.metadata.name }, object };
 }
 
 describe('pipeline', () => {

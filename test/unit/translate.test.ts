@@ -7,7 +7,7 @@ import { MeshModel } from '../../src/model/index.js';
 import { encodeMessage } from '../../src/envoy/protos.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll, type TranslatedResources } from '../../src/translate/index.js';
-import { remove, service, trafficPolicy, upsert } from '../support/builders.js';
+import { policy, remove, service, upsert } from '../support/builders.js';
 
 const EXAMPLES = path.resolve('examples');
 
@@ -52,7 +52,7 @@ describe('translate: safety while a policy is served from its last good spec', (
       upsert(service('api')),
       upsert(service('v1')),
       upsert(service('v2')),
-      upsert(trafficPolicy('api', 'api', { split: [{ backend: 'v1', weight: 3 }, { backend: 'v2', weight: 1 }] })),
+      upsert(policy('api', { targetRef: { name: 'api' }, split: [{ backend: 'v1', weight: 3 }, { backend: 'v2', weight: 1 }] })),
     ]);
     const routeOf = () => (translateAll(m, 'sidecar').routes[0].value as any).virtualHosts.find((v: any) => v.name === 'shop/api/8080').routes.at(-1).route;
     expect(routeOf().weightedClusters.clusters.map((c: any) => c.name)).toEqual(['shop/v1/8080', 'shop/v2/8080']);
