@@ -267,27 +267,7 @@ export class SotwTestStream extends TestStream<DecodedSotwResponse> {
   }
 
   protected decode(raw: Buffer): DecodedSotwResponse {
-    const type = messageType('envoy.service.discovery.v3.DiscoveryResponse');
-    const message = type.decode(raw) as unknown as {
-      versionInfo: string;
-      typeUrl: string;
-      nonce: string;
-      resources: AnyMessage[];
-      controlPlane?: { identifier?: string } | null;
-    };
-    const resources = message.resources.map((any) => {
-      const decoded = decodeAny(any);
-      return { name: resourceName(decoded.value), ...decoded };
-    });
-    return {
-      versionInfo: message.versionInfo,
-      typeUrl: message.typeUrl,
-      nonce: message.nonce,
-      controlPlane: controlPlaneOf(message),
-      resources,
-      names: resources.map((r) => r.name),
-      raw,
-    };
+    return decodeSotwResponse(raw);
   }
 }
 
@@ -331,32 +311,7 @@ export class DeltaTestStream extends TestStream<DecodedDeltaResponse> {
   }
 
   protected decode(raw: Buffer): DecodedDeltaResponse {
-    const type = messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
-    const message = type.decode(raw) as unknown as {
-      systemVersionInfo: string;
-      typeUrl: string;
-      nonce: string;
-      resources: Array<{ name: string; version: string; resource?: AnyMessage | null }>;
-      removedResources: string[];
-      controlPlane?: { identifier?: string } | null;
-    };
-    const resources = message.resources.map((entry) => {
-      if (!entry.resource) throw new Error(`delta resource "${entry.name}" has no resource`);
-      const decoded = decodeAny(entry.resource);
-      const inner = resourceName(decoded.value);
-      if (inner !== entry.name) throw new Error(`delta resource named "${entry.name}" holds "${inner}"`);
-      return { name: entry.name, version: entry.version, ...decoded };
-    });
-    return {
-      systemVersionInfo: message.systemVersionInfo,
-      typeUrl: message.typeUrl,
-      nonce: message.nonce,
-      controlPlane: controlPlaneOf(message),
-      resources,
-      names: resources.map((r) => r.name),
-      removedResources: [...message.removedResources],
-      raw,
-    };
+    return decodeDeltaResponse(raw);
   }
 }
 
@@ -382,4 +337,59 @@ export class XdsTestClient {
   close(): void {
     this.client.close();
   }
+}
+
+/** Decodes a response as a client would, resources and all. */
+export function decodeSotwResponse(raw: Buffer): DecodedSotwResponse {
+  const type = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+  const message = type.decode(raw) as unknown as {
+    versionInfo: string;
+    typeUrl: string;
+    nonce: string;
+    resources: AnyMessage[];
+    controlPlane?: { identifier?: string } | null;
+  };
+  const resources = message.resources.map((any) => {
+    const decoded = decodeAny(any);
+    return { name: resourceName(decoded.value), ...decoded };
+  });
+  return {
+    versionInfo: message.versionInfo,
+    typeUrl: message.typeUrl,
+    nonce: message.nonce,
+    controlPlane: controlPlaneOf(message),
+    resources,
+    names: resources.map((r) => r.name),
+    raw,
+  };
+}
+
+/** Decodes a response as a client would, resources and all. */
+export function decodeDeltaResponse(raw: Buffer): DecodedDeltaResponse {
+  const type = messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+  const message = type.decode(raw) as unknown as {
+    systemVersionInfo: string;
+    typeUrl: string;
+    nonce: string;
+    resources: Array<{ name: string; version: string; resource?: AnyMessage | null }>;
+    removedResources: string[];
+    controlPlane?: { identifier?: string } | null;
+  };
+  const resources = message.resources.map((entry) => {
+    if (!entry.resource) throw new Error(`delta resource "${entry.name}" has no resource`);
+    const decoded = decodeAny(entry.resource);
+    const inner = resourceName(decoded.value);
+    if (inner !== entry.name) throw new Error(`delta resource named "${entry.name}" holds "${inner}"`);
+    return { name: entry.name, version: entry.version, ...decoded };
+  });
+  return {
+    systemVersionInfo: message.systemVersionInfo,
+    typeUrl: message.typeUrl,
+    nonce: message.nonce,
+    controlPlane: controlPlaneOf(message),
+    resources,
+    names: resources.map((r) => r.name),
+    removedResources: [...message.removedResources],
+    raw,
+  };
 }

@@ -1,0 +1,212 @@
+// An xDS stream without gRPC or sockets: the real SotwStream / DeltaStream over a transport that
+// records what they write, with the real cache, shared sets and send budget, so protocol
+// behaviour (ACK, NACK, nonces, subscriptions, removals) is pinned in fast tests. The socket
+// tests (test/integration/xds-*.test.ts) still prove the real wire.
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { ResourceCache } from '../../src/cache/cache.js';
+import type { GroupChange } from '../../src/cache/types.js';
+import { encodeMessage } from '../../src/envoy/protos.js';
+import { DeltaStream } from '../../src/xds/delta-stream.js';
+import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamIdentity, StreamObserver } from '../../src/xds/events.js';
+import { SendBudget } from '../../src/xds/send-budget.js';
+import { SharedFullSets } from '../../src/xds/shared-sets.js';
+import { SotwStream } from '../../src/xds/sotw-stream.js';
+import type { StreamContext, StreamTransport } from '../../src/xds/stream-base.js';
+import { SubscriptionPool } from '../../src/xds/subscription-pool.js';
+import {
+  decodeDeltaResponse,
+  decodeSotwResponse,
+  testNode,
+  type DecodedDeltaResponse,
+  type DecodedSotwResponse,
+  type DeltaRequestFields,
+  type SotwRequestFields,
+} from './xds-client.js';
+
+/** Records every write; never blocks. */
+export class FakeTransport implements StreamTransport {
+  readonly peer = 'fake:1';
+  readonly blocked = false;
+  readonly written: Buffer[] = [];
+  ended: { code: GrpcStatus; message: string } | undefined;
+
+  write(bytes: Buffer): void {
+    this.written.push(bytes);
+  }
+  onDrain(): void {}
+  queued(): { responses: number; bytes: number } {
+    return { responses: 0, bytes: 0 };
+  }
+  end(): void {
+    this.ended = { code: GrpcStatus.OK, message: '' };
+  }
+  fail(code: GrpcStatus, message: string): void {
+    this.ended = { code, message };
+  }
+}
+
+/** What the stream reported to the server. */
+export class RecordingObserver implements StreamObserver {
+  readonly opened: StreamIdentity[] = [];
+  readonly sent: ResponseSentEvent[] = [];
+  readonly acks: AckEvent[] = [];
+  readonly nacks: NackEvent[] = [];
+  readonly refusals: RefusedEvent[] = [];
+  streamOpened(event: StreamIdentity): void {
+    this.opened.push(event);
+  }
+  responseSent(event: ResponseSentEvent): void {
+    this.sent.push(event);
+  }
+  ack(event: AckEvent): void {
+    this.acks.push(event);
+  }
+  nack(event: NackEvent): void {
+    this.nacks.push(event);
+  }
+  refused(event: RefusedEvent): void {
+    this.refusals.push(event);
+  }
+}
+
+/** Lets the stream's request queue (a promise chain) run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+abstract class FakeStream<Request, Response> {
+  readonly cache = new ResourceCache();
+  readonly transport = new FakeTransport();
+  readonly observer = new RecordingObserver();
+  protected readonly context: StreamContext;
+  private read = 0;
+  private nonce = 0;
+  private identified = false;
+
+  constructor() {
+    this.context = {
+      cache: this.cache,
+      fullSets: new SharedFullSets(this.cache),
+      subscriptions: new SubscriptionPool(),
+      observer: this.observer,
+      ready: Promise.resolve(),
+      budget: new SendBudget(0),
+      nextNonce: () => `n${++this.nonce}`,
+    };
+  }
+
+  protected abstract readonly stream: SotwStream | DeltaStream;
+  protected abstract readonly requestType: string;
+  protected abstract encodeFields(fields: Request): Record<string, unknown>;
+  protected abstract decode(raw: Buffer): Response;
+
+  /** Changes the cache; the stream hears of it as the server would tell it. */
+  apply(changes: GroupChange[]): void {
+    this.cache.apply(changes);
+  }
+
+  /** Sends a request (the first carries the node) and lets the stream handle it. */
+  async request(fields: Request): Promise<void> {
+    const message = this.encodeFields(fields);
+    if (!this.identified) message.node = testNode({ id: 'node-1' });
+    this.identified = true;
+    this.stream.receive(Buffer.from(encodeMessage(this.requestType, message)));
+    await settle();
+  }
+
+  /** Responses written since the last call. */
+  responses(): Response[] {
+    const fresh = this.transport.written.slice(this.read).map((raw) => this.decode(raw));
+    this.read = this.transport.written.length;
+    return fresh;
+  }
+
+  /** The single response written since the last call; fails if there were none or several. */
+  response(): Response {
+    const fresh = this.responses();
+    if (fresh.length !== 1) throw new Error(`expected one response, got ${fresh.length}`);
+    return fresh[0];
+  }
+
+  /** The stream's own view of a type, as /debug/proxies shows it. */
+  typeSnapshot(typeUrl: string) {
+    return this.stream.snapshot().types.find((t) => t.typeUrl === typeUrl);
+  }
+}
+
+export class FakeSotwStream extends FakeStream<SotwRequestFields, DecodedSotwResponse> {
+  protected readonly stream: SotwStream;
+  protected readonly requestType = 'envoy.service.discovery.v3.DiscoveryRequest';
+
+  constructor() {
+    super();
+    this.stream = new SotwStream(1, this.context, this.transport);
+    this.cache.onChange((changes) => this.stream.onCacheChange(changes));
+  }
+
+  protected encodeFields(fields: SotwRequestFields): Record<string, unknown> {
+    return {
+      typeUrl: fields.typeUrl,
+      resourceNames: fields.resourceNames ?? [],
+      versionInfo: fields.versionInfo ?? '',
+      responseNonce: fields.responseNonce ?? '',
+      ...(fields.errorDetail ? { errorDetail: fields.errorDetail } : {}),
+    };
+  }
+
+  protected decode(raw: Buffer): DecodedSotwResponse {
+    return decodeSotwResponse(raw);
+  }
+
+  ack(response: DecodedSotwResponse, resourceNames: string[]): Promise<void> {
+    return this.request({ typeUrl: response.typeUrl, versionInfo: response.versionInfo, responseNonce: response.nonce, resourceNames });
+  }
+
+  nack(response: DecodedSotwResponse, resourceNames: string[], acceptedVersion: string): Promise<void> {
+    return this.request({
+      typeUrl: response.typeUrl,
+      versionInfo: acceptedVersion,
+      responseNonce: response.nonce,
+      resourceNames,
+      errorDetail: { code: GrpcStatus.INVALID_ARGUMENT, message: 'rejected by the test' },
+    });
+  }
+}
+
+export class FakeDeltaStream extends FakeStream<DeltaRequestFields, DecodedDeltaResponse> {
+  protected readonly stream: DeltaStream;
+  protected readonly requestType = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
+
+  constructor() {
+    super();
+    this.stream = new DeltaStream(1, this.context, this.transport);
+    this.cache.onChange((changes) => this.stream.onCacheChange(changes));
+  }
+
+  protected encodeFields(fields: DeltaRequestFields): Record<string, unknown> {
+    return {
+      typeUrl: fields.typeUrl,
+      resourceNamesSubscribe: fields.subscribe ?? [],
+      resourceNamesUnsubscribe: fields.unsubscribe ?? [],
+      initialResourceVersions: fields.initialResourceVersions ?? {},
+      responseNonce: fields.responseNonce ?? '',
+      ...(fields.errorDetail ? { errorDetail: fields.errorDetail } : {}),
+    };
+  }
+
+  protected decode(raw: Buffer): DecodedDeltaResponse {
+    return decodeDeltaResponse(raw);
+  }
+
+  ack(response: DecodedDeltaResponse): Promise<void> {
+    return this.request({ typeUrl: response.typeUrl, responseNonce: response.nonce });
+  }
+
+  nack(response: DecodedDeltaResponse): Promise<void> {
+    return this.request({
+      typeUrl: response.typeUrl,
+      responseNonce: response.nonce,
+      errorDetail: { code: GrpcStatus.INVALID_ARGUMENT, message: 'rejected by the test' },
+    });
+  }
+}
