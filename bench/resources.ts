@@ -3,7 +3,7 @@
 // ClusterLoadAssignment per service, the sidecar's `outbound-http` listener and its
 // `outbound` route configuration. When a Switchyard run precedes the floor, the floor
 // serves the bytes recorded from Switchyard instead.
-import { encodeMessage, TypeUrl } from '../src/envoy/protos.js';
+import { decodeMessage, encodeMessage, TypeUrl } from '../src/envoy/protos.js';
 import { hashBytes } from './loadgen/wire.js';
 import type { Mesh, MeshService } from './mesh.js';
 
@@ -123,4 +123,21 @@ export function buildSnapshot(mesh: Mesh): ResourceSnapshot {
 /** The re-encoded ClusterLoadAssignment of one service (after an endpoint change). */
 export function encodeClusterLoadAssignment(s: MeshService): SnapshotResource {
   return entry(TypeUrl.ClusterLoadAssignment, clusterLoadAssignmentFor(s));
+}
+
+/** Ready addresses of a ClusterLoadAssignment, sorted. */
+export function readyAddresses(bytes: Uint8Array): string[] {
+  const assignment = decodeMessage(TypeUrl.ClusterLoadAssignment, bytes) as {
+    endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }> }>;
+  };
+  const addresses: string[] = [];
+  for (const locality of assignment.endpoints ?? []) {
+    for (const lb of locality.lbEndpoints ?? []) {
+      const status = lb.healthStatus ?? 'UNKNOWN';
+      if (status !== 'UNKNOWN' && status !== 'HEALTHY') continue;
+      const address = lb.endpoint?.address?.socketAddress?.address;
+      if (address) addresses.push(address);
+    }
+  }
+  return addresses.sort();
 }

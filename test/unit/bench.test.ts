@@ -20,7 +20,8 @@ import { lenField } from '../../bench/loadgen/wire.js';
 import { encodeAny, encodeSotwResponse } from '../../bench/loadgen/xds-messages.js';
 import { cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
 import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../bench/resources.js';
-import { parseFlags, percentile } from '../../bench/run.js';
+import { parseFlags } from '../../bench/flags.js';
+import { percentile } from '../../bench/report.js';
 import type { EndpointSliceObject } from '../../src/sources/types.js';
 
 const whole = (bytes: Uint8Array) => ({ valueStart: 0, valueEnd: bytes.length });

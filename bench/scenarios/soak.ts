@@ -4,15 +4,16 @@
 // the final state. Not part of CI:
 //   npm run bench -- soak                                   (10 minutes, 50 events/s, 1,000 streams)
 //   npm run bench -- soak --duration-s 60 --clients 200     (a short run)
-import { decodeMessage, TypeUrl } from '../src/envoy/protos.js';
-import { ServerChild } from './child.js';
-import { AdsClient, nowMs, SharedState } from './loadgen/client.js';
-import { LoadGenerator } from './loadgen/index.js';
-import { CLA_TYPE } from './loadgen/xds-messages.js';
-import { Mesh } from './mesh.js';
-import { cpuSeconds, rssBytes } from './proc.js';
-import type { Flags, Row } from './run.js';
-import { switchyardAvailable } from './target.js';
+import { ServerChild } from '../child.js';
+import { AdsClient, nowMs, SharedState } from '../loadgen/client.js';
+import { LoadGenerator } from '../loadgen/index.js';
+import { CLA_TYPE } from '../loadgen/xds-messages.js';
+import { Mesh } from '../mesh.js';
+import { cpuSeconds, rssBytes } from '../proc.js';
+import type { Flags } from '../flags.js';
+import type { Row } from '../report.js';
+import { readyAddresses } from '../resources.js';
+import { switchyardAvailable } from '../target.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -21,23 +22,6 @@ interface RssSample {
   atS: number;
   rss: number;
   eventsSent: number;
-}
-
-/** Ready addresses of a ClusterLoadAssignment, sorted. */
-export function readyAddresses(bytes: Uint8Array): string[] {
-  const assignment = decodeMessage(TypeUrl.ClusterLoadAssignment, bytes) as {
-    endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }> }>;
-  };
-  const addresses: string[] = [];
-  for (const locality of assignment.endpoints ?? []) {
-    for (const lb of locality.lbEndpoints ?? []) {
-      const status = lb.healthStatus ?? 'UNKNOWN';
-      if (status !== 'UNKNOWN' && status !== 'HEALTHY') continue;
-      const address = lb.endpoint?.address?.socketAddress?.address;
-      if (address) addresses.push(address);
-    }
-  }
-  return addresses.sort();
 }
 
 /** One delta client in the runner that keeps every resource's bytes: the reference for the final check. */
@@ -69,7 +53,7 @@ export async function runSoak(flags: Flags, log: (line: string) => void): Promis
   const durationS = flags.durationS ?? 600;
   const rate = flags.rate ?? 50;
   const mesh = new Mesh({ services: flags.services, endpointsPerService: flags.endpoints, seed: flags.seed });
-  const child = new ServerChild(new URL('./target.js', import.meta.url), 'switchyard');
+  const child = new ServerChild(new URL('../target.js', import.meta.url), 'switchyard');
   let loadgen: LoadGenerator | undefined;
   let recorder: AdsClient | undefined;
   try {
