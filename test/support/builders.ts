@@ -38,7 +38,9 @@ function meta(name: string, options: Meta & { generation?: number; creationTimes
 }
 
 /** A Service; ports default to one `http` port 8080; `spec` adds fields (type, selector, clusterIP, sessionAffinity...). */
-export function service(name: string, ports: ServicePort[] = [{ name: 'http', port: 8080 }], spec: object = {}, options: Meta = {}): ServiceObject {
+// Ports, endpoints and slice ports are plain objects so a test may also write what the schema
+// would refuse (a port without a number, say) to see what the model does with it.
+export function service(name: string, ports: Array<ServicePort | object> = [{ name: 'http', port: 8080 }], spec: object = {}, options: Meta = {}): ServiceObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: meta(name, options), spec: { ports, ...spec } } as ServiceObject;
 }
 
@@ -51,8 +53,8 @@ export function endpointsAt(...addresses: string[]): Endpoint[] {
 export function slice(
   name: string,
   serviceName: string,
-  endpoints: Endpoint[],
-  ports: SlicePort[] = [{ name: 'http', port: 8080 }],
+  endpoints: Array<Endpoint | object>,
+  ports: Array<SlicePort | object> = [{ name: 'http', port: 8080 }],
   options: Meta & { addressType?: EndpointSliceObject['addressType'] } = {},
 ): EndpointSliceObject {
   return {
@@ -60,8 +62,8 @@ export function slice(
     kind: 'EndpointSlice',
     metadata: meta(name, { ...options, labels: { 'kubernetes.io/service-name': serviceName, ...options.labels } }),
     addressType: options.addressType ?? 'IPv4',
-    ports,
-    endpoints,
+    ports: ports as SlicePort[],
+    endpoints: endpoints as Endpoint[],
   };
 }
 
