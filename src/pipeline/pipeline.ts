@@ -214,7 +214,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     let changeSet: ChangeSet = new Map();
     try {
       change = this.model.apply(events);
-      this.lbChoices.update(this.model, change, this.options);
+      try {
+        this.lbChoices.update(this.model, change, this.options);
+      } catch (error) {
+        // Only a log of the choices: it must not hold back the configuration itself.
+        log.error('load-balancing choices not logged', { error: (error as Error).message });
+      }
       for (const key of retry.services) {
         change.services.add(key);
         change.endpoints.delete(key);
