@@ -58,6 +58,11 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
   // (synchronously) before it handles that stream's first request, so the group is in the
   // cache by the time the request reads it.
   server.on('streamOpened', (stream) => pipeline.ensureGroup(stream.group));
+  // A folder's own problems (YAML syntax, unknown kinds) join the analysis, and are re-analysed when they change.
+  for (const source of options.sources) {
+    pipeline.addProblemSource(source);
+    source.onProblemsChanged?.(() => pipeline.refreshProblems());
+  }
   const xdsPort = await server.start(options.xdsPort ?? 18000, options.xdsHost ?? '127.0.0.1');
 
   const admin =
@@ -70,6 +75,7 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
           cache,
           pipeline,
           isReady: () => ready,
+          problems: () => pipeline.problemTracker.problems(),
           // Sources that talk to an API server say whether they reach it; a folder always does.
           sourceConnected: () => options.sources.every((source) => source.connected?.() ?? true),
         });

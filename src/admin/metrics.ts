@@ -8,6 +8,7 @@ import type { FlushReport, TranslateFailure } from '../pipeline/pipeline.js';
 import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
+import type { Problem } from '../analysis/problem.js';
 
 /** Push latencies run from milliseconds (loopback) to tens of seconds (a slow or overloaded proxy). */
 const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -29,6 +30,8 @@ export interface MetricsOptions extends AdminSources {
   registry: Registry;
   /** 1 while the Kubernetes API server (or the manifest folder) is reachable. */
   sourceConnected?: () => boolean;
+  /** The current configuration problems, counted by `switchyard_config_problems`. */
+  problems?: () => Problem[];
 }
 
 /**
@@ -152,6 +155,17 @@ export class AdminMetrics {
       registers: register,
       collect() {
         this.set(sourceConnected === undefined || sourceConnected() ? 1 : 0);
+      },
+    });
+    const problems = options.problems;
+    new Gauge({
+      name: 'switchyard_config_problems',
+      help: 'Current configuration problems by code and severity (docs/problems.md; /debug/problems lists them)',
+      labelNames: ['code', 'severity'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const problem of problems?.() ?? []) this.inc({ code: problem.code, severity: problem.severity });
       },
     });
     new Gauge({

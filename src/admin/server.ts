@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { ResourceCache } from '../cache/types.js';
+import type { Problem } from '../analysis/problem.js';
 import { log } from '../log.js';
 import { groupsConfigDump, nodeConfigDump } from './config-dump.js';
 import { AdminMetrics } from './metrics.js';
@@ -20,6 +21,8 @@ export interface AdminServerOptions {
   pipeline: ObservedPipeline;
   /** True once the control plane serves a complete snapshot. */
   isReady: () => boolean;
+  /** The current configuration problems (the analysis), for /debug/problems and the problems gauge. */
+  problems?: () => Problem[];
   /** Whether the configuration source is reachable (default: always). */
   sourceConnected?: () => boolean;
 }
@@ -76,6 +79,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     },
     '/metrics': async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
     '/debug/proxies': () => json(tracker.proxies()),
+    '/debug/problems': () => json(options.problems?.() ?? []),
     '/debug/config_dump': (url) => {
       const node = url.searchParams.get('node');
       if (node === null) return json(groupsConfigDump(options.cache));

@@ -51,6 +51,9 @@ const RENDER_FLAGS: FlagSpec[] = [
 
 const VALIDATE_FLAGS: FlagSpec[] = [
   { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to check' },
+  { name: 'output', type: 'string', default: 'text', choices: ['text', 'json'], help: 'text: problems grouped by file, with file:line; json: {"summary": ..., "problems": [...]} (docs/problems.md)' },
+  // The same settings as serve: which Ingresses are ours and where TCP listeners bind decide some problems.
+  ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];
 
@@ -85,12 +88,12 @@ const COMMANDS: Record<string, CommandDefinition> = {
     },
   },
   validate: {
-    summary: 'check a folder of manifests; exits 1 naming each bad object, field and reason',
+    summary: 'check a folder of manifests; lists every problem (file:line, object, field, fix); exits 1 on errors',
     flags: VALIDATE_FLAGS,
     folderArgument: true,
     async run(values) {
       const { validate } = await import('./render.js');
-      return validate(values.manifests as string);
+      return validate(values.manifests as string, values);
     },
   },
   status: {

@@ -1,14 +1,14 @@
 // `switchyard render` and `switchyard validate`: one-shot runs of the same sources, model and
 // translator that `serve` uses, printing what a proxy would receive or what is wrong.
-import { loadManifestDir } from '../sources/files.js';
-import { MeshModel } from '../model/index.js';
+import type { MeshModel } from '../model/index.js';
+import { analyzeManifestDir, countBySeverity, countText, formatProblems, type Problem, type SourceRecords } from '../analysis/index.js';
+import type { TrafficPolicyObject } from '../sources/types.js';
 import { translateAll, translateGateway, explainLbChoice } from '../translate/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
 import { translateSettings, type FlagValues } from './flags.js';
 import { redactSecrets } from '../admin/config-dump.js';
-import { log } from '../log.js';
 
 function json(resources: XdsResource[]): unknown[] {
   return resources.map((r) => toProto3Json(r.typeUrl, r.value));
@@ -23,15 +23,34 @@ export interface RenderOptions {
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
 export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown[]>> {
-  const { events, problems } = await loadManifestDir(dir);
-  for (const problem of problems) log.warn('manifest problem', { message: problem.message });
-  const model = new MeshModel();
-  model.apply(events);
-  return renderModel(model, options);
+  return (await renderWithProblems(dir, options)).document;
+}
+
+/** The rendered resources and the analysis's problems of the same folder. */
+export async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown[]>; problems: Problem[] }> {
+  const { model, records, problems } = await analyzeManifestDir(dir, translateOptions(options.translate));
+  // A policy that exists but is not applied is named beside the Service's choice, so
+  // "Auto (no TrafficPolicy)" is never the whole story.
+  const notApplied = (serviceKey: string) => [
+    ...new Set(
+      problems
+        .filter((p) => p.object.kind === 'TrafficPolicy' && p.severity === 'error' && policyTarget(model, records, p.object) === serviceKey)
+        .map((p) => `TrafficPolicy ${p.object.namespace}/${p.object.name}: ${p.code}`),
+    ),
+  ];
+  return { document: renderModel(model, options, notApplied), problems };
+}
+
+/** The Service key a TrafficPolicy names: as written (even when rejected), else its last valid version. */
+function policyTarget(model: MeshModel, records: SourceRecords, object: Problem['object']): string | undefined {
+  const namespace = object.namespace ?? 'default';
+  const rejected = records.rejection({ kind: 'TrafficPolicy', namespace, name: object.name })?.object as TrafficPolicyObject | undefined;
+  const name = rejected?.spec?.targetRef?.name ?? model.policy(namespace, object.name)?.spec.targetRef?.name;
+  return typeof name === 'string' ? `${namespace}/${name}` : undefined;
 }
 
 /** Every resource a proxy of `role` would get from the model, as config-dump JSON (what `render` prints). */
-export function renderModel(model: MeshModel, options: RenderOptions): Record<string, unknown[]> {
+export function renderModel(model: MeshModel, options: RenderOptions, policiesNotApplied?: (serviceKey: string) => string[]): Record<string, unknown[]> {
   const translate = translateOptions(options.translate);
   if (options.role === 'gateway') {
     const gateway = translateGateway(model, options.gateway ?? '', translate);
@@ -54,41 +73,37 @@ export function renderModel(model: MeshModel, options: RenderOptions): Record<st
     listeners: json(all.listeners),
     secrets: json(all.secrets),
     // Which load-balancing policy each Service got, and why (Auto explains its choice).
-    loadBalancing: model.services().map((service) => ({ service: service.key, ...explainLbChoice(model, service.key, translate) })),
+    // `policiesNotApplied`: TrafficPolicies naming the Service that are not applied, with their problem code.
+    loadBalancing: model.services().map((service) => {
+      const ignored = policiesNotApplied?.(service.key) ?? [];
+      return { service: service.key, ...explainLbChoice(model, service.key, translate), ...(ignored.length ? { policiesNotApplied: ignored } : {}) };
+    }),
   };
 }
 
 export async function render(values: FlagValues): Promise<number> {
-  const document = await renderDocument(values.manifests as string, {
+  const { document, problems } = await renderWithProblems(values.manifests as string, {
     role: values.role as RenderOptions['role'],
     gateway: values.gateway as string | undefined,
     translate: translateSettings(values),
   });
+  // stdout is the JSON alone (it is piped into files and jq); the problems go to stderr.
+  if (problems.length > 0) process.stderr.write(`${formatProblems(problems)}\n${values.manifests}: ${countText(problems)}\n`);
   process.stdout.write(JSON.stringify(document, null, 2) + '\n');
   return 0;
 }
 
-/** Prints one line per problem (file:line, object, field, reason); 1 if any, else 0. */
-export async function validate(dir: string): Promise<number> {
-  const { events, problems } = await loadManifestDir(dir);
-  const lines = problems.map((p) => p.message);
-  for (const event of events) {
-    if (event.type !== 'rejected') continue;
-    const where = event.origin?.file ? `${event.origin.file}:${event.origin.line ?? 1}: ` : '';
-    for (const error of event.errors) lines.push(`${where}${error}`);
+/** Lists every problem of a folder (text grouped by file, or JSON); 1 if any is an error, else 0. */
+export async function validate(dir: string, values: FlagValues = {}): Promise<number> {
+  const { problems, objects } = await analyzeManifestDir(dir, translateSettings(values));
+  const counts = countBySeverity(problems);
+  if (values.output === 'json') {
+    const summary = { folder: dir, objects, errors: counts.error, warnings: counts.warning, notes: counts.info };
+    process.stdout.write(JSON.stringify({ summary, problems }, null, 2) + '\n');
+  } else {
+    if (problems.length > 0) process.stdout.write(formatProblems(problems) + '\n');
+    const verdict = counts.error + counts.warning === 0 ? `${objects} objects, all valid${counts.info ? ` (${countText(problems)})` : ''}` : `${objects} objects, ${countText(problems)}`;
+    process.stdout.write(`${dir}: ${verdict}\n`);
   }
-  const model = new MeshModel();
-  model.apply(events);
-  for (const status of model.policyStatuses()) {
-    for (const condition of status.conditions) {
-      if (condition.status === 'False') {
-        lines.push(`TrafficPolicy ${status.namespace}/${status.name}: ${condition.type}=False (${condition.reason}): ${condition.message}`);
-      }
-    }
-  }
-  const unique = [...new Set(lines)];
-  for (const line of unique) process.stdout.write(line + '\n');
-  const objects = events.filter((e) => e.type === 'upsert').length;
-  process.stdout.write(unique.length === 0 ? `${dir}: ${objects} objects, all valid\n` : `${dir}: ${unique.length} problem(s)\n`);
-  return unique.length === 0 ? 0 : 1;
+  return counts.error > 0 ? 1 : 0;
 }

@@ -17,7 +17,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   status?: { batchMs?: number; retryMs?: number };
   /** The gateway's address for Ingress status (leader only, with writeStatus); none writes no Ingress status. */
   ingressStatus?: IngressStatusAddressSource & { servicePollMs?: number };
-  /** Configuration problems to post as Kubernetes Events on their objects (leader only, with writeStatus). */
+  /** Configuration problems to post as Kubernetes Events on their objects (leader only, with writeStatus).
+   * Default: the analysis of this control plane (`app.pipeline.problemTracker`). */
   problems?: ProblemFeed;
 }
 
@@ -56,7 +57,8 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
           ...status,
         })
       : undefined;
-  const eventRecorder = writeStatus && problems ? new EventRecorder({ kubeConfig: source.config, feed: problems, leader, instance: leader.identity }) : undefined;
+  const feed = problems ?? app.pipeline.problemTracker;
+  const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
   statusWriter?.start();
   ingressStatusWriter?.start();
   eventRecorder?.start();

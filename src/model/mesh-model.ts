@@ -40,6 +40,8 @@ interface PolicyEntry {
   rejectedGeneration?: number;
   /** metadata.creationTimestamp in ms, when it has a valid one: the oldest policy wins a Service. */
   created?: number;
+  /** The Service the rejected version names, so a policy never valid still finds its target. */
+  rejectedTarget?: string;
 }
 
 interface SliceEntry {
@@ -151,6 +153,17 @@ export class MeshModel {
     );
   }
 
+  /** Keys of the Services that have EndpointSlices (whether the Service exists or not). */
+  slicedServiceKeys(): string[] {
+    return [...this.slicesByService.entries()].filter(([, keys]) => keys.size > 0).map(([key]) => key);
+  }
+
+  /** The EndpointSlices that name one Service, sorted by slice key. */
+  endpointSlicesOf(serviceKey: string): EndpointSliceObject[] {
+    const keys = [...(this.slicesByService.get(serviceKey) ?? [])].sort(compare);
+    return keys.map((key) => this.slices.get(key)?.object).filter((slice): slice is EndpointSliceObject => slice !== undefined);
+  }
+
   // ---- TrafficPolicies ----------------------------------------------------------------------
 
   /** The policy a Service is served with: the current spec, its last good spec, or undefined (defaults). */
@@ -208,14 +221,12 @@ export class MeshModel {
         entry.created ??= creationTime(event.object?.metadata.creationTimestamp);
         entry.rejectedErrors = event.errors.length ? event.errors : ['the object failed schema validation'];
         entry.rejectedGeneration = event.object?.metadata.generation;
+        const target = (event.object as TrafficPolicyObject | undefined)?.spec?.targetRef?.name;
+        entry.rejectedTarget = typeof target === 'string' && target !== '' ? target : undefined;
         this.policies.set(key, entry);
       } else {
-        // The last good version (if any) keeps being served.
-        log.warn('model: object rejected by its source; keeping the last good version', {
-          ref: event.ref,
-          errors: event.errors,
-          origin: event.origin,
-        });
+        // The last good version (if any) keeps being served; the analysis reports the errors.
+        log.debug('model: object rejected by its source; keeping the last good version', { ref: event.ref, errors: event.errors });
       }
       return;
     }
@@ -311,7 +322,10 @@ export class MeshModel {
 
       const spec = entry.object?.spec;
       const issues = spec ? checkPolicy(entry.namespace, spec, lookup) : undefined;
-      const targetKey = spec?.targetRef?.name ? objectKey(entry.namespace, spec.targetRef.name) : undefined;
+      // A policy whose every version was rejected still names its Service: it is reported against it.
+      const targetName = spec ? spec.targetRef?.name : entry.rejectedTarget;
+      const targetKey = targetName ? objectKey(entry.namespace, targetName) : undefined;
+      const targetFound = issues ? issues.targetFound : targetName !== undefined && lookup(entry.namespace, targetName) !== undefined;
       const previousOwner = targetKey ? owners.get(targetKey) : undefined;
 
       if (entry.rejectedErrors) {
@@ -333,12 +347,12 @@ export class MeshModel {
         }
       }
 
-      if (!targetKey || !issues?.targetFound || previousOwner) {
+      if (!targetKey || !targetFound || previousOwner) {
         condition('Programmed', false, previousOwner ? 'Conflicted' : 'TargetNotFound', 'the policy is not applied to any Service');
         continue;
       }
       owners.set(targetKey, policyKey);
-      const valid = !entry.rejectedErrors && issues.spec.length === 0 && issues.refs.length === 0;
+      const valid = !entry.rejectedErrors && issues !== undefined && issues.spec.length === 0 && issues.refs.length === 0;
       if (valid && spec) {
         this.lastGoodSpecs.set(policyKey, spec);
         nextEffective.set(targetKey, { policyKey, spec, current: true });

@@ -3,7 +3,7 @@
 // references to Services. Every message starts with the field path and says how to fix it.
 import type { TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import type { ServiceInfo } from './types.js';
-import { parseDuration } from './duration.js';
+import { MAX_DURATION_MS, parseDuration } from './duration.js';
 
 /** Envoy's own limits (maglev.proto, ring_hash.proto). */
 export const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
@@ -160,7 +160,9 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
 function checkDuration(at: string, value: string, issues: PolicyIssues, positive = false): void {
   const ms = parseDuration(value);
   if (ms === undefined) {
-    issues.spec.push(`${at}: "${value}" is not a duration; write it like "250ms", "5s" or "1m30s"`);
+    issues.spec.push(`${at}: "${value}" is not a duration; write it like "250ms", "1.5s", "1m30s" or "2h"`);
+  } else if (ms > MAX_DURATION_MS) {
+    issues.spec.push(`${at}: "${value}" is longer than the 10,000 years a protobuf Duration can hold`);
   } else if (positive && ms <= 0) {
     issues.spec.push(`${at}: "${value}" must be longer than 0`);
   }

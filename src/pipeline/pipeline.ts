@@ -9,8 +9,12 @@ import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
 import { LbChoiceLog } from './lb-choice-log.js';
-import { refKey, type SourceEvent } from '../sources/types.js';
+import { refKey, type Source, type SourceEvent } from '../sources/types.js';
+import type { ManifestError } from '../sources/manifests.js';
 import type { Problem, ProblemObject } from '../analysis/problem.js';
+import { Analysis } from '../analysis/analyze.js';
+import { SourceRecords } from '../analysis/records.js';
+import { ProblemTracker } from '../analysis/tracker.js';
 import { log } from '../log.js';
 
 const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
@@ -108,6 +112,15 @@ export interface PipelineOptions {
 
 export class Pipeline extends EventEmitter<PipelineEvents> {
   readonly model = new MeshModel();
+  /**
+   * Every current configuration problem — the analysis after every flush, plus the parts that
+   * fail to translate — with `problemsChanged(added, removed)` / `onProblems` for listeners.
+   */
+  readonly problemTracker = new ProblemTracker();
+  /** Where objects are written and what the sources rejected: the analysis's view beside the model. */
+  private readonly records = new SourceRecords();
+  private readonly problemSources: Array<() => readonly ManifestError[]> = [];
+  private readonly analysis = new Analysis();
   private readonly cache: ResourceCache;
   private readonly options: TranslateOptions;
   private readonly debouncer: Debouncer;
@@ -171,6 +184,32 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return [...this.gatewayStates.keys()].sort();
   }
 
+  /** Adds a source's own problems (a folder's files) to the analysis, and its word on where objects are written now. */
+  addProblemSource(source: Pick<Source, 'problems' | 'originOf'>): void {
+    if (source.problems) {
+      const problems = source.problems.bind(source);
+      this.problemSources.push(() => problems());
+    }
+    if (source.originOf) this.records.addLocator(source.originOf.bind(source));
+  }
+
+  /**
+   * Runs the analysis and updates `problemTracker`. Called after every flush (with what it
+   * changed; undefined: everything), and by sources whose own problems changed without any
+   * object changing (a syntax error fixed, an object that moved down its file).
+   */
+  refreshProblems(change: ModelChange | undefined = emptyChange()): void {
+    if (this.flushes === 0) return; // before the initial state, every object would look missing
+    try {
+      const sourceProblems = this.problemSources.flatMap((problems) => problems());
+      const found = this.analysis.run({ model: this.model, records: this.records, sourceProblems, options: this.options }, change);
+      this.problemTracker.update([...found, ...this.failures.values()]);
+    } catch (error) {
+      // The diagnosis must never stop configuration from being served.
+      log.error('analysis failed; problems not updated', { error: (error as Error).message });
+    }
+  }
+
   /** Queues events; they reach the cache after the debounce. */
   push(events: SourceEvent[]): void {
     if (events.length === 0) return;
@@ -211,9 +250,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.flushes++;
     const started = performance.now();
     let change = emptyChange();
+    let modelApplied = false;
     let changeSet: ChangeSet = new Map();
+    this.records.apply(events);
     try {
       change = this.model.apply(events);
+      modelApplied = true;
       try {
         this.lbChoices.update(this.model, change, this.options);
       } catch (error) {
@@ -256,6 +298,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     };
     log.debug('flushed', { events: events.length, changedResources, translateMs: Math.round(ended - started) });
     this.emit('flushed', report);
+    // After the push: the diagnosis never delays configuration.
+    this.refreshProblems(modelApplied ? change : undefined);
   }
 
   /**

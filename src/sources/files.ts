@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../log.js';
 import { canonicalJson, describeObject, located, parseManifests, toSourceEvent, type ManifestError } from './manifests.js';
-import { refKey, type EventSink, type ObjectRef, type Source, type SourceEvent } from './types.js';
+import { refKey, type EventSink, type ObjectOrigin, type ObjectRef, type Source, type SourceEvent } from './types.js';
 
 export interface FilesSourceOptions {
   /** Quiet period after a file event before the folder is read again. Default 50 ms. */
@@ -78,11 +78,22 @@ class ManifestFolder {
   /** What consumers have been told: the ref and fingerprint of every object, by key. */
   private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
   private duplicates: ManifestError[] = [];
+  /** Where each served object is written now: it can move (a line added above it) without changing. */
+  private readonly servedOrigins = new Map<string, ObjectOrigin>();
 
   constructor(
     readonly dir: string,
     private readonly maxFileBytes = DEFAULT_MAX_MANIFEST_FILE_BYTES,
   ) {}
+
+  originOf(ref: ObjectRef): ObjectOrigin | undefined {
+    return this.servedOrigins.get(refKey(ref));
+  }
+
+  /** Every served object's file and line, as text to compare between scans. */
+  positions(): string {
+    return [...this.servedOrigins].map(([key, origin]) => `${key}@${origin.file}:${origin.line}`).join('\n');
+  }
 
   problems(): ManifestError[] {
     const fileProblems = [...this.files.keys()].sort().flatMap((rel) => this.files.get(rel)!.problems);
@@ -162,10 +173,12 @@ class ManifestFolder {
         const origin = fileObject.event.origin ?? {};
         const firstOrigin = first.event.origin ?? {};
         const file = origin.file ?? path.join(this.dir, rel);
+        const ref = fileObject.event.ref;
         duplicates.push({
           file,
           line: origin.line ?? 1,
           type: 'duplicate',
+          object: { kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name },
           message: located(
             file,
             origin.line ?? 1,
@@ -176,6 +189,8 @@ class ManifestFolder {
       }
     }
     this.duplicates = duplicates;
+    this.servedOrigins.clear();
+    for (const [key, fileObject] of served) if (fileObject.event.origin) this.servedOrigins.set(key, fileObject.event.origin);
 
     const events: SourceEvent[] = [];
     for (const [key, fileObject] of served) {
@@ -207,13 +222,6 @@ export async function loadManifestDir(dir: string, maxFileBytes?: number): Promi
   return { events, problems: folder.problems() };
 }
 
-const PROBLEM_LOG_MESSAGES: Record<ManifestError['type'], string> = {
-  syntax: "manifest file has a YAML syntax error; serving the file's last good objects",
-  invalid: 'manifest document is not a usable Kubernetes object; skipped',
-  duplicate: 'object defined twice; the first definition in path order is served',
-  unreadable: "manifest file cannot be read; serving the file's last good objects",
-};
-
 export class FilesSource implements Source {
   private readonly folder: ManifestFolder;
   private readonly debounceMs: number;
@@ -226,7 +234,9 @@ export class FilesSource implements Source {
   /** Scans run one at a time, in order. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  private reportedProblems = new Set<string>();
+  /** The problems and object positions of the last scan, to notice when they change. */
+  private lastReport = '';
+  private readonly problemListeners: Array<() => void> = [];
   private lastScanError: string | undefined;
   /** Files named by watch events since the last scan; `true` when an event named none. */
   private changedFiles: Set<string> | true = new Set();
@@ -246,7 +256,7 @@ export class FilesSource implements Source {
     await assertDirectory(this.dir);
     this.sink = sink;
     const events = await this.folder.scan(true);
-    this.reportProblems();
+    this.lastReport = this.report();
     log.info('manifest folder loaded', { dir: this.dir, objects: events.length, problems: this.folder.problems().length });
     // Delivered even when empty: the consumer learns that the initial state is complete.
     sink(events);
@@ -264,9 +274,25 @@ export class FilesSource implements Source {
   }
 
   /** Current problems: syntax errors (with the last good objects still served), documents
-   * that are not usable objects, duplicates, unreadable files. Rejected objects are events. */
+   * that are not usable objects, kinds not read, duplicates, unreadable files. Rejected objects
+   * are events. The analysis (src/analysis/) reports them; the source does not log them. */
   problems(): ManifestError[] {
     return this.folder.problems();
+  }
+
+  /** Where an object is written now (file, line, field lines). */
+  originOf(ref: ObjectRef): ObjectOrigin | undefined {
+    return this.folder.originOf(ref);
+  }
+
+  /** Calls `listener` after a scan that changed `problems()` or where objects are written, with
+   * no object changed (a fixed syntax error, a line added above an object). */
+  onProblemsChanged(listener: () => void): void {
+    this.problemListeners.push(listener);
+  }
+
+  private report(): string {
+    return JSON.stringify(this.folder.problems()) + this.folder.positions();
   }
 
   async stop(): Promise<void> {
@@ -310,10 +336,15 @@ export class FilesSource implements Source {
       if (this.stopped || !this.sink) return;
       try {
         const events = await this.folder.scan(reread);
-        this.reportProblems();
         if (events.length > 0) {
           log.info('manifest folder changed', { dir: this.dir, events: events.length });
           this.sink(events);
+        }
+        const report = this.report();
+        if (report !== this.lastReport) {
+          this.lastReport = report;
+          // After the events: the pipeline analyses them at its next flush; this covers the rest.
+          if (events.length === 0) for (const listener of this.problemListeners) listener();
         }
         this.lastScanError = undefined;
       } catch (error) {
@@ -326,14 +357,4 @@ export class FilesSource implements Source {
     return this.queue;
   }
 
-  /** Logs each problem once, when it appears. */
-  private reportProblems(): void {
-    const current = new Set<string>();
-    for (const problem of this.folder.problems()) {
-      current.add(problem.message);
-      if (this.reportedProblems.has(problem.message)) continue;
-      log.warn(PROBLEM_LOG_MESSAGES[problem.type], { file: problem.file, line: problem.line, column: problem.column, error: problem.message });
-    }
-    this.reportedProblems = current;
-  }
 }

@@ -4,6 +4,8 @@ import YAML, { isMap, isSeq, LineCounter, type Document } from 'yaml';
 import { log } from '../log.js';
 import { validateTrafficPolicySchema } from './crd-schema.js';
 import { API_VERSIONS, checkKindRules, CLUSTER_SCOPED_KINDS, validateKindSchema } from './kube-schemas.js';
+import { FieldLines } from './field-lines.js';
+import { nearestWord } from './spelling.js';
 import { RESOURCE_KINDS, type KubeObject, type ObjectOrigin, type ObjectRef, type ResourceKind, type SourceEvent } from './types.js';
 
 export interface ManifestError {
@@ -12,15 +14,22 @@ export interface ManifestError {
   column?: number;
   /** `syntax`: the file is not valid YAML; `invalid`: a document is not a usable object;
    * `duplicate`: an object another file (or an earlier document) already defines;
-   * `unreadable`: the file could not be read. */
-  type: 'syntax' | 'invalid' | 'duplicate' | 'unreadable';
+   * `unreadable`: the file could not be read; `unknown-kind`: a kind Switchyard does not read
+   * (skipped). */
+  type: 'syntax' | 'invalid' | 'duplicate' | 'unreadable' | 'unknown-kind';
   /** Self-contained: starts with `file:line[:column]: `. */
   message: string;
+  /** The object the document describes, as far as it names one. */
+  object?: { kind: string; namespace?: string; name: string };
+  /** The field at fault (`kind`, `metadata.name`). */
+  field?: string;
+  /** unknown-kind: the kind Switchyard reads that was probably meant (`Sevice` -> `Service`). */
+  suggestion?: string;
 }
 
 export interface ParsedObject {
   object: KubeObject;
-  origin: { file: string; line: number };
+  origin: { file: string; line: number; fields?: FieldLines };
 }
 
 export interface ParsedManifests {
@@ -136,6 +145,10 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     const contents = document.contents;
     if (contents === null) continue; // an empty document, e.g. after a trailing `---`
     const line = lineOf(contents.range?.[0]);
+    // The document's text from the start of its first line: field lines are read from it on demand.
+    const start = contents.range ? text.lastIndexOf('\n', contents.range[0] - 1) + 1 : 0;
+    const documentText = contents.range ? text.slice(start, contents.range[2]) : '';
+    const fieldsAt = (prefix: string) => new FieldLines(documentText, lineOf(start), prefix);
     let value: unknown;
     try {
       value = document.toJS({ maxAliasCount: MANIFEST_LIMITS.maxAliasCount });
@@ -154,39 +167,62 @@ export function parseManifests(text: string, file: string): ParsedManifests {
       value.items.forEach((item, index) => {
         const itemNode = isSeq(itemsNode) ? itemsNode.items[index] : undefined;
         const itemLine = lineOf((itemNode as { range?: [number] } | undefined)?.range?.[0] ?? contents.range?.[0]);
-        collect(item, file, itemLine, result);
+        collect(item, file, itemLine, fieldsAt(`items[${index}]`), result);
       });
       continue;
     }
-    collect(value, file, line, result);
+    collect(value, file, line, fieldsAt(''), result);
   }
   return result;
 }
 
-function invalid(file: string, line: number, text: string): ManifestError {
-  return { file, line, type: 'invalid', message: located(file, line, undefined, text) };
+function invalid(file: string, line: number, text: string, extra: Partial<ManifestError> = {}): ManifestError {
+  return { file, line, type: 'invalid', message: located(file, line, undefined, text), ...extra };
 }
 
-function collect(value: unknown, file: string, line: number, result: ParsedManifests): void {
+function collect(value: unknown, file: string, line: number, fields: FieldLines, result: ParsedManifests): void {
   if (!isPlainObject(value)) {
     result.errors.push(invalid(file, line, 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata'));
     return;
   }
   const kind = value.kind;
+  const at = (field: string) => fields.lineOf(field) ?? line;
   if (typeof kind !== 'string' || kind === '') {
-    result.errors.push(invalid(file, line, 'kind: is required (e.g. kind: Service)'));
+    result.errors.push(invalid(file, at('kind'), 'kind: is required (e.g. kind: Service)', { field: 'kind' }));
     return;
   }
+  const metadata = isPlainObject(value.metadata) ? value.metadata : {};
+  const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : undefined;
   if (!isResourceKind(kind)) {
-    log.debug('manifest kind not served by Switchyard; skipped', { file, line, kind });
+    const suggestion = nearestKind(kind);
+    const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : undefined;
+    const text = suggestion
+      ? `kind: "${kind}" is not a kind Switchyard reads; did you mean ${suggestion}? The document is ignored`
+      : `kind: ${kind} is not read by Switchyard (it reads ${RESOURCE_KINDS.join(', ')}); the document is ignored`;
+    const lineOfKind = at('kind');
+    result.errors.push({
+      file,
+      line: lineOfKind,
+      type: 'unknown-kind',
+      message: located(file, lineOfKind, undefined, text),
+      object: { kind, ...(namespace ? { namespace } : {}), name: name ?? '(no name)' },
+      field: 'kind',
+      ...(suggestion ? { suggestion } : {}),
+    });
     return;
   }
-  const metadata = value.metadata;
-  if (!isPlainObject(metadata) || typeof metadata.name !== 'string' || metadata.name === '') {
-    result.errors.push(invalid(file, line, `${kind}: metadata.name: is required`));
+  if (name === undefined) {
+    result.errors.push(invalid(file, at('metadata.name'), `${kind}: metadata.name: is required`, { field: 'metadata.name', object: { kind, name: '(no name)' } }));
     return;
   }
-  result.objects.push({ object: normalizeObject(value as unknown as KubeObject), origin: { file, line } });
+  result.objects.push({ object: normalizeObject(value as unknown as KubeObject), origin: { file, line, fields } });
+}
+
+/** The kind Switchyard reads that `kind` is a near miss of (a typo, wrong case, a plural), if any. */
+export function nearestKind(kind: string): ResourceKind | undefined {
+  // The resource's plural (`trafficpolicies`, `services`) is a common slip too.
+  const singular = kind.replace(/ies$/i, 'y').replace(/(?<=[^s])s$/i, '');
+  return nearestWord(kind, RESOURCE_KINDS) ?? nearestWord(singular, RESOURCE_KINDS);
 }
 
 /** Fills in what Kubernetes would: the `default` namespace for namespaced kinds. */

@@ -1,15 +1,17 @@
 // Turns ajv's validation errors into messages a person can act on: the field path in the
 // manifest's own terms (spec.split[1].weight), what it must be, and what it was.
 import { Ajv, type ErrorObject } from 'ajv';
+import { childField } from './field-lines.js';
 
 /** Patterns the schemas use, described in words, so a message says what is expected. */
-export const DURATION_PATTERN = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+/** Go's time.ParseDuration syntax, unsigned, as users write it: "1.5s", "250ms", "1m30s", "2h", "0". */
+export const DURATION_PATTERN = '^(0|(([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ns|us|µs|ms|s|m|h)){1,6})$';
 export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 export const DNS1035_LABEL_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 
 const PATTERN_HINTS: Record<string, string> = {
-  [DURATION_PATTERN]: 'a duration such as "250ms", "5s" or "1m30s"',
+  [DURATION_PATTERN]: 'a duration such as "250ms", "1.5s", "1m30s" or "2h"',
   [DNS1123_LABEL_PATTERN]: 'a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
   [DNS1123_SUBDOMAIN_PATTERN]:
     'a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
@@ -54,14 +56,7 @@ export function createKubeAjv(): Ajv {
 export function fieldPath(instancePath: string, child?: string | number): string {
   const segments = instancePath === '' ? [] : instancePath.slice(1).split('/');
   if (child !== undefined) segments.push(String(child));
-  let out = '';
-  for (const raw of segments) {
-    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(segment)) out += `[${segment}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
-    else out += `[${JSON.stringify(segment)}]`;
-  }
-  return out;
+  return segments.reduce<string>((out, raw) => childField(out, raw.replace(/~1/g, '/').replace(/~0/g, '~')), '');
 }
 
 /** A short rendering of a value for "(got ...)". */

@@ -1,6 +1,7 @@
 // What every source (a folder of manifests, a Kubernetes cluster) emits, and the shapes of
 // the objects it carries. Sources check structure (the CRD's OpenAPI schema, required
 // fields); the model checks meaning (references, one policy per Service).
+import type { ManifestError } from './manifests.js';
 
 export type ResourceKind =
   | 'Service'
@@ -202,7 +203,10 @@ export type KubeObject =
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {
   file?: string;
+  /** The line the object starts on. */
   line?: number;
+  /** The line of each field (folder mode), so problems point at the field. */
+  fields?: { lineOf(field: string): number | undefined };
 }
 
 // ---- events ----------------------------------------------------------------------------------
@@ -222,4 +226,10 @@ export interface Source {
   stop(): Promise<void>;
   /** False while a remote source (the Kubernetes API server) is unreachable. */
   connected?(): boolean;
+  /** Problems in the source's input that are not objects (a folder: YAML syntax, unknown kinds, duplicates). */
+  problems?(): ManifestError[];
+  /** Where an object is written now: an object that only moved (no event) has a new line. */
+  originOf?(ref: ObjectRef): ObjectOrigin | undefined;
+  /** Calls `listener` whenever `problems()` or `originOf` changes without an event being sent. */
+  onProblemsChanged?(listener: () => void): void;
 }

@@ -134,9 +134,10 @@ function combineMatch(ingress: IngressPath, policyMatch: Record<string, unknown>
 
 // ---- backends -----------------------------------------------------------------------------------
 
-type ResolvedBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
+export type ResolvedBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
 
-function resolveBackend(model: MeshModel, namespace: string, backend: IngressBackend | undefined, where: string): ResolvedBackend {
+/** The Service and port an Ingress backend names, or what is wrong with it (`<where>.service.name: ...`). */
+export function resolveBackend(model: MeshModel, namespace: string, backend: IngressBackend | undefined, where: string): ResolvedBackend {
   if (!backend?.service) {
     const kind = backend?.resource?.kind;
     return { ok: false, error: `${where}: ${kind ? `resource backends (${kind}) are not supported` : 'no backend'}; name a Service` };

@@ -17,6 +17,7 @@ export { gatewayListenerName, tlsSecretName, INGRESS_CONTROLLER } from './names.
 export {
   translateGateway,
   gatewayIngresses,
+  resolveBackend,
   isOurIngress,
   ourIngressClasses,
   DEFAULT_CLASS_ANNOTATION,
@@ -24,7 +25,9 @@ export {
   LEGACY_CLASS_ANNOTATION,
   SSL_REDIRECT_ANNOTATION,
 } from './gateway.js';
-export type { GatewayResources } from './gateway.js';
+export type { GatewayResources, ResolvedBackend } from './gateway.js';
+export { tcpListenerSlots } from './listeners.js';
+export type { TcpListenerSlot } from './listeners.js';
 export { buildTlsSecret, TLS_SECRET_TYPE } from './secrets.js';
 export type { TlsSecretResult } from './secrets.js';
 

@@ -2,7 +2,7 @@
 // proxyless gRPC, an API listener per name a client may ask for.
 import { log } from '../log.js';
 import type { MeshModel } from '../model/mesh-model.js';
-import type { ServiceInfo } from '../model/types.js';
+import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import {
   clusterName,
@@ -33,6 +33,42 @@ function socketAddress(address: string, port: number): Record<string, unknown> {
   return { socketAddress: { address, portValue: port } };
 }
 
+/** Where the sidecar's listener for one TCP Service port goes, or who already holds that address. */
+export interface TcpListenerSlot {
+  service: ServiceInfo;
+  port: ServicePortInfo;
+  address: string;
+  /** Reached through outbound-http's original destination: the listener does not bind. */
+  handOff: boolean;
+  /** The listener already on `address:port` (another Service's key, or outbound-http): this port gets none. */
+  takenBy?: string;
+}
+
+/**
+ * The TCP listener of every TCP Service port, in Service key order. Envoy rejects two listeners
+ * on one address and port: the first Service by key keeps it, the others are left without one.
+ */
+export function tcpListenerSlots(model: MeshModel, options: TranslateOptions): TcpListenerSlot[] {
+  const owners = new Map<string, string>([[`${options.outboundAddress}:${options.outboundHttpPort}`, OUTBOUND_HTTP_LISTENER]]);
+  const slots: TcpListenerSlot[] = [];
+  for (const service of model.services()) {
+    for (const port of service.ports) {
+      if (isHttpPort(port)) continue;
+      // With traffic capture, outbound-http hands a connection to the listener of its original
+      // destination (the cluster IP), so that listener does not bind. Headless Services have no
+      // cluster IP: clients reach pod IPs directly. Without capture, the listener binds locally.
+      const handOff = options.captureOriginalDst && service.clusterIP !== undefined;
+      if (options.captureOriginalDst && service.headless) continue;
+      const address = handOff ? (service.clusterIP as string) : options.outboundAddress;
+      const bound = `${address}:${port.port}`;
+      const owner = owners.get(bound);
+      if (owner === undefined) owners.set(bound, service.key);
+      slots.push({ service, port, address, handOff, ...(owner !== undefined ? { takenBy: owner } : {}) });
+    }
+  }
+  return slots;
+}
+
 export function buildSidecarListeners(model: MeshModel, options: TranslateOptions): XdsResource[] {
   const listeners: XdsResource[] = [
     {
@@ -53,43 +89,32 @@ export function buildSidecarListeners(model: MeshModel, options: TranslateOption
       },
     },
   ];
-  // Two listeners on one address and port are rejected by Envoy: the first Service by key keeps it.
-  const boundAddresses = new Set<string>([`${options.outboundAddress}:${options.outboundHttpPort}`]);
-  for (const service of model.services()) {
-    for (const port of service.ports) {
-      if (isHttpPort(port)) continue;
-      // With traffic capture, outbound-http hands a connection to the listener of its original
-      // destination (the cluster IP), so that listener does not bind. Headless Services have no
-      // cluster IP: clients reach pod IPs directly. Without capture, the listener binds locally.
-      const handOff = options.captureOriginalDst && service.clusterIP !== undefined;
-      if (options.captureOriginalDst && service.headless) continue;
-      const address = handOff ? (service.clusterIP as string) : options.outboundAddress;
-      const bound = `${address}:${port.port}`;
-      if (boundAddresses.has(bound)) {
-        log.warn('listeners: TCP port already taken by another listener; Service port left without one', { service: service.key, port: port.port });
-        continue;
-      }
-      boundAddresses.add(bound);
-      const name = tcpListenerName(service.key, port.port);
-      const cluster = clusterName(service.key, port.port);
-      listeners.push({
-        typeUrl: TypeUrl.Listener,
-        name,
-        value: {
-          name,
-          address: socketAddress(address, port.port),
-          trafficDirection: 'OUTBOUND',
-          ...(handOff ? { bindToPort: { value: false } } : {}),
-          filterChains: [
-            {
-              filters: [
-                { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix: `outbound_tcp_${service.namespace}_${service.name}_${port.port}`, cluster } },
-              ],
-            },
-          ],
-        },
-      });
+  for (const slot of tcpListenerSlots(model, options)) {
+    const { service, port, address, handOff } = slot;
+    if (slot.takenBy !== undefined) {
+      // Reported by the analysis (TcpPortConflict).
+      log.debug('listeners: TCP port already taken by another listener; Service port left without one', { service: service.key, port: port.port });
+      continue;
     }
+    const name = tcpListenerName(service.key, port.port);
+    const cluster = clusterName(service.key, port.port);
+    listeners.push({
+      typeUrl: TypeUrl.Listener,
+      name,
+      value: {
+        name,
+        address: socketAddress(address, port.port),
+        trafficDirection: 'OUTBOUND',
+        ...(handOff ? { bindToPort: { value: false } } : {}),
+        filterChains: [
+          {
+            filters: [
+              { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix: `outbound_tcp_${service.namespace}_${service.name}_${port.port}`, cluster } },
+            ],
+          },
+        ],
+      },
+    });
   }
   return listeners;
 }

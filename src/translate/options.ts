@@ -40,6 +40,8 @@ export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.free
   gatewayHttpsPort: 8443,
 });
 
+/** The defaults with `overrides` on top; an override left undefined (a flag not given) keeps its default. */
 export function translateOptions(overrides: Partial<TranslateOptions> = {}): TranslateOptions {
-  return { ...DEFAULT_TRANSLATE_OPTIONS, ...overrides };
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  return { ...DEFAULT_TRANSLATE_OPTIONS, ...given };
 }

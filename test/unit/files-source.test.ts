@@ -79,7 +79,7 @@ describe('FilesSource', () => {
     expect(summary(initial)).toEqual(['upsert Service/shop/alpha', 'rejected Service/shop/bad', 'upsert Service/shop/charlie']);
     const rejected = initial[1] as Extract<SourceEvent, { type: 'rejected' }>;
     expect(rejected.errors).toEqual(['Service shop/bad: spec.ports[0].port: must be at least 1 (got 0)']);
-    expect(rejected.origin).toEqual({ file: path.join(dir, 'a.yaml'), line: 10 });
+    expect(rejected.origin).toMatchObject({ file: path.join(dir, 'a.yaml'), line: 10 });
     expect(initial[2]).toMatchObject({ origin: { file: path.join(dir, 'b', 'deeper', 'c.yml'), line: 1 } });
     expect(source!.problems()).toEqual([]);
   });
@@ -231,7 +231,11 @@ describe('loadManifestDir', () => {
       await writeFile(path.join(dir, 'broken.yaml'), 'kind: Service\nmetadata: [\n');
       const { events, problems } = await loadManifestDir(dir);
       expect(summary(events)).toEqual(['upsert Service/shop/reviews']);
-      expect(problems).toEqual([expect.objectContaining({ type: 'syntax', file: path.join(dir, 'broken.yaml') })]);
+      expect(problems).toEqual([
+        expect.objectContaining({ type: 'syntax', file: path.join(dir, 'broken.yaml') }),
+        // A kind Switchyard does not read is said, not silently dropped.
+        expect.objectContaining({ type: 'unknown-kind', file: path.join(dir, 'ok.yaml'), object: { kind: 'Deployment', name: 'x' } }),
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

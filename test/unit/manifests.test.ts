@@ -85,10 +85,11 @@ describe('parseManifests', () => {
       '---',
     ].join('\n');
     const parsed = parseManifests(text, 'shop.yaml');
-    expect(parsed.errors).toEqual([]);
-    expect(parsed.objects.map((o) => [o.object.kind, o.object.metadata.name, o.origin])).toEqual([
-      ['Service', 'reviews', { file: 'shop.yaml', line: 2 }],
-      ['EndpointSlice', 'reviews-abc', { file: 'shop.yaml', line: 15 }],
+    // The Deployment is skipped, and said to be (a note: Switchyard does not read that kind).
+    expect(parsed.errors.map((e) => [e.type, e.line, e.object?.kind])).toEqual([['unknown-kind', 11, 'Deployment']]);
+    expect(parsed.objects.map((o) => [o.object.kind, o.object.metadata.name, o.origin.file, o.origin.line])).toEqual([
+      ['Service', 'reviews', 'shop.yaml', 2],
+      ['EndpointSlice', 'reviews-abc', 'shop.yaml', 15],
     ]);
     // Namespaced objects without a namespace land in `default`, as kubectl apply would put them.
     expect(parsed.objects[1].object.metadata.namespace).toBe('default');
@@ -163,10 +164,11 @@ describe('parseManifests', () => {
     expect(parsed.errors.map((e) => [e.type, e.line])).toEqual([
       ['invalid', 1],
       ['invalid', 3],
-      ['invalid', 6],
+      // The line of the field at fault (metadata, where name is missing), not the document's first line.
+      ['invalid', 8],
     ]);
     expect(parsed.errors[1].message).toContain('kind: is required');
-    expect(parsed.errors[2].message).toBe('mixed.yaml:6: Service: metadata.name: is required');
+    expect(parsed.errors[2].message).toBe('mixed.yaml:8: Service: metadata.name: is required');
     expect(parsed.objects.map((o) => o.object.metadata.name)).toEqual(['good']);
   });
 });
@@ -340,10 +342,10 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
 
   it('names the field of a duration that does not match the pattern', () => {
     expect(errorsOf((spec) => (spec.retries.perTryTimeout = '5 seconds'))).toEqual([
-      'TrafficPolicy shop/reviews: spec.retries.perTryTimeout: must be a duration such as "250ms", "5s" or "1m30s" (got "5 seconds")',
+      'TrafficPolicy shop/reviews: spec.retries.perTryTimeout: must be a duration such as "250ms", "1.5s", "1m30s" or "2h" (got "5 seconds")',
     ]);
     expect(errorsOf((spec) => (spec.loadBalancer.hashOn[1].cookie.ttl = '1d'))).toEqual([
-      'TrafficPolicy shop/reviews: spec.loadBalancer.hashOn[1].cookie.ttl: must be a duration such as "250ms", "5s" or "1m30s" (got "1d")',
+      'TrafficPolicy shop/reviews: spec.loadBalancer.hashOn[1].cookie.ttl: must be a duration such as "250ms", "1.5s", "1m30s" or "2h" (got "1d")',
     ]);
   });
 

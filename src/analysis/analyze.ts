@@ -1,0 +1,385 @@
+// The one analysis: every problem with the user's configuration, as data. It reads the model
+// (what is served), the source records (where each object is written, what was rejected and
+// why) and the source's own problems (files that are not YAML, kinds not read). `validate`,
+// `render`, `serve` (logs, metrics, /debug/problems) and the Kubernetes writers all show its
+// output, so they cannot disagree.
+import type { ManifestError } from '../sources/manifests.js';
+import type { IngressBackend, ObjectOrigin, ObjectRef, ResourceKind, TrafficPolicyObject, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import { SERVICE_NAME_LABEL } from '../model/mesh-model.js';
+import { checkPolicy, objectKey, type MeshModel, type ModelChange } from '../model/index.js';
+import { buildTlsSecret, isOurIngress, ourIngressClasses, resolveBackend, tcpListenerSlots } from '../translate/index.js';
+import { translateOptions, type TranslateOptions } from '../translate/options.js';
+import { nearestWord } from '../sources/spelling.js';
+import { severityOf, type ProblemCode } from './codes.js';
+import type { Problem, ProblemObject } from './problem.js';
+import type { SourceRecords } from './records.js';
+
+export interface AnalysisInput {
+  model: MeshModel;
+  records: SourceRecords;
+  /** Problems of the sources' own input (a folder's files). */
+  sourceProblems?: readonly ManifestError[];
+  /** The translator's settings: which Ingresses are ours, where TCP listeners bind. */
+  options?: Partial<TranslateOptions>;
+}
+
+/** Every problem, sorted by file, line, code and object. */
+export function analyze(input: AnalysisInput): Problem[] {
+  return new Analysis().run(input);
+}
+
+/**
+ * The analysis of a running control plane, proportional to the change like the rest of the
+ * pipeline: a batch that changed only endpoints re-checks only the EndpointSlices of those
+ * Services; anything else (Services, policies, Ingresses, Secrets) re-checks the whole model.
+ * The sources' problems and rejections are re-read every time (they are few).
+ */
+export class Analysis {
+  private modelWide: Problem[] = [];
+  private readonly byService = new Map<string, Problem[]>();
+  private analysed = false;
+
+  /** `change`: what the model batch touched since the last run (omitted: everything). */
+  run(input: AnalysisInput, change?: ModelChange): Problem[] {
+    const options = translateOptions(input.options);
+    const { model, records } = input;
+    const fromSources = new Found();
+    for (const error of input.sourceProblems ?? []) sourceProblem(fromSources, error);
+    const rejected = new Found();
+    rejections(rejected, records);
+
+    if (!this.analysed || !change || !endpointsOnly(change)) {
+      const found = new Found();
+      policies(found, model, records);
+      ingresses(found, model, options);
+      tcpPorts(found, model, options);
+      this.modelWide = found.problems;
+      this.byService.clear();
+      for (const serviceKey of model.slicedServiceKeys()) this.checkEndpoints(model, serviceKey);
+      this.analysed = true;
+    } else {
+      for (const serviceKey of change.endpoints) this.checkEndpoints(model, serviceKey);
+    }
+    const aboutObjects = [...rejected.problems, ...this.modelWide, ...[...this.byService.values()].flat()].map((problem) => {
+      const { kind, namespace = '', name } = problem.object;
+      return place({ ...problem }, records.origin({ kind: kind as ResourceKind, namespace, name }));
+    });
+    return sortProblems([...fromSources.problems, ...aboutObjects]);
+  }
+
+  private checkEndpoints(model: MeshModel, serviceKey: string): void {
+    const found = new Found();
+    endpointSlices(found, model, serviceKey);
+    if (found.problems.length > 0) this.byService.set(serviceKey, found.problems);
+    else this.byService.delete(serviceKey);
+  }
+}
+
+function endpointsOnly(change: ModelChange): boolean {
+  return !change.all && change.services.size === 0 && change.ingresses.size === 0 && change.secrets.size === 0 && change.policyStatus.size === 0;
+}
+
+export function sortProblems(problems: Problem[]): Problem[] {
+  const text = (p: Problem) => `${p.object.kind}|${p.object.namespace ?? ''}|${p.object.name}|${p.field ?? ''}|${p.message}`;
+  return [...problems].sort(
+    (a, b) =>
+      compare(a.file ?? '\uffff', b.file ?? '\uffff') || (a.line ?? 0) - (b.line ?? 0) || compare(a.code, b.code) || compare(text(a), text(b)),
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Collects problems. Those about an object are placed (file, line of the field) when the
+ * analysis returns, from where the object is written then: it may have moved since. */
+class Found {
+  readonly problems: Problem[] = [];
+  private readonly keys = new Set<string>();
+
+  add(code: ProblemCode, ref: ObjectRef | ProblemObject, field: string | undefined, message: string, fix: string, origin?: ObjectOrigin): void {
+    const object: ProblemObject = { kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name };
+    const problem: Problem = {
+      code,
+      severity: severityOf(code),
+      object,
+      ...(field !== undefined && field !== '' ? { field } : {}),
+      message,
+      fix,
+    };
+    // A source's own problem is placed where the source says; the others by their object.
+    if (origin) place(problem, origin);
+    const key = JSON.stringify([code, object, field, message]);
+    if (this.keys.has(key)) return;
+    this.keys.add(key);
+    this.problems.push(problem);
+  }
+}
+
+function ref(kind: ResourceKind, namespace: string, name: string): ObjectRef {
+  return { kind, namespace, name };
+}
+
+function describe(object: ProblemObject): string {
+  return object.namespace ? `${object.kind} ${object.namespace}/${object.name}` : `${object.kind} ${object.name}`;
+}
+
+const FIELD = String.raw`(?:[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*`;
+const LEADING_FIELD = new RegExp(`^(${FIELD}): `);
+/** `Service shop/reviews: ` (or `IngressClass switchyard: `) before a source's message. */
+const OBJECT_PREFIX = /^[A-Z][A-Za-z]* (?:[^\s:/]+\/)?[^\s:]+: /;
+
+function place(problem: Problem, origin: ObjectOrigin | undefined): Problem {
+  delete problem.file;
+  delete problem.line;
+  if (origin?.file === undefined) return problem;
+  problem.file = origin.file;
+  const line = (problem.field !== undefined ? origin.fields?.lineOf(problem.field) : undefined) ?? origin.line;
+  if (line !== undefined) problem.line = line;
+  return problem;
+}
+
+/** `spec.timeout: must be ...` -> field `spec.timeout`. */
+export function leadingField(text: string): string | undefined {
+  return LEADING_FIELD.exec(text)?.[1];
+}
+
+// ---- the files of a manifest folder -------------------------------------------------------------
+
+const LOCATION_PREFIX = /^.*?:\d+(?::\d+)?: /;
+
+function sourceProblem(found: Found, error: ManifestError): void {
+  const text = error.message.startsWith(`${error.file}:`) ? error.message.replace(LOCATION_PREFIX, '') : error.message;
+  const object: ProblemObject = error.object ?? { kind: 'File', name: error.file };
+  const origin: ObjectOrigin = { file: error.file, line: error.line };
+  const about = error.object ? `${describe(object)}: ` : '';
+  switch (error.type) {
+    case 'syntax':
+      found.add('YamlSyntaxError', object, undefined, `${error.file}: ${text}`, "fix the YAML at this line; until then the file's last readable objects keep being served", origin);
+      return;
+    case 'unreadable':
+      found.add('FileUnreadable', object, undefined, `${error.file}: ${text}`, "make the file readable (permissions, size); until then its last readable objects keep being served", origin);
+      return;
+    case 'invalid':
+      found.add('InvalidDocument', object, error.field, `${about}${text}`, 'give the document apiVersion, kind and metadata.name, or remove it', origin);
+      return;
+    case 'duplicate':
+      found.add('DuplicateObject', object, undefined, text, 'remove one of the two definitions, or rename one (the first in path order is served)', origin);
+      return;
+    case 'unknown-kind':
+      if (error.suggestion) {
+        found.add('UnknownKind', object, 'kind', `${about}${text}`, `write kind: ${error.suggestion}`, origin);
+      } else {
+        found.add('KindNotRead', object, 'kind', `${about}${text}`, 'nothing to fix if the document is meant for another tool; Switchyard skips it', origin);
+      }
+      return;
+  }
+}
+
+// ---- objects a source rejected ------------------------------------------------------------------
+
+function rejections(found: Found, records: SourceRecords): void {
+  for (const rejection of records.rejections()) {
+    for (const error of rejection.errors) {
+      const text = error.replace(OBJECT_PREFIX, '');
+      const field = leadingField(text);
+      found.add('SchemaViolation', rejection.ref, field, error, schemaFix(rejection.ref, field, text));
+    }
+  }
+}
+
+function schemaFix(objectRef: ObjectRef, field: string | undefined, text: string): string {
+  const keep = objectRef.kind === 'TrafficPolicy'
+    ? 'until then the last valid version of the policy (if any) stays applied'
+    : `until then the last valid version of the ${objectRef.kind} (if any) keeps being served`;
+  const unknown = /: unknown field \(known fields: ([^)]*)\)/.exec(text);
+  if (field && unknown) {
+    const name = /(?:\.|^)([A-Za-z_][A-Za-z0-9_]*)$/.exec(field)?.[1] ?? field;
+    const known = unknown[1].split(', ');
+    const meant = nearestWord(name, known);
+    return meant ? `did you mean ${meant}? Rename ${field}; ${keep}` : `remove ${field} (this object takes ${unknown[1]}); ${keep}`;
+  }
+  if (field && /: is required/.test(text)) return `add ${field}; ${keep}`;
+  return field ? `correct ${field} as the message says; ${keep}` : `correct the object as the message says; ${keep}`;
+}
+
+// ---- TrafficPolicies ----------------------------------------------------------------------------
+
+function policies(found: Found, model: MeshModel, records: SourceRecords): void {
+  const lookup = (namespace: string, name: string) => model.service(objectKey(namespace, name));
+  for (const status of model.policyStatuses()) {
+    const { namespace, name } = status;
+    const policyRef = ref('TrafficPolicy', namespace, name);
+    const label = `TrafficPolicy ${namespace}/${name}`;
+    const condition = (type: string) => status.conditions.find((c) => c.type === type);
+    const programmed = condition('Programmed');
+    const meanwhile = programmed?.status === 'False' && programmed.reason !== 'TargetNotFound' && programmed.reason !== 'Conflicted' ? `; meanwhile ${programmed.message}` : '';
+
+    const rejection = records.rejection(policyRef);
+    if (rejection) {
+      // Its schema errors are reported above; a missing target is worth saying as well.
+      const target = (rejection.object as TrafficPolicyObject | undefined)?.spec?.targetRef?.name;
+      if (typeof target === 'string' && target !== '' && !lookup(namespace, target)) {
+        targetNotFound(found, policyRef, label, namespace, target);
+      }
+    } else {
+      const spec = model.policy(namespace, name)?.spec;
+      if (spec) {
+        const issues = checkPolicy(namespace, spec, lookup);
+        for (const issue of issues.spec) {
+          const field = leadingField(issue);
+          found.add('PolicyInvalid', policyRef, field, `${label}: ${issue}`, `correct ${field ?? 'the spec'} as the message says${meanwhile}`);
+        }
+        for (const issue of issues.refs) {
+          const field = leadingField(issue);
+          if (field === 'spec.targetRef.name') targetNotFound(found, policyRef, label, namespace, spec.targetRef.name);
+          else found.add('PolicyBackendNotFound', policyRef, field, `${label}: ${issue}`, `create that Service or port, or name one that exists in namespace ${namespace} (a policy's backends are in its own namespace)${meanwhile}`);
+        }
+        weights(found, policyRef, label, spec);
+      }
+    }
+
+    const accepted = condition('Accepted');
+    if (accepted?.status === 'False' && accepted.reason === 'Conflicted') {
+      found.add('PolicyConflict', policyRef, leadingField(accepted.message) ?? 'spec.targetRef.name', `${label}: ${accepted.message}`,
+        'merge the two policies into one, or point this one at another Service; until then the older policy (by creation time, then namespace/name) is the one applied');
+    }
+  }
+}
+
+function targetNotFound(found: Found, policyRef: ObjectRef, label: string, namespace: string, target: string): void {
+  found.add('PolicyTargetNotFound', policyRef, 'spec.targetRef.name', `${label}: spec.targetRef.name: Service ${namespace}/${target} not found in namespace ${namespace}; the policy applies to nothing`,
+    `create Service ${namespace}/${target}, or name an existing Service of namespace ${namespace} (a policy applies only in its own namespace)`);
+}
+
+/** Split weights are relative (Envoy shares traffic in proportion): a sum other than 100 is served
+ * proportionally, and said, because it is usually a mistake (90 and 20 meant 90 and 10). */
+function weights(found: Found, policyRef: ObjectRef, label: string, spec: TrafficPolicySpec): void {
+  const check = (field: string, split: WeightedBackend[] | undefined) => {
+    if (!split || split.length === 0) return;
+    const total = split.reduce((sum, entry) => sum + (entry.weight > 0 ? entry.weight : 0), 0);
+    if (total <= 0 || total === 100) return;
+    const shares = split.map((entry) => `${entry.backend}${entry.port !== undefined ? `:${entry.port}` : ''} ${formatPercent((Math.max(0, entry.weight) * 100) / total)}`);
+    const scaled = scaleTo100(split.map((entry) => Math.max(0, entry.weight)));
+    found.add('WeightsNotHundred', policyRef, field,
+      `${label}: ${field}: weights sum to ${total}, not 100; traffic is shared in proportion: ${shares.join(', ')}`,
+      `make the weights sum to 100 (in the same proportion: ${scaled.join(', ')})`);
+  };
+  check('spec.split', spec.split);
+  spec.routes?.forEach((route, i) => check(`spec.routes[${i}].split`, route.split));
+}
+
+function formatPercent(value: number): string {
+  return `${Number.isInteger(value) ? value : value.toFixed(1)}%`;
+}
+
+/** Whole numbers in the same proportion summing to exactly 100 (largest remainders). */
+export function scaleTo100(weights: number[]): number[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (total <= 0) return weights.map(() => 0);
+  const exact = weights.map((w) => (w * 100) / total);
+  const floors = exact.map(Math.floor);
+  let left = 100 - floors.reduce((a, b) => a + b, 0);
+  const order = exact.map((value, index) => ({ index, remainder: value - Math.floor(value) })).sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  for (const { index } of order) {
+    if (left <= 0) break;
+    floors[index]++;
+    left--;
+  }
+  return floors;
+}
+
+// ---- Ingresses ----------------------------------------------------------------------------------
+
+function ingresses(found: Found, model: MeshModel, options: TranslateOptions): void {
+  const classes = ourIngressClasses(model, options);
+  const badSecrets = new Set<string>();
+  for (const ingress of model.ingresses()) {
+    if (!isOurIngress(model, ingress, options, classes)) continue;
+    const namespace = ingress.metadata.namespace ?? 'default';
+    const ingressRef = ref('Ingress', namespace, ingress.metadata.name);
+    const label = `Ingress ${namespace}/${ingress.metadata.name}`;
+    const backend = (value: IngressBackend | undefined, where: string) => {
+      const resolved = resolveBackend(model, namespace, value, where);
+      if (resolved.ok) return;
+      const field = leadingField(resolved.error) ?? where;
+      const message = `${label}: ${resolved.error}`;
+      const answer = ' (requests for it get 503)';
+      if (field.endsWith('.service.name')) {
+        found.add('IngressServiceNotFound', ingressRef, field, message + answer, `create Service ${namespace}/${value?.service?.name}, or name an existing Service of namespace ${namespace}`);
+      } else if (field.endsWith('.service.port')) {
+        const portField = value?.service?.port?.number !== undefined ? `${field}.number` : value?.service?.port?.name !== undefined ? `${field}.name` : field;
+        found.add('IngressPortNotFound', ingressRef, portField, message + answer, `name one of the Service's TCP ports (by number or by name), or add the port to the Service`);
+      } else {
+        found.add('IngressBackendUnsupported', ingressRef, field, message + answer, 'use a service backend (service.name and service.port)');
+      }
+    };
+    if (ingress.spec?.defaultBackend) backend(ingress.spec.defaultBackend, 'spec.defaultBackend');
+    (ingress.spec?.rules ?? []).forEach((rule, r) => {
+      (rule.http?.paths ?? []).forEach((entry, p) => backend(entry.backend, `spec.rules[${r}].http.paths[${p}].backend`));
+    });
+    (ingress.spec?.tls ?? []).forEach((tls, t) => {
+      const field = `spec.tls[${t}].secretName`;
+      const hosts = tls.hosts?.length ? tls.hosts.join(', ') : 'clients without a matching SNI';
+      if (!tls.secretName) {
+        found.add('IngressSecretNotFound', ingressRef, `spec.tls[${t}]`, `${label}: ${field}: not set; HTTPS for ${hosts} is left out`, 'name a kubernetes.io/tls Secret of the Ingress\'s namespace in secretName');
+        return;
+      }
+      if (!model.secret(namespace, tls.secretName)) {
+        found.add('IngressSecretNotFound', ingressRef, field, `${label}: ${field}: Secret ${namespace}/${tls.secretName} not found; HTTPS for ${hosts} is left out`,
+          `create the kubernetes.io/tls Secret ${namespace}/${tls.secretName} (tls.crt and tls.key), or name an existing one`);
+        return;
+      }
+      const secretKey = objectKey(namespace, tls.secretName);
+      if (badSecrets.has(secretKey)) return;
+      const result = buildTlsSecret(model, namespace, tls.secretName);
+      if (result.ok) return;
+      badSecrets.add(secretKey);
+      const keyName = /tls\.(crt|key)/.exec(result.error)?.[0];
+      const secretField = /type is/.test(result.error) ? 'type' : keyName ? `data["${keyName}"]` : undefined;
+      found.add('IngressSecretInvalid', ref('Secret', namespace, tls.secretName), secretField, `${result.error}; ${label} (${field}) cannot serve HTTPS for ${hosts}`,
+        'store a PEM certificate chain in tls.crt and its private key in tls.key, in a Secret of type kubernetes.io/tls');
+    });
+  }
+}
+
+// ---- Services and endpoints ---------------------------------------------------------------------
+
+function tcpPorts(found: Found, model: MeshModel, options: TranslateOptions): void {
+  for (const slot of tcpListenerSlots(model, options)) {
+    if (slot.takenBy === undefined) continue;
+    const { service, port } = slot;
+    const index = (service.object.spec?.ports ?? []).findIndex((p) => p.port === port.port && (p.protocol ?? 'TCP') === 'TCP');
+    const field = index >= 0 ? `spec.ports[${index}].port` : 'spec.ports';
+    const holder = slot.takenBy.includes('/') ? `TCP port ${port.port} of Service ${slot.takenBy}` : `the sidecar's ${slot.takenBy} listener`;
+    found.add('TcpPortConflict', ref('Service', service.namespace, service.name), field,
+      `Service ${service.key}: ${field}: TCP port ${port.port} is also ${holder}; a sidecar has one listener per address and port (${slot.address}:${port.port}), so this port gets none`,
+      'give one of the Services another port; or, if the port carries HTTP, say so (appProtocol: http or a port name starting with http-): HTTP ports share the outbound HTTP listener');
+  }
+}
+
+function endpointSlices(found: Found, model: MeshModel, serviceKey: string): void {
+  const service = model.service(serviceKey);
+  for (const object of model.endpointSlicesOf(serviceKey)) {
+    const namespace = object.metadata.namespace ?? 'default';
+    const sliceRef = ref('EndpointSlice', namespace, object.metadata.name);
+    const label = `EndpointSlice ${namespace}/${object.metadata.name}`;
+    if (!service) {
+      const field = `metadata.labels[${JSON.stringify(SERVICE_NAME_LABEL)}]`;
+      found.add('EndpointSliceServiceNotFound', sliceRef, field, `${label}: ${field}: Service ${serviceKey} not found; these endpoints are not used`,
+        `create Service ${serviceKey}, or set the label to the Service these endpoints belong to`);
+      continue;
+    }
+    if (object.addressType === 'FQDN') continue;
+    (object.ports ?? []).forEach((port, j) => {
+      if ((port.protocol ?? 'TCP') !== 'TCP') return;
+      const name = port.name ?? '';
+      if (service.ports.some((p) => p.name === name)) return;
+      const have = service.ports.map((p) => (p.name ? `"${p.name}" (${p.port})` : `unnamed (${p.port})`)).join(', ') || 'none';
+      const field = port.name !== undefined ? `ports[${j}].name` : `ports[${j}]`;
+      found.add('EndpointPortUnmatched', sliceRef, field,
+        `${label}: ${field}: ${name ? `"${name}"` : 'an unnamed port'} matches no TCP port of Service ${serviceKey} (its ports: ${have}); endpoints are matched to Service ports by name, so port ${port.port ?? '(none)'} of these endpoints is not used`,
+        `name the port exactly as the Service port it serves${service.ports.length ? ` (e.g. ${service.ports[0].name ? `"${service.ports[0].name}"` : 'no name, for an unnamed port'})` : ''}`);
+    });
+  }
+}

@@ -1,0 +1,39 @@
+// The problem codes: stable names scripts, alerts and `kubectl get events` may match on. Each
+// has one severity. docs/problems.md explains every code (a test keeps the two in step).
+import type { Severity } from './problem.js';
+
+export const PROBLEM_CODES = {
+  // ---- the files of a manifest folder
+  YamlSyntaxError: 'error',
+  FileUnreadable: 'error',
+  InvalidDocument: 'error',
+  DuplicateObject: 'warning',
+  UnknownKind: 'warning',
+  KindNotRead: 'info',
+  // ---- one object's structure (the kind's schema, the CRD)
+  SchemaViolation: 'error',
+  // ---- TrafficPolicy meaning
+  PolicyInvalid: 'error',
+  PolicyTargetNotFound: 'error',
+  PolicyBackendNotFound: 'error',
+  PolicyConflict: 'error',
+  WeightsNotHundred: 'warning',
+  // ---- Ingress references
+  IngressServiceNotFound: 'error',
+  IngressPortNotFound: 'error',
+  IngressBackendUnsupported: 'error',
+  IngressSecretNotFound: 'error',
+  IngressSecretInvalid: 'error',
+  // ---- Services and endpoints
+  TcpPortConflict: 'warning',
+  EndpointPortUnmatched: 'warning',
+  EndpointSliceServiceNotFound: 'warning',
+  // ---- the translator (src/pipeline/: a part that fails keeps its last good configuration)
+  TranslationFailed: 'error',
+} as const satisfies Record<string, Severity>;
+
+export type ProblemCode = keyof typeof PROBLEM_CODES;
+
+export function severityOf(code: ProblemCode): Severity {
+  return PROBLEM_CODES[code];
+}

@@ -1,0 +1,34 @@
+// The analysis: every configuration problem as data (see docs/problems.md for the codes).
+import { loadManifestDir } from '../sources/files.js';
+import { MeshModel } from '../model/index.js';
+import type { TranslateOptions } from '../translate/options.js';
+import { analyze } from './analyze.js';
+import { SourceRecords } from './records.js';
+import type { Problem } from './problem.js';
+
+export { analyze, sortProblems, scaleTo100, type AnalysisInput } from './analyze.js';
+export { PROBLEM_CODES, severityOf, type ProblemCode } from './codes.js';
+export { formatProblem, formatProblems, countBySeverity, countText } from './format.js';
+export { SourceRecords, type Rejection } from './records.js';
+export { ProblemTracker, type ProblemTrackerEvents } from './tracker.js';
+export { problemKey, type Problem, type ProblemObject, type Severity } from './problem.js';
+
+export interface FolderAnalysis {
+  /** The model built from the folder's valid objects, as `serve` would build it. */
+  model: MeshModel;
+  problems: Problem[];
+  /** Where each object is written, and the rejected ones. */
+  records: SourceRecords;
+  /** Objects read (valid or rejected). */
+  objects: number;
+}
+
+/** Reads a folder once and analyses it: what `validate` and `render` report. */
+export async function analyzeManifestDir(dir: string, options: Partial<TranslateOptions> = {}): Promise<FolderAnalysis> {
+  const { events, problems: sourceProblems } = await loadManifestDir(dir);
+  const model = new MeshModel();
+  model.apply(events);
+  const records = new SourceRecords();
+  records.apply(events);
+  return { model, records, problems: analyze({ model, records, sourceProblems, options }), objects: events.length };
+}
