@@ -51,7 +51,7 @@ export class Analysis {
     if (!this.analysed || !change || !endpointsOnly(change)) {
       const found = new Found();
       policies(found, model, records);
-      ingresses(found, model, options);
+      ingresses(found, model, records, options);
       tcpPorts(found, model, options);
       this.modelWide = found.problems;
       this.byService.clear();
@@ -291,7 +291,7 @@ export function scaleTo100(weights: number[]): number[] {
 
 // ---- Ingresses ----------------------------------------------------------------------------------
 
-function ingresses(found: Found, model: MeshModel, options: TranslateOptions): void {
+function ingresses(found: Found, model: MeshModel, records: SourceRecords, options: TranslateOptions): void {
   const classes = ourIngressClasses(model, options);
   const badSecrets = new Set<string>();
   for (const ingress of model.ingresses()) {
@@ -323,6 +323,11 @@ function ingresses(found: Found, model: MeshModel, options: TranslateOptions): v
       const hosts = tls.hosts?.length ? tls.hosts.join(', ') : 'clients without a matching SNI';
       if (!tls.secretName) {
         found.add('IngressSecretNotFound', ingressRef, `spec.tls[${t}]`, `${label}: ${field}: not set; HTTPS for ${hosts} is left out`, 'name a kubernetes.io/tls Secret of the Ingress\'s namespace in secretName');
+        return;
+      }
+      if (!model.secret(namespace, tls.secretName) && records.rejection(ref('Secret', namespace, tls.secretName))) {
+        found.add('IngressSecretInvalid', ingressRef, field, `${label}: ${field}: Secret ${namespace}/${tls.secretName} is invalid (see its SchemaViolation) and not served; HTTPS for ${hosts} is left out`,
+          `fix Secret ${namespace}/${tls.secretName} as its own problem says`);
         return;
       }
       if (!model.secret(namespace, tls.secretName)) {

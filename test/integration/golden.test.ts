@@ -14,6 +14,8 @@ import { danglingReferences, describeDangling, type GroupResources } from '../..
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
 import type { SourceEvent } from '../../src/sources/types.js';
+import type { ManifestError } from '../../src/sources/manifests.js';
+import { analyze, SourceRecords } from '../../src/analysis/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -59,9 +61,9 @@ function relative(dir: string): string {
   return path.relative(repoRoot, dir) || '.';
 }
 
-async function loadCase(dir: string, settings: CaseSettings): Promise<{ events: SourceEvent[]; problems: string[] }> {
+async function loadCase(dir: string, settings: CaseSettings): Promise<{ events: SourceEvent[]; problems: ManifestError[] }> {
   const events: SourceEvent[] = [];
-  const problems: string[] = [];
+  const problems: ManifestError[] = [];
   const cwd = process.cwd();
   // Load with paths relative to the repository root, so problem messages name `test/golden/<case>/input.yaml:7`.
   process.chdir(repoRoot);
@@ -70,12 +72,7 @@ async function loadCase(dir: string, settings: CaseSettings): Promise<{ events: 
       if (folder === undefined) continue;
       const loaded = await loadManifestDir(folder);
       events.push(...loaded.events);
-      problems.push(...loaded.problems.map((p) => p.message));
-      for (const event of loaded.events) {
-        if (event.type !== 'rejected') continue;
-        const where = event.origin?.file ? `${event.origin.file}:${event.origin.line ?? 1}: ` : '';
-        for (const error of event.errors) problems.push(`${where}${error}`);
-      }
+      problems.push(...loaded.problems);
     }
   } finally {
     process.chdir(cwd);
@@ -120,9 +117,10 @@ async function renderCase(name: string): Promise<RenderedCase> {
     conditions: status.conditions.map(({ lastTransitionTime: _ignored, ...condition }) => condition),
   }));
   outputs.push({ file: 'status.json', text: text({ trafficPolicies: statuses }) });
-  // Today: what the manifest loader and the schema refuse. When the one analysis pass lands
-  // (src/analysis/), write its Problem objects for the case here instead.
-  outputs.push({ file: 'problems.json', text: text(problems) });
+  // The one analysis's problems, as validate and serve report them (src/analysis/, docs/problems.md).
+  const records = new SourceRecords();
+  records.apply(events);
+  outputs.push({ file: 'problems.json', text: text(analyze({ model, records, sourceProblems: problems, options: translate })) });
   return { outputs, groups };
 }
 
