@@ -4,15 +4,20 @@
 import { EventEmitter } from 'node:events';
 import { MeshModel, type ModelChange } from '../model/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
-import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from '../translate/index.js';
+import { degradationsFor, translateAll, translateEndpointsFor, translateGateway, translateServiceClusters, type Degradation } from '../translate/index.js';
+import { baselineShape, clientProfile, parseMeshGroup, type ClientIdentity, type ServedShape } from '../clients/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
+import { gatewayGroup, SIDECAR_GROUP, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
 import { LbChoiceLog } from './lb-choice-log.js';
 import type { SourceEvent } from '../sources/types.js';
 import { log } from '../log.js';
 
-const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
+/** A mesh group being produced: its role and what its clients understand. */
+interface MeshGroup {
+  role: ProxyRole;
+  shape: ServedShape;
+}
 
 const GATEWAY_GROUP_PREFIX = 'gateway/';
 
@@ -87,10 +92,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly options: TranslateOptions;
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
-  /** Per role and service: the cluster names last written, so removals are exact. */
+  /** Per group and service: the cluster names last written, so removals are exact. */
   private readonly written = new Map<string, Set<string>>();
-  /** The mesh roles being produced: sidecars always; proxyless gRPC from its first client on. */
-  private readonly meshRoles = new Set<ProxyRole>(['sidecar']);
+  /**
+   * The mesh groups being produced, by name (role + client profile shape): full-featured sidecars
+   * always; every other one from its first client on.
+   */
+  private readonly meshGroups = new Map<ProxyGroup, MeshGroup>([[SIDECAR_GROUP, { role: 'sidecar', shape: baselineShape('sidecar') }]]);
+  /** Degradations per role and client profile, for the current model (dropped by every flush). */
+  private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
@@ -118,15 +128,40 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * Starts producing a group when its first proxy connects (the server reports the stream before
-   * answering it): a gateway, or the proxyless gRPC world. Sidecars are always produced.
+   * answering it): a gateway, or a mesh group (role + client profile shape, e.g. `proxyless` or
+   * `proxyless+legacy-header-match+no-ring-hash`). Full-featured sidecars are always produced.
    */
   ensureGroup(group: ProxyGroup): void {
     const gateway = gatewayNameOfGroup(group);
     if (gateway !== undefined) return this.ensureGateway(gateway);
-    if (group !== PROXYLESS_GROUP || this.meshRoles.has('proxyless')) return;
-    this.meshRoles.add('proxyless');
-    log.info('proxyless gRPC: building its configuration');
-    this.cache.apply(this.translateMeshWhole('proxyless', new FlushMemo(this.model)));
+    if (this.meshGroups.has(group)) return;
+    const mesh = parseMeshGroup(group);
+    if (!mesh) {
+      log.warn('no such proxy group; nothing is built for it', { group });
+      return;
+    }
+    this.meshGroups.set(group, mesh);
+    log.info('mesh group: building its configuration', { group });
+    this.cache.apply(this.translateMeshWhole(group, mesh, new FlushMemo(this.model)));
+  }
+
+  /** The mesh groups being produced, sorted. */
+  groups(): ProxyGroup[] {
+    return [...this.meshGroups.keys()].sort();
+  }
+
+  /**
+   * What a client of this identity, in this group, does not get as its policies say (empty for
+   * gateways, which are served as current Envoys). Computed once per flush and profile.
+   */
+  clientDegradations(group: ProxyGroup, client: ClientIdentity): Degradation[] {
+    const mesh = parseMeshGroup(group);
+    if (!mesh) return [];
+    const profile = clientProfile(client);
+    const key = `${mesh.role}|${profile.key}|${client.language ?? ''}`;
+    let found = this.degradationMemo.get(key);
+    if (!found) this.degradationMemo.set(key, (found = degradationsFor(this.model, mesh.role, profile, this.options)));
+    return found;
   }
 
   /** The gateways being produced, sorted. */
@@ -164,6 +199,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const started = performance.now();
     const change = this.model.apply(events);
     this.lbChoices.update(this.model, change, this.options);
+    this.degradationMemo = new Map();
     const memo = new FlushMemo(this.model);
     const groupChanges = [...this.translateMesh(change, memo), ...this.translateGateways(change, events, memo)];
     const changeSet = this.cache.apply(groupChanges);
@@ -189,22 +225,23 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** The mesh groups' changes for one model change: everything on the first batch, else only what it touched. */
   private translateMesh(change: ModelChange, memo: FlushMemo): GroupChange[] {
     const changes: GroupChange[] = [];
-    for (const role of this.meshRoles) {
+    for (const [group, mesh] of this.meshGroups) {
       if (change.all) {
-        changes.push(...this.translateMeshWhole(role, memo));
+        changes.push(...this.translateMeshWhole(group, mesh, memo));
         continue;
       }
-      const group = ROLE_GROUP[role];
+      const { role } = mesh;
+      const options = this.groupOptions(mesh);
       // A Service-level change may rename or drop ports; an endpoint change may move Auto's
       // choice (maglev vs ring_hash): either way only that Service's clusters and assignments.
       const clusters: XdsResource[] = [];
       const endpoints: XdsResource[] = [];
       const removed: string[] = [];
       for (const serviceKey of new Set([...change.services, ...change.endpoints])) {
-        const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, this.options) : [];
+        const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, options) : [];
         clusters.push(...fresh);
         endpoints.push(...memo.endpointsOf(serviceKey, fresh));
-        const key = `${role}|${serviceKey}`;
+        const key = `${group}|${serviceKey}`;
         const names = new Set(fresh.map((r) => r.name));
         for (const name of this.written.get(key) ?? []) if (!names.has(name)) removed.push(name);
         if (names.size > 0) this.written.set(key, names);
@@ -217,7 +254,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       if (change.services.size > 0) {
         // Routes and listeners span Services (one outbound route table): rebuilt whole; the
         // cache compares bytes, so only what really changed is pushed.
-        const all = translateAll(this.model, role, this.options, { endpoints: false, clusters: false });
+        const all = translateAll(this.model, role, options, { endpoints: false, clusters: false });
         changes.push(
           { group, typeUrl: TypeUrl.Listener, set: all.listeners },
           { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
@@ -227,18 +264,21 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return changes;
   }
 
-  /** Everything a mesh role receives, as complete sets. */
-  private translateMeshWhole(role: ProxyRole, memo: FlushMemo): GroupChange[] {
-    const group = ROLE_GROUP[role];
-    const all = translateAll(this.model, role, this.options, { endpoints: false });
+  private groupOptions(mesh: MeshGroup): TranslateOptions {
+    return { ...this.options, served: mesh.shape };
+  }
+
+  /** Everything a mesh group receives, as complete sets. */
+  private translateMeshWhole(group: ProxyGroup, mesh: MeshGroup, memo: FlushMemo): GroupChange[] {
+    const all = translateAll(this.model, mesh.role, this.groupOptions(mesh), { endpoints: false });
     const endpoints: XdsResource[] = [];
-    for (const key of [...this.written.keys()]) if (key.startsWith(`${role}|`)) this.written.delete(key);
+    for (const key of [...this.written.keys()]) if (key.startsWith(`${group}|`)) this.written.delete(key);
     for (const cluster of all.clusters) {
       // Cluster names are <ns>/<service>/<port>: the Service key is the first two parts.
       const serviceKey = cluster.name.slice(0, cluster.name.lastIndexOf('/'));
       const assignment = memo.endpoints(serviceKey).get(cluster.name);
       if (assignment) endpoints.push(assignment);
-      const key = `${role}|${serviceKey}`;
+      const key = `${group}|${serviceKey}`;
       let names = this.written.get(key);
       if (!names) this.written.set(key, (names = new Set()));
       names.add(cluster.name);
