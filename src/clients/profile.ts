@@ -134,3 +134,27 @@ export function clientProfile(identity: ClientIdentity): ClientProfile {
   }
   return { identity, key, has: (feature) => !missing.has(feature), lacks: (feature) => missing.get(feature) };
 }
+
+const IMPLEMENTATIONS: readonly Implementation[] = ['envoy', 'grpc-core', 'grpc-java', 'grpc-go', 'grpc-node', 'unknown'];
+
+/**
+ * A client named as `<implementation>/<version>` (`grpc-core/1.51.1`, `envoy/1.28.0`, `unknown`),
+ * as `render --client` takes it. Throws an Error saying what is accepted.
+ */
+export function parseClientLabel(text: string): ClientIdentity {
+  const [implementation, versionText, ...rest] = text.trim().split('/');
+  const accepted = `expected <implementation>/<version>, e.g. grpc-core/1.51.1, with implementation one of ${IMPLEMENTATIONS.join(', ')}`;
+  if (!(IMPLEMENTATIONS as readonly string[]).includes(implementation) || rest.length > 0) {
+    throw new Error(`"${text}": ${accepted}`);
+  }
+  const version = versionText === undefined || versionText === 'latest' ? undefined : parseVersion(versionText);
+  if (versionText !== undefined && versionText !== 'latest' && (!version || !/^\d+\.\d+(\.\d+)?$/.test(versionText))) {
+    throw new Error(`"${text}": the version must be major.minor[.patch] or latest; ${accepted}`);
+  }
+  return {
+    implementation: implementation as Implementation,
+    ...(version && implementation !== 'unknown' ? { version } : {}),
+    userAgent: `(render --client ${text})`,
+    clientFeatures: [],
+  };
+}

@@ -10,7 +10,7 @@ import { renderDocument } from '../../src/cli/render.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const examples = path.join(here, '..', '..', 'examples');
 
-async function expectGolden(role: 'sidecar' | 'proxyless' | 'gateway'): Promise<Record<string, unknown[]>> {
+async function expectGolden(role: 'sidecar' | 'proxyless' | 'gateway'): Promise<Record<string, unknown>> {
   const document = await renderDocument(examples, { role, gateway: role === 'gateway' ? 'edge' : undefined });
   const file = path.join(here, '..', 'golden', `render-${role}.json`);
   const text = JSON.stringify(document, null, 2) + '\n';
