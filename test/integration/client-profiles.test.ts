@@ -77,17 +77,18 @@ describe('client profiles on a running control plane', () => {
 
     const proxies = (await getJson(app.adminPort!, '/debug/proxies')) as Json[];
     const byNode = new Map<string, Json>(proxies.map((p) => [p.nodeId, p]));
+    const proxy = (id: string): Json => byNode.get(id)!;
     expect(byNode.get('py-1')).toMatchObject({ group: DEGRADED_GROUP, role: 'proxyless', client: { implementation: 'grpc-core', version: '1.51.1', label: 'grpc-core/1.51.1' } });
-    expect(byNode.get('py-2').group).toBe(DEGRADED_GROUP);
+    expect(proxy('py-2').group).toBe(DEGRADED_GROUP);
     expect(byNode.get('js-1')).toMatchObject({ group: 'proxyless', client: { label: 'grpc-node/1.14.1' } });
-    const ringHash = byNode.get('py-1').degradations.find((d: Json) => d.feature === 'ring_hash');
+    const ringHash = proxy('py-1').degradations.find((d: Json) => d.feature === 'ring_hash');
     expect(ringHash).toMatchObject({ service: 'shop/cart', policy: 'shop/cart-affinity', asked: 'RingHash', served: 'round_robin' });
     expect(ringHash.reason).toMatch(/^RingHash served as round_robin: gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick/);
-    expect(byNode.get('js-1').degradations.some((d: Json) => d.feature === 'ring_hash')).toBe(false);
+    expect(proxy('js-1').degradations.some((d: Json) => d.feature === 'ring_hash')).toBe(false);
 
     const dump = await getJson(app.adminPort!, '/debug/config_dump?node=py-1');
     expect(dump.node).toMatchObject({ group: DEGRADED_GROUP, client: { label: 'grpc-core/1.51.1' } });
-    expect(dump.node.degradations).toEqual(byNode.get('py-1').degradations);
+    expect(dump.node.degradations).toEqual(proxy('py-1').degradations);
 
     const metrics = await (await fetch(`http://127.0.0.1:${app.adminPort}/metrics`)).text();
     expect(metrics).toContain('switchyard_client_degradations{feature="ring_hash"} 2');
