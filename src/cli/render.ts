@@ -45,7 +45,7 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
     };
   }
   const profile = options.client ? clientProfile(options.client) : undefined;
-  const shape = profile ? servedShape(profile) : undefined;
+  const shape = profile ? servedShape(profile, options.role) : undefined;
   const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
   return {
     ...(profile && shape

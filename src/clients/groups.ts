@@ -33,24 +33,29 @@ export function baselineShape(role: MeshRole): ServedShape {
   return { headerStringMatch: true, ringHash: true, legacyLb: role === 'sidecar' ? 'envoy' : 'grpc' };
 }
 
-export function servedShape(profile: ClientProfile): ServedShape {
+/**
+ * The shape a client of this profile is served in a role. Proxyless clients are gRPC by
+ * definition, so their legacy lb_policy stays gRPC's whatever the node calls itself; a sidecar
+ * that is not an Envoy (a gRPC or unknown client) reads only gRPC's legacy values.
+ */
+export function servedShape(profile: ClientProfile, role: MeshRole): ServedShape {
   return {
     headerStringMatch: profile.has('header_string_match'),
     ringHash: profile.has('ring_hash'),
-    legacyLb: profile.identity.implementation === 'envoy' ? 'envoy' : 'grpc',
+    legacyLb: role === 'sidecar' && profile.identity.implementation === 'envoy' ? 'envoy' : 'grpc',
   };
 }
 
 /**
  * The group of a mesh role and shape: the role's name for its baseline, plus one suffix per
- * difference, in this order — `+grpc-lb-policy` / `+envoy-lb-policy` (legacy lb_policy values of
- * the other family), `+legacy-header-match`, `+no-ring-hash`. E.g. gRPC C-core 1.51.1 proxyless:
+ * difference, in this order — `+grpc-lb-policy` (a sidecar that reads only gRPC's legacy lb_policy
+ * values), `+legacy-header-match`, `+no-ring-hash`. E.g. gRPC C-core 1.51.1 proxyless:
  * `proxyless+legacy-header-match+no-ring-hash`.
  */
 export function meshGroupName(role: MeshRole, shape: ServedShape): string {
   const baseline = baselineShape(role);
   let name: string = role;
-  if (shape.legacyLb !== baseline.legacyLb) name += `+${shape.legacyLb}-lb-policy`;
+  if (shape.legacyLb !== baseline.legacyLb) name += '+grpc-lb-policy';
   if (!shape.headerStringMatch) name += '+legacy-header-match';
   if (!shape.ringHash) name += '+no-ring-hash';
   return name;
@@ -62,8 +67,7 @@ export function parseMeshGroup(group: string): { role: MeshRole; shape: ServedSh
   if (role !== 'sidecar' && role !== 'proxyless') return undefined;
   const shape = baselineShape(role);
   for (const suffix of suffixes) {
-    if (suffix === 'grpc-lb-policy') shape.legacyLb = 'grpc';
-    else if (suffix === 'envoy-lb-policy') shape.legacyLb = 'envoy';
+    if (suffix === 'grpc-lb-policy' && role === 'sidecar') shape.legacyLb = 'grpc';
     else if (suffix === 'legacy-header-match') shape.headerStringMatch = false;
     else if (suffix === 'no-ring-hash') shape.ringHash = false;
     else return undefined;

@@ -45,7 +45,7 @@ function appliedPolicy(profile: ClientProfile, policies: LbKind[], legacy: LbKin
 
 function lbDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRole, profile: ClientProfile, options: TranslateOptions): Degradation[] {
   const policyKey = model.effectivePolicy(service.key)?.policyKey;
-  const shape = servedShape(profile);
+  const shape = servedShape(profile, role);
   const result: Degradation[] = [];
   for (const port of portsForRole(service, role)) {
     const choice = lbChoiceFor(model, service, port, options);

@@ -31,7 +31,7 @@ function metadataString(node: NodeInfo, key: string): string | undefined {
 
 /** Proxies whose profiles give the same configuration share the group. */
 function meshGroup(role: MeshRole, node: NodeInfo): ProxyGroup {
-  return meshGroupName(role, servedShape(clientProfile(identifyClient(node))));
+  return meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
 }
 
 /** The node's group; throws NodeGroupError (a message for the client) when its metadata is contradictory. */

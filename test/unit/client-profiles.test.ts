@@ -97,7 +97,7 @@ describe('profiles from the feature table', () => {
 
 describe('groups by role and profile', () => {
   it('names degraded groups by what they lack and keeps the plain role for full-featured clients', () => {
-    const group = (role: 'sidecar' | 'proxyless', node: ClientNode) => meshGroupName(role, servedShape(clientProfile(identifyClient(node))));
+    const group = (role: 'sidecar' | 'proxyless', node: ClientNode) => meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
     expect(group('proxyless', PYTHON_1_51_1)).toBe('proxyless+legacy-header-match+no-ring-hash');
     expect(group('proxyless', GRPC_JS_XDS)).toBe('proxyless');
     expect(group('proxyless', { userAgentName: 'gRPC Go', userAgentVersion: '1.50.0' })).toBe('proxyless+legacy-header-match');

@@ -49,7 +49,7 @@ describe('header matchers per profile', () => {
   const model = exampleModel();
 
   it('are written in the legacy fields for a client before gRFC A63, and decode through Envoy protos and gRPC', () => {
-    const routes = translateAll(model, 'proxyless', { served: servedShape(PYTHON_1_51_1) }).routes;
+    const routes = translateAll(model, 'proxyless', { served: servedShape(PYTHON_1_51_1, 'proxyless') }).routes;
     const headers = headerMatchers(routes);
     expect(headers.length).toBeGreaterThan(0);
     for (const header of headers) expect(header.stringMatch).toBeUndefined();
@@ -62,7 +62,7 @@ describe('header matchers per profile', () => {
   });
 
   it('use string_match for a client with it (grpc-js-xds) and for current Envoys', () => {
-    for (const [role, served] of [['proxyless', servedShape(GRPC_JS_XDS)], ['sidecar', undefined]] as const) {
+    for (const [role, served] of [['proxyless', servedShape(GRPC_JS_XDS, 'proxyless')], ['sidecar', undefined]] as const) {
       const headers = headerMatchers(translateAll(model, role, served ? { served } : {}).routes);
       expect(headers.find((h) => h.name === 'x-canary')).toEqual({ name: 'x-canary', stringMatch: { exact: 'true' } });
     }
@@ -105,7 +105,7 @@ describe('lb_policy beside load_balancing_policy', () => {
 describe('gRPC C-core 1.51.1 and ring hash', () => {
   beforeAll(() => grpcXds.register());
   const model = exampleModel();
-  const served = servedShape(PYTHON_1_51_1);
+  const served = servedShape(PYTHON_1_51_1, 'proxyless');
 
   it('is served round_robin in both fields, with no hash policy, and accepted by a gRPC client', () => {
     const all = translateAll(model, 'proxyless', { served });
@@ -139,7 +139,7 @@ describe('grpc-js-xds keeps the full configuration', () => {
   const model = exampleModel();
 
   it('is the plain proxyless translation, with only what no gRPC has reported', () => {
-    expect(translateAll(model, 'proxyless', { served: servedShape(GRPC_JS_XDS) })).toEqual(translateAll(model, 'proxyless'));
+    expect(translateAll(model, 'proxyless', { served: servedShape(GRPC_JS_XDS, 'proxyless') })).toEqual(translateAll(model, 'proxyless'));
     const degradations = degradationsFor(model, 'proxyless', GRPC_JS_XDS);
     expect(degradations.find((d) => d.feature === 'ring_hash')).toBeUndefined();
     expect(degradations.find((d) => d.service === 'shop/catalog' && d.feature === 'maglev')).toMatchObject({ served: 'ring_hash', reason: 'Maglev served as ring_hash: gRPC Node 1.14.1 has no maglev' });
