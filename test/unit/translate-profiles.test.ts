@@ -151,3 +151,29 @@ describe('grpc-js-xds keeps the full configuration', () => {
     expect(degradationsFor(model, 'sidecar', clientProfile(parseClientLabel('envoy/1.20.0')))).toEqual([]);
   });
 });
+
+describe('render --client', () => {
+  it('renders what the named client gets, with its group and degradations', async () => {
+    const { renderDocument } = await import('../../src/cli/render.js');
+    const doc = (await renderDocument('examples', { role: 'proxyless', client: parseClientLabel('grpc-core/1.51.1') })) as Json;
+    expect(doc.client).toEqual({ description: 'gRPC C-core 1.51.1', group: 'proxyless+legacy-header-match+no-ring-hash' });
+    expect(doc.degradations.find((d: Json) => d.service === 'shop/cart')).toMatchObject({ feature: 'ring_hash', served: 'round_robin' });
+    expect(doc.clusters.find((c: Json) => c.name.startsWith('shop/cart/')).lb_policy).toBeUndefined(); // ROUND_ROBIN, the proto default
+    const plain = (await renderDocument('examples', { role: 'proxyless' })) as Json;
+    expect(plain.client).toBeUndefined();
+    expect(plain.clusters.find((c: Json) => c.name.startsWith('shop/cart/')).lb_policy).toBe('RING_HASH');
+  });
+
+  it('refuses a client it cannot name, saying what it accepts', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    const stderr: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((text: string) => stderr.push(text) > 0) as typeof process.stderr.write;
+    try {
+      expect(await main(['render', '--client', 'grpc-python/1.51'])).toBe(2);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(stderr.join('')).toMatch(/^switchyard render: --client: "grpc-python\/1.51": expected <implementation>\/<version>/);
+  });
+});
