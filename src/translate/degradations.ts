@@ -100,7 +100,8 @@ function routeDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRo
       const asked = key.cookie ? `hashOn cookie ${key.cookie.name}` : key.queryParameter ? `hashOn query parameter ${key.queryParameter.name}` : key.sourceIP ? 'hashOn source IP' : undefined;
       if (!asked) continue;
       const served = key.sourceIP ? 'hash on the channel id (io.grpc.channel_id)' : 'left out';
-      result.push({ feature: 'hash_policy', ...base, asked, served, reason: `${asked} served as ${served}: gRPC hashes on headers and its channel id only (gRFC A42)` });
+      const what = key.sourceIP ? `${asked} served as ${served}` : `${asked} left out`;
+      result.push({ feature: 'hash_policy', ...base, asked, served, reason: `${what}: gRPC hashes on headers and its channel id only (gRFC A42)` });
     }
   }
   return result;
