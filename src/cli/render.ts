@@ -2,11 +2,12 @@
 // translator that `serve` uses, printing what a proxy would receive or what is wrong.
 import { loadManifestDir } from '../sources/files.js';
 import { MeshModel } from '../model/index.js';
-import { translateAll, translateGateway, explainLbChoice } from '../translate/index.js';
+import { translateAll, translateGateway, explainLbChoice, degradationsFor } from '../translate/index.js';
+import { clientProfile, describeClient, meshGroupName, parseClientLabel, servedShape, type ClientIdentity } from '../clients/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
-import { translateSettings, type FlagValues } from './flags.js';
+import { translateSettings, UsageError, type FlagValues } from './flags.js';
 import { redactSecrets } from '../admin/config-dump.js';
 import { log } from '../log.js';
 
@@ -19,10 +20,12 @@ export interface RenderOptions {
   /** With role gateway: the gateway's name. */
   gateway?: string;
   translate?: Partial<TranslateOptions>;
+  /** Render what this client gets (mesh roles), with its group and degradations. */
+  client?: ClientIdentity;
 }
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
-export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown[]>> {
+export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown>> {
   const { events, problems } = await loadManifestDir(dir);
   for (const problem of problems) log.warn('manifest problem', { message: problem.message });
   const model = new MeshModel();
@@ -31,7 +34,7 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
 }
 
 /** Every resource a proxy of `role` would get from the model, as config-dump JSON (what `render` prints). */
-export function renderModel(model: MeshModel, options: RenderOptions): Record<string, unknown[]> {
+export function renderModel(model: MeshModel, options: RenderOptions): Record<string, unknown> {
   const translate = translateOptions(options.translate);
   if (options.role === 'gateway') {
     const gateway = translateGateway(model, options.gateway ?? '', translate);
@@ -46,8 +49,13 @@ export function renderModel(model: MeshModel, options: RenderOptions): Record<st
       problems: gateway.problems,
     };
   }
-  const all = translateAll(model, options.role, translate);
+  const profile = options.client ? clientProfile(options.client) : undefined;
+  const shape = profile ? servedShape(profile, options.role) : undefined;
+  const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
   return {
+    ...(profile && shape
+      ? { client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) }, degradations: degradationsFor(model, options.role, profile, translate) }
+      : {}),
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
     routes: json(all.routes),
@@ -58,11 +66,21 @@ export function renderModel(model: MeshModel, options: RenderOptions): Record<st
   };
 }
 
+function clientFlag(value: unknown, role: unknown): ClientIdentity {
+  if (role === 'gateway') throw new UsageError('--client: gateways are served as current Envoys; use --client with --role sidecar or proxyless');
+  try {
+    return parseClientLabel(String(value));
+  } catch (error) {
+    throw new UsageError(`--client: ${(error as Error).message}`);
+  }
+}
+
 export async function render(values: FlagValues): Promise<number> {
   const document = await renderDocument(values.manifests as string, {
     role: values.role as RenderOptions['role'],
     gateway: values.gateway as string | undefined,
     translate: translateSettings(values),
+    ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
   });
   process.stdout.write(JSON.stringify(document, null, 2) + '\n');
   return 0;
