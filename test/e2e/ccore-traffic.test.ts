@@ -4,7 +4,7 @@
 // After every scenario, /debug/proxies must show the client's whole configuration ACKed.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import type { TrafficPolicySpec } from '../../src/sources/types.js';
-import { allAcked, configState } from './support/admin-proxies.js';
+import { allAcked, configState, proxyEntries } from './support/admin-proxies.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import type { CcoreClient } from './support/ccore-client.js';
@@ -85,6 +85,13 @@ describe('gRPC C-core (python3-grpcio) follows Switchyard', () => {
     const result = await measure(REVIEWS, 300, { 'reviews-v1': 1 / 3, 'reviews-v2': 1 / 3, 'reviews-v3': 1 / 3 });
     expect({ ok: result.ok, report: result.report }).toEqual({ ok: true, report: result.report });
     await expectAllAcked();
+  });
+
+  test('/debug/proxies names the client: gRPC C-core, with the version the process runs', async () => {
+    const [entry] = await proxyEntries(harness, NODE);
+    // Read as a user reads the page: somewhere in the entry, the implementation and its version.
+    const text = JSON.stringify(entry);
+    expect({ namesCcore: /C-core/i.test(text), namesVersion: text.includes(ccore.grpcVersion) }).toEqual({ namesCcore: true, namesVersion: true });
   });
 
   test('a 90/10 canary split holds, and editing it to 50/50 moves the observed split', async () => {
