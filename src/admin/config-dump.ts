@@ -153,6 +153,8 @@ export function nodeConfigDump(cache: ResourceCache, streams: ProxyView[]): Json
       id: latest.nodeId,
       group,
       role: latest.role,
+      ...(latest.client ? { client: latest.client } : {}),
+      degradations: latest.degradations ?? [],
       streams: streams.map((s) => ({ streamId: s.streamId, flavour: s.flavour, peer: s.peer, connectedSince: s.connectedSince })),
       types: Object.fromEntries(
         [...byType.values()].map((v) => [v.typeUrl, { state: v.state, versionSent: v.versionSent, versionAcked: v.versionAcked }]),

@@ -9,6 +9,7 @@ import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
 import type { Problem } from '../analysis/problem.js';
+import { degradationSource, degradedProxiesByFeature } from './client-degradations.js';
 
 /** Push latencies run from milliseconds (loopback) to tens of seconds (a slow or overloaded proxy). */
 const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -166,6 +167,17 @@ export class AdminMetrics {
       collect() {
         this.reset();
         for (const problem of problems?.() ?? []) this.inc({ code: problem.code, severity: problem.severity });
+      },
+    });
+    const degradations = degradationSource(pipeline);
+    new Gauge({
+      name: 'switchyard_client_degradations',
+      help: 'Connected proxies that do not get a feature of their policies as written (their client lacks it or would crash on it), by feature',
+      labelNames: ['feature'],
+      registers: register,
+      collect() {
+        this.reset();
+        for (const [feature, proxies] of degradedProxiesByFeature(degradations, server.streams())) this.set({ feature }, proxies);
       },
     });
     new Gauge({

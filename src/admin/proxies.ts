@@ -5,6 +5,9 @@
 import type { ProxyGroup } from '../cache/types.js';
 import type { AckEvent, NackEvent, ResponseSentEvent, StreamClosedEvent, StreamSnapshot, TypeSnapshot } from '../xds/events.js';
 import { shortTypeName, type ObservedXdsServer } from './types.js';
+import { clientLabel, describeClient, formatVersion, groupRole } from '../clients/index.js';
+import type { Degradation } from '../translate/degradations.js';
+import { streamDegradations, type DegradationSource } from './client-degradations.js';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';
 
@@ -35,6 +38,24 @@ export interface ProxyView {
   connectedSince: string;
   /** By short type name: Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, Secret. */
   types: Record<string, ProxyTypeView>;
+  /** Which xDS implementation and version the node says it is; absent until it names its node. */
+  client?: ClientView;
+  /** What this proxy does not get as its policies say, and why (absent from servers before client profiles). */
+  degradations?: Degradation[];
+}
+
+export interface ClientView {
+  /** envoy, grpc-core, grpc-java, grpc-go, grpc-node, unknown. */
+  implementation: string;
+  /** The release version, when the node sent one. */
+  version?: string;
+  /** `grpc-core/1.51.1`: what `status` prints. */
+  label: string;
+  /** `gRPC C-core 1.51.1 (Python)`. */
+  description: string;
+  /** The node's user_agent_name and user_agent_version. */
+  userAgent: string;
+  clientFeatures: string[];
 }
 
 interface NonceState {
@@ -46,14 +67,18 @@ interface NonceState {
 export function roleOfGroup(group: ProxyGroup | undefined): { role: string; gateway?: string } {
   if (group === undefined) return { role: 'unidentified' };
   if (group.startsWith('gateway/')) return { role: 'gateway', gateway: group.slice('gateway/'.length) };
-  return { role: group };
+  // Mesh groups are the role plus what the client profile changes: `proxyless+no-ring-hash`.
+  return { role: groupRole(group) };
 }
 
 export class ProxyTracker {
   private readonly nonces = new Map<number, Map<string, NonceState>>();
   private readonly detachers: Array<() => void> = [];
 
-  constructor(private readonly server: ObservedXdsServer) {
+  constructor(
+    private readonly server: ObservedXdsServer,
+    private readonly degradations?: DegradationSource,
+  ) {
     const onResponse = (event: ResponseSentEvent) => {
       this.state(event.streamId, event.typeUrl).sent = event.nonce;
     };
@@ -115,8 +140,19 @@ export class ProxyTracker {
       streamId: stream.streamId,
       connectedSince: stream.connectedAt.toISOString(),
       types,
+      degradations: streamDegradations(this.degradations, stream),
     };
     if (gateway !== undefined) view.gateway = gateway;
+    if (stream.client) {
+      view.client = {
+        implementation: stream.client.implementation,
+        ...(stream.client.version ? { version: formatVersion(stream.client.version) } : {}),
+        label: clientLabel(stream.client),
+        description: describeClient(stream.client),
+        userAgent: stream.client.userAgent,
+        clientFeatures: stream.client.clientFeatures,
+      };
+    }
     return view;
   }
 

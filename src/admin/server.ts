@@ -10,6 +10,7 @@ import { groupsConfigDump, nodeConfigDump } from './config-dump.js';
 import { AdminMetrics } from './metrics.js';
 import { ProxyTracker } from './proxies.js';
 import type { ObservedPipeline, ObservedXdsServer } from './types.js';
+import { degradationSource } from './client-degradations.js';
 
 export interface AdminServerOptions {
   /** Default 127.0.0.1: debug views show configuration; expose them only where that is intended. */
@@ -59,7 +60,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const host = options.host ?? '127.0.0.1';
   const registry = new Registry();
   const metrics = new AdminMetrics({ ...options, registry });
-  const tracker = new ProxyTracker(options.server);
+  const tracker = new ProxyTracker(options.server, degradationSource(options.pipeline));
 
   const routes: Record<string, (url: URL) => Promise<Reply> | Reply> = {
     '/healthz': () => ({ status: 200, contentType: TEXT, body: 'ok\n' }),

@@ -6,13 +6,15 @@ import type { ResourceCache } from '../cache/types.js';
 import type { PipelineEvents } from '../pipeline/pipeline.js';
 import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 import type { StreamSnapshot, XdsServerEvents } from '../xds/events.js';
+import type { DegradationSource } from './client-degradations.js';
 
 export interface ObservedXdsServer extends EventEmitter<XdsServerEvents> {
   streams(): StreamSnapshot[];
   sendQueue(): { bytes: number; waiting: number };
 }
 
-export type ObservedPipeline = EventEmitter<PipelineEvents>;
+/** The pipeline's events and, when it can say them, the clients' degradations. */
+export type ObservedPipeline = EventEmitter<PipelineEvents> & Partial<DegradationSource>;
 
 export interface AdminSources {
   server: ObservedXdsServer;

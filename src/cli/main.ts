@@ -45,6 +45,11 @@ const RENDER_FLAGS: FlagSpec[] = [
   { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests' },
   { name: 'role', type: 'string', default: 'sidecar', choices: ['sidecar', 'proxyless', 'gateway'], help: 'the proxy role to render for' },
   { name: 'gateway', type: 'string', help: 'with --role gateway: the gateway name (node metadata switchyard.dev/gateway)' },
+  {
+    name: 'client',
+    type: 'string',
+    help: 'render for this client, <implementation>/<version> (envoy, grpc-core, grpc-java, grpc-go, grpc-node; or unknown), e.g. grpc-core/1.51.1; adds the group and its degradations',
+  },
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];

@@ -3,11 +3,12 @@
 import type { MeshModel } from '../model/index.js';
 import { analyzeManifestDir, countBySeverity, countText, formatProblems, type Problem, type SourceRecords } from '../analysis/index.js';
 import type { TrafficPolicyObject } from '../sources/types.js';
-import { translateAll, translateGateway, explainLbChoice } from '../translate/index.js';
+import { translateAll, translateGateway, explainLbChoice, degradationsFor } from '../translate/index.js';
+import { clientProfile, describeClient, meshGroupName, parseClientLabel, servedShape, type ClientIdentity } from '../clients/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
-import { translateSettings, type FlagValues } from './flags.js';
+import { translateSettings, UsageError, type FlagValues } from './flags.js';
 import { redactSecrets } from '../admin/config-dump.js';
 
 function json(resources: XdsResource[]): unknown[] {
@@ -19,15 +20,17 @@ export interface RenderOptions {
   /** With role gateway: the gateway's name. */
   gateway?: string;
   translate?: Partial<TranslateOptions>;
+  /** Render what this client gets (mesh roles), with its group and degradations. */
+  client?: ClientIdentity;
 }
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
-export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown[]>> {
+export async function renderDocument(dir: string, options: RenderOptions): Promise<Record<string, unknown>> {
   return (await renderWithProblems(dir, options)).document;
 }
 
 /** The rendered resources and the analysis's problems of the same folder. */
-export async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown[]>; problems: Problem[] }> {
+export async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown>; problems: Problem[] }> {
   const { model, records, problems } = await analyzeManifestDir(dir, translateOptions(options.translate));
   // A policy that exists but is not applied is named beside the Service's choice, so
   // "Auto (no TrafficPolicy)" is never the whole story.
@@ -50,7 +53,7 @@ function policyTarget(model: MeshModel, records: SourceRecords, object: Problem[
 }
 
 /** Every resource a proxy of `role` would get from the model, as config-dump JSON (what `render` prints). */
-export function renderModel(model: MeshModel, options: RenderOptions, policiesNotApplied?: (serviceKey: string) => string[]): Record<string, unknown[]> {
+export function renderModel(model: MeshModel, options: RenderOptions, policiesNotApplied?: (serviceKey: string) => string[]): Record<string, unknown> {
   const translate = translateOptions(options.translate);
   if (options.role === 'gateway') {
     const gateway = translateGateway(model, options.gateway ?? '', translate);
@@ -65,8 +68,13 @@ export function renderModel(model: MeshModel, options: RenderOptions, policiesNo
       problems: gateway.problems,
     };
   }
-  const all = translateAll(model, options.role, translate);
+  const profile = options.client ? clientProfile(options.client) : undefined;
+  const shape = profile ? servedShape(profile, options.role) : undefined;
+  const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
   return {
+    ...(profile && shape
+      ? { client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) }, degradations: degradationsFor(model, options.role, profile, translate) }
+      : {}),
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
     routes: json(all.routes),
@@ -81,11 +89,21 @@ export function renderModel(model: MeshModel, options: RenderOptions, policiesNo
   };
 }
 
+function clientFlag(value: unknown, role: unknown): ClientIdentity {
+  if (role === 'gateway') throw new UsageError('--client: gateways are served as current Envoys; use --client with --role sidecar or proxyless');
+  try {
+    return parseClientLabel(String(value));
+  } catch (error) {
+    throw new UsageError(`--client: ${(error as Error).message}`);
+  }
+}
+
 export async function render(values: FlagValues): Promise<number> {
   const { document, problems } = await renderWithProblems(values.manifests as string, {
     role: values.role as RenderOptions['role'],
     gateway: values.gateway as string | undefined,
     translate: translateSettings(values),
+    ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
   });
   // stdout is the JSON alone (it is piped into files and jq); the problems go to stderr.
   if (problems.length > 0) process.stderr.write(`${formatProblems(problems)}\n${values.manifests}: ${countText(problems)}\n`);

@@ -16,7 +16,7 @@ export interface StatusOutput {
   stderr: { write(text: string): unknown };
 }
 
-const COLUMNS = ['NODE', 'ROLE', 'FLAVOUR', ...TYPE_ABBREVIATIONS.map(([abbreviation]) => abbreviation), 'CONNECTED'];
+const COLUMNS = ['NODE', 'ROLE', 'CLIENT', 'FLAVOUR', ...TYPE_ABBREVIATIONS.map(([abbreviation]) => abbreviation), 'CONNECTED'];
 
 /** "3s", "4m12s", "2h5m", "3d4h": how long ago `since` was. */
 export function formatAge(since: Date, now: Date): string {
@@ -38,6 +38,7 @@ export function formatStatusTable(proxies: ProxyView[], now: Date): string {
   const rows = proxies.map((proxy) => [
     proxy.nodeId === '' ? '(no node yet)' : proxy.nodeId,
     proxy.gateway !== undefined ? `gateway/${proxy.gateway}` : proxy.role,
+    clientCell(proxy),
     proxy.flavour,
     ...TYPE_ABBREVIATIONS.map(([, shortName]) => proxy.types[shortName]?.state ?? 'NOT SENT'),
     formatAge(new Date(proxy.connectedSince), now),
@@ -46,6 +47,23 @@ export function formatStatusTable(proxies: ProxyView[], now: Date): string {
   const widths = COLUMNS.map((_, column) => Math.max(...table.map((row) => row[column].length)));
   const lines = table.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('   '));
   return lines.join('\n') + '\n';
+}
+
+/** `grpc-core/1.51.1`, with ` DEGRADED` when the proxy does not get some policy as written (details under the table). */
+function clientCell(proxy: ProxyView): string {
+  const label = proxy.client?.label ?? '-';
+  return proxy.degradations?.length ? `${label} DEGRADED` : label;
+}
+
+/** Lines under the table for every degraded proxy: what it does not get as written, and why. */
+export function formatDegradations(proxies: ProxyView[]): string {
+  const lines: string[] = [];
+  for (const proxy of proxies) {
+    for (const degradation of proxy.degradations ?? []) {
+      lines.push(`${proxy.nodeId} DEGRADED ${degradation.cluster ?? degradation.service}: ${degradation.reason}`);
+    }
+  }
+  return lines.length > 0 ? '\n' + lines.join('\n') + '\n' : '';
 }
 
 /** Lines under the table for every NACK, which a table cell cannot hold. */
@@ -125,7 +143,7 @@ export async function status(
       output.stdout.write('no proxies connected\n');
       return 0;
     }
-    output.stdout.write(formatStatusTable(proxies, new Date()) + formatNacks(proxies));
+    output.stdout.write(formatStatusTable(proxies, new Date()) + formatNacks(proxies) + formatDegradations(proxies));
     return 0;
   } catch (error) {
     if (!(error instanceof StatusError)) throw error;

@@ -20,6 +20,7 @@ import {
 import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
 import type { XdsServer } from '../xds/server.js';
+import { degradationSource, policyDegradationMessage } from '../admin/client-degradations.js';
 
 // ---- NACKs, and which policy they concern --------------------------------------------------------
 
@@ -172,6 +173,8 @@ export interface PolicyStatusWriterOptions {
   pipeline: Pipeline;
   /** NACKs to turn into Programmed=False; without it Programmed is the model's alone. */
   nacks?: NackTracker;
+  /** The connected proxies, for the ClientsDegraded condition (clients that do not get a policy as written). */
+  server?: Pick<XdsServer, 'streams' | 'on' | 'off'>;
   /** Who may write: only the leader does. */
   leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };
   /** Resolves once the model holds the initial state; nothing is written before. */
@@ -218,6 +221,10 @@ export class PolicyStatusWriter {
       this.lastWrite.clear();
     };
     const onNacks = () => this.markAll();
+    const onProxies = () => this.markAll();
+    this.options.server?.on('streamOpened', onProxies);
+    this.options.server?.on('streamClosed', onProxies);
+    this.detachers.push(() => this.options.server?.off('streamOpened', onProxies), () => this.options.server?.off('streamClosed', onProxies));
     pipeline.on('flushed', onFlushed);
     source.on('trafficPolicy', onPolicy);
     leader.on('started', onStarted);
@@ -260,6 +267,11 @@ export class PolicyStatusWriter {
       const nacked = nackedCondition(namespace, spec, nacks);
       return nacked ? { ...condition, status: 'False' as const, reason: 'Nacked', message: nacked } : { ...condition };
     });
+    const server = this.options.server;
+    const degraded = server && policyDegradationMessage(degradationSource(this.options.pipeline), server.streams(), `${namespace}/${name}`);
+    if (degraded) {
+      next.push({ type: 'ClientsDegraded', status: 'True', reason: 'ClientLimitations', message: degraded, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
+    }
     return { ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions: next };
   }
 

@@ -4,9 +4,10 @@
 import { EventEmitter } from 'node:events';
 import { emptyChange, MeshModel, objectKey, type ModelChange } from '../model/index.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
-import { translateAll, translateEndpointsFor, translateGateway, translateServiceClusters } from '../translate/index.js';
+import { degradationsFor, translateAll, translateEndpointsFor, translateGateway, translateServiceClusters, type Degradation } from '../translate/index.js';
+import { baselineShape, clientProfile, parseMeshGroup, type ClientIdentity, type ServedShape } from '../clients/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
+import { gatewayGroup, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
 import { LbChoiceLog } from './lb-choice-log.js';
 import { refKey, type Source, type SourceEvent } from '../sources/types.js';
@@ -17,7 +18,11 @@ import { SourceRecords } from '../analysis/records.js';
 import { ProblemTracker } from '../analysis/tracker.js';
 import { log } from '../log.js';
 
-const ROLE_GROUP: Record<ProxyRole, ProxyGroup> = { sidecar: SIDECAR_GROUP, proxyless: PROXYLESS_GROUP };
+/** A mesh group being produced: its role and what its clients understand. */
+interface MeshGroup {
+  role: ProxyRole;
+  shape: ServedShape;
+}
 
 const GATEWAY_GROUP_PREFIX = 'gateway/';
 
@@ -125,10 +130,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly options: TranslateOptions;
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
-  /** Per role and service: the cluster names last written, so removals are exact. */
+  /** Per group and service: the cluster names last written, so removals are exact. */
   private readonly written = new Map<string, Set<string>>();
-  /** The mesh roles being produced: sidecars always; proxyless gRPC from its first client on. */
-  private readonly meshRoles = new Set<ProxyRole>(['sidecar']);
+  /**
+   * The mesh groups being produced, by name (role + client profile shape): full-featured sidecars
+   * always; every other one from its first client on.
+   */
+  private readonly meshGroups = new Map<ProxyGroup, MeshGroup>([[SIDECAR_GROUP, { role: 'sidecar', shape: baselineShape('sidecar') }]]);
+  /** Degradations per role and client profile, for the current model (dropped by every flush). */
+  private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
@@ -166,17 +176,42 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * Starts producing a group when its first proxy connects (the server reports the stream before
-   * answering it): a gateway, or the proxyless gRPC world. Sidecars are always produced.
+   * answering it): a gateway, or a mesh group (role + client profile shape, e.g. `proxyless` or
+   * `proxyless+legacy-header-match+no-ring-hash`). Full-featured sidecars are always produced.
    */
   ensureGroup(group: ProxyGroup): void {
     const gateway = gatewayNameOfGroup(group);
     if (gateway !== undefined) return this.ensureGateway(gateway);
-    if (group !== PROXYLESS_GROUP || this.meshRoles.has('proxyless')) return;
-    this.meshRoles.add('proxyless');
-    log.info('proxyless gRPC: building its configuration');
+    if (this.meshGroups.has(group)) return;
+    const mesh = parseMeshGroup(group);
+    if (!mesh) {
+      log.warn('no such proxy group; nothing is built for it', { group });
+      return;
+    }
+    this.meshGroups.set(group, mesh);
+    log.info('mesh group: building its configuration', { group });
     const services = this.model.services().map((s) => objectKey(s.namespace, s.name));
-    this.store(this.meshRoleUnits('proxyless', services, true, new FlushMemo(this.model)));
+    this.store(this.meshGroupUnits(group, mesh, services, true, new FlushMemo(this.model)));
     this.scheduleRetry();
+  }
+
+  /** The mesh groups being produced, sorted. */
+  groups(): ProxyGroup[] {
+    return [...this.meshGroups.keys()].sort();
+  }
+
+  /**
+   * What a client of this identity, in this group, does not get as its policies say (empty for
+   * gateways, which are served as current Envoys). Computed once per flush and profile.
+   */
+  clientDegradations(group: ProxyGroup, client: ClientIdentity): Degradation[] {
+    const mesh = parseMeshGroup(group);
+    if (!mesh) return [];
+    const profile = clientProfile(client);
+    const key = `${mesh.role}|${profile.key}|${client.language ?? ''}`;
+    let found = this.degradationMemo.get(key);
+    if (!found) this.degradationMemo.set(key, (found = degradationsFor(this.model, mesh.role, profile, this.options)));
+    return found;
   }
 
   /** The gateways being produced, sorted. */
@@ -256,6 +291,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       change = this.model.apply(events);
       modelApplied = true;
+      this.degradationMemo = new Map();
       try {
         this.lbChoices.update(this.model, change, this.options);
       } catch (error) {
@@ -384,39 +420,43 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.retryTimer.unref();
   }
 
-  /** The mesh roles' units for one model change: every Service on the first batch, else only what it touched. */
+  /** The mesh groups' units for one model change: every Service on the first batch, else only what it touched. */
   private meshUnits(change: ModelChange, memo: FlushMemo): WorkUnit[] {
     const units: WorkUnit[] = [];
-    for (const role of this.meshRoles) {
+    for (const [group, mesh] of this.meshGroups) {
       const services = change.all ? this.model.services().map((s) => objectKey(s.namespace, s.name)) : [...new Set([...change.services, ...change.endpoints])];
-      units.push(...this.meshRoleUnits(role, services, change.all || change.services.size > 0, memo));
+      units.push(...this.meshGroupUnits(group, mesh, services, change.all || change.services.size > 0, memo));
     }
     return units;
   }
 
   /**
-   * One role's units: per Service its clusters and assignments (a Service-level change may
-   * rename or drop ports; an endpoint change may move Auto's choice), and, when Services
-   * changed, the role's routes and listeners, which span Services (one outbound route table):
-   * rebuilt whole; the cache compares bytes, so only what really changed is pushed.
+   * One mesh group's units, translated for its role and served shape: per Service its clusters
+   * and assignments (a Service-level change may rename or drop ports; an endpoint change may
+   * move Auto's choice), and, when Services changed, the group's routes and listeners, which
+   * span Services (one outbound route table): rebuilt whole; the cache compares bytes, so only
+   * what really changed is pushed.
    */
-  private meshRoleUnits(role: ProxyRole, services: string[], routes: boolean, memo: FlushMemo): WorkUnit[] {
-    const group = ROLE_GROUP[role];
+  private meshGroupUnits(group: ProxyGroup, mesh: MeshGroup, services: string[], routes: boolean, memo: FlushMemo): WorkUnit[] {
+    const { role } = mesh;
+    const options: TranslateOptions = { ...this.options, served: mesh.shape };
+    // The baseline groups are named after their role; a profile's group is named in full.
+    const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
     for (const serviceKey of services) {
       const [namespace, name] = serviceKey.split('/');
       const spec = {
-        id: `${role}|${serviceKey}`,
+        id: `${group}|${serviceKey}`,
         object: { kind: 'Service', namespace, name },
-        what: `the ${role} clusters of Service ${serviceKey}`,
+        what: `the ${whose} clusters of Service ${serviceKey}`,
         keys: [serviceKey],
         markRetry: () => this.retry.services.add(serviceKey),
       };
       units.push(
         ...this.unit(spec, () => {
-          const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, this.options) : [];
+          const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, options) : [];
           const endpoints = memo.endpointsOf(serviceKey, fresh);
-          const key = `${role}|${serviceKey}`;
+          const key = `${group}|${serviceKey}`;
           const names = new Set(fresh.map((r) => r.name));
           const removed = [...(this.written.get(key) ?? [])].filter((n) => !names.has(n));
           return {
@@ -434,9 +474,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     if (routes) {
       const spec = {
-        id: `${role}|routes`,
+        id: `${group}|routes`,
         object: { kind: 'ProxyGroup', name: group },
-        what: `the ${role} routes and listeners`,
+        what: `the ${whose} routes and listeners`,
         keys: services,
         // Any changed Service re-translates the routes; retrying them all is simplest.
         markRetry: () => {
@@ -445,7 +485,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
       units.push(
         ...this.unit(spec, () => {
-          const all = translateAll(this.model, role, this.options, { endpoints: false, clusters: false });
+          const all = translateAll(this.model, role, options, { endpoints: false, clusters: false });
           return {
             changes: [
               { group, typeUrl: TypeUrl.Listener, set: all.listeners },
@@ -537,8 +577,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 }
 
 /**
- * One part of a flush that fails on its own: a Service's clusters for one role, a role's routes
- * and listeners, a gateway. A failing unit is left out (its last good resources stay served).
+ * One part of a flush that fails on its own: a Service's clusters for one mesh group, a mesh
+ * group's routes and listeners, a gateway. A failing unit is left out (its last good resources stay served).
  */
 interface WorkUnit {
   /** Stable across flushes: a unit that fails again is the same problem. */

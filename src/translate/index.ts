@@ -12,6 +12,8 @@ import type { LbKind } from './lb-policy.js';
 export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
 export type { ProxyRole, TranslateOptions } from './options.js';
 export type { LbKind, LbChoice } from './lb-policy.js';
+export { degradationsFor } from './degradations.js';
+export type { Degradation } from './degradations.js';
 export { clusterName, OUTBOUND_ROUTE_NAME, OUTBOUND_HTTP_LISTENER, proxylessListenerNames, proxylessRouteName } from './names.js';
 export { gatewayListenerName, tlsSecretName, INGRESS_CONTROLLER } from './names.js';
 export {

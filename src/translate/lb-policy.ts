@@ -3,9 +3,10 @@
 // that go on the route.
 import { protoDuration, parseDuration } from '../model/duration.js';
 import type { HashOnEntry, TrafficPolicySpec } from '../sources/types.js';
-import type { ProxyRole, TranslateOptions } from './options.js';
+import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
+import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 
-export type LbKind = 'maglev' | 'ring_hash' | 'least_request' | 'round_robin' | 'random';
+export type LbKind = LbPolicyName;
 
 export interface LbChoice {
   policy: LbKind;
@@ -141,7 +142,35 @@ const LB_TYPES: Record<LbKind, { name: string; type: string }> = {
   random: { name: 'envoy.load_balancing_policies.random', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random' },
 };
 
-/** The Cluster fields for a choice: `loadBalancingPolicy`, or in legacy mode `lbPolicy` and its config. */
+const HASHING: ReadonlySet<LbKind> = new Set(['maglev', 'ring_hash']);
+
+/** What a Cluster carries for a choice, for clients of one shape. */
+export interface ServedLb {
+  /** The typed list (`load_balancing_policy`): the choice's list, hashing replaced by round_robin when the shape has no ring hash. */
+  policies: LbKind[];
+  /** The legacy `lb_policy`: the first of `policies` that the shape's legacy path reads. */
+  legacy: LbKind;
+}
+
+export function servedLb(choice: LbChoice, shape: ServedShape): ServedLb {
+  const policies = shape.ringHash ? [...choice.policies] : [...new Set(choice.policies.map((kind) => (HASHING.has(kind) ? 'round_robin' : kind)))];
+  const readable = LEGACY_LB_POLICIES[shape.legacyLb];
+  return { policies, legacy: policies.find((kind) => readable.includes(kind)) ?? 'round_robin' };
+}
+
+const LEGACY_ENUM: Record<LbKind, string> = {
+  maglev: 'MAGLEV',
+  ring_hash: 'RING_HASH',
+  least_request: 'LEAST_REQUEST',
+  round_robin: 'ROUND_ROBIN',
+  random: 'RANDOM',
+};
+
+/**
+ * The Cluster fields for a choice: `loadBalancingPolicy` and, always beside it, the legacy
+ * `lbPolicy` with its `*LbConfig` (clients before custom LB config — gRFC A52, Envoy 1.24 — read
+ * only those); in legacy mode (`--legacy-lb-policy`, sidecars) only the legacy fields.
+ */
 export function clusterLbFields(
   choice: LbChoice,
   spec: TrafficPolicySpec | undefined,
@@ -167,22 +196,20 @@ export function clusterLbFields(
       : {}),
   };
 
+  const served = servedLb(choice, servedShapeOf(role, options));
+  const legacyConfigs: Partial<Record<LbKind, Record<string, unknown>>> = {
+    maglev: Object.keys(maglev).length ? { maglevLbConfig: maglev } : {},
+    // The legacy RingHashLbConfig's default hash function is XX_HASH, the one gRPC accepts.
+    ring_hash: role === 'sidecar' && Object.keys(ringSizes).length ? { ringHashLbConfig: ringSizes } : {},
+    least_request: Object.keys(leastRequest).length ? { leastRequestLbConfig: leastRequest } : {},
+  };
+  const legacy = { lbPolicy: LEGACY_ENUM[served.legacy], ...legacyConfigs[served.legacy] };
+
   if (options.legacyLbPolicy && role === 'sidecar') {
-    const common = zoneAware && (choice.policy === 'least_request' || choice.policy === 'round_robin' || choice.policy === 'random')
+    const common = zoneAware && (served.legacy === 'least_request' || served.legacy === 'round_robin' || served.legacy === 'random')
       ? { commonLbConfig: { zoneAwareLbConfig: {} } }
       : {};
-    switch (choice.policy) {
-      case 'maglev':
-        return { lbPolicy: 'MAGLEV', ...(Object.keys(maglev).length ? { maglevLbConfig: maglev } : {}) };
-      case 'ring_hash':
-        return { lbPolicy: 'RING_HASH', ...(Object.keys(ringSizes).length ? { ringHashLbConfig: ringSizes } : {}) };
-      case 'least_request':
-        return { lbPolicy: 'LEAST_REQUEST', ...(Object.keys(leastRequest).length ? { leastRequestLbConfig: leastRequest } : {}), ...common };
-      case 'round_robin':
-        return { lbPolicy: 'ROUND_ROBIN', ...common };
-      case 'random':
-        return { lbPolicy: 'RANDOM', ...common };
-    }
+    return { ...legacy, ...common };
   }
 
   // Consistent hashing takes no zone preference: a key's host must not depend on the caller's zone.
@@ -195,8 +222,9 @@ export function clusterLbFields(
     random: locality,
   };
   return {
+    ...legacy,
     loadBalancingPolicy: {
-      policies: choice.policies.map((kind) => ({
+      policies: served.policies.map((kind) => ({
         typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...configs[kind] } },
       })),
     },

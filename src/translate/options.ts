@@ -1,4 +1,5 @@
 // Settings of the translator. Every field has a default; callers override what they need.
+import { baselineShape, type ServedShape } from '../clients/index.js';
 
 export type ProxyRole = 'sidecar' | 'proxyless';
 
@@ -24,6 +25,13 @@ export interface TranslateOptions {
   gatewayAddress: string;
   gatewayHttpPort: number;
   gatewayHttpsPort: number;
+  /** What the group's clients understand (client profiles); unset: the role's full-featured client. */
+  served?: ServedShape;
+}
+
+/** The shape translation serves a role with these options. */
+export function servedShapeOf(role: ProxyRole, options: TranslateOptions): ServedShape {
+  return options.served ?? baselineShape(role);
 }
 
 export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.freeze({

@@ -9,10 +9,11 @@ import type { RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sour
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
-import type { ProxyRole, TranslateOptions } from './options.js';
+import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
+import { baselineShape, type ServedShape } from '../clients/index.js';
 
 /** The retry conditions gRPC clients implement (gRFC A44); others are dropped for proxyless. */
-const GRPC_RETRY_ON = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 
 export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOptions): XdsResource {
   // Envoy rejects a RouteConfiguration in which one domain appears in two virtual hosts. Short
@@ -38,7 +39,7 @@ export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOpt
       virtualHosts.push({
         name: clusterName(service.key, port.port),
         domains,
-        routes: buildRoutes(model, service, port, 'sidecar'),
+        routes: buildRoutes(model, service, port, 'sidecar', servedShapeOf('sidecar', options)),
       });
     }
   }
@@ -53,7 +54,7 @@ export function buildProxylessRouteConfigs(model: MeshModel, service: ServiceInf
     const virtualHost = {
       name: clusterName(service.key, port.port),
       domains: [...hosts.map((h) => `${h}:${port.port}`), ...hosts],
-      routes: buildRoutes(model, service, port, 'proxyless'),
+      routes: buildRoutes(model, service, port, 'proxyless', servedShapeOf('proxyless', options)),
     };
     return { typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts: [virtualHost] } };
   });
@@ -65,9 +66,11 @@ export function buildRoutes(
   service: ServiceInfo,
   port: ServicePortInfo,
   role: ProxyRole,
+  shape: ServedShape = baselineShape(role),
 ): Record<string, unknown>[] {
   const spec = model.effectivePolicy(service.key)?.spec;
-  const hashPolicy = routeHashPolicies(routeHashKeys(spec, service.clientIPAffinity), role);
+  // Without ring hash the cluster is served round_robin: hash keys would mean nothing.
+  const hashPolicy = shape.ringHash ? routeHashPolicies(routeHashKeys(spec, service.clientIPAffinity), role) : [];
   const common = { ...timeoutFields(spec, port, role), ...retryFields(spec, port, role), ...(hashPolicy.length ? { hashPolicy } : {}) };
   const self = clusterName(service.key, port.port);
   const routes: Record<string, unknown>[] = [];
@@ -75,7 +78,7 @@ export function buildRoutes(
     const backends: WeightedBackend[] = route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : []);
     routes.push({
       name: `route-${i}`,
-      match: routeMatch(route.match),
+      match: routeMatch(route.match, shape),
       route: { ...destination(model, service, port, role, backends, self), ...common },
     });
   });
@@ -122,15 +125,25 @@ function destination(
   };
 }
 
-function routeMatch(match: RouteMatchSpec | undefined): Record<string, unknown> {
+/**
+ * Header matchers go in `string_match` for clients with it (gRFC A63; the other fields are
+ * deprecated in Envoy), in the legacy `exact_match` / `safe_regex_match` for clients without it:
+ * gRPC before A63 rejects the whole route configuration over a matcher it cannot read.
+ */
+function routeMatch(match: RouteMatchSpec | undefined, shape: ServedShape): Record<string, unknown> {
   const path = match?.path;
   const result: Record<string, unknown> =
     path?.exact !== undefined ? { path: path.exact }
     : path?.regex !== undefined ? { safeRegex: { regex: path.regex } }
     : { prefix: path?.prefix ?? '/' };
   const headers = (match?.headers ?? []).map((header) => {
-    if (header.exact !== undefined) return { name: header.name, stringMatch: { exact: header.exact } };
-    if (header.regex !== undefined) return { name: header.name, stringMatch: { safeRegex: { regex: header.regex } } };
+    if (header.exact !== undefined) {
+      return shape.headerStringMatch ? { name: header.name, stringMatch: { exact: header.exact } } : { name: header.name, exactMatch: header.exact };
+    }
+    if (header.regex !== undefined) {
+      const regex = { regex: header.regex };
+      return shape.headerStringMatch ? { name: header.name, stringMatch: { safeRegex: regex } } : { name: header.name, safeRegexMatch: regex };
+    }
     // present: false means "absent": a present match, inverted.
     if (header.present === false) return { name: header.name, presentMatch: true, invertMatch: true };
     return { name: header.name, presentMatch: true };

@@ -1,5 +1,6 @@
 // What the xDS server tells observers (admin pages, metrics) about its streams.
 import type { ProxyGroup } from '../cache/types.js';
+import type { ClientIdentity } from '../clients/index.js';
 
 export type StreamFlavour = 'sotw' | 'delta';
 
@@ -11,6 +12,8 @@ export interface StreamIdentity {
   flavour: StreamFlavour;
   /** The client's address as gRPC reports it, e.g. `127.0.0.1:51234`. */
   peer: string;
+  /** Which implementation and version the node says it is. */
+  client: ClientIdentity;
 }
 
 export interface StreamClosedEvent extends StreamIdentity {
@@ -98,6 +101,8 @@ export interface StreamSnapshot {
   /** '' and undefined until the first request that carries a node. */
   nodeId: string;
   group: ProxyGroup | undefined;
+  /** Undefined until the first request that carries a node. */
+  client?: ClientIdentity;
   flavour: StreamFlavour;
   peer: string;
   connectedAt: Date;

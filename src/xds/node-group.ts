@@ -1,14 +1,15 @@
-// Which proxy group a connecting node belongs to, from what its first request says about it.
-import { gatewayGroup, PROXYLESS_GROUP, SIDECAR_GROUP, type ProxyGroup } from '../cache/types.js';
+// Which proxy group a connecting node belongs to, from what its first request says about it:
+// its role (metadata, or its user agent), and for mesh roles its client profile's served shape.
+import { gatewayGroup, type ProxyGroup } from '../cache/types.js';
+import { clientProfile, identifyClient, meshGroupName, servedShape, type ClientNode, type MeshRole } from '../clients/index.js';
 
 export const ROLE_KEY = 'switchyard.dev/role';
 export const GATEWAY_KEY = 'switchyard.dev/gateway';
 
 /** The parts of envoy.config.core.v3.Node the server reads, as protobufjs decodes them. */
-export interface NodeInfo {
+export interface NodeInfo extends ClientNode {
   id?: string;
   cluster?: string;
-  userAgentName?: string;
   /** google.protobuf.Struct as protobufjs decodes it: `{ fields: { key: { stringValue } } }`. */
   metadata?: { fields?: Record<string, { stringValue?: string } | undefined> };
 }
@@ -28,6 +29,11 @@ function metadataString(node: NodeInfo, key: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** Proxies whose profiles give the same configuration share the group. */
+function meshGroup(role: MeshRole, node: NodeInfo): ProxyGroup {
+  return meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
+}
+
 /** The node's group; throws NodeGroupError (a message for the client) when its metadata is contradictory. */
 export function nodeGroup(node: NodeInfo): ProxyGroup {
   const role = metadataString(node, ROLE_KEY);
@@ -42,11 +48,10 @@ export function nodeGroup(node: NodeInfo): ProxyGroup {
       return gatewayGroup(name);
     }
     case 'proxyless':
-      return PROXYLESS_GROUP;
     case 'sidecar':
-      return SIDECAR_GROUP;
+      return meshGroup(role, node);
     case undefined:
-      return isGrpcLibrary(node.userAgentName) ? PROXYLESS_GROUP : SIDECAR_GROUP;
+      return meshGroup(isGrpcLibrary(node.userAgentName ?? undefined) ? 'proxyless' : 'sidecar', node);
     default:
       throw new NodeGroupError(
         `node "${node.id ?? ''}": metadata ${ROLE_KEY}="${role}" is not a role; use sidecar, gateway or proxyless`,

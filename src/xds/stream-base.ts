@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
 import type { RefusalReason, StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
+import { identifyClient, type ClientIdentity } from '../clients/index.js';
 import type { SendBudget } from './send-budget.js';
 import type { SharedFullSets } from './shared-sets.js';
 import type { SubscriptionPool } from './subscription-pool.js';
@@ -96,6 +97,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   readonly connectedAt = new Date();
   nodeId = '';
   group: ProxyGroup | undefined;
+  client: ClientIdentity | undefined;
   protected readonly types = new Map<string, State>();
   private closed = false;
   private opened = false;
@@ -199,6 +201,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       streamId: this.streamId,
       nodeId: this.nodeId,
       group: this.group,
+      ...(this.client ? { client: this.client } : {}),
       flavour: this.flavour,
       peer: this.transport.peer,
       connectedAt: this.connectedAt,
@@ -416,6 +419,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     }
     this.nodeId = node.id ?? '';
     this.group = group;
+    this.client = identifyClient(node);
     this.opened = true;
     this.context.observer.streamOpened(this.identity());
   }
@@ -427,6 +431,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       group: this.group!,
       flavour: this.flavour,
       peer: this.transport.peer,
+      client: this.client!,
     };
   }
 

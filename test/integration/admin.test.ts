@@ -375,8 +375,8 @@ describe('admin server', () => {
     const ok = capture();
     expect(await status({ admin: `127.0.0.1:${admin.port}` }, ok.output)).toBe(0);
     const lines = ok.stdout.join('').split('\n');
-    expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
-    expect(lines[1].split(/\s{2,}/).slice(0, 7)).toEqual(['envoy-status', 'sidecar', 'sotw', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT']);
+    expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'CLIENT', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
+    expect(lines[1].split(/\s{2,}/).slice(0, 8)).toEqual(['envoy-status', 'sidecar', 'envoy/latest', 'sotw', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT']);
     expect(ok.stdout.join('')).toContain('envoy-status LDS NACKED');
     expect(ok.stdout.join('')).toContain('bad listener');
 

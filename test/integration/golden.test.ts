@@ -13,6 +13,7 @@ import { translateOptions, type TranslateOptions } from '../../src/translate/opt
 import { danglingReferences, describeDangling, type GroupResources } from '../../src/translate/consistency.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
+import { clientProfile, parseClientLabel, servedShape } from '../../src/clients/index.js';
 import type { SourceEvent } from '../../src/sources/types.js';
 import type { ManifestError } from '../../src/sources/manifests.js';
 import { analyze, SourceRecords } from '../../src/analysis/index.js';
@@ -34,6 +35,8 @@ interface CaseSettings {
   gateways?: string[];
   /** Translator settings, as `serve` flags set them (legacyLbPolicy, captureOriginalDst, ...). */
   translate?: Partial<TranslateOptions>;
+  /** Client profiles rendered beside a role's default, as `render --client` names them: {"proxyless": ["grpc-core/1.51.1"]}. */
+  clients?: Partial<Record<'sidecar' | 'proxyless', string[]>>;
 }
 
 const INPUT = 'input.yaml';
@@ -100,10 +103,15 @@ async function renderCase(name: string): Promise<RenderedCase> {
     const file = `${role}.json`;
     outputs.push({ file, text: text(renderModel(model, { role, translate } satisfies RenderOptions)) });
     groups.push({ file, resources: translateAll(model, role, translate) });
-    // Client profiles: when the profiles work lands, add one output per profile whose render
-    // differs from its role's default here, named `<role>@<profile>.json` (e.g.
-    // `proxyless@grpc-go-1.60.json`), rendered with that profile, and push its resources to
-    // `groups` so the checks below cover it too.
+    // Client profiles: what `render --client` prints for each client the case names, with the
+    // client's group and degradations; its resources go through the same checks.
+    for (const label of settings.clients?.[role] ?? []) {
+      const client = parseClientLabel(label);
+      const shape = servedShape(clientProfile(client), role);
+      const profileFile = `${role}@${label.replaceAll('/', '-')}.json`;
+      outputs.push({ file: profileFile, text: text(renderModel(model, { role, translate, client })) });
+      groups.push({ file: profileFile, resources: translateAll(model, role, { ...translate, served: shape }) });
+    }
   }
   const hasIngress = events.some((e) => e.ref.kind === 'Ingress');
   for (const gateway of settings.gateways ?? (hasIngress ? ['edge'] : [])) {

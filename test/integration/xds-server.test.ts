@@ -199,7 +199,16 @@ describe('xDS server', () => {
     const cds = await ads.next(TypeUrl.Cluster);
     ads.ack(cds);
     await ads.barrier();
-    expect(opened).toEqual([{ streamId: expect.any(Number), nodeId: 'observed', group: 'gateway/edge', flavour: 'sotw', peer: expect.stringContaining('127.0.0.1') }]);
+    expect(opened).toEqual([
+      {
+        streamId: expect.any(Number),
+        nodeId: 'observed',
+        group: 'gateway/edge',
+        flavour: 'sotw',
+        peer: expect.stringContaining('127.0.0.1'),
+        client: { implementation: 'envoy', userAgent: 'envoy', clientFeatures: [] },
+      },
+    ]);
     expect(sent[0]).toMatchObject({ streamId: opened[0].streamId, typeUrl: TypeUrl.Cluster, resourceCount: 0, nonce: cds.nonce, version: cds.versionInfo, bytes: cds.raw.length });
     expect(acks).toEqual([expect.objectContaining({ typeUrl: TypeUrl.Cluster, version: cds.versionInfo, nonce: cds.nonce })]);
 

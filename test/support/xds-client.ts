@@ -24,6 +24,9 @@ export interface TestNode {
   /** switchyard.dev/gateway */
   gateway?: string;
   userAgentName?: string;
+  userAgentVersion?: string;
+  /** Envoy's build version (major, minor, patch). */
+  envoyVersion?: [number, number, number];
 }
 
 export function testNode(node: TestNode): Record<string, unknown> {
@@ -32,6 +35,11 @@ export function testNode(node: TestNode): Record<string, unknown> {
   if (node.gateway !== undefined) fields['switchyard.dev/gateway'] = { stringValue: node.gateway };
   const message: Record<string, unknown> = { id: node.id, cluster: 'test', metadata: { fields } };
   message.userAgentName = node.userAgentName ?? 'envoy';
+  if (node.userAgentVersion !== undefined) message.userAgentVersion = node.userAgentVersion;
+  if (node.envoyVersion) {
+    const [majorNumber, minorNumber, patch] = node.envoyVersion;
+    message.userAgentBuildVersion = { version: { majorNumber, minorNumber, patch } };
+  }
   return message;
 }
 

@@ -146,14 +146,15 @@ describe('boolean flags', () => {
     expect(() => parseFlags(specs, ['--legacy-lb-policy=maybe'], {})).toThrow('flag --legacy-lb-policy: expected true or false, got "maybe"');
   });
 
-  it('render --legacy-lb-policy false renders load_balancing_policy, not lb_policy', async () => {
+  it('render --legacy-lb-policy false renders load_balancing_policy (with lb_policy beside it), true only lb_policy', async () => {
     const on = await run(['render', mesh, '--legacy-lb-policy']);
     expect(on.stdout).toContain('"lb_policy": "RING_HASH"');
+    expect(on.stdout).not.toContain('"load_balancing_policy"');
     for (const off of [['--legacy-lb-policy', 'false'], ['--legacy-lb-policy=false'], ['--no-legacy-lb-policy']]) {
       const result = await run(['render', mesh, ...off]);
       expect(result.code).toBe(0);
-      expect(result.stdout).not.toContain('"lb_policy"');
       expect(result.stdout).toContain('"load_balancing_policy"');
+      expect(result.stdout).toContain('"lb_policy": "RING_HASH"');
     }
   });
 });

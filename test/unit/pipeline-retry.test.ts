@@ -23,6 +23,19 @@ function refusingCache(): { cache: ResourceCache; state: { refusing: boolean; at
   return { cache, state };
 }
 
+/** A cache that refuses Service shop/b's resources in one group only, while `refusing`. */
+function refusingInGroup(group: string): { cache: ResourceCache; state: { refusing: boolean } } {
+  const cache = new ResourceCache();
+  const state = { refusing: true };
+  const realApply = cache.apply.bind(cache);
+  cache.apply = (changes: GroupChange[]) => {
+    const refused = changes.some((c) => c.group === group && [...(c.upserts ?? []), ...(c.set ?? [])].some((r) => r.name.startsWith('shop/b/')));
+    if (state.refusing && refused) throw new Error('injected encode error');
+    return realApply(changes);
+  };
+  return { cache, state };
+}
+
 describe('pipeline retries', () => {
   afterEach(() => {
     jest.useRealTimers();
@@ -72,6 +85,45 @@ describe('pipeline retries', () => {
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).has('shop/b/8080')).toBe(true);
     expect(pipeline.problems()).toEqual([]);
+    pipeline.stop();
+  });
+
+  it("isolates a failure in a client profile's group: that group's other units and every other group go out, and it recovers", () => {
+    // gRPC C-core 1.51.1's group: built on demand when such a client connects.
+    const group = 'proxyless+legacy-header-match+no-ring-hash';
+    const { cache, state } = refusingInGroup(group);
+    const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
+    const failures: TranslateFailure[] = [];
+    const recovered: string[] = [];
+    pipeline.on('translateFailed', (f) => failures.push(f));
+    pipeline.on('translateRecovered', (p) => recovered.push(p.message));
+    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
+    pipeline.flushNow();
+    pipeline.ensureGroup(group);
+    expect(pipeline.groups()).toEqual(['proxyless+legacy-header-match+no-ring-hash', SIDECAR_GROUP]);
+    expect(cache.resources(group, TypeUrl.Cluster).has('shop/a/8080')).toBe(true);
+    expect(cache.resources(group, TypeUrl.Listener).size).toBeGreaterThan(0);
+    expect(cache.resources(group, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    expect(failures.map((f) => f.keys)).toEqual([['shop/b']]);
+    const [problem] = pipeline.problems();
+    expect(problem.object).toEqual({ kind: 'Service', namespace: 'shop', name: 'b' });
+    expect(problem.message).toContain(`group ${group}`);
+
+    // Still refused: a change to b leaves the group's last good state (none) and keeps the problem.
+    pipeline.push([upsert(slice('b-1', 'b', endpointsAt('10.0.1.2')))]);
+    pipeline.flushNow();
+    expect(cache.resources(group, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).get('shop/b/8080')).toBeDefined();
+    expect(pipeline.problems()).toHaveLength(1);
+
+    state.refusing = false;
+    pipeline.push([upsert(slice('a-1', 'a', endpointsAt('10.0.0.2')))]);
+    pipeline.flushNow();
+    expect(cache.resources(group, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    expect(cache.resources(group, TypeUrl.ClusterLoadAssignment).has('shop/b/8080')).toBe(true);
+    expect(pipeline.problems()).toEqual([]);
+    expect(recovered).toHaveLength(1);
     pipeline.stop();
   });
 

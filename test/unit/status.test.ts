@@ -43,10 +43,10 @@ describe('switchyard status output', () => {
     const text = formatStatusTable(proxies, new Date('2026-01-01T10:04:07.000Z'));
     const lines = text.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
+    expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'CLIENT', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
     const cells = lines.map((line) => line.split(/\s{2,}/));
-    expect(cells[1]).toEqual(['sidecar~10.0.0.1~reviews-v1.shop', 'sidecar', 'delta', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT', 'NOT SENT', '4m7s']);
-    expect(cells[2]).toEqual(['edge', 'gateway/public', 'sotw', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', '4m7s']);
+    expect(cells[1]).toEqual(['sidecar~10.0.0.1~reviews-v1.shop', 'sidecar', '-', 'delta', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT', 'NOT SENT', '4m7s']);
+    expect(cells[2]).toEqual(['edge', 'gateway/public', '-', 'sotw', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', '4m7s']);
     expect(cells[3][0]).toBe('(no node yet)');
     // Every column starts at the same offset on every line.
     const flavourColumn = lines[0].indexOf('FLAVOUR');

@@ -4,6 +4,7 @@ import { startSwitchyard, type Switchyard } from '../../../src/app.js';
 import { FilesSource } from '../../../src/sources/files.js';
 import type { TranslateOptions } from '../../../src/translate/options.js';
 import type { AckEvent, NackEvent } from '../../../src/xds/events.js';
+import { CcoreClient } from './ccore-client.js';
 import { ManifestDir } from './manifests.js';
 import { bootstrapOption, proxylessBootstrap, WhoClient } from './proxyless-client.js';
 
@@ -19,6 +20,8 @@ export interface Harness {
   edit(change: () => void): Promise<void>;
   /** A proxyless client of `target` with its own node id (closed by `stop`). */
   client(target: string, nodeId?: string): WhoClient;
+  /** A gRPC C-core client process (python3-grpcio) with node id `nodeId` (closed by `stop`). */
+  ccore(nodeId: string): Promise<CcoreClient>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +66,7 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
     if (report.changedResources > 0) changingFlushes++;
   });
   const clients: WhoClient[] = [];
+  const ccoreClients: CcoreClient[] = [];
   let clientCount = 0;
   return {
     switchyard,
@@ -79,8 +83,14 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
       clients.push(client);
       return client;
     },
+    async ccore(nodeId) {
+      const client = await CcoreClient.start(switchyard.xdsPort, nodeId);
+      ccoreClients.push(client);
+      return client;
+    },
     async stop() {
       for (const client of clients) client.close();
+      await Promise.all(ccoreClients.map((client) => client.close()));
       try {
         // Clients leave first (their ADS streams end), then the control plane stops.
         await eventually('closed clients to end their xDS streams', () => (switchyard.server.streams().length === 0 ? true : undefined), 5000);
