@@ -80,7 +80,7 @@ export interface EndpointSliceObject extends KubeObjectBase {
     hostname?: string;
     targetRef?: { kind?: string; name?: string; namespace?: string };
   }>;
-  ports?: Array<{ name?: string; port?: number; protocol?: string; appProtocol?: string }>;
+  ports?: Array<{ name?: string; port?: number | null; protocol?: string; appProtocol?: string }>;
   // metadata.labels['kubernetes.io/service-name'] names the Service.
 }
 
