@@ -152,7 +152,14 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
     if ((hc.http !== undefined) === (hc.tcp !== undefined)) issues.spec.push('spec.healthCheck: set exactly one of http or tcp');
     if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues, true);
     if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues, true);
-    if (hc.http && !hc.http.path.startsWith('/')) issues.spec.push(`spec.healthCheck.http.path: "${hc.http.path}" must start with /`);
+    if (hc.http && !hc.http.path.startsWith('/')) issues.spec.push(`spec.healthCheck.http.path: ${JSON.stringify(hc.http.path)} must start with /`);
+    // Both go into the probe's request head: a line break or NUL there is refused by Envoy.
+    for (const field of ['path', 'host'] as const) {
+      const value = hc.http?.[field];
+      if (typeof value === 'string' && /[\0\r\n]/.test(value)) {
+        issues.spec.push(`spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or NUL`);
+      }
+    }
   }
   return issues;
 }

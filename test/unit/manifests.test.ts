@@ -322,6 +322,15 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
     ]);
   });
 
+  it('rejects a line break or NUL in the health-check path or host, naming the field', () => {
+    const errors = errorsOf((spec) => (spec.healthCheck = { http: { path: '/healthz\r\nX-Injected: 1', host: 'a.example\n' } }));
+    expect(errors).toEqual([
+      expect.stringMatching(/^TrafficPolicy shop\/reviews: spec\.healthCheck\.http\.path: must be a string matching /),
+      expect.stringMatching(/^TrafficPolicy shop\/reviews: spec\.healthCheck\.http\.host: must be a string matching /),
+    ]);
+    expect(errorsOf((spec) => (spec.healthCheck = { http: { path: '/healthz?probe=1', host: 'a.example' } }))).toEqual([]);
+  });
+
   it('names the field and both types of a wrong type', () => {
     expect(errorsOf((spec) => (spec.retries.attempts = 'three'))).toEqual([
       'TrafficPolicy shop/reviews: spec.retries.attempts: must be an integer (got string "three")',
