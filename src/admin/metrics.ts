@@ -107,6 +107,12 @@ export class AdminMetrics {
       labelNames: ['type', 'node'],
       registers: register,
     });
+    const validationRejections = new Counter({
+      name: 'switchyard_validation_rejections_total',
+      help: 'Resources refused before entering the cache because they break a rule Envoy enforces (protoc-gen-validate), by resource type',
+      labelNames: ['type'],
+      registers: register,
+    });
     const refused = new Counter({
       name: 'switchyard_xds_refused_total',
       help: 'xDS streams refused (PERMISSION_DENIED: identity or Secret access; RESOURCE_EXHAUSTED: a cap), by reason and status code',
@@ -264,6 +270,7 @@ export class AdminMetrics {
     pipeline.on('flushed', onFlushed);
     pipeline.on('translateFailed', onTranslateFailed);
     const unsubscribeCache = cache.onChange(onCacheChange);
+    const unsubscribeRefused = cache.onRefused?.((resource) => validationRejections.inc({ type: shortTypeName(resource.typeUrl) })) ?? (() => undefined);
     // Streams opened before the metrics existed still count for convergence from here on.
     for (const stream of server.streams()) {
       if (stream.group !== undefined) this.streams.set(stream.streamId, { group: stream.group, openedAt: performance.now(), measured: new Map() });
@@ -278,6 +285,7 @@ export class AdminMetrics {
       () => pipeline.off('flushed', onFlushed),
       () => pipeline.off('translateFailed', onTranslateFailed),
       unsubscribeCache,
+      unsubscribeRefused,
     );
   }
 

@@ -3,12 +3,14 @@
 import { createHash } from 'node:crypto';
 import protobuf from 'protobufjs';
 import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { describeViolation, validateResource, type Violation } from '../envoy/validation-rules.js';
 import { log } from '../log.js';
 import type {
   CachedResource,
   ChangeSet,
   GroupChange,
   ProxyGroup,
+  RefusedResource,
   ResourceCache as ResourceCacheContract,
 } from './types.js';
 
@@ -38,6 +40,13 @@ interface StoredEntry {
 
 type TypeMap = Map<string, CachedResource>;
 
+/** A resource that breaks one of Envoy's validation rules: refused alone, the batch goes on. */
+class RuleViolations extends Error {
+  constructor(readonly violations: Violation[]) {
+    super('breaks Envoy validation rules');
+  }
+}
+
 const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
 
 /**
@@ -53,15 +62,22 @@ export class ResourceCache implements ResourceCacheContract {
   /** Memoized set versions, dropped when the set changes. */
   private readonly setVersions = new Map<string, string>();
   private readonly listeners = new Set<(changes: ChangeSet) => void>();
+  private readonly refusedListeners = new Set<(refused: RefusedResource) => void>();
+  /** By value object identity: the rules a value breaks, so it is checked once. */
+  private readonly violationsOf = new WeakMap<object, Map<TypeUrl, Violation[]>>();
+  /** Per (group, type): the refused value last reported for a name, so a value offered again is not reported again. */
+  private readonly reported = new Map<string, Map<string, object>>();
   private encodes = 0;
 
   /**
    * Applies a batch atomically: every resource is encoded before anything is stored, so a
    * resource that cannot be encoded fails the batch with an error that names it, and the
-   * cache keeps its previous state.
+   * cache keeps its previous state. A resource that breaks one of Envoy's validation rules is
+   * refused alone: it is logged and announced to `onRefused` listeners, its group keeps the
+   * last good version of that name (or goes without it), and the rest of the batch applies.
    */
   apply(changes: GroupChange[]): ChangeSet {
-    const prepared: Array<{ change: GroupChange; resources: CachedResource[] }> = [];
+    const prepared: Array<{ change: GroupChange; resources: CachedResource[]; refused: Set<string> }> = [];
     try {
       for (const change of changes) prepared.push(this.prepare(change));
     } catch (err) {
@@ -80,10 +96,12 @@ export class ResourceCache implements ResourceCacheContract {
       if (!names.has(name)) names.set(name, current.get(name));
     };
 
-    for (const { change, resources } of prepared) {
+    for (const { change, resources, refused } of prepared) {
       const current = this.typeMap(change.group, change.typeUrl, true);
       if (change.set) {
-        const incoming = new Set(resources.map((r) => r.name));
+        // A refused resource keeps its last good version (if it had one): it is not a removal.
+        const incoming = new Set([...resources.map((r) => r.name), ...refused]);
+        this.forgetReported(change.group, change.typeUrl, (name) => !incoming.has(name));
         for (const name of [...current.keys()]) {
           if (!incoming.has(name)) {
             touch(change.group, change.typeUrl, current, name);
@@ -91,7 +109,9 @@ export class ResourceCache implements ResourceCacheContract {
           }
         }
       } else {
-        for (const name of change.removals ?? []) {
+        const removals = new Set(change.removals ?? []);
+        if (removals.size > 0) this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
+        for (const name of removals) {
           if (!current.has(name)) continue;
           touch(change.group, change.typeUrl, current, name);
           this.drop(current, name);
@@ -169,16 +189,24 @@ export class ResourceCache implements ResourceCacheContract {
     };
   }
 
+  onRefused(listener: (refused: RefusedResource) => void): () => void {
+    this.refusedListeners.add(listener);
+    return () => {
+      this.refusedListeners.delete(listener);
+    };
+  }
+
   stats(): ResourceCacheStats {
     return { encodes: this.encodes, storedResources: this.stored.size };
   }
 
   /** Validates and encodes one change's resources, sharing stored resources where the bytes match. */
-  private prepare(change: GroupChange): { change: GroupChange; resources: CachedResource[] } {
+  private prepare(change: GroupChange): { change: GroupChange; resources: CachedResource[]; refused: Set<string> } {
     const where = `cache change for group "${change.group}", type ${change.typeUrl}`;
     const list = change.set ?? change.upserts ?? [];
     const seen = new Set<string>();
     const resources: CachedResource[] = [];
+    const refused = new Set<string>();
     for (const resource of list) {
       if (resource.typeUrl !== change.typeUrl) {
         throw new Error(`${where}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`);
@@ -191,14 +219,20 @@ export class ResourceCache implements ResourceCacheContract {
       try {
         cached = this.intern(resource, where);
       } catch (err) {
+        if (err instanceof RuleViolations) {
+          refused.add(resource.name);
+          this.reportRefused(change.group, resource, err.violations);
+          continue;
+        }
         for (const held of resources) this.release(held);
         throw err;
       }
+      this.reported.get(setKey(change.group, change.typeUrl))?.delete(resource.name);
       // Held until the batch is applied, so a resource dropped and re-added in one batch survives.
       this.retain(cached);
       resources.push(cached);
     }
-    return { change, resources };
+    return { change, resources, refused };
   }
 
   private intern(resource: XdsResource, where: string): CachedResource {
@@ -215,17 +249,59 @@ export class ResourceCache implements ResourceCacheContract {
     let byType = this.encodedValues.get(resource.value);
     const memo = byType?.get(resource.typeUrl);
     if (memo) return memo;
+    const known = this.violationsOf.get(resource.value)?.get(resource.typeUrl);
+    if (known) throw new RuleViolations(known);
     let bytes: Uint8Array;
     try {
       bytes = encodeMessage(resource.typeUrl, resource.value);
     } catch (err) {
       throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`);
     }
+    // Envoy refuses a whole response for one resource that breaks a rule: check before it can be sent.
+    const violations = validateResource(resource.typeUrl, resource.value);
+    if (violations.length > 0) {
+      let refused = this.violationsOf.get(resource.value);
+      if (!refused) this.violationsOf.set(resource.value, (refused = new Map()));
+      refused.set(resource.typeUrl, violations);
+      throw new RuleViolations(violations);
+    }
     this.encodes++;
     const encoded = { bytes, version: bytesVersion(bytes) };
     if (!byType) this.encodedValues.set(resource.value, (byType = new Map()));
     byType.set(resource.typeUrl, encoded);
     return encoded;
+  }
+
+  /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
+  private reportRefused(group: ProxyGroup, resource: XdsResource, violations: Violation[]): void {
+    const key = setKey(group, resource.typeUrl);
+    let names = this.reported.get(key);
+    if (names?.get(resource.name) === resource.value) return;
+    if (!names) this.reported.set(key, (names = new Map()));
+    names.set(resource.name, resource.value);
+    const lines = violations.map((violation) => describeViolation(resource.typeUrl, resource.name, violation));
+    const kept = this.typeMap(group, resource.typeUrl, false)?.has(resource.name);
+    log.error('resource refused: it breaks a rule Envoy enforces, and Envoy would reject the whole response with it', {
+      group,
+      resource: resource.name,
+      type: resource.typeUrl,
+      served: kept ? 'the last good version' : 'nothing (it has no good version yet)',
+      violations: lines,
+    });
+    const refused: RefusedResource = { group, typeUrl: resource.typeUrl, name: resource.name, violations: lines };
+    for (const listener of [...this.refusedListeners]) {
+      try {
+        listener(refused);
+      } catch (err) {
+        log.error('cache refusal listener failed', { error: (err as Error).message });
+      }
+    }
+  }
+
+  private forgetReported(group: ProxyGroup, typeUrl: TypeUrl, gone: (name: string) => boolean): void {
+    const names = this.reported.get(setKey(group, typeUrl));
+    if (!names) return;
+    for (const name of [...names.keys()]) if (gone(name)) names.delete(name);
   }
 
   private retain(resource: CachedResource): void {

@@ -45,6 +45,15 @@ export interface CachedResource {
 /** What one `apply` changed: per group, per type, the names whose bytes changed or that went away. */
 export type ChangeSet = Map<ProxyGroup, Map<TypeUrl, { changed: Set<string>; removed: Set<string> }>>;
 
+/** A resource the cache would not take because it breaks one of Envoy's validation rules. */
+export interface RefusedResource {
+  group: ProxyGroup;
+  typeUrl: TypeUrl;
+  name: string;
+  /** One line per broken rule: `Cluster "shop/cart/80": a.b.c: must be <= 65535 (uint32.lte)`. */
+  violations: string[];
+}
+
 export interface ResourceCache {
   /** Applies a batch; notifies listeners once with exactly what changed (not at all if nothing did). */
   apply(changes: GroupChange[]): ChangeSet;
@@ -55,4 +64,6 @@ export interface ResourceCache {
   setVersion(group: ProxyGroup, typeUrl: TypeUrl): string;
   groups(): ProxyGroup[];
   onChange(listener: (changes: ChangeSet) => void): () => void;
+  /** Told of each resource refused for breaking an Envoy rule (the group keeps its last good version). */
+  onRefused?(listener: (refused: RefusedResource) => void): () => void;
 }

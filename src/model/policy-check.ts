@@ -153,11 +153,11 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
     if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues, true);
     if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues, true);
     if (hc.http && !hc.http.path.startsWith('/')) issues.spec.push(`spec.healthCheck.http.path: ${JSON.stringify(hc.http.path)} must start with /`);
-    // Both go into the probe's request head: a line break or NUL there is refused by Envoy.
+    // Both go into the probe's request head: Envoy refuses control characters there (tab aside).
     for (const field of ['path', 'host'] as const) {
       const value = hc.http?.[field];
-      if (typeof value === 'string' && /[\0\r\n]/.test(value)) {
-        issues.spec.push(`spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or NUL`);
+      if (typeof value === 'string' && /[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) {
+        issues.spec.push(`spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or other control character`);
       }
     }
   }

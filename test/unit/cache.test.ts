@@ -174,3 +174,62 @@ describe('ResourceCache', () => {
     ).toThrow(/resource "a" has type .*Cluster/);
   });
 });
+
+describe('ResourceCache: Envoy validation rules', () => {
+  /** shop/a/80's endpoints with one port Envoy refuses (above 65535). */
+  function badEndpoints(): ReturnType<typeof endpoints> {
+    const resource = endpoints('shop/a/80', '10.0.0.1', '10.0.0.2');
+    const value = structuredClone(resource.value) as any;
+    value.endpoints[0].lbEndpoints[1].endpoint.address.socketAddress.portValue = 70000;
+    return { ...resource, value };
+  }
+
+  it('refuses a resource that breaks a rule, keeps its last good version, applies the rest and says which rule', () => {
+    const cache = new ResourceCache();
+    const refusals: unknown[] = [];
+    cache.onRefused((refused) => refusals.push(refused));
+    const good = endpoints('shop/a/80', '10.0.0.1');
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [good, endpoints('shop/b/80', '10.0.0.3')] }]);
+    const before = cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80');
+
+    const changes = cache.apply([
+      { group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [badEndpoints(), endpoints('shop/b/80', '10.0.0.4')] },
+      { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80')] },
+    ]);
+    // The refused name is neither replaced nor removed; the other resources move on.
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80')).toBe(before);
+    expect(plain(changes)).toEqual({
+      [SIDECAR_GROUP]: {
+        [TypeUrl.ClusterLoadAssignment]: { changed: ['shop/b/80'], removed: [] },
+        [TypeUrl.Cluster]: { changed: ['shop/a/80'], removed: [] },
+      },
+    });
+    expect(refusals).toEqual([
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        name: 'shop/a/80',
+        violations: [
+          'ClusterLoadAssignment "shop/a/80": endpoints[0].lb_endpoints[1].endpoint.address.socket_address.port_value: must be <= 65535 (uint32.lte)',
+        ],
+      },
+    ]);
+  });
+
+  it('leaves a name without a good version absent, and reports one offered value once', () => {
+    const cache = new ResourceCache();
+    const refusals: string[] = [];
+    cache.onRefused((refused) => refusals.push(refused.name));
+    const bad = badEndpoints();
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [bad] }]);
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [bad] }]);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).size).toBe(0);
+    expect(refusals).toEqual(['shop/a/80']);
+    // A fixed value is taken; a later bad one is reported again.
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [endpoints('shop/a/80', '10.0.0.1')] }]);
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80')).toBeDefined();
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [bad] }]);
+    expect(refusals).toEqual(['shop/a/80', 'shop/a/80']);
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80')).toBeDefined();
+  });
+});

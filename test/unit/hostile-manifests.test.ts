@@ -71,6 +71,9 @@ function runMesh(events: SourceEvent[]): void {
   const model = new MeshModel();
   model.apply(events);
   const cache = new ResourceCache();
+  // Whatever the input, nothing translated may break a rule Envoy enforces.
+  const refused: string[] = [];
+  cache.onRefused((resource) => refused.push(...resource.violations));
   for (const [group, role] of [[SIDECAR_GROUP, 'sidecar'], [PROXYLESS_GROUP, 'proxyless']] as const) {
     const all = translateAll(model, role);
     cache.apply([
@@ -93,6 +96,7 @@ function runMesh(events: SourceEvent[]): void {
       .filter(([key]) => Array.isArray(gateway[key]))
       .map(([key, typeUrl]) => ({ group: gatewayGroup('edge'), typeUrl, set: gateway[key] as XdsResource[] })),
   );
+  expect(refused).toEqual([]);
   // Every TrafficPolicy that reached the model has a status with readable conditions.
   for (const status of model.policyStatuses()) {
     for (const condition of (status as unknown as { conditions: Array<{ message: unknown }> }).conditions ?? []) {

@@ -322,8 +322,8 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
     ]);
   });
 
-  it('rejects a line break or NUL in the health-check path or host, naming the field', () => {
-    const errors = errorsOf((spec) => (spec.healthCheck = { http: { path: '/healthz\r\nX-Injected: 1', host: 'a.example\n' } }));
+  it('rejects a line break or other control character in the health-check path or host, naming the field', () => {
+    const errors = errorsOf((spec) => (spec.healthCheck = { http: { path: '/healthz\r\nX-Injected: 1', host: 'a.example\u0007' } }));
     expect(errors).toEqual([
       expect.stringMatching(/^TrafficPolicy shop\/reviews: spec\.healthCheck\.http\.path: must be a string matching /),
       expect.stringMatching(/^TrafficPolicy shop\/reviews: spec\.healthCheck\.http\.host: must be a string matching /),

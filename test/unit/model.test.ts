@@ -112,11 +112,11 @@ describe('model: TrafficPolicy checks', () => {
     expect(message).toContain('spec.routes[1].match.headers[1].regex: "(" is not a valid regular expression');
   });
 
-  it('rejects a line break or NUL in the health-check path or host, which Envoy refuses', () => {
+  it('rejects a line break or other control character in the health-check path or host, which Envoy refuses', () => {
     const model = modelWith({ healthCheck: { http: { path: '/healthz\nX', host: 'a\u0000b' } } });
     const message = condition(model, 'api-policy', 'Accepted')?.message ?? '';
-    expect(message).toContain('spec.healthCheck.http.path: "/healthz\\nX" must not contain a line break or NUL');
-    expect(message).toContain('spec.healthCheck.http.host: "a\\u0000b" must not contain a line break or NUL');
+    expect(message).toContain('spec.healthCheck.http.path: "/healthz\\nX" must not contain a line break or other control character');
+    expect(message).toContain('spec.healthCheck.http.host: "a\\u0000b" must not contain a line break or other control character');
     expect(modelWith({ healthCheck: { http: { path: '/healthz', host: 'a.example' } } }).effectivePolicy('shop/api')).toBeDefined();
   });
 
