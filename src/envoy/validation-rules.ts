@@ -23,8 +23,13 @@ export interface Violation {
 /** Checks one resource (a plain object in `encodeMessage` form, or its protobuf bytes). */
 export function validateResource(typeUrlOrName: string, value: object | Uint8Array): Violation[] {
   const plain = value instanceof Uint8Array ? decodeMessage(typeUrlOrName, value) : value;
+  return validateMessage(messageType(typeUrlOrName), plain);
+}
+
+/** Checks a plain object against any message type's rules (e.g. one outside Envoy's root). */
+export function validateMessage(type: protobuf.Type, value: object): Violation[] {
   const out: Violation[] = [];
-  checkerFor(messageType(typeUrlOrName)).check(plain, [], out);
+  checkerFor(type).check(value, [], out);
   return out;
 }
 
@@ -467,7 +472,7 @@ function bytesCheck(rules: Rules): ValueCheck {
 /** Duration and Timestamp rules; values compared in nanoseconds. */
 function timeCheck(family: 'duration' | 'timestamp', rules: Rules): ValueCheck {
   noteUnsupported(family, rules, family === 'duration'
-    ? ['required', 'const', 'lt', 'lte', 'gt', 'gte', 'in', 'not_in']
+    ? ['required', 'const', 'lt', 'lte', 'gt', 'gte']
     : ['required', 'const', 'lt', 'lte', 'gt', 'gte', 'lt_now', 'gt_now', 'within']);
   const read = (v: unknown): number | undefined => (isPlainObject(v) ? nanos(v) : undefined);
   const show = family === 'duration' ? showDuration : (n: number) => new Date(n / 1e6).toISOString();
