@@ -169,6 +169,16 @@ describe('admin server', () => {
     await waitFor(async () => (await metrics(admin.port)).get('switchyard_xds_streams{flavour="sotw",group="sidecar"}') === undefined);
   });
 
+  it('counts resources refused for breaking an Envoy rule, by type, and keeps serving the last good version', async () => {
+    const good = cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/a/80');
+    const bad = cluster('shop/a/80', 0); // connect_timeout must be > 0s
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bad, cluster('shop/c/80')] }]);
+    const page = await metrics(admin.port);
+    expect(page.get('switchyard_validation_rejections_total{type="Cluster"}')).toBe(1);
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/a/80')).toBe(good);
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/c/80')).toBeDefined();
+  });
+
   it('counts NACKs by type and node, and shows STALE, NACKED and SYNCED per type in /debug/proxies', async () => {
     const { ads, cds } = await connectEnvoy('envoy-nack');
     await ads.barrier();

@@ -59,9 +59,12 @@ describe('hostile xDS requests', () => {
   let client: XdsTestClient;
   let healthy: DeltaTestStream;
   let generation = 0;
+  const refused: string[] = [];
 
   beforeAll(async () => {
     cache = new ResourceCache();
+    // What the hostile clients are served must itself be what Envoy accepts.
+    cache.onRefused((resource) => refused.push(...resource.violations));
     server = new XdsServer({ cache, limits: { maxSubscriptionsPerStream: 50 } });
     server.setReady();
     const port = await server.start(0);
@@ -79,6 +82,7 @@ describe('hostile xDS requests', () => {
   });
 
   afterAll(() => {
+    expect(refused).toEqual([]);
     client.close();
     server.forceShutdown();
   });
