@@ -54,7 +54,8 @@ export function compileAll(root: protobuf.NamespaceBase): void {
 
 // ---------------------------------------------------------------------------------------------
 
-type Path = string[];
+/** Field names, list indexes (numbers), `[key]` map keys and `<Type>` Any markers. */
+type Path = Array<string | number>;
 type ValueCheck = (value: unknown, path: Path, out: Violation[]) => void;
 type Rules = Record<string, unknown>;
 
@@ -100,20 +101,27 @@ function checkerFor(type: protobuf.Type): MessageChecker {
     checkers.set(type, checker);
     return checker;
   }
-  const fields: FieldCheck[] = [];
+  // The walk visits the keys a value has (few) rather than every field a type has (Cluster: ~60);
+  // only the fields whose unset value breaks a rule are looked at when absent.
+  const byKey = new Map<string, FieldCheck>();
+  const absentChecks: FieldCheck[] = [];
   const oneofs: Array<{ name: string; keys: string[] }> = [];
   // Registered before compiling the fields, so recursive types find it.
   checker = {
     check(value, path, out) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
       const record = value as Record<string, unknown>;
-      for (const field of fields) {
+      for (const key in record) {
+        const fieldValue = record[key];
+        if (fieldValue === undefined || fieldValue === null) continue;
+        byKey.get(key)?.present(fieldValue, path, out);
+      }
+      for (const field of absentChecks) {
         const fieldValue = record[field.key];
-        if (fieldValue === undefined || fieldValue === null) field.absent?.(path, out);
-        else field.present(fieldValue, path, out);
+        if (fieldValue === undefined || fieldValue === null) field.absent!(path, out);
       }
       for (const oneof of oneofs) {
-        if (!oneof.keys.some((key) => record[key] !== undefined && record[key] !== null)) {
+        if (!isAnySet(record, oneof.keys)) {
           out.push({ path: joinPath(path, oneof.name), rule: 'oneof.required', message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set` });
         }
       }
@@ -122,12 +130,19 @@ function checkerFor(type: protobuf.Type): MessageChecker {
   checkers.set(type, checker);
   for (const field of type.fieldsArray) {
     const compiled = compileField(field);
-    if (compiled) fields.push(compiled);
+    if (!compiled) continue;
+    byKey.set(compiled.key, compiled);
+    if (compiled.absent) absentChecks.push(compiled);
   }
   for (const oneof of type.oneofsArray) {
     if (oneof.options?.['(validate.required)']) oneofs.push({ name: snakeCase(oneof.name), keys: oneof.oneof.slice() });
   }
   return checker;
+}
+
+function isAnySet(record: Record<string, unknown>, keys: string[]): boolean {
+  for (const key of keys) if (record[key] !== undefined && record[key] !== null) return true;
+  return false;
 }
 
 /** The field's `(validate.rules)`, merged when written as several options. */
@@ -223,8 +238,9 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
         if (!itemCheck) return;
         for (let i = 0; i < value.length; i++) {
           if (value[i] === undefined || value[i] === null) continue;
-          path.push(`${label}[${i}]`);
+          path.push(label, i);
           itemCheck(value[i], path, out);
+          path.pop();
           path.pop();
         }
       },
@@ -246,12 +262,18 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
   if (required) {
     absent = (path, out) => out.push({ path: joinPath(path, label), rule: requiredRule, message: 'is required' });
   } else if (!isMessage && !field.partOf && check) {
+    // An unset scalar is its default value; most rules pass it (a port <= 65535 is), and those
+    // need no check at run time.
     const fallback = defaultValue(kind);
-    absent = (path, out) => {
-      path.push(label);
-      check(fallback, path, out);
-      path.pop();
-    };
+    const probe: Violation[] = [];
+    check(fallback, [], probe);
+    if (probe.length > 0) {
+      absent = (path, out) => {
+        path.push(label);
+        check(fallback, path, out);
+        path.pop();
+      };
+    }
   }
   if (!check) return absent ? { key: field.name, present: () => undefined, absent } : undefined;
   return {
@@ -295,7 +317,8 @@ function elementCheck(kind: string, resolved: protobuf.ReflectionObject | null |
     noteUnsupported('message', messageRules, ['required', 'skip']);
     if (messageRules.skip) return undefined;
     const type = resolved as protobuf.Type;
-    return (value, path, out) => checkerFor(type).check(value, path, out);
+    let checker: MessageChecker | undefined;
+    return (value, path, out) => (checker ??= checkerFor(type)).check(value, path, out);
   }
   if (kind === 'any') return anyCheck((rules.any ?? {}) as Rules, 'any');
   if (kind === 'duration' || kind === 'timestamp') return timeCheck(kind, (rules[kind] ?? {}) as Rules);
@@ -345,18 +368,17 @@ function numberCheck(family: string, rules: Rules, read: (value: unknown) => num
     const n = read(value);
     if (n === undefined) return;
     if (rules.ignore_empty && n === 0) return;
-    const at = (): string => joinPath(path);
-    if (constant !== undefined && n !== constant) out.push({ path: at(), rule: `${family}.const`, message: `must equal ${show(constant)}` });
+    if (constant !== undefined && n !== constant) out.push({ path: joinPath(path), rule: `${family}.const`, message: `must equal ${show(constant)}` });
     if (exclusive) {
       if (!aboveLower(n) && !belowUpper(n)) {
-        out.push({ path: at(), rule: `${family}.${lowerRule}/${upperRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)} or ${symbol[upperRule]} ${show(upper)}` });
+        out.push({ path: joinPath(path), rule: `${family}.${lowerRule}/${upperRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)} or ${symbol[upperRule]} ${show(upper)}` });
       }
     } else {
-      if (lower !== undefined && !aboveLower(n)) out.push({ path: at(), rule: `${family}.${lowerRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)}` });
-      if (upper !== undefined && !belowUpper(n)) out.push({ path: at(), rule: `${family}.${upperRule}`, message: `must be ${symbol[upperRule]} ${show(upper)}` });
+      if (lower !== undefined && !aboveLower(n)) out.push({ path: joinPath(path), rule: `${family}.${lowerRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)}` });
+      if (upper !== undefined && !belowUpper(n)) out.push({ path: joinPath(path), rule: `${family}.${upperRule}`, message: `must be ${symbol[upperRule]} ${show(upper)}` });
     }
-    if (inList.length > 0 && !inList.includes(n)) out.push({ path: at(), rule: `${family}.in`, message: `must be one of ${inList.map((v) => show(v as number)).join(', ')}` });
-    if (notIn.includes(n)) out.push({ path: at(), rule: `${family}.not_in`, message: `must not be ${show(n)}` });
+    if (inList.length > 0 && !inList.includes(n)) out.push({ path: joinPath(path), rule: `${family}.in`, message: `must be one of ${inList.map((v) => show(v as number)).join(', ')}` });
+    if (notIn.includes(n)) out.push({ path: joinPath(path), rule: `${family}.not_in`, message: `must not be ${show(n)}` });
   };
 }
 
@@ -392,11 +414,9 @@ function stringCheck(rules: Rules): ValueCheck {
     'const', 'len', 'min_len', 'max_len', 'len_bytes', 'min_bytes', 'max_bytes', 'pattern', 'prefix', 'suffix', 'contains',
     'not_contains', 'in', 'not_in', 'well_known_regex', 'strict', 'ignore_empty', 'ip', 'ipv4', 'ipv6', 'hostname', 'address', 'uuid',
   ]);
-  const checks: Array<(s: string, at: () => string, out: Violation[]) => void> = [];
+  const checks: Array<{ rule: string; message: string; ok: (s: string) => boolean }> = [];
   const add = (rule: string, message: string, ok: (s: string) => boolean): void => {
-    checks.push((s, at, out) => {
-      if (!ok(s)) out.push({ path: at(), rule: `string.${rule}`, message });
-    });
+    checks.push({ rule: `string.${rule}`, message, ok });
   };
   const n = (key: string): number | undefined => num(rules[key]);
   if (rules.const !== undefined) add('const', `must equal ${JSON.stringify(rules.const)}`, (s) => s === rules.const);
@@ -436,8 +456,7 @@ function stringCheck(rules: Rules): ValueCheck {
   return (value, path, out) => {
     if (typeof value !== 'string') return;
     if (rules.ignore_empty && value === '') return;
-    const at = (): string => joinPath(path);
-    for (const check of checks) check(value, at, out);
+    for (const check of checks) if (!check.ok(value)) out.push({ path: joinPath(path), rule: check.rule, message: check.message });
   };
 }
 
@@ -517,7 +536,7 @@ function anyCheck(rules: Rules, family: string): ValueCheck {
     }
     // `{ typeUrl, value: bytes }` form (as decoded without expanding): check the bytes.
     const inner = value['@type'] === undefined && value.value instanceof Uint8Array ? type.toObject(type.decode(value.value)) : value;
-    path.push(`<${type.name}>`);
+    path.push(anyMarker(type));
     checkerFor(type).check(inner, path, out);
     path.pop();
   };
@@ -525,6 +544,14 @@ function anyCheck(rules: Rules, family: string): ValueCheck {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+const anyMarkers = new WeakMap<protobuf.Type, string>();
+
+function anyMarker(type: protobuf.Type): string {
+  let marker = anyMarkers.get(type);
+  if (marker === undefined) anyMarkers.set(type, (marker = `<${type.name}>`));
+  return marker;
+}
 
 function noteUnsupported(family: string, rules: Rules, known: string[]): void {
   for (const key of Object.keys(rules)) if (!known.includes(key)) unsupported.add(`${family}.${key}`);
@@ -573,7 +600,8 @@ function joinPath(path: Path, last?: string): string {
   const parts = last === undefined ? path : [...path, last];
   let text = '';
   for (const part of parts) {
-    if (part.startsWith('[')) text += part;
+    if (typeof part === 'number') text += `[${part}]`;
+    else if (part.startsWith('[')) text += part;
     else if (part.startsWith('<')) text += part;
     else text += text === '' ? part : `.${part}`;
   }

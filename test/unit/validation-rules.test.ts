@@ -278,8 +278,8 @@ describe('validation rules: read from Envoy\'s own descriptors', () => {
     const cluster = cartCluster();
     cluster.healthChecks = [{ timeout: { seconds: 1 }, unhealthyThreshold: { value: 2 }, healthyThreshold: { value: 2 }, httpHealthCheck: { path: '/healthz\r\nX: 1' } }];
     expect(validateResource(CLUSTER_URL, cluster).map((v) => `${v.path} ${v.rule}`)).toEqual([
-      'health_checks[0].interval duration.required',
       'health_checks[0].http_health_check.path string.well_known_regex',
+      'health_checks[0].interval duration.required',
     ]);
   });
 
