@@ -26,6 +26,7 @@ import "google/protobuf/wrappers.proto";
 
 enum Color { NONE = 0; RED = 1; GREEN = 2; }
 message Inner { string name = 1 [(validate.rules).string.min_len = 1]; }
+message Unchecked { option (validate.disabled) = true; string name = 1 [(validate.rules).string.min_len = 1]; }
 message Rules {
   string s_const = 1 [(validate.rules).string.const = "abc"];
   string s_len = 2 [(validate.rules).string = {min_len: 2, max_len: 3}];
@@ -89,6 +90,7 @@ message Rules {
     int32 b_num = 58 [(validate.rules).int32.gt = 0];
   }
   optional string maybe = 59 [(validate.rules).string.min_len = 2];
+  Unchecked unchecked = 60;
 }
 `;
 
@@ -234,8 +236,8 @@ describe('validation rules: every supported rule kind is caught', () => {
     expect(violations[0].message).toMatch(/\S/);
   });
 
-  it('leaves unset what may be unset: oneof members, proto3 optional, skipped messages, ignore_empty', () => {
-    expect(check({ maybe: undefined, skipped: { name: '' }, sIgnore: '', flt: 0, inners: [], bIp: new Uint8Array(0) })).toEqual([]);
+  it('leaves unset what may be unset: oneof members, proto3 optional, skipped and disabled messages, ignore_empty', () => {
+    expect(check({ maybe: undefined, skipped: { name: '' }, unchecked: { name: '' }, sIgnore: '', flt: 0, inners: [], bIp: new Uint8Array(0) })).toEqual([]);
   });
 });
 
