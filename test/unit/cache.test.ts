@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { jest } from '@jest/globals';
+import { log } from '../../src/log.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { PROXYLESS_GROUP, SIDECAR_GROUP, gatewayGroup, type ChangeSet } from '../../src/cache/types.js';
 import { decodeMessage, encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
@@ -176,6 +178,12 @@ describe('ResourceCache', () => {
 });
 
 describe('ResourceCache: Envoy validation rules', () => {
+  let errorLog: ReturnType<typeof jest.spyOn>;
+  beforeEach(() => {
+    errorLog = jest.spyOn(log, 'error').mockImplementation(() => log);
+  });
+  afterEach(() => errorLog.mockRestore());
+
   /** shop/a/80's endpoints with one port Envoy refuses (above 65535). */
   function badEndpoints(): ReturnType<typeof endpoints> {
     const resource = endpoints('shop/a/80', '10.0.0.1', '10.0.0.2');
@@ -214,6 +222,10 @@ describe('ResourceCache: Envoy validation rules', () => {
         ],
       },
     ]);
+    expect(errorLog).toHaveBeenCalledWith(
+      expect.stringContaining('resource refused'),
+      expect.objectContaining({ group: SIDECAR_GROUP, resource: 'shop/a/80', served: 'the last good version', violations: [expect.stringContaining('(uint32.lte)')] }),
+    );
   });
 
   it('leaves a name without a good version absent, and reports one offered value once', () => {
