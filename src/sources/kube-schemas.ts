@@ -295,7 +295,15 @@ function ingressRules(ingress: Entry): string[] {
   if (!spec.defaultBackend && !(spec.rules?.length > 0)) {
     messages.push('spec: an Ingress needs spec.rules or spec.defaultBackend');
   }
+  ((spec.tls ?? []) as Entry[]).forEach((tls, t) => {
+    ((tls.hosts ?? []) as unknown[]).forEach((host, h) => {
+      const problem = ingressHostProblem(host);
+      if (problem) messages.push(`spec.tls[${t}].hosts[${h}]: ${problem}`);
+    });
+  });
   ((spec.rules ?? []) as Entry[]).forEach((rule, r) => {
+    const problem = rule.host === undefined ? undefined : ingressHostProblem(rule.host);
+    if (problem) messages.push(`spec.rules[${r}].host: ${problem}`);
     ((rule.http?.paths ?? []) as Entry[]).forEach((p, i) => {
       if (p.pathType !== 'ImplementationSpecific' && !(typeof p.path === 'string' && p.path.startsWith('/'))) {
         messages.push(`spec.rules[${r}].http.paths[${i}].path: must start with "/" for pathType ${p.pathType} (got ${JSON.stringify(p.path ?? null)})`);
@@ -303,6 +311,18 @@ function ingressRules(ingress: Entry): string[] {
     });
   });
   return messages;
+}
+
+const DNS_SUBDOMAIN = new RegExp(DNS1123_SUBDOMAIN_PATTERN);
+
+/** Kubernetes' rule for an Ingress host: a DNS-1123 subdomain, "*." allowed first, no IP address.
+ * (It becomes an Envoy virtual-host domain, where a control character is refused.) */
+function ingressHostProblem(host: unknown): string | undefined {
+  if (typeof host !== 'string') return undefined; // the schema names the wrong type
+  if (isIPv4(host) || isIPv6(host)) return `must be a DNS name, not an IP address (got ${JSON.stringify(host)})`;
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) return `must be a lower-case DNS name, optionally starting with "*." (got ${JSON.stringify(host)})`;
+  return undefined;
 }
 
 function secretRules(secret: Entry): string[] {

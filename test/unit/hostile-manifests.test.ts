@@ -163,6 +163,35 @@ describe('hostile manifests', () => {
     );
   });
 
+  it('the example mesh with one string replaced by a hostile one: nothing translated breaks a rule Envoy enforces', () => {
+    // Every string leaf of every object, as a path of keys and indexes.
+    const stringLeaves = (value: unknown, at: Array<string | number> = []): Array<Array<string | number>> => {
+      if (typeof value === 'string') return [at];
+      if (Array.isArray(value)) return value.flatMap((item, i) => stringLeaves(item, [...at, i]));
+      if (value && typeof value === 'object') return Object.entries(value).flatMap(([key, item]) => stringLeaves(item, [...at, key]));
+      return [];
+    };
+    const leaves = base.flatMap((object, index) => stringLeaves(object).map((at) => ({ index, at })));
+    const hostile = fc.oneof(
+      fc.constantFrom('', ' ', '\n', 'a\r\nb', '\u0000', 'a\u0001b', '\u007f', ':', '/', '//', '*', '%00', '\t', 'ü', '😀', 'a'.repeat(300), '0', '-1', '65536'),
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.string({ unit: fc.constantFrom('a', '/', ':', '.', '-', '\n', '\r', '\u0000', ' ', '*', '?', '#'), maxLength: 10 }),
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: leaves.length - 1 }), hostile, (pick, replacement) => {
+        const { index, at } = leaves[pick];
+        const mutated = structuredClone(base[index]) as unknown as Record<string | number, unknown>;
+        let node = mutated;
+        for (const step of at.slice(0, -1)) node = node[step] as Record<string | number, unknown>;
+        node[at[at.length - 1]] = replacement;
+        const events = base.map((object, i) => toSourceEvent(i === index ? (mutated as unknown as KubeObject) : object));
+        expectUsable(events);
+        runMesh(events);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('random TrafficPolicy specs are accepted or rejected with a message; translation never throws', () => {
     const durations = fc.oneof(fc.constantFrom('1s', '250ms', '0s', '-1s', '1h', '10x', ''), fc.string({ maxLength: 6 }));
     const numbers = fc.oneof(fc.integer({ min: -5, max: 70000 }), fc.double(), fc.constant(0));

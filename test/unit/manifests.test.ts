@@ -264,6 +264,27 @@ describe('validateObject: Kubernetes kinds', () => {
     ]);
   });
 
+  it('Ingress: a host is a DNS name (a wildcard first label allowed), as Kubernetes requires', () => {
+    const ingress = (host: string, tlsHost = 'shop.example') => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'shop' },
+      spec: {
+        tls: [{ hosts: [tlsHost], secretName: 'tls' }],
+        rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }],
+      },
+    });
+    expect(validateObject(ingress('shop.example'))).toEqual([]);
+    expect(validateObject(ingress('*.shop.example', '*.shop.example'))).toEqual([]);
+    expect(validateObject(ingress('shop.example\u0000', 'Shop.Example'))).toEqual([
+      'Ingress default/shop: spec.tls[0].hosts[0]: must be a lower-case DNS name, optionally starting with "*." (got "Shop.Example")',
+      'Ingress default/shop: spec.rules[0].host: must be a lower-case DNS name, optionally starting with "*." (got "shop.example\\u0000")',
+    ]);
+    expect(validateObject(ingress('10.0.0.1'))).toEqual([
+      'Ingress default/shop: spec.rules[0].host: must be a DNS name, not an IP address (got "10.0.0.1")',
+    ]);
+  });
+
   it('Secret: a TLS secret needs tls.crt and tls.key, and data must be base64', () => {
     const secret = (rest: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: 'shop' }, ...rest });
     expect(validateObject(secret({ type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==' } }))).toEqual([
