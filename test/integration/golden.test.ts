@@ -12,6 +12,7 @@ import { translateAll, translateGateway } from '../../src/translate/index.js';
 import { translateOptions, type TranslateOptions } from '../../src/translate/options.js';
 import { danglingReferences, describeDangling, type GroupResources } from '../../src/translate/consistency.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
+import { describeViolation, validateResource } from '../../src/envoy/validation-rules.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
 import { clientProfile, parseClientLabel, servedShape } from '../../src/clients/index.js';
 import type { SourceEvent } from '../../src/sources/types.js';
@@ -191,9 +192,8 @@ describe('golden pairs', () => {
     it("passes Envoy's protos (encode, decode, same bytes) and validation rules", () => {
       for (const { file, resources } of rendered.groups) {
         expect({ file, errors: roundTripErrors(allOf(resources)) }).toEqual({ file, errors: [] });
-        // ENVOY VALIDATION RULES — wire at merge: for every resource in allOf(resources),
-        //   validateResource(resource.typeUrl, resource.value) from src/envoy/validation-rules.ts
-        // must return no violations (report them with describeViolation, naming `file`).
+        const violations = allOf(resources).flatMap((r) => validateResource(r.typeUrl, r.value).map((v) => describeViolation(r.typeUrl, r.name, v)));
+        expect({ file, violations }).toEqual({ file, violations: [] });
       }
     });
   });
