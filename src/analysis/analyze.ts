@@ -379,7 +379,15 @@ function endpointSlices(found: Found, model: MeshModel, serviceKey: string): voi
     (object.ports ?? []).forEach((port, j) => {
       if ((port.protocol ?? 'TCP') !== 'TCP') return;
       const name = port.name ?? '';
-      if (service.ports.some((p) => p.name === name)) return;
+      if (service.ports.some((p) => p.name === name)) {
+        if (typeof port.port !== 'number') {
+          const field = `ports[${j}].port`;
+          found.add('EndpointPortWithoutNumber', sliceRef, field,
+            `${label}: ${field}: no port number ("all ports"); Envoy needs a port to reach an endpoint, so these endpoints are not used for port ${name ? `"${name}"` : '(unnamed)'} of Service ${serviceKey}`,
+            'set the port number the endpoints listen on');
+        }
+        return;
+      }
       const have = service.ports.map((p) => (p.name ? `"${p.name}" (${p.port})` : `unnamed (${p.port})`)).join(', ') || 'none';
       const field = port.name !== undefined ? `ports[${j}].name` : `ports[${j}]`;
       found.add('EndpointPortUnmatched', sliceRef, field,

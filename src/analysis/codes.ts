@@ -27,6 +27,7 @@ export const PROBLEM_CODES = {
   // ---- Services and endpoints
   TcpPortConflict: 'warning',
   EndpointPortUnmatched: 'warning',
+  EndpointPortWithoutNumber: 'warning',
   EndpointSliceServiceNotFound: 'warning',
   // ---- the translator (src/pipeline/: a part that fails keeps its last good configuration)
   TranslationFailed: 'error',

@@ -254,7 +254,6 @@ export class MeshModel {
             break;
           }
           const serviceKey = objectKey(namespace, serviceName);
-          warnPortlessSlicePorts(slice, event.ref);
           this.slices.set(key, { serviceKey, object: slice });
           let set = this.slicesByService.get(serviceKey);
           if (!set) this.slicesByService.set(serviceKey, (set = new Set()));
@@ -474,25 +473,13 @@ function resolveEndpointPort(servicePort: ServicePortInfo, slice: EndpointSliceO
   const ports = slice.ports ?? [];
   if (ports.length > 0) {
     const named = ports.find((p) => (p.name ?? '') === servicePort.name);
-    // `port: null` is Kubernetes' "all ports": no number Envoy could dial, so not served.
+    // `port: null` is Kubernetes' "all ports": no number Envoy could dial, so not served
+    // (the analysis reports it as EndpointPortWithoutNumber).
     return typeof named?.port === 'number' ? named.port : undefined;
   }
   if (typeof servicePort.targetPort === 'number') return servicePort.targetPort;
   if (servicePort.targetPort === undefined) return servicePort.port;
   return undefined;
-}
-
-/** Says which slice ports have no number: their endpoints cannot be reached through a Service port. */
-function warnPortlessSlicePorts(slice: EndpointSliceObject, ref: unknown): void {
-  (slice.ports ?? []).forEach((port, index) => {
-    if (typeof port.port === 'number') return;
-    log.warn('model: EndpointSlice port has no number ("all ports") and cannot be mapped to a Service port; its endpoints are not served on it', {
-      ref,
-      field: `ports[${index}].port`,
-      portName: port.name ?? '',
-      fix: 'set ports[].port to the number the endpoints listen on',
-    });
-  });
 }
 
 /** Kubernetes: ready unset means ready; serving unset means the same as ready. */

@@ -228,6 +228,15 @@ describe('Services and endpoints', () => {
   });
 });
 
+describe('Services and endpoints: ports without a number', () => {
+  it('warns about an EndpointSlice port whose port is null ("all ports"), naming the field', async () => {
+    const slice = `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-1\n  namespace: shop\n  labels: { kubernetes.io/service-name: web }\naddressType: IPv4\nports:\n  - { name: http, port: null }\nendpoints:\n  - addresses: [10.0.0.1]\n`;
+    const problems = await problemsOf({ 's.yaml': SERVICE('web'), 'e.yaml': slice });
+    expect(problems.map(brief)).toEqual(['EndpointPortWithoutNumber EndpointSlice web-1 ports[0].port :9']);
+    expect(problems[0].message).toContain('all ports');
+  });
+});
+
 describe('Analysis in a running control plane', () => {
   it('after a batch that changed only endpoints, re-checks those and gives what a whole analysis gives', async () => {
     const slice = (port: string) =>

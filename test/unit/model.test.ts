@@ -1,6 +1,4 @@
-import { jest } from '@jest/globals';
 import { MeshModel } from '../../src/model/index.js';
-import { log } from '../../src/log.js';
 import type { KubeObject } from '../../src/sources/types.js';
 import { policy, remove, service, slice, upsert } from '../support/builders.js';
 
@@ -340,21 +338,15 @@ describe('model: Services and endpoints', () => {
     expect(model.ingressClasses()).toHaveLength(0);
   });
 
-  it('does not serve endpoints whose slice port is null ("all ports"), says so, and keeps the other slices', () => {
-    const warn = jest.spyOn(log, 'warn');
-    try {
-      const model = new MeshModel();
-      model.apply([
-        upsert(service('api')),
-        upsert(slice('api-any', 'api', [{ addresses: ['10.0.0.1'] }], [{ name: 'http', port: null }])),
-        upsert(slice('api-1', 'api', [{ addresses: ['10.0.0.2'] }])),
-      ]);
-      const port = model.service('shop/api')!.ports[0];
-      expect(model.endpoints('shop/api', port)).toEqual([expect.objectContaining({ address: '10.0.0.2', port: 8080 })]);
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining('all ports'), expect.objectContaining({ field: 'ports[0].port', ref: expect.objectContaining({ name: 'api-any' }) }));
-    } finally {
-      warn.mockRestore();
-    }
+  it('does not serve endpoints whose slice port is null ("all ports"), and keeps the other slices', () => {
+    const model = new MeshModel();
+    model.apply([
+      upsert(service('api')),
+      upsert(slice('api-any', 'api', [{ addresses: ['10.0.0.1'] }], [{ name: 'http', port: null }])),
+      upsert(slice('api-1', 'api', [{ addresses: ['10.0.0.2'] }])),
+    ]);
+    const port = model.service('shop/api')!.ports[0];
+    expect(model.endpoints('shop/api', port)).toEqual([expect.objectContaining({ address: '10.0.0.2', port: 8080 })]);
   });
 
   it('ignores an EndpointSlice without its Service label and keeps going', () => {
