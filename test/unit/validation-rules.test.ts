@@ -8,6 +8,7 @@ import { encodeMessage, envoyRoot, SERVED_TYPE_URLS, TypeUrl, type XdsResource }
 import { fromProto3Json } from '../../src/envoy/proto-json.js';
 import { compileAll, describeViolation, unsupportedRules, validateMessage, validateResource, type Violation } from '../../src/envoy/validation-rules.js';
 import { renderDocument } from '../../src/cli/render.js';
+import { parseClientLabel } from '../../src/clients/index.js';
 import { loadManifestDir } from '../../src/sources/files.js';
 import { MeshModel } from '../../src/model/index.js';
 import { translateAll, translateGateway } from '../../src/translate/index.js';
@@ -369,4 +370,16 @@ describe('validation rules: nothing Switchyard renders breaks one', () => {
     expect(resources.length).toBeGreaterThan(0);
     expect(describeAll(resources)).toEqual([]);
   });
+  // Each client profile is served its own shape (legacy header matchers, lb_policy, ...): those too.
+  it.each(['grpc-core/1.51.1', 'grpc-go/1.40.0', 'grpc-java/1.50.0', 'grpc-node/1.8.0', 'envoy/1.20.0', 'unknown'])(
+    'the examples rendered for client %s (sidecar and proxyless)',
+    async (label) => {
+      for (const role of ['sidecar', 'proxyless'] as const) {
+        const document = await renderDocument(EXAMPLES, { role, client: parseClientLabel(label) });
+        const rendered = renderedResources(document);
+        expect(rendered.length).toBeGreaterThan(0);
+        expect({ role, violations: describeAll(rendered) }).toEqual({ role, violations: [] });
+      }
+    },
+  );
 });
