@@ -1,4 +1,4 @@
 export { MeshModel, objectKey, portProtocol, policyBackends, compare, SERVICE_NAME_LABEL } from './mesh-model.js';
-export { checkPolicy, isPrime, nextPrime, MAGLEV_MAX_TABLE_SIZE, RING_HASH_MAX_SIZE, RETRY_ON_CONDITIONS } from './policy-check.js';
+export { checkPolicy, MAGLEV_MAX_TABLE_SIZE, RING_HASH_MAX_SIZE, RETRY_ON_CONDITIONS } from './policy-check.js';
 export { parseDuration, protoDuration } from './duration.js';
 export * from './types.js';

@@ -4,6 +4,7 @@
 import type { TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import type { ServiceInfo } from './types.js';
 import { MAX_DURATION_MS, parseDuration } from './duration.js';
+import { maglevTableSizeProblem } from '../envoy/maglev.js';
 
 /** Envoy's own limits (maglev.proto, ring_hash.proto). */
 export const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
@@ -19,19 +20,6 @@ export interface PolicyIssues {
 }
 
 export type ServiceLookup = (namespace: string, name: string) => ServiceInfo | undefined;
-
-export function isPrime(n: number): boolean {
-  if (!Number.isInteger(n) || n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
-}
-
-export function nextPrime(n: number): number {
-  let candidate = Math.max(2, Math.floor(n) + 1);
-  while (!isPrime(candidate)) candidate++;
-  return candidate;
-}
 
 const HASHING_POLICIES = new Set(['Auto', 'RingHash', 'Maglev']);
 
@@ -61,11 +49,10 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
   if (lb) {
     const tableSize = lb.maglev?.tableSize;
     if (tableSize !== undefined) {
-      if (tableSize > MAGLEV_MAX_TABLE_SIZE) {
-        issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${tableSize} is larger than Envoy's maximum ${MAGLEV_MAX_TABLE_SIZE}`);
-      } else if (!isPrime(tableSize)) {
-        issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${tableSize} is not prime; use a prime such as ${nextPrime(tableSize)}`);
-      }
+      const problem = tableSize > MAGLEV_MAX_TABLE_SIZE
+        ? `${tableSize} is larger than Envoy's maximum ${MAGLEV_MAX_TABLE_SIZE}`
+        : maglevTableSizeProblem(tableSize);
+      if (problem) issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${problem}`);
     }
     const ring = lb.ringHash;
     if (ring) {

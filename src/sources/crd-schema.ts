@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import YAML from 'yaml';
+import { maglevTableSizeProblem } from '../envoy/maglev.js';
 import { createKubeAjv, describeErrors, fieldPath } from './schema-errors.js';
 
 export const CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'trafficpolicies.switchyard.dev.yaml');
@@ -114,16 +115,8 @@ function checkCelRules(schema: SchemaNode, value: unknown, instancePath: string,
 function checkSpecMeaning(spec: Entry, messages: string[]): void {
   const tableSize = (spec.loadBalancer as Entry | undefined)?.maglev as Entry | undefined;
   const size = tableSize?.tableSize;
-  if (typeof size === 'number' && !isPrime(size)) {
-    messages.push(`spec.loadBalancer.maglev.tableSize: must be a prime number, e.g. 65537 or 5000011 (got ${size})`);
-  }
-}
-
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
+  const problem = typeof size === 'number' ? maglevTableSizeProblem(size) : undefined;
+  if (problem) messages.push(`spec.loadBalancer.maglev.tableSize: ${problem}`);
 }
 
 export interface TrafficPolicySchemaValidator {

@@ -427,7 +427,7 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
 
   it('requires a prime maglev table size, as Envoy does', () => {
     expect(errorsOf((spec) => (spec.loadBalancer.maglev.tableSize = 65536))).toEqual([
-      'TrafficPolicy shop/reviews: spec.loadBalancer.maglev.tableSize: must be a prime number, e.g. 65537 or 5000011 (got 65536)',
+      'TrafficPolicy shop/reviews: spec.loadBalancer.maglev.tableSize: 65536 is not prime; use a prime such as 65537',
     ]);
   });
 
