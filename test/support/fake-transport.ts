@@ -23,17 +23,25 @@ import {
   type SotwRequestFields,
 } from './xds-client.js';
 
-/** Records every write; never blocks. */
+/** Records every write; blocks only when a test sets `blocked` (a client that stopped reading). */
 export class FakeTransport implements StreamTransport {
   readonly peer = 'fake:1';
-  readonly blocked = false;
+  blocked = false;
   readonly written: Buffer[] = [];
   ended: { code: GrpcStatus; message: string } | undefined;
+  private readonly drainListeners: Array<() => void> = [];
 
   write(bytes: Buffer): void {
     this.written.push(bytes);
   }
-  onDrain(): void {}
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+  /** The client reads again: the stream sends what it held back. */
+  drain(): void {
+    this.blocked = false;
+    for (const listener of this.drainListeners) listener();
+  }
   queued(): { responses: number; bytes: number } {
     return { responses: 0, bytes: 0 };
   }
