@@ -1,23 +1,14 @@
 // The load-balancing settings a user writes in a TrafficPolicy reach the clients that can use
 // them, and stay away from the ones that cannot.
 import { MeshModel } from '../../src/model/index.js';
-import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
-
-function upsert(object: KubeObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: 'shop', name: object.metadata.name }, object };
-}
+import { policy, service, upsert } from '../support/builders.js';
 
 function modelWith(spec: object): MeshModel {
   const model = new MeshModel();
   model.apply([
-    upsert({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 8080 }] } } as KubeObject),
-    upsert({
-      apiVersion: 'switchyard.dev/v1alpha1',
-      kind: 'TrafficPolicy',
-      metadata: { name: 'api', namespace: 'shop' },
-      spec: { targetRef: { kind: 'Service', name: 'api' }, ...spec },
-    } as KubeObject),
+    upsert(service('api')),
+    upsert(policy('api', { targetRef: { kind: 'Service', name: 'api' }, ...spec })),
   ]);
   return model;
 }

@@ -2,31 +2,21 @@
 // must reach Envoy with their meaning intact (exact is not prefix, absent is not present, an
 // explicit port is that port, two entries to one cluster share its weight).
 import { MeshModel } from '../../src/model/index.js';
-import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
+import { policy, service, upsert } from '../support/builders.js';
 
-function upsert(object: KubeObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: 'shop', name: object.metadata.name }, object };
-}
-
-function service(name: string, ports: number[]): KubeObject {
-  const spec = { ports: ports.map((port) => ({ name: `http-${port}`, port })) };
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec } as KubeObject;
+function httpService(name: string, ports: number[]) {
+  return service(name, ports.map((port) => ({ name: `http-${port}`, port })));
 }
 
 /** Services reviews (9080), reviews-v1 (9080) and reviews-v2 (9080, 9081); one policy on reviews. */
 function reviewsRoutes(spec: object): any[] {
   const model = new MeshModel();
   model.apply([
-    upsert(service('reviews', [9080])),
-    upsert(service('reviews-v1', [9080])),
-    upsert(service('reviews-v2', [9080, 9081])),
-    upsert({
-      apiVersion: 'switchyard.dev/v1alpha1',
-      kind: 'TrafficPolicy',
-      metadata: { name: 'reviews', namespace: 'shop' },
-      spec: { targetRef: { kind: 'Service', name: 'reviews' }, ...spec },
-    } as KubeObject),
+    upsert(httpService('reviews', [9080])),
+    upsert(httpService('reviews-v1', [9080])),
+    upsert(httpService('reviews-v2', [9080, 9081])),
+    upsert(policy('reviews', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })),
   ]);
   expect(model.policyStatus('shop', 'reviews')?.find((c) => c.type === 'Accepted')?.status).toBe('True');
   const outbound = translateAll(model, 'sidecar').routes.find((r) => r.name === 'outbound')!.value as any;
