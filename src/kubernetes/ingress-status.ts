@@ -10,6 +10,7 @@
 import { CoreV1Api, NetworkingV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { isIP } from 'node:net';
 import { log } from '../log.js';
+import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { KubernetesSource } from '../sources/kubernetes.js';
 import { isOurIngress } from '../translate/gateway.js';
@@ -88,14 +89,9 @@ export class IngressStatusWriter {
   private readonly serviceRef: { namespace: string; name: string } | undefined;
   /** The gateway's address; undefined until known (nothing is written, or cleared, before). */
   private addresses: LoadBalancerAddress[] | undefined;
-  private readonly dirty = new Set<string>();
-  private everything = false;
-  private timer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly writer: KeyedReconciler;
   private pollTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
   private started = false;
-  private stopped = false;
   private isReady = false;
   private serviceProblemLogged = '';
   /** What we last wrote per Ingress and the resourceVersion it had before: until the watch
@@ -107,6 +103,13 @@ export class IngressStatusWriter {
     this.networking = writerOptions.kubeConfig.makeApiClient(NetworkingV1Api);
     this.core = writerOptions.kubeConfig.makeApiClient(CoreV1Api);
     this.options = translateOptions(writerOptions.translate);
+    this.writer = new KeyedReconciler({
+      batchMs: writerOptions.batchMs,
+      retryMs: writerOptions.retryMs,
+      allKeys: () => writerOptions.source.ingressKeys(),
+      canWrite: () => this.isReady && this.addresses !== undefined && writerOptions.leader.isLeader(),
+      reconcileOne: (key) => this.reconcileOne(key),
+    });
     const fixed = writerOptions.address.addresses?.filter((a) => a.trim() !== '') ?? [];
     if (fixed.length > 0) this.addresses = fixed.map((a) => parseAddress(a.trim()));
     else if (writerOptions.address.service) this.serviceRef = parseServiceRef(writerOptions.address.service);
@@ -125,16 +128,15 @@ export class IngressStatusWriter {
     const onFlushed = (report: { change: { ingresses: Set<string>; all: boolean } }) => {
       // Which Ingresses are ours depends on IngressClasses too: any Ingress change rechecks all
       // (comparisons are in memory; only differences are written).
-      if (report.change.all || report.change.ingresses.size > 0) this.markAll();
+      if (report.change.all || report.change.ingresses.size > 0) this.writer.markAll();
     };
-    const onIngress = (ref: { namespace?: string; name: string }) => this.mark(`${ref.namespace}/${ref.name}`);
+    const onIngress = (ref: { namespace?: string; name: string }) => this.writer.mark(`${ref.namespace}/${ref.name}`);
     const onStarted = () => {
-      this.markAll();
+      this.writer.markAll();
       this.pollService();
     };
     const onLost = () => {
-      this.dirty.clear();
-      this.everything = false;
+      this.writer.clear();
       this.lastWrite.clear();
       clearTimeout(this.pollTimer);
       this.pollTimer = undefined;
@@ -152,7 +154,7 @@ export class IngressStatusWriter {
     this.writerOptions.ready.then(
       () => {
         this.isReady = true;
-        this.markAll();
+        this.writer.markAll();
       },
       () => undefined,
     );
@@ -160,22 +162,20 @@ export class IngressStatusWriter {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.retryTimer);
+    const stopped = this.writer.stop();
     clearTimeout(this.pollTimer);
     for (const detach of this.detachers.splice(0)) detach();
-    await this.running;
+    await stopped;
   }
 
   /** Reads the gateway's Service now and then every servicePollMs while leading. */
   private pollService(): void {
-    if (!this.serviceRef || this.stopped) return;
+    if (!this.serviceRef || this.writer.isStopped) return;
     clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
-    this.running = this.running.then(async () => {
+    this.writer.enqueue(async () => {
       await this.readService();
-      if (!this.stopped && this.writerOptions.leader.isLeader()) {
+      if (!this.writer.isStopped && this.writerOptions.leader.isLeader()) {
         this.pollTimer = setTimeout(() => this.pollService(), this.writerOptions.servicePollMs ?? 10_000);
       }
     });
@@ -203,46 +203,7 @@ export class IngressStatusWriter {
     if (this.addresses && addressSignature(next as Array<Record<string, unknown>>) === addressSignature(this.addresses as Array<Record<string, unknown>>)) return;
     this.addresses = next;
     log.info('Ingress status: gateway address', { service: `${ref.namespace}/${ref.name}`, addresses: next.map((a) => a.ip ?? a.hostname) });
-    this.markAll();
-  }
-
-  private mark(key: string): void {
-    this.dirty.add(key);
-    this.schedule(this.writerOptions.batchMs ?? 50);
-  }
-
-  private markAll(): void {
-    this.everything = true;
-    this.schedule(this.writerOptions.batchMs ?? 50);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.running.then(() => this.reconcile());
-    }, delayMs);
-  }
-
-  private async reconcile(): Promise<void> {
-    if (this.stopped || !this.isReady || !this.addresses || !this.writerOptions.leader.isLeader()) return;
-    const keys = new Set(this.dirty);
-    this.dirty.clear();
-    if (this.everything) {
-      this.everything = false;
-      for (const key of this.writerOptions.source.ingressKeys()) keys.add(key);
-    }
-    let failed = false;
-    for (const key of [...keys].sort()) {
-      if (!(await this.reconcileOne(key))) {
-        failed = true;
-        this.dirty.add(key);
-      }
-    }
-    if (failed && !this.stopped) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.schedule(0), this.writerOptions.retryMs ?? 2000);
-    }
+    this.writer.markAll();
   }
 
   /** The addresses an Ingress should carry, or undefined when it is not ours to touch. */
@@ -270,7 +231,7 @@ export class IngressStatusWriter {
     if (signature === addressSignature(current)) return true;
     const previous = this.lastWrite.get(key);
     if (previous && previous.signature === signature && previous.staleResourceVersion === state.resourceVersion) return true;
-    if (this.stopped || !this.writerOptions.leader.isLeader()) return true;
+    if (this.writer.isStopped || !this.writerOptions.leader.isLeader()) return true;
     try {
       await this.networking.patchNamespacedIngressStatus(
         { namespace, name, body: { status: { loadBalancer: { ingress: desired.length > 0 ? desired : null } } } },

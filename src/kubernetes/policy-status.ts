@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { log } from '../log.js';
+import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { TypeUrl } from '../envoy/protos.js';
 import {
@@ -189,13 +190,8 @@ export class PolicyStatusWriter {
   /** Status writes done (successful PATCHes). */
   writes = 0;
   private readonly api: CustomObjectsApi;
-  private readonly dirty = new Set<string>();
-  private everything = false;
-  private timer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
+  private readonly writer: KeyedReconciler;
   private started = false;
-  private stopped = false;
   private isReady = false;
   /** What we last wrote per policy, and the resourceVersion the object had before: until the
    * watch brings the written version, the stale copy must not cause a second write. */
@@ -204,6 +200,16 @@ export class PolicyStatusWriter {
 
   constructor(private readonly options: PolicyStatusWriterOptions) {
     this.api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.writer = new KeyedReconciler({
+      batchMs: options.batchMs,
+      retryMs: options.retryMs,
+      allKeys: () => options.source.trafficPolicyRefs().map((ref) => `${ref.namespace}/${ref.name}`),
+      canWrite: () => this.isReady && options.leader.isLeader(),
+      reconcileOne: (key) => {
+        const slash = key.indexOf('/');
+        return this.reconcileOne(key.slice(0, slash), key.slice(slash + 1));
+      },
+    });
   }
 
   start(): void {
@@ -211,17 +217,16 @@ export class PolicyStatusWriter {
     this.started = true;
     const { pipeline, source, leader, nacks } = this.options;
     const onFlushed = (report: { change: { policyStatus: Set<string> } }) => {
-      for (const key of report.change.policyStatus) this.mark(key);
+      for (const key of report.change.policyStatus) this.writer.mark(key);
     };
-    const onPolicy = (ref: { namespace: string; name: string }) => this.mark(`${ref.namespace}/${ref.name}`);
-    const onStarted = () => this.markAll();
+    const onPolicy = (ref: { namespace: string; name: string }) => this.writer.mark(`${ref.namespace}/${ref.name}`);
+    const onStarted = () => this.writer.markAll();
     const onLost = () => {
-      this.dirty.clear();
-      this.everything = false;
+      this.writer.clear();
       this.lastWrite.clear();
     };
-    const onNacks = () => this.markAll();
-    const onProxies = () => this.markAll();
+    const onNacks = () => this.writer.markAll();
+    const onProxies = () => this.writer.markAll();
     this.options.server?.on('streamOpened', onProxies);
     this.options.server?.on('streamClosed', onProxies);
     this.detachers.push(() => this.options.server?.off('streamOpened', onProxies), () => this.options.server?.off('streamClosed', onProxies));
@@ -240,18 +245,16 @@ export class PolicyStatusWriter {
     this.options.ready.then(
       () => {
         this.isReady = true;
-        this.markAll();
+        this.writer.markAll();
       },
       () => undefined,
     );
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.retryTimer);
+    const stopped = this.writer.stop();
     for (const detach of this.detachers.splice(0)) detach();
-    await this.running;
+    await stopped;
   }
 
   /** The status this replica would write for a policy now, or undefined when the model has none. */
@@ -275,47 +278,6 @@ export class PolicyStatusWriter {
     return { ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions: next };
   }
 
-  private mark(key: string): void {
-    this.dirty.add(key);
-    this.schedule(this.options.batchMs ?? 50);
-  }
-
-  private markAll(): void {
-    this.everything = true;
-    this.schedule(this.options.batchMs ?? 50);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.running.then(() => this.reconcile());
-    }, delayMs);
-  }
-
-  private async reconcile(): Promise<void> {
-    if (this.stopped || !this.isReady || !this.options.leader.isLeader()) return;
-    const keys = new Set(this.dirty);
-    this.dirty.clear();
-    if (this.everything) {
-      this.everything = false;
-      for (const ref of this.options.source.trafficPolicyRefs()) keys.add(`${ref.namespace}/${ref.name}`);
-    }
-    let failed = false;
-    for (const key of [...keys].sort()) {
-      const slash = key.indexOf('/');
-      const ok = await this.reconcileOne(key.slice(0, slash), key.slice(slash + 1));
-      if (!ok) {
-        failed = true;
-        this.dirty.add(key);
-      }
-    }
-    if (failed && !this.stopped) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.schedule(0), this.options.retryMs ?? 2000);
-    }
-  }
-
   /** Writes one policy's status if it changed. False when the write failed (retried later). */
   private async reconcileOne(namespace: string, name: string): Promise<boolean> {
     const key = `${namespace}/${name}`;
@@ -336,7 +298,7 @@ export class PolicyStatusWriter {
     });
     const status = { ...(desired.observedGeneration !== undefined ? { observedGeneration: desired.observedGeneration } : {}), conditions };
     // Checked again just before writing: leadership may have ended while we awaited.
-    if (this.stopped || !this.options.leader.isLeader()) return true;
+    if (this.writer.isStopped || !this.options.leader.isLeader()) return true;
     try {
       await this.api.patchNamespacedCustomObjectStatus(
         { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: TRAFFIC_POLICY_PLURAL, namespace, name, body: { status } },
