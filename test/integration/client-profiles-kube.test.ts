@@ -1,12 +1,11 @@
 // The TrafficPolicy says which connected clients do not get it as written: a ClientsDegraded
 // condition, written by the leader while such a client is connected and gone once it leaves.
 import { TypeUrl } from '../../src/envoy/protos.js';
-import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes/mode.js';
+import type { KubernetesMode } from '../../src/kubernetes/mode.js';
 import type { Condition } from '../../src/sources/types.js';
 import { endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 import { testNode, XdsTestClient } from '../support/xds-client.js';
-
-const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+import { startTestReplica } from '../support/kube-replica.js';
 
 describe('TrafficPolicy ClientsDegraded condition', () => {
   let api: KubeApiServer;
@@ -22,16 +21,7 @@ describe('TrafficPolicy ClientsDegraded condition', () => {
     api.apply(service('reviews'));
     api.apply(endpointSlice('reviews', ['10.0.0.1', '10.0.0.2']));
     api.apply(trafficPolicy('reviews-hash', 'reviews', { loadBalancer: { policy: 'RingHash', hashOn: [{ header: { name: 'x-user' } }] } }));
-    mode = await startKubernetesMode({
-      source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
-      lease: { ...LEASE, identity: 'replica-a' },
-      status: { batchMs: 10, retryMs: 100 },
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 5, maxMs: 50 },
-    });
-    await mode.app.ready;
-    await eventually('leadership', () => mode.leader.isLeader());
+    mode = await startTestReplica(api);
     client = new XdsTestClient(mode.app.xdsPort);
   });
 

@@ -1,12 +1,11 @@
 // Ingress status.loadBalancer as the leader writes it from the gateway Service's address: only
 // on the Ingresses Switchyard serves, only when it changes, and taken back when it stops serving one.
-import { startKubernetesMode, type KubernetesMode, type KubernetesModeOptions } from '../../src/kubernetes/mode.js';
+import { type KubernetesMode, type KubernetesModeOptions } from '../../src/kubernetes/mode.js';
 import { parseServiceRef, serviceAddresses } from '../../src/kubernetes/ingress-status.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { KUBERNETES_FLAGS, kubernetesModeSettings } from '../../src/sources/kube-flags.js';
 import { eventually, ingress, KubeApiServer, NS, service, type JsonObject } from '../support/kube-api-server.js';
-
-const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+import { startTestReplica } from '../support/kube-replica.js';
 
 function gatewayService(status: JsonObject[] = []): JsonObject {
   return {
@@ -26,17 +25,7 @@ describe('Ingress status', () => {
   const ingressWrites = () => api.writes.filter((w) => w.path.includes('/ingresses/') && w.path.endsWith('/status'));
 
   async function start(ingressStatus: KubernetesModeOptions['ingressStatus']): Promise<void> {
-    mode = await startKubernetesMode({
-      source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
-      lease: { ...LEASE, identity: 'replica-a' },
-      status: { batchMs: 10, retryMs: 100 },
-      ingressStatus,
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 5, maxMs: 50 },
-    });
-    await mode.app.ready;
-    await eventually('leadership', () => mode.leader.isLeader());
+    mode = await startTestReplica(api, { ingressStatus });
   }
 
   beforeEach(async () => {

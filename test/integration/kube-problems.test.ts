@@ -1,10 +1,9 @@
 // Kubernetes mode runs the same analysis as validate: its problems reach the Event recorder
 // without any wiring by the caller, and a problem fixed in the cluster leaves the tracker.
-import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes/mode.js';
+import type { KubernetesMode } from '../../src/kubernetes/mode.js';
 import type { Problem } from '../../src/analysis/problem.js';
 import { eventually, KubeApiServer, NS, service, trafficPolicy, type JsonObject } from '../support/kube-api-server.js';
-
-const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+import { startTestReplica } from '../support/kube-replica.js';
 
 describe('configuration problems in Kubernetes mode', () => {
   let api: KubeApiServer;
@@ -25,15 +24,7 @@ describe('configuration problems in Kubernetes mode', () => {
   it('posts an Event for a policy whose Service is missing, and forgets the problem once the Service exists', async () => {
     api.apply(trafficPolicy('ratings', 'ratings'));
     api.apply(trafficPolicy('reviews', 'reviews', { split: [{ backend: 'reviews', weight: 90 }, { backend: 'reviews', port: 9080, weight: 20 }] }));
-    mode = await startKubernetesMode({
-      source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
-      lease: { ...LEASE, identity: 'replica-a' },
-      status: { batchMs: 10, retryMs: 100 },
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 5, maxMs: 50 },
-    });
-    await mode.app.ready;
+    mode = await startTestReplica(api, { lead: false });
     const codes = () => mode!.app.pipeline.problemTracker.problems().map((p: Problem) => `${p.code} ${p.object.name}`);
     expect(codes()).toEqual(expect.arrayContaining(['PolicyTargetNotFound ratings', 'WeightsNotHundred reviews']));
     // Objects from the API server have no file: the problem says so by leaving file and line out.

@@ -3,12 +3,11 @@
 // something really changed, with stable lastTransitionTimes.
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { clusterNamesIn, nackedCondition, statusSignature, type OutstandingNack } from '../../src/kubernetes/policy-status.js';
-import { startKubernetesMode, type KubernetesMode } from '../../src/kubernetes/mode.js';
+import type { KubernetesMode } from '../../src/kubernetes/mode.js';
 import type { Condition } from '../../src/sources/types.js';
 import { ClusterWatcher, endpointSlice, eventually, KubeApiServer, NS, service, trafficPolicy } from '../support/kube-api-server.js';
 import { XdsTestClient } from '../support/xds-client.js';
-
-const LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+import { startTestReplica, TEST_LEASE } from '../support/kube-replica.js';
 
 describe('TrafficPolicy status', () => {
   let api: KubeApiServer;
@@ -20,16 +19,7 @@ describe('TrafficPolicy status', () => {
   }
 
   async function start(): Promise<void> {
-    mode = await startKubernetesMode({
-      source: { kubeConfig: api.kubeConfig('replica-a'), backoff: { initialMs: 50, maxMs: 400 } },
-      lease: { ...LEASE, identity: 'replica-a' },
-      status: { batchMs: 10, retryMs: 100 },
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 5, maxMs: 50 },
-    });
-    await mode.app.ready;
-    await eventually('leadership', () => mode.leader.isLeader());
+    mode = await startTestReplica(api);
     client = new XdsTestClient(mode.app.xdsPort);
   }
 
@@ -155,16 +145,10 @@ describe('TrafficPolicy status', () => {
     api.apply({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: LEASE.name, namespace: LEASE.namespace },
+      metadata: { name: TEST_LEASE.name, namespace: TEST_LEASE.namespace },
       spec: { holderIdentity: 'someone-else', leaseDurationSeconds: 30, renewTime: new Date().toISOString() },
     });
-    mode = await startKubernetesMode({
-      source: { kubeConfig: api.kubeConfig('replica-a') },
-      lease: { ...LEASE, identity: 'replica-a' },
-      xdsPort: 0,
-      adminPort: null,
-    });
-    await mode.app.ready;
+    mode = await startTestReplica(api, { lead: false });
     await eventually('the holder seen', () => mode.leader.holder() === 'someone-else');
     // Several retry periods: still no leadership, no writes.
     const leaseReads = () => api.objectReads.filter((r) => r.kind === 'Lease' && r.client === 'replica-a').length;
