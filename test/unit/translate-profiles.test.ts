@@ -1,40 +1,13 @@
 // Translation for client profiles: legacy header matchers for clients before gRFC A63, the legacy
 // lb_policy always beside the typed list, ring hash avoided where it is missing or crashes, and
 // the degradations each profile is told about.
-import { createRequire } from 'node:module';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { MeshModel } from '../../src/model/index.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
-import type { KubeObject, SourceEvent, TrafficPolicySpec } from '../../src/sources/types.js';
+import type { TrafficPolicySpec } from '../../src/sources/types.js';
 import { degradationsFor, translateAll, type LbKind } from '../../src/translate/index.js';
 import { chooseLb, clusterLbFields } from '../../src/translate/lb-policy.js';
 import { translateOptions } from '../../src/translate/options.js';
 import { clientProfile, identifyClient, parseClientLabel, servedShape } from '../../src/clients/index.js';
-
-const require = createRequire(import.meta.url);
-const grpcXds = require('@grpc/grpc-js-xds');
-const { ClusterResourceType } = require('@grpc/grpc-js-xds/build/src/xds-resource-type/cluster-resource-type.js');
-const { RouteConfigurationResourceType } = require('@grpc/grpc-js-xds/build/src/xds-resource-type/route-config-resource-type.js');
-
-function exampleModel(): MeshModel {
-  const events: SourceEvent[] = [];
-  for (const file of readdirSync('examples').filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
-      const object = doc.toJS() as KubeObject;
-      events.push({ type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object });
-    }
-  }
-  const model = new MeshModel();
-  model.apply(events);
-  return model;
-}
-
-const grpcContext = { bootstrap: { certificateProviders: {}, node: {}, xdsServers: [], authorities: {} }, server: {} };
-function grpcDecode(resourceType: any, resource: XdsResource): { error?: string; value?: any } {
-  return resourceType.decode(grpcContext, { type_url: resource.typeUrl, value: Buffer.from(encodeMessage(resource.typeUrl, resource.value)) });
-}
+import { ClusterResourceType, RouteConfigurationResourceType, exampleModel, grpcDecode, registerGrpcXds } from '../support/grpc-xds-decode.js';
 
 type Json = Record<string, any>;
 const PYTHON_1_51_1 = clientProfile(identifyClient({ userAgentName: 'gRPC C-core linux Python', userAgentVersion: 'C-core 29.0.0 Python 1.51.1' }));
@@ -45,7 +18,7 @@ function headerMatchers(routes: XdsResource[]): Json[] {
 }
 
 describe('header matchers per profile', () => {
-  beforeAll(() => grpcXds.register());
+  beforeAll(() => registerGrpcXds());
   const model = exampleModel();
 
   it('are written in the legacy fields for a client before gRFC A63, and decode through Envoy protos and gRPC', () => {
@@ -103,7 +76,7 @@ describe('lb_policy beside load_balancing_policy', () => {
 });
 
 describe('gRPC C-core 1.51.1 and ring hash', () => {
-  beforeAll(() => grpcXds.register());
+  beforeAll(() => registerGrpcXds());
   const model = exampleModel();
   const served = servedShape(PYTHON_1_51_1, 'proxyless');
 
