@@ -4,7 +4,7 @@
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, type TestCertificate } from '../unit/gateway-fixtures.js';
+import { selfSigned, shopIngress, shopObjects, twoHostTlsIngress, type TestCertificate } from '../unit/gateway-fixtures.js';
 import { tlsSecret, upsert } from '../support/builders.js';
 import { testNode, XdsTestClient, type DeltaTestStream, type SotwTestStream } from '../support/xds-client.js';
 
@@ -25,20 +25,6 @@ class PushSource implements Source {
 const gatewayNode = testNode({ id: 'edge-gateway-1', role: 'gateway', gateway: 'edge' });
 const sidecarNode = testNode({ id: 'sidecar-1' });
 
-function twoHostIngress() {
-  const ingress = shopIngress({
-    tls: [
-      { hosts: ['shop.example.com'], secretName: 'shop-tls' },
-      { hosts: ['api.example.com'], secretName: 'api-tls' },
-    ],
-  });
-  ingress.spec.rules!.push({
-    host: 'api.example.com',
-    http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { number: 9080 } } } }] },
-  });
-  return ingress;
-}
-
 describe('gateway and sidecar on one ADS server', () => {
   let shopCert: TestCertificate;
   let apiCert: TestCertificate;
@@ -53,7 +39,7 @@ describe('gateway and sidecar on one ADS server', () => {
 
   beforeEach(async () => {
     source = new PushSource(
-      [...shopObjects(), twoHostIngress(), tlsSecret('shop-tls', shopCert), tlsSecret('api-tls', apiCert)].map(upsert),
+      [...shopObjects(), twoHostTlsIngress(), tlsSecret('shop-tls', shopCert), tlsSecret('api-tls', apiCert)].map(upsert),
     );
     app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: { quietMs: 5, maxMs: 50 } });
     await app.ready;

@@ -57,3 +57,18 @@ export function shopIngress(overrides: Partial<IngressObject['spec']> = {}, anno
   ];
   return ingress('shop', [{ host: 'shop.example.com', paths }], { annotations, spec: overrides });
 }
+
+/** The shop Ingress with a second host, api.example.com (to reviews), each host with its own TLS Secret. */
+export function twoHostTlsIngress(): IngressObject {
+  const twoHosts = shopIngress({
+    tls: [
+      { hosts: ['shop.example.com'], secretName: 'shop-tls' },
+      { hosts: ['api.example.com'], secretName: 'api-tls' },
+    ],
+  });
+  twoHosts.spec.rules!.push({
+    host: 'api.example.com',
+    http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { number: 9080 } } } }] },
+  });
+  return twoHosts;
+}

@@ -5,7 +5,7 @@
 import { MeshModel } from '../../src/model/index.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { IngressObject, KubeObject, SecretObject } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, type TestCertificate } from './gateway-fixtures.js';
+import { selfSigned, shopIngress, shopObjects, twoHostTlsIngress, type TestCertificate } from './gateway-fixtures.js';
 import { policy, tlsSecret, upsert } from '../support/builders.js';
 
 function model(...objects: KubeObject[]): MeshModel {
@@ -21,20 +21,6 @@ beforeAll(() => {
   apiCert = selfSigned('api.example.com');
 });
 
-function tlsIngress(): IngressObject {
-  const ingress = shopIngress({
-    tls: [
-      { hosts: ['shop.example.com'], secretName: 'shop-tls' },
-      { hosts: ['api.example.com'], secretName: 'api-tls' },
-    ],
-  });
-  ingress.spec.rules!.push({
-    host: 'api.example.com',
-    http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { number: 9080 } } } }] },
-  });
-  return ingress;
-}
-
 describe('gateway: what it depends on', () => {
   it('names the Services its routes use, not the mesh', () => {
     expect(translateGateway(model(...shopObjects(), shopIngress()), 'edge').usedServices).toEqual(['shop/frontend', 'shop/reviews']);
@@ -47,7 +33,7 @@ describe('gateway: what it depends on', () => {
   });
 
   it('names every Secret its Ingresses name, usable or not', () => {
-    expect(translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('api-tls', apiCert)), 'edge').usedSecrets).toEqual([
+    expect(translateGateway(model(...shopObjects(), twoHostTlsIngress(), tlsSecret('api-tls', apiCert)), 'edge').usedSecrets).toEqual([
       'shop/api-tls',
       'shop/shop-tls',
     ]);
@@ -62,7 +48,7 @@ describe('gateway: Secrets the schema never saw', () => {
   it.each(broken)('a Secret %s leaves out only its hosts, with one problem naming it', (_what, breakIt, message) => {
     const secret = tlsSecret('shop-tls', shopCert);
     breakIt(secret);
-    const output = translateGateway(model(...shopObjects(), tlsIngress(), tlsSecret('api-tls', apiCert), secret), 'edge');
+    const output = translateGateway(model(...shopObjects(), twoHostTlsIngress(), tlsSecret('api-tls', apiCert), secret), 'edge');
     expect(output.problems).toHaveLength(1);
     expect(output.problems[0]).toMatch(/^gateway edge: HTTPS for shop.example.com left out: /);
     expect(output.problems[0]).toMatch(message);
