@@ -4,7 +4,7 @@
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
-import { selfSigned, shopIngress, shopObjects, twoHostTlsIngress, type TestCertificate } from '../unit/gateway-fixtures.js';
+import { selfSigned, shopObjects, twoHostTlsIngress, type TestCertificate } from '../unit/gateway-fixtures.js';
 import { tlsSecret, upsert } from '../support/builders.js';
 import { testNode, XdsTestClient, type DeltaTestStream, type SotwTestStream } from '../support/xds-client.js';
 
