@@ -1,6 +1,8 @@
-// Coalesces a burst of events into one flush: the flush runs once the events have been
-// quiet for `quietMs`, but never later than `maxMs` after the first pending event, so a
-// steady stream of events cannot postpone a push forever.
+// When to flush. An isolated change goes out at once: the first event after a quiet spell is
+// flushed on the next turn of the event loop (so events delivered together still flush
+// together). Events that follow a flush closely are a burst: they are coalesced into one flush
+// that runs once they have been quiet for `quietMs`, but never later than `maxMs` after the
+// first of them, so a steady stream of events cannot postpone a push forever.
 export interface DebounceSettings {
   quietMs: number;
   maxMs: number;
@@ -9,27 +11,37 @@ export interface DebounceSettings {
 export const DEFAULT_DEBOUNCE: DebounceSettings = { quietMs: 20, maxMs: 250 };
 
 export class Debouncer {
+  private leading: NodeJS.Immediate | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
   private firstPendingAt = 0;
+  /** When the last flush ended; -Infinity before the first. */
+  private lastFlushAt = -Infinity;
 
   constructor(
     private readonly settings: DebounceSettings,
     private readonly flush: (waitedMs: number) => void,
   ) {}
 
-  /** Something changed: (re)start the quiet period; start the hard deadline if none runs. */
+  /** Something changed: flush at once after a quiet spell, else (re)start the quiet period and the deadline. */
   poke(): void {
+    if (this.leading) return;
+    const now = performance.now();
+    if (!this.pending && now - this.lastFlushAt >= this.settings.quietMs) {
+      this.firstPendingAt = now;
+      this.leading = setImmediate(() => this.fire());
+      return;
+    }
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => this.fire(), this.settings.quietMs);
     if (!this.maxTimer) {
-      this.firstPendingAt = performance.now();
+      this.firstPendingAt = now;
       this.maxTimer = setTimeout(() => this.fire(), this.settings.maxMs);
     }
   }
 
   get pending(): boolean {
-    return this.maxTimer !== undefined;
+    return this.leading !== undefined || this.maxTimer !== undefined;
   }
 
   /** Runs the flush now if anything is pending. */
@@ -38,14 +50,19 @@ export class Debouncer {
   }
 
   cancel(): void {
+    if (this.leading) clearImmediate(this.leading);
     if (this.quietTimer) clearTimeout(this.quietTimer);
     if (this.maxTimer) clearTimeout(this.maxTimer);
-    this.quietTimer = this.maxTimer = undefined;
+    this.leading = this.quietTimer = this.maxTimer = undefined;
   }
 
   private fire(): void {
     const waited = performance.now() - this.firstPendingAt;
     this.cancel();
-    this.flush(waited);
+    try {
+      this.flush(waited);
+    } finally {
+      this.lastFlushAt = performance.now();
+    }
   }
 }
