@@ -2,3 +2,4 @@ export { MeshModel, objectKey, portProtocol, policyBackends, compare, SERVICE_NA
 export { checkPolicy, MAGLEV_MAX_TABLE_SIZE, RING_HASH_MAX_SIZE, RETRY_ON_CONDITIONS } from './policy-check.js';
 export { parseDuration, protoDuration } from './duration.js';
 export * from './types.js';
+export { normalizePolicy, toServicePolicy, DEFAULT_RETRY_ON, HEALTH_CHECK_DEFAULTS } from './policy.js';

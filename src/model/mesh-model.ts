@@ -16,6 +16,8 @@ import type {
   TrafficPolicySpec,
 } from '../sources/types.js';
 import { checkPolicy } from './policy-check.js';
+import { compare, objectKey } from './keys.js';
+import { toServicePolicy } from './policy.js';
 import {
   emptyChange,
   type EffectivePolicy,
@@ -25,6 +27,7 @@ import {
   type PolicyStatus,
   type PortProtocol,
   type ServiceInfo,
+  type ServicePolicy,
   type ServicePortInfo,
 } from './types.js';
 
@@ -49,9 +52,7 @@ interface SliceEntry {
   object: EndpointSliceObject;
 }
 
-export function objectKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
+export { objectKey, compare };
 
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
@@ -169,6 +170,11 @@ export class MeshModel {
   /** The policy a Service is served with: the current spec, its last good spec, or undefined (defaults). */
   effectivePolicy(serviceKey: string): EffectivePolicy | undefined {
     return this.effective.get(serviceKey);
+  }
+
+  /** The normalized policy a Service is served with; undefined: the defaults. */
+  servicePolicy(serviceKey: string): ServicePolicy | undefined {
+    return this.effective.get(serviceKey)?.policy;
   }
 
   policy(namespace: string, name: string): TrafficPolicyObject | undefined {
@@ -355,13 +361,13 @@ export class MeshModel {
       const valid = !entry.rejectedErrors && issues !== undefined && issues.spec.length === 0 && issues.refs.length === 0;
       if (valid && spec) {
         this.lastGoodSpecs.set(policyKey, spec);
-        nextEffective.set(targetKey, { policyKey, spec, current: true });
+        nextEffective.set(targetKey, { policyKey, spec, current: true, policy: toServicePolicy(policyKey, entry.namespace, spec) });
         condition('Programmed', true, 'Programmed', `applied to Service ${targetKey}`);
         continue;
       }
       const lastGood = this.lastGoodSpecs.get(policyKey);
       if (lastGood && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
-        nextEffective.set(targetKey, { policyKey, spec: lastGood, current: false });
+        nextEffective.set(targetKey, { policyKey, spec: lastGood, current: false, policy: toServicePolicy(policyKey, entry.namespace, lastGood) });
         condition('Programmed', false, 'LastGoodKept', `Service ${targetKey} keeps being served with this policy's last valid spec`);
       } else {
         condition('Programmed', false, 'DefaultsInUse', `Service ${targetKey} is served with the defaults until the policy is fixed`);
@@ -524,9 +530,4 @@ function replaceMap<K, V>(target: Map<K, V>, source: Map<K, V>): void {
 
 function sortedValues<T>(map: Map<string, T>): T[] {
   return [...map.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
-}
-
-/** Plain code-unit order: the same everywhere, unlike localeCompare. */
-export function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

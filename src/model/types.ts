@@ -43,7 +43,10 @@ export interface EndpointInfo {
 export interface EffectivePolicy {
   /** `<namespace>/<name>` of the TrafficPolicy. */
   policyKey: string;
+  /** The spec as written (for status and tools). */
   spec: TrafficPolicySpec;
+  /** The same spec normalized: what the translator reads. */
+  policy: ServicePolicy;
   /** false when the policy's current spec is invalid and this is its last good spec. */
   current: boolean;
 }
@@ -83,4 +86,82 @@ export function isEmptyChange(change: ModelChange): boolean {
     change.secrets.size === 0 &&
     change.policyStatus.size === 0
   );
+}
+
+// ---- TrafficPolicy, normalized (policy.ts) -----------------------------------------------------
+
+export type LbPolicyName = 'Auto' | 'RingHash' | 'Maglev' | 'LeastRequest' | 'RoundRobin' | 'Random';
+
+/** One hash key of the route, in the policy's order. */
+export type HashKey =
+  | { kind: 'header'; name: string; terminal: boolean }
+  | { kind: 'cookie'; name: string; ttlMs?: number; path?: string; terminal: boolean }
+  | { kind: 'sourceIP'; terminal: boolean }
+  | { kind: 'queryParameter'; name: string; terminal: boolean };
+
+export interface PolicyLoadBalancer {
+  /** 'Auto' when the policy names none. */
+  policy: LbPolicyName;
+  /** Empty when the policy asks for no hash keys. */
+  hashOn: HashKey[];
+  minimumRingSize?: number;
+  maximumRingSize?: number;
+  maglevTableSize?: number;
+  choiceCount?: number;
+  activeRequestBias?: number;
+}
+
+/** A Service the policy sends to, in the policy's namespace. */
+export interface PolicyBackend {
+  serviceKey: string;
+  /** The Service's name as written (for logs). */
+  name: string;
+  /** The backend Service's port; unset: the port number of the target port being routed. */
+  port?: number;
+  weight: number;
+}
+
+export type PathMatch = { kind: 'prefix' | 'exact' | 'regex'; value: string };
+
+export type HeaderMatch =
+  | { kind: 'exact' | 'regex'; name: string; value: string }
+  | { kind: 'present' | 'absent'; name: string };
+
+export interface PolicyRouteMatch {
+  /** A prefix of '/' when the policy gave no path. */
+  path: PathMatch;
+  headers: HeaderMatch[];
+}
+
+export interface PolicyRoute {
+  match: PolicyRouteMatch;
+  /** One backend (weight 1) or the route's split. */
+  backends: PolicyBackend[];
+}
+
+export interface PolicyHealthCheck {
+  /** An HTTP check; without it, a TCP connect check. */
+  http?: { path: string; host?: string };
+  timeoutMs: number;
+  intervalMs: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+/** A valid TrafficPolicy spec as the translator reads it: defaults filled in, durations in ms. */
+export interface ServicePolicy {
+  /** `<namespace>/<name>` of the TrafficPolicy. */
+  key: string;
+  loadBalancer: PolicyLoadBalancer;
+  /** The catch-all's weighted backends; empty: the Service itself. */
+  split: PolicyBackend[];
+  /** Ordered; the first match wins. */
+  routes: PolicyRoute[];
+  timeoutMs?: number;
+  retries?: { attempts: number; retryOn?: string[]; perTryTimeoutMs?: number };
+  circuitBreaker?: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number };
+  outlierDetection?: { consecutive5xx?: number; intervalMs?: number; baseEjectionTimeMs?: number; maxEjectionPercent?: number };
+  healthCheck?: PolicyHealthCheck;
+  preferLocalZone: boolean;
+  failoverZones: string[];
 }

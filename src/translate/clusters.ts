@@ -1,9 +1,8 @@
 // One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
 // TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
 import type { MeshModel } from '../model/mesh-model.js';
-import { parseDuration, protoDuration } from '../model/duration.js';
-import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
-import type { TrafficPolicySpec } from '../sources/types.js';
+import { protoDuration } from '../model/duration.js';
+import type { ServiceInfo, ServicePolicy, ServicePortInfo } from '../model/types.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { clusterName, isHttpPort } from './names.js';
@@ -13,12 +12,12 @@ const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOp
 
 /** The LB choice for one Service port, from its policy and its endpoints (Auto looks at both). */
 export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): LbChoice {
-  const effective = model.effectivePolicy(service.key);
+  const policy = model.servicePolicy(service.key);
   const endpoints = model.endpoints(service.key, port);
   const draining = endpoints.filter((e) => e.health === 'draining').length;
   return chooseLb(
     {
-      ...(effective ? { spec: effective.spec, policyKey: effective.policyKey } : {}),
+      ...(policy ? { policy } : {}),
       clientIPAffinity: service.clientIPAffinity,
       healthyEndpoints: endpoints.length - draining,
       drainingEndpoints: draining,
@@ -33,7 +32,7 @@ export function portsForRole(service: ServiceInfo, role: ProxyRole): ServicePort
 }
 
 export function buildServiceClusters(model: MeshModel, service: ServiceInfo, role: ProxyRole, options: TranslateOptions): XdsResource[] {
-  const spec = model.effectivePolicy(service.key)?.spec;
+  const policy = model.servicePolicy(service.key);
   return portsForRole(service, role).map((port) => {
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
@@ -42,9 +41,9 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
       type: 'EDS',
       edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' } },
       connectTimeout: protoDuration(options.connectTimeoutMs),
-      ...clusterLbFields(choice, spec, role, options),
+      ...clusterLbFields(choice, policy, role, options),
       ...(port.protocol === 'grpc' || port.protocol === 'http2' ? http2Upstream() : {}),
-      ...policyClusterFields(spec, port, role),
+      ...policyClusterFields(policy, port, role),
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });
@@ -61,10 +60,8 @@ function http2Upstream(): Record<string, unknown> {
   };
 }
 
-function duration(text: string | undefined, fallbackMs?: number): { seconds: number; nanos?: number } | undefined {
-  const ms = text !== undefined ? parseDuration(text) : undefined;
-  if (ms !== undefined) return protoDuration(ms);
-  return fallbackMs !== undefined ? protoDuration(fallbackMs) : undefined;
+function duration(ms: number | undefined): { seconds: number; nanos?: number } | undefined {
+  return ms !== undefined ? protoDuration(ms) : undefined;
 }
 
 function wrapped(value: number | undefined): { value: number } | undefined {
@@ -76,10 +73,10 @@ function defined(fields: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }
 
-function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
-  if (!spec) return {};
+function policyClusterFields(policy: ServicePolicy | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
+  if (!policy) return {};
   const fields: Record<string, unknown> = {};
-  const breaker = spec.circuitBreaker;
+  const breaker = policy.circuitBreaker;
   if (breaker) {
     fields.circuitBreakers = {
       thresholds: [
@@ -93,26 +90,26 @@ function policyClusterFields(spec: TrafficPolicySpec | undefined, port: ServiceP
       ],
     };
   }
-  const outlier = spec.outlierDetection;
+  const outlier = policy.outlierDetection;
   if (outlier) {
     fields.outlierDetection = defined({
       consecutive_5xx: wrapped(outlier.consecutive5xx),
-      interval: duration(outlier.interval),
-      baseEjectionTime: duration(outlier.baseEjectionTime),
+      interval: duration(outlier.intervalMs),
+      baseEjectionTime: duration(outlier.baseEjectionTimeMs),
       maxEjectionPercent: wrapped(outlier.maxEjectionPercent),
       // The policy asks for consecutive-5xx ejection only. gRPC turns success-rate ejection on
       // unless it is 0 and then crashes in its check (grpc-js-xds leaves minimum_hosts unset).
       ...(role === 'proxyless' ? { enforcingSuccessRate: { value: 0 } } : {}),
     });
   }
-  const hc = spec.healthCheck;
+  const hc = policy.healthCheck;
   if (hc) {
-    // Envoy requires timeout, interval and both thresholds; these defaults are Envoy's common choices.
+    // The model filled in what the policy left out: Envoy requires all four.
     const check: Record<string, unknown> = {
-      timeout: duration(hc.timeout, 1000),
-      interval: duration(hc.interval, 10_000),
-      healthyThreshold: { value: hc.healthyThreshold ?? 2 },
-      unhealthyThreshold: { value: hc.unhealthyThreshold ?? 3 },
+      timeout: protoDuration(hc.timeoutMs),
+      interval: protoDuration(hc.intervalMs),
+      healthyThreshold: { value: hc.healthyThreshold },
+      unhealthyThreshold: { value: hc.unhealthyThreshold },
     };
     // An HTTP check only where the port speaks HTTP: sent to a TCP port (a Redis, a database) it
     // would mark every host unhealthy. There the policy's check becomes a TCP connect check, which

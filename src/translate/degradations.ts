@@ -71,36 +71,38 @@ function lbDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRole,
 
 function routeDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRole, profile: ClientProfile): Degradation[] {
   const effective = model.effectivePolicy(service.key);
-  const spec = effective?.spec;
+  const policy = effective?.policy;
   const base = { service: service.key, ...(effective?.policyKey ? { policy: effective.policyKey } : {}) };
   const result: Degradation[] = [];
   const unread = (feature: ClientFeature, asked: string): void => {
     const why = profile.lacks(feature);
     if (why) result.push({ feature, ...base, asked, served: 'not applied', reason: `${asked} not applied: ${why}` });
   };
-  if (spec?.retries) {
-    unread('retries', `retries (${spec.retries.attempts} attempts)`);
-    const dropped = (spec.retries.retryOn ?? []).filter((condition) => !GRPC_RETRY_ON.has(condition));
+  if (policy?.retries) {
+    unread('retries', `retries (${policy.retries.attempts} attempts)`);
+    const retryOn = policy.retries.retryOn ?? [];
+    const dropped = retryOn.filter((condition) => !GRPC_RETRY_ON.has(condition));
     if (role === 'proxyless' && dropped.length > 0 && profile.has('retries')) {
       result.push({
         feature: 'retries',
         ...base,
-        asked: `retryOn ${spec.retries.retryOn!.join(',')}`,
-        served: `retryOn ${spec.retries.retryOn!.filter((c) => GRPC_RETRY_ON.has(c)).join(',') || 'unavailable'}`,
+        asked: `retryOn ${retryOn.join(',')}`,
+        served: `retryOn ${retryOn.filter((c) => GRPC_RETRY_ON.has(c)).join(',') || 'unavailable'}`,
         reason: `retryOn ${dropped.join(',')} left out: gRPC retries only on the status codes ${[...GRPC_RETRY_ON].join(', ')} (gRFC A44)`,
       });
     }
   }
-  if (spec?.timeout) unread('timeouts', `timeout ${spec.timeout}`);
-  if (spec?.outlierDetection) unread('outlier_detection', 'outlierDetection');
+  // The timeout in the user's words, as written in the spec.
+  if (policy?.timeoutMs !== undefined) unread('timeouts', `timeout ${effective?.spec.timeout}`);
+  if (policy?.outlierDetection) unread('outlier_detection', 'outlierDetection');
   // Hash keys matter only where the client hashes (ring hash is applied).
-  const keys = routeHashKeys(spec, service.clientIPAffinity);
+  const keys = routeHashKeys(policy, service.clientIPAffinity);
   if (role === 'proxyless' && keys.length > 0 && profile.has('ring_hash')) {
     for (const key of keys) {
-      const asked = key.cookie ? `hashOn cookie ${key.cookie.name}` : key.queryParameter ? `hashOn query parameter ${key.queryParameter.name}` : key.sourceIP ? 'hashOn source IP' : undefined;
+      const asked = key.kind === 'cookie' ? `hashOn cookie ${key.name}` : key.kind === 'queryParameter' ? `hashOn query parameter ${key.name}` : key.kind === 'sourceIP' ? 'hashOn source IP' : undefined;
       if (!asked) continue;
-      const served = key.sourceIP ? 'hash on the channel id (io.grpc.channel_id)' : 'left out';
-      const what = key.sourceIP ? `${asked} served as ${served}` : `${asked} left out`;
+      const served = key.kind === 'sourceIP' ? 'hash on the channel id (io.grpc.channel_id)' : 'left out';
+      const what = key.kind === 'sourceIP' ? `${asked} served as ${served}` : `${asked} left out`;
       result.push({ feature: 'hash_policy', ...base, asked, served, reason: `${what}: gRPC hashes on headers and its channel id only (gRFC A42)` });
     }
   }

@@ -9,7 +9,7 @@ import { clusterName } from './names.js';
 import type { ProxyRole } from './options.js';
 
 export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, role: ProxyRole): XdsResource[] {
-  const failoverZones = model.effectivePolicy(service.key)?.spec.locality?.failoverZones ?? [];
+  const failoverZones = model.servicePolicy(service.key)?.failoverZones ?? [];
   return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones));
 }
 

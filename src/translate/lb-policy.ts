@@ -1,8 +1,8 @@
 // The load-balancing policy of a Service: which one (and why, for Auto), the ordered list of
 // typed policies on the Cluster (each client takes the first it supports), and the hash keys
 // that go on the route.
-import { protoDuration, parseDuration } from '../model/duration.js';
-import type { HashOnEntry, TrafficPolicySpec } from '../sources/types.js';
+import { protoDuration } from '../model/duration.js';
+import type { HashKey, ServicePolicy } from '../model/types.js';
 import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 
@@ -14,13 +14,12 @@ export interface LbChoice {
   policies: LbKind[];
   reason: string;
   /** Hash keys for the route (empty when the policy does not hash). */
-  hashOn: HashOnEntry[];
+  hashOn: HashKey[];
 }
 
 export interface LbFacts {
-  /** The effective TrafficPolicy spec, if any, and its key (for the reason). */
-  spec?: TrafficPolicySpec;
-  policyKey?: string;
+  /** The Service's TrafficPolicy, if any (its key goes in the reason). */
+  policy?: ServicePolicy;
   clientIPAffinity: boolean;
   healthyEndpoints: number;
   drainingEndpoints: number;
@@ -46,11 +45,11 @@ const EXPLICIT: Record<string, LbKind> = {
   Random: 'random',
 };
 
-const SOURCE_IP_HASH: HashOnEntry = { sourceIP: {} };
+const SOURCE_IP_HASH: HashKey = { kind: 'sourceIP', terminal: false };
 
 /** The keys requested: explicit hashOn wins; sessionAffinity: ClientIP asks for a source-IP hash. */
-function requestedHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffinity: boolean): HashOnEntry[] {
-  const hashOn = spec?.loadBalancer?.hashOn;
+function requestedHashKeys(policy: ServicePolicy | undefined, clientIPAffinity: boolean): HashKey[] {
+  const hashOn = policy?.loadBalancer.hashOn;
   return hashOn?.length ? hashOn : clientIPAffinity ? [SOURCE_IP_HASH] : [];
 }
 
@@ -58,9 +57,9 @@ function requestedHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffinity
  * The route's hash keys. They do not depend on endpoints (Auto hashes whenever keys are asked
  * for; only maglev vs ring_hash does), so routes need no endpoint facts.
  */
-export function routeHashKeys(spec: TrafficPolicySpec | undefined, clientIPAffinity: boolean): HashOnEntry[] {
-  const requested = spec?.loadBalancer?.policy ?? 'Auto';
-  return requested === 'Auto' || requested === 'RingHash' || requested === 'Maglev' ? requestedHashKeys(spec, clientIPAffinity) : [];
+export function routeHashKeys(policy: ServicePolicy | undefined, clientIPAffinity: boolean): HashKey[] {
+  const requested = policy?.loadBalancer.policy ?? 'Auto';
+  return requested === 'Auto' || requested === 'RingHash' || requested === 'Maglev' ? requestedHashKeys(policy, clientIPAffinity) : [];
 }
 
 /**
@@ -78,10 +77,10 @@ export function autoRuleText(maglevMinEndpoints: number): string {
 }
 
 export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
-  const lb = facts.spec?.loadBalancer;
+  const lb = facts.policy?.loadBalancer;
   const requested = lb?.policy ?? 'Auto';
-  const hashOn = requestedHashKeys(facts.spec, facts.clientIPAffinity);
-  const origin = facts.policyKey ? `TrafficPolicy ${facts.policyKey}` : 'no TrafficPolicy';
+  const hashOn = requestedHashKeys(facts.policy, facts.clientIPAffinity);
+  const origin = facts.policy ? `TrafficPolicy ${facts.policy.key}` : 'no TrafficPolicy';
 
   if (requested !== 'Auto') {
     const policy = EXPLICIT[requested];
@@ -123,12 +122,12 @@ export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
   };
 }
 
-function describeHashOn(hashOn: HashOnEntry[]): string {
+function describeHashOn(hashOn: HashKey[]): string {
   return hashOn
     .map((entry) =>
-      entry.header ? `header ${entry.header.name}`
-      : entry.cookie ? `cookie ${entry.cookie.name}`
-      : entry.queryParameter ? `query parameter ${entry.queryParameter.name}`
+      entry.kind === 'header' ? `header ${entry.name}`
+      : entry.kind === 'cookie' ? `cookie ${entry.name}`
+      : entry.kind === 'queryParameter' ? `query parameter ${entry.name}`
       : 'source IP',
     )
     .join(', ');
@@ -173,26 +172,26 @@ const LEGACY_ENUM: Record<LbKind, string> = {
  */
 export function clusterLbFields(
   choice: LbChoice,
-  spec: TrafficPolicySpec | undefined,
+  policy: ServicePolicy | undefined,
   role: ProxyRole,
   options: TranslateOptions,
 ): Record<string, unknown> {
-  const lb = spec?.loadBalancer;
+  const lb = policy?.loadBalancer;
   // Zone-aware routing needs the local cluster in Envoy's bootstrap; without it Envoy ignores this.
-  const zoneAware = spec?.locality?.preferLocalZone === true;
+  const zoneAware = policy?.preferLocalZone === true;
   const ringSizes = {
-    ...(lb?.ringHash?.minimumRingSize !== undefined ? { minimumRingSize: { value: lb.ringHash.minimumRingSize } } : {}),
-    ...(lb?.ringHash?.maximumRingSize !== undefined ? { maximumRingSize: { value: lb.ringHash.maximumRingSize } } : {}),
+    ...(lb?.minimumRingSize !== undefined ? { minimumRingSize: { value: lb.minimumRingSize } } : {}),
+    ...(lb?.maximumRingSize !== undefined ? { maximumRingSize: { value: lb.maximumRingSize } } : {}),
   };
   // gRPC rejects RingHash's DEFAULT_HASH (the proto default): name xxHash, which Envoy uses either way.
   // @grpc/grpc-js-xds 1.14 hands the 64-bit ring sizes on as strings and then NACKs the cluster
   // ("min_ring_size must be a number"): proxyless clients get gRPC's default sizes instead.
   const ringHash = { hashFunction: 'XX_HASH', ...(role === 'sidecar' ? ringSizes : {}) };
-  const maglev = lb?.maglev?.tableSize !== undefined ? { tableSize: { value: lb.maglev.tableSize } } : {};
+  const maglev = lb?.maglevTableSize !== undefined ? { tableSize: { value: lb.maglevTableSize } } : {};
   const leastRequest = {
-    ...(lb?.leastRequest?.choiceCount !== undefined ? { choiceCount: { value: lb.leastRequest.choiceCount } } : {}),
-    ...(lb?.leastRequest?.activeRequestBias !== undefined
-      ? { activeRequestBias: { defaultValue: lb.leastRequest.activeRequestBias, runtimeKey: 'switchyard.least_request.active_request_bias' } }
+    ...(lb?.choiceCount !== undefined ? { choiceCount: { value: lb.choiceCount } } : {}),
+    ...(lb?.activeRequestBias !== undefined
+      ? { activeRequestBias: { defaultValue: lb.activeRequestBias, runtimeKey: 'switchyard.least_request.active_request_bias' } }
       : {}),
   };
 
@@ -236,28 +235,27 @@ export function clusterLbFields(
  * `io.grpc.channel_id` (one channel, one host) — the closest it has to a source-IP hash;
  * cookies and query parameters do not exist there and are left out.
  */
-export function routeHashPolicies(hashOn: HashOnEntry[], role: ProxyRole): Record<string, unknown>[] {
+export function routeHashPolicies(hashOn: HashKey[], role: ProxyRole): Record<string, unknown>[] {
   const policies: Record<string, unknown>[] = [];
   for (const entry of hashOn) {
     const terminal = entry.terminal ? { terminal: true } : {};
-    if (entry.header) {
-      policies.push({ header: { headerName: entry.header.name }, ...terminal });
-    } else if (entry.sourceIP) {
+    if (entry.kind === 'header') {
+      policies.push({ header: { headerName: entry.name }, ...terminal });
+    } else if (entry.kind === 'sourceIP') {
       policies.push(role === 'proxyless' ? { filterState: { key: 'io.grpc.channel_id' }, ...terminal } : { connectionProperties: { sourceIp: true }, ...terminal });
     } else if (role === 'proxyless') {
       continue;
-    } else if (entry.cookie) {
-      const ttl = entry.cookie.ttl !== undefined ? parseDuration(entry.cookie.ttl) : undefined;
+    } else if (entry.kind === 'cookie') {
       policies.push({
         cookie: {
-          name: entry.cookie.name,
-          ...(ttl !== undefined ? { ttl: protoDuration(ttl) } : {}),
-          ...(entry.cookie.path ? { path: entry.cookie.path } : {}),
+          name: entry.name,
+          ...(entry.ttlMs !== undefined ? { ttl: protoDuration(entry.ttlMs) } : {}),
+          ...(entry.path ? { path: entry.path } : {}),
         },
         ...terminal,
       });
-    } else if (entry.queryParameter) {
-      policies.push({ queryParameter: { name: entry.queryParameter.name }, ...terminal });
+    } else {
+      policies.push({ queryParameter: { name: entry.name }, ...terminal });
     }
   }
   return policies;

@@ -2,10 +2,10 @@
 // for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
 import { log } from '../log.js';
 import type { MeshModel } from '../model/mesh-model.js';
-import { compare, objectKey } from '../model/mesh-model.js';
-import { parseDuration, protoDuration } from '../model/duration.js';
-import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
-import type { RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import { compare } from '../model/mesh-model.js';
+import { protoDuration } from '../model/duration.js';
+import { DEFAULT_RETRY_ON } from '../model/policy.js';
+import type { HeaderMatch, PathMatch, PolicyBackend, PolicyRouteMatch, ServiceInfo, ServicePolicy, ServicePortInfo } from '../model/types.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
@@ -60,7 +60,39 @@ export function buildProxylessRouteConfigs(model: MeshModel, service: ServiceInf
   });
 }
 
+/** One route of a Service port before it is rendered: the policy's match and the Envoy route action. */
+export interface ServiceRoute {
+  /** `route-<i>` for the policy's routes, `default` for the catch-all. */
+  name: string;
+  match: PolicyRouteMatch;
+  action: Record<string, unknown>;
+}
+
+const CATCH_ALL: PolicyRouteMatch = { path: { kind: 'prefix', value: '/' }, headers: [] };
+
 /** The routes of one Service port: the policy's `routes` in order, then a catch-all (split or the Service itself). */
+export function serviceRoutes(
+  model: MeshModel,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+  role: ProxyRole,
+  shape: ServedShape = baselineShape(role),
+): ServiceRoute[] {
+  const policy = model.servicePolicy(service.key);
+  // Without ring hash the cluster is served round_robin: hash keys would mean nothing.
+  const hashPolicy = shape.ringHash ? routeHashPolicies(routeHashKeys(policy, service.clientIPAffinity), role) : [];
+  const common = { ...timeoutFields(policy, port, role), ...retryFields(policy, port, role), ...(hashPolicy.length ? { hashPolicy } : {}) };
+  const self = clusterName(service.key, port.port);
+  const routes: ServiceRoute[] = (policy?.routes ?? []).map((route, i) => ({
+    name: `route-${i}`,
+    match: route.match,
+    action: { ...destination(model, service, port, role, route.backends, self), ...common },
+  }));
+  routes.push({ name: 'default', match: CATCH_ALL, action: { ...destination(model, service, port, role, policy?.split ?? [], self), ...common } });
+  return routes;
+}
+
+/** The Envoy routes of one Service port. */
 export function buildRoutes(
   model: MeshModel,
   service: ServiceInfo,
@@ -68,26 +100,7 @@ export function buildRoutes(
   role: ProxyRole,
   shape: ServedShape = baselineShape(role),
 ): Record<string, unknown>[] {
-  const spec = model.effectivePolicy(service.key)?.spec;
-  // Without ring hash the cluster is served round_robin: hash keys would mean nothing.
-  const hashPolicy = shape.ringHash ? routeHashPolicies(routeHashKeys(spec, service.clientIPAffinity), role) : [];
-  const common = { ...timeoutFields(spec, port, role), ...retryFields(spec, port, role), ...(hashPolicy.length ? { hashPolicy } : {}) };
-  const self = clusterName(service.key, port.port);
-  const routes: Record<string, unknown>[] = [];
-  spec?.routes?.forEach((route, i) => {
-    const backends: WeightedBackend[] = route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : []);
-    routes.push({
-      name: `route-${i}`,
-      match: routeMatch(route.match, shape),
-      route: { ...destination(model, service, port, role, backends, self), ...common },
-    });
-  });
-  routes.push({
-    name: 'default',
-    match: { prefix: '/' },
-    route: { ...destination(model, service, port, role, spec?.split ?? [], self), ...common },
-  });
-  return routes;
+  return serviceRoutes(model, service, port, role, shape).map((route) => ({ name: route.name, match: routeMatch(route.match, shape), route: route.action }));
 }
 
 /**
@@ -100,17 +113,17 @@ function destination(
   service: ServiceInfo,
   port: ServicePortInfo,
   role: ProxyRole,
-  backends: WeightedBackend[],
+  backends: readonly PolicyBackend[],
   self: string,
 ): Record<string, unknown> {
   const weights = new Map<string, number>();
   for (const entry of backends) {
     if (!(entry.weight > 0)) continue;
     const backendPort = entry.port ?? port.port;
-    const backend = model.service(objectKey(service.namespace, entry.backend));
+    const backend = model.service(entry.serviceKey);
     const target = backend?.ports.find((p) => p.port === backendPort);
     if (!backend || !target || (role === 'proxyless' && !isHttpPort(target))) {
-      log.debug('routes: backend has no cluster; left out of the route (the policy status says why)', { service: service.key, backend: entry.backend, port: backendPort });
+      log.debug('routes: backend has no cluster; left out of the route (the policy status says why)', { service: service.key, backend: entry.name, port: backendPort });
       continue;
     }
     const name = clusterName(backend.key, backendPort);
@@ -125,35 +138,43 @@ function destination(
   };
 }
 
+/** An Envoy RouteMatch's path field for a policy path. */
+export function pathMatchFields(path: PathMatch): Record<string, unknown> {
+  return path.kind === 'exact' ? { path: path.value } : path.kind === 'regex' ? { safeRegex: { regex: path.value } } : { prefix: path.value };
+}
+
 /**
- * Header matchers go in `string_match` for clients with it (gRFC A63; the other fields are
- * deprecated in Envoy), in the legacy `exact_match` / `safe_regex_match` for clients without it:
- * gRPC before A63 rejects the whole route configuration over a matcher it cannot read.
+ * Envoy HeaderMatchers for a policy route's header conditions. They go in `string_match` for
+ * clients with it (gRFC A63; the other fields are deprecated in Envoy), in the legacy
+ * `exact_match` / `safe_regex_match` for clients without it: gRPC before A63 rejects the whole
+ * route configuration over a matcher it cannot read.
  */
-function routeMatch(match: RouteMatchSpec | undefined, shape: ServedShape): Record<string, unknown> {
-  const path = match?.path;
-  const result: Record<string, unknown> =
-    path?.exact !== undefined ? { path: path.exact }
-    : path?.regex !== undefined ? { safeRegex: { regex: path.regex } }
-    : { prefix: path?.prefix ?? '/' };
-  const headers = (match?.headers ?? []).map((header) => {
-    if (header.exact !== undefined) {
-      return shape.headerStringMatch ? { name: header.name, stringMatch: { exact: header.exact } } : { name: header.name, exactMatch: header.exact };
+export function headerMatchers(headers: readonly HeaderMatch[], shape: ServedShape): Record<string, unknown>[] {
+  return headers.map((header) => {
+    switch (header.kind) {
+      case 'exact':
+        return shape.headerStringMatch ? { name: header.name, stringMatch: { exact: header.value } } : { name: header.name, exactMatch: header.value };
+      case 'regex': {
+        const regex = { regex: header.value };
+        return shape.headerStringMatch ? { name: header.name, stringMatch: { safeRegex: regex } } : { name: header.name, safeRegexMatch: regex };
+      }
+      // "absent": a present match, inverted.
+      case 'absent':
+        return { name: header.name, presentMatch: true, invertMatch: true };
+      case 'present':
+        return { name: header.name, presentMatch: true };
     }
-    if (header.regex !== undefined) {
-      const regex = { regex: header.regex };
-      return shape.headerStringMatch ? { name: header.name, stringMatch: { safeRegex: regex } } : { name: header.name, safeRegexMatch: regex };
-    }
-    // present: false means "absent": a present match, inverted.
-    if (header.present === false) return { name: header.name, presentMatch: true, invertMatch: true };
-    return { name: header.name, presentMatch: true };
   });
-  if (headers.length) result.headers = headers;
+}
+
+function routeMatch(match: PolicyRouteMatch, shape: ServedShape): Record<string, unknown> {
+  const result = pathMatchFields(match.path);
+  if (match.headers.length) result.headers = headerMatchers(match.headers, shape);
   return result;
 }
 
-function timeoutFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
-  const ms = spec?.timeout !== undefined ? parseDuration(spec.timeout) : undefined;
+function timeoutFields(policy: ServicePolicy | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
+  const ms = policy?.timeoutMs;
   if (role === 'proxyless') {
     // gRPC ignores route.timeout; it honours max_stream_duration.
     return ms !== undefined ? { maxStreamDuration: { maxStreamDuration: protoDuration(ms) } } : {};
@@ -163,23 +184,19 @@ function timeoutFields(spec: TrafficPolicySpec | undefined, port: ServicePortInf
   return port.protocol === 'grpc' || port.protocol === 'http2' ? { timeout: { seconds: 0 } } : {};
 }
 
-function retryFields(spec: TrafficPolicySpec | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
-  const retries = spec?.retries;
+function retryFields(policy: ServicePolicy | undefined, port: ServicePortInfo, role: ProxyRole): Record<string, unknown> {
+  const retries = policy?.retries;
   if (!retries) return {};
-  let retryOn = retries.retryOn?.length
-    ? retries.retryOn
-    : port.protocol === 'grpc' ? ['unavailable', 'connect-failure', 'refused-stream', 'reset']
-    : ['5xx', 'connect-failure', 'refused-stream', 'reset'];
+  let retryOn: readonly string[] = retries.retryOn ?? (port.protocol === 'grpc' ? DEFAULT_RETRY_ON.grpc : DEFAULT_RETRY_ON.http);
   if (role === 'proxyless') {
     retryOn = retryOn.filter((condition) => GRPC_RETRY_ON.has(condition));
     if (retryOn.length === 0) retryOn = ['unavailable'];
   }
-  const perTry = retries.perTryTimeout !== undefined ? parseDuration(retries.perTryTimeout) : undefined;
   return {
     retryPolicy: {
       retryOn: [...new Set(retryOn)].join(','),
       numRetries: { value: retries.attempts },
-      ...(perTry !== undefined && role === 'sidecar' ? { perTryTimeout: protoDuration(perTry) } : {}),
+      ...(retries.perTryTimeoutMs !== undefined && role === 'sidecar' ? { perTryTimeout: protoDuration(retries.perTryTimeoutMs) } : {}),
     },
   };
 }

@@ -15,7 +15,7 @@ import {
   trafficPolicyReference,
 } from '../../scripts/crd-docs.js';
 import { validateTrafficPolicySchema } from '../../src/sources/crd-schema.js';
-import { MeshModel } from '../../src/model/index.js';
+import { MeshModel, normalizePolicy } from '../../src/model/index.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
 import { service, trafficPolicy, type JsonObject } from '../support/kube-api-server.js';
@@ -43,7 +43,7 @@ describe('the CRD description of Auto', () => {
     const text = autoRuleDescription();
     const min = DEFAULT_TRANSLATE_OPTIONS.maglevMinEndpoints;
     const facts = (healthy: number, draining: number, hashed: boolean) => ({
-      spec: hashed ? { targetRef: { name: 'x' }, loadBalancer: { hashOn: [{ header: { name: 'x-user' } }] } } : undefined,
+      policy: hashed ? normalizePolicy('ns/p', 'ns', { targetRef: { name: 'x' }, loadBalancer: { hashOn: [{ header: { name: 'x-user' } }] } }) : undefined,
       clientIPAffinity: false,
       healthyEndpoints: healthy,
       drainingEndpoints: draining,

@@ -1,6 +1,7 @@
 // Translation for client profiles: legacy header matchers for clients before gRFC A63, the legacy
 // lb_policy always beside the typed list, ring hash avoided where it is missing or crashes, and
 // the degradations each profile is told about.
+import { normalizePolicy } from '../../src/model/index.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import type { TrafficPolicySpec } from '../../src/sources/types.js';
 import { degradationsFor, translateAll, type LbKind } from '../../src/translate/index.js';
@@ -50,7 +51,12 @@ describe('lb_policy beside load_balancing_policy', () => {
     ['RoundRobin', 'round_robin'],
     ['Random', 'random'],
   ];
-  const facts = (policy: string) => ({ spec: { targetRef: { name: 's' }, loadBalancer: { policy } } as TrafficPolicySpec, clientIPAffinity: false, healthyEndpoints: 3, drainingEndpoints: 0 });
+  const facts = (policy: string) => ({
+    policy: normalizePolicy('shop/p', 'shop', { targetRef: { name: 's' }, loadBalancer: { policy } } as TrafficPolicySpec),
+    clientIPAffinity: false,
+    healthyEndpoints: 3,
+    drainingEndpoints: 0,
+  });
   // The first policy of each list that the legacy path reads: Envoy reads all; gRPC ROUND_ROBIN and RING_HASH.
   const expected: Record<string, Record<LbKind, string>> = {
     sidecar: { maglev: 'MAGLEV', ring_hash: 'RING_HASH', least_request: 'LEAST_REQUEST', round_robin: 'ROUND_ROBIN', random: 'RANDOM' },
@@ -60,15 +66,15 @@ describe('lb_policy beside load_balancing_policy', () => {
   it.each(policies)('%s: both fields, the legacy one a policy the role’s clients read from it', (policy, kind) => {
     for (const role of ['sidecar', 'proxyless'] as const) {
       const options = translateOptions();
-      const fields = clusterLbFields(chooseLb(facts(policy), options), facts(policy).spec, role, options) as Json;
+      const fields = clusterLbFields(chooseLb(facts(policy), options), facts(policy).policy, role, options) as Json;
       expect(fields.lbPolicy).toBe(expected[role][kind]);
       expect(fields.loadBalancingPolicy.policies[0].typedExtensionConfig.name).toBe(`envoy.load_balancing_policies.${kind}`);
     }
   });
 
   it('carries the legacy config of the legacy policy, and only the legacy fields with --legacy-lb-policy', () => {
-    const spec = { targetRef: { name: 's' }, loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 } } } as TrafficPolicySpec;
-    const choice = chooseLb({ spec, clientIPAffinity: false, healthyEndpoints: 3, drainingEndpoints: 0 }, translateOptions());
+    const spec = normalizePolicy('shop/p', 'shop', { targetRef: { name: 's' }, loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 } } });
+    const choice = chooseLb({ policy: spec, clientIPAffinity: false, healthyEndpoints: 3, drainingEndpoints: 0 }, translateOptions());
     expect(clusterLbFields(choice, spec, 'sidecar', translateOptions())).toMatchObject({ lbPolicy: 'RING_HASH', ringHashLbConfig: { minimumRingSize: { value: 1024 } } });
     const legacyOnly = clusterLbFields(choice, spec, 'sidecar', translateOptions({ legacyLbPolicy: true }));
     expect(legacyOnly).toEqual({ lbPolicy: 'RING_HASH', ringHashLbConfig: { minimumRingSize: { value: 1024 } } });
