@@ -3,3 +3,4 @@ export { checkPolicy, MAGLEV_MAX_TABLE_SIZE, RING_HASH_MAX_SIZE, RETRY_ON_CONDIT
 export { parseDuration, protoDuration } from './duration.js';
 export * from './types.js';
 export { normalizePolicy, toServicePolicy, DEFAULT_RETRY_ON, HEALTH_CHECK_DEFAULTS } from './policy.js';
+export { TLS_SECRET_TYPE } from './secret.js';

@@ -18,6 +18,7 @@ import type {
 import { checkPolicy } from './policy-check.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
+import { tlsCertificate } from './secret.js';
 import {
   emptyChange,
   type EffectivePolicy,
@@ -29,6 +30,7 @@ import {
   type ServiceInfo,
   type ServicePolicy,
   type ServicePortInfo,
+  type TlsCertificate,
 } from './types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -66,6 +68,8 @@ export class MeshModel {
   private readonly ingressObjects = new Map<string, IngressObject>();
   private readonly ingressClassObjects = new Map<string, IngressClassObject>();
   private readonly secretObjects = new Map<string, SecretObject>();
+  /** Parsed once per Secret version, on first use. */
+  private readonly certificates = new Map<string, TlsCertificate>();
   /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
   private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
   private batchSeq = 0;
@@ -216,6 +220,17 @@ export class MeshModel {
     return sortedValues(this.secretObjects);
   }
 
+  /** The TLS certificate of a Secret, or why it cannot be served (missing, wrong type, broken PEMs). */
+  tlsCertificate(namespace: string, name: string): TlsCertificate {
+    const key = objectKey(namespace, name);
+    let certificate = this.certificates.get(key);
+    if (!certificate) {
+      certificate = tlsCertificate(namespace, name, this.secretObjects.get(key));
+      if (this.secretObjects.has(key)) this.certificates.set(key, certificate);
+    }
+    return certificate;
+  }
+
   // ---- event handling -----------------------------------------------------------------------
 
   private applyOne(event: SourceEvent, change: ModelChange, changedServices: Set<string>): void {
@@ -295,6 +310,7 @@ export class MeshModel {
       case 'Secret':
         if (object) this.secretObjects.set(key, object as SecretObject);
         else this.secretObjects.delete(key);
+        this.certificates.delete(key);
         change.secrets.add(key);
         break;
     }

@@ -165,3 +165,8 @@ export interface ServicePolicy {
   preferLocalZone: boolean;
   failoverZones: string[];
 }
+
+// ---- Secrets, normalized (secret.ts) -------------------------------------------------------------
+
+/** A TLS Secret's certificate and key (PEM, checked to parse and to belong together), or why it is unusable. */
+export type TlsCertificate = { ok: true; certificatePem: string; keyPem: string } | { ok: false; error: string };
