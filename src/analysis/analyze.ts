@@ -4,10 +4,10 @@
 // `render`, `serve` (logs, metrics, /debug/problems) and the Kubernetes writers all show its
 // output, so they cannot disagree.
 import type { ManifestError } from '../sources/manifests.js';
-import type { IngressBackend, ObjectOrigin, ObjectRef, ResourceKind, TrafficPolicyObject, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import type { ObjectOrigin, ObjectRef, ResourceKind, TrafficPolicyObject, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import { SERVICE_NAME_LABEL } from '../model/mesh-model.js';
-import { checkPolicy, objectKey, type MeshModel, type ModelChange } from '../model/index.js';
-import { buildTlsSecret, isOurIngress, ourIngressClasses, resolveBackend, tcpListenerSlots } from '../translate/index.js';
+import { checkPolicy, objectKey, type IngressBackendRef, type MeshModel, type ModelChange } from '../model/index.js';
+import { isOurIngress, ourIngressClasses, tcpListenerSlots } from '../translate/index.js';
 import { translateOptions, type TranslateOptions } from '../translate/options.js';
 import { nearestWord } from '../sources/spelling.js';
 import { severityOf, type ProblemCode } from './codes.js';
@@ -294,33 +294,32 @@ export function scaleTo100(weights: number[]): number[] {
 function ingresses(found: Found, model: MeshModel, records: SourceRecords, options: TranslateOptions): void {
   const classes = ourIngressClasses(model, options);
   const badSecrets = new Set<string>();
-  for (const ingress of model.ingresses()) {
+  for (const ingress of model.ingressInfos()) {
     if (!isOurIngress(model, ingress, options, classes)) continue;
-    const namespace = ingress.metadata.namespace ?? 'default';
-    const ingressRef = ref('Ingress', namespace, ingress.metadata.name);
-    const label = `Ingress ${namespace}/${ingress.metadata.name}`;
-    const backend = (value: IngressBackend | undefined, where: string) => {
-      const resolved = resolveBackend(model, namespace, value, where);
+    const namespace = ingress.namespace;
+    const ingressRef = ref('Ingress', namespace, ingress.name);
+    const label = `Ingress ${ingress.key}`;
+    const backend = (value: IngressBackendRef) => {
+      const resolved = model.resolveIngressBackend(value);
       if (resolved.ok) return;
-      const field = leadingField(resolved.error) ?? where;
+      const field = leadingField(resolved.error) ?? value.field;
       const message = `${label}: ${resolved.error}`;
       const answer = ' (requests for it get 503)';
+      const service = value.kind === 'service' ? value : undefined;
       if (field.endsWith('.service.name')) {
-        found.add('IngressServiceNotFound', ingressRef, field, message + answer, `create Service ${namespace}/${value?.service?.name}, or name an existing Service of namespace ${namespace}`);
+        found.add('IngressServiceNotFound', ingressRef, field, message + answer, `create Service ${namespace}/${service?.name}, or name an existing Service of namespace ${namespace}`);
       } else if (field.endsWith('.service.port')) {
-        const portField = value?.service?.port?.number !== undefined ? `${field}.number` : value?.service?.port?.name !== undefined ? `${field}.name` : field;
+        const portField = service?.port.number !== undefined ? `${field}.number` : service?.port.name !== undefined ? `${field}.name` : field;
         found.add('IngressPortNotFound', ingressRef, portField, message + answer, `name one of the Service's TCP ports (by number or by name), or add the port to the Service`);
       } else {
         found.add('IngressBackendUnsupported', ingressRef, field, message + answer, 'use a service backend (service.name and service.port)');
       }
     };
-    if (ingress.spec?.defaultBackend) backend(ingress.spec.defaultBackend, 'spec.defaultBackend');
-    (ingress.spec?.rules ?? []).forEach((rule, r) => {
-      (rule.http?.paths ?? []).forEach((entry, p) => backend(entry.backend, `spec.rules[${r}].http.paths[${p}].backend`));
-    });
-    (ingress.spec?.tls ?? []).forEach((tls, t) => {
+    if (ingress.defaultBackend) backend(ingress.defaultBackend.backend);
+    for (const rule of ingress.rules) for (const path of rule.paths) backend(path.backend);
+    ingress.tls.forEach((tls, t) => {
       const field = `spec.tls[${t}].secretName`;
-      const hosts = tls.hosts?.length ? tls.hosts.join(', ') : 'clients without a matching SNI';
+      const hosts = tls.hosts.length ? tls.hosts.join(', ') : 'clients without a matching SNI';
       if (!tls.secretName) {
         found.add('IngressSecretNotFound', ingressRef, `spec.tls[${t}]`, `${label}: ${field}: not set; HTTPS for ${hosts} is left out`, 'name a kubernetes.io/tls Secret of the Ingress\'s namespace in secretName');
         return;
@@ -337,7 +336,7 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, optio
       }
       const secretKey = objectKey(namespace, tls.secretName);
       if (badSecrets.has(secretKey)) return;
-      const result = buildTlsSecret(model, namespace, tls.secretName);
+      const result = model.tlsCertificate(namespace, tls.secretName);
       if (result.ok) return;
       badSecrets.add(secretKey);
       const keyName = /tls\.(crt|key)/.exec(result.error)?.[0];

@@ -210,7 +210,7 @@ export class IngressStatusWriter {
   private desired(key: string, current: Array<Record<string, unknown>>): LoadBalancerAddress[] | undefined {
     const slash = key.indexOf('/');
     const model = this.writerOptions.pipeline.model;
-    const ingress = model.ingress(key.slice(0, slash), key.slice(slash + 1));
+    const ingress = model.ingressInfo(key.slice(0, slash), key.slice(slash + 1));
     if (ingress && isOurIngress(model, ingress, this.options)) return this.addresses;
     // Not (or no longer) ours: take back our address, never another controller's.
     const ours = this.addresses ?? [];

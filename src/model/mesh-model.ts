@@ -19,11 +19,16 @@ import { checkPolicy } from './policy-check.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { tlsCertificate } from './secret.js';
+import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import {
   emptyChange,
   type EffectivePolicy,
   type EndpointHealth,
   type EndpointInfo,
+  type IngressBackendRef,
+  type IngressClassInfo,
+  type IngressInfo,
+  type ResolvedIngressBackend,
   type ModelChange,
   type PolicyStatus,
   type PortProtocol,
@@ -66,7 +71,9 @@ export class MeshModel {
   /** Service key -> the policy it is served with. */
   private readonly effective = new Map<string, EffectivePolicy>();
   private readonly ingressObjects = new Map<string, IngressObject>();
+  private readonly ingressInfoMap = new Map<string, IngressInfo>();
   private readonly ingressClassObjects = new Map<string, IngressClassObject>();
+  private readonly ingressClassInfoMap = new Map<string, IngressClassInfo>();
   private readonly secretObjects = new Map<string, SecretObject>();
   /** Parsed once per Secret version, on first use. */
   private readonly certificates = new Map<string, TlsCertificate>();
@@ -100,11 +107,8 @@ export class MeshModel {
       }
     }
     // Ingresses that use a changed Service.
-    for (const [ingressKey, ingress] of this.ingressObjects) {
-      const namespace = ingressKey.slice(0, ingressKey.indexOf('/'));
-      for (const backend of ingressServiceNames(ingress)) {
-        if (changedServices.has(objectKey(namespace, backend))) change.ingresses.add(ingressKey);
-      }
+    for (const [ingressKey, ingress] of this.ingressInfoMap) {
+      if (ingress.serviceKeys.some((key) => changedServices.has(key))) change.ingresses.add(ingressKey);
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
@@ -194,7 +198,28 @@ export class MeshModel {
     return [...this.statuses.entries()].sort(([a], [b]) => compare(a, b)).map(([, status]) => status);
   }
 
-  // ---- kept for the gateway translator ------------------------------------------------------
+  // ---- Ingresses, IngressClasses and Secrets ------------------------------------------------
+
+  /** Every Ingress, normalized, sorted by key. */
+  ingressInfos(): IngressInfo[] {
+    return sortedValues(this.ingressInfoMap);
+  }
+
+  ingressInfo(namespace: string, name: string): IngressInfo | undefined {
+    return this.ingressInfoMap.get(objectKey(namespace, name));
+  }
+
+  /** Every IngressClass, normalized, sorted by name. */
+  ingressClassInfos(): IngressClassInfo[] {
+    return sortedValues(this.ingressClassInfoMap);
+  }
+
+  /** The Service and port an Ingress backend names, or what is wrong with it. */
+  resolveIngressBackend(backend: IngressBackendRef): ResolvedIngressBackend {
+    return resolveIngressBackend(backend, (key) => this.serviceInfos.get(key));
+  }
+
+  // The objects as written (status writers, tools).
 
   ingress(namespace: string, name: string): IngressObject | undefined {
     return this.ingressObjects.get(objectKey(namespace, name));
@@ -296,13 +321,23 @@ export class MeshModel {
         }
         break;
       case 'Ingress':
-        if (object) this.ingressObjects.set(key, object as IngressObject);
-        else this.ingressObjects.delete(key);
+        if (object) {
+          this.ingressObjects.set(key, object as IngressObject);
+          this.ingressInfoMap.set(key, ingressInfo(object as IngressObject));
+        } else {
+          this.ingressObjects.delete(key);
+          this.ingressInfoMap.delete(key);
+        }
         change.ingresses.add(key);
         break;
       case 'IngressClass':
-        if (object) this.ingressClassObjects.set(key, object as IngressClassObject);
-        else this.ingressClassObjects.delete(key);
+        if (object) {
+          this.ingressClassObjects.set(key, object as IngressClassObject);
+          this.ingressClassInfoMap.set(key, ingressClassInfo(object as IngressClassObject));
+        } else {
+          this.ingressClassObjects.delete(key);
+          this.ingressClassInfoMap.delete(key);
+        }
         for (const [ingressKey, ingress] of this.ingressObjects) {
           if (ingress.spec?.ingressClassName === name) change.ingresses.add(ingressKey);
         }
@@ -522,16 +557,6 @@ export function policyBackends(spec: TrafficPolicySpec): string[] {
     if (route.backend) names.push(route.backend);
     for (const entry of route.split ?? []) names.push(entry.backend);
   }
-  return names;
-}
-
-function ingressServiceNames(ingress: IngressObject): string[] {
-  const names: string[] = [];
-  const add = (backend: { service?: { name: string } } | undefined) => {
-    if (backend?.service?.name) names.push(backend.service.name);
-  };
-  add(ingress.spec?.defaultBackend);
-  for (const rule of ingress.spec?.rules ?? []) for (const path of rule.http?.paths ?? []) add(path.backend);
   return names;
 }
 

@@ -170,3 +170,77 @@ export interface ServicePolicy {
 
 /** A TLS Secret's certificate and key (PEM, checked to parse and to belong together), or why it is unusable. */
 export type TlsCertificate = { ok: true; certificatePem: string; keyPem: string } | { ok: false; error: string };
+
+// ---- Ingresses and IngressClasses, normalized (ingress.ts) ----------------------------------------
+
+export interface IngressClassInfo {
+  name: string;
+  /** spec.controller; '' when unset. */
+  controller: string;
+  /** ingressclass.kubernetes.io/is-default-class: "true". */
+  isDefault: boolean;
+}
+
+/** An Ingress path, Kubernetes semantics. Exact: as written. Prefix (and ImplementationSpecific): without trailing slashes, '/' for the root. */
+export interface IngressPath {
+  exact: boolean;
+  path: string;
+}
+
+/** What an Ingress backend names: a Service and port as written, or something else (a resource, nothing). */
+export type IngressBackendRef = {
+  /** `Ingress <ns>/<name>`. */
+  label: string;
+  /** The backend's field in the Ingress: `spec.defaultBackend`, `spec.rules[i].http.paths[j].backend`. */
+  field: string;
+} & (
+  | { kind: 'service'; serviceKey: string; namespace: string; name: string; port: { number?: number; name?: string } }
+  | { kind: 'unsupported'; resourceKind?: string }
+);
+
+/** An Ingress backend resolved against the current Services; the error starts with the backend's field. */
+export type ResolvedIngressBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
+
+export interface IngressPathRule {
+  /** `Ingress <ns>/<name>: spec.rules[i].http.paths[j]`, for problems. */
+  where: string;
+  /** `<ns>/<name>/rules/<i>/paths/<j>`: the name of the Envoy routes it becomes. */
+  routeName: string;
+  ruleIndex: number;
+  pathIndex: number;
+  /** The path, or why it is left out. */
+  path: { ok: true; value: IngressPath } | { ok: false; error: string };
+  backend: IngressBackendRef;
+}
+
+export interface IngressRule {
+  /** '*' when the rule names no host. */
+  host: string;
+  /** Plain HTTP for this host redirects to HTTPS (ssl-redirect, and a TLS entry with a Secret covers it). */
+  httpsRedirect: boolean;
+  paths: IngressPathRule[];
+}
+
+export interface IngressTls {
+  /** `Ingress <ns>/<name>: spec.tls[i]`. */
+  where: string;
+  /** '' when the entry names no Secret. */
+  secretName: string;
+  /** Empty: the certificate for clients whose SNI no other entry names. */
+  hosts: string[];
+}
+
+export interface IngressInfo {
+  key: string;
+  namespace: string;
+  name: string;
+  /** spec.ingressClassName, else the legacy kubernetes.io/ingress.class annotation. */
+  className?: string;
+  /** The gateways named by switchyard.dev/gateway; undefined: every gateway serves it. */
+  gateways?: string[];
+  rules: IngressRule[];
+  defaultBackend?: { where: string; routeName: string; backend: IngressBackendRef };
+  tls: IngressTls[];
+  /** Keys of every Service a backend names (paths left out included). */
+  serviceKeys: string[];
+}

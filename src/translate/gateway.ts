@@ -3,25 +3,24 @@
 // SDS), their route configurations, and only the clusters, endpoints and secrets those use.
 // Ingress backends go through the same route building as sidecar traffic (routes.ts), so a
 // TrafficPolicy's split, hashing, retries and timeouts apply to them exactly as in the mesh.
+// The model has normalized each Ingress (paths, backends, TLS entries, redirects); this decides
+// which ones a gateway serves and renders them.
 import type { MeshModel } from '../model/mesh-model.js';
-import { compare, objectKey } from '../model/mesh-model.js';
-import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
-import type { IngressBackend, IngressObject } from '../sources/types.js';
+import { compare } from '../model/mesh-model.js';
+import type { IngressBackendRef, IngressInfo, IngressPath, PolicyRouteMatch } from '../model/types.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { gatewayListenerName, INGRESS_CONTROLLER, tlsSecretName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
-import { buildRoutes, sortByName } from './routes.js';
+import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
+import { baselineShape } from '../clients/index.js';
 
-export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
-/** The pre-IngressClass way of naming a class, still common in manifests. */
-export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
-/** Comma-separated gateway names an Ingress is served by; without it, every gateway serves it. */
-export const GATEWAY_ANNOTATION = 'switchyard.dev/gateway';
-/** "true": plain-HTTP requests for the Ingress's TLS hosts are redirected to HTTPS. */
-export const SSL_REDIRECT_ANNOTATION = 'switchyard.dev/ssl-redirect';
+export { DEFAULT_CLASS_ANNOTATION, GATEWAY_ANNOTATION, LEGACY_CLASS_ANNOTATION, SSL_REDIRECT_ANNOTATION } from '../model/ingress.js';
+
+/** Gateways are Envoys: they get the sidecar's full-featured shape. */
+const GATEWAY_SHAPE = baselineShape('sidecar');
 
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -47,52 +46,29 @@ export interface GatewayResources {
 /** The Ingress class names that are ours: the setting, and every IngressClass naming our controller. */
 export function ourIngressClasses(model: MeshModel, options: TranslateOptions): Set<string> {
   const classes = new Set([options.ingressClass]);
-  for (const ingressClass of model.ingressClasses()) {
-    if (ingressClass.spec?.controller === INGRESS_CONTROLLER) classes.add(ingressClass.metadata.name);
+  for (const ingressClass of model.ingressClassInfos()) {
+    if (ingressClass.controller === INGRESS_CONTROLLER) classes.add(ingressClass.name);
   }
   return classes;
 }
 
 /** Whether Switchyard serves this Ingress: its class is ours, or it has none and our class is the cluster default. */
-export function isOurIngress(model: MeshModel, ingress: IngressObject, options: TranslateOptions, classes = ourIngressClasses(model, options)): boolean {
-  const className = ingress.spec?.ingressClassName ?? ingress.metadata.annotations?.[LEGACY_CLASS_ANNOTATION];
-  if (className !== undefined) return classes.has(className);
-  return model
-    .ingressClasses()
-    .some((c) => classes.has(c.metadata.name) && c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+export function isOurIngress(model: MeshModel, ingress: IngressInfo, options: TranslateOptions, classes = ourIngressClasses(model, options)): boolean {
+  if (ingress.className !== undefined) return classes.has(ingress.className);
+  return model.ingressClassInfos().some((c) => classes.has(c.name) && c.isDefault);
 }
 
-function servedBy(ingress: IngressObject, gatewayName: string): boolean {
-  const names = ingress.metadata.annotations?.[GATEWAY_ANNOTATION];
-  if (names === undefined || names.trim() === '') return true;
-  return names.split(',').some((name) => name.trim() === gatewayName);
+function servedBy(ingress: IngressInfo, gatewayName: string): boolean {
+  return ingress.gateways === undefined || ingress.gateways.includes(gatewayName);
 }
 
 /** The Ingresses one gateway serves, sorted by key (older keys win conflicts deterministically). */
-export function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressObject[] {
+export function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressInfo[] {
   const classes = ourIngressClasses(model, options);
-  return model.ingresses().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
+  return model.ingressInfos().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
 }
 
 // ---- paths --------------------------------------------------------------------------------------
-
-interface IngressPath {
-  exact: boolean;
-  /** Exact: as written. Prefix: without trailing slashes ('/' for the root). */
-  path: string;
-}
-
-/**
- * Kubernetes path semantics: Exact is the whole path; Prefix matches element-wise (`/foo`
- * matches `/foo` and `/foo/bar`, not `/foobar`, and a trailing slash is ignored), which is what
- * Envoy's `path_separated_prefix` does. ImplementationSpecific is served as Prefix.
- */
-function ingressPath(path: string | undefined, pathType: string): IngressPath {
-  const raw = path && path !== '' ? path : '/';
-  if (pathType === 'Exact') return { exact: true, path: raw };
-  const trimmed = raw.replace(/\/+$/, '');
-  return { exact: false, path: trimmed === '' ? '/' : trimmed };
-}
 
 function pathMatch(path: IngressPath): Record<string, unknown> {
   if (path.exact) return { path: path.path };
@@ -104,19 +80,20 @@ function underPrefix(candidate: string, prefix: string): boolean {
 }
 
 /**
- * A policy route's match (routes.ts) narrowed to an Ingress path: both must hold. Returns
- * undefined when they cannot both hold (or, for a regex, when that cannot be expressed).
+ * A policy route's match narrowed to an Ingress path: both must hold. Returns undefined when
+ * they cannot both hold (or, for a regex, when that cannot be expressed).
  */
-function combineMatch(ingress: IngressPath, policyMatch: Record<string, unknown>): Record<string, unknown> | undefined {
-  const { headers, prefix, path, safeRegex } = policyMatch as { headers?: unknown; prefix?: string; path?: string; safeRegex?: unknown };
+function combineMatch(ingress: IngressPath, policyMatch: PolicyRouteMatch): Record<string, unknown> | undefined {
+  const { path: policyPath, headers } = policyMatch;
   let narrowed: Record<string, unknown> | undefined;
-  if (safeRegex !== undefined) {
+  if (policyPath.kind === 'regex') {
     narrowed = undefined;
-  } else if (path !== undefined) {
+  } else if (policyPath.kind === 'exact') {
+    const path = policyPath.value;
     const inside = ingress.exact ? path === ingress.path : underPrefix(path, ingress.path);
     narrowed = inside ? { path } : undefined;
   } else {
-    const policyPrefix = prefix ?? '/';
+    const policyPrefix = policyPath.value;
     if (ingress.exact) {
       narrowed = ingress.path.startsWith(policyPrefix) ? { path: ingress.path } : undefined;
     } else if (ingress.path.startsWith(policyPrefix) && (policyPrefix.length <= ingress.path.length)) {
@@ -129,33 +106,10 @@ function combineMatch(ingress: IngressPath, policyMatch: Record<string, unknown>
     }
   }
   if (!narrowed) return undefined;
-  return headers !== undefined ? { ...narrowed, headers } : narrowed;
+  return headers.length ? { ...narrowed, headers: headerMatchers(headers, GATEWAY_SHAPE) } : narrowed;
 }
 
 // ---- backends -----------------------------------------------------------------------------------
-
-export type ResolvedBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
-
-/** The Service and port an Ingress backend names, or what is wrong with it (`<where>.service.name: ...`). */
-export function resolveBackend(model: MeshModel, namespace: string, backend: IngressBackend | undefined, where: string): ResolvedBackend {
-  if (!backend?.service) {
-    const kind = backend?.resource?.kind;
-    return { ok: false, error: `${where}: ${kind ? `resource backends (${kind}) are not supported` : 'no backend'}; name a Service` };
-  }
-  const { name, port } = backend.service;
-  const service = model.service(objectKey(namespace, name));
-  if (!service) return { ok: false, error: `${where}.service.name: Service ${namespace}/${name} not found` };
-  let servicePort: ServicePortInfo | undefined;
-  if (port?.number !== undefined) servicePort = service.ports.find((p) => p.port === port.number);
-  else if (port?.name !== undefined) servicePort = service.ports.find((p) => p.name === port.name);
-  else if (service.ports.length === 1) servicePort = service.ports[0];
-  if (!servicePort) {
-    const wanted = port?.number ?? (port?.name !== undefined ? `"${port.name}"` : '(none given)');
-    const have = service.ports.map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ') || 'none';
-    return { ok: false, error: `${where}.service.port: Service ${namespace}/${name} has no TCP port ${wanted}; its ports: ${have}` };
-  }
-  return { ok: true, service, port: servicePort };
-}
 
 /** A matched request whose backend is unusable gets 503 rather than falling through to another route. */
 function unavailable(name: string, match: Record<string, unknown>): Record<string, unknown> {
@@ -163,17 +117,17 @@ function unavailable(name: string, match: Record<string, unknown>): Record<strin
 }
 
 /** The Envoy routes of one Ingress path: the backend's TrafficPolicy routes narrowed to the path, then its catch-all. */
-function backendRoutes(model: MeshModel, namespace: string, backend: IngressBackend | undefined, path: IngressPath, name: string, where: string, problems: string[]): Record<string, unknown>[] {
-  const resolved = resolveBackend(model, namespace, backend, where);
+function backendRoutes(model: MeshModel, backend: IngressBackendRef, path: IngressPath, name: string, problems: string[]): Record<string, unknown>[] {
+  const resolved = model.resolveIngressBackend(backend);
   if (!resolved.ok) {
-    problems.push(resolved.error);
+    problems.push(`${backend.label}: ${resolved.error}`);
     return [unavailable(name, pathMatch(path))];
   }
   const routes: Record<string, unknown>[] = [];
-  for (const route of buildRoutes(model, resolved.service, resolved.port, 'sidecar')) {
-    const match = combineMatch(path, route.match as Record<string, unknown>);
+  for (const route of serviceRoutes(model, resolved.service, resolved.port, 'sidecar', GATEWAY_SHAPE)) {
+    const match = combineMatch(path, route.match);
     if (!match) continue;
-    routes.push({ ...route, name: `${name}/${String(route.name)}`, match });
+    routes.push({ name: `${name}/${route.name}`, match, route: route.action });
   }
   return routes;
 }
@@ -185,16 +139,6 @@ interface RouteEntry {
   rank: [number, number, number, number];
   https: Record<string, unknown>[];
   http: Record<string, unknown>[];
-}
-
-function hostCoveredBy(host: string, tlsHosts: string[] | undefined): boolean {
-  if (tlsHosts === undefined || tlsHosts.length === 0) return true;
-  return tlsHosts.some((tlsHost) => tlsHost === host || (tlsHost.startsWith('*.') && !host.startsWith('*') && host.endsWith(tlsHost.slice(1)) && !host.slice(0, -tlsHost.length + 1).includes('.')));
-}
-
-function redirectsToHttps(ingress: IngressObject, host: string): boolean {
-  if (ingress.metadata.annotations?.[SSL_REDIRECT_ANNOTATION] !== 'true' || host === '*') return false;
-  return (ingress.spec?.tls ?? []).some((tls) => tls.secretName && hostCoveredBy(host, tls.hosts));
 }
 
 function compareRank(a: RouteEntry, b: RouteEntry): number {
@@ -239,20 +183,20 @@ interface TlsChain {
  * two Secrets, or a second host-less entry, would make Envoy reject the listener: the first
  * (by Ingress key) keeps it.
  */
-function planTlsChains(ingresses: IngressObject[], problems: string[]): TlsChain[] {
+function planTlsChains(ingresses: IngressInfo[], problems: string[]): TlsChain[] {
   const chains = new Map<string, TlsChain>();
   const hostOwner = new Map<string, string>();
   let defaultChain: string | undefined;
   for (const ingress of ingresses) {
-    const namespace = ingress.metadata.namespace ?? 'default';
-    (ingress.spec?.tls ?? []).forEach((tls, index) => {
-      const where = `Ingress ${namespace}/${ingress.metadata.name}: spec.tls[${index}]`;
+    const namespace = ingress.namespace;
+    ingress.tls.forEach((tls) => {
+      const where = tls.where;
       if (!tls.secretName) {
         problems.push(`${where}.secretName: is empty; a gateway needs a kubernetes.io/tls Secret to serve these hosts over HTTPS`);
         return;
       }
       const secretKey = tlsSecretName(namespace, tls.secretName);
-      const hosts = tls.hosts ?? [];
+      const hosts = tls.hosts;
       const chainKey = hosts.length === 0 ? `${secretKey}|*` : secretKey;
       if (hosts.length === 0) {
         if (defaultChain !== undefined && defaultChain !== chainKey) {
@@ -300,40 +244,35 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
   let defaultBackendOwner: string | undefined;
 
   ingresses.forEach((ingress, ingressIndex) => {
-    const namespace = ingress.metadata.namespace ?? 'default';
-    const ingressKey = objectKey(namespace, ingress.metadata.name);
-    const where = `Ingress ${ingressKey}`;
-    const spec = ingress.spec ?? {};
-    for (const tls of spec.tls ?? []) if (tls.secretName) usedSecrets.add(tlsSecretName(namespace, tls.secretName));
-    const noteService = (backend: IngressBackend | undefined) => {
-      if (backend?.service?.name) usedServices.add(objectKey(namespace, backend.service.name));
+    const ingressKey = ingress.key;
+    for (const tls of ingress.tls) if (tls.secretName) usedSecrets.add(tlsSecretName(ingress.namespace, tls.secretName));
+    const noteService = (backend: IngressBackendRef) => {
+      if (backend.kind === 'service') usedServices.add(backend.serviceKey);
     };
     const ownHosts = new Set<string>();
 
-    (spec.rules ?? []).forEach((rule, ruleIndex) => {
-      const host = rule.host ?? '*';
+    ingress.rules.forEach((rule) => {
+      const host = rule.host;
       ownHosts.add(host);
-      const redirect = redirectsToHttps(ingress, host);
-      (rule.http?.paths ?? []).forEach((entry, pathIndex) => {
-        const field = `${where}: spec.rules[${ruleIndex}].http.paths[${pathIndex}]`;
-        if (entry.path !== undefined && /[?#]/.test(entry.path)) {
-          problems.push(`${field}.path: "${entry.path}" contains ? or #, which never occur in a request path; path left out`);
-          return;
+      for (const entry of rule.paths) {
+        if (!entry.path.ok) {
+          problems.push(entry.path.error);
+          continue;
         }
         noteService(entry.backend);
-        const path = ingressPath(entry.path, entry.pathType);
-        const name = `${ingressKey}/rules/${ruleIndex}/paths/${pathIndex}`;
-        const https = backendRoutes(model, namespace, entry.backend, path, name, `${field}.backend`, problems);
-        const http = redirect ? [{ name, match: pathMatch(path), redirect: { httpsRedirect: true } }] : https;
-        addEntry(host, { rank: [-path.path.length, path.exact ? 0 : 1, ingressIndex, ruleIndex * 10_000 + pathIndex], https, http });
-      });
+        const path = entry.path.value;
+        const name = entry.routeName;
+        const https = backendRoutes(model, entry.backend, path, name, problems);
+        const http = rule.httpsRedirect ? [{ name, match: pathMatch(path), redirect: { httpsRedirect: true } }] : https;
+        addEntry(host, { rank: [-path.path.length, path.exact ? 0 : 1, ingressIndex, entry.ruleIndex * 10_000 + entry.pathIndex], https, http });
+      }
     });
 
-    if (spec.defaultBackend) {
-      noteService(spec.defaultBackend);
+    const defaultBackend = ingress.defaultBackend;
+    if (defaultBackend) {
+      noteService(defaultBackend.backend);
       const root: IngressPath = { exact: false, path: '/' };
-      const name = `${ingressKey}/defaultBackend`;
-      const routes = backendRoutes(model, namespace, spec.defaultBackend, root, name, `${where}: spec.defaultBackend`, problems);
+      const routes = backendRoutes(model, defaultBackend.backend, root, defaultBackend.routeName, problems);
       const entry: RouteEntry = { rank: [1, 0, ingressIndex, 0], https: routes, http: routes };
       // Requests for this Ingress's hosts that match none of its paths, and requests for any other host.
       for (const host of ownHosts) if (host !== '*') addEntry(host, entry);
@@ -341,7 +280,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         defaultBackendOwner = ingressKey;
         addEntry('*', entry);
       } else {
-        problems.push(`${where}: spec.defaultBackend: Ingress ${defaultBackendOwner} already provides the gateway's default backend; this one serves only its own hosts`);
+        problems.push(`${defaultBackend.where}: Ingress ${defaultBackendOwner} already provides the gateway's default backend; this one serves only its own hosts`);
       }
     }
   });
@@ -430,7 +369,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
     listeners: sortByName(listeners),
     secrets: sortByName(secrets),
     problems,
-    ingresses: ingresses.map((i) => objectKey(i.metadata.namespace ?? 'default', i.metadata.name)),
+    ingresses: ingresses.map((i) => i.key),
     usedServices: [...usedServices].sort(compare),
     usedSecrets: [...usedSecrets].sort(compare),
   };

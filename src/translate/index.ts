@@ -19,7 +19,6 @@ export { gatewayListenerName, tlsSecretName, INGRESS_CONTROLLER } from './names.
 export {
   translateGateway,
   gatewayIngresses,
-  resolveBackend,
   isOurIngress,
   ourIngressClasses,
   DEFAULT_CLASS_ANNOTATION,
@@ -27,7 +26,7 @@ export {
   LEGACY_CLASS_ANNOTATION,
   SSL_REDIRECT_ANNOTATION,
 } from './gateway.js';
-export type { GatewayResources, ResolvedBackend } from './gateway.js';
+export type { GatewayResources } from './gateway.js';
 export { tcpListenerSlots } from './listeners.js';
 export type { TcpListenerSlot } from './listeners.js';
 export { buildTlsSecret, TLS_SECRET_TYPE } from './secrets.js';
