@@ -1,6 +1,8 @@
 // The one in-memory picture of the mesh. Sources feed it events; it keeps Services,
 // EndpointSlices (merged per Service), TrafficPolicies (checked, with a status and the last
 // good spec of each), Ingresses, IngressClasses and Secrets, and says what each batch touched.
+// One processor per kind turns an object into what the translator reads: service.ts,
+// endpoints.ts, policy.ts (after policy-check.ts), ingress.ts, secret.ts.
 import { log } from '../log.js';
 import type {
   Condition,
@@ -10,7 +12,6 @@ import type {
   KubeObject,
   SecretObject,
   ServiceObject,
-  ServicePortSpec,
   SourceEvent,
   TrafficPolicyObject,
   TrafficPolicySpec,
@@ -18,12 +19,13 @@ import type {
 import { checkPolicy } from './policy-check.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
+import { serviceInfo, portProtocol } from './service.js';
+import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import {
   emptyChange,
   type EffectivePolicy,
-  type EndpointHealth,
   type EndpointInfo,
   type IngressBackendRef,
   type IngressClassInfo,
@@ -31,7 +33,6 @@ import {
   type ResolvedIngressBackend,
   type ModelChange,
   type PolicyStatus,
-  type PortProtocol,
   type ServiceInfo,
   type ServicePolicy,
   type ServicePortInfo,
@@ -59,7 +60,7 @@ interface SliceEntry {
   object: EndpointSliceObject;
 }
 
-export { objectKey, compare };
+export { objectKey, compare, portProtocol };
 
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
@@ -132,34 +133,11 @@ export class MeshModel {
     let perPort = this.endpointCache.get(serviceKey);
     const cached = perPort?.get(portKey);
     if (cached) return cached;
-    const merged = this.mergeEndpoints(serviceKey, servicePort);
+    const slices = [...(this.slicesByService.get(serviceKey) ?? [])].flatMap((sliceKey) => this.slices.get(sliceKey)?.object ?? []);
+    const merged = mergeEndpoints(slices, servicePort);
     if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
     perPort.set(portKey, merged);
     return merged;
-  }
-
-  private mergeEndpoints(serviceKey: string, servicePort: ServicePortInfo): readonly EndpointInfo[] {
-    const byAddress = new Map<string, EndpointInfo>();
-    for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
-      const slice = this.slices.get(sliceKey)?.object;
-      if (!slice || slice.addressType === 'FQDN') continue;
-      const port = resolveEndpointPort(servicePort, slice);
-      if (port === undefined) continue;
-      for (const endpoint of slice.endpoints ?? []) {
-        const health = endpointHealth(endpoint.conditions);
-        if (!health) continue;
-        for (const address of endpoint.addresses ?? []) {
-          const id = `${address}|${port}`;
-          const existing = byAddress.get(id);
-          // The same address in two slices (a slice being replaced): the healthier one counts.
-          if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
-          byAddress.set(id, { address, port, health, zone: endpoint.zone ?? '', ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}) });
-        }
-      }
-    }
-    return Object.freeze(
-      [...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port),
-    );
   }
 
   /** Keys of the Services that have EndpointSlices (whether the Service exists or not). */
@@ -458,95 +436,6 @@ function creationTime(timestamp: unknown): number | undefined {
   if (typeof timestamp !== 'string') return undefined;
   const ms = Date.parse(timestamp);
   return Number.isNaN(ms) ? undefined : ms;
-}
-
-function serviceInfo(namespace: string, name: string, object: ServiceObject): ServiceInfo {
-  const spec = object.spec ?? {};
-  const clusterIP = spec.clusterIP;
-  const headless = clusterIP === 'None';
-  return {
-    key: objectKey(namespace, name),
-    namespace,
-    name,
-    headless,
-    ...(clusterIP && !headless ? { clusterIP } : {}),
-    // An ExternalName Service is a DNS alias with no endpoints: nothing to proxy, so no ports.
-    ports: (spec.type === 'ExternalName' ? [] : spec.ports ?? [])
-      .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
-      .map((p) => ({
-        name: p.name ?? '',
-        port: p.port,
-        ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
-        protocol: portProtocol(p),
-      })),
-    clientIPAffinity: spec.sessionAffinity === 'ClientIP',
-    object,
-  };
-}
-
-/**
- * How a Service port is spoken. HTTP, HTTP/2 or gRPC only when the port says so (Istio's rule,
- * docs/architecture.md): its `appProtocol`, or without one its name being the protocol or `<protocol>-…`
- * (`http`, `http-web`, `http2-api`, `grpc-payments`). Anything else is TCP: parsing an unknown
- * protocol (redis, mysql, postgres…) as HTTP breaks its traffic, a TCP proxy never does.
- */
-export function portProtocol(port: ServicePortSpec): PortProtocol {
-  if (port.appProtocol !== undefined) return APP_PROTOCOLS.get(port.appProtocol.toLowerCase()) ?? 'tcp';
-  const name = (port.name ?? '').toLowerCase();
-  for (const [prefix, protocol] of NAME_PROTOCOLS) {
-    if (name === prefix || name.startsWith(`${prefix}-`)) return protocol;
-  }
-  return 'tcp';
-}
-
-/**
- * appProtocol values (IANA service names and Kubernetes' `kubernetes.io/…` names) that are HTTP.
- * `grpc-web` is HTTP/1.1 from browsers, so it is routed as HTTP without forcing HTTP/2 upstream.
- * `kubernetes.io/ws` / `wss` stay TCP: the HTTP listener does not enable WebSocket upgrades, and
- * wss is TLS the proxy cannot read.
- */
-const APP_PROTOCOLS = new Map<string, PortProtocol>([
-  ['http', 'http'],
-  ['kubernetes.io/http', 'http'],
-  ['grpc-web', 'http'],
-  ['http2', 'http2'],
-  ['h2c', 'http2'],
-  ['kubernetes.io/h2c', 'http2'],
-  ['grpc', 'grpc'],
-  ['kubernetes.io/grpc', 'grpc'],
-]);
-
-/** Port-name protocols, `grpc-web` before `grpc` (it would otherwise read as gRPC with suffix "web"). */
-const NAME_PROTOCOLS: ReadonlyArray<[string, PortProtocol]> = [
-  ['grpc-web', 'http'],
-  ['grpc', 'grpc'],
-  ['http2', 'http2'],
-  ['h2c', 'http2'],
-  ['http', 'http'],
-];
-
-/** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */
-function resolveEndpointPort(servicePort: ServicePortInfo, slice: EndpointSliceObject): number | undefined {
-  const ports = slice.ports ?? [];
-  if (ports.length > 0) {
-    const named = ports.find((p) => (p.name ?? '') === servicePort.name);
-    // `port: null` is Kubernetes' "all ports": no number Envoy could dial, so not served
-    // (the analysis reports it as EndpointPortWithoutNumber).
-    return typeof named?.port === 'number' ? named.port : undefined;
-  }
-  if (typeof servicePort.targetPort === 'number') return servicePort.targetPort;
-  if (servicePort.targetPort === undefined) return servicePort.port;
-  return undefined;
-}
-
-/** Kubernetes: ready unset means ready; serving unset means the same as ready. */
-function endpointHealth(conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined): EndpointHealth | undefined {
-  const ready = conditions?.ready ?? true;
-  const serving = conditions?.serving ?? ready;
-  const terminating = conditions?.terminating ?? false;
-  if (ready && !terminating) return 'healthy';
-  if (serving) return 'draining';
-  return undefined;
 }
 
 /** Service names a policy spec routes to (in its own namespace). */

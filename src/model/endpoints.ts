@@ -1,0 +1,53 @@
+// The EndpointSlice processor: the slices of a Service, merged for one Service port into the
+// endpoints a cluster serves (address, port, health, zone), sorted so the output is stable.
+import type { EndpointSliceObject } from '../sources/types.js';
+import { compare } from './keys.js';
+import type { EndpointHealth, EndpointInfo, ServicePortInfo } from './types.js';
+
+/** The endpoints behind one Service port, merged over its EndpointSlices, sorted by zone, address, port. */
+export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePort: ServicePortInfo): readonly EndpointInfo[] {
+  const byAddress = new Map<string, EndpointInfo>();
+  for (const slice of slices) {
+    if (slice.addressType === 'FQDN') continue;
+    const port = resolveEndpointPort(servicePort, slice);
+    if (port === undefined) continue;
+    for (const endpoint of slice.endpoints ?? []) {
+      const health = endpointHealth(endpoint.conditions);
+      if (!health) continue;
+      for (const address of endpoint.addresses ?? []) {
+        const id = `${address}|${port}`;
+        const existing = byAddress.get(id);
+        // The same address in two slices (a slice being replaced): the healthier one counts.
+        if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
+        byAddress.set(id, { address, port, health, zone: endpoint.zone ?? '', ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}) });
+      }
+    }
+  }
+  return Object.freeze(
+    [...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port),
+  );
+}
+
+/** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */
+function resolveEndpointPort(servicePort: ServicePortInfo, slice: EndpointSliceObject): number | undefined {
+  const ports = slice.ports ?? [];
+  if (ports.length > 0) {
+    const named = ports.find((p) => (p.name ?? '') === servicePort.name);
+    // `port: null` is Kubernetes' "all ports": no number Envoy could dial, so not served
+    // (the analysis reports it as EndpointPortWithoutNumber).
+    return typeof named?.port === 'number' ? named.port : undefined;
+  }
+  if (typeof servicePort.targetPort === 'number') return servicePort.targetPort;
+  if (servicePort.targetPort === undefined) return servicePort.port;
+  return undefined;
+}
+
+/** Kubernetes: ready unset means ready; serving unset means the same as ready. */
+function endpointHealth(conditions: { ready?: boolean; serving?: boolean; terminating?: boolean } | undefined): EndpointHealth | undefined {
+  const ready = conditions?.ready ?? true;
+  const serving = conditions?.serving ?? ready;
+  const terminating = conditions?.terminating ?? false;
+  if (ready && !terminating) return 'healthy';
+  if (serving) return 'draining';
+  return undefined;
+}
