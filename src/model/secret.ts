@@ -23,13 +23,13 @@ export function tlsCertificate(namespace: string, name: string, secret: SecretOb
     try {
       certificate = new X509Certificate(certificatePem);
     } catch (error) {
-      throw new Error(`${where}: tls.crt is not a PEM certificate (${(error as Error).message})`);
+      throw new Error(`${where}: tls.crt is not a PEM certificate (${(error as Error).message})`, { cause: error });
     }
     let key: ReturnType<typeof createPrivateKey>;
     try {
       key = createPrivateKey(keyPem);
     } catch (error) {
-      throw new Error(`${where}: tls.key is not a PEM private key (${(error as Error).message})`);
+      throw new Error(`${where}: tls.key is not a PEM private key (${(error as Error).message})`, { cause: error });
     }
     if (!certificate.checkPrivateKey(key)) throw new Error(`${where}: tls.key does not match the certificate in tls.crt`);
     return { ok: true, certificatePem, keyPem };

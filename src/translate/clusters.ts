@@ -1,8 +1,6 @@
 // One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
 // TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
-import type { MeshModel } from '../model/mesh-model.js';
-import { protoDuration } from '../model/duration.js';
-import type { ServiceInfo, ServicePolicy, ServicePortInfo } from '../model/types.js';
+import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { clusterName, isHttpPort } from './names.js';

@@ -3,8 +3,7 @@
 // another, a field left out) and every one the client makes itself (a field it does not read).
 // Pure, like the rest of translate/: it reuses the translator's own decisions (chooseLb,
 // servedLb), so what it reports is what was sent.
-import type { MeshModel } from '../model/mesh-model.js';
-import type { ServiceInfo } from '../model/types.js';
+import type { MeshModel, ServiceInfo } from '../model/index.js';
 import { describeClient, servedShape, type ClientFeature, type ClientProfile } from '../clients/index.js';
 import { lbChoiceFor, portsForRole } from './clusters.js';
 import { routeHashKeys, servedLb, type LbKind } from './lb-policy.js';

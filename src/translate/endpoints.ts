@@ -1,8 +1,6 @@
 // One ClusterLoadAssignment per cluster: the Service port's endpoints grouped by zone into
 // localities, with Envoy health statuses.
-import type { MeshModel } from '../model/mesh-model.js';
-import { compare } from '../model/mesh-model.js';
-import type { EndpointInfo, ServiceInfo, ServicePortInfo } from '../model/types.js';
+import { compare, type MeshModel, type EndpointInfo, type ServiceInfo, type ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';

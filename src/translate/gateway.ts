@@ -5,9 +5,7 @@
 // TrafficPolicy's split, hashing, retries and timeouts apply to them exactly as in the mesh.
 // The model has normalized each Ingress (paths, backends, TLS entries, redirects); this decides
 // which ones a gateway serves and renders them.
-import type { MeshModel } from '../model/mesh-model.js';
-import { compare } from '../model/mesh-model.js';
-import type { IngressBackendRef, IngressInfo, IngressPath, PolicyRouteMatch } from '../model/types.js';
+import { compare, type MeshModel, type IngressBackendRef, type IngressInfo, type IngressPath, type PolicyRouteMatch } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
@@ -17,7 +15,7 @@ import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { baselineShape } from '../clients/index.js';
 
-export { DEFAULT_CLASS_ANNOTATION, GATEWAY_ANNOTATION, LEGACY_CLASS_ANNOTATION, SSL_REDIRECT_ANNOTATION } from '../model/ingress.js';
+export { DEFAULT_CLASS_ANNOTATION, GATEWAY_ANNOTATION, LEGACY_CLASS_ANNOTATION, SSL_REDIRECT_ANNOTATION } from '../model/index.js';
 
 /** Gateways are Envoys: they get the sidecar's full-featured shape. */
 const GATEWAY_SHAPE = baselineShape('sidecar');

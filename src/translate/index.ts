@@ -1,6 +1,6 @@
 // The translator's entry points: the whole picture for a proxy role, and the per-Service pieces
 // the pipeline re-translates after a ModelChange. Pure: same model and options, same output.
-import type { MeshModel } from '../model/mesh-model.js';
+import type { MeshModel } from '../model/index.js';
 import type { XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters, lbChoiceFor, portsForRole } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';

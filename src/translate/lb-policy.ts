@@ -1,8 +1,7 @@
 // The load-balancing policy of a Service: which one (and why, for Auto), the ordered list of
 // typed policies on the Cluster (each client takes the first it supports), and the hash keys
 // that go on the route.
-import { protoDuration } from '../model/duration.js';
-import type { HashKey, ServicePolicy } from '../model/types.js';
+import { protoDuration, type HashKey, type ServicePolicy } from '../model/index.js';
 import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 

@@ -1,8 +1,7 @@
 // Listeners: the sidecar's outbound HTTP listener and a TCP proxy per TCP Service port; for
 // proxyless gRPC, an API listener per name a client may ask for.
 import { log } from '../log.js';
-import type { MeshModel } from '../model/mesh-model.js';
-import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { MeshModel, ServiceInfo, ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import {
   clusterName,

@@ -1,5 +1,5 @@
 // Resource names shared by the translator's modules (see docs/architecture.md, "Names").
-import type { ServiceInfo, ServicePortInfo } from '../model/types.js';
+import type { ServiceInfo, ServicePortInfo } from '../model/index.js';
 import type { TranslateOptions } from './options.js';
 
 export const OUTBOUND_ROUTE_NAME = 'outbound';

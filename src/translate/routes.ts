@@ -1,11 +1,7 @@
 // Routes: the sidecars' one `outbound` RouteConfiguration (a virtual host per Service port) and,
 // for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
 import { log } from '../log.js';
-import type { MeshModel } from '../model/mesh-model.js';
-import { compare } from '../model/mesh-model.js';
-import { protoDuration } from '../model/duration.js';
-import { DEFAULT_RETRY_ON } from '../model/policy.js';
-import type { HeaderMatch, PathMatch, PolicyBackend, PolicyRouteMatch, ServiceInfo, ServicePolicy, ServicePortInfo } from '../model/types.js';
+import { compare, protoDuration, DEFAULT_RETRY_ON, type MeshModel, type HeaderMatch, type PathMatch, type PolicyBackend, type PolicyRouteMatch, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';

@@ -1,10 +1,10 @@
 // TLS certificates for gateways: a Secret's certificate (parsed and checked by the model)
 // becomes an SDS Secret (envoy.extensions.transport_sockets.tls.v3.Secret) named `<namespace>/<name>`.
-import type { MeshModel } from '../model/mesh-model.js';
+import type { MeshModel } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { tlsSecretName } from './names.js';
 
-export { TLS_SECRET_TYPE } from '../model/secret.js';
+export { TLS_SECRET_TYPE } from '../model/index.js';
 
 export type TlsSecretResult = { ok: true; resource: XdsResource } | { ok: false; error: string };
 
