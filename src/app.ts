@@ -7,7 +7,7 @@ import { XdsServer } from './xds/server.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
 import type { DebounceSettings } from './pipeline/debounce.js';
-import type { TranslateOptions } from './translate/options.js';
+import type { TranslateOptions } from './translate/index.js';
 import type { XdsSecuritySettings } from './security/flags.js';
 import { log } from './log.js';
 

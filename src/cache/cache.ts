@@ -255,7 +255,7 @@ export class ResourceCache implements ResourceCacheContract {
     try {
       bytes = encodeMessage(resource.typeUrl, resource.value);
     } catch (err) {
-      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`);
+      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
     }
     // Envoy refuses a whole response for one resource that breaks a rule: check before it can be sent.
     const violations = validateResource(resource.typeUrl, resource.value);

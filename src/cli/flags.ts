@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import YAML from 'yaml';
-import type { TranslateOptions } from '../translate/options.js';
+import type { TranslateOptions } from '../translate/index.js';
 
 export type FlagType = 'string' | 'int' | 'boolean' | 'list';
 

@@ -3,9 +3,16 @@
 import type { MeshModel } from '../model/index.js';
 import { analyzeManifestDir, countBySeverity, countText, formatProblems, type Problem, type SourceRecords } from '../analysis/index.js';
 import type { TrafficPolicyObject } from '../sources/types.js';
-import { translateAll, translateGateway, explainLbChoice, degradationsFor } from '../translate/index.js';
+import {
+  translateAll,
+  translateGateway,
+  explainLbChoice,
+  degradationsFor,
+  translateOptions,
+  type ProxyRole,
+  type TranslateOptions,
+} from '../translate/index.js';
 import { clientProfile, describeClient, meshGroupName, parseClientLabel, servedShape, type ClientIdentity } from '../clients/index.js';
-import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
 import { translateSettings, UsageError, type FlagValues } from './flags.js';

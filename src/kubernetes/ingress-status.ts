@@ -13,8 +13,7 @@ import { log } from '../log.js';
 import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { KubernetesSource } from '../sources/kubernetes.js';
-import { isOurIngress } from '../translate/gateway.js';
-import { translateOptions, type TranslateOptions } from '../translate/options.js';
+import { isOurIngress, translateOptions, type TranslateOptions } from '../translate/index.js';
 
 /** One entry of status.loadBalancer.ingress (ports are left out: the gateway's listeners say them). */
 export interface LoadBalancerAddress {

@@ -6,7 +6,6 @@
 // aside), and a condition keeps its lastTransitionTime while its status stays the same.
 import { EventEmitter } from 'node:events';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { log } from '../log.js';
 import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -16,7 +15,6 @@ import {
   TRAFFIC_POLICY_GROUP,
   TRAFFIC_POLICY_PLURAL,
   TRAFFIC_POLICY_VERSION,
-  type KubernetesSourceOptions,
 } from '../sources/kubernetes.js';
 import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';

@@ -3,8 +3,7 @@
 // see from the logs why a Service balances as it does. The first snapshot is summed up in one
 // line (per-port lines at debug): a mesh of 10,000 Services would otherwise start with 10,000.
 import type { MeshModel, ModelChange } from '../model/index.js';
-import { lbChoiceFor } from '../translate/clusters.js';
-import type { TranslateOptions } from '../translate/options.js';
+import { lbChoiceFor, type TranslateOptions } from '../translate/index.js';
 import { log } from '../log.js';
 
 export class LbChoiceLog {

@@ -3,8 +3,17 @@
 // handed to the cache (which in turn wakes only the streams whose resources changed bytes).
 import { EventEmitter } from 'node:events';
 import { emptyChange, MeshModel, objectKey, type ModelChange } from '../model/index.js';
-import { translateOptions, type ProxyRole, type TranslateOptions } from '../translate/options.js';
-import { degradationsFor, translateAll, translateEndpointsFor, translateGateway, translateServiceClusters, type Degradation } from '../translate/index.js';
+import {
+  degradationsFor,
+  translateAll,
+  translateEndpointsFor,
+  translateGateway,
+  translateOptions,
+  translateServiceClusters,
+  type Degradation,
+  type ProxyRole,
+  type TranslateOptions,
+} from '../translate/index.js';
 import { baselineShape, clientProfile, parseMeshGroup, type ClientIdentity, type ServedShape } from '../clients/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { gatewayGroup, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';

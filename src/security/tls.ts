@@ -36,7 +36,7 @@ function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new Error(`TLS ${what} ${file} cannot be read: ${(error as Error).message}`);
+    throw new Error(`TLS ${what} ${file} cannot be read: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -128,7 +128,7 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
     try {
       signature = this.signature();
     } catch (error) {
-      throw new Error(`TLS file cannot be read: ${(error as Error).message}`);
+      throw new Error(`TLS file cannot be read: ${(error as Error).message}`, { cause: error });
     }
     const cert = readPem(this.files.certFile, 'certificate');
     const key = readPem(this.files.keyFile, 'private key');
@@ -139,6 +139,7 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
     } catch (error) {
       throw new Error(
         `TLS certificate ${this.files.certFile}, key ${this.files.keyFile}${ca ? ` and client CA ${this.files.clientCaFile}` : ''} do not load together: ${(error as Error).message}`,
+        { cause: error },
       );
     }
     return { cert, key, ca, signature };

@@ -209,7 +209,7 @@ async function assertDirectory(dir: string): Promise<void> {
   try {
     info = await stat(dir);
   } catch (error) {
-    throw new Error(`manifest folder ${dir} cannot be read: ${(error as Error).message}`);
+    throw new Error(`manifest folder ${dir} cannot be read: ${(error as Error).message}`, { cause: error });
   }
   if (!info.isDirectory()) throw new Error(`manifest folder ${dir} is not a folder`);
 }

@@ -2,6 +2,7 @@
 // the same JSON-schema form as the CRD so every kind's messages look alike. Unknown fields
 // are allowed here (these kinds have many fields Switchyard ignores); checks JSON schema
 // cannot say (cross-field rules) follow in code.
+/* eslint-disable @typescript-eslint/no-explicit-any -- entries of parsed YAML, checked here field by field */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidateFunction } from 'ajv';
 import type { ResourceKind } from './types.js';

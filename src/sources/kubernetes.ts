@@ -3,6 +3,7 @@
 // into the same validated events the files source emits. The informers resume watches from the
 // last resourceVersion, relist on 410 Gone (their cache then reports what vanished while away),
 // and hand errors to us: we restart them with backoff and keep the last state served meanwhile.
+/* eslint-disable @typescript-eslint/no-explicit-any -- objects as the API server sends them, before they are checked */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
@@ -206,7 +207,6 @@ const REFUSAL_HINTS: Record<number, string> = {
 };
 
 export interface IngressState {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   status?: { loadBalancer?: { ingress?: Array<Record<string, any>> } };
   resourceVersion?: string;
 }

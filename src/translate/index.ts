@@ -10,6 +10,7 @@ import { translateOptions, type ProxyRole, type TranslateOptions } from './optio
 import type { LbKind } from './lb-policy.js';
 
 export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
+export { lbChoiceFor } from './clusters.js';
 export type { ProxyRole, TranslateOptions } from './options.js';
 export type { LbKind, LbChoice } from './lb-policy.js';
 export { degradationsFor } from './degradations.js';

@@ -5,7 +5,7 @@ import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import { startSwitchyard, type Switchyard } from '../../src/app.js';
 import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { toSourceEvent } from '../../src/sources/manifests.js';
-import type { EventSink, KubeObject, Source, SourceEvent } from '../../src/sources/types.js';
+import type { EventSink, KubeObject, Source } from '../../src/sources/types.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { testNode, XdsTestClient, type DecodedDeltaResponse, type DeltaTestStream } from '../support/xds-client.js';
 import { cluster, endpoints } from '../support/xds-fixtures.js';

@@ -296,7 +296,7 @@ describe('xDS limits', () => {
 
   it('a delta client that stops reading ends on the exact current state, removals included', async () => {
     const { server, cache, port } = await start({ limits: { maxQueuedBytesPerStream: 128 * 1024 } });
-    const initial = seedBigClusters(cache, 40);
+    seedBigClusters(cache, 40);
     const grpcClient = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     clients.push(grpcClient);
     const slow = new PausableDelta(grpcClient, ADS_DELTA_METHOD);

@@ -38,7 +38,6 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
 ];
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type JsonObject = Record<string, any>;
 
 type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -95,9 +95,7 @@ describe('the defaults docs/trafficpolicy.md states', () => {
     svc.spec.ports[0].appProtocol = appProtocol;
     model.apply([upsert(svc), upsert(trafficPolicy('reviews', 'reviews', { healthCheck: { http: { path: '/healthz' } }, retries: { attempts: 2 } }))]);
     const { clusters, routes } = translateAll(model, 'sidecar');
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const cluster = clusters.find((c) => c.name === 'shop/reviews/9080')!.value as any;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const vhost = (routes.find((r) => r.name === 'outbound')!.value as any).virtualHosts.find((v: { name: string }) => v.name === 'shop/reviews/9080');
     return { check: cluster.healthChecks[0], route: vhost.routes[vhost.routes.length - 1].route };
   }
