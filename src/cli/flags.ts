@@ -31,7 +31,7 @@ export type FlagSource = 'flag' | 'environment' | 'config file' | 'default';
 
 export class UsageError extends Error {}
 
-export function envName(flag: string): string {
+function envName(flag: string): string {
   return 'SWITCHYARD_' + flag.toUpperCase().replace(/-/g, '_');
 }
 
@@ -115,7 +115,7 @@ function defaultText(spec: FlagSpec): string | undefined {
 }
 
 /** A flag's line in help: what it does, and its default once. */
-export function flagDescription(spec: FlagSpec): string {
+function flagDescription(spec: FlagSpec): string {
   const def = defaultText(spec);
   return def === undefined ? spec.help : `${spec.help} (default: ${def})`;
 }

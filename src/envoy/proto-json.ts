@@ -6,7 +6,7 @@
 import protobuf from 'protobufjs';
 import { DECODE_OPTIONS, encodeMessage, messageType, TYPE_PREFIX } from './protos.js';
 
-export interface Proto3JsonOptions {
+interface Proto3JsonOptions {
   /** 'proto' (default): snake_case, as Envoy's config dump; 'json': lowerCamelCase json names. */
   fieldNames?: 'proto' | 'json';
 }

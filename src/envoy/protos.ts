@@ -73,7 +73,7 @@ const ENTRY_FILES = [
 ];
 
 /** The folder holding Envoy's, xds', googleapis' and protoc-gen-validate's protos. */
-export function envoyProtoDirs(): string[] {
+function envoyProtoDirs(): string[] {
   const pkgDir = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
   const deps = path.join(pkgDir, 'deps');
   return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));

@@ -41,7 +41,7 @@ export function eventNote(problem: Problem): string {
   return `${cut}…`;
 }
 
-export interface EventRecorderOptions {
+interface EventRecorderOptions {
   kubeConfig: KubeConfig;
   feed: ProblemFeed;
   leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };

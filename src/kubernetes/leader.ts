@@ -26,7 +26,7 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
 }
 
-export interface LeaderElectorEvents {
+interface LeaderElectorEvents {
   /** This replica became the leader. */
   started: [];
   /** This replica stopped being the leader (renewal failed, or shut down). */
@@ -40,7 +40,7 @@ export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-export function defaultIdentity(): string {
+function defaultIdentity(): string {
   return `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
 }
 

@@ -8,11 +8,10 @@
  * - `dns`: a DNS SAN equal to the node id;
  * - `none`: any node id (the certificate only proves the client holds a key the CA signed). */
 export type IdentityRule = 'spiffe' | 'dns' | 'none';
-export const IDENTITY_RULES: readonly IdentityRule[] = ['spiffe', 'dns', 'none'];
 
 /** Node metadata keys a workload may use to state its namespace and service account. */
-export const NAMESPACE_KEY = 'switchyard.dev/namespace';
-export const SERVICE_ACCOUNT_KEY = 'switchyard.dev/service-account';
+const NAMESPACE_KEY = 'switchyard.dev/namespace';
+const SERVICE_ACCOUNT_KEY = 'switchyard.dev/service-account';
 
 /** What a verified client certificate says about its holder. */
 export interface PeerIdentity {
@@ -23,12 +22,12 @@ export interface PeerIdentity {
 }
 
 /** The parts of an Envoy node the rules read (protobufjs' decoded form). */
-export interface ClaimingNode {
+interface ClaimingNode {
   id?: string;
   metadata?: { fields?: Record<string, { stringValue?: string } | undefined> } | null;
 }
 
-export interface SpiffeId {
+interface SpiffeId {
   trustDomain: string;
   namespace: string;
   serviceAccount: string;
@@ -36,7 +35,7 @@ export interface SpiffeId {
 
 const SPIFFE_WORKLOAD = /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
-export function parseSpiffeId(uri: string): SpiffeId | undefined {
+function parseSpiffeId(uri: string): SpiffeId | undefined {
   const match = SPIFFE_WORKLOAD.exec(uri);
   return match ? { trustDomain: match[1], namespace: match[2], serviceAccount: match[3] } : undefined;
 }
@@ -91,7 +90,7 @@ export function claimedWorkloads(node: ClaimingNode): Array<{ namespace: string;
   return claims;
 }
 
-export interface IdentityPolicy {
+interface IdentityPolicy {
   rule: IdentityRule;
   /** With `spiffe`: the only trust domain accepted; any when unset. */
   trustDomain?: string;

@@ -25,7 +25,7 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceac
 
 /** The Lease's namespace when none is given: POD_NAMESPACE, else the pod's own (from its
  * service account), else switchyard-system (where deploy/ installs Switchyard). */
-export function defaultLeaseNamespace(): string {
+function defaultLeaseNamespace(): string {
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
   try {
     const namespace = readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
@@ -36,7 +36,7 @@ export function defaultLeaseNamespace(): string {
   return 'switchyard-system';
 }
 
-export interface KubernetesModeSettings {
+interface KubernetesModeSettings {
   source: KubernetesSourceOptions;
   lease: { name: string; namespace: string; leaseDurationSeconds: number; renewDeadlineMs: number; retryPeriodMs: number };
   writeStatus: boolean;

@@ -14,7 +14,7 @@ import {
   DNS1123_SUBDOMAIN_PATTERN,
 } from './schema-errors.js';
 
-export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 /** The apiVersion each kind must carry. */
 export const API_VERSIONS: Record<ResourceKind, string> = {

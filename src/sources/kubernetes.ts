@@ -34,7 +34,7 @@ import {
 export const TRAFFIC_POLICY_GROUP = 'switchyard.dev';
 export const TRAFFIC_POLICY_VERSION = 'v1alpha1';
 export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
-export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
   /** A ready kubeconfig (tests). Otherwise loaded from `kubeconfigPath`, KUBECONFIG, ~/.kube/config or the pod's service account. */
@@ -206,12 +206,12 @@ const REFUSAL_HINTS: Record<number, string> = {
   404: 'not found: is the TrafficPolicy CRD installed (deploy/crds), and does the namespace exist?',
 };
 
-export interface IngressState {
+interface IngressState {
   status?: { loadBalancer?: { ingress?: Array<Record<string, any>> } };
   resourceVersion?: string;
 }
 
-export interface KubernetesSourceEvents {
+interface KubernetesSourceEvents {
   /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
   trafficPolicy: [ObjectRef];
   /** An Ingress was added, changed (spec or status) or deleted in the cluster. */

@@ -6,7 +6,7 @@ import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { deltaResponseBytes } from './wire.js';
 
-export interface DeltaRequest extends DecodedRequest {
+interface DeltaRequest extends DecodedRequest {
   resourceNamesSubscribe: string[];
   resourceNamesUnsubscribe: string[];
   initialResourceVersions: Record<string, string>;

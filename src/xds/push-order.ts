@@ -10,9 +10,9 @@ import { TypeUrl } from '../envoy/protos.js';
  *   listener, and a route configuration is only dropped after the listener that used it changed);
  * - `break`: removals held back until everything else went out.
  */
-export type PushPhase = 'make' | 'break';
+type PushPhase = 'make' | 'break';
 
-export interface PushStep {
+interface PushStep {
   typeUrl: TypeUrl;
   phase: PushPhase;
 }

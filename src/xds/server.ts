@@ -371,7 +371,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
 }
 
 /** `127.0.0.1:5000` -> `127.0.0.1`; `[::1]:5000` -> `::1`. */
-export function hostOfPeer(peer: string): string {
+function hostOfPeer(peer: string): string {
   const bracketed = /^\[([^\]]*)\]:\d+$/.exec(peer);
   if (bracketed) return bracketed[1];
   const colon = peer.lastIndexOf(':');

@@ -5,7 +5,7 @@ import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.j
 import type { TypeUrl } from '../envoy/protos.js';
 import { resourceEntriesBytes } from './wire.js';
 
-export interface SharedFullSet {
+interface SharedFullSet {
   version: string;
   resources: CachedResource[];
   /** The same resources by name; never modified (streams copy it before changing their own view). */

@@ -9,7 +9,7 @@ import { XdsStream, type DecodedRequest, type StreamContext, type StreamTranspor
 import { sameList } from './subscription-pool.js';
 import { sotwResponseBytes } from './wire.js';
 
-export interface SotwRequest extends DecodedRequest {
+interface SotwRequest extends DecodedRequest {
   versionInfo: string;
   resourceNames: string[];
 }

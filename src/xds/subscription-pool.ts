@@ -3,7 +3,7 @@
 // decodes into fresh strings: kept per stream, 2,000 copies of a 1,000-name list cost ~100 MB.
 // A pooled subscription is frozen; a stream that asks for something else gets another one.
 
-export interface Subscription {
+interface Subscription {
   /** The names as requested (in order), using the cache's own name strings where it has them. */
   readonly list: readonly string[];
   readonly set: ReadonlySet<string>;

@@ -61,7 +61,7 @@ export function resourceEntriesBytes(messages: readonly Uint8Array[]): Buffer {
   return assemble(new Uint8Array(0), 2, messages);
 }
 
-export interface SotwResponseFields {
+interface SotwResponseFields {
   versionInfo: string;
   typeUrl: string;
   nonce: string;
@@ -82,7 +82,7 @@ export function sotwResponseBytes(fields: SotwResponseFields): Buffer {
   return assemble(head.finish(), 2, fields.resources);
 }
 
-export interface DeltaResponseFields {
+interface DeltaResponseFields {
   systemVersionInfo: string;
   typeUrl: string;
   nonce: string;

@@ -17,7 +17,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { testNode, type DecodedSotwResponse, type SotwTestStream, type XdsTestClient } from './xds-client.js';
 
-export interface ResourceType {
+interface ResourceType {
   group: string; // '' for core
   version: string;
   plural: string;
@@ -27,7 +27,7 @@ export interface ResourceType {
   statusSubresource?: boolean;
 }
 
-export const RESOURCE_TYPES: readonly ResourceType[] = [
+const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
@@ -70,7 +70,7 @@ interface Watcher {
   timeoutTimer?: NodeJS.Timeout;
 }
 
-export interface KubeApiServerOptions {
+interface KubeApiServerOptions {
   /** 0 picks a free port. */
   port?: number;
   /** Events kept per resource type for watches that resume; older versions get 410. Default 1000. */
@@ -79,7 +79,7 @@ export interface KubeApiServerOptions {
   bookmarkIntervalMs?: number;
 }
 
-export interface WriteRecord {
+interface WriteRecord {
   client: string;
   method: string;
   path: string;
@@ -126,7 +126,7 @@ function clone<T>(value: T): T {
 }
 
 /** RFC 7386 JSON merge patch. */
-export function mergePatch(target: unknown, patch: unknown): unknown {
+function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
   const result: JsonObject = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as JsonObject) } : {};
   for (const [key, value] of Object.entries(patch as JsonObject)) {
@@ -837,7 +837,7 @@ export class ClusterWatcher {
   }
 }
 
-export function endpointAddresses(eds: DecodedSotwResponse, clusterName: string): string[] {
+function endpointAddresses(eds: DecodedSotwResponse, clusterName: string): string[] {
   const resource = eds.resources.find((r) => r.name === clusterName);
   if (!resource) return [];
   const value = resource.value as { endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } } }> }> };

@@ -7,9 +7,9 @@
 // test so that a plausibly wrong split (e.g. 50/50 instead of 90/10, or the old split after an edit)
 // lies far outside the bound and fails.
 
-export const SIGMAS = 4.5;
+const SIGMAS = 4.5;
 
-export interface ShareCheck {
+interface ShareCheck {
   ok: boolean;
   observed: number;
   expected: number;
@@ -18,7 +18,7 @@ export interface ShareCheck {
 }
 
 /** Is `observed` out of `n` consistent with share `p`? */
-export function checkShare(observed: number, n: number, p: number, label = 'share'): ShareCheck {
+function checkShare(observed: number, n: number, p: number, label = 'share'): ShareCheck {
   if (n <= 0) throw new Error('checkShare: n must be positive');
   const expected = n * p;
   const allowed = SIGMAS * Math.sqrt(n * p * (1 - p));
@@ -38,11 +38,4 @@ export function checkSplit(counts: ReadonlyMap<string, number>, n: number, share
   const names = new Set([...counts.keys(), ...Object.keys(shares)]);
   const checks = [...names].sort().map((name) => checkShare(counts.get(name) ?? 0, n, shares[name] ?? 0, name));
   return { ok: checks.every((c) => c.ok), report: checks.map((c) => `${c.ok ? 'ok ' : 'BAD'} ${c.describe}`).join('\n') };
-}
-
-/** The smallest n for which a wrong share `q` falls outside the bound around the right share `p`
- * (with the same margin on q's own spread), for choosing call counts. */
-export function callsToTell(p: number, q: number): number {
-  const spread = SIGMAS * (Math.sqrt(p * (1 - p)) + Math.sqrt(q * (1 - q)));
-  return Math.ceil((spread / Math.abs(p - q)) ** 2);
 }

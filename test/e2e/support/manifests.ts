@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { EndpointSliceObject, ServiceObject, TrafficPolicyObject, TrafficPolicySpec } from '../../../src/sources/types.js';
 
-export const PORT_NAME = 'grpc';
+const PORT_NAME = 'grpc';
 
 /** A Service with one gRPC port. */
 export function grpcService(namespace: string, name: string, port: number): ServiceObject {

@@ -12,7 +12,7 @@ grpcXds.register();
  * one process hold several independent xDS clients). */
 const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
 
-export interface BootstrapOptions {
+interface BootstrapOptions {
   xdsPort: number;
   nodeId: string;
   /** Node metadata; Switchyard also recognises gRPC by its user agent without it. */
