@@ -102,7 +102,8 @@ export function parseFlags(argv: string[]): Flags {
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
-    let [name, value] = arg.slice(2).split('=', 2) as [string, string | undefined];
+    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
+    let value = inline;
     if (name === 'no-floor') {
       flags.floor = false;
       continue;

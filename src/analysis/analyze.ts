@@ -5,10 +5,8 @@
 // output, so they cannot disagree.
 import type { ManifestError } from '../sources/manifests.js';
 import type { ObjectOrigin, ObjectRef, ResourceKind, TrafficPolicyObject, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
-import { SERVICE_NAME_LABEL } from '../model/mesh-model.js';
-import { checkPolicy, objectKey, type IngressBackendRef, type MeshModel, type ModelChange } from '../model/index.js';
-import { isOurIngress, ourIngressClasses, tcpListenerSlots } from '../translate/index.js';
-import { translateOptions, type TranslateOptions } from '../translate/options.js';
+import { checkPolicy, objectKey, SERVICE_NAME_LABEL, type IngressBackendRef, type MeshModel, type ModelChange } from '../model/index.js';
+import { isOurIngress, ourIngressClasses, tcpListenerSlots, translateOptions, type TranslateOptions } from '../translate/index.js';
 import { nearestWord } from '../sources/spelling.js';
 import { severityOf, type ProblemCode } from './codes.js';
 import type { Problem, ProblemObject } from './problem.js';

@@ -1,7 +1,7 @@
 // The analysis: every configuration problem as data (see docs/problems.md for the codes).
 import { loadManifestDir } from '../sources/files.js';
 import { MeshModel } from '../model/index.js';
-import type { TranslateOptions } from '../translate/options.js';
+import type { TranslateOptions } from '../translate/index.js';
 import { analyze } from './analyze.js';
 import { SourceRecords } from './records.js';
 import type { Problem } from './problem.js';

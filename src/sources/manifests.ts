@@ -1,7 +1,6 @@
 // YAML manifests -> Kubernetes objects with their file and line, and the structural checks
 // every source applies before an object reaches the model.
 import YAML, { isMap, isSeq, LineCounter, type Document } from 'yaml';
-import { log } from '../log.js';
 import { validateTrafficPolicySchema } from './crd-schema.js';
 import { API_VERSIONS, checkKindRules, CLUSTER_SCOPED_KINDS, validateKindSchema } from './kube-schemas.js';
 import { FieldLines } from './field-lines.js';
