@@ -31,18 +31,20 @@ const BOUNDARIES = {
 };
 // Single files held to the leaf rule: the shared Problem type is imported by every layer.
 const LEAF_FILES = { 'src/analysis/problem.ts': ['log'] };
-// Flag specs live with the layer they configure (sources/kube-flags.ts, security/flags.ts), so the
-// flag parser's types and UsageError may be imported from anywhere; the rest of cli/ may not.
-const SHARED_FROM_CLI = 'flags';
-// Layers with an index.ts are entered only through it from other folders.
-const INDEXED_LAYERS = ['translate', 'model'];
+// Files any layer may import, whatever the table says of their folder: the shared Problem type
+// (every layer reports problems), and the flag parser, because flag specs live with the layer they
+// configure (sources/kube-flags.ts, security/flags.ts).
+const SHARED_FILES = { analysis: ['problem'], cli: ['flags'] };
+// Layers with an index.ts are entered only through it (or a shared file above) from other folders.
+const INDEXED_LAYERS = ['translate', 'model', 'analysis', 'clients'];
 
 const DESIGN = 'data flows one way (DESIGN.md): sources/ -> model/ -> analysis/ -> translate/ -> cache/ -> xds/';
 
 /** A regex matching an import of `target` (a src/ folder or top-level module) from a file in src/<folder>/. */
 function importOf(target, fromTopLevel) {
   const up = fromTopLevel ? '\\./' : '\\.\\./';
-  if (target === 'cli') return `^${up}cli/(?!${SHARED_FROM_CLI}\\.js$)`;
+  const shared = SHARED_FILES[target];
+  if (shared) return `^${up}${target}/(?!(${shared.join('|')})\\.js$)`;
   return `^${up}${target}(/|\\.js$)`;
 }
 
@@ -62,8 +64,9 @@ function restrictions(folder, rule, fromTopLevel = false) {
   }
   for (const layer of INDEXED_LAYERS) {
     if (layer === folder || rule.deepImports?.includes(layer)) continue;
+    const allowed = ['index', ...(SHARED_FILES[layer] ?? [])].map((file) => `${file}\\.js$`).join('|');
     patterns.push({
-      regex: `^${fromTopLevel ? '\\./' : '\\.\\./'}${layer}/(?!index\\.js$)`,
+      regex: `^${fromTopLevel ? '\\./' : '\\.\\./'}${layer}/(?!${allowed})`,
       message: `import ${layer}/ through its index.ts (${layer}/index.js), so its inside can change freely.`,
     });
   }

@@ -64,7 +64,7 @@ interface NonceState {
   nacked: string;
 }
 
-export function roleOfGroup(group: ProxyGroup | undefined): { role: string; gateway?: string } {
+function roleOfGroup(group: ProxyGroup | undefined): { role: string; gateway?: string } {
   if (group === undefined) return { role: 'unidentified' };
   if (group.startsWith('gateway/')) return { role: 'gateway', gateway: group.slice('gateway/'.length) };
   // Mesh groups are the role plus what the client profile changes: `proxyless+no-ring-hash`.

@@ -12,7 +12,7 @@ import { ProxyTracker } from './proxies.js';
 import type { ObservedPipeline, ObservedXdsServer } from './types.js';
 import { degradationSource } from './client-degradations.js';
 
-export interface AdminServerOptions {
+interface AdminServerOptions {
   /** Default 127.0.0.1: debug views show configuration; expose them only where that is intended. */
   host?: string;
   /** 0 picks a free port. */

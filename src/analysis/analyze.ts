@@ -12,7 +12,7 @@ import { severityOf, type ProblemCode } from './codes.js';
 import type { Problem, ProblemObject } from './problem.js';
 import type { SourceRecords } from './records.js';
 
-export interface AnalysisInput {
+interface AnalysisInput {
   model: MeshModel;
   records: SourceRecords;
   /** Problems of the sources' own input (a folder's files). */
@@ -77,7 +77,7 @@ function endpointsOnly(change: ModelChange): boolean {
   return !change.all && change.services.size === 0 && change.ingresses.size === 0 && change.secrets.size === 0 && change.policyStatus.size === 0;
 }
 
-export function sortProblems(problems: Problem[]): Problem[] {
+function sortProblems(problems: Problem[]): Problem[] {
   const text = (p: Problem) => `${p.object.kind}|${p.object.namespace ?? ''}|${p.object.name}|${p.field ?? ''}|${p.message}`;
   return [...problems].sort(
     (a, b) =>
@@ -138,7 +138,7 @@ function place(problem: Problem, origin: ObjectOrigin | undefined): Problem {
 }
 
 /** `spec.timeout: must be ...` -> field `spec.timeout`. */
-export function leadingField(text: string): string | undefined {
+function leadingField(text: string): string | undefined {
   return LEADING_FIELD.exec(text)?.[1];
 }
 

@@ -2,7 +2,7 @@
 // terminals jump to it), then severity, code, message, and the fix on the next line.
 import type { Problem, Severity } from './problem.js';
 
-export function formatProblem(problem: Problem): string {
+function formatProblem(problem: Problem): string {
   const where = problem.file ? `${problem.file}${problem.line !== undefined ? `:${problem.line}` : ''}: ` : '';
   return `${where}${problem.severity} ${problem.code}: ${problem.message}\n    fix: ${problem.fix}`;
 }

@@ -6,14 +6,14 @@ import { analyze } from './analyze.js';
 import { SourceRecords } from './records.js';
 import type { Problem } from './problem.js';
 
-export { analyze, sortProblems, scaleTo100, type AnalysisInput } from './analyze.js';
-export { PROBLEM_CODES, severityOf, type ProblemCode } from './codes.js';
-export { formatProblem, formatProblems, countBySeverity, countText } from './format.js';
-export { SourceRecords, type Rejection } from './records.js';
-export { ProblemTracker, type ProblemTrackerEvents } from './tracker.js';
-export { problemKey, type Problem, type ProblemObject, type Severity } from './problem.js';
+export { Analysis, analyze, scaleTo100 } from './analyze.js';
+export { PROBLEM_CODES } from './codes.js';
+export { formatProblems, countBySeverity, countText } from './format.js';
+export { SourceRecords } from './records.js';
+export { ProblemTracker } from './tracker.js';
+export type { Problem } from './problem.js';
 
-export interface FolderAnalysis {
+interface FolderAnalysis {
   /** The model built from the folder's valid objects, as `serve` would build it. */
   model: MeshModel;
   problems: Problem[];

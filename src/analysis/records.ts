@@ -4,7 +4,7 @@
 // written validly again or deleted.
 import { refKey, type KubeObject, type ObjectOrigin, type ObjectRef, type SourceEvent } from '../sources/types.js';
 
-export interface Rejection {
+interface Rejection {
   ref: ObjectRef;
   errors: string[];
   object?: KubeObject;

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { log } from '../log.js';
 import { problemKey, type Problem } from './problem.js';
 
-export interface ProblemTrackerEvents {
+interface ProblemTrackerEvents {
   /** After an update that changed the set: problems new since the last update, and those fixed. */
   problemsChanged: [added: Problem[], removed: Problem[]];
 }

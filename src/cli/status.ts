@@ -11,7 +11,7 @@ export const STATUS_FLAGS: FlagSpec[] = [
   { name: 'timeout-ms', type: 'int', default: 5000, min: 1, help: 'give up on the admin server after this long' },
 ];
 
-export interface StatusOutput {
+interface StatusOutput {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
 }

@@ -147,7 +147,7 @@ export function nackedCondition(namespace: string, spec: TrafficPolicySpec, nack
 
 // ---- the status writer ---------------------------------------------------------------------------
 
-export interface TrafficPolicyStatus {
+interface TrafficPolicyStatus {
   observedGeneration?: number;
   conditions: Condition[];
 }
@@ -166,7 +166,7 @@ function kubeTime(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-export interface PolicyStatusWriterOptions {
+interface PolicyStatusWriterOptions {
   kubeConfig: KubeConfig;
   source: KubernetesSource;
   pipeline: Pipeline;

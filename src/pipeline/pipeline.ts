@@ -22,9 +22,7 @@ import { LbChoiceLog } from './lb-choice-log.js';
 import { refKey, type Source, type SourceEvent } from '../sources/types.js';
 import type { ManifestError } from '../sources/manifests.js';
 import type { Problem, ProblemObject } from '../analysis/problem.js';
-import { Analysis } from '../analysis/analyze.js';
-import { SourceRecords } from '../analysis/records.js';
-import { ProblemTracker } from '../analysis/tracker.js';
+import { Analysis, ProblemTracker, SourceRecords } from '../analysis/index.js';
 import { log } from '../log.js';
 
 /** A mesh group being produced: its role and what its clients understand. */
@@ -36,7 +34,7 @@ interface MeshGroup {
 const GATEWAY_GROUP_PREFIX = 'gateway/';
 
 /** The gateway name of a `gateway/<name>` group; undefined for the mesh groups. */
-export function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
+function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
   return group.startsWith(GATEWAY_GROUP_PREFIX) ? group.slice(GATEWAY_GROUP_PREFIX.length) : undefined;
 }
 
@@ -113,9 +111,9 @@ export interface RetrySettings {
   maxMs: number;
 }
 
-export const DEFAULT_RETRY: RetrySettings = { initialMs: 1000, maxMs: 60_000 };
+const DEFAULT_RETRY: RetrySettings = { initialMs: 1000, maxMs: 60_000 };
 
-export interface PipelineOptions {
+interface PipelineOptions {
   cache: ResourceCache;
   translate?: Partial<TranslateOptions>;
   debounce?: DebounceSettings;

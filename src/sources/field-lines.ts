@@ -12,7 +12,7 @@ export function childField(parent: string, segment: string | number): string {
 }
 
 /** `spec.rules[0].http` -> `spec.rules[0]` -> `spec.rules` -> `spec` -> ''. */
-export function parentField(field: string): string {
+function parentField(field: string): string {
   const match = /(\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$/.exec(field);
   return match ? field.slice(0, match.index) : '';
 }

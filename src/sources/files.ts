@@ -9,7 +9,7 @@ import { log } from '../log.js';
 import { canonicalJson, describeObject, located, parseManifests, toSourceEvent, type ManifestError } from './manifests.js';
 import { refKey, type EventSink, type ObjectOrigin, type ObjectRef, type Source, type SourceEvent } from './types.js';
 
-export interface FilesSourceOptions {
+interface FilesSourceOptions {
   /** Quiet period after a file event before the folder is read again. Default 50 ms. */
   debounceMs?: number;
   /** How often to compare every file's size and mtime, for changes fs.watch missed. Default 2000 ms; 0 turns it off. */
@@ -20,7 +20,7 @@ export interface FilesSourceOptions {
   maxFileBytes?: number;
 }
 
-export const DEFAULT_MAX_MANIFEST_FILE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_MANIFEST_FILE_BYTES = 8 * 1024 * 1024;
 
 function mebibytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;

@@ -26,12 +26,12 @@ export interface ManifestError {
   suggestion?: string;
 }
 
-export interface ParsedObject {
+interface ParsedObject {
   object: KubeObject;
   origin: { file: string; line: number; fields?: FieldLines };
 }
 
-export interface ParsedManifests {
+interface ParsedManifests {
   objects: ParsedObject[];
   errors: ManifestError[];
 }
@@ -97,7 +97,7 @@ export function nestingProblem(text: string): string | undefined {
   return undefined;
 }
 
-export function isResourceKind(kind: unknown): kind is ResourceKind {
+function isResourceKind(kind: unknown): kind is ResourceKind {
   return typeof kind === 'string' && (RESOURCE_KINDS as readonly string[]).includes(kind);
 }
 
@@ -218,7 +218,7 @@ function collect(value: unknown, file: string, line: number, fields: FieldLines,
 }
 
 /** The kind Switchyard reads that `kind` is a near miss of (a typo, wrong case, a plural), if any. */
-export function nearestKind(kind: string): ResourceKind | undefined {
+function nearestKind(kind: string): ResourceKind | undefined {
   // The resource's plural (`trafficpolicies`, `services`) is a common slip too.
   const singular = kind.replace(/ies$/i, 'y').replace(/(?<=[^s])s$/i, '');
   return nearestWord(kind, RESOURCE_KINDS) ?? nearestWord(singular, RESOURCE_KINDS);

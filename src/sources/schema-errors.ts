@@ -5,7 +5,7 @@ import { childField } from './field-lines.js';
 
 /** Patterns the schemas use, described in words, so a message says what is expected. */
 /** Go's time.ParseDuration syntax, unsigned, as users write it: "1.5s", "250ms", "1m30s", "2h", "0". */
-export const DURATION_PATTERN = '^(0|(([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ns|us|µs|ms|s|m|h)){1,6})$';
+const DURATION_PATTERN = '^(0|(([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ns|us|µs|ms|s|m|h)){1,6})$';
 export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 export const DNS1035_LABEL_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
@@ -60,7 +60,7 @@ export function fieldPath(instancePath: string, child?: string | number): string
 }
 
 /** A short rendering of a value for "(got ...)". */
-export function shown(value: unknown): string {
+function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';

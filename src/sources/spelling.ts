@@ -12,7 +12,7 @@ export function nearestWord<T extends string>(word: string, candidates: readonly
 }
 
 /** Levenshtein distance: insertions, deletions and substitutions. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

@@ -13,9 +13,9 @@ export interface GroupResources {
   secrets: XdsResource[];
 }
 
-export type ReferenceKind = 'cluster' | 'endpoints' | 'routeConfiguration' | 'secret';
+type ReferenceKind = 'cluster' | 'endpoints' | 'routeConfiguration' | 'secret';
 
-export interface DanglingReference {
+interface DanglingReference {
   /** What is missing. */
   kind: ReferenceKind;
   name: string;
@@ -32,7 +32,7 @@ const TYPE_NAMES: Partial<Record<string, string>> = {
 };
 
 /** The names a resource refers to, found by walking its value (typed configs are nested objects). */
-export function referencesOf(resource: XdsResource): Array<{ kind: ReferenceKind; name: string }> {
+function referencesOf(resource: XdsResource): Array<{ kind: ReferenceKind; name: string }> {
   const found: Array<{ kind: ReferenceKind; name: string }> = [];
   if (resource.typeUrl === TypeUrl.Cluster) {
     const value = resource.value as { type?: string; edsClusterConfig?: { serviceName?: string } };

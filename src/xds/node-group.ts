@@ -3,8 +3,8 @@
 import { gatewayGroup, type ProxyGroup } from '../cache/types.js';
 import { clientProfile, identifyClient, meshGroupName, servedShape, type ClientNode, type MeshRole } from '../clients/index.js';
 
-export const ROLE_KEY = 'switchyard.dev/role';
-export const GATEWAY_KEY = 'switchyard.dev/gateway';
+const ROLE_KEY = 'switchyard.dev/role';
+const GATEWAY_KEY = 'switchyard.dev/gateway';
 
 /** The parts of envoy.config.core.v3.Node the server reads, as protobufjs decodes them. */
 export interface NodeInfo extends ClientNode {

@@ -80,10 +80,10 @@ export interface TypeStateBase {
 }
 
 /** Ends a stream with INVALID_ARGUMENT: the request was malformed. */
-export class InvalidRequestError extends Error {}
+class InvalidRequestError extends Error {}
 
 /** Ends a stream with PERMISSION_DENIED or RESOURCE_EXHAUSTED, reported as a refusal. */
-export class RefusalError extends Error {
+class RefusalError extends Error {
   constructor(
     readonly code: GrpcStatus.PERMISSION_DENIED | GrpcStatus.RESOURCE_EXHAUSTED,
     readonly reason: RefusalReason,

@@ -15,11 +15,11 @@ import type {
 
 const NAMESPACE = 'shop';
 
-export type ServicePort = NonNullable<ServiceObject['spec']['ports']>[number];
-export type Endpoint = NonNullable<EndpointSliceObject['endpoints']>[number];
-export type SlicePort = NonNullable<EndpointSliceObject['ports']>[number];
+type ServicePort = NonNullable<ServiceObject['spec']['ports']>[number];
+type Endpoint = NonNullable<EndpointSliceObject['endpoints']>[number];
+type SlicePort = NonNullable<EndpointSliceObject['ports']>[number];
 
-export interface Meta {
+interface Meta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -108,7 +108,7 @@ export function ingress(name: string, rules: Array<{ host?: string; paths: Ingre
   } as IngressObject;
 }
 
-export interface PemCertificate {
+interface PemCertificate {
   certPem: string;
   keyPem: string;
 }

@@ -75,7 +75,7 @@ export interface DecodedDeltaResponse {
   raw: Buffer;
 }
 
-export interface StreamStatus {
+interface StreamStatus {
   code: grpc.status;
   details: string;
 }

@@ -51,6 +51,13 @@ describe('import boundaries', () => {
     expect(await boundaryErrors('src/pipeline/boundary-probe.ts', "import { translateAll } from '../translate/index.js';\nexport const t = translateAll;\n")).toEqual([]);
   });
 
+  it('analysis/ is entered through its index, except the shared Problem type', async () => {
+    const deep = "import { Analysis } from '../analysis/analyze.js';\nexport const a = Analysis;\n";
+    expect(await boundaryErrors('src/pipeline/boundary-probe.ts', deep)).toEqual([expect.stringContaining('analysis/index.js')]);
+    const problem = "import type { Problem } from '../analysis/problem.js';\nexport type P = Problem;\n";
+    expect(await boundaryErrors('src/xds/boundary-probe.ts', problem)).toEqual([]);
+  });
+
   it('envoy/ and analysis/problem.ts are leaves: nothing of ours but log', async () => {
     expect(await boundaryErrors('src/envoy/boundary-probe.ts', "import { log } from '../log.js';\nexport const l = log;\n")).toEqual([]);
     expect(await boundaryErrors('src/envoy/boundary-probe.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n")).toHaveLength(1);

@@ -25,7 +25,7 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export interface HarnessOptions {
+interface HarnessOptions {
   /** Also start the admin server (on a free port). */
   admin?: boolean;
   translate?: Partial<TranslateOptions>;
@@ -131,7 +131,7 @@ export async function eventually<T>(
 }
 
 /** Fails with a message naming what hung, instead of running into Jest's hook timeout. */
-export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
