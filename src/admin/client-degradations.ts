@@ -3,7 +3,7 @@
 // status condition). The degradations themselves come from the pipeline (one computation per
 // flush and client profile); this module only joins them with the open streams.
 import { clientLabel, describeClient, type ClientIdentity } from '../clients/index.js';
-import type { Degradation } from '../translate/degradations.js';
+import type { Degradation } from '../translate/index.js';
 import type { StreamSnapshot } from '../xds/events.js';
 
 /** What can say a client's degradations: the pipeline. */

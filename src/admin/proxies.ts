@@ -6,7 +6,7 @@ import type { ProxyGroup } from '../cache/types.js';
 import type { AckEvent, NackEvent, ResponseSentEvent, StreamClosedEvent, StreamSnapshot, TypeSnapshot } from '../xds/events.js';
 import { shortTypeName, type ObservedXdsServer } from './types.js';
 import { clientLabel, describeClient, formatVersion, groupRole } from '../clients/index.js';
-import type { Degradation } from '../translate/degradations.js';
+import type { Degradation } from '../translate/index.js';
 import { streamDegradations, type DegradationSource } from './client-degradations.js';
 
 export type SyncState = 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT';

@@ -402,12 +402,14 @@ function enumNumber(type: protobuf.Enum, value: unknown): number | undefined {
   return toNumber(value);
 }
 
+/* eslint-disable no-control-regex -- these rules are about control characters */
 const WELL_KNOWN_REGEX: Record<string, { strict: RegExp; loose: RegExp }> = {
   // RFC 7230 token (optionally a pseudo-header), and field-value without control characters;
   // the loose form (strict: false) only forbids NUL, CR and LF.
   HTTP_HEADER_NAME: { strict: /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/, loose: /^[^\u0000\u000A\u000D]*$/ },
   HTTP_HEADER_VALUE: { strict: /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/, loose: /^[^\u0000\u000A\u000D]*$/ },
 };
+/* eslint-enable no-control-regex */
 
 function stringCheck(rules: Rules): ValueCheck {
   noteUnsupported('string', rules, [

@@ -143,6 +143,7 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
     // Both go into the probe's request head: Envoy refuses control characters there (tab aside).
     for (const field of ['path', 'host'] as const) {
       const value = hc.http?.[field];
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
       if (typeof value === 'string' && /[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) {
         issues.spec.push(`spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or other control character`);
       }

@@ -102,7 +102,7 @@ export class CcoreClient {
       hello = await client.nextLine();
     } catch (err) {
       const text = (err as Error).message;
-      if (/No module named 'grpc'|ENOENT/.test(text)) throw new Error(`${INSTALL_HINT}; ${text}`);
+      if (/No module named 'grpc'|ENOENT/.test(text)) throw new Error(`${INSTALL_HINT}; ${text}`, { cause: err });
       throw err;
     }
     client.grpcVersion = String(hello.grpc ?? '');
