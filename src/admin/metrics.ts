@@ -27,7 +27,7 @@ interface VersionOrigin {
   awaitingFlush: boolean;
 }
 
-export interface MetricsOptions extends AdminSources {
+interface MetricsOptions extends AdminSources {
   registry: Registry;
   /** 1 while the Kubernetes API server (or the manifest folder) is reachable. */
   sourceConnected?: () => boolean;

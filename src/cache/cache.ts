@@ -15,7 +15,7 @@ import type {
 } from './types.js';
 
 /** Counters that show the encode-once and sharing behaviour (also useful as metrics). */
-export interface ResourceCacheStats {
+interface ResourceCacheStats {
   /** protobuf encodes performed since the cache was created. */
   encodes: number;
   /** Distinct stored resources (type + name + bytes), however many groups share each. */
@@ -23,7 +23,7 @@ export interface ResourceCacheStats {
 }
 
 /** The version of a byte string: the first 16 hex digits of its sha256. */
-export function bytesVersion(bytes: Uint8Array): string {
+function bytesVersion(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
@@ -381,7 +381,7 @@ function lengthOfAny(typeUrl: string, valueLength: number): number {
   return 1 + varintLength(typeUrlLength) + typeUrlLength + 1 + varintLength(valueLength) + valueLength;
 }
 
-export function varintLength(value: number): number {
+function varintLength(value: number): number {
   let length = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 128);

@@ -37,7 +37,7 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
 }
 
 /** The rendered resources and the analysis's problems of the same folder. */
-export async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown>; problems: Problem[] }> {
+async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown>; problems: Problem[] }> {
   const { model, records, problems } = await analyzeManifestDir(dir, translateOptions(options.translate));
   // A policy that exists but is not applied is named beside the Service's choice, so
   // "Auto (no TrafficPolicy)" is never the whole story.

@@ -56,7 +56,7 @@ function clientCell(proxy: ProxyView): string {
 }
 
 /** Lines under the table for every degraded proxy: what it does not get as written, and why. */
-export function formatDegradations(proxies: ProxyView[]): string {
+function formatDegradations(proxies: ProxyView[]): string {
   const lines: string[] = [];
   for (const proxy of proxies) {
     for (const degradation of proxy.degradations ?? []) {

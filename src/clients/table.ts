@@ -36,7 +36,7 @@ export type ClientFeature =
   | 'server'
   | 'rbac';
 
-export interface FeatureRow {
+interface FeatureRow {
   feature: ClientFeature;
   /** What the feature is, for people reading /debug output and the report. */
   description: string;
@@ -130,7 +130,7 @@ export const FEATURE_TABLE: readonly FeatureRow[] = [
 ];
 
 /** A client defect: versions in [from, fixed) misbehave when sent `feature`; it is avoided like a missing feature. */
-export interface DefectRow {
+interface DefectRow {
   implementation: Exclude<Implementation, 'unknown'>;
   feature: ClientFeature;
   from: Version;

@@ -31,7 +31,7 @@ export function refKey(ref: ObjectRef): string {
   return `${ref.kind}/${ref.namespace}/${ref.name}`;
 }
 
-export interface ObjectMeta {
+interface ObjectMeta {
   name: string;
   namespace?: string;
   generation?: number;
@@ -43,7 +43,7 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
-export interface KubeObjectBase {
+interface KubeObjectBase {
   apiVersion: string;
   kind: ResourceKind;
   metadata: ObjectMeta;

@@ -3,7 +3,7 @@
 import type { Harness } from './harness.js';
 
 /** One /debug/proxies entry, loosely typed: these helpers read it as a user reads the JSON. */
-export type ProxyEntry = Record<string, unknown> & { nodeId: string; role: string; types: Record<string, { state: string; nackCount: number; lastNack?: string }> };
+type ProxyEntry = Record<string, unknown> & { nodeId: string; role: string; types: Record<string, { state: string; nackCount: number; lastNack?: string }> };
 
 /** The /debug/proxies entries (one per open stream) of node `nodeId`. */
 export async function proxyEntries(harness: Harness, nodeId: string): Promise<ProxyEntry[]> {

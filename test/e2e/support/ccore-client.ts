@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** Debian's interpreter, where python3-grpcio lives (a pyenv python3 earlier on PATH has no grpc). */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
+const SYSTEM_PYTHON = '/usr/bin/python3';
 const CLIENT_SCRIPT = join(process.cwd(), 'test', 'e2e', 'ccore', 'client.py');
 const INSTALL_HINT = 'the C-core e2e tests need Debian\'s python3-grpcio: run `apt-get install -y python3-grpcio` (.ci/run installs it)';
 
@@ -18,7 +18,7 @@ const INSTALL_HINT = 'the C-core e2e tests need Debian\'s python3-grpcio: run `a
  * No `switchyard.dev/role` metadata: Switchyard must recognise C-core by its user agent
  * ("gRPC C-core ..."), as it would a user's application that sets none.
  */
-export function ccoreBootstrap(xdsPort: number, nodeId: string): Record<string, unknown> {
+function ccoreBootstrap(xdsPort: number, nodeId: string): Record<string, unknown> {
   return {
     xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, cluster: 'e2e', locality: { zone: 'local' } },
@@ -26,9 +26,9 @@ export function ccoreBootstrap(xdsPort: number, nodeId: string): Record<string, 
 }
 
 /** One call's outcome: the backend that answered, or the gRPC status code name (UNAVAILABLE, ...). */
-export type CallResult = { backend: string } | { code: string; details: string };
+type CallResult = { backend: string } | { code: string; details: string };
 
-export interface CallOptions {
+interface CallOptions {
   /** Calls in flight at once (1: one after another). */
   concurrency?: number;
   /** Per-call deadline, seconds. */
