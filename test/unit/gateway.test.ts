@@ -4,7 +4,7 @@
 // directly): the pairs load manifests, where the schema refuses these first.
 import { MeshModel } from '../../src/model/index.js';
 import { translateGateway } from '../../src/translate/index.js';
-import type { IngressObject, KubeObject, SecretObject } from '../../src/sources/types.js';
+import type { KubeObject, SecretObject } from '../../src/sources/types.js';
 import { selfSigned, shopIngress, shopObjects, twoHostTlsIngress, type TestCertificate } from './gateway-fixtures.js';
 import { policy, tlsSecret, upsert } from '../support/builders.js';
 
