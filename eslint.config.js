@@ -18,9 +18,8 @@ const BOUNDARIES = {
   // translator, whether an Ingress is ours, where its backends resolve and whether a TLS Secret
   // loads (analysis/analyze.ts imports them from translate/ today).
   analysis: { forbid: DOWNSTREAM_OF_MODEL.filter((layer) => layer !== 'translate') },
-  // PENDING (issue 15, "one model"): 'sources' joins this list, and `deepImports` goes, once translate/
-  // reads only the model; today five translate/ files still import sources/types.ts.
-  translate: { forbid: ['analysis', 'cache', 'xds', 'admin', 'kubernetes', 'pipeline', 'cli', 'app', 'security'], deepImports: ['model'] },
+  // translate/ reads only the model: never sources/ (the model is the one intermediate form).
+  translate: { forbid: ['sources', 'analysis', 'cache', 'xds', 'admin', 'kubernetes', 'pipeline', 'cli', 'app', 'security'] },
   cache: { forbid: ['sources', 'model', 'analysis', 'translate', 'xds', 'admin', 'kubernetes', 'pipeline', 'cli', 'app'] },
   xds: { forbid: ['sources', 'model', 'analysis', 'translate', 'admin', 'kubernetes', 'pipeline', 'cli', 'app'] },
   pipeline: { forbid: ['xds', 'admin', 'kubernetes', 'cli', 'app'] },
@@ -64,7 +63,7 @@ function restrictions(folder, rule, fromTopLevel = false) {
     });
   }
   for (const layer of INDEXED_LAYERS) {
-    if (layer === folder || rule.deepImports?.includes(layer)) continue;
+    if (layer === folder) continue;
     const allowed = ['index', ...(SHARED_FILES[layer] ?? [])].map((file) => `${file}\\.js$`).join('|');
     patterns.push({
       regex: `^${fromTopLevel ? '\\./' : '\\.\\./'}${layer}/(?!${allowed})`,

@@ -33,6 +33,11 @@ describe('import boundaries', () => {
     expect(errors).toEqual([expect.stringContaining('translate/ must not import cache'), expect.stringContaining('translate/ must not import xds')]);
   });
 
+  it('translate/ reads only the model, never sources/', async () => {
+    const errors = await boundaryErrors('src/translate/boundary-probe.ts', "import type { IngressObject } from '../sources/types.js';\nexport type I = IngressObject;\n");
+    expect(errors).toEqual([expect.stringContaining('translate/ must not import sources')]);
+  });
+
   it('xds/ may not know the model, the translator or the sources', async () => {
     for (const target of ['../model/index.js', '../translate/index.js', '../sources/types.js']) {
       const errors = await boundaryErrors('src/xds/boundary-probe.ts', `import type { X } from '${target}';\nexport type Y = X;\n`);
