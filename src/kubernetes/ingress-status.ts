@@ -16,7 +16,7 @@ import type { KubernetesSource } from '../sources/kubernetes.js';
 import { isOurIngress, translateOptions, type TranslateOptions } from '../translate/index.js';
 
 /** One entry of status.loadBalancer.ingress (ports are left out: the gateway's listeners say them). */
-export interface LoadBalancerAddress {
+interface LoadBalancerAddress {
   ip?: string;
   hostname?: string;
 }
@@ -29,7 +29,7 @@ export interface IngressStatusAddressSource {
 }
 
 /** `10.0.0.1` → { ip }, `gw.example.com` → { hostname }. */
-export function parseAddress(text: string): LoadBalancerAddress {
+function parseAddress(text: string): LoadBalancerAddress {
   return isIP(text) ? { ip: text } : { hostname: text };
 }
 
@@ -48,7 +48,7 @@ export function serviceAddresses(service: V1Service): LoadBalancerAddress[] {
 }
 
 /** Addresses as compared: only ip and hostname, in order. */
-export function addressSignature(addresses: ReadonlyArray<Record<string, unknown>> | undefined): string {
+function addressSignature(addresses: ReadonlyArray<Record<string, unknown>> | undefined): string {
   return JSON.stringify((addresses ?? []).map((a) => [a.ip ?? '', a.hostname ?? '']));
 }
 
@@ -60,7 +60,7 @@ export function parseServiceRef(text: string): { namespace: string; name: string
   return { namespace: parts[0], name: parts[1] };
 }
 
-export interface IngressStatusWriterOptions {
+interface IngressStatusWriterOptions {
   kubeConfig: KubeConfig;
   source: KubernetesSource;
   pipeline: Pipeline;

@@ -2,7 +2,7 @@
 // marks within a short batch window are reconciled together in key order, one at a time, and a
 // key whose write failed is marked again and retried after a pause.
 
-export interface KeyedReconcilerOptions {
+interface KeyedReconcilerOptions {
   /** Marks within this window are reconciled together. Default 50 ms. */
   batchMs?: number;
   /** Pause before failed keys are tried again. Default 2000 ms. */

@@ -7,13 +7,13 @@ import type { IngressBackend, IngressClassObject, IngressObject } from '../sourc
 import { objectKey } from './keys.js';
 import type { IngressBackendRef, IngressClassInfo, IngressInfo, IngressPath, IngressTls, ResolvedIngressBackend, ServiceInfo, ServicePortInfo } from './types.js';
 
-export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
+const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
 /** The pre-IngressClass way of naming a class, still common in manifests. */
-export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
+const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 /** Comma-separated gateway names an Ingress is served by; without it, every gateway serves it. */
-export const GATEWAY_ANNOTATION = 'switchyard.dev/gateway';
+const GATEWAY_ANNOTATION = 'switchyard.dev/gateway';
 /** "true": plain-HTTP requests for the Ingress's TLS hosts are redirected to HTTPS. */
-export const SSL_REDIRECT_ANNOTATION = 'switchyard.dev/ssl-redirect';
+const SSL_REDIRECT_ANNOTATION = 'switchyard.dev/ssl-redirect';
 
 export function ingressClassInfo(object: IngressClassObject): IngressClassInfo {
   return {
@@ -92,7 +92,7 @@ function ingressPath(path: string | undefined, pathType: string): IngressPath {
 }
 
 /** Whether a TLS entry's hosts cover `host` (no hosts: every host; `*.example.com`: one label deep). */
-export function hostCoveredBy(host: string, tlsHosts: readonly string[]): boolean {
+function hostCoveredBy(host: string, tlsHosts: readonly string[]): boolean {
   if (tlsHosts.length === 0) return true;
   return tlsHosts.some((tlsHost) => tlsHost === host || (tlsHost.startsWith('*.') && !host.startsWith('*') && host.endsWith(tlsHost.slice(1)) && !host.slice(0, -tlsHost.length + 1).includes('.')));
 }

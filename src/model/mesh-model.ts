@@ -19,7 +19,7 @@ import type {
 import { checkPolicy } from './policy-check.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
-import { serviceInfo, portProtocol } from './service.js';
+import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
@@ -60,7 +60,7 @@ interface SliceEntry {
   object: EndpointSliceObject;
 }
 
-export { objectKey, compare, portProtocol };
+export { objectKey, compare };
 
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
@@ -439,7 +439,7 @@ function creationTime(timestamp: unknown): number | undefined {
 }
 
 /** Service names a policy spec routes to (in its own namespace). */
-export function policyBackends(spec: TrafficPolicySpec): string[] {
+function policyBackends(spec: TrafficPolicySpec): string[] {
   const names: string[] = [];
   for (const entry of spec.split ?? []) names.push(entry.backend);
   for (const route of spec.routes ?? []) {

@@ -7,10 +7,10 @@ import { MAX_DURATION_MS, parseDuration } from './duration.js';
 import { maglevTableSizeProblem } from '../envoy/maglev.js';
 
 /** Envoy's own limits (maglev.proto, ring_hash.proto). */
-export const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
-export const RING_HASH_MAX_SIZE = 8_388_608;
+const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
+const RING_HASH_MAX_SIZE = 8_388_608;
 
-export interface PolicyIssues {
+interface PolicyIssues {
   /** The spec means something Envoy cannot do: Accepted=False. */
   spec: string[];
   /** A referenced Service (or its port) is missing: ResolvedRefs=False. */
@@ -19,12 +19,12 @@ export interface PolicyIssues {
   targetFound: boolean;
 }
 
-export type ServiceLookup = (namespace: string, name: string) => ServiceInfo | undefined;
+type ServiceLookup = (namespace: string, name: string) => ServiceInfo | undefined;
 
 const HASHING_POLICIES = new Set(['Auto', 'RingHash', 'Maglev']);
 
 /** Every retry_on condition Envoy knows (HTTP and gRPC); Envoy rejects a route with any other. */
-export const RETRY_ON_CONDITIONS: readonly string[] = [
+const RETRY_ON_CONDITIONS: readonly string[] = [
   '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx',
   'refused-stream', 'retriable-status-codes', 'retriable-headers', 'http3-post-connect-failure',
   'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',

@@ -5,7 +5,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { SecretObject } from '../sources/types.js';
 import type { TlsCertificate } from './types.js';
 
-export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

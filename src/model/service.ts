@@ -34,7 +34,7 @@ export function serviceInfo(namespace: string, name: string, object: ServiceObje
  * (`http`, `http-web`, `http2-api`, `grpc-payments`). Anything else is TCP: parsing an unknown
  * protocol (redis, mysql, postgres…) as HTTP breaks its traffic, a TCP proxy never does.
  */
-export function portProtocol(port: ServicePortSpec): PortProtocol {
+function portProtocol(port: ServicePortSpec): PortProtocol {
   if (port.appProtocol !== undefined) return APP_PROTOCOLS.get(port.appProtocol.toLowerCase()) ?? 'tcp';
   const name = (port.name ?? '').toLowerCase();
   for (const [prefix, protocol] of NAME_PROTOCOLS) {

@@ -77,20 +77,9 @@ export function emptyChange(): ModelChange {
   return { services: new Set(), endpoints: new Set(), ingresses: new Set(), secrets: new Set(), policyStatus: new Set(), all: false };
 }
 
-export function isEmptyChange(change: ModelChange): boolean {
-  return (
-    !change.all &&
-    change.services.size === 0 &&
-    change.endpoints.size === 0 &&
-    change.ingresses.size === 0 &&
-    change.secrets.size === 0 &&
-    change.policyStatus.size === 0
-  );
-}
-
 // ---- TrafficPolicy, normalized (policy.ts) -----------------------------------------------------
 
-export type LbPolicyName = 'Auto' | 'RingHash' | 'Maglev' | 'LeastRequest' | 'RoundRobin' | 'Random';
+type LbPolicyName = 'Auto' | 'RingHash' | 'Maglev' | 'LeastRequest' | 'RoundRobin' | 'Random';
 
 /** One hash key of the route, in the policy's order. */
 export type HashKey =
@@ -201,7 +190,7 @@ export type IngressBackendRef = {
 /** An Ingress backend resolved against the current Services; the error starts with the backend's field. */
 export type ResolvedIngressBackend = { ok: true; service: ServiceInfo; port: ServicePortInfo } | { ok: false; error: string };
 
-export interface IngressPathRule {
+interface IngressPathRule {
   /** `Ingress <ns>/<name>: spec.rules[i].http.paths[j]`, for problems. */
   where: string;
   /** `<ns>/<name>/rules/<i>/paths/<j>`: the name of the Envoy routes it becomes. */

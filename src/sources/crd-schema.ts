@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { maglevTableSizeProblem } from '../envoy/maglev.js';
 import { createKubeAjv, describeErrors, fieldPath } from './schema-errors.js';
 
-export const CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'trafficpolicies.switchyard.dev.yaml');
+const CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'trafficpolicies.switchyard.dev.yaml');
 
 type SchemaNode = Record<string, unknown> & {
   type?: string;
@@ -85,7 +85,7 @@ export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
 };
 
 /** Every x-kubernetes-validations rule in a schema, with the schema path that carries it. */
-export interface CelRule {
+interface CelRule {
   at: string;
   rule: string;
   message?: string;
@@ -120,7 +120,7 @@ function checkSpecMeaning(spec: Entry, messages: string[]): void {
   if (problem) messages.push(`spec.loadBalancer.maglev.tableSize: ${problem}`);
 }
 
-export interface TrafficPolicySchemaValidator {
+interface TrafficPolicySchemaValidator {
   /** Messages of the form `<field path>: <problem>`; empty when the object is valid. */
   validate(object: unknown): string[];
 }

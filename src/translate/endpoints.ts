@@ -21,7 +21,7 @@ export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, ro
  *   prefers the caller's own zone within a priority, using the caller's node locality.
  * Every locality carries a weight (its endpoint count): gRPC ignores localities without one.
  */
-export function buildLoadAssignment(
+function buildLoadAssignment(
   model: MeshModel,
   service: ServiceInfo,
   port: ServicePortInfo,

@@ -15,7 +15,6 @@ import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { baselineShape } from '../clients/index.js';
 
-export { DEFAULT_CLASS_ANNOTATION, GATEWAY_ANNOTATION, LEGACY_CLASS_ANNOTATION, SSL_REDIRECT_ANNOTATION } from '../model/index.js';
 
 /** Gateways are Envoys: they get the sidecar's full-featured shape. */
 const GATEWAY_SHAPE = baselineShape('sidecar');
@@ -25,7 +24,7 @@ const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3
 const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
-export interface GatewayResources {
+interface GatewayResources {
   clusters: XdsResource[];
   endpoints: XdsResource[];
   routes: XdsResource[];
@@ -61,7 +60,7 @@ function servedBy(ingress: IngressInfo, gatewayName: string): boolean {
 }
 
 /** The Ingresses one gateway serves, sorted by key (older keys win conflicts deterministically). */
-export function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressInfo[] {
+function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressInfo[] {
   const classes = ourIngressClasses(model, options);
   return model.ingressInfos().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
 }

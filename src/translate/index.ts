@@ -12,26 +12,12 @@ import type { LbKind } from './lb-policy.js';
 export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
 export { lbChoiceFor } from './clusters.js';
 export type { ProxyRole, TranslateOptions } from './options.js';
-export type { LbKind, LbChoice } from './lb-policy.js';
+export type { LbKind } from './lb-policy.js';
 export { degradationsFor } from './degradations.js';
 export type { Degradation } from './degradations.js';
-export { clusterName, OUTBOUND_ROUTE_NAME, OUTBOUND_HTTP_LISTENER, proxylessListenerNames, proxylessRouteName } from './names.js';
-export { gatewayListenerName, tlsSecretName, INGRESS_CONTROLLER } from './names.js';
-export {
-  translateGateway,
-  gatewayIngresses,
-  isOurIngress,
-  ourIngressClasses,
-  DEFAULT_CLASS_ANNOTATION,
-  GATEWAY_ANNOTATION,
-  LEGACY_CLASS_ANNOTATION,
-  SSL_REDIRECT_ANNOTATION,
-} from './gateway.js';
-export type { GatewayResources } from './gateway.js';
+export { INGRESS_CONTROLLER } from './names.js';
+export { translateGateway, isOurIngress, ourIngressClasses } from './gateway.js';
 export { tcpListenerSlots } from './listeners.js';
-export type { TcpListenerSlot } from './listeners.js';
-export { buildTlsSecret, TLS_SECRET_TYPE } from './secrets.js';
-export type { TlsSecretResult } from './secrets.js';
 
 export interface TranslatedResources {
   clusters: XdsResource[];
@@ -43,7 +29,7 @@ export interface TranslatedResources {
 }
 
 /** Which lists `translateAll` fills (all by default); the ones left out come back empty. */
-export type TranslateParts = Partial<Record<keyof TranslatedResources, boolean>>;
+type TranslateParts = Partial<Record<keyof TranslatedResources, boolean>>;
 
 /** Everything one proxy role receives, each list sorted by name. */
 export function translateAll(
@@ -86,46 +72,21 @@ export function translateEndpointsFor(model: MeshModel, serviceKey: string, role
   return service ? sortByName(buildServiceEndpoints(model, service, role)) : [];
 }
 
-/** The Clusters and ClusterLoadAssignments of one Service, for an incremental push (empty when it is gone). */
-export function translateServiceResources(
-  model: MeshModel,
-  serviceKey: string,
-  role: ProxyRole,
-  overrides: Partial<TranslateOptions> = {},
-): { clusters: XdsResource[]; endpoints: XdsResource[] } {
-  return { clusters: translateServiceClusters(model, serviceKey, role, overrides), endpoints: translateEndpointsFor(model, serviceKey, role) };
-}
-
 /** Sidecar: the one `outbound` route configuration (every Service is in it). Proxyless: one per Service HTTP port. */
-export function translateRoutes(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+function translateRoutes(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
   const options = translateOptions(overrides);
   if (role === 'sidecar') return [buildOutboundRouteConfig(model, options)];
   return sortByName(model.services().flatMap((service) => buildProxylessRouteConfigs(model, service, options)));
 }
 
-/** Proxyless: the route configurations of one Service (a change to it touches only these). */
-export function translateServiceRoutes(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
-  const options = translateOptions(overrides);
-  if (role === 'sidecar') return [buildOutboundRouteConfig(model, options)];
-  const service = model.service(serviceKey);
-  return service ? sortByName(buildProxylessRouteConfigs(model, service, options)) : [];
-}
-
-export function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
   const options = translateOptions(overrides);
   if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
   return sortByName(model.services().flatMap((service) => buildProxylessListeners(service, options)));
 }
 
-/** Proxyless: the API listeners of one Service. Sidecar: all listeners (TCP ports are shared between Services). */
-export function translateServiceListeners(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
-  const options = translateOptions(overrides);
-  if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
-  const service = model.service(serviceKey);
-  return service ? sortByName(buildProxylessListeners(service, options)) : [];
-}
 
-export interface LbExplanation {
+interface LbExplanation {
   policy: LbKind;
   /** The Cluster's ordered list (the policy and its fallbacks). */
   policies: LbKind[];

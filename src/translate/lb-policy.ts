@@ -16,7 +16,7 @@ export interface LbChoice {
   hashOn: HashKey[];
 }
 
-export interface LbFacts {
+interface LbFacts {
   /** The Service's TrafficPolicy, if any (its key goes in the reason). */
   policy?: ServicePolicy;
   clientIPAffinity: boolean;
@@ -143,7 +143,7 @@ const LB_TYPES: Record<LbKind, { name: string; type: string }> = {
 const HASHING: ReadonlySet<LbKind> = new Set(['maglev', 'ring_hash']);
 
 /** What a Cluster carries for a choice, for clients of one shape. */
-export interface ServedLb {
+interface ServedLb {
   /** The typed list (`load_balancing_policy`): the choice's list, hashing replaced by round_robin when the shape has no ring hash. */
   policies: LbKind[];
   /** The legacy `lb_policy`: the first of `policies` that the shape's legacy path reads. */

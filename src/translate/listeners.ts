@@ -33,7 +33,7 @@ function socketAddress(address: string, port: number): Record<string, unknown> {
 }
 
 /** Where the sidecar's listener for one TCP Service port goes, or who already holds that address. */
-export interface TcpListenerSlot {
+interface TcpListenerSlot {
   service: ServiceInfo;
   port: ServicePortInfo;
   address: string;

@@ -57,7 +57,7 @@ export function buildProxylessRouteConfigs(model: MeshModel, service: ServiceInf
 }
 
 /** One route of a Service port before it is rendered: the policy's match and the Envoy route action. */
-export interface ServiceRoute {
+interface ServiceRoute {
   /** `route-<i>` for the policy's routes, `default` for the catch-all. */
   name: string;
   match: PolicyRouteMatch;
@@ -89,7 +89,7 @@ export function serviceRoutes(
 }
 
 /** The Envoy routes of one Service port. */
-export function buildRoutes(
+function buildRoutes(
   model: MeshModel,
   service: ServiceInfo,
   port: ServicePortInfo,
@@ -135,7 +135,7 @@ function destination(
 }
 
 /** An Envoy RouteMatch's path field for a policy path. */
-export function pathMatchFields(path: PathMatch): Record<string, unknown> {
+function pathMatchFields(path: PathMatch): Record<string, unknown> {
   return path.kind === 'exact' ? { path: path.value } : path.kind === 'regex' ? { safeRegex: { regex: path.value } } : { prefix: path.value };
 }
 

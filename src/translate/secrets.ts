@@ -4,9 +4,8 @@ import type { MeshModel } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { tlsSecretName } from './names.js';
 
-export { TLS_SECRET_TYPE } from '../model/index.js';
 
-export type TlsSecretResult = { ok: true; resource: XdsResource } | { ok: false; error: string };
+type TlsSecretResult = { ok: true; resource: XdsResource } | { ok: false; error: string };
 
 /** The SDS Secret for a Kubernetes TLS Secret, or why it cannot be served (the model's reason). */
 export function buildTlsSecret(model: MeshModel, namespace: string, secretName: string): TlsSecretResult {

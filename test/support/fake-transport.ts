@@ -24,7 +24,7 @@ import {
 } from './xds-client.js';
 
 /** Records every write; blocks only when a test sets `blocked` (a client that stopped reading). */
-export class FakeTransport implements StreamTransport {
+class FakeTransport implements StreamTransport {
   readonly peer = 'fake:1';
   blocked = false;
   readonly written: Buffer[] = [];
@@ -54,7 +54,7 @@ export class FakeTransport implements StreamTransport {
 }
 
 /** What the stream reported to the server. */
-export class RecordingObserver implements StreamObserver {
+class RecordingObserver implements StreamObserver {
   readonly opened: StreamIdentity[] = [];
   readonly sent: ResponseSentEvent[] = [];
   readonly acks: AckEvent[] = [];
