@@ -21,7 +21,10 @@ export class ServerChild {
   private readonly waiters: Array<{ type: string; resolve: (m: ChildReply) => void; reject: (e: Error) => void }> = [];
   private exited: Error | undefined;
 
-  constructor(script: URL, readonly label: string) {
+  constructor(
+    script: URL,
+    readonly label: string,
+  ) {
     // --expose-gc: heap figures are taken after a full collection. Switchyard logs warnings and
     // errors only (SWITCHYARD_LOG_LEVEL overrides), so the figures are not about log lines.
     // The allocator setting is the Dockerfile's (see there why); the environment overrides it.
@@ -30,7 +33,12 @@ export class ServerChild {
       SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn',
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '65536',
     };
-    this.process = fork(fileURLToPath(script), [], { serialization: 'advanced', execArgv: ['--expose-gc', ...profileArgs()], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.process = fork(fileURLToPath(script), [], {
+      serialization: 'advanced',
+      execArgv: ['--expose-gc', ...profileArgs()],
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.process.on('message', (message: ChildReply) => {
       if (message.type === 'error') {
         const waiter = this.waiters.shift();

@@ -130,10 +130,12 @@ export function parseFlags(argv: string[]): Flags {
   if (flags.deltaShare > 1) throw new Error(`--delta-share is a share between 0 and 1, got ${flags.deltaShare}`);
   const drivesChanges = flags.scenario === 'endpoint-churn' || flags.scenario === 'sotw-churn' || flags.scenario === 'burst';
   if (flags.target && drivesChanges && !flags.applyUrl) {
-    throw new Error(`${flags.scenario} changes endpoints: with an external --target, give --apply-url (where to POST source events as JSON)`);
+    throw new Error(
+      `${flags.scenario} changes endpoints: with an external --target, give --apply-url (where to POST source events as JSON)`,
+    );
   }
   if (flags.target && flags.scenario === 'memory' && flags.pid === undefined) {
-    throw new Error('memory reads the server\'s RSS: with an external --target, give --pid');
+    throw new Error("memory reads the server's RSS: with an external --target, give --pid");
   }
   return flags;
 }

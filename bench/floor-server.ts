@@ -179,7 +179,12 @@ export class FloorServer {
       const served = subscription.wildcard
         ? [...byName.values()]
         : subscription.names.map((n) => byName.get(n)).filter((r): r is ServedResource => r !== undefined);
-      response = encodeSotwResponse(`${generation}`, served.map((r) => r.any), typeUrl, `${generation}`);
+      response = encodeSotwResponse(
+        `${generation}`,
+        served.map((r) => r.any),
+        typeUrl,
+        `${generation}`,
+      );
       this.sotwResponses.set(cacheKey, response);
     }
     return response;
@@ -231,10 +236,19 @@ export class FloorServer {
       for (const name of added) subscription.names.add(name);
       if (!first && added.length === 0 && !request.subscribe.includes('*')) return; // an ACK
       const byName = this.resources.get(request.typeUrl) ?? new Map<string, ServedResource>();
-      const sending = first && subscription.wildcard ? [...byName.values()] : added.map((n) => byName.get(n)).filter((r): r is ServedResource => !!r);
+      const sending =
+        first && subscription.wildcard ? [...byName.values()] : added.map((n) => byName.get(n)).filter((r): r is ServedResource => !!r);
       const missing = added.filter((n) => !byName.has(n));
       const generation = `${this.generations.get(request.typeUrl) ?? 0}`;
-      call.write(encodeDeltaResponse(generation, sending.map((r) => r.deltaResource), request.typeUrl, generation, missing));
+      call.write(
+        encodeDeltaResponse(
+          generation,
+          sending.map((r) => r.deltaResource),
+          request.typeUrl,
+          generation,
+          missing,
+        ),
+      );
     });
   }
 }

@@ -2,13 +2,7 @@
 // zones, a share of them with TrafficPolicies (ring hash, maglev, least request, splits), as
 // the source events a Kubernetes source would emit. Also the single-endpoint changes the
 // churn and burst scenarios apply.
-import type {
-  EndpointSliceObject,
-  ServiceObject,
-  SourceEvent,
-  TrafficPolicyObject,
-  TrafficPolicySpec,
-} from '../src/sources/types.js';
+import type { EndpointSliceObject, ServiceObject, SourceEvent, TrafficPolicyObject, TrafficPolicySpec } from '../src/sources/types.js';
 
 export interface MeshOptions {
   services: number;
@@ -60,7 +54,8 @@ export class Mesh {
   private changeCount = 0;
 
   constructor(readonly options: MeshOptions) {
-    if (!Number.isInteger(options.services) || options.services < 1) throw new Error(`mesh: services must be a positive integer, got ${options.services}`);
+    if (!Number.isInteger(options.services) || options.services < 1)
+      throw new Error(`mesh: services must be a positive integer, got ${options.services}`);
     if (!Number.isInteger(options.endpointsPerService) || options.endpointsPerService < 1) {
       throw new Error(`mesh: endpointsPerService must be a positive integer, got ${options.endpointsPerService}`);
     }
@@ -136,7 +131,11 @@ export class Mesh {
       description = `${target.clusterName}: endpoint ${endpoint.addresses[0]} ready=${ready}`;
     }
     const version = Number(target.slice.metadata.resourceVersion ?? '1') + 1;
-    target.slice = { ...target.slice, metadata: { ...target.slice.metadata, resourceVersion: String(version) }, endpoints: endpoints.map((x) => ({ ...x })) };
+    target.slice = {
+      ...target.slice,
+      metadata: { ...target.slice.metadata, resourceVersion: String(version) },
+      endpoints: endpoints.map((x) => ({ ...x })),
+    };
     return { event: upsert(target.slice), service: target, description };
   }
 
@@ -144,11 +143,21 @@ export class Mesh {
     const kind = Math.floor(this.random() * 4);
     let spec: TrafficPolicySpec;
     if (kind === 0) {
-      spec = { targetRef: { kind: 'Service', name: s.name }, loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 }, hashOn: [{ header: { name: 'x-user' } }] } };
+      spec = {
+        targetRef: { kind: 'Service', name: s.name },
+        loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 }, hashOn: [{ header: { name: 'x-user' } }] },
+      };
     } else if (kind === 1) {
-      spec = { targetRef: { kind: 'Service', name: s.name }, loadBalancer: { policy: 'Maglev', hashOn: [{ cookie: { name: 'session', ttl: '1h' } }] } };
+      spec = {
+        targetRef: { kind: 'Service', name: s.name },
+        loadBalancer: { policy: 'Maglev', hashOn: [{ cookie: { name: 'session', ttl: '1h' } }] },
+      };
     } else if (kind === 2) {
-      spec = { targetRef: { kind: 'Service', name: s.name }, loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 2 } }, timeout: '5s' };
+      spec = {
+        targetRef: { kind: 'Service', name: s.name },
+        loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 2 } },
+        timeout: '5s',
+      };
     } else {
       // A canary split with the previous service of the same namespace (or itself when first).
       const sibling = i % perNamespace === 0 ? s.name : `svc-${i - 1}`;

@@ -16,7 +16,10 @@ export interface SnapshotResource {
   version: string;
 }
 
-const ROUTER = { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+const ROUTER = {
+  name: 'envoy.filters.http.router',
+  typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+};
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const LB = 'type.googleapis.com/envoy.extensions.load_balancing_policies';
 
@@ -24,11 +27,17 @@ export function clusterFor(s: MeshService): object {
   const policy = s.policy?.spec.loadBalancer?.policy;
   const typed =
     policy === 'RingHash'
-      ? { name: 'envoy.load_balancing_policies.ring_hash', typedConfig: { '@type': `${LB}.ring_hash.v3.RingHash`, minimumRingSize: { value: 1024 } } }
+      ? {
+          name: 'envoy.load_balancing_policies.ring_hash',
+          typedConfig: { '@type': `${LB}.ring_hash.v3.RingHash`, minimumRingSize: { value: 1024 } },
+        }
       : policy === 'Maglev'
         ? { name: 'envoy.load_balancing_policies.maglev', typedConfig: { '@type': `${LB}.maglev.v3.Maglev`, tableSize: { value: 65537 } } }
         : policy === 'LeastRequest'
-          ? { name: 'envoy.load_balancing_policies.least_request', typedConfig: { '@type': `${LB}.least_request.v3.LeastRequest`, choiceCount: { value: 2 } } }
+          ? {
+              name: 'envoy.load_balancing_policies.least_request',
+              typedConfig: { '@type': `${LB}.least_request.v3.LeastRequest`, choiceCount: { value: 2 } },
+            }
           : { name: 'envoy.load_balancing_policies.round_robin', typedConfig: { '@type': `${LB}.round_robin.v3.RoundRobin` } };
   return {
     name: s.clusterName,
@@ -52,7 +61,9 @@ export function clusterLoadAssignmentFor(s: MeshService): object {
   }
   return {
     clusterName: s.clusterName,
-    endpoints: [...byZone.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([zone, lbEndpoints]) => ({ locality: { zone }, lbEndpoints })),
+    endpoints: [...byZone.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([zone, lbEndpoints]) => ({ locality: { zone }, lbEndpoints })),
   };
 }
 
@@ -128,7 +139,9 @@ export function encodeClusterLoadAssignment(s: MeshService): SnapshotResource {
 /** Ready addresses of a ClusterLoadAssignment, sorted. */
 export function readyAddresses(bytes: Uint8Array): string[] {
   const assignment = decodeMessage(TypeUrl.ClusterLoadAssignment, bytes) as {
-    endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }> }>;
+    endpoints?: Array<{
+      lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } }; healthStatus?: string }>;
+    }>;
   };
   const addresses: string[] = [];
   for (const locality of assignment.endpoints ?? []) {

@@ -14,7 +14,10 @@ import { runMemory } from './scenarios/memory.js';
 import { runSoak } from './scenarios/soak.js';
 import { runTranslate } from './scenarios/translate.js';
 
-export async function run(flags: Flags, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ rows: Row[]; file: string }> {
+export async function run(
+  flags: Flags,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<{ rows: Row[]; file: string }> {
   const runners: Record<Scenario, typeof runChurn> = {
     translate: runTranslate,
     'initial-sync': runInitialSync,
@@ -26,10 +29,19 @@ export async function run(flags: Flags, log: (line: string) => void = (l) => pro
   };
   const startedAt = new Date();
   const { rows, figures } = await runners[flags.scenario](flags, log);
-  const machine = { cores: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}`, totalMemory: os.totalmem() };
+  const machine = {
+    cores: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    totalMemory: os.totalmem(),
+  };
   mkdirSync(flags.out, { recursive: true });
   const file = path.join(flags.out, `${flags.scenario}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ scenario: flags.scenario, startedAt: startedAt.toISOString(), machine, flags, rows, figures }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify({ scenario: flags.scenario, startedAt: startedAt.toISOString(), machine, flags, rows, figures }, null, 2),
+  );
   return { rows, file };
 }
 
@@ -48,7 +60,9 @@ async function main(): Promise<void> {
       `${os.cpus().length} cores, Node ${process.version}\n`,
   );
   const { rows, file } = await run(flags);
-  process.stdout.write(`${formatTable(rows)}\n(generator CPU: the load generator's own CPU seconds over the same interval, per change where the figure is per change)\nresults: ${file}\n`);
+  process.stdout.write(
+    `${formatTable(rows)}\n(generator CPU: the load generator's own CPU seconds over the same interval, per change where the figure is per change)\nresults: ${file}\n`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {

@@ -33,8 +33,14 @@ export async function startSwitchyard(flags: Flags, withMesh: boolean): Promise<
   }
   const child = new ServerChild(new URL('./target.js', import.meta.url), 'switchyard');
   await child.next('ready');
-  const debounce = flags.quietMs !== undefined || flags.maxMs !== undefined ? { quietMs: flags.quietMs ?? 0, maxMs: flags.maxMs ?? flags.quietMs ?? 0 } : undefined;
-  const listening = await child.request({ cmd: 'start', host: '127.0.0.1', port: 0, mesh: withMesh ? meshOptions(flags) : undefined, debounce }, 'listening');
+  const debounce =
+    flags.quietMs !== undefined || flags.maxMs !== undefined
+      ? { quietMs: flags.quietMs ?? 0, maxMs: flags.maxMs ?? flags.quietMs ?? 0 }
+      : undefined;
+  const listening = await child.request(
+    { cmd: 'start', host: '127.0.0.1', port: 0, mesh: withMesh ? meshOptions(flags) : undefined, debounce },
+    'listening',
+  );
   return {
     kind: 'switchyard',
     address: `127.0.0.1:${listening.port as number}`,
@@ -58,7 +64,8 @@ export async function startFloor(resources: FloorResources | MeshOptions): Promi
     pid: child.pid,
     child,
     loadInfo: loaded,
-    setResource: async (typeUrl, name, bytes, version) => void (await child.request({ cmd: 'set', typeUrl, name, bytes, version }, 'pushed')),
+    setResource: async (typeUrl, name, bytes, version) =>
+      void (await child.request({ cmd: 'set', typeUrl, name, bytes, version }, 'pushed')),
     stop: () => child.stop(),
   };
 }
@@ -71,7 +78,11 @@ export function externalServer(flags: Flags): Server {
     pid: flags.pid,
     applyEvents: applyUrl
       ? async (events) => {
-          const response = await fetch(applyUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+          const response = await fetch(applyUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(events),
+          });
           if (!response.ok) throw new Error(`--apply-url ${applyUrl}: HTTP ${response.status}`);
         }
       : undefined,
@@ -105,7 +116,10 @@ export interface Recorder {
 export async function startRecorder(address: string, timeoutMs: number): Promise<Recorder> {
   let seen: (() => void) | undefined;
   const client = await new Promise<AdsClient>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`recorder: no complete configuration from ${address} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`recorder: no complete configuration from ${address} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const recorder = new AdsClient({
       index: -1,
       delta: true,

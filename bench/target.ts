@@ -75,7 +75,13 @@ async function serveOverIpc(): Promise<void> {
           case 'start': {
             const startSwitchyard = await loadStartSwitchyard();
             source = new MemorySource(message.mesh ? new Mesh(message.mesh).initialEvents() : []);
-            handle = await startSwitchyard({ sources: [source], xdsPort: message.port, xdsHost: message.host, adminPort: null, debounce: message.debounce });
+            handle = await startSwitchyard({
+              sources: [source],
+              xdsPort: message.port,
+              xdsHost: message.host,
+              adminPort: null,
+              debounce: message.debounce,
+            });
             await handle.ready;
             reply({ type: 'listening', port: handle.xdsPort });
             break;
@@ -112,7 +118,8 @@ async function serveOverIpc(): Promise<void> {
           }
           case 'heap':
             // BENCH_HEAP_SNAPSHOT=<dir>: also write a heap snapshot there, to see what holds memory.
-            if (process.env.BENCH_HEAP_SNAPSHOT) writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/switchyard-${Date.now()}.heapsnapshot`);
+            if (process.env.BENCH_HEAP_SNAPSHOT)
+              writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/switchyard-${Date.now()}.heapsnapshot`);
             heap();
             await new Promise((resolve) => setTimeout(resolve, 1000));
             reply({ type: 'heap', ...heap() });

@@ -163,9 +163,13 @@ function table(
   const model = switchyard.pipeline.model;
   const now = Date.now();
   const lines: string[] = [];
-  lines.push(`Switchyard demo — serving ${manifestDir}  (xDS 127.0.0.1:${switchyard.xdsPort}, admin http://127.0.0.1:${switchyard.adminPort}/debug/config_dump)`);
-  lines.push(`${fleet.size} backends on loopback (pod IP a.b.c.d runs at 127.b.c.d); ${targets.size} proxyless gRPC clients, ${CALLS_PER_SECOND} calls/s each; shares over the last ${WINDOW_MS / 1000}s.`);
-  lines.push('Edit a file in the folder above (a split weight, an endpoint\'s ready, a policy) and watch the table. Ctrl-C stops.');
+  lines.push(
+    `Switchyard demo — serving ${manifestDir}  (xDS 127.0.0.1:${switchyard.xdsPort}, admin http://127.0.0.1:${switchyard.adminPort}/debug/config_dump)`,
+  );
+  lines.push(
+    `${fleet.size} backends on loopback (pod IP a.b.c.d runs at 127.b.c.d); ${targets.size} proxyless gRPC clients, ${CALLS_PER_SECOND} calls/s each; shares over the last ${WINDOW_MS / 1000}s.`,
+  );
+  lines.push("Edit a file in the folder above (a split weight, an endpoint's ready, a policy) and watch the table. Ctrl-C stops.");
   lines.push('');
   for (const target of [...targets.values()].sort((a, b) => `${a.serviceKey}:${a.port}`.localeCompare(`${b.serviceKey}:${b.port}`))) {
     target.outcomes = target.outcomes.filter((o) => now - o.at <= WINDOW_MS);

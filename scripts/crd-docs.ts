@@ -15,7 +15,20 @@ export const CRD_FILE = path.join('deploy', 'crds', 'trafficpolicies.switchyard.
 export const REFERENCE_FILE = path.join('docs', 'trafficpolicy.md');
 
 /** Path (in the YAML document) of the policy field's description. */
-const POLICY_DESCRIPTION_PATH = ['spec', 'versions', 0, 'schema', 'openAPIV3Schema', 'properties', 'spec', 'properties', 'loadBalancer', 'properties', 'policy', 'description'];
+const POLICY_DESCRIPTION_PATH = [
+  'spec',
+  'versions',
+  0,
+  'schema',
+  'openAPIV3Schema',
+  'properties',
+  'spec',
+  'properties',
+  'loadBalancer',
+  'properties',
+  'policy',
+  'description',
+];
 
 export function autoRuleDescription(): string {
   return autoRuleText(DEFAULT_TRANSLATE_OPTIONS.maglevMinEndpoints);
@@ -43,12 +56,15 @@ export function crdWithAutoRule(crdText: string): string {
   const parent = document.getIn(POLICY_DESCRIPTION_PATH.slice(0, -1), true);
   if (!isMap(parent)) throw new Error(`${CRD_FILE}: no loadBalancer.policy in the v1alpha1 schema`);
   const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === 'description');
-  if (!pair || !isScalar(pair.key) || !isScalar(pair.value)) throw new Error(`${CRD_FILE}: loadBalancer.policy has no description to replace`);
+  if (!pair || !isScalar(pair.key) || !isScalar(pair.value))
+    throw new Error(`${CRD_FILE}: loadBalancer.policy has no description to replace`);
   const keyStart = (pair.key as Scalar).range![0];
   const [valueStart, valueEnd] = (pair.value as Scalar).range!;
   const lineStart = crdText.lastIndexOf('\n', keyStart) + 1;
   const indent = ' '.repeat(keyStart - lineStart + 2);
-  const block = `>-\n${fold(autoRuleDescription(), 100 - indent.length).map((line) => indent + line).join('\n')}\n`;
+  const block = `>-\n${fold(autoRuleDescription(), 100 - indent.length)
+    .map((line) => indent + line)
+    .join('\n')}\n`;
   // A block scalar's range ends after its final line break; a plain scalar's does not.
   const end = crdText[valueEnd - 1] === '\n' ? valueEnd : crdText.indexOf('\n', valueEnd) + 1;
   return crdText.slice(0, valueStart) + block + crdText.slice(end);
@@ -135,7 +151,13 @@ export const REFERENCE_EXAMPLES: Array<Record<string, unknown>> = [
       retries: { attempts: 3, perTryTimeout: '2s', retryOn: ['5xx', 'reset'] },
       circuitBreaker: { maxConnections: 1000, maxPendingRequests: 100, maxRequests: 1000, maxRetries: 3 },
       outlierDetection: { consecutive5xx: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 50 },
-      healthCheck: { http: { path: '/healthz', host: 'reviews.shop' }, interval: '5s', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 3 },
+      healthCheck: {
+        http: { path: '/healthz', host: 'reviews.shop' },
+        interval: '5s',
+        timeout: '1s',
+        healthyThreshold: 2,
+        unhealthyThreshold: 3,
+      },
       locality: { preferLocalZone: true, failoverZones: ['europe-west1-b', 'europe-west1-c'] },
     },
   },
@@ -167,21 +189,34 @@ function typeName(node: SchemaNode): string {
 
 function constraintsOf(node: SchemaNode): string[] {
   const out: string[] = [];
-  const values = node.type === 'array' ? node.items ?? {} : node;
+  const values = node.type === 'array' ? (node.items ?? {}) : node;
   if (Array.isArray(values.enum)) out.push(`one of ${values.enum.map((v: unknown) => `\`${String(v)}\``).join(', ')}`);
   if (values.minimum !== undefined || values.maximum !== undefined) {
-    out.push(values.maximum === undefined ? `≥ ${values.minimum}` : values.minimum === undefined ? `≤ ${values.maximum}` : `${values.minimum}–${values.maximum}`);
+    out.push(
+      values.maximum === undefined
+        ? `≥ ${values.minimum}`
+        : values.minimum === undefined
+          ? `≤ ${values.maximum}`
+          : `${values.minimum}–${values.maximum}`,
+    );
   }
   if (values.pattern !== undefined) out.push(`matches \`${values.pattern}\``);
   if (values.minLength !== undefined || values.maxLength !== undefined) {
-    out.push(values.maxLength === undefined ? `at least ${values.minLength} characters` : `${values.minLength ?? 0}–${values.maxLength} characters`);
+    out.push(
+      values.maxLength === undefined
+        ? `at least ${values.minLength} characters`
+        : `${values.minLength ?? 0}–${values.maxLength} characters`,
+    );
   }
   if (node.type === 'array' && (node.minItems !== undefined || node.maxItems !== undefined)) {
     out.push(node.minItems === undefined ? `at most ${node.maxItems} items` : `${node.minItems}–${node.maxItems} items`);
   }
   const oneOf = (node.type === 'array' ? node.items?.oneOf : node.oneOf) as Array<{ required: string[] }> | undefined;
   if (oneOf) out.push(`exactly one of ${oneOf.map((b) => `\`${b.required.join(', ')}\``).join(', ')}`);
-  const rules = [...(node['x-kubernetes-validations'] ?? []), ...(node.type === 'array' ? node.items?.['x-kubernetes-validations'] ?? [] : [])];
+  const rules = [
+    ...(node['x-kubernetes-validations'] ?? []),
+    ...(node.type === 'array' ? (node.items?.['x-kubernetes-validations'] ?? []) : []),
+  ];
   for (const rule of rules as Array<{ message: string }>) out.push(rule.message);
   return out;
 }
@@ -190,8 +225,16 @@ function constraintsOf(node: SchemaNode): string[] {
 export function specFields(schema: SchemaNode): FieldRow[] {
   const rows: FieldRow[] = [];
   const walk = (node: SchemaNode, at: string, required: boolean) => {
-    rows.push({ path: at, type: typeName(node), required, constraints: constraintsOf(node), description: String(node.description ?? '').replace(/\s+/g, ' ').trim() });
-    const object = node.type === 'array' ? node.items ?? {} : node;
+    rows.push({
+      path: at,
+      type: typeName(node),
+      required,
+      constraints: constraintsOf(node),
+      description: String(node.description ?? '')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    });
+    const object = node.type === 'array' ? (node.items ?? {}) : node;
     const prefix = node.type === 'array' ? `${at}[]` : at;
     for (const [key, child] of Object.entries((object.properties ?? {}) as Record<string, SchemaNode>)) {
       walk(child, `${prefix}.${key}`, ((object.required ?? []) as string[]).includes(key));
@@ -245,12 +288,18 @@ export function trafficPolicyReference(crdText: string): string {
   const schema = version.schema.openAPIV3Schema as SchemaNode;
   const rows = specFields(schema);
   const out: string[] = [];
-  out.push('<!-- Generated by scripts/crd-docs.ts from deploy/crds/trafficpolicies.switchyard.dev.yaml: run `npm run docs`, do not edit. -->');
+  out.push(
+    '<!-- Generated by scripts/crd-docs.ts from deploy/crds/trafficpolicies.switchyard.dev.yaml: run `npm run docs`, do not edit. -->',
+  );
   out.push('# TrafficPolicy reference');
   out.push('');
-  out.push(`\`${crd.spec.group}/${version.name}\`, kind \`${crd.spec.names.kind}\` (short name \`${crd.spec.names.shortNames.join('`, `')}\`), namespaced. ${schema.description ?? ''}`);
+  out.push(
+    `\`${crd.spec.group}/${version.name}\`, kind \`${crd.spec.names.kind}\` (short name \`${crd.spec.names.shortNames.join('`, `')}\`), namespaced. ${schema.description ?? ''}`,
+  );
   out.push('');
-  out.push('Switchyard validates a TrafficPolicy against this same schema in a manifest folder and in a cluster, and rejects unknown fields (naming them) where Kubernetes would drop them.');
+  out.push(
+    'Switchyard validates a TrafficPolicy against this same schema in a manifest folder and in a cluster, and rejects unknown fields (naming them) where Kubernetes would drop them.',
+  );
   out.push('');
   out.push('## Example');
   out.push('');
@@ -280,7 +329,9 @@ export function trafficPolicyReference(crdText: string): string {
   out.push('');
   out.push('## Status');
   out.push('');
-  out.push('Written by the leader replica: `observedGeneration` and the conditions `Accepted` (the spec is valid), `ResolvedRefs` (the target and backends exist) and `Programmed` (proxies took the configuration; False with the proxies\' message when they NACK it), each with `status`, `reason`, `message` and `lastTransitionTime`.');
+  out.push(
+    "Written by the leader replica: `observedGeneration` and the conditions `Accepted` (the spec is valid), `ResolvedRefs` (the target and backends exist) and `Programmed` (proxies took the configuration; False with the proxies' message when they NACK it), each with `status`, `reason`, `message` and `lastTransitionTime`.",
+  );
   out.push('');
   return out.join('\n');
 }

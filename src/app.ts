@@ -45,7 +45,13 @@ export interface Switchyard {
 
 export async function startSwitchyard(options: SwitchyardOptions): Promise<Switchyard> {
   const cache = new ResourceCache();
-  const pipeline = new Pipeline({ cache, translate: options.translate, debounce: options.debounce, gateways: options.gateways, retry: options.retry });
+  const pipeline = new Pipeline({
+    cache,
+    translate: options.translate,
+    debounce: options.debounce,
+    gateways: options.gateways,
+    retry: options.retry,
+  });
   let ready = false;
   let markReady: () => void = () => {};
   let failReady: (error: Error) => void = () => {};

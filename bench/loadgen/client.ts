@@ -151,7 +151,15 @@ export class AdsClient {
     this.index = options.index;
     this.delta = options.delta;
     for (const typeUrl of ALL_TYPES) {
-      this.types.set(typeUrl, { responses: 0, bytes: 0, lastVersion: '', lastResponseAt: 0, lastNonce: '', receivedCount: 0, answered: false });
+      this.types.set(typeUrl, {
+        responses: 0,
+        bytes: 0,
+        lastVersion: '',
+        lastResponseAt: 0,
+        lastNonce: '',
+        receivedCount: 0,
+        answered: false,
+      });
     }
     if (options.record) for (const typeUrl of ALL_TYPES) this.recorded.set(typeUrl, new Map());
   }
@@ -226,13 +234,22 @@ export class AdsClient {
     this.options.onError?.(this, error);
   }
 
-  private send(typeUrl: string, request: { versionInfo?: string; nonce?: string; subscribe?: readonly string[]; unsubscribe?: readonly string[] }): void {
+  private send(
+    typeUrl: string,
+    request: { versionInfo?: string; nonce?: string; subscribe?: readonly string[]; unsubscribe?: readonly string[] },
+  ): void {
     const node = this.node;
     this.node = undefined; // only the first request of a stream carries the node
     const state = this.types.get(typeUrl);
     const bytes = this.delta
       ? encodeDeltaRequest({ node, typeUrl, subscribe: request.subscribe, unsubscribe: request.unsubscribe, nonce: request.nonce })
-      : encodeSotwRequest({ node, typeUrl, versionInfo: request.versionInfo, nonce: request.nonce, encodedResourceNames: state?.subscription?.encoded });
+      : encodeSotwRequest({
+          node,
+          typeUrl,
+          versionInfo: request.versionInfo,
+          nonce: request.nonce,
+          encodedResourceNames: state?.subscription?.encoded,
+        });
     this.stream!.write(bytes);
   }
 
@@ -256,7 +273,9 @@ export class AdsClient {
       // CDS and LDS: SotW responses are the whole set; delta ones add to and remove from it.
       let next: DerivedSet;
       if (!this.delta || (!state.derived && head.removed.length === 0)) {
-        next = (parsed.wholeSet as DerivedSet | undefined) ?? this.options.shared.derivedSet(new Map(parsed.names.map((n, i) => [n, parsed.derived![i]!])));
+        next =
+          (parsed.wholeSet as DerivedSet | undefined) ??
+          this.options.shared.derivedSet(new Map(parsed.names.map((n, i) => [n, parsed.derived![i]!])));
         parsed.wholeSet = next;
       } else {
         const entries = new Map(state.derived?.entries ?? []);

@@ -79,7 +79,10 @@ class WorkerHandle {
     this.worker.postMessage(message);
   }
 
-  next<T extends FromWorker['type']>(type: T, filter: (m: Extract<FromWorker, { type: T }>) => boolean = () => true): Promise<Extract<FromWorker, { type: T }>> {
+  next<T extends FromWorker['type']>(
+    type: T,
+    filter: (m: Extract<FromWorker, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<FromWorker, { type: T }>> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiters.push({
@@ -128,7 +131,9 @@ export class LoadGenerator {
     generator.startedAt = performance.timeOrigin + performance.now();
     generator.synced = Promise.all(handles.map((h) => h.next('all-synced')));
     await Promise.all(
-      handles.map((h, w) => h.request({ cmd: 'start', target: options.target, clients: shares[w]!, hashAll: options.hashAll ?? false }, 'started')),
+      handles.map((h, w) =>
+        h.request({ cmd: 'start', target: options.target, clients: shares[w]!, hashAll: options.hashAll ?? false }, 'started'),
+      ),
     );
     return generator;
   }
@@ -161,7 +166,8 @@ export class LoadGenerator {
     // Count from the moment every client had been created (connections start only then), not
     // from spawning the workers: neither the workers' boot nor the creation loop is the server's time.
     const launched = Math.max(...statuses.map((s) => s.launchedAt));
-    if (Number.isFinite(launched) && launched > 0) for (let i = 0; i < syncMs.length; i++) syncMs[i] = syncMs[i]! + this.startedAt - launched;
+    if (Number.isFinite(launched) && launched > 0)
+      for (let i = 0; i < syncMs.length; i++) syncMs[i] = syncMs[i]! + this.startedAt - launched;
     const firstStart = Math.min(...statuses.map((s) => s.startedAt));
     const clients = this.options.clients;
     return {
@@ -220,7 +226,14 @@ export class LoadGenerator {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.handles.map((h) => withTimeout(h.request({ cmd: 'stop' }, 'stopped').catch(() => undefined), 5000)));
+    await Promise.all(
+      this.handles.map((h) =>
+        withTimeout(
+          h.request({ cmd: 'stop' }, 'stopped').catch(() => undefined),
+          5000,
+        ),
+      ),
+    );
     await Promise.all(this.handles.map((h) => h.stopping()));
   }
 }

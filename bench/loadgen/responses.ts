@@ -3,7 +3,14 @@
 // has already parsed — thousands of clients receive the very same CDS and EDS bytes — and
 // parsed (names, versions, content hashes, EDS/RDS names they lead to) only when new.
 import { hashBytes, readVarint } from './wire.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, edsNameOfCluster, parseDeltaResponse, parseSotwResponse, routeNamesOfListener } from './xds-messages.js';
+import {
+  CLUSTER_TYPE,
+  LISTENER_TYPE,
+  edsNameOfCluster,
+  parseDeltaResponse,
+  parseSotwResponse,
+  routeNamesOfListener,
+} from './xds-messages.js';
 
 export interface ResponseHead {
   typeUrl: string;

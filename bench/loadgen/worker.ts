@@ -135,7 +135,10 @@ port.on('message', (message: ToWorker) => {
         for (const name of held.keys()) if (!expected.has(name)) wrong.push(`${name} (unexpected)`);
         if (wrong.length) {
           mismatched++;
-          if (examples.length < 5) examples.push(`client ${client.index}: ${wrong.slice(0, 3).join(', ')}${wrong.length > 3 ? ` and ${wrong.length - 3} more` : ''}`);
+          if (examples.length < 5)
+            examples.push(
+              `client ${client.index}: ${wrong.slice(0, 3).join(', ')}${wrong.length > 3 ? ` and ${wrong.length - 3} more` : ''}`,
+            );
         }
       }
       post({ type: 'hashes', report: { checked, mismatched, examples } });

@@ -201,7 +201,6 @@ export function encodeDeltaRequest(request: {
   return Buffer.concat(parts);
 }
 
-
 // ---- the server side (the floor server) -------------------------------------------------------
 
 export interface SotwRequest {

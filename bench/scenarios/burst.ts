@@ -17,7 +17,13 @@ export async function runBurst(flags: Flags, log: (line: string) => void): Promi
   let recorder: Recorder | undefined;
   try {
     recorder = await startRecorder(server.address, flags.syncTimeoutMs);
-    loadgen = await LoadGenerator.start({ target: server.address, clients: flags.clients, deltaShare: flags.deltaShare, workers: flags.workers, hashAll: true });
+    loadgen = await LoadGenerator.start({
+      target: server.address,
+      clients: flags.clients,
+      deltaShare: flags.deltaShare,
+      workers: flags.workers,
+      hashAll: true,
+    });
     const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
     const edsResponses = (statuses: WorkerStatus[]): number => statuses.reduce((a, s) => a + (s.perType[CLA_TYPE]?.responses ?? 0), 0);
     const lastEds = (statuses: WorkerStatus[]): number => Math.max(0, ...statuses.map((s) => s.perType[CLA_TYPE]?.lastResponseAt ?? 0));
@@ -76,12 +82,16 @@ export async function runBurst(flags: Flags, log: (line: string) => void): Promi
     const wrongExamples: string[] = [];
     for (const index of touched) {
       const service = mesh.services[index]!;
-      const expected = (service.slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) => e.addresses[0]!).sort();
+      const expected = (service.slice.endpoints ?? [])
+        .filter((e) => e.conditions?.ready !== false)
+        .map((e) => e.addresses[0]!)
+        .sort();
       const held = claMap.get(service.clusterName);
       const actual = held ? readyAddresses(held.bytes) : [];
       if (expected.join(',') !== actual.join(',')) {
         wrongAtRecorder++;
-        if (wrongExamples.length < 3) wrongExamples.push(`${service.clusterName}: expected [${expected.join(' ')}], got [${actual.join(' ')}]`);
+        if (wrongExamples.length < 3)
+          wrongExamples.push(`${service.clusterName}: expected [${expected.join(' ')}], got [${actual.join(' ')}]`);
       }
     }
     const expectedHashes = new Map([...claMap].map(([name, r]) => [name, r.hash]));
@@ -92,13 +102,34 @@ export async function runBurst(flags: Flags, log: (line: string) => void): Promi
       { figure: `events sent (over ${flags.burstMs} ms, ${ticks} ticks)`, value: `${sent} (${touched.size} services touched)` },
       { figure: 'EDS pushes per client', value: pushes.toFixed(1), target: 'few (coalesced)', loadgenCpu },
       { figure: 'burst start -> last EDS response', value: ms(convergedMs) },
-      { figure: 'services whose final endpoints are wrong', value: `${wrongAtRecorder} of ${touched.size}${wrongExamples.length ? `: ${wrongExamples[0]}` : ''}`, target: '0' },
-      { figure: 'clients not on the final state', value: `${hashReport.mismatched} of ${hashReport.checked}${hashReport.examples.length ? `: ${hashReport.examples[0]}` : ''}`, target: '0' },
-      { figure: 'server CPU for the burst', value: sec(cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore), loadgenCpu },
+      {
+        figure: 'services whose final endpoints are wrong',
+        value: `${wrongAtRecorder} of ${touched.size}${wrongExamples.length ? `: ${wrongExamples[0]}` : ''}`,
+        target: '0',
+      },
+      {
+        figure: 'clients not on the final state',
+        value: `${hashReport.mismatched} of ${hashReport.checked}${hashReport.examples.length ? `: ${hashReport.examples[0]}` : ''}`,
+        target: '0',
+      },
+      {
+        figure: 'server CPU for the burst',
+        value: sec(cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore),
+        loadgenCpu,
+      },
     ];
     return {
       rows,
-      figures: { server: server.kind, sent, touched: touched.size, pushesPerClient: pushes, convergedMs, wrongAtRecorder, wrongExamples, hashReport },
+      figures: {
+        server: server.kind,
+        sent,
+        touched: touched.size,
+        pushesPerClient: pushes,
+        convergedMs,
+        wrongAtRecorder,
+        wrongExamples,
+        hashReport,
+      },
     };
   } finally {
     recorder?.client.stop();

@@ -8,7 +8,18 @@ import type { Flags } from '../flags.js';
 import { Mesh } from '../mesh.js';
 import { mb, ms, percentile, sec, type Row } from '../report.js';
 import { encodeClusterLoadAssignment } from '../resources.js';
-import { meshOptions, ownCpu, recordedSnapshot, serverCpu, serverRss, startFloor, startRecorder, startServerUnderTest, syncRows, type Server } from '../servers.js';
+import {
+  meshOptions,
+  ownCpu,
+  recordedSnapshot,
+  serverCpu,
+  serverRss,
+  startFloor,
+  startRecorder,
+  startServerUnderTest,
+  syncRows,
+  type Server,
+} from '../servers.js';
 
 interface ChangeStep {
   name: string;
@@ -44,10 +55,20 @@ interface ChurnPhase {
   snapshot: FloorResources;
 }
 
-async function churnPhase(flags: Flags, server: Server, steps: (i: number) => ChangeStep, log: (line: string) => void): Promise<ChurnPhase> {
+async function churnPhase(
+  flags: Flags,
+  server: Server,
+  steps: (i: number) => ChangeStep,
+  log: (line: string) => void,
+): Promise<ChurnPhase> {
   const recorder = await startRecorder(server.address, flags.syncTimeoutMs);
   const snapshot = recordedSnapshot(recorder.client);
-  const loadgen = await LoadGenerator.start({ target: server.address, clients: flags.clients, deltaShare: flags.deltaShare, workers: flags.workers });
+  const loadgen = await LoadGenerator.start({
+    target: server.address,
+    clients: flags.clients,
+    deltaShare: flags.deltaShare,
+    workers: flags.workers,
+  });
   try {
     const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
     log(`${server.kind}: ${sync.synced}/${sync.clients} clients synced in ${ms(sync.allSyncedMs)}`);
@@ -60,7 +81,9 @@ async function churnPhase(flags: Flags, server: Server, steps: (i: number) => Ch
       const step = steps(i);
       const old = claMap.get(step.name);
       if (!old) {
-        throw new Error(`${server.kind} serves no ClusterLoadAssignment named "${step.name}" (names follow docs/architecture.md: <namespace>/<service>/<port>)`);
+        throw new Error(
+          `${server.kind} serves no ClusterLoadAssignment named "${step.name}" (names follow docs/architecture.md: <namespace>/<service>/<port>)`,
+        );
       }
       const watch = { typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash };
       recorder.client.beginWatch(watch);
@@ -131,10 +154,25 @@ function churnRows(phase: ChurnPhase, flags: Flags, label: string, p99Target: st
     { figure: `${label}change -> last client, p50`, value: ms(percentile(lasts, 50)), loadgenCpu: loadgenPerChange },
     { figure: `${label}change -> last client, p99`, value: ms(percentile(lasts, 99)), target: p99Target, loadgenCpu: loadgenPerChange },
     { figure: `${label}change -> last client, max`, value: ms(percentile(lasts, 100)), loadgenCpu: loadgenPerChange },
-    { figure: `${label}change -> each client, p50`, value: ms(percentile(phase.changes.map((c) => c.clientP50Ms), 50)) },
-    { figure: `${label}client misses (not seen in ${flags.changeTimeoutMs} ms)`, value: `${missed} of ${phase.changes.length * phase.sync.clients}` },
+    {
+      figure: `${label}change -> each client, p50`,
+      value: ms(
+        percentile(
+          phase.changes.map((c) => c.clientP50Ms),
+          50,
+        ),
+      ),
+    },
+    {
+      figure: `${label}client misses (not seen in ${flags.changeTimeoutMs} ms)`,
+      value: `${missed} of ${phase.changes.length * phase.sync.clients}`,
+    },
     ...bytesRows,
-    { figure: `${label}server CPU per change`, value: sec(phase.serverCpuSeconds === undefined ? undefined : phase.serverCpuSeconds / n), loadgenCpu: loadgenPerChange },
+    {
+      figure: `${label}server CPU per change`,
+      value: sec(phase.serverCpuSeconds === undefined ? undefined : phase.serverCpuSeconds / n),
+      loadgenCpu: loadgenPerChange,
+    },
     { figure: `${label}server RSS after`, value: mb(phase.serverRssAfter) },
   ];
 }
@@ -166,16 +204,27 @@ export async function runChurn(flags: Flags, log: (line: string) => void): Promi
     const floor = await startFloor(first.snapshot);
     let floorPhase: ChurnPhase;
     try {
-      floorPhase = await churnPhase(flags, floor, (i) => {
-        const change = first.recorded[i]!;
-        return { name: change.name, description: 'replayed', apply: () => floor.setResource!(CLA_TYPE, change.name, change.bytes, change.version) };
-      }, log);
+      floorPhase = await churnPhase(
+        flags,
+        floor,
+        (i) => {
+          const change = first.recorded[i]!;
+          return {
+            name: change.name,
+            description: 'replayed',
+            apply: () => floor.setResource!(CLA_TYPE, change.name, change.bytes, change.version),
+          };
+        },
+        log,
+      );
     } finally {
       await floor.stop();
     }
     rows.push(...churnRows(floorPhase, flags, 'floor: ', ''));
     const ratio =
-      first.serverCpuSeconds !== undefined && floorPhase.serverCpuSeconds ? first.serverCpuSeconds / floorPhase.serverCpuSeconds : undefined;
+      first.serverCpuSeconds !== undefined && floorPhase.serverCpuSeconds
+        ? first.serverCpuSeconds / floorPhase.serverCpuSeconds
+        : undefined;
     rows.push({ figure: 'server CPU per change / floor', value: ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}x`, target: '<= 1.5x' });
     figures.floor = summarizePhase(floorPhase);
     figures.cpuRatioToFloor = ratio;

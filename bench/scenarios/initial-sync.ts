@@ -12,7 +12,12 @@ export async function runInitialSync(flags: Flags, log: (line: string) => void):
     const rssBefore = serverRss(server);
     const cpuBefore = serverCpu(server);
     const ownBefore = ownCpu();
-    const loadgen = await LoadGenerator.start({ target: server.address, clients: flags.clients, deltaShare: flags.deltaShare, workers: flags.workers });
+    const loadgen = await LoadGenerator.start({
+      target: server.address,
+      clients: flags.clients,
+      deltaShare: flags.deltaShare,
+      workers: flags.workers,
+    });
     const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
     const cpuAfter = serverCpu(server);
     const loadgenCpu = sec(ownCpu() - ownBefore);
@@ -26,7 +31,11 @@ export async function runInitialSync(flags: Flags, log: (line: string) => void):
       { figure: 'client sync time p50', value: ms(percentile(sync.syncMs, 50)) },
       { figure: 'client sync time p99', value: ms(percentile(sync.syncMs, 99)) },
       { figure: 'bytes per client', value: `${(sync.totalBytes / Math.max(1, sync.clients)).toFixed(0)} B` },
-      { figure: 'server CPU during sync', value: sec(cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore), loadgenCpu },
+      {
+        figure: 'server CPU during sync',
+        value: sec(cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore),
+        loadgenCpu,
+      },
       { figure: 'server RSS before / after', value: `${mb(rssBefore)} / ${mb(rssAfter)}` },
     ];
     return { rows, figures: { server: server.kind, sync: { ...sync, syncMs: undefined }, rssBefore, rssAfter, cpuBefore, cpuAfter } };

@@ -14,7 +14,12 @@ export async function runMemory(flags: Flags, log: (line: string) => void): Prom
     await sleep(Math.min(flags.idleMs, 1000));
     const rssIdle = serverRss(server)!;
     const ownBefore = ownCpu();
-    const main = await LoadGenerator.start({ target: server.address, clients: flags.clients, deltaShare: flags.deltaShare, workers: flags.workers });
+    const main = await LoadGenerator.start({
+      target: server.address,
+      clients: flags.clients,
+      deltaShare: flags.deltaShare,
+      workers: flags.workers,
+    });
     generators.push(main);
     const sync = await main.waitSynced(flags.syncTimeoutMs);
     await sleep(flags.idleMs);
@@ -37,14 +42,29 @@ export async function runMemory(flags: Flags, log: (line: string) => void): Prom
       ...(afterGc
         ? [
             { figure: `server heap used after a full GC, ${flags.clients} streams`, value: mb(afterGc.heapUsed as number) },
-            { figure: 'server heap committed / external (Buffers) after that GC', value: `${mb(afterGc.heapTotal as number)} / ${mb(afterGc.external as number)}` },
+            {
+              figure: 'server heap committed / external (Buffers) after that GC',
+              value: `${mb(afterGc.heapTotal as number)} / ${mb(afterGc.external as number)}`,
+            },
             { figure: 'server RSS after that GC', value: mb(afterGc.rss as number) },
           ]
         : []),
       { figure: 'RSS per stream (first N)', value: `${((rssStreams - rssIdle) / Math.max(1, flags.clients) / 1024).toFixed(1)} KB` },
       { figure: `RSS per extra stream (${extra} more)`, value: `${((rssMore - rssStreams) / extra / 1024).toFixed(1)} KB` },
     ];
-    return { rows, figures: { server: server.kind, rssIdle, rssStreams, heapAfterGc: afterGc?.heapUsed, rssAfterGc: afterGc?.rss, rssMore, extra, sync: { ...sync, syncMs: undefined } } };
+    return {
+      rows,
+      figures: {
+        server: server.kind,
+        rssIdle,
+        rssStreams,
+        heapAfterGc: afterGc?.heapUsed,
+        rssAfterGc: afterGc?.rss,
+        rssMore,
+        extra,
+        sync: { ...sync, syncMs: undefined },
+      },
+    };
   } finally {
     for (const g of generators) await g.stop();
     await server.stop();

@@ -27,7 +27,10 @@ interface RssSample {
 /** One delta client in the runner that keeps every resource's bytes: the reference for the final check. */
 function startRecorder(target: string, timeoutMs: number): Promise<AdsClient> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`soak recorder: no complete configuration from ${target} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`soak recorder: no complete configuration from ${target} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const recorder = new AdsClient({
       index: -1,
       delta: true,
@@ -58,11 +61,25 @@ export async function runSoak(flags: Flags, log: (line: string) => void): Promis
   let recorder: AdsClient | undefined;
   try {
     await child.next('ready');
-    const listening = await child.request({ cmd: 'start', host: '127.0.0.1', port: 0, mesh: { services: flags.services, endpointsPerService: flags.endpoints, seed: flags.seed } }, 'listening');
+    const listening = await child.request(
+      {
+        cmd: 'start',
+        host: '127.0.0.1',
+        port: 0,
+        mesh: { services: flags.services, endpointsPerService: flags.endpoints, seed: flags.seed },
+      },
+      'listening',
+    );
     const address = `127.0.0.1:${listening.port as number}`;
     const pid = child.pid!;
     recorder = await startRecorder(address, flags.syncTimeoutMs);
-    loadgen = await LoadGenerator.start({ target: address, clients: flags.clients, deltaShare: flags.deltaShare, workers: flags.workers, hashAll: true });
+    loadgen = await LoadGenerator.start({
+      target: address,
+      clients: flags.clients,
+      deltaShare: flags.deltaShare,
+      workers: flags.workers,
+      hashAll: true,
+    });
     const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
     log(`soak: ${sync.synced}/${sync.clients} streams synced; churning ${rate} events/s for ${durationS} s`);
 
@@ -98,7 +115,10 @@ export async function runSoak(flags: Flags, log: (line: string) => void): Promis
     const wrongAtRecorder = (): string[] => {
       const wrong: string[] = [];
       for (const service of mesh.services) {
-        const expected = (service.slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) => e.addresses[0]!).sort();
+        const expected = (service.slice.endpoints ?? [])
+          .filter((e) => e.conditions?.ready !== false)
+          .map((e) => e.addresses[0]!)
+          .sort();
         const held = claMap().get(service.clusterName);
         if (!held || readyAddresses(held.bytes).join(',') !== expected.join(',')) wrong.push(service.clusterName);
       }
@@ -132,11 +152,22 @@ export async function runSoak(flags: Flags, log: (line: string) => void): Promis
       { figure: 'server RSS over time', value: samples.map((s) => `${s.atS}s:${(s.rss / 1024 / 1024).toFixed(0)}`).join(' ') + ' (MB)' },
       { figure: 'RSS, mean of second half vs first half', value: `${(growth * 100).toFixed(1)}%`, target: 'flat (a few %)' },
       { figure: 'server CPU during churn', value: `${(cpuAfter - cpuBefore).toFixed(1)} s` },
-      { figure: 'services wrong at the reference client', value: `${wrong.length} of ${mesh.services.length}${wrong.length ? `: ${wrong[0]}` : ''}`, target: '0' },
-      { figure: 'streams not on the final state', value: `${hashReport.mismatched} of ${hashReport.checked}${hashReport.examples.length ? `: ${hashReport.examples[0]}` : ''}`, target: '0' },
+      {
+        figure: 'services wrong at the reference client',
+        value: `${wrong.length} of ${mesh.services.length}${wrong.length ? `: ${wrong[0]}` : ''}`,
+        target: '0',
+      },
+      {
+        figure: 'streams not on the final state',
+        value: `${hashReport.mismatched} of ${hashReport.checked}${hashReport.examples.length ? `: ${hashReport.examples[0]}` : ''}`,
+        target: '0',
+      },
       { figure: 'streams failed', value: String(streamErrors), target: '0' },
     ];
-    return { rows, figures: { durationS, rate, sent, samples, growth, wrongAtRecorder: wrong.length, hashReport, sync: { ...sync, syncMs: undefined } } };
+    return {
+      rows,
+      figures: { durationS, rate, sent, samples, growth, wrongAtRecorder: wrong.length, hashReport, sync: { ...sync, syncMs: undefined } },
+    };
   } finally {
     recorder?.stop();
     await loadgen?.stop();

@@ -24,7 +24,9 @@ export async function runTranslate(flags: Flags, log: (line: string) => void): P
     };
   }
   if (!switchyardAvailable()) {
-    throw new Error('dist/src/app.js is missing: Switchyard is not built yet (npx tsc -p .). Use --server floor for the synthetic baseline.');
+    throw new Error(
+      'dist/src/app.js is missing: Switchyard is not built yet (npx tsc -p .). Use --server floor for the synthetic baseline.',
+    );
   }
   const child = new ServerChild(new URL('../target.js', import.meta.url), 'switchyard');
   try {
@@ -33,7 +35,11 @@ export async function runTranslate(flags: Flags, log: (line: string) => void): P
     log(`switchyard: ${flags.services} services to a ready snapshot in ${ms(result.ms as number)}`);
     return {
       rows: [
-        { figure: `start -> ready: translate + encode ${flags.services} services, ${endpoints} endpoints`, value: ms(result.ms as number), target: '<= 1 s' },
+        {
+          figure: `start -> ready: translate + encode ${flags.services} services, ${endpoints} endpoints`,
+          value: ms(result.ms as number),
+          target: '<= 1 s',
+        },
         { figure: 'of which the first flush (model + translate + cache)', value: ms(result.flushMs as number | undefined) },
         { figure: 'sidecar clusters / assignments cached', value: `${result.clusters} / ${result.assignments}` },
         { figure: 'heap after (after GC)', value: mb(result.heapUsed as number), target: '<= 500 MB' },

@@ -151,7 +151,7 @@ export class AdminMetrics {
     });
     const translateErrors = new Counter({
       name: 'switchyard_translate_errors_total',
-      help: 'Parts of a flush (a Service for one role, a role\'s routes, a gateway) that failed to translate (stage=translate) or that the cache refused (stage=cache); their last good configuration stays served and they are retried',
+      help: "Parts of a flush (a Service for one role, a role's routes, a gateway) that failed to translate (stage=translate) or that the cache refused (stage=cache); their last good configuration stays served and they are retried",
       labelNames: ['stage'],
       registers: register,
     });
@@ -270,10 +270,12 @@ export class AdminMetrics {
     pipeline.on('flushed', onFlushed);
     pipeline.on('translateFailed', onTranslateFailed);
     const unsubscribeCache = cache.onChange(onCacheChange);
-    const unsubscribeRefused = cache.onRefused?.((resource) => validationRejections.inc({ type: shortTypeName(resource.typeUrl) })) ?? (() => undefined);
+    const unsubscribeRefused =
+      cache.onRefused?.((resource) => validationRejections.inc({ type: shortTypeName(resource.typeUrl) })) ?? (() => undefined);
     // Streams opened before the metrics existed still count for convergence from here on.
     for (const stream of server.streams()) {
-      if (stream.group !== undefined) this.streams.set(stream.streamId, { group: stream.group, openedAt: performance.now(), measured: new Map() });
+      if (stream.group !== undefined)
+        this.streams.set(stream.streamId, { group: stream.group, openedAt: performance.now(), measured: new Map() });
     }
     this.detachers.push(
       () => server.off('streamOpened', onOpened),

@@ -74,14 +74,19 @@ export class Analysis {
 }
 
 function endpointsOnly(change: ModelChange): boolean {
-  return !change.all && change.services.size === 0 && change.ingresses.size === 0 && change.secrets.size === 0 && change.policyStatus.size === 0;
+  return (
+    !change.all && change.services.size === 0 && change.ingresses.size === 0 && change.secrets.size === 0 && change.policyStatus.size === 0
+  );
 }
 
 function sortProblems(problems: Problem[]): Problem[] {
   const text = (p: Problem) => `${p.object.kind}|${p.object.namespace ?? ''}|${p.object.name}|${p.field ?? ''}|${p.message}`;
   return [...problems].sort(
     (a, b) =>
-      compare(a.file ?? '\uffff', b.file ?? '\uffff') || (a.line ?? 0) - (b.line ?? 0) || compare(a.code, b.code) || compare(text(a), text(b)),
+      compare(a.file ?? '\uffff', b.file ?? '\uffff') ||
+      (a.line ?? 0) - (b.line ?? 0) ||
+      compare(a.code, b.code) ||
+      compare(text(a), text(b)),
   );
 }
 
@@ -95,7 +100,14 @@ class Found {
   readonly problems: Problem[] = [];
   private readonly keys = new Set<string>();
 
-  add(code: ProblemCode, ref: ObjectRef | ProblemObject, field: string | undefined, message: string, fix: string, origin?: ObjectOrigin): void {
+  add(
+    code: ProblemCode,
+    ref: ObjectRef | ProblemObject,
+    field: string | undefined,
+    message: string,
+    fix: string,
+    origin?: ObjectOrigin,
+  ): void {
     const object: ProblemObject = { kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name };
     const problem: Problem = {
       code,
@@ -153,22 +165,57 @@ function sourceProblem(found: Found, error: ManifestError): void {
   const about = error.object ? `${describe(object)}: ` : '';
   switch (error.type) {
     case 'syntax':
-      found.add('YamlSyntaxError', object, undefined, `${error.file}: ${text}`, "fix the YAML at this line; until then the file's last readable objects keep being served", origin);
+      found.add(
+        'YamlSyntaxError',
+        object,
+        undefined,
+        `${error.file}: ${text}`,
+        "fix the YAML at this line; until then the file's last readable objects keep being served",
+        origin,
+      );
       return;
     case 'unreadable':
-      found.add('FileUnreadable', object, undefined, `${error.file}: ${text}`, "make the file readable (permissions, size); until then its last readable objects keep being served", origin);
+      found.add(
+        'FileUnreadable',
+        object,
+        undefined,
+        `${error.file}: ${text}`,
+        'make the file readable (permissions, size); until then its last readable objects keep being served',
+        origin,
+      );
       return;
     case 'invalid':
-      found.add('InvalidDocument', object, error.field, `${about}${text}`, 'give the document apiVersion, kind and metadata.name, or remove it', origin);
+      found.add(
+        'InvalidDocument',
+        object,
+        error.field,
+        `${about}${text}`,
+        'give the document apiVersion, kind and metadata.name, or remove it',
+        origin,
+      );
       return;
     case 'duplicate':
-      found.add('DuplicateObject', object, undefined, text, 'remove one of the two definitions, or rename one (the first in path order is served)', origin);
+      found.add(
+        'DuplicateObject',
+        object,
+        undefined,
+        text,
+        'remove one of the two definitions, or rename one (the first in path order is served)',
+        origin,
+      );
       return;
     case 'unknown-kind':
       if (error.suggestion) {
         found.add('UnknownKind', object, 'kind', `${about}${text}`, `write kind: ${error.suggestion}`, origin);
       } else {
-        found.add('KindNotRead', object, 'kind', `${about}${text}`, 'nothing to fix if the document is meant for another tool; Switchyard skips it', origin);
+        found.add(
+          'KindNotRead',
+          object,
+          'kind',
+          `${about}${text}`,
+          'nothing to fix if the document is meant for another tool; Switchyard skips it',
+          origin,
+        );
       }
       return;
   }
@@ -187,9 +234,10 @@ function rejections(found: Found, records: SourceRecords): void {
 }
 
 function schemaFix(objectRef: ObjectRef, field: string | undefined, text: string): string {
-  const keep = objectRef.kind === 'TrafficPolicy'
-    ? 'until then the last valid version of the policy (if any) stays applied'
-    : `until then the last valid version of the ${objectRef.kind} (if any) keeps being served`;
+  const keep =
+    objectRef.kind === 'TrafficPolicy'
+      ? 'until then the last valid version of the policy (if any) stays applied'
+      : `until then the last valid version of the ${objectRef.kind} (if any) keeps being served`;
   const unknown = /: unknown field \(known fields: ([^)]*)\)/.exec(text);
   if (field && unknown) {
     const name = /(?:\.|^)([A-Za-z_][A-Za-z0-9_]*)$/.exec(field)?.[1] ?? field;
@@ -211,7 +259,10 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
     const label = `TrafficPolicy ${namespace}/${name}`;
     const condition = (type: string) => status.conditions.find((c) => c.type === type);
     const programmed = condition('Programmed');
-    const meanwhile = programmed?.status === 'False' && programmed.reason !== 'TargetNotFound' && programmed.reason !== 'Conflicted' ? `; meanwhile ${programmed.message}` : '';
+    const meanwhile =
+      programmed?.status === 'False' && programmed.reason !== 'TargetNotFound' && programmed.reason !== 'Conflicted'
+        ? `; meanwhile ${programmed.message}`
+        : '';
 
     const rejection = records.rejection(policyRef);
     if (rejection) {
@@ -226,12 +277,25 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
         const issues = checkPolicy(namespace, spec, lookup);
         for (const issue of issues.spec) {
           const field = leadingField(issue);
-          found.add('PolicyInvalid', policyRef, field, `${label}: ${issue}`, `correct ${field ?? 'the spec'} as the message says${meanwhile}`);
+          found.add(
+            'PolicyInvalid',
+            policyRef,
+            field,
+            `${label}: ${issue}`,
+            `correct ${field ?? 'the spec'} as the message says${meanwhile}`,
+          );
         }
         for (const issue of issues.refs) {
           const field = leadingField(issue);
           if (field === 'spec.targetRef.name') targetNotFound(found, policyRef, label, namespace, spec.targetRef.name);
-          else found.add('PolicyBackendNotFound', policyRef, field, `${label}: ${issue}`, `create that Service or port, or name one that exists in namespace ${namespace} (a policy's backends are in its own namespace)${meanwhile}`);
+          else
+            found.add(
+              'PolicyBackendNotFound',
+              policyRef,
+              field,
+              `${label}: ${issue}`,
+              `create that Service or port, or name one that exists in namespace ${namespace} (a policy's backends are in its own namespace)${meanwhile}`,
+            );
         }
         weights(found, policyRef, label, spec);
       }
@@ -239,15 +303,25 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
 
     const accepted = condition('Accepted');
     if (accepted?.status === 'False' && accepted.reason === 'Conflicted') {
-      found.add('PolicyConflict', policyRef, leadingField(accepted.message) ?? 'spec.targetRef.name', `${label}: ${accepted.message}`,
-        'merge the two policies into one, or point this one at another Service; until then the older policy (by creation time, then namespace/name) is the one applied');
+      found.add(
+        'PolicyConflict',
+        policyRef,
+        leadingField(accepted.message) ?? 'spec.targetRef.name',
+        `${label}: ${accepted.message}`,
+        'merge the two policies into one, or point this one at another Service; until then the older policy (by creation time, then namespace/name) is the one applied',
+      );
     }
   }
 }
 
 function targetNotFound(found: Found, policyRef: ObjectRef, label: string, namespace: string, target: string): void {
-  found.add('PolicyTargetNotFound', policyRef, 'spec.targetRef.name', `${label}: spec.targetRef.name: Service ${namespace}/${target} not found in namespace ${namespace}; the policy applies to nothing`,
-    `create Service ${namespace}/${target}, or name an existing Service of namespace ${namespace} (a policy applies only in its own namespace)`);
+  found.add(
+    'PolicyTargetNotFound',
+    policyRef,
+    'spec.targetRef.name',
+    `${label}: spec.targetRef.name: Service ${namespace}/${target} not found in namespace ${namespace}; the policy applies to nothing`,
+    `create Service ${namespace}/${target}, or name an existing Service of namespace ${namespace} (a policy applies only in its own namespace)`,
+  );
 }
 
 /** Split weights are relative (Envoy shares traffic in proportion): a sum other than 100 is served
@@ -257,11 +331,18 @@ function weights(found: Found, policyRef: ObjectRef, label: string, spec: Traffi
     if (!split || split.length === 0) return;
     const total = split.reduce((sum, entry) => sum + (entry.weight > 0 ? entry.weight : 0), 0);
     if (total <= 0 || total === 100) return;
-    const shares = split.map((entry) => `${entry.backend}${entry.port !== undefined ? `:${entry.port}` : ''} ${formatPercent((Math.max(0, entry.weight) * 100) / total)}`);
+    const shares = split.map(
+      (entry) =>
+        `${entry.backend}${entry.port !== undefined ? `:${entry.port}` : ''} ${formatPercent((Math.max(0, entry.weight) * 100) / total)}`,
+    );
     const scaled = scaleTo100(split.map((entry) => Math.max(0, entry.weight)));
-    found.add('WeightsNotHundred', policyRef, field,
+    found.add(
+      'WeightsNotHundred',
+      policyRef,
+      field,
       `${label}: ${field}: weights sum to ${total}, not 100; traffic is shared in proportion: ${shares.join(', ')}`,
-      `make the weights sum to 100 (in the same proportion: ${scaled.join(', ')})`);
+      `make the weights sum to 100 (in the same proportion: ${scaled.join(', ')})`,
+    );
   };
   check('spec.split', spec.split);
   spec.routes?.forEach((route, i) => check(`spec.routes[${i}].split`, route.split));
@@ -278,7 +359,9 @@ export function scaleTo100(weights: number[]): number[] {
   const exact = weights.map((w) => (w * 100) / total);
   const floors = exact.map(Math.floor);
   let left = 100 - floors.reduce((a, b) => a + b, 0);
-  const order = exact.map((value, index) => ({ index, remainder: value - Math.floor(value) })).sort((a, b) => b.remainder - a.remainder || a.index - b.index);
+  const order = exact
+    .map((value, index) => ({ index, remainder: value - Math.floor(value) }))
+    .sort((a, b) => b.remainder - a.remainder || a.index - b.index);
   for (const { index } of order) {
     if (left <= 0) break;
     floors[index]++;
@@ -305,12 +388,31 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, optio
       const answer = ' (requests for it get 503)';
       const service = value.kind === 'service' ? value : undefined;
       if (field.endsWith('.service.name')) {
-        found.add('IngressServiceNotFound', ingressRef, field, message + answer, `create Service ${namespace}/${service?.name}, or name an existing Service of namespace ${namespace}`);
+        found.add(
+          'IngressServiceNotFound',
+          ingressRef,
+          field,
+          message + answer,
+          `create Service ${namespace}/${service?.name}, or name an existing Service of namespace ${namespace}`,
+        );
       } else if (field.endsWith('.service.port')) {
-        const portField = service?.port.number !== undefined ? `${field}.number` : service?.port.name !== undefined ? `${field}.name` : field;
-        found.add('IngressPortNotFound', ingressRef, portField, message + answer, `name one of the Service's TCP ports (by number or by name), or add the port to the Service`);
+        const portField =
+          service?.port.number !== undefined ? `${field}.number` : service?.port.name !== undefined ? `${field}.name` : field;
+        found.add(
+          'IngressPortNotFound',
+          ingressRef,
+          portField,
+          message + answer,
+          `name one of the Service's TCP ports (by number or by name), or add the port to the Service`,
+        );
       } else {
-        found.add('IngressBackendUnsupported', ingressRef, field, message + answer, 'use a service backend (service.name and service.port)');
+        found.add(
+          'IngressBackendUnsupported',
+          ingressRef,
+          field,
+          message + answer,
+          'use a service backend (service.name and service.port)',
+        );
       }
     };
     if (ingress.defaultBackend) backend(ingress.defaultBackend.backend);
@@ -319,17 +421,33 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, optio
       const field = `spec.tls[${t}].secretName`;
       const hosts = tls.hosts.length ? tls.hosts.join(', ') : 'clients without a matching SNI';
       if (!tls.secretName) {
-        found.add('IngressSecretNotFound', ingressRef, `spec.tls[${t}]`, `${label}: ${field}: not set; HTTPS for ${hosts} is left out`, 'name a kubernetes.io/tls Secret of the Ingress\'s namespace in secretName');
+        found.add(
+          'IngressSecretNotFound',
+          ingressRef,
+          `spec.tls[${t}]`,
+          `${label}: ${field}: not set; HTTPS for ${hosts} is left out`,
+          "name a kubernetes.io/tls Secret of the Ingress's namespace in secretName",
+        );
         return;
       }
       if (!model.secret(namespace, tls.secretName) && records.rejection(ref('Secret', namespace, tls.secretName))) {
-        found.add('IngressSecretInvalid', ingressRef, field, `${label}: ${field}: Secret ${namespace}/${tls.secretName} is invalid (see its SchemaViolation) and not served; HTTPS for ${hosts} is left out`,
-          `fix Secret ${namespace}/${tls.secretName} as its own problem says`);
+        found.add(
+          'IngressSecretInvalid',
+          ingressRef,
+          field,
+          `${label}: ${field}: Secret ${namespace}/${tls.secretName} is invalid (see its SchemaViolation) and not served; HTTPS for ${hosts} is left out`,
+          `fix Secret ${namespace}/${tls.secretName} as its own problem says`,
+        );
         return;
       }
       if (!model.secret(namespace, tls.secretName)) {
-        found.add('IngressSecretNotFound', ingressRef, field, `${label}: ${field}: Secret ${namespace}/${tls.secretName} not found; HTTPS for ${hosts} is left out`,
-          `create the kubernetes.io/tls Secret ${namespace}/${tls.secretName} (tls.crt and tls.key), or name an existing one`);
+        found.add(
+          'IngressSecretNotFound',
+          ingressRef,
+          field,
+          `${label}: ${field}: Secret ${namespace}/${tls.secretName} not found; HTTPS for ${hosts} is left out`,
+          `create the kubernetes.io/tls Secret ${namespace}/${tls.secretName} (tls.crt and tls.key), or name an existing one`,
+        );
         return;
       }
       const secretKey = objectKey(namespace, tls.secretName);
@@ -339,8 +457,13 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, optio
       badSecrets.add(secretKey);
       const keyName = /tls\.(crt|key)/.exec(result.error)?.[0];
       const secretField = /type is/.test(result.error) ? 'type' : keyName ? `data["${keyName}"]` : undefined;
-      found.add('IngressSecretInvalid', ref('Secret', namespace, tls.secretName), secretField, `${result.error}; ${label} (${field}) cannot serve HTTPS for ${hosts}`,
-        'store a PEM certificate chain in tls.crt and its private key in tls.key, in a Secret of type kubernetes.io/tls');
+      found.add(
+        'IngressSecretInvalid',
+        ref('Secret', namespace, tls.secretName),
+        secretField,
+        `${result.error}; ${label} (${field}) cannot serve HTTPS for ${hosts}`,
+        'store a PEM certificate chain in tls.crt and its private key in tls.key, in a Secret of type kubernetes.io/tls',
+      );
     });
   }
 }
@@ -353,10 +476,16 @@ function tcpPorts(found: Found, model: MeshModel, options: TranslateOptions): vo
     const { service, port } = slot;
     const index = (service.object.spec?.ports ?? []).findIndex((p) => p.port === port.port && (p.protocol ?? 'TCP') === 'TCP');
     const field = index >= 0 ? `spec.ports[${index}].port` : 'spec.ports';
-    const holder = slot.takenBy.includes('/') ? `TCP port ${port.port} of Service ${slot.takenBy}` : `the sidecar's ${slot.takenBy} listener`;
-    found.add('TcpPortConflict', ref('Service', service.namespace, service.name), field,
+    const holder = slot.takenBy.includes('/')
+      ? `TCP port ${port.port} of Service ${slot.takenBy}`
+      : `the sidecar's ${slot.takenBy} listener`;
+    found.add(
+      'TcpPortConflict',
+      ref('Service', service.namespace, service.name),
+      field,
       `Service ${service.key}: ${field}: TCP port ${port.port} is also ${holder}; a sidecar has one listener per address and port (${slot.address}:${port.port}), so this port gets none`,
-      'give one of the Services another port; or, if the port carries HTTP, say so (appProtocol: http or a port name starting with http-): HTTP ports share the outbound HTTP listener');
+      'give one of the Services another port; or, if the port carries HTTP, say so (appProtocol: http or a port name starting with http-): HTTP ports share the outbound HTTP listener',
+    );
   }
 }
 
@@ -368,8 +497,13 @@ function endpointSlices(found: Found, model: MeshModel, serviceKey: string): voi
     const label = `EndpointSlice ${namespace}/${object.metadata.name}`;
     if (!service) {
       const field = `metadata.labels[${JSON.stringify(SERVICE_NAME_LABEL)}]`;
-      found.add('EndpointSliceServiceNotFound', sliceRef, field, `${label}: ${field}: Service ${serviceKey} not found; these endpoints are not used`,
-        `create Service ${serviceKey}, or set the label to the Service these endpoints belong to`);
+      found.add(
+        'EndpointSliceServiceNotFound',
+        sliceRef,
+        field,
+        `${label}: ${field}: Service ${serviceKey} not found; these endpoints are not used`,
+        `create Service ${serviceKey}, or set the label to the Service these endpoints belong to`,
+      );
       continue;
     }
     if (object.addressType === 'FQDN') continue;
@@ -379,17 +513,25 @@ function endpointSlices(found: Found, model: MeshModel, serviceKey: string): voi
       if (service.ports.some((p) => p.name === name)) {
         if (typeof port.port !== 'number') {
           const field = `ports[${j}].port`;
-          found.add('EndpointPortWithoutNumber', sliceRef, field,
+          found.add(
+            'EndpointPortWithoutNumber',
+            sliceRef,
+            field,
             `${label}: ${field}: no port number ("all ports"); Envoy needs a port to reach an endpoint, so these endpoints are not used for port ${name ? `"${name}"` : '(unnamed)'} of Service ${serviceKey}`,
-            'set the port number the endpoints listen on');
+            'set the port number the endpoints listen on',
+          );
         }
         return;
       }
       const have = service.ports.map((p) => (p.name ? `"${p.name}" (${p.port})` : `unnamed (${p.port})`)).join(', ') || 'none';
       const field = port.name !== undefined ? `ports[${j}].name` : `ports[${j}]`;
-      found.add('EndpointPortUnmatched', sliceRef, field,
+      found.add(
+        'EndpointPortUnmatched',
+        sliceRef,
+        field,
         `${label}: ${field}: ${name ? `"${name}"` : 'an unnamed port'} matches no TCP port of Service ${serviceKey} (its ports: ${have}); endpoints are matched to Service ports by name, so port ${port.port ?? '(none)'} of these endpoints is not used`,
-        `name the port exactly as the Service port it serves${service.ports.length ? ` (e.g. ${service.ports[0].name ? `"${service.ports[0].name}"` : 'no name, for an unnamed port'})` : ''}`);
+        `name the port exactly as the Service port it serves${service.ports.length ? ` (e.g. ${service.ports[0].name ? `"${service.ports[0].name}"` : 'no name, for an unnamed port'})` : ''}`,
+      );
     });
   }
 }

@@ -125,7 +125,11 @@ function placeholder(spec: FlagSpec): string {
   return { string: '<value>', int: '<number>', list: '<a,b,...>', boolean: '' }[spec.type];
 }
 
-const CONFIG_SPEC: FlagSpec = { name: 'config', type: 'string', help: 'read settings from a YAML or JSON file whose keys are flag names (any command\'s)' };
+const CONFIG_SPEC: FlagSpec = {
+  name: 'config',
+  type: 'string',
+  help: "read settings from a YAML or JSON file whose keys are flag names (any command's)",
+};
 
 /** Adds the specs (and --config) to a commander command as options. Values are only taken
  * from the command line here; environment, file and defaults are applied by flagValues. */
@@ -138,7 +142,8 @@ export function defineFlags(command: Command, specs: FlagSpec[]): Command {
     }
     const option = new Option(`--${spec.name} ${placeholder(spec)}`, flagDescription(spec));
     // A list flag may be repeated: --namespaces a --namespaces b is --namespaces a,b.
-    if (spec.type === 'list') option.argParser((value: string, previous: unknown) => (previous === undefined ? value : `${String(previous)},${value}`));
+    if (spec.type === 'list')
+      option.argParser((value: string, previous: unknown) => (previous === undefined ? value : `${String(previous)},${value}`));
     command.addOption(option);
   }
   return command;
@@ -241,7 +246,9 @@ function readConfigFile(file: string, known: Set<string>): Map<string, unknown> 
     const name = key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
     if (!known.has(name)) {
       const guess = closest(name, known);
-      throw new UsageError(`--config ${file}: unknown setting "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; keys are the flag names of any command, see switchyard <command> --help`);
+      throw new UsageError(
+        `--config ${file}: unknown setting "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; keys are the flag names of any command, see switchyard <command> --help`,
+      );
     }
     values.set(name, value);
   }

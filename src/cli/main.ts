@@ -6,7 +6,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { closest, commanderMessage, defineFlags, flagValues, normalizeBooleanFlags, UsageError, type FlagSource, type FlagSpec, type FlagValues } from './flags.js';
+import {
+  closest,
+  commanderMessage,
+  defineFlags,
+  flagValues,
+  normalizeBooleanFlags,
+  UsageError,
+  type FlagSource,
+  type FlagSpec,
+  type FlagValues,
+} from './flags.js';
 import { configureLog, defaultLogFormat, log, type LogFormat } from '../log.js';
 import { STATUS_FLAGS } from './status.js';
 import { KUBERNETES_FLAGS } from '../sources/kube-flags.js';
@@ -14,29 +24,61 @@ import { SECURITY_FLAGS } from '../security/flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
-  { name: 'log-format', type: 'string', defaultHelp: 'text when standard error is a terminal, else json', choices: ['json', 'text'], help: 'log line format' },
+  {
+    name: 'log-format',
+    type: 'string',
+    defaultHelp: 'text when standard error is a terminal, else json',
+    choices: ['json', 'text'],
+    help: 'log line format',
+  },
 ];
 
 const TRANSLATE_FLAGS: FlagSpec[] = [
   { name: 'outbound-port', type: 'int', default: 15001, min: 1, max: 65535, help: "port of the sidecar's outbound HTTP listener" },
-  { name: 'legacy-lb-policy', type: 'boolean', default: false, help: 'emit lb_policy + *_lb_config for Envoys older than 1.24 instead of load_balancing_policy' },
-  { name: 'maglev-min-endpoints', type: 'int', default: 8, min: 1, help: 'Auto policy: hashed services with at least this many endpoints get maglev, fewer get ring_hash' },
+  {
+    name: 'legacy-lb-policy',
+    type: 'boolean',
+    default: false,
+    help: 'emit lb_policy + *_lb_config for Envoys older than 1.24 instead of load_balancing_policy',
+  },
+  {
+    name: 'maglev-min-endpoints',
+    type: 'int',
+    default: 8,
+    min: 1,
+    help: 'Auto policy: hashed services with at least this many endpoints get maglev, fewer get ring_hash',
+  },
   { name: 'ingress-class', type: 'string', default: 'switchyard', help: 'Ingresses with this ingressClassName are served by the gateways' },
   { name: 'gateway-http-port', type: 'int', default: 8080, min: 1, max: 65535, help: "port of a gateway's HTTP listener" },
   { name: 'gateway-https-port', type: 'int', default: 8443, min: 1, max: 65535, help: "port of a gateway's HTTPS listener" },
 ];
 
 const SERVE_FLAGS: FlagSpec[] = [
-  { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to serve (watched for changes); ignored with --kubernetes' },
+  {
+    name: 'manifests',
+    type: 'string',
+    default: 'examples',
+    help: 'folder of YAML manifests to serve (watched for changes); ignored with --kubernetes',
+  },
   ...KUBERNETES_FLAGS,
   { name: 'xds-address', type: 'string', default: '127.0.0.1', help: 'address the xDS gRPC server listens on' },
   { name: 'xds-port', type: 'int', default: 18000, min: 0, max: 65535, help: 'xDS gRPC port' },
   ...SECURITY_FLAGS,
-  { name: 'admin-address', type: 'string', default: '127.0.0.1', help: 'address the admin HTTP server listens on (0.0.0.0 in a pod, for the kubelet probes)' },
+  {
+    name: 'admin-address',
+    type: 'string',
+    default: '127.0.0.1',
+    help: 'address the admin HTTP server listens on (0.0.0.0 in a pod, for the kubelet probes)',
+  },
   { name: 'admin-port', type: 'int', default: 19000, min: 0, max: 65535, help: 'admin HTTP port (health, metrics, debug)' },
   { name: 'debounce-quiet-ms', type: 'int', default: 20, min: 0, help: 'push once changes have been quiet this long' },
   { name: 'debounce-max-ms', type: 'int', default: 250, min: 1, help: 'push at the latest this long after the first pending change' },
-  { name: 'gateways', type: 'list', default: [], help: 'gateway names to build before any connects (others are built when their first proxy connects)' },
+  {
+    name: 'gateways',
+    type: 'list',
+    default: [],
+    help: 'gateway names to build before any connects (others are built when their first proxy connects)',
+  },
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];
@@ -56,7 +98,13 @@ const RENDER_FLAGS: FlagSpec[] = [
 
 const VALIDATE_FLAGS: FlagSpec[] = [
   { name: 'manifests', type: 'string', default: 'examples', help: 'folder of YAML manifests to check' },
-  { name: 'output', type: 'string', default: 'text', choices: ['text', 'json'], help: 'text: problems grouped by file, with file:line; json: {"summary": ..., "problems": [...]} (docs/problems.md)' },
+  {
+    name: 'output',
+    type: 'string',
+    default: 'text',
+    choices: ['text', 'json'],
+    help: 'text: problems grouped by file, with file:line; json: {"summary": ..., "problems": [...]} (docs/problems.md)',
+  },
   // The same settings as serve: which Ingresses are ours and where TCP listeners bind decide some problems.
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
@@ -87,7 +135,8 @@ const COMMANDS: Record<string, CommandDefinition> = {
     flags: RENDER_FLAGS,
     folderArgument: true,
     async run(values) {
-      if (values.role === 'gateway' && !values.gateway) throw new UsageError('--role gateway needs --gateway NAME (the name in node metadata switchyard.dev/gateway)');
+      if (values.role === 'gateway' && !values.gateway)
+        throw new UsageError('--role gateway needs --gateway NAME (the name in node metadata switchyard.dev/gateway)');
       const { render } = await import('./render.js');
       return render(values);
     },
@@ -134,10 +183,19 @@ function packageVersion(): string {
 }
 
 /** The manifests folder from `render DIR` (or serve, validate): the argument, else --manifests. */
-function applyArguments(name: string, definition: CommandDefinition, args: string[], values: FlagValues, sources: Record<string, FlagSource>): void {
+function applyArguments(
+  name: string,
+  definition: CommandDefinition,
+  args: string[],
+  values: FlagValues,
+  sources: Record<string, FlagSource>,
+): void {
   if (!definition.folderArgument) {
     if (args.length === 0) return;
-    const flag = closest(args[0].replace(/^-+/, ''), definition.flags.map((f) => f.name));
+    const flag = closest(
+      args[0].replace(/^-+/, ''),
+      definition.flags.map((f) => f.name),
+    );
     const hint = flag ? `--${flag}` : definition.strayHint?.(args[0]);
     throw new UsageError(`unexpected argument "${args[0]}"${hint ? ` (did you mean ${hint}?)` : ''}; ${name} takes only flags`);
   }
@@ -169,7 +227,11 @@ export async function main(
     .helpOption('-h, --help', 'print help')
     .helpCommand('help [command]', "print a command's help")
     .exitOverride()
-    .configureOutput({ writeOut: (text) => output.stdout.write(text), writeErr: (text) => output.stderr.write(text), outputError: () => undefined })
+    .configureOutput({
+      writeOut: (text) => output.stdout.write(text),
+      writeErr: (text) => output.stderr.write(text),
+      outputError: () => undefined,
+    })
     .addHelpText('after', "\nRun 'switchyard <command> --help' for a command's flags.");
   let chosen: { name: string; definition: CommandDefinition; command: Command } | undefined;
   for (const [name, definition] of Object.entries(COMMANDS)) {

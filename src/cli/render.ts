@@ -37,7 +37,10 @@ export async function renderDocument(dir: string, options: RenderOptions): Promi
 }
 
 /** The rendered resources and the analysis's problems of the same folder. */
-async function renderWithProblems(dir: string, options: RenderOptions): Promise<{ document: Record<string, unknown>; problems: Problem[] }> {
+async function renderWithProblems(
+  dir: string,
+  options: RenderOptions,
+): Promise<{ document: Record<string, unknown>; problems: Problem[] }> {
   const { model, records, problems } = await analyzeManifestDir(dir, translateOptions(options.translate));
   // A policy that exists but is not applied is named beside the Service's choice, so
   // "Auto (no TrafficPolicy)" is never the whole story.
@@ -60,7 +63,11 @@ function policyTarget(model: MeshModel, records: SourceRecords, object: Problem[
 }
 
 /** Every resource a proxy of `role` would get from the model, as config-dump JSON (what `render` prints). */
-export function renderModel(model: MeshModel, options: RenderOptions, policiesNotApplied?: (serviceKey: string) => string[]): Record<string, unknown> {
+export function renderModel(
+  model: MeshModel,
+  options: RenderOptions,
+  policiesNotApplied?: (serviceKey: string) => string[],
+): Record<string, unknown> {
   const translate = translateOptions(options.translate);
   if (options.role === 'gateway') {
     const gateway = translateGateway(model, options.gateway ?? '', translate);
@@ -80,7 +87,10 @@ export function renderModel(model: MeshModel, options: RenderOptions, policiesNo
   const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
   return {
     ...(profile && shape
-      ? { client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) }, degradations: degradationsFor(model, options.role, profile, translate) }
+      ? {
+          client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) },
+          degradations: degradationsFor(model, options.role, profile, translate),
+        }
       : {}),
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
@@ -91,13 +101,18 @@ export function renderModel(model: MeshModel, options: RenderOptions, policiesNo
     // `policiesNotApplied`: TrafficPolicies naming the Service that are not applied, with their problem code.
     loadBalancing: model.services().map((service) => {
       const ignored = policiesNotApplied?.(service.key) ?? [];
-      return { service: service.key, ...explainLbChoice(model, service.key, translate), ...(ignored.length ? { policiesNotApplied: ignored } : {}) };
+      return {
+        service: service.key,
+        ...explainLbChoice(model, service.key, translate),
+        ...(ignored.length ? { policiesNotApplied: ignored } : {}),
+      };
     }),
   };
 }
 
 function clientFlag(value: unknown, role: unknown): ClientIdentity {
-  if (role === 'gateway') throw new UsageError('--client: gateways are served as current Envoys; use --client with --role sidecar or proxyless');
+  if (role === 'gateway')
+    throw new UsageError('--client: gateways are served as current Envoys; use --client with --role sidecar or proxyless');
   try {
     return parseClientLabel(String(value));
   } catch (error) {
@@ -127,7 +142,10 @@ export async function validate(dir: string, values: FlagValues = {}): Promise<nu
     process.stdout.write(JSON.stringify({ summary, problems }, null, 2) + '\n');
   } else {
     if (problems.length > 0) process.stdout.write(formatProblems(problems) + '\n');
-    const verdict = counts.error + counts.warning === 0 ? `${objects} objects, all valid${counts.info ? ` (${countText(problems)})` : ''}` : `${objects} objects, ${countText(problems)}`;
+    const verdict =
+      counts.error + counts.warning === 0
+        ? `${objects} objects, all valid${counts.info ? ` (${countText(problems)})` : ''}`
+        : `${objects} objects, ${countText(problems)}`;
     process.stdout.write(`${dir}: ${verdict}\n`);
   }
   return counts.error > 0 ? 1 : 0;

@@ -7,7 +7,13 @@ import type { ProxyView } from '../admin/proxies.js';
 import { TYPE_ABBREVIATIONS } from '../admin/types.js';
 
 export const STATUS_FLAGS: FlagSpec[] = [
-  { name: 'admin', type: 'string', default: '127.0.0.1:19000', check: adminAddressProblem, help: "host:port of the control plane's admin server" },
+  {
+    name: 'admin',
+    type: 'string',
+    default: '127.0.0.1:19000',
+    check: adminAddressProblem,
+    help: "host:port of the control plane's admin server",
+  },
   { name: 'timeout-ms', type: 'int', default: 5000, min: 1, help: 'give up on the admin server after this long' },
 ];
 
@@ -72,7 +78,8 @@ export function formatNacks(proxies: ProxyView[]): string {
   for (const proxy of proxies) {
     for (const [abbreviation, shortName] of TYPE_ABBREVIATIONS) {
       const type = proxy.types[shortName];
-      if (type?.state === 'NACKED') lines.push(`${proxy.nodeId} ${abbreviation} NACKED version ${type.versionSent}: ${type.lastNack ?? ''}`);
+      if (type?.state === 'NACKED')
+        lines.push(`${proxy.nodeId} ${abbreviation} NACKED version ${type.versionSent}: ${type.lastNack ?? ''}`);
     }
   }
   return lines.length > 0 ? '\n' + lines.join('\n') + '\n' : '';
@@ -124,7 +131,8 @@ function fetchProxies(host: string, port: number, timeoutMs: number): Promise<Pr
     });
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on('error', (error: NodeJS.ErrnoException) => {
-      const reason = error.code === 'ECONNREFUSED' ? 'connection refused (is `switchyard serve` running, with this admin port?)' : error.message;
+      const reason =
+        error.code === 'ECONNREFUSED' ? 'connection refused (is `switchyard serve` running, with this admin port?)' : error.message;
       reject(new StatusError(`cannot reach the admin server at ${host}:${port}: ${reason}`));
     });
   });

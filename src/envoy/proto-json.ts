@@ -213,7 +213,9 @@ function parseMessage(type: protobuf.Type, json: unknown, where: string): unknow
     const child = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
     const convert = (v: unknown, at: string) => (child ? parseMessage(child, v, at) : v);
     if (field.map) {
-      result[field.name] = Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, convert(v, `${path}[${k}]`)]));
+      result[field.name] = Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, convert(v, `${path}[${k}]`)]),
+      );
     } else if (field.repeated) {
       if (!Array.isArray(value)) throw new Error(`${path}: expected a list`);
       result[field.name] = value.map((v, i) => convert(v, `${path}[${i}]`));

@@ -122,7 +122,11 @@ function checkerFor(type: protobuf.Type): MessageChecker {
       }
       for (const oneof of oneofs) {
         if (!isAnySet(record, oneof.keys)) {
-          out.push({ path: joinPath(path, oneof.name), rule: 'oneof.required', message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set` });
+          out.push({
+            path: joinPath(path, oneof.name),
+            rule: 'oneof.required',
+            message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set`,
+          });
         }
       }
     },
@@ -180,14 +184,18 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
     const mapField = field as unknown as protobuf.MapField;
     const mapRules = (rules.map ?? {}) as Rules;
     noteUnsupported('map', mapRules, ['min_pairs', 'max_pairs', 'no_sparse', 'keys', 'values', 'ignore_empty']);
-    const keyCheck = isPlainObject(mapRules.keys) ? elementCheck(scalarKind(mapField.keyType, undefined), undefined, mapRules.keys) : undefined;
+    const keyCheck = isPlainObject(mapRules.keys)
+      ? elementCheck(scalarKind(mapField.keyType, undefined), undefined, mapRules.keys)
+      : undefined;
     const valueCheck = elementCheck(scalarKind(field.type, resolved), resolved, (mapRules.values ?? {}) as Rules);
     const minPairs = num(mapRules.min_pairs);
     const maxPairs = num(mapRules.max_pairs);
     const countCheck = (count: number, path: Path, out: Violation[]): void => {
       if (mapRules.ignore_empty && count === 0) return;
-      if (minPairs !== undefined && count < minPairs) out.push({ path: joinPath(path, label), rule: 'map.min_pairs', message: `must have at least ${minPairs} entries` });
-      if (maxPairs !== undefined && count > maxPairs) out.push({ path: joinPath(path, label), rule: 'map.max_pairs', message: `must have at most ${maxPairs} entries` });
+      if (minPairs !== undefined && count < minPairs)
+        out.push({ path: joinPath(path, label), rule: 'map.min_pairs', message: `must have at least ${minPairs} entries` });
+      if (maxPairs !== undefined && count > maxPairs)
+        out.push({ path: joinPath(path, label), rule: 'map.max_pairs', message: `must have at most ${maxPairs} entries` });
     };
     return {
       key: field.name,
@@ -216,14 +224,25 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
     const unique = repeatedRules.unique === true;
     const listCheck = (list: unknown[], path: Path, out: Violation[]): void => {
       if (repeatedRules.ignore_empty && list.length === 0) return;
-      if (minItems !== undefined && list.length < minItems) out.push({ path: joinPath(path, label), rule: 'repeated.min_items', message: `must have at least ${minItems} item${minItems === 1 ? '' : 's'}` });
-      if (maxItems !== undefined && list.length > maxItems) out.push({ path: joinPath(path, label), rule: 'repeated.max_items', message: `must have at most ${maxItems} items` });
+      if (minItems !== undefined && list.length < minItems)
+        out.push({
+          path: joinPath(path, label),
+          rule: 'repeated.min_items',
+          message: `must have at least ${minItems} item${minItems === 1 ? '' : 's'}`,
+        });
+      if (maxItems !== undefined && list.length > maxItems)
+        out.push({ path: joinPath(path, label), rule: 'repeated.max_items', message: `must have at most ${maxItems} items` });
       if (unique) {
         const seen = new Set<unknown>();
         for (const item of list) {
-          const key = resolved instanceof protobuf.Enum ? enumNumber(resolved, item) : typeof item === 'object' ? JSON.stringify(item) : item;
+          const key =
+            resolved instanceof protobuf.Enum ? enumNumber(resolved, item) : typeof item === 'object' ? JSON.stringify(item) : item;
           if (seen.has(key)) {
-            out.push({ path: joinPath(path, label), rule: 'repeated.unique', message: `items must be unique (${JSON.stringify(item)} repeats)` });
+            out.push({
+              path: joinPath(path, label),
+              rule: 'repeated.unique',
+              message: `items must be unique (${JSON.stringify(item)} repeats)`,
+            });
             break;
           }
           seen.add(key);
@@ -253,10 +272,15 @@ function compileField(field: protobuf.Field): FieldCheck | undefined {
   // Presence: message fields, oneof members and proto3 `optional` are checked only when set;
   // other scalars always have a value (their default), and that value must pass too.
   // A oneof member's rules, `required` included, apply only when that member is the one set.
-  const required = isMessage && !field.partOf && Boolean(
-    (rules.message as Rules | undefined)?.required || (rules.duration as Rules | undefined)?.required ||
-      (rules.timestamp as Rules | undefined)?.required || (rules.any as Rules | undefined)?.required,
-  );
+  const required =
+    isMessage &&
+    !field.partOf &&
+    Boolean(
+      (rules.message as Rules | undefined)?.required ||
+      (rules.duration as Rules | undefined)?.required ||
+      (rules.timestamp as Rules | undefined)?.required ||
+      (rules.any as Rules | undefined)?.required,
+    );
   const requiredRule = (rules.message as Rules | undefined)?.required ? 'message.required' : `${kind}.required`;
   let absent: FieldCheck['absent'];
   if (required) {
@@ -308,7 +332,20 @@ function defaultValue(kind: string): unknown {
   return 0;
 }
 
-const NUMERIC = new Set(['double', 'float', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64']);
+const NUMERIC = new Set([
+  'double',
+  'float',
+  'int32',
+  'int64',
+  'uint32',
+  'uint64',
+  'sint32',
+  'sint64',
+  'fixed32',
+  'fixed64',
+  'sfixed32',
+  'sfixed64',
+]);
 
 /** The check of one value (a single field's value, one list item, one map key or value). */
 function elementCheck(kind: string, resolved: protobuf.ReflectionObject | null | undefined, rules: Rules): ValueCheck | undefined {
@@ -335,9 +372,11 @@ function elementCheck(kind: string, resolved: protobuf.ReflectionObject | null |
   if (kind === 'bytes') return bytesCheck(own);
   if (kind === 'bool') {
     noteUnsupported('bool', own, ['const']);
-    return own.const === undefined ? undefined : (value, path, out) => {
-      if (Boolean(value) !== own.const) out.push({ path: joinPath(path), rule: 'bool.const', message: `must be ${String(own.const)}` });
-    };
+    return own.const === undefined
+      ? undefined
+      : (value, path, out) => {
+          if (Boolean(value) !== own.const) out.push({ path: joinPath(path), rule: 'bool.const', message: `must be ${String(own.const)}` });
+        };
   }
   if (NUMERIC.has(kind)) return numberCheck(kind, own, toNumber, String);
   return undefined;
@@ -346,7 +385,12 @@ function elementCheck(kind: string, resolved: protobuf.ReflectionObject | null |
 // ---------------------------------------------------------------------------------------------
 // Rule families
 
-function numberCheck(family: string, rules: Rules, read: (value: unknown) => number | undefined, show: (n: number) => string): ValueCheck | undefined {
+function numberCheck(
+  family: string,
+  rules: Rules,
+  read: (value: unknown) => number | undefined,
+  show: (n: number) => string,
+): ValueCheck | undefined {
   noteUnsupported(family, rules, ['const', 'lt', 'lte', 'gt', 'gte', 'in', 'not_in', 'ignore_empty']);
   const constant = read(rules.const);
   const gt = read(rules.gt);
@@ -368,29 +412,51 @@ function numberCheck(family: string, rules: Rules, read: (value: unknown) => num
     const n = read(value);
     if (n === undefined) return;
     if (rules.ignore_empty && n === 0) return;
-    if (constant !== undefined && n !== constant) out.push({ path: joinPath(path), rule: `${family}.const`, message: `must equal ${show(constant)}` });
+    if (constant !== undefined && n !== constant)
+      out.push({ path: joinPath(path), rule: `${family}.const`, message: `must equal ${show(constant)}` });
     if (exclusive) {
       if (!aboveLower(n) && !belowUpper(n)) {
-        out.push({ path: joinPath(path), rule: `${family}.${lowerRule}/${upperRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)} or ${symbol[upperRule]} ${show(upper)}` });
+        out.push({
+          path: joinPath(path),
+          rule: `${family}.${lowerRule}/${upperRule}`,
+          message: `must be ${symbol[lowerRule]} ${show(lower)} or ${symbol[upperRule]} ${show(upper)}`,
+        });
       }
     } else {
-      if (lower !== undefined && !aboveLower(n)) out.push({ path: joinPath(path), rule: `${family}.${lowerRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)}` });
-      if (upper !== undefined && !belowUpper(n)) out.push({ path: joinPath(path), rule: `${family}.${upperRule}`, message: `must be ${symbol[upperRule]} ${show(upper)}` });
+      if (lower !== undefined && !aboveLower(n))
+        out.push({ path: joinPath(path), rule: `${family}.${lowerRule}`, message: `must be ${symbol[lowerRule]} ${show(lower)}` });
+      if (upper !== undefined && !belowUpper(n))
+        out.push({ path: joinPath(path), rule: `${family}.${upperRule}`, message: `must be ${symbol[upperRule]} ${show(upper)}` });
     }
-    if (inList.length > 0 && !inList.includes(n)) out.push({ path: joinPath(path), rule: `${family}.in`, message: `must be one of ${inList.map((v) => show(v as number)).join(', ')}` });
+    if (inList.length > 0 && !inList.includes(n))
+      out.push({
+        path: joinPath(path),
+        rule: `${family}.in`,
+        message: `must be one of ${inList.map((v) => show(v as number)).join(', ')}`,
+      });
     if (notIn.includes(n)) out.push({ path: joinPath(path), rule: `${family}.not_in`, message: `must not be ${show(n)}` });
   };
 }
 
 function enumCheck(type: protobuf.Enum, rules: Rules): ValueCheck | undefined {
   noteUnsupported('enum', rules, ['const', 'defined_only', 'in', 'not_in']);
-  const numbers = numberCheck('enum', { const: rules.const, in: rules.in, not_in: rules.not_in }, toNumber, (n) => type.valuesById[n] ?? String(n));
+  const numbers = numberCheck(
+    'enum',
+    { const: rules.const, in: rules.in, not_in: rules.not_in },
+    toNumber,
+    (n) => type.valuesById[n] ?? String(n),
+  );
   const definedOnly = rules.defined_only === true;
   if (!definedOnly && rules.const === undefined && list(rules.in).length === 0 && list(rules.not_in).length === 0) return undefined;
   return (value, path, out) => {
     const n = enumNumber(type, value);
     if (n === undefined || (definedOnly && type.valuesById[n] === undefined)) {
-      if (definedOnly) out.push({ path: joinPath(path), rule: 'enum.defined_only', message: `must be a value of ${type.name} (got ${JSON.stringify(value)})` });
+      if (definedOnly)
+        out.push({
+          path: joinPath(path),
+          rule: 'enum.defined_only',
+          message: `must be a value of ${type.name} (got ${JSON.stringify(value)})`,
+        });
       return;
     }
     numbers?.(n, path, out);
@@ -413,8 +479,29 @@ const WELL_KNOWN_REGEX: Record<string, { strict: RegExp; loose: RegExp }> = {
 
 function stringCheck(rules: Rules): ValueCheck {
   noteUnsupported('string', rules, [
-    'const', 'len', 'min_len', 'max_len', 'len_bytes', 'min_bytes', 'max_bytes', 'pattern', 'prefix', 'suffix', 'contains',
-    'not_contains', 'in', 'not_in', 'well_known_regex', 'strict', 'ignore_empty', 'ip', 'ipv4', 'ipv6', 'hostname', 'address', 'uuid',
+    'const',
+    'len',
+    'min_len',
+    'max_len',
+    'len_bytes',
+    'min_bytes',
+    'max_bytes',
+    'pattern',
+    'prefix',
+    'suffix',
+    'contains',
+    'not_contains',
+    'in',
+    'not_in',
+    'well_known_regex',
+    'strict',
+    'ignore_empty',
+    'ip',
+    'ipv4',
+    'ipv6',
+    'hostname',
+    'address',
+    'uuid',
   ]);
   const checks: Array<{ rule: string; message: string; ok: (s: string) => boolean }> = [];
   const add = (rule: string, message: string, ok: (s: string) => boolean): void => {
@@ -423,19 +510,31 @@ function stringCheck(rules: Rules): ValueCheck {
   const n = (key: string): number | undefined => num(rules[key]);
   if (rules.const !== undefined) add('const', `must equal ${JSON.stringify(rules.const)}`, (s) => s === rules.const);
   if (n('len') !== undefined) add('len', `must be exactly ${n('len')} characters`, (s) => codePoints(s) === n('len'));
-  if (n('min_len') !== undefined) add('min_len', n('min_len') === 1 ? 'must not be empty' : `must be at least ${n('min_len')} characters`, (s) => codePoints(s) >= n('min_len')!);
+  if (n('min_len') !== undefined)
+    add(
+      'min_len',
+      n('min_len') === 1 ? 'must not be empty' : `must be at least ${n('min_len')} characters`,
+      (s) => codePoints(s) >= n('min_len')!,
+    );
   if (n('max_len') !== undefined) add('max_len', `must be at most ${n('max_len')} characters`, (s) => codePoints(s) <= n('max_len')!);
-  if (n('len_bytes') !== undefined) add('len_bytes', `must be exactly ${n('len_bytes')} bytes`, (s) => Buffer.byteLength(s) === n('len_bytes'));
-  if (n('min_bytes') !== undefined) add('min_bytes', `must be at least ${n('min_bytes')} bytes`, (s) => Buffer.byteLength(s) >= n('min_bytes')!);
-  if (n('max_bytes') !== undefined) add('max_bytes', `must be at most ${n('max_bytes')} bytes`, (s) => Buffer.byteLength(s) <= n('max_bytes')!);
+  if (n('len_bytes') !== undefined)
+    add('len_bytes', `must be exactly ${n('len_bytes')} bytes`, (s) => Buffer.byteLength(s) === n('len_bytes'));
+  if (n('min_bytes') !== undefined)
+    add('min_bytes', `must be at least ${n('min_bytes')} bytes`, (s) => Buffer.byteLength(s) >= n('min_bytes')!);
+  if (n('max_bytes') !== undefined)
+    add('max_bytes', `must be at most ${n('max_bytes')} bytes`, (s) => Buffer.byteLength(s) <= n('max_bytes')!);
   if (typeof rules.pattern === 'string') {
     const pattern = new RegExp(rules.pattern, 'u');
     add('pattern', `must match ${JSON.stringify(rules.pattern)}`, (s) => pattern.test(s));
   }
-  if (typeof rules.prefix === 'string') add('prefix', `must start with ${JSON.stringify(rules.prefix)}`, (s) => s.startsWith(rules.prefix as string));
-  if (typeof rules.suffix === 'string') add('suffix', `must end with ${JSON.stringify(rules.suffix)}`, (s) => s.endsWith(rules.suffix as string));
-  if (typeof rules.contains === 'string') add('contains', `must contain ${JSON.stringify(rules.contains)}`, (s) => s.includes(rules.contains as string));
-  if (typeof rules.not_contains === 'string') add('not_contains', `must not contain ${JSON.stringify(rules.not_contains)}`, (s) => !s.includes(rules.not_contains as string));
+  if (typeof rules.prefix === 'string')
+    add('prefix', `must start with ${JSON.stringify(rules.prefix)}`, (s) => s.startsWith(rules.prefix as string));
+  if (typeof rules.suffix === 'string')
+    add('suffix', `must end with ${JSON.stringify(rules.suffix)}`, (s) => s.endsWith(rules.suffix as string));
+  if (typeof rules.contains === 'string')
+    add('contains', `must contain ${JSON.stringify(rules.contains)}`, (s) => s.includes(rules.contains as string));
+  if (typeof rules.not_contains === 'string')
+    add('not_contains', `must not contain ${JSON.stringify(rules.not_contains)}`, (s) => !s.includes(rules.not_contains as string));
   const inList = list(rules.in);
   if (inList.length > 0) add('in', `must be one of ${inList.map((v) => JSON.stringify(v)).join(', ')}`, (s) => inList.includes(s));
   const notIn = list(rules.not_in);
@@ -454,7 +553,8 @@ function stringCheck(rules: Rules): ValueCheck {
   if (rules.ipv6) add('ipv6', 'must be an IPv6 address', (s) => isIP(s) === 6);
   if (rules.hostname) add('hostname', 'must be a hostname', isHostname);
   if (rules.address) add('address', 'must be a hostname or an IP address', (s) => isIP(s) !== 0 || isHostname(s));
-  if (rules.uuid) add('uuid', 'must be a UUID', (s) => /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s));
+  if (rules.uuid)
+    add('uuid', 'must be a UUID', (s) => /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s));
   return (value, path, out) => {
     if (typeof value !== 'string') return;
     if (rules.ignore_empty && value === '') return;
@@ -463,22 +563,61 @@ function stringCheck(rules: Rules): ValueCheck {
 }
 
 function bytesCheck(rules: Rules): ValueCheck {
-  noteUnsupported('bytes', rules, ['const', 'len', 'min_len', 'max_len', 'prefix', 'suffix', 'contains', 'in', 'not_in', 'ignore_empty', 'ip', 'ipv4', 'ipv6']);
+  noteUnsupported('bytes', rules, [
+    'const',
+    'len',
+    'min_len',
+    'max_len',
+    'prefix',
+    'suffix',
+    'contains',
+    'in',
+    'not_in',
+    'ignore_empty',
+    'ip',
+    'ipv4',
+    'ipv6',
+  ]);
   const asBuffer = (v: unknown): Buffer | undefined =>
-    typeof v === 'string' ? Buffer.from(v, 'base64') : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : undefined;
+    typeof v === 'string'
+      ? Buffer.from(v, 'base64')
+      : v instanceof Uint8Array
+        ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+        : undefined;
   // Rule values come from the proto text: escapes already decoded to characters, one per byte.
   const ruleBytes = (v: unknown): Buffer => Buffer.from(String(v), 'latin1');
   const checks: Array<{ rule: string; message: string; ok: (b: Buffer) => boolean }> = [];
   const n = (key: string): number | undefined => num(rules[key]);
-  if (rules.const !== undefined) checks.push({ rule: 'const', message: 'must equal the given bytes', ok: (b) => b.equals(ruleBytes(rules.const)) });
+  if (rules.const !== undefined)
+    checks.push({ rule: 'const', message: 'must equal the given bytes', ok: (b) => b.equals(ruleBytes(rules.const)) });
   if (n('len') !== undefined) checks.push({ rule: 'len', message: `must be exactly ${n('len')} bytes`, ok: (b) => b.length === n('len') });
-  if (n('min_len') !== undefined) checks.push({ rule: 'min_len', message: `must be at least ${n('min_len')} bytes`, ok: (b) => b.length >= n('min_len')! });
-  if (n('max_len') !== undefined) checks.push({ rule: 'max_len', message: `must be at most ${n('max_len')} bytes`, ok: (b) => b.length <= n('max_len')! });
-  if (rules.prefix !== undefined) checks.push({ rule: 'prefix', message: 'must start with the given bytes', ok: (b) => b.subarray(0, ruleBytes(rules.prefix).length).equals(ruleBytes(rules.prefix)) });
-  if (rules.suffix !== undefined) checks.push({ rule: 'suffix', message: 'must end with the given bytes', ok: (b) => b.length >= ruleBytes(rules.suffix).length && b.subarray(b.length - ruleBytes(rules.suffix).length).equals(ruleBytes(rules.suffix)) });
-  if (rules.contains !== undefined) checks.push({ rule: 'contains', message: 'must contain the given bytes', ok: (b) => b.includes(ruleBytes(rules.contains)) });
-  if (list(rules.in).length > 0) checks.push({ rule: 'in', message: 'must be one of the given values', ok: (b) => list(rules.in).some((v) => b.equals(ruleBytes(v))) });
-  if (list(rules.not_in).length > 0) checks.push({ rule: 'not_in', message: 'must not be one of the given values', ok: (b) => !list(rules.not_in).some((v) => b.equals(ruleBytes(v))) });
+  if (n('min_len') !== undefined)
+    checks.push({ rule: 'min_len', message: `must be at least ${n('min_len')} bytes`, ok: (b) => b.length >= n('min_len')! });
+  if (n('max_len') !== undefined)
+    checks.push({ rule: 'max_len', message: `must be at most ${n('max_len')} bytes`, ok: (b) => b.length <= n('max_len')! });
+  if (rules.prefix !== undefined)
+    checks.push({
+      rule: 'prefix',
+      message: 'must start with the given bytes',
+      ok: (b) => b.subarray(0, ruleBytes(rules.prefix).length).equals(ruleBytes(rules.prefix)),
+    });
+  if (rules.suffix !== undefined)
+    checks.push({
+      rule: 'suffix',
+      message: 'must end with the given bytes',
+      ok: (b) =>
+        b.length >= ruleBytes(rules.suffix).length && b.subarray(b.length - ruleBytes(rules.suffix).length).equals(ruleBytes(rules.suffix)),
+    });
+  if (rules.contains !== undefined)
+    checks.push({ rule: 'contains', message: 'must contain the given bytes', ok: (b) => b.includes(ruleBytes(rules.contains)) });
+  if (list(rules.in).length > 0)
+    checks.push({ rule: 'in', message: 'must be one of the given values', ok: (b) => list(rules.in).some((v) => b.equals(ruleBytes(v))) });
+  if (list(rules.not_in).length > 0)
+    checks.push({
+      rule: 'not_in',
+      message: 'must not be one of the given values',
+      ok: (b) => !list(rules.not_in).some((v) => b.equals(ruleBytes(v))),
+    });
   if (rules.ip) checks.push({ rule: 'ip', message: 'must be 4 or 16 bytes (an IP address)', ok: (b) => b.length === 4 || b.length === 16 });
   if (rules.ipv4) checks.push({ rule: 'ipv4', message: 'must be 4 bytes (an IPv4 address)', ok: (b) => b.length === 4 });
   if (rules.ipv6) checks.push({ rule: 'ipv6', message: 'must be 16 bytes (an IPv6 address)', ok: (b) => b.length === 16 });
@@ -486,15 +625,20 @@ function bytesCheck(rules: Rules): ValueCheck {
     const bytes = asBuffer(value);
     if (!bytes) return;
     if (rules.ignore_empty && bytes.length === 0) return;
-    for (const check of checks) if (!check.ok(bytes)) out.push({ path: joinPath(path), rule: `bytes.${check.rule}`, message: check.message });
+    for (const check of checks)
+      if (!check.ok(bytes)) out.push({ path: joinPath(path), rule: `bytes.${check.rule}`, message: check.message });
   };
 }
 
 /** Duration and Timestamp rules; values compared in nanoseconds. */
 function timeCheck(family: 'duration' | 'timestamp', rules: Rules): ValueCheck {
-  noteUnsupported(family, rules, family === 'duration'
-    ? ['required', 'const', 'lt', 'lte', 'gt', 'gte']
-    : ['required', 'const', 'lt', 'lte', 'gt', 'gte', 'lt_now', 'gt_now', 'within']);
+  noteUnsupported(
+    family,
+    rules,
+    family === 'duration'
+      ? ['required', 'const', 'lt', 'lte', 'gt', 'gte']
+      : ['required', 'const', 'lt', 'lte', 'gt', 'gte', 'lt_now', 'gt_now', 'within'],
+  );
   const read = (v: unknown): number | undefined => (isPlainObject(v) ? nanos(v) : undefined);
   const show = family === 'duration' ? showDuration : (n: number) => new Date(n / 1e6).toISOString();
   const { required: _required, lt_now: ltNow, gt_now: gtNow, within, ...bounds } = rules;
@@ -508,7 +652,8 @@ function timeCheck(family: 'duration' | 'timestamp', rules: Rules): ValueCheck {
     const now = Date.now() * 1e6;
     if (ltNow && !(n < now)) out.push({ path: joinPath(path), rule: 'timestamp.lt_now', message: 'must be in the past' });
     if (gtNow && !(n > now)) out.push({ path: joinPath(path), rule: 'timestamp.gt_now', message: 'must be in the future' });
-    if (isPlainObject(within) && Math.abs(n - now) > nanos(within)) out.push({ path: joinPath(path), rule: 'timestamp.within', message: `must be within ${showDuration(nanos(within))} of now` });
+    if (isPlainObject(within) && Math.abs(n - now) > nanos(within))
+      out.push({ path: joinPath(path), rule: 'timestamp.within', message: `must be within ${showDuration(nanos(within))} of now` });
   };
 }
 
@@ -528,7 +673,8 @@ function anyCheck(rules: Rules, family: string): ValueCheck {
     if (!isPlainObject(value)) return;
     const typeUrl = value['@type'] ?? value.typeUrl ?? value.type_url;
     if (typeof typeUrl !== 'string') return;
-    if (inList.length > 0 && !inList.includes(typeUrl)) out.push({ path: joinPath(path), rule: 'any.in', message: `must be one of ${inList.join(', ')}` });
+    if (inList.length > 0 && !inList.includes(typeUrl))
+      out.push({ path: joinPath(path), rule: 'any.in', message: `must be one of ${inList.join(', ')}` });
     if (notIn.includes(typeUrl)) out.push({ path: joinPath(path), rule: 'any.not_in', message: `must not be ${typeUrl}` });
     let type: protobuf.Type;
     try {

@@ -44,7 +44,11 @@ export function eventNote(problem: Problem): string {
 interface EventRecorderOptions {
   kubeConfig: KubeConfig;
   feed: ProblemFeed;
-  leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };
+  leader: {
+    isLeader(): boolean;
+    on(event: 'started' | 'lost', listener: () => void): unknown;
+    off(event: 'started' | 'lost', listener: () => void): unknown;
+  };
   /** Names this replica in the Events (reportingInstance): the leader election identity. */
   instance: string;
   /** Events that may be posted at once. Default 25. */
@@ -98,7 +102,10 @@ export class EventRecorder {
     const onLost = () => this.queue.clear();
     leader.on('started', onStarted);
     leader.on('lost', onLost);
-    this.detachers.push(() => leader.off('started', onStarted), () => leader.off('lost', onLost));
+    this.detachers.push(
+      () => leader.off('started', onStarted),
+      () => leader.off('lost', onLost),
+    );
   }
 
   async stop(): Promise<void> {
@@ -130,7 +137,8 @@ export class EventRecorder {
       const oldest = this.queue.values().next().value as string;
       this.queue.delete(oldest);
       this.dropped++;
-      if (this.dropped === 1 || this.dropped % 100 === 0) log.warn('Events: too many new problems at once; some are not posted as Events', { dropped: this.dropped });
+      if (this.dropped === 1 || this.dropped % 100 === 0)
+        log.warn('Events: too many new problems at once; some are not posted as Events', { dropped: this.dropped });
     }
   }
 
@@ -150,9 +158,11 @@ export class EventRecorder {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.pumping = true;
-      this.running = this.running.then(() => this.pump()).finally(() => {
-        this.pumping = false;
-      });
+      this.running = this.running
+        .then(() => this.pump())
+        .finally(() => {
+          this.pumping = false;
+        });
     }, delayMs);
   }
 
@@ -190,11 +200,25 @@ export class EventRecorder {
     const name = problem.object.name;
     let object: { metadata?: { uid?: string } };
     if (resource.group === '') {
-      object = problem.object.kind === 'Service' ? await this.core.readNamespacedService({ namespace, name }) : await this.core.readNamespacedSecret({ namespace, name });
+      object =
+        problem.object.kind === 'Service'
+          ? await this.core.readNamespacedService({ namespace, name })
+          : await this.core.readNamespacedSecret({ namespace, name });
     } else if (resource.namespaced) {
-      object = (await this.custom.getNamespacedCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, namespace, name })) as typeof object;
+      object = (await this.custom.getNamespacedCustomObject({
+        group: resource.group,
+        version: resource.version,
+        plural: resource.plural,
+        namespace,
+        name,
+      })) as typeof object;
     } else {
-      object = (await this.custom.getClusterCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, name })) as typeof object;
+      object = (await this.custom.getClusterCustomObject({
+        group: resource.group,
+        version: resource.version,
+        plural: resource.plural,
+        name,
+      })) as typeof object;
     }
     return object.metadata?.uid;
   }

@@ -68,7 +68,11 @@ interface IngressStatusWriterOptions {
   address: IngressStatusAddressSource;
   /** Decides which Ingresses are ours (ingressClass), as the translator does. */
   translate?: Partial<TranslateOptions>;
-  leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };
+  leader: {
+    isLeader(): boolean;
+    on(event: 'started' | 'lost', listener: () => void): unknown;
+    off(event: 'started' | 'lost', listener: () => void): unknown;
+  };
   /** Resolves once the model holds the initial state; nothing is written before. */
   ready: Promise<void>;
   /** Batch changes this long before writing. Default 50 ms. */
@@ -199,9 +203,16 @@ export class IngressStatusWriter {
       return;
     }
     this.serviceProblemLogged = '';
-    if (this.addresses && addressSignature(next as Array<Record<string, unknown>>) === addressSignature(this.addresses as Array<Record<string, unknown>>)) return;
+    if (
+      this.addresses &&
+      addressSignature(next as Array<Record<string, unknown>>) === addressSignature(this.addresses as Array<Record<string, unknown>>)
+    )
+      return;
     this.addresses = next;
-    log.info('Ingress status: gateway address', { service: `${ref.namespace}/${ref.name}`, addresses: next.map((a) => a.ip ?? a.hostname) });
+    log.info('Ingress status: gateway address', {
+      service: `${ref.namespace}/${ref.name}`,
+      addresses: next.map((a) => a.ip ?? a.hostname),
+    });
     this.writer.markAll();
   }
 
@@ -238,7 +249,10 @@ export class IngressStatusWriter {
       );
       this.writes++;
       this.lastWrite.set(key, { signature, staleResourceVersion: state.resourceVersion });
-      log.info(desired.length > 0 ? 'Ingress status written' : 'Ingress status cleared', { ingress: key, addresses: desired.map((a) => a.ip ?? a.hostname) });
+      log.info(desired.length > 0 ? 'Ingress status written' : 'Ingress status cleared', {
+        ingress: key,
+        addresses: desired.map((a) => a.ip ?? a.hostname),
+      });
       return true;
     } catch (error) {
       if ((error as { code?: number }).code === 404) return true;

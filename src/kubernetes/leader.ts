@@ -86,10 +86,14 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     if (this.renewDeadlineMs >= this.leaseDurationMs) {
-      throw new Error(`leader election: the renew deadline (${this.renewDeadlineMs} ms) must be shorter than the lease duration (${this.leaseDurationMs} ms)`);
+      throw new Error(
+        `leader election: the renew deadline (${this.renewDeadlineMs} ms) must be shorter than the lease duration (${this.leaseDurationMs} ms)`,
+      );
     }
     if (this.retryPeriodMs >= this.renewDeadlineMs) {
-      throw new Error(`leader election: the retry period (${this.retryPeriodMs} ms) must be shorter than the renew deadline (${this.renewDeadlineMs} ms)`);
+      throw new Error(
+        `leader election: the retry period (${this.retryPeriodMs} ms) must be shorter than the renew deadline (${this.renewDeadlineMs} ms)`,
+      );
     }
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
   }

@@ -41,7 +41,16 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
   const nacks = new NackTracker(app.server);
   const statusWriter = writeStatus
-    ? new PolicyStatusWriter({ kubeConfig: source.config, source, pipeline: app.pipeline, nacks, server: app.server, leader, ready: app.ready, ...status })
+    ? new PolicyStatusWriter({
+        kubeConfig: source.config,
+        source,
+        pipeline: app.pipeline,
+        nacks,
+        server: app.server,
+        leader,
+        ready: app.ready,
+        ...status,
+      })
     : undefined;
   const ingressStatusWriter =
     writeStatus && ingressStatus

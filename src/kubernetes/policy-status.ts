@@ -10,12 +10,7 @@ import { log } from '../log.js';
 import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { TypeUrl } from '../envoy/protos.js';
-import {
-  KubernetesSource,
-  TRAFFIC_POLICY_GROUP,
-  TRAFFIC_POLICY_PLURAL,
-  TRAFFIC_POLICY_VERSION,
-} from '../sources/kubernetes.js';
+import { KubernetesSource, TRAFFIC_POLICY_GROUP, TRAFFIC_POLICY_PLURAL, TRAFFIC_POLICY_VERSION } from '../sources/kubernetes.js';
 import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
 import type { XdsServer } from '../xds/server.js';
@@ -46,7 +41,11 @@ export class NackTracker extends EventEmitter<{ changed: [] }> {
       server.on('nack', onNack);
       server.on('ack', onAck);
       server.on('streamClosed', onClosed);
-      this.detachers.push(() => server.off('nack', onNack), () => server.off('ack', onAck), () => server.off('streamClosed', onClosed));
+      this.detachers.push(
+        () => server.off('nack', onNack),
+        () => server.off('ack', onAck),
+        () => server.off('streamClosed', onClosed),
+      );
     }
   }
 
@@ -175,7 +174,11 @@ interface PolicyStatusWriterOptions {
   /** The connected proxies, for the ClientsDegraded condition (clients that do not get a policy as written). */
   server?: Pick<XdsServer, 'streams' | 'on' | 'off'>;
   /** Who may write: only the leader does. */
-  leader: { isLeader(): boolean; on(event: 'started' | 'lost', listener: () => void): unknown; off(event: 'started' | 'lost', listener: () => void): unknown };
+  leader: {
+    isLeader(): boolean;
+    on(event: 'started' | 'lost', listener: () => void): unknown;
+    off(event: 'started' | 'lost', listener: () => void): unknown;
+  };
   /** Resolves once the model holds the initial state; nothing is written before. */
   ready: Promise<void>;
   /** Batch changes this long before writing. Default 50 ms. */
@@ -227,7 +230,10 @@ export class PolicyStatusWriter {
     const onProxies = () => this.writer.markAll();
     this.options.server?.on('streamOpened', onProxies);
     this.options.server?.on('streamClosed', onProxies);
-    this.detachers.push(() => this.options.server?.off('streamOpened', onProxies), () => this.options.server?.off('streamClosed', onProxies));
+    this.detachers.push(
+      () => this.options.server?.off('streamOpened', onProxies),
+      () => this.options.server?.off('streamClosed', onProxies),
+    );
     pipeline.on('flushed', onFlushed);
     source.on('trafficPolicy', onPolicy);
     leader.on('started', onStarted);
@@ -271,7 +277,13 @@ export class PolicyStatusWriter {
     const server = this.options.server;
     const degraded = server && policyDegradationMessage(degradationSource(this.options.pipeline), server.streams(), `${namespace}/${name}`);
     if (degraded) {
-      next.push({ type: 'ClientsDegraded', status: 'True', reason: 'ClientLimitations', message: degraded, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
+      next.push({
+        type: 'ClientsDegraded',
+        status: 'True',
+        reason: 'ClientLimitations',
+        message: degraded,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      });
     }
     return { ...(generation !== undefined ? { observedGeneration: generation } : {}), conditions: next };
   }
@@ -291,7 +303,8 @@ export class PolicyStatusWriter {
     const existing = new Map((current.status?.conditions ?? []).map((c) => [c.type, c]));
     const conditions = desired.conditions.map((condition) => {
       const before = existing.get(condition.type);
-      const lastTransitionTime = before && before.status === condition.status && before.lastTransitionTime ? before.lastTransitionTime : now;
+      const lastTransitionTime =
+        before && before.status === condition.status && before.lastTransitionTime ? before.lastTransitionTime : now;
       return { ...condition, lastTransitionTime };
     });
     const status = { ...(desired.observedGeneration !== undefined ? { observedGeneration: desired.observedGeneration } : {}), conditions };

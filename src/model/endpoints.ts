@@ -19,13 +19,17 @@ export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePo
         const existing = byAddress.get(id);
         // The same address in two slices (a slice being replaced): the healthier one counts.
         if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
-        byAddress.set(id, { address, port, health, zone: endpoint.zone ?? '', ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}) });
+        byAddress.set(id, {
+          address,
+          port,
+          health,
+          zone: endpoint.zone ?? '',
+          ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
+        });
       }
     }
   }
-  return Object.freeze(
-    [...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port),
-  );
+  return Object.freeze([...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port));
 }
 
 /** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */

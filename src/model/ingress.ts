@@ -5,7 +5,16 @@
 // from its options.
 import type { IngressBackend, IngressClassObject, IngressObject } from '../sources/types.js';
 import { objectKey } from './keys.js';
-import type { IngressBackendRef, IngressClassInfo, IngressInfo, IngressPath, IngressTls, ResolvedIngressBackend, ServiceInfo, ServicePortInfo } from './types.js';
+import type {
+  IngressBackendRef,
+  IngressClassInfo,
+  IngressInfo,
+  IngressPath,
+  IngressTls,
+  ResolvedIngressBackend,
+  ServiceInfo,
+  ServicePortInfo,
+} from './types.js';
 
 const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
 /** The pre-IngressClass way of naming a class, still common in manifests. */
@@ -55,7 +64,10 @@ export function ingressInfo(object: IngressObject): IngressInfo {
           ruleIndex,
           pathIndex,
           path: bad
-            ? { ok: false as const, error: `${field}.path: "${entry.path}" contains ? or #, which never occur in a request path; path left out` }
+            ? {
+                ok: false as const,
+                error: `${field}.path: "${entry.path}" contains ? or #, which never occur in a request path; path left out`,
+              }
             : { ok: true as const, value: ingressPath(entry.path, entry.pathType) },
           backend: ref(entry.backend, `spec.rules[${ruleIndex}].http.paths[${pathIndex}].backend`),
         };
@@ -72,7 +84,13 @@ export function ingressInfo(object: IngressObject): IngressInfo {
     ...(gatewayNames !== undefined && gatewayNames.trim() !== '' ? { gateways: gatewayNames.split(',').map((name) => name.trim()) } : {}),
     rules,
     ...(spec.defaultBackend
-      ? { defaultBackend: { where: `${where}: spec.defaultBackend`, routeName: `${key}/defaultBackend`, backend: ref(spec.defaultBackend, 'spec.defaultBackend') } }
+      ? {
+          defaultBackend: {
+            where: `${where}: spec.defaultBackend`,
+            routeName: `${key}/defaultBackend`,
+            backend: ref(spec.defaultBackend, 'spec.defaultBackend'),
+          },
+        }
       : {}),
     tls,
     serviceKeys,
@@ -94,7 +112,14 @@ function ingressPath(path: string | undefined, pathType: string): IngressPath {
 /** Whether a TLS entry's hosts cover `host` (no hosts: every host; `*.example.com`: one label deep). */
 function hostCoveredBy(host: string, tlsHosts: readonly string[]): boolean {
   if (tlsHosts.length === 0) return true;
-  return tlsHosts.some((tlsHost) => tlsHost === host || (tlsHost.startsWith('*.') && !host.startsWith('*') && host.endsWith(tlsHost.slice(1)) && !host.slice(0, -tlsHost.length + 1).includes('.')));
+  return tlsHosts.some(
+    (tlsHost) =>
+      tlsHost === host ||
+      (tlsHost.startsWith('*.') &&
+        !host.startsWith('*') &&
+        host.endsWith(tlsHost.slice(1)) &&
+        !host.slice(0, -tlsHost.length + 1).includes('.')),
+  );
 }
 
 function backendRef(namespace: string, backend: IngressBackend | undefined, label: string, field: string): IngressBackendRef {
@@ -115,7 +140,10 @@ function backendRef(namespace: string, backend: IngressBackend | undefined, labe
 }
 
 /** The Service and port a backend names, given the current Services, or what is wrong with it (led by the backend's field). */
-export function resolveIngressBackend(backend: IngressBackendRef, lookup: (key: string) => ServiceInfo | undefined): ResolvedIngressBackend {
+export function resolveIngressBackend(
+  backend: IngressBackendRef,
+  lookup: (key: string) => ServiceInfo | undefined,
+): ResolvedIngressBackend {
   const where = backend.field;
   if (backend.kind === 'unsupported') {
     const kind = backend.resourceKind;

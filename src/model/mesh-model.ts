@@ -353,7 +353,13 @@ export class MeshModel {
       };
       nextStatuses.set(policyKey, status);
       const condition = (type: string, ok: boolean, reason: string, message: string) =>
-        conditions.push({ type, status: ok ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) });
+        conditions.push({
+          type,
+          status: ok ? 'True' : 'False',
+          reason,
+          message,
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        });
 
       const spec = entry.object?.spec;
       const issues = spec ? checkPolicy(entry.namespace, spec, lookup) : undefined;
@@ -368,9 +374,13 @@ export class MeshModel {
       } else if (issues && issues.spec.length) {
         condition('Accepted', false, 'Invalid', issues.spec.join('; '));
       } else if (previousOwner) {
-        condition('Accepted', false, 'Conflicted',
+        condition(
+          'Accepted',
+          false,
+          'Conflicted',
           `spec.targetRef.name: Service ${targetKey} is served by TrafficPolicy ${previousOwner}, which wins: only one policy applies per Service, ` +
-            'the oldest by metadata.creationTimestamp, then by namespace/name (a policy without a creationTimestamp comes after those with one)');
+            'the oldest by metadata.creationTimestamp, then by namespace/name (a policy without a creationTimestamp comes after those with one)',
+        );
       } else {
         condition('Accepted', true, 'Accepted', 'the policy is valid');
       }
@@ -396,7 +406,12 @@ export class MeshModel {
       }
       const lastGood = this.lastGoodSpecs.get(policyKey);
       if (lastGood && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
-        nextEffective.set(targetKey, { policyKey, spec: lastGood, current: false, policy: toServicePolicy(policyKey, entry.namespace, lastGood) });
+        nextEffective.set(targetKey, {
+          policyKey,
+          spec: lastGood,
+          current: false,
+          policy: toServicePolicy(policyKey, entry.namespace, lastGood),
+        });
         condition('Programmed', false, 'LastGoodKept', `Service ${targetKey} keeps being served with this policy's last valid spec`);
       } else {
         condition('Programmed', false, 'DefaultsInUse', `Service ${targetKey} is served with the defaults until the policy is fixed`);

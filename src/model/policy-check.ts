@@ -25,9 +25,22 @@ const HASHING_POLICIES = new Set(['Auto', 'RingHash', 'Maglev']);
 
 /** Every retry_on condition Envoy knows (HTTP and gRPC); Envoy rejects a route with any other. */
 const RETRY_ON_CONDITIONS: readonly string[] = [
-  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx',
-  'refused-stream', 'retriable-status-codes', 'retriable-headers', 'http3-post-connect-failure',
-  'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'envoy-ratelimited',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'http3-post-connect-failure',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
 ];
 
 /** An HTTP header name (RFC 9110 token), or a pseudo-header such as :authority. */
@@ -49,9 +62,10 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
   if (lb) {
     const tableSize = lb.maglev?.tableSize;
     if (tableSize !== undefined) {
-      const problem = tableSize > MAGLEV_MAX_TABLE_SIZE
-        ? `${tableSize} is larger than Envoy's maximum ${MAGLEV_MAX_TABLE_SIZE}`
-        : maglevTableSizeProblem(tableSize);
+      const problem =
+        tableSize > MAGLEV_MAX_TABLE_SIZE
+          ? `${tableSize} is larger than Envoy's maximum ${MAGLEV_MAX_TABLE_SIZE}`
+          : maglevTableSizeProblem(tableSize);
       if (problem) issues.spec.push(`spec.loadBalancer.maglev.tableSize: ${problem}`);
     }
     const ring = lb.ringHash;
@@ -80,12 +94,15 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
       lb.hashOn.forEach((entry, i) => {
         const kinds = (['header', 'cookie', 'sourceIP', 'queryParameter'] as const).filter((k) => entry[k] !== undefined);
         if (kinds.length !== 1) {
-          issues.spec.push(`spec.loadBalancer.hashOn[${i}]: set exactly one of header, cookie, sourceIP or queryParameter (found ${kinds.length})`);
+          issues.spec.push(
+            `spec.loadBalancer.hashOn[${i}]: set exactly one of header, cookie, sourceIP or queryParameter (found ${kinds.length})`,
+          );
         }
         if (entry.cookie?.ttl !== undefined) checkDuration(`spec.loadBalancer.hashOn[${i}].cookie.ttl`, entry.cookie.ttl, issues);
         if (entry.header) checkHeaderName(`spec.loadBalancer.hashOn[${i}].header.name`, entry.header.name, issues);
         if (entry.cookie && !entry.cookie.name) issues.spec.push(`spec.loadBalancer.hashOn[${i}].cookie.name: empty; name the cookie`);
-        if (entry.queryParameter && !entry.queryParameter.name) issues.spec.push(`spec.loadBalancer.hashOn[${i}].queryParameter.name: empty; name the parameter`);
+        if (entry.queryParameter && !entry.queryParameter.name)
+          issues.spec.push(`spec.loadBalancer.hashOn[${i}].queryParameter.name: empty; name the parameter`);
       });
     }
   }
@@ -122,14 +139,17 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
     if (spec.retries.perTryTimeout !== undefined) checkDuration('spec.retries.perTryTimeout', spec.retries.perTryTimeout, issues);
     spec.retries.retryOn?.forEach((condition, i) => {
       if (!RETRY_ON_CONDITIONS.includes(condition)) {
-        issues.spec.push(`spec.retries.retryOn[${i}]: "${condition}" is not a retry condition; use one of ${RETRY_ON_CONDITIONS.join(', ')}`);
+        issues.spec.push(
+          `spec.retries.retryOn[${i}]: "${condition}" is not a retry condition; use one of ${RETRY_ON_CONDITIONS.join(', ')}`,
+        );
       }
     });
   }
   const outlier = spec.outlierDetection;
   if (outlier) {
     if (outlier.interval !== undefined) checkDuration('spec.outlierDetection.interval', outlier.interval, issues, true);
-    if (outlier.baseEjectionTime !== undefined) checkDuration('spec.outlierDetection.baseEjectionTime', outlier.baseEjectionTime, issues, true);
+    if (outlier.baseEjectionTime !== undefined)
+      checkDuration('spec.outlierDetection.baseEjectionTime', outlier.baseEjectionTime, issues, true);
     if (outlier.maxEjectionPercent !== undefined && (outlier.maxEjectionPercent < 0 || outlier.maxEjectionPercent > 100)) {
       issues.spec.push(`spec.outlierDetection.maxEjectionPercent: ${outlier.maxEjectionPercent} is outside 0..100`);
     }
@@ -139,13 +159,16 @@ export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: 
     if ((hc.http !== undefined) === (hc.tcp !== undefined)) issues.spec.push('spec.healthCheck: set exactly one of http or tcp');
     if (hc.interval !== undefined) checkDuration('spec.healthCheck.interval', hc.interval, issues, true);
     if (hc.timeout !== undefined) checkDuration('spec.healthCheck.timeout', hc.timeout, issues, true);
-    if (hc.http && !hc.http.path.startsWith('/')) issues.spec.push(`spec.healthCheck.http.path: ${JSON.stringify(hc.http.path)} must start with /`);
+    if (hc.http && !hc.http.path.startsWith('/'))
+      issues.spec.push(`spec.healthCheck.http.path: ${JSON.stringify(hc.http.path)} must start with /`);
     // Both go into the probe's request head: Envoy refuses control characters there (tab aside).
     for (const field of ['path', 'host'] as const) {
       const value = hc.http?.[field];
       // eslint-disable-next-line no-control-regex -- matching control characters is the point
       if (typeof value === 'string' && /[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) {
-        issues.spec.push(`spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or other control character`);
+        issues.spec.push(
+          `spec.healthCheck.http.${field}: ${JSON.stringify(value)} must not contain a line break or other control character`,
+        );
       }
     }
   }

@@ -5,15 +5,7 @@
 import type { HashOnEntry, RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import { parseDuration } from './duration.js';
 import { objectKey } from './keys.js';
-import type {
-  HashKey,
-  HeaderMatch,
-  PathMatch,
-  PolicyBackend,
-  PolicyHealthCheck,
-  PolicyRouteMatch,
-  ServicePolicy,
-} from './types.js';
+import type { HashKey, HeaderMatch, PathMatch, PolicyBackend, PolicyHealthCheck, PolicyRouteMatch, ServicePolicy } from './types.js';
 
 /** Envoy's common health-check choices; Envoy requires every one of them. */
 export const HEALTH_CHECK_DEFAULTS = Object.freeze({ timeoutMs: 1000, intervalMs: 10_000, healthyThreshold: 2, unhealthyThreshold: 3 });
@@ -128,9 +120,11 @@ function backends(namespace: string, entries: WeightedBackend[]): PolicyBackend[
 function routeMatch(match: RouteMatchSpec | undefined): PolicyRouteMatch {
   const path = match?.path;
   const pathMatch: PathMatch =
-    path?.exact !== undefined ? { kind: 'exact', value: path.exact }
-    : path?.regex !== undefined ? { kind: 'regex', value: path.regex }
-    : { kind: 'prefix', value: path?.prefix ?? '/' };
+    path?.exact !== undefined
+      ? { kind: 'exact', value: path.exact }
+      : path?.regex !== undefined
+        ? { kind: 'regex', value: path.regex }
+        : { kind: 'prefix', value: path?.prefix ?? '/' };
   const headers = (match?.headers ?? []).map((header): HeaderMatch => {
     if (header.exact !== undefined) return { kind: 'exact', name: header.name, value: header.exact };
     if (header.regex !== undefined) return { kind: 'regex', name: header.name, value: header.regex };

@@ -15,7 +15,7 @@ export function serviceInfo(namespace: string, name: string, object: ServiceObje
     headless,
     ...(clusterIP && !headless ? { clusterIP } : {}),
     // An ExternalName Service is a DNS alias with no endpoints: nothing to proxy, so no ports.
-    ports: (spec.type === 'ExternalName' ? [] : spec.ports ?? [])
+    ports: (spec.type === 'ExternalName' ? [] : (spec.ports ?? []))
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
       .map((p) => ({
         name: p.name ?? '',

@@ -112,9 +112,7 @@ export interface PolicyBackend {
 
 export type PathMatch = { kind: 'prefix' | 'exact' | 'regex'; value: string };
 
-export type HeaderMatch =
-  | { kind: 'exact' | 'regex'; name: string; value: string }
-  | { kind: 'present' | 'absent'; name: string };
+export type HeaderMatch = { kind: 'exact' | 'regex'; name: string; value: string } | { kind: 'present' | 'absent'; name: string };
 
 export interface PolicyRouteMatch {
   /** A prefix of '/' when the policy gave no path. */

@@ -12,7 +12,9 @@ export class LbChoiceLog {
 
   /** Logs the choices a model change may have moved. */
   update(model: MeshModel, change: ModelChange, options: TranslateOptions): void {
-    const keys = change.all ? new Set([...this.logged.keys(), ...model.services().map((s) => s.key)]) : new Set([...change.services, ...change.endpoints]);
+    const keys = change.all
+      ? new Set([...this.logged.keys(), ...model.services().map((s) => s.key)])
+      : new Set([...change.services, ...change.endpoints]);
     const first = this.logged.size === 0;
     const counts: Record<string, number> = {};
     for (const key of keys) {

@@ -318,7 +318,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       for (const service of this.model.services()) this.retry.services.add(objectKey(service.namespace, service.name));
       for (const name of this.gatewayStates.keys()) this.retry.gateways.add(name);
       this.failed(
-        { id: 'flush', object: { kind: 'ProxyGroup', name: '*' }, what: 'the flush', keys: events.map((e) => refKey(e.ref)), changes: [], commit() {}, markRetry() {} },
+        {
+          id: 'flush',
+          object: { kind: 'ProxyGroup', name: '*' },
+          what: 'the flush',
+          keys: events.map((e) => refKey(e.ref)),
+          changes: [],
+          commit() {},
+          markRetry() {},
+        },
         'translate',
         error,
       );
@@ -401,7 +409,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private failed(unit: WorkUnit, stage: TranslateFailure['stage'], error: unknown): void {
     unit.markRetry();
     const message = error instanceof Error ? error.message : String(error);
-    log.error('translation failed; the last good configuration is still served', { what: unit.what, stage, keys: unit.keys, error: message });
+    log.error('translation failed; the last good configuration is still served', {
+      what: unit.what,
+      stage,
+      keys: unit.keys,
+      error: message,
+    });
     const problem: Problem = {
       code: 'TranslationFailed',
       severity: 'error',
@@ -431,7 +444,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private meshUnits(change: ModelChange, memo: FlushMemo): WorkUnit[] {
     const units: WorkUnit[] = [];
     for (const [group, mesh] of this.meshGroups) {
-      const services = change.all ? this.model.services().map((s) => objectKey(s.namespace, s.name)) : [...new Set([...change.services, ...change.endpoints])];
+      const services = change.all
+        ? this.model.services().map((s) => objectKey(s.namespace, s.name))
+        : [...new Set([...change.services, ...change.endpoints])];
       units.push(...this.meshGroupUnits(group, mesh, services, change.all || change.services.size > 0, memo));
     }
     return units;
@@ -536,7 +551,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           const clusters: XdsResource[] = [];
           const endpoints: XdsResource[] = [];
           for (const serviceKey of touched) {
-            const fresh = translateServiceClusters(this.model, serviceKey, 'sidecar', this.options).filter((r) => state.clusterNames.has(r.name));
+            const fresh = translateServiceClusters(this.model, serviceKey, 'sidecar', this.options).filter((r) =>
+              state.clusterNames.has(r.name),
+            );
             clusters.push(...fresh);
             endpoints.push(...memo.endpointsOf(serviceKey, fresh));
           }
@@ -619,7 +636,6 @@ function emptyRetry(): RetryState {
 function isEmptyRetry(retry: RetryState): boolean {
   return retry.services.size === 0 && retry.gateways.size === 0;
 }
-
 
 function emptyGatewayState(): GatewayState {
   return { usedServices: new Set(), usedSecrets: new Set(), clusterNames: new Set(), problems: new Set() };

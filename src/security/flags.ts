@@ -8,15 +8,44 @@ export const SECURITY_FLAGS: FlagSpec[] = [
   { name: 'tls-cert', type: 'string', default: '', help: 'PEM certificate chain for TLS on the xDS port (reloaded when the file changes)' },
   { name: 'tls-key', type: 'string', default: '', help: 'PEM private key for --tls-cert' },
   { name: 'client-ca', type: 'string', default: '', help: 'PEM CA bundle: clients must present a certificate it signed (mutual TLS)' },
-  { name: 'identity-rule', type: 'string', default: 'none', choices: ['none', 'spiffe', 'dns'], help: "how a client certificate must match the node it claims (needs --client-ca unless none)" },
+  {
+    name: 'identity-rule',
+    type: 'string',
+    default: 'none',
+    choices: ['none', 'spiffe', 'dns'],
+    help: 'how a client certificate must match the node it claims (needs --client-ca unless none)',
+  },
   { name: 'trust-domain', type: 'string', default: '', help: 'with --identity-rule spiffe: the only SPIFFE trust domain accepted' },
-  { name: 'gateway-secret-access', type: 'list', default: [], help: 'gateway=identity pairs allowed to receive that gateway\'s Secrets, e.g. edge=spiffe://cluster.local/ns/edge/sa/gateway (needs mutual TLS)' },
+  {
+    name: 'gateway-secret-access',
+    type: 'list',
+    default: [],
+    help: "gateway=identity pairs allowed to receive that gateway's Secrets, e.g. edge=spiffe://cluster.local/ns/edge/sa/gateway (needs mutual TLS)",
+  },
   { name: 'max-streams', type: 'int', default: 0, min: 0, help: 'open xDS streams in all (0: unlimited)' },
   { name: 'max-streams-per-client', type: 'int', default: 0, min: 0, help: 'open xDS streams from one client address (0: unlimited)' },
-  { name: 'max-subscriptions-per-stream', type: 'int', default: 0, min: 0, help: 'resource names one stream may subscribe to (0: unlimited)' },
-  { name: 'max-queued-bytes', type: 'int', default: 67108864, min: 0, help: 'response bytes queued over all xDS streams before requests wait their turn and pushes are held (0: no bound)' },
+  {
+    name: 'max-subscriptions-per-stream',
+    type: 'int',
+    default: 0,
+    min: 0,
+    help: 'resource names one stream may subscribe to (0: unlimited)',
+  },
+  {
+    name: 'max-queued-bytes',
+    type: 'int',
+    default: 67108864,
+    min: 0,
+    help: 'response bytes queued over all xDS streams before requests wait their turn and pushes are held (0: no bound)',
+  },
   { name: 'max-request-bytes', type: 'int', default: 4194304, min: 1024, help: 'largest xDS request message accepted' },
-  { name: 'keepalive-time-ms', type: 'int', default: 30000, min: 1000, help: 'ping an idle client connection this often, so dead peers are noticed' },
+  {
+    name: 'keepalive-time-ms',
+    type: 'int',
+    default: 30000,
+    min: 1000,
+    help: 'ping an idle client connection this often, so dead peers are noticed',
+  },
   { name: 'keepalive-timeout-ms', type: 'int', default: 10000, min: 100, help: 'close a connection whose ping went unanswered this long' },
 ];
 
@@ -28,7 +57,8 @@ export function xdsSecuritySettings(values: FlagValues): XdsSecuritySettings {
   const cap = (key: string) => ((values[key] as number) > 0 ? (values[key] as number) : undefined);
   const certFile = text('tlsCert');
   const keyFile = text('tlsKey');
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plain text');
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plain text');
   const clientCaFile = text('clientCa');
   if (clientCaFile && !certFile) throw new UsageError('--client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)');
   const access: Record<string, string[]> = {};

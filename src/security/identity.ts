@@ -138,10 +138,15 @@ export type GatewaySecretAccess = Readonly<Record<string, readonly string[]>>;
  * client may (TLS or not); with one, only a certificate naming an allowed identity may, and a
  * gateway missing from the map allows nobody.
  */
-export function gatewaySecretRefusal(access: GatewaySecretAccess | undefined, gateway: string, peer: PeerIdentity | undefined): string | undefined {
+export function gatewaySecretRefusal(
+  access: GatewaySecretAccess | undefined,
+  gateway: string,
+  peer: PeerIdentity | undefined,
+): string | undefined {
   if (access === undefined) return undefined;
   const allowed = Object.prototype.hasOwnProperty.call(access, gateway) ? access[gateway] : [];
-  if (!peer) return `Secrets of gateway "${gateway}" are served only over mutual TLS to an allowed identity; the connection has no client certificate`;
+  if (!peer)
+    return `Secrets of gateway "${gateway}" are served only over mutual TLS to an allowed identity; the connection has no client certificate`;
   const held = [...peer.uris, ...peer.dnsNames];
   if (held.some((name) => allowed.includes(name))) return undefined;
   return `Secrets of gateway "${gateway}" are not for this client: certificate identities ${held.join(', ') || 'none'}; allowed: ${allowed.join(', ') || 'nobody'}`;

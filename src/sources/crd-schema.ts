@@ -52,10 +52,7 @@ function closeObjects(node: SchemaNode, isRoot: boolean): SchemaNode {
   const out: SchemaNode = { ...node };
   if (node.properties) {
     out.properties = Object.fromEntries(
-      Object.entries(node.properties).map(([key, child]) => [
-        key,
-        isRoot && key === 'metadata' ? child : closeObjects(child, false),
-      ]),
+      Object.entries(node.properties).map(([key, child]) => [key, isRoot && key === 'metadata' ? child : closeObjects(child, false)]),
     );
   }
   if (node.items) out.items = closeObjects(node.items, false);
@@ -76,9 +73,8 @@ export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
   '!has(self.minimumRingSize) || !has(self.maximumRingSize) || self.minimumRingSize <= self.maximumRingSize': (self: Entry) =>
     !has(self, 'minimumRingSize') || !has(self, 'maximumRingSize') || (self.minimumRingSize as number) <= (self.maximumRingSize as number),
   'self.exists(b, b.weight > 0)': (self: Entry[]) => self.some((b) => (b.weight as number) > 0),
-  'self.all(a, self.exists_one(b, b.backend == a.backend && (has(b.port) ? b.port : 0) == (has(a.port) ? a.port : 0)))': (
-    self: Entry[],
-  ) => self.every((a) => self.filter((b) => b.backend === a.backend && portOrZero(b) === portOrZero(a)).length === 1),
+  'self.all(a, self.exists_one(b, b.backend == a.backend && (has(b.port) ? b.port : 0) == (has(a.port) ? a.port : 0)))': (self: Entry[]) =>
+    self.every((a) => self.filter((b) => b.backend === a.backend && portOrZero(b) === portOrZero(a)).length === 1),
   '(has(self.exact) ? 1 : 0) + (has(self.regex) ? 1 : 0) + (has(self.present) ? 1 : 0) <= 1': (self: Entry) =>
     ['exact', 'regex', 'present'].filter((key) => has(self, key)).length <= 1,
   '!has(self.port) || has(self.backend)': (self: Entry) => !has(self, 'port') || has(self, 'backend'),

@@ -46,7 +46,9 @@ interface FileEntry {
 
 function fingerprintOf(event: FileObject['event']): string {
   // The origin is left out: an object that only moved down its file has not changed.
-  return canonicalJson(event.type === 'upsert' ? { type: event.type, object: event.object } : { type: event.type, object: event.object, errors: event.errors });
+  return canonicalJson(
+    event.type === 'upsert' ? { type: event.type, object: event.object } : { type: event.type, object: event.object, errors: event.errors },
+  );
 }
 
 /** Manifest files under `dir`, as paths relative to it, in a stable order. Hidden entries are
@@ -135,7 +137,12 @@ class ManifestFolder {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-      const problem: ManifestError = { file, line: 1, type: 'unreadable', message: located(file, 1, undefined, `cannot read: ${(error as Error).message}`) };
+      const problem: ManifestError = {
+        file,
+        line: 1,
+        type: 'unreadable',
+        message: located(file, 1, undefined, `cannot read: ${(error as Error).message}`),
+      };
       this.files.set(rel, { signature: '', contentHash: '', objects: previous?.objects ?? [], problems: [problem] });
       return true;
     }
@@ -356,5 +363,4 @@ export class FilesSource implements Source {
     });
     return this.queue;
   }
-
 }

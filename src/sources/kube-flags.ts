@@ -7,18 +7,67 @@ import type { FlagSpec, FlagValues } from '../cli/flags.js';
 import type { KubernetesSourceOptions } from './kubernetes.js';
 
 export const KUBERNETES_FLAGS: FlagSpec[] = [
-  { name: 'kubernetes', type: 'boolean', default: false, help: 'read Services, EndpointSlices, Ingresses, IngressClasses, TLS Secrets and TrafficPolicies from the Kubernetes API server instead of --manifests' },
-  { name: 'kubeconfig', type: 'string', default: '', defaultHelp: "KUBECONFIG, ~/.kube/config, or the pod's service account", help: 'kubeconfig file' },
+  {
+    name: 'kubernetes',
+    type: 'boolean',
+    default: false,
+    help: 'read Services, EndpointSlices, Ingresses, IngressClasses, TLS Secrets and TrafficPolicies from the Kubernetes API server instead of --manifests',
+  },
+  {
+    name: 'kubeconfig',
+    type: 'string',
+    default: '',
+    defaultHelp: "KUBECONFIG, ~/.kube/config, or the pod's service account",
+    help: 'kubeconfig file',
+  },
   { name: 'namespaces', type: 'list', default: [], defaultHelp: 'all', help: 'namespaces to read, comma-separated' },
-  { name: 'label-selector', type: 'string', default: '', help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on' },
+  {
+    name: 'label-selector',
+    type: 'string',
+    default: '',
+    help: 'read only Services, Ingresses, Secrets and TrafficPolicies with these labels, e.g. mesh=on',
+  },
   { name: 'write-status', type: 'boolean', default: true, help: 'write TrafficPolicy and Ingress status (only the elected leader writes)' },
-  { name: 'ingress-status-service', type: 'string', default: '', help: "the gateway's Service, <namespace>/<name>: its address goes to status.loadBalancer of the Ingresses we serve" },
-  { name: 'ingress-status-address', type: 'list', default: [], help: 'IPs or hostnames for status.loadBalancer of the Ingresses we serve, comma-separated (instead of --ingress-status-service)' },
-  { name: 'lease-name', type: 'string', default: 'switchyard', help: 'name of the coordination.k8s.io Lease used to elect the status writer' },
-  { name: 'lease-namespace', type: 'string', default: '', defaultHelp: "POD_NAMESPACE, the pod's own, else switchyard-system", help: 'namespace of the Lease' },
+  {
+    name: 'ingress-status-service',
+    type: 'string',
+    default: '',
+    help: "the gateway's Service, <namespace>/<name>: its address goes to status.loadBalancer of the Ingresses we serve",
+  },
+  {
+    name: 'ingress-status-address',
+    type: 'list',
+    default: [],
+    help: 'IPs or hostnames for status.loadBalancer of the Ingresses we serve, comma-separated (instead of --ingress-status-service)',
+  },
+  {
+    name: 'lease-name',
+    type: 'string',
+    default: 'switchyard',
+    help: 'name of the coordination.k8s.io Lease used to elect the status writer',
+  },
+  {
+    name: 'lease-namespace',
+    type: 'string',
+    default: '',
+    defaultHelp: "POD_NAMESPACE, the pod's own, else switchyard-system",
+    help: 'namespace of the Lease',
+  },
   { name: 'lease-duration-s', type: 'int', default: 15, min: 1, help: 'seconds a leader holds the Lease without renewing it' },
-  { name: 'lease-renew-deadline-ms', type: 'int', default: 10000, min: 1, help: 'a leader that has not renewed for this long stops leading (less than the lease duration)' },
-  { name: 'lease-retry-period-ms', type: 'int', default: 2000, min: 1, help: 'how often candidates try for the Lease and the leader renews it (less than the renew deadline)' },
+  {
+    name: 'lease-renew-deadline-ms',
+    type: 'int',
+    default: 10000,
+    min: 1,
+    help: 'a leader that has not renewed for this long stops leading (less than the lease duration)',
+  },
+  {
+    name: 'lease-retry-period-ms',
+    type: 'int',
+    default: 2000,
+    min: 1,
+    help: 'how often candidates try for the Lease and the leader renews it (less than the renew deadline)',
+  },
 ];
 
 const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

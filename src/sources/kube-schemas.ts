@@ -6,13 +6,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidateFunction } from 'ajv';
 import type { ResourceKind } from './types.js';
-import {
-  createKubeAjv,
-  describeErrors,
-  DNS1035_LABEL_PATTERN,
-  DNS1123_LABEL_PATTERN,
-  DNS1123_SUBDOMAIN_PATTERN,
-} from './schema-errors.js';
+import { createKubeAjv, describeErrors, DNS1035_LABEL_PATTERN, DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN } from './schema-errors.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -94,7 +88,14 @@ const BODY_SCHEMAS: Record<ResourceKind, object | undefined> = {
                 name: { type: 'string', maxLength: 63, pattern: DNS1123_LABEL_PATTERN },
                 port,
                 // A number, or the name of a container port (IANA_SVC_NAME).
-                targetPort: { type: ['integer', 'string'], minimum: 1, maximum: 65535, minLength: 1, maxLength: 15, pattern: DNS1123_LABEL_PATTERN },
+                targetPort: {
+                  type: ['integer', 'string'],
+                  minimum: 1,
+                  maximum: 65535,
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: DNS1123_LABEL_PATTERN,
+                },
                 protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'] },
                 appProtocol: { type: 'string' },
               },
@@ -265,7 +266,9 @@ function serviceRules(service: Entry): string[] {
     if (seenPorts.has(key)) messages.push(`spec.ports[${index}].port: duplicate port ${key}`);
     seenPorts.add(key);
     if (typeof p.targetPort === 'string' && !/[a-z]/.test(p.targetPort)) {
-      messages.push(`spec.ports[${index}].targetPort: a named port must contain a letter; write a number without quotes (got "${p.targetPort}")`);
+      messages.push(
+        `spec.ports[${index}].targetPort: a named port must contain a letter; write a number without quotes (got "${p.targetPort}")`,
+      );
     }
   });
   return messages;
@@ -307,7 +310,9 @@ function ingressRules(ingress: Entry): string[] {
     if (problem) messages.push(`spec.rules[${r}].host: ${problem}`);
     ((rule.http?.paths ?? []) as Entry[]).forEach((p, i) => {
       if (p.pathType !== 'ImplementationSpecific' && !(typeof p.path === 'string' && p.path.startsWith('/'))) {
-        messages.push(`spec.rules[${r}].http.paths[${i}].path: must start with "/" for pathType ${p.pathType} (got ${JSON.stringify(p.path ?? null)})`);
+        messages.push(
+          `spec.rules[${r}].http.paths[${i}].path: must start with "/" for pathType ${p.pathType} (got ${JSON.stringify(p.path ?? null)})`,
+        );
       }
     });
   });
@@ -322,7 +327,8 @@ function ingressHostProblem(host: unknown): string | undefined {
   if (typeof host !== 'string') return undefined; // the schema names the wrong type
   if (isIPv4(host) || isIPv6(host)) return `must be a DNS name, not an IP address (got ${JSON.stringify(host)})`;
   const name = host.startsWith('*.') ? host.slice(2) : host;
-  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) return `must be a lower-case DNS name, optionally starting with "*." (got ${JSON.stringify(host)})`;
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name))
+    return `must be a lower-case DNS name, optionally starting with "*." (got ${JSON.stringify(host)})`;
   return undefined;
 }
 

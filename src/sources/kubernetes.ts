@@ -74,7 +74,10 @@ interface KindSpec {
   kind: ResourceKind;
   /** The watch path: all namespaces when `namespace` is undefined. */
   path(namespace?: string): string;
-  list(namespace: string | undefined, page: { limit: number; _continue?: string; labelSelector?: string; fieldSelector?: string }): Promise<ListPage>;
+  list(
+    namespace: string | undefined,
+    page: { limit: number; _continue?: string; labelSelector?: string; fieldSelector?: string },
+  ): Promise<ListPage>;
   usesLabelSelector: boolean;
   fieldSelector?: string;
 }
@@ -98,7 +101,9 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
       kind: 'EndpointSlice',
       path: namespaced('/apis/discovery.k8s.io/v1', 'endpointslices'),
       list: (namespace, page) =>
-        namespace === undefined ? discovery.listEndpointSliceForAllNamespaces(page) : discovery.listNamespacedEndpointSlice({ namespace, ...page }),
+        namespace === undefined
+          ? discovery.listEndpointSliceForAllNamespaces(page)
+          : discovery.listNamespacedEndpointSlice({ namespace, ...page }),
       usesLabelSelector: false,
     },
     {
@@ -493,7 +498,10 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       this.emit('trafficPolicy', event.ref);
     }
     if (kind === 'Ingress') {
-      this.ingressStates.set(`${event.ref.namespace}/${event.ref.name}`, { status: plain.status, resourceVersion: plain.metadata?.resourceVersion });
+      this.ingressStates.set(`${event.ref.namespace}/${event.ref.name}`, {
+        status: plain.status,
+        resourceVersion: plain.metadata?.resourceVersion,
+      });
       this.emit('ingress', event.ref);
     }
     const key = refKey(event.ref);
@@ -542,12 +550,15 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       const key = `${informer.description}|${message}`;
       if (!this.refusalsLogged.has(key)) {
         this.refusalsLogged.add(key);
-        log.error('Kubernetes API server refused to list/watch; check the RBAC rules (deploy/rbac.yaml), --namespaces and --label-selector', {
-          server: this.server,
-          informer: informer.description,
-          error: message,
-          hint: REFUSAL_HINTS[code] ?? 'the request was rejected',
-        });
+        log.error(
+          'Kubernetes API server refused to list/watch; check the RBAC rules (deploy/rbac.yaml), --namespaces and --label-selector',
+          {
+            server: this.server,
+            informer: informer.description,
+            error: message,
+            hint: REFUSAL_HINTS[code] ?? 'the request was rejected',
+          },
+        );
       }
       return;
     }

@@ -118,7 +118,12 @@ export function parseManifests(text: string, file: string): ParsedManifests {
   const tooDeep = nestingProblem(text);
   if (tooDeep !== undefined) {
     const line = Number(/^line (\d+)/.exec(tooDeep)?.[1] ?? 1);
-    return { objects: [], errors: [{ file, line, type: 'syntax', message: located(file, line, undefined, `YAML refused: ${tooDeep.replace(/^line \d+: /, '')}`) }] };
+    return {
+      objects: [],
+      errors: [
+        { file, line, type: 'syntax', message: located(file, line, undefined, `YAML refused: ${tooDeep.replace(/^line \d+: /, '')}`) },
+      ],
+    };
   }
   const lineCounter = new LineCounter();
   // Merge keys (<<) as kubectl's YAML reader accepts them; duplicate keys are errors, as there.
@@ -211,7 +216,12 @@ function collect(value: unknown, file: string, line: number, fields: FieldLines,
     return;
   }
   if (name === undefined) {
-    result.errors.push(invalid(file, at('metadata.name'), `${kind}: metadata.name: is required`, { field: 'metadata.name', object: { kind, name: '(no name)' } }));
+    result.errors.push(
+      invalid(file, at('metadata.name'), `${kind}: metadata.name: is required`, {
+        field: 'metadata.name',
+        object: { kind, name: '(no name)' },
+      }),
+    );
     return;
   }
   result.objects.push({ object: normalizeObject(value as unknown as KubeObject), origin: { file, line, fields } });

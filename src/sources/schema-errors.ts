@@ -13,8 +13,7 @@ export const DNS1035_LABEL_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 const PATTERN_HINTS: Record<string, string> = {
   [DURATION_PATTERN]: 'a duration such as "250ms", "1.5s", "1m30s" or "2h"',
   [DNS1123_LABEL_PATTERN]: 'a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit',
-  [DNS1123_SUBDOMAIN_PATTERN]:
-    'a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
+  [DNS1123_SUBDOMAIN_PATTERN]: 'a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
   [DNS1035_LABEL_PATTERN]: 'a DNS-1035 label: lowercase letters, digits and "-", starting with a letter',
   '^/': 'a path starting with "/"',
   '^[A-Za-z0-9+/]*={0,2}$': 'base64-encoded',

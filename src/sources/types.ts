@@ -3,22 +3,9 @@
 // fields); the model checks meaning (references, one policy per Service).
 import type { ManifestError } from './manifests.js';
 
-export type ResourceKind =
-  | 'Service'
-  | 'EndpointSlice'
-  | 'Ingress'
-  | 'IngressClass'
-  | 'Secret'
-  | 'TrafficPolicy';
+export type ResourceKind = 'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy';
 
-export const RESOURCE_KINDS: readonly ResourceKind[] = [
-  'Service',
-  'EndpointSlice',
-  'Ingress',
-  'IngressClass',
-  'Secret',
-  'TrafficPolicy',
-];
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['Service', 'EndpointSlice', 'Ingress', 'IngressClass', 'Secret', 'TrafficPolicy'];
 
 /** Identifies one object. `namespace` is '' for cluster-scoped kinds (IngressClass). */
 export interface ObjectRef {
@@ -192,13 +179,7 @@ export interface TrafficPolicyObject extends KubeObjectBase {
   status?: { observedGeneration?: number; conditions?: Condition[] };
 }
 
-export type KubeObject =
-  | ServiceObject
-  | EndpointSliceObject
-  | IngressObject
-  | IngressClassObject
-  | SecretObject
-  | TrafficPolicyObject;
+export type KubeObject = ServiceObject | EndpointSliceObject | IngressObject | IngressClassObject | SecretObject | TrafficPolicyObject;
 
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {

@@ -36,7 +36,8 @@ function referencesOf(resource: XdsResource): Array<{ kind: ReferenceKind; name:
   const found: Array<{ kind: ReferenceKind; name: string }> = [];
   if (resource.typeUrl === TypeUrl.Cluster) {
     const value = resource.value as { type?: string; edsClusterConfig?: { serviceName?: string } };
-    if (value.type === 'EDS' || value.edsClusterConfig) found.push({ kind: 'endpoints', name: value.edsClusterConfig?.serviceName || resource.name });
+    if (value.type === 'EDS' || value.edsClusterConfig)
+      found.push({ kind: 'endpoints', name: value.edsClusterConfig?.serviceName || resource.name });
   }
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(walk);

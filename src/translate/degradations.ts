@@ -42,7 +42,13 @@ function appliedPolicy(profile: ClientProfile, policies: LbKind[], legacy: LbKin
   return policies.find((kind) => kind === 'round_robin' || profile.has(kind as ClientFeature)) ?? legacy;
 }
 
-function lbDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRole, profile: ClientProfile, options: TranslateOptions): Degradation[] {
+function lbDegradations(
+  model: MeshModel,
+  service: ServiceInfo,
+  role: ProxyRole,
+  profile: ClientProfile,
+  options: TranslateOptions,
+): Degradation[] {
   const policyKey = model.effectivePolicy(service.key)?.policyKey;
   const shape = servedShape(profile, role);
   const result: Degradation[] = [];
@@ -52,9 +58,12 @@ function lbDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRole,
     const applied = options.legacyLbPolicy && role === 'sidecar' ? served.legacy : appliedPolicy(profile, served.policies, served.legacy);
     if (applied === choice.policy) continue;
     const missing = profile.lacks(choice.policy as ClientFeature);
-    const reason = missing
-      ?? (options.legacyLbPolicy ? `--legacy-lb-policy sends lb_policy only, which ${describeClient(profile.identity)} reads as ${applied}` : undefined)
-      ?? `${profile.lacks('typed_lb_policy') ?? describeClient(profile.identity)}; it reads lb_policy only`;
+    const reason =
+      missing ??
+      (options.legacyLbPolicy
+        ? `--legacy-lb-policy sends lb_policy only, which ${describeClient(profile.identity)} reads as ${applied}`
+        : undefined) ??
+      `${profile.lacks('typed_lb_policy') ?? describeClient(profile.identity)}; it reads lb_policy only`;
     result.push({
       feature: choice.policy,
       service: service.key,
@@ -98,18 +107,36 @@ function routeDegradations(model: MeshModel, service: ServiceInfo, role: ProxyRo
   const keys = routeHashKeys(policy, service.clientIPAffinity);
   if (role === 'proxyless' && keys.length > 0 && profile.has('ring_hash')) {
     for (const key of keys) {
-      const asked = key.kind === 'cookie' ? `hashOn cookie ${key.name}` : key.kind === 'queryParameter' ? `hashOn query parameter ${key.name}` : key.kind === 'sourceIP' ? 'hashOn source IP' : undefined;
+      const asked =
+        key.kind === 'cookie'
+          ? `hashOn cookie ${key.name}`
+          : key.kind === 'queryParameter'
+            ? `hashOn query parameter ${key.name}`
+            : key.kind === 'sourceIP'
+              ? 'hashOn source IP'
+              : undefined;
       if (!asked) continue;
       const served = key.kind === 'sourceIP' ? 'hash on the channel id (io.grpc.channel_id)' : 'left out';
       const what = key.kind === 'sourceIP' ? `${asked} served as ${served}` : `${asked} left out`;
-      result.push({ feature: 'hash_policy', ...base, asked, served, reason: `${what}: gRPC hashes on headers and its channel id only (gRFC A42)` });
+      result.push({
+        feature: 'hash_policy',
+        ...base,
+        asked,
+        served,
+        reason: `${what}: gRPC hashes on headers and its channel id only (gRFC A42)`,
+      });
     }
   }
   return result;
 }
 
 /** Every degradation a client of `profile` in `role` gets from the current model, by Service. */
-export function degradationsFor(model: MeshModel, role: ProxyRole, profile: ClientProfile, overrides: Partial<TranslateOptions> = {}): Degradation[] {
+export function degradationsFor(
+  model: MeshModel,
+  role: ProxyRole,
+  profile: ClientProfile,
+  overrides: Partial<TranslateOptions> = {},
+): Degradation[] {
   const options = translateOptions(overrides);
   const result: Degradation[] = [];
   for (const service of model.services()) {

@@ -21,12 +21,7 @@ export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, ro
  *   prefers the caller's own zone within a priority, using the caller's node locality.
  * Every locality carries a weight (its endpoint count): gRPC ignores localities without one.
  */
-function buildLoadAssignment(
-  model: MeshModel,
-  service: ServiceInfo,
-  port: ServicePortInfo,
-  failoverZones: readonly string[],
-): XdsResource {
+function buildLoadAssignment(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, failoverZones: readonly string[]): XdsResource {
   const name = clusterName(service.key, port.port);
   const byZone = new Map<string, EndpointInfo[]>();
   for (const endpoint of model.endpoints(service.key, port)) {

@@ -5,7 +5,14 @@
 // TrafficPolicy's split, hashing, retries and timeouts apply to them exactly as in the mesh.
 // The model has normalized each Ingress (paths, backends, TLS entries, redirects); this decides
 // which ones a gateway serves and renders them.
-import { compare, type MeshModel, type IngressBackendRef, type IngressInfo, type IngressPath, type PolicyRouteMatch } from '../model/index.js';
+import {
+  compare,
+  type MeshModel,
+  type IngressBackendRef,
+  type IngressInfo,
+  type IngressPath,
+  type PolicyRouteMatch,
+} from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
@@ -14,7 +21,6 @@ import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { baselineShape } from '../clients/index.js';
-
 
 /** Gateways are Envoys: they get the sidecar's full-featured shape. */
 const GATEWAY_SHAPE = baselineShape('sidecar');
@@ -50,7 +56,12 @@ export function ourIngressClasses(model: MeshModel, options: TranslateOptions): 
 }
 
 /** Whether Switchyard serves this Ingress: its class is ours, or it has none and our class is the cluster default. */
-export function isOurIngress(model: MeshModel, ingress: IngressInfo, options: TranslateOptions, classes = ourIngressClasses(model, options)): boolean {
+export function isOurIngress(
+  model: MeshModel,
+  ingress: IngressInfo,
+  options: TranslateOptions,
+  classes = ourIngressClasses(model, options),
+): boolean {
   if (ingress.className !== undefined) return classes.has(ingress.className);
   return model.ingressClassInfos().some((c) => classes.has(c.name) && c.isDefault);
 }
@@ -93,7 +104,7 @@ function combineMatch(ingress: IngressPath, policyMatch: PolicyRouteMatch): Reco
     const policyPrefix = policyPath.value;
     if (ingress.exact) {
       narrowed = ingress.path.startsWith(policyPrefix) ? { path: ingress.path } : undefined;
-    } else if (ingress.path.startsWith(policyPrefix) && (policyPrefix.length <= ingress.path.length)) {
+    } else if (ingress.path.startsWith(policyPrefix) && policyPrefix.length <= ingress.path.length) {
       // The policy's prefix is wider than the Ingress path: the Ingress path alone decides.
       narrowed = pathMatch(ingress);
     } else if (policyPrefix.startsWith(ingress.path === '/' ? '/' : `${ingress.path}/`)) {
@@ -110,11 +121,21 @@ function combineMatch(ingress: IngressPath, policyMatch: PolicyRouteMatch): Reco
 
 /** A matched request whose backend is unusable gets 503 rather than falling through to another route. */
 function unavailable(name: string, match: Record<string, unknown>): Record<string, unknown> {
-  return { name, match, directResponse: { status: 503, body: { inlineString: 'no healthy upstream: the Ingress backend is not available\n' } } };
+  return {
+    name,
+    match,
+    directResponse: { status: 503, body: { inlineString: 'no healthy upstream: the Ingress backend is not available\n' } },
+  };
 }
 
 /** The Envoy routes of one Ingress path: the backend's TrafficPolicy routes narrowed to the path, then its catch-all. */
-function backendRoutes(model: MeshModel, backend: IngressBackendRef, path: IngressPath, name: string, problems: string[]): Record<string, unknown>[] {
+function backendRoutes(
+  model: MeshModel,
+  backend: IngressBackendRef,
+  path: IngressPath,
+  name: string,
+  problems: string[],
+): Record<string, unknown>[] {
   const resolved = model.resolveIngressBackend(backend);
   if (!resolved.ok) {
     problems.push(`${backend.label}: ${resolved.error}`);
@@ -197,7 +218,9 @@ function planTlsChains(ingresses: IngressInfo[], problems: string[]): TlsChain[]
       const chainKey = hosts.length === 0 ? `${secretKey}|*` : secretKey;
       if (hosts.length === 0) {
         if (defaultChain !== undefined && defaultChain !== chainKey) {
-          problems.push(`${where}.hosts: empty, but Secret ${defaultChain.slice(0, -2)} already serves clients without a matching SNI; entry left out`);
+          problems.push(
+            `${where}.hosts: empty, but Secret ${defaultChain.slice(0, -2)} already serves clients without a matching SNI; entry left out`,
+          );
           return;
         }
         defaultChain = chainKey;
@@ -261,7 +284,11 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         const name = entry.routeName;
         const https = backendRoutes(model, entry.backend, path, name, problems);
         const http = rule.httpsRedirect ? [{ name, match: pathMatch(path), redirect: { httpsRedirect: true } }] : https;
-        addEntry(host, { rank: [-path.path.length, path.exact ? 0 : 1, ingressIndex, entry.ruleIndex * 10_000 + entry.pathIndex], https, http });
+        addEntry(host, {
+          rank: [-path.path.length, path.exact ? 0 : 1, ingressIndex, entry.ruleIndex * 10_000 + entry.pathIndex],
+          https,
+          http,
+        });
       }
     });
 
@@ -277,7 +304,9 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         defaultBackendOwner = ingressKey;
         addEntry('*', entry);
       } else {
-        problems.push(`${defaultBackend.where}: Ingress ${defaultBackendOwner} already provides the gateway's default backend; this one serves only its own hosts`);
+        problems.push(
+          `${defaultBackend.where}: Ingress ${defaultBackendOwner} already provides the gateway's default backend; this one serves only its own hosts`,
+        );
       }
     }
   });
@@ -296,7 +325,14 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         address: { socketAddress: { address: options.gatewayAddress, portValue: options.gatewayHttpPort } },
         trafficDirection: 'INBOUND',
         filterChains: [
-          { filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_http`, httpName) }] },
+          {
+            filters: [
+              {
+                name: 'envoy.filters.network.http_connection_manager',
+                typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_http`, httpName),
+              },
+            ],
+          },
         ],
       },
     },
@@ -326,12 +362,21 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
           },
         },
       },
-      filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_https`, httpsName) }],
+      filters: [
+        {
+          name: 'envoy.filters.network.http_connection_manager',
+          typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_https`, httpsName),
+        },
+      ],
     });
   }
   // Envoy rejects a listener without filter chains: no valid certificate, no HTTPS listener.
   if (filterChains.length > 0) {
-    routes.push({ typeUrl: TypeUrl.RouteConfiguration, name: httpsName, value: { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') } });
+    routes.push({
+      typeUrl: TypeUrl.RouteConfiguration,
+      name: httpsName,
+      value: { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') },
+    });
     listeners.push({
       typeUrl: TypeUrl.Listener,
       name: httpsName,
@@ -339,7 +384,9 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         name: httpsName,
         address: { socketAddress: { address: options.gatewayAddress, portValue: options.gatewayHttpsPort } },
         trafficDirection: 'INBOUND',
-        listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` } }],
+        listenerFilters: [
+          { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` } },
+        ],
         filterChains,
       },
     });
@@ -374,7 +421,9 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
 
 /** Cluster names a RouteConfiguration value sends to (`cluster` and weighted clusters). */
 function collectClusters(value: unknown, into: Set<string>): void {
-  const config = value as { virtualHosts?: Array<{ routes?: Array<{ route?: { cluster?: string; weightedClusters?: { clusters?: Array<{ name: string }> } } }> }> };
+  const config = value as {
+    virtualHosts?: Array<{ routes?: Array<{ route?: { cluster?: string; weightedClusters?: { clusters?: Array<{ name: string }> } } }> }>;
+  };
   for (const virtualHost of config.virtualHosts ?? []) {
     for (const route of virtualHost.routes ?? []) {
       if (route.route?.cluster) into.add(route.route.cluster);

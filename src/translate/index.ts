@@ -61,7 +61,12 @@ export function translateAll(
  * Auto's choice looks at the endpoint count, so re-translate clusters for `ModelChange.endpoints`
  * keys too: the cache keeps unchanged bytes and pushes nothing for them.
  */
-export function translateServiceClusters(model: MeshModel, serviceKey: string, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+export function translateServiceClusters(
+  model: MeshModel,
+  serviceKey: string,
+  role: ProxyRole,
+  overrides: Partial<TranslateOptions> = {},
+): XdsResource[] {
   const service = model.service(serviceKey);
   return service ? sortByName(buildServiceClusters(model, service, role, translateOptions(overrides))) : [];
 }
@@ -84,7 +89,6 @@ function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partia
   if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
   return sortByName(model.services().flatMap((service) => buildProxylessListeners(service, options)));
 }
-
 
 interface LbExplanation {
   policy: LbKind;

@@ -124,20 +124,38 @@ export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
 function describeHashOn(hashOn: HashKey[]): string {
   return hashOn
     .map((entry) =>
-      entry.kind === 'header' ? `header ${entry.name}`
-      : entry.kind === 'cookie' ? `cookie ${entry.name}`
-      : entry.kind === 'queryParameter' ? `query parameter ${entry.name}`
-      : 'source IP',
+      entry.kind === 'header'
+        ? `header ${entry.name}`
+        : entry.kind === 'cookie'
+          ? `cookie ${entry.name}`
+          : entry.kind === 'queryParameter'
+            ? `query parameter ${entry.name}`
+            : 'source IP',
     )
     .join(', ');
 }
 
 const LB_TYPES: Record<LbKind, { name: string; type: string }> = {
-  maglev: { name: 'envoy.load_balancing_policies.maglev', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev' },
-  ring_hash: { name: 'envoy.load_balancing_policies.ring_hash', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash' },
-  least_request: { name: 'envoy.load_balancing_policies.least_request', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest' },
-  round_robin: { name: 'envoy.load_balancing_policies.round_robin', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin' },
-  random: { name: 'envoy.load_balancing_policies.random', type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random' },
+  maglev: {
+    name: 'envoy.load_balancing_policies.maglev',
+    type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev',
+  },
+  ring_hash: {
+    name: 'envoy.load_balancing_policies.ring_hash',
+    type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash',
+  },
+  least_request: {
+    name: 'envoy.load_balancing_policies.least_request',
+    type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest',
+  },
+  round_robin: {
+    name: 'envoy.load_balancing_policies.round_robin',
+    type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin',
+  },
+  random: {
+    name: 'envoy.load_balancing_policies.random',
+    type: 'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random',
+  },
 };
 
 const HASHING: ReadonlySet<LbKind> = new Set(['maglev', 'ring_hash']);
@@ -151,7 +169,9 @@ interface ServedLb {
 }
 
 export function servedLb(choice: LbChoice, shape: ServedShape): ServedLb {
-  const policies = shape.ringHash ? [...choice.policies] : [...new Set(choice.policies.map((kind) => (HASHING.has(kind) ? 'round_robin' : kind)))];
+  const policies = shape.ringHash
+    ? [...choice.policies]
+    : [...new Set(choice.policies.map((kind) => (HASHING.has(kind) ? 'round_robin' : kind)))];
   const readable = LEGACY_LB_POLICIES[shape.legacyLb];
   return { policies, legacy: policies.find((kind) => readable.includes(kind)) ?? 'round_robin' };
 }
@@ -204,9 +224,10 @@ export function clusterLbFields(
   const legacy = { lbPolicy: LEGACY_ENUM[served.legacy], ...legacyConfigs[served.legacy] };
 
   if (options.legacyLbPolicy && role === 'sidecar') {
-    const common = zoneAware && (served.legacy === 'least_request' || served.legacy === 'round_robin' || served.legacy === 'random')
-      ? { commonLbConfig: { zoneAwareLbConfig: {} } }
-      : {};
+    const common =
+      zoneAware && (served.legacy === 'least_request' || served.legacy === 'round_robin' || served.legacy === 'random')
+        ? { commonLbConfig: { zoneAwareLbConfig: {} } }
+        : {};
     return { ...legacy, ...common };
   }
 
@@ -241,7 +262,11 @@ export function routeHashPolicies(hashOn: HashKey[], role: ProxyRole): Record<st
     if (entry.kind === 'header') {
       policies.push({ header: { headerName: entry.name }, ...terminal });
     } else if (entry.kind === 'sourceIP') {
-      policies.push(role === 'proxyless' ? { filterState: { key: 'io.grpc.channel_id' }, ...terminal } : { connectionProperties: { sourceIp: true }, ...terminal });
+      policies.push(
+        role === 'proxyless'
+          ? { filterState: { key: 'io.grpc.channel_id' }, ...terminal }
+          : { connectionProperties: { sourceIp: true }, ...terminal },
+      );
     } else if (role === 'proxyless') {
       continue;
     } else if (entry.kind === 'cookie') {

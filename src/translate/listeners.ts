@@ -81,7 +81,10 @@ export function buildSidecarListeners(model: MeshModel, options: TranslateOption
         filterChains: [
           {
             filters: [
-              { name: 'envoy.filters.network.http_connection_manager', typedConfig: httpConnectionManager('outbound_http', OUTBOUND_ROUTE_NAME) },
+              {
+                name: 'envoy.filters.network.http_connection_manager',
+                typedConfig: httpConnectionManager('outbound_http', OUTBOUND_ROUTE_NAME),
+              },
             ],
           },
         ],
@@ -92,7 +95,10 @@ export function buildSidecarListeners(model: MeshModel, options: TranslateOption
     const { service, port, address, handOff } = slot;
     if (slot.takenBy !== undefined) {
       // Reported by the analysis (TcpPortConflict).
-      log.debug('listeners: TCP port already taken by another listener; Service port left without one', { service: service.key, port: port.port });
+      log.debug('listeners: TCP port already taken by another listener; Service port left without one', {
+        service: service.key,
+        port: port.port,
+      });
       continue;
     }
     const name = tcpListenerName(service.key, port.port);
@@ -108,7 +114,14 @@ export function buildSidecarListeners(model: MeshModel, options: TranslateOption
         filterChains: [
           {
             filters: [
-              { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix: `outbound_tcp_${service.namespace}_${service.name}_${port.port}`, cluster } },
+              {
+                name: 'envoy.filters.network.tcp_proxy',
+                typedConfig: {
+                  '@type': TCP_PROXY_TYPE,
+                  statPrefix: `outbound_tcp_${service.namespace}_${service.name}_${port.port}`,
+                  cluster,
+                },
+              },
             ],
           },
         ],
@@ -134,7 +147,10 @@ export function buildProxylessListeners(service: ServiceInfo, options: Translate
       listeners.push({
         typeUrl: TypeUrl.Listener,
         name,
-        value: { name, apiListener: { apiListener: httpConnectionManager(`proxyless_${service.namespace}_${service.name}_${port.port}`, routeName) } },
+        value: {
+          name,
+          apiListener: { apiListener: httpConnectionManager(`proxyless_${service.namespace}_${service.name}_${port.port}`, routeName) },
+        },
       });
     }
   }

@@ -1,7 +1,19 @@
 // Routes: the sidecars' one `outbound` RouteConfiguration (a virtual host per Service port) and,
 // for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
 import { log } from '../log.js';
-import { compare, protoDuration, DEFAULT_RETRY_ON, type MeshModel, type HeaderMatch, type PathMatch, type PolicyBackend, type PolicyRouteMatch, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
+import {
+  compare,
+  protoDuration,
+  DEFAULT_RETRY_ON,
+  type MeshModel,
+  type HeaderMatch,
+  type PathMatch,
+  type PolicyBackend,
+  type PolicyRouteMatch,
+  type ServiceInfo,
+  type ServicePolicy,
+  type ServicePortInfo,
+} from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
@@ -9,7 +21,13 @@ import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.
 import { baselineShape, type ServedShape } from '../clients/index.js';
 
 /** The retry conditions gRPC clients implement (gRFC A44); others are dropped for proxyless. */
-export const GRPC_RETRY_ON: ReadonlySet<string> = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
+export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+]);
 
 export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOptions): XdsResource {
   // Envoy rejects a RouteConfiguration in which one domain appears in two virtual hosts. Short
@@ -84,7 +102,11 @@ export function serviceRoutes(
     match: route.match,
     action: { ...destination(model, service, port, role, route.backends, self), ...common },
   }));
-  routes.push({ name: 'default', match: CATCH_ALL, action: { ...destination(model, service, port, role, policy?.split ?? [], self), ...common } });
+  routes.push({
+    name: 'default',
+    match: CATCH_ALL,
+    action: { ...destination(model, service, port, role, policy?.split ?? [], self), ...common },
+  });
   return routes;
 }
 
@@ -96,7 +118,11 @@ function buildRoutes(
   role: ProxyRole,
   shape: ServedShape = baselineShape(role),
 ): Record<string, unknown>[] {
-  return serviceRoutes(model, service, port, role, shape).map((route) => ({ name: route.name, match: routeMatch(route.match, shape), route: route.action }));
+  return serviceRoutes(model, service, port, role, shape).map((route) => ({
+    name: route.name,
+    match: routeMatch(route.match, shape),
+    route: route.action,
+  }));
 }
 
 /**
@@ -119,7 +145,11 @@ function destination(
     const backend = model.service(entry.serviceKey);
     const target = backend?.ports.find((p) => p.port === backendPort);
     if (!backend || !target || (role === 'proxyless' && !isHttpPort(target))) {
-      log.debug('routes: backend has no cluster; left out of the route (the policy status says why)', { service: service.key, backend: entry.name, port: backendPort });
+      log.debug('routes: backend has no cluster; left out of the route (the policy status says why)', {
+        service: service.key,
+        backend: entry.name,
+        port: backendPort,
+      });
       continue;
     }
     const name = clusterName(backend.key, backendPort);
@@ -136,7 +166,11 @@ function destination(
 
 /** An Envoy RouteMatch's path field for a policy path. */
 function pathMatchFields(path: PathMatch): Record<string, unknown> {
-  return path.kind === 'exact' ? { path: path.value } : path.kind === 'regex' ? { safeRegex: { regex: path.value } } : { prefix: path.value };
+  return path.kind === 'exact'
+    ? { path: path.value }
+    : path.kind === 'regex'
+      ? { safeRegex: { regex: path.value } }
+      : { prefix: path.value };
 }
 
 /**
@@ -149,10 +183,14 @@ export function headerMatchers(headers: readonly HeaderMatch[], shape: ServedSha
   return headers.map((header) => {
     switch (header.kind) {
       case 'exact':
-        return shape.headerStringMatch ? { name: header.name, stringMatch: { exact: header.value } } : { name: header.name, exactMatch: header.value };
+        return shape.headerStringMatch
+          ? { name: header.name, stringMatch: { exact: header.value } }
+          : { name: header.name, exactMatch: header.value };
       case 'regex': {
         const regex = { regex: header.value };
-        return shape.headerStringMatch ? { name: header.name, stringMatch: { safeRegex: regex } } : { name: header.name, safeRegexMatch: regex };
+        return shape.headerStringMatch
+          ? { name: header.name, stringMatch: { safeRegex: regex } }
+          : { name: header.name, safeRegexMatch: regex };
       }
       // "absent": a present match, inverted.
       case 'absent':

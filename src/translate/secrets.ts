@@ -4,7 +4,6 @@ import type { MeshModel } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { tlsSecretName } from './names.js';
 
-
 type TlsSecretResult = { ok: true; resource: XdsResource } | { ok: false; error: string };
 
 /** The SDS Secret for a Kubernetes TLS Secret, or why it cannot be served (the model's reason). */
@@ -19,7 +18,10 @@ export function buildTlsSecret(model: MeshModel, namespace: string, secretName: 
       name,
       value: {
         name,
-        tlsCertificate: { certificateChain: { inlineString: certificate.certificatePem }, privateKey: { inlineString: certificate.keyPem } },
+        tlsCertificate: {
+          certificateChain: { inlineString: certificate.certificatePem },
+          privateKey: { inlineString: certificate.keyPem },
+        },
       },
     },
   };

@@ -87,7 +87,12 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     }
 
     if (!state.served) {
-      if (first || subscribe.length > 0) this.respond(state, [], (first ? subscribe : newlySubscribed).filter((n) => n !== '*'));
+      if (first || subscribe.length > 0)
+        this.respond(
+          state,
+          [],
+          (first ? subscribe : newlySubscribed).filter((n) => n !== '*'),
+        );
       return;
     }
 

@@ -53,12 +53,7 @@ export interface NackEvent {
 }
 
 /** Why the server turned a stream away. */
-export type RefusalReason =
-  | 'node-identity'
-  | 'gateway-secrets'
-  | 'total-streams'
-  | 'streams-per-client'
-  | 'subscriptions-per-stream';
+export type RefusalReason = 'node-identity' | 'gateway-secrets' | 'total-streams' | 'streams-per-client' | 'subscriptions-per-stream';
 
 /** A stream ended with PERMISSION_DENIED or RESOURCE_EXHAUSTED. */
 export interface RefusedEvent {

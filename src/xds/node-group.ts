@@ -41,9 +41,7 @@ export function nodeGroup(node: NodeInfo): ProxyGroup {
     case 'gateway': {
       const name = metadataString(node, GATEWAY_KEY);
       if (!name) {
-        throw new NodeGroupError(
-          `node "${node.id ?? ''}": metadata ${ROLE_KEY}=gateway needs ${GATEWAY_KEY} set to the gateway's name`,
-        );
+        throw new NodeGroupError(`node "${node.id ?? ''}": metadata ${ROLE_KEY}=gateway needs ${GATEWAY_KEY} set to the gateway's name`);
       }
       return gatewayGroup(name);
     }
@@ -53,8 +51,6 @@ export function nodeGroup(node: NodeInfo): ProxyGroup {
     case undefined:
       return meshGroup(isGrpcLibrary(node.userAgentName ?? undefined) ? 'proxyless' : 'sidecar', node);
     default:
-      throw new NodeGroupError(
-        `node "${node.id ?? ''}": metadata ${ROLE_KEY}="${role}" is not a role; use sidecar, gateway or proxyless`,
-      );
+      throw new NodeGroupError(`node "${node.id ?? ''}": metadata ${ROLE_KEY}="${role}" is not a role; use sidecar, gateway or proxyless`);
   }
 }

@@ -100,12 +100,41 @@ interface ServiceSpec {
 }
 
 const SERVICES: readonly ServiceSpec[] = [
-  { service: 'envoy.service.discovery.v3.AggregatedDiscoveryService', sotwMethod: 'StreamAggregatedResources', deltaMethod: 'DeltaAggregatedResources' },
-  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', sotwMethod: 'StreamClusters', deltaMethod: 'DeltaClusters', typeUrl: TypeUrl.Cluster },
-  { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', sotwMethod: 'StreamEndpoints', deltaMethod: 'DeltaEndpoints', typeUrl: TypeUrl.ClusterLoadAssignment },
-  { service: 'envoy.service.listener.v3.ListenerDiscoveryService', sotwMethod: 'StreamListeners', deltaMethod: 'DeltaListeners', typeUrl: TypeUrl.Listener },
-  { service: 'envoy.service.route.v3.RouteDiscoveryService', sotwMethod: 'StreamRoutes', deltaMethod: 'DeltaRoutes', typeUrl: TypeUrl.RouteConfiguration },
-  { service: 'envoy.service.secret.v3.SecretDiscoveryService', sotwMethod: 'StreamSecrets', deltaMethod: 'DeltaSecrets', typeUrl: TypeUrl.Secret },
+  {
+    service: 'envoy.service.discovery.v3.AggregatedDiscoveryService',
+    sotwMethod: 'StreamAggregatedResources',
+    deltaMethod: 'DeltaAggregatedResources',
+  },
+  {
+    service: 'envoy.service.cluster.v3.ClusterDiscoveryService',
+    sotwMethod: 'StreamClusters',
+    deltaMethod: 'DeltaClusters',
+    typeUrl: TypeUrl.Cluster,
+  },
+  {
+    service: 'envoy.service.endpoint.v3.EndpointDiscoveryService',
+    sotwMethod: 'StreamEndpoints',
+    deltaMethod: 'DeltaEndpoints',
+    typeUrl: TypeUrl.ClusterLoadAssignment,
+  },
+  {
+    service: 'envoy.service.listener.v3.ListenerDiscoveryService',
+    sotwMethod: 'StreamListeners',
+    deltaMethod: 'DeltaListeners',
+    typeUrl: TypeUrl.Listener,
+  },
+  {
+    service: 'envoy.service.route.v3.RouteDiscoveryService',
+    sotwMethod: 'StreamRoutes',
+    deltaMethod: 'DeltaRoutes',
+    typeUrl: TypeUrl.RouteConfiguration,
+  },
+  {
+    service: 'envoy.service.secret.v3.SecretDiscoveryService',
+    sotwMethod: 'StreamSecrets',
+    deltaMethod: 'DeltaSecrets',
+    typeUrl: TypeUrl.Secret,
+  },
 ];
 
 export class XdsServer extends EventEmitter<XdsServerEvents> {
@@ -180,15 +209,23 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       }
       const mode = this.tls ? (this.tls.mutual ? 'mutual TLS' : 'TLS') : 'plain text';
       if (!this.tls && !isLoopbackHost(host)) {
-        log.warn('xDS server listens in PLAIN TEXT on a non-loopback address: anyone who reaches it can read every proxy config and Secret and claim any node; set a TLS certificate, key and client CA', {
-          address: host,
-          port,
-        });
+        log.warn(
+          'xDS server listens in PLAIN TEXT on a non-loopback address: anyone who reaches it can read every proxy config and Secret and claim any node; set a TLS certificate, key and client CA',
+          {
+            address: host,
+            port,
+          },
+        );
       }
       this.grpcServer.bindAsync(address, credentials, (err, boundPort) => {
         if (err) reject(new Error(`xDS server cannot listen on ${address}: ${err.message}`));
         else {
-          log.info('xDS server listening', { address: host, port: boundPort, transport: mode, identityRule: this.options.identityRule ?? 'none' });
+          log.info('xDS server listening', {
+            address: host,
+            port: boundPort,
+            transport: mode,
+            identityRule: this.options.identityRule ?? 'none',
+          });
           resolve(boundPort);
         }
       });
@@ -278,12 +315,22 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private admit(call: grpc.ServerDuplexStream<Buffer, Buffer>, clientHost: string): boolean {
     const { maxStreams, maxStreamsPerClient } = this.limits;
     if (maxStreams !== undefined && this.streamsById.size >= maxStreams) {
-      this.refuseCall(call, grpc.status.RESOURCE_EXHAUSTED, 'total-streams', `the control plane has ${this.streamsById.size} streams open, its cap (max streams) is ${maxStreams}; retry later or use another replica`);
+      this.refuseCall(
+        call,
+        grpc.status.RESOURCE_EXHAUSTED,
+        'total-streams',
+        `the control plane has ${this.streamsById.size} streams open, its cap (max streams) is ${maxStreams}; retry later or use another replica`,
+      );
       return false;
     }
     const fromClient = this.streamsPerClient.get(clientHost) ?? 0;
     if (maxStreamsPerClient !== undefined && fromClient >= maxStreamsPerClient) {
-      this.refuseCall(call, grpc.status.RESOURCE_EXHAUSTED, 'streams-per-client', `client ${clientHost} has ${fromClient} streams open, the cap (max streams per client address) is ${maxStreamsPerClient}`);
+      this.refuseCall(
+        call,
+        grpc.status.RESOURCE_EXHAUSTED,
+        'streams-per-client',
+        `client ${clientHost} has ${fromClient} streams open, the cap (max streams per client address) is ${maxStreamsPerClient}`,
+      );
       return false;
     }
     return true;

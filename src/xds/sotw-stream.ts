@@ -36,7 +36,14 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   protected newTypeState(typeUrl: string): SotwTypeState {
-    return { ...this.newTypeStateBase(typeUrl), legacyWildcard: false, sent: new Map(), sentIsShared: false, heldRemovals: new Set(), lastRequested: undefined };
+    return {
+      ...this.newTypeStateBase(typeUrl),
+      legacyWildcard: false,
+      sent: new Map(),
+      sentIsShared: false,
+      heldRemovals: new Set(),
+      lastRequested: undefined,
+    };
   }
 
   protected clientHolds(state: SotwTypeState): Iterable<string> {

@@ -5,7 +5,15 @@ import type protobuf from 'protobufjs';
 import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
-import type { RefusalReason, StreamClosedEvent, StreamFlavour, StreamIdentity, StreamObserver, StreamSnapshot, TypeSnapshot } from './events.js';
+import type {
+  RefusalReason,
+  StreamClosedEvent,
+  StreamFlavour,
+  StreamIdentity,
+  StreamObserver,
+  StreamSnapshot,
+  TypeSnapshot,
+} from './events.js';
 import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
 import { identifyClient, type ClientIdentity } from '../clients/index.js';
 import type { SendBudget } from './send-budget.js';
@@ -337,13 +345,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   }
 
   /** Writes a response and records its nonce and version as the type's latest. */
-  protected send(
-    state: State,
-    build: (nonce: string) => Buffer,
-    version: string,
-    resourceCount: number,
-    removedCount: number,
-  ): void {
+  protected send(state: State, build: (nonce: string) => Buffer, version: string, resourceCount: number, removedCount: number): void {
     if (this.closed) return;
     const nonce = this.context.nextNonce();
     const bytes = build(nonce);
@@ -392,9 +394,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
       return this.requestType.decode(view) as unknown as Request;
     } catch (err) {
-      throw new InvalidRequestError(
-        `request does not decode as ${this.requestType.fullName.slice(1)}: ${(err as Error).message}`,
-      );
+      throw new InvalidRequestError(`request does not decode as ${this.requestType.fullName.slice(1)}: ${(err as Error).message}`);
     }
   }
 

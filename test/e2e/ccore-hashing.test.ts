@@ -28,7 +28,12 @@ let nackMark = 0;
 function cartManifests(policy: LoadBalancerPolicy): object[] {
   return [
     grpcService(NS, 'cart', PORT),
-    endpointSlice(NS, 'cart', backends.port, NAMES.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' }))),
+    endpointSlice(
+      NS,
+      'cart',
+      backends.port,
+      NAMES.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' })),
+    ),
     trafficPolicy(NS, 'cart-lb', {
       targetRef: { kind: 'Service', name: 'cart' },
       loadBalancer: { policy, ...(policy === 'LeastRequest' ? {} : { hashOn: [{ header: { name: 'x-user-id' } }] }) },
@@ -81,7 +86,10 @@ describe('LB policies C-core 1.51 cannot apply as written: accepted, survived, a
     const spread = await oneKeySpread();
     expect(spread).toEqual({ ok: true, report: spread.report });
     const recorded = await degradations();
-    expect({ recorded, mentionsMaglevOrRingHash: recorded.some((d) => /maglev|ring.?hash/i.test(d)) }).toEqual({ recorded, mentionsMaglevOrRingHash: true });
+    expect({ recorded, mentionsMaglevOrRingHash: recorded.some((d) => /maglev|ring.?hash/i.test(d)) }).toEqual({
+      recorded,
+      mentionsMaglevOrRingHash: true,
+    });
   });
 
   test('RingHash: ACKed, served as round robin (the process survives), and /debug/proxies records the degradation', async () => {

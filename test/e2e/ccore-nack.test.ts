@@ -23,7 +23,12 @@ let ccore: CcoreClient;
 
 const catalogManifests = (names: string[]) => [
   grpcService(NS, 'catalog', PORT),
-  endpointSlice(NS, 'catalog', backends.port, names.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' }))),
+  endpointSlice(
+    NS,
+    'catalog',
+    backends.port,
+    names.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' })),
+  ),
 ];
 
 async function spread() {
@@ -65,7 +70,13 @@ test('a Cluster C-core rejects is reported as NACKED with its message; the clien
             connectTimeout: { seconds: 5 },
             loadAssignment: {
               clusterName: CLUSTER,
-              endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: backends.get('catalog-0').address, portValue: backends.port } } } }] }],
+              endpoints: [
+                {
+                  lbEndpoints: [
+                    { endpoint: { address: { socketAddress: { address: backends.get('catalog-0').address, portValue: backends.port } } } },
+                  ],
+                },
+              ],
             },
           },
         },
@@ -77,7 +88,10 @@ test('a Cluster C-core rejects is reported as NACKED with its message; the clien
     const [entry] = await proxyEntries(harness, NODE);
     return entry?.types.Cluster?.state === 'NACKED' ? entry.types.Cluster : undefined;
   });
-  expect({ nackCount: cds.nackCount, lastNack: cds.lastNack }).toEqual({ nackCount: 1, lastNack: expect.stringMatching(/unknown discovery type/) });
+  expect({ nackCount: cds.nackCount, lastNack: cds.lastNack }).toEqual({
+    nackCount: 1,
+    lastNack: expect.stringMatching(/unknown discovery type/),
+  });
   // The xDS server saw it as a NACK event from this node, too (what the metric and policy status count).
   expect(harness.nacks.filter((event) => event.nodeId === NODE).map((event) => event.typeUrl)).toEqual([TypeUrl.Cluster]);
 

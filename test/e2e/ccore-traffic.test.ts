@@ -32,7 +32,9 @@ const endpoints = (names: string[], notReady: string[] = []): EndpointSpec[] =>
 
 function writeReviewsPolicy(spec: Omit<TrafficPolicySpec, 'targetRef'>): Promise<void> {
   return harness.edit(() =>
-    harness.manifests.write('reviews-policy', [trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })]),
+    harness.manifests.write('reviews-policy', [
+      trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec }),
+    ]),
   );
 }
 
@@ -45,7 +47,12 @@ async function measure(target: string, n: number, shares: Record<string, number>
 
 /** After an ACKed edit the client may still wait for new clusters: poll batches until one holds, then judge a fresh one. */
 async function settleThenMeasure(target: string, n: number, shares: Record<string, number>, headers: Record<string, string> = {}) {
-  await eventually(`split ${JSON.stringify(shares)}`, async () => ((await measure(target, n, shares, headers)).ok ? true : undefined), 15_000, 0);
+  await eventually(
+    `split ${JSON.stringify(shares)}`,
+    async () => ((await measure(target, n, shares, headers)).ok ? true : undefined),
+    15_000,
+    0,
+  );
   return measure(target, n, shares, headers);
 }
 
@@ -59,7 +66,8 @@ beforeAll(async () => {
     (manifests) => {
       // `reviews` selects every version; each version is also its own Service, for splits and routes.
       manifests.write('reviews', [grpcService(NS, 'reviews', PORT), endpointSlice(NS, 'reviews', backends.port, endpoints(VERSIONS))]);
-      for (const version of VERSIONS) manifests.write(version, [grpcService(NS, version, PORT), endpointSlice(NS, version, backends.port, endpoints([version]))]);
+      for (const version of VERSIONS)
+        manifests.write(version, [grpcService(NS, version, PORT), endpointSlice(NS, version, backends.port, endpoints([version]))]);
       manifests.write('ratings', [grpcService(NS, 'ratings', PORT), endpointSlice(NS, 'ratings', backends.port, endpoints(['ratings-0']))]);
       manifests.write('catalog', [grpcService(NS, 'catalog', PORT), endpointSlice(NS, 'catalog', backends.port, endpoints(CATALOG))]);
     },
@@ -91,7 +99,10 @@ describe('gRPC C-core (python3-grpcio) follows Switchyard', () => {
     const [entry] = await proxyEntries(harness, NODE);
     // Read as a user reads the page: somewhere in the entry, the implementation and its version.
     const text = JSON.stringify(entry);
-    expect({ namesCcore: /C-core/i.test(text), namesVersion: text.includes(ccore.grpcVersion) }).toEqual({ namesCcore: true, namesVersion: true });
+    expect({ namesCcore: /C-core/i.test(text), namesVersion: text.includes(ccore.grpcVersion) }).toEqual({
+      namesCcore: true,
+      namesVersion: true,
+    });
   });
 
   test('a 90/10 canary split holds, and editing it to 50/50 moves the observed split', async () => {
@@ -113,9 +124,14 @@ describe('gRPC C-core (python3-grpcio) follows Switchyard', () => {
     expect({ ok: all.ok, report: all.report }).toEqual({ ok: true, report: all.report });
 
     await harness.edit(() =>
-      harness.manifests.write('catalog', [grpcService(NS, 'catalog', PORT), endpointSlice(NS, 'catalog', backends.port, endpoints(CATALOG, ['catalog-2']))]),
+      harness.manifests.write('catalog', [
+        grpcService(NS, 'catalog', PORT),
+        endpointSlice(NS, 'catalog', backends.port, endpoints(CATALOG, ['catalog-2'])),
+      ]),
     );
-    await eventually('catalog-2 to get no calls', async () => ((await ccore.tally(CATALOG_TARGET, 60)).has('catalog-2') ? undefined : true));
+    await eventually('catalog-2 to get no calls', async () =>
+      (await ccore.tally(CATALOG_TARGET, 60)).has('catalog-2') ? undefined : true,
+    );
     // p = 0 for catalog-2: not one call of 300 may reach it.
     const two = await measure(CATALOG_TARGET, 300, { 'catalog-0': 0.5, 'catalog-1': 0.5 });
     expect({ ok: two.ok, report: two.report }).toEqual({ ok: true, report: two.report });
@@ -134,7 +150,10 @@ describe('gRPC C-core (python3-grpcio) follows Switchyard', () => {
 
     await harness.edit(() =>
       harness.manifests.write('ratings-policy', [
-        trafficPolicy(NS, 'ratings-retries', { targetRef: { kind: 'Service', name: 'ratings' }, retries: { attempts: 2, retryOn: ['unavailable'] } }),
+        trafficPolicy(NS, 'ratings-retries', {
+          targetRef: { kind: 'Service', name: 'ratings' },
+          retries: { attempts: 2, retryOn: ['unavailable'] },
+        }),
       ]),
     );
     await eventually('retries to take effect', async () => ((await sequential(4)) === 'ratings-0=4' ? true : undefined), 15_000, 0);

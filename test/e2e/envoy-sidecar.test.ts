@@ -55,7 +55,12 @@ type Bootstrap = {
   admin: { address: { socket_address: { address: string; port_value: number } } };
   static_resources: {
     listeners: Array<{ address: { socket_address: { address: string; port_value: number } } }>;
-    clusters: Array<{ name: string; load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } }>;
+    clusters: Array<{
+      name: string;
+      load_assignment: {
+        endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }>;
+      };
+    }>;
   };
 };
 
@@ -64,7 +69,8 @@ function loopbackBootstrap(xdsPort: number, adminPort: number, healthPort: numbe
   const bootstrap = parse(readFileSync(SIDECAR_BOOTSTRAP, 'utf8')) as Bootstrap;
   bootstrap.node.id = nodeId;
   bootstrap.admin.address.socket_address = { address: '127.0.0.1', port_value: adminPort };
-  for (const listener of bootstrap.static_resources.listeners) listener.address.socket_address = { address: '127.0.0.1', port_value: healthPort };
+  for (const listener of bootstrap.static_resources.listeners)
+    listener.address.socket_address = { address: '127.0.0.1', port_value: healthPort };
   for (const cluster of bootstrap.static_resources.clusters) {
     for (const locality of cluster.load_assignment.endpoints) {
       for (const lbEndpoint of locality.lb_endpoints) {
@@ -84,11 +90,19 @@ describe('the sidecar bootstrap on loopback', () => {
     const copy = loopbackBootstrap(18123, 19123, 19124, 'e2e-node');
     const decoded = decodeMessage(BOOTSTRAP, encodeMessage(BOOTSTRAP, fromProto3Json(BOOTSTRAP, copy))) as unknown as {
       admin: { address: { socketAddress: unknown } };
-      staticResources: { clusters: Array<{ name: string; loadAssignment: { endpoints: Array<{ lbEndpoints: Array<{ endpoint: { address: { socketAddress: unknown } } }> }> } }> };
+      staticResources: {
+        clusters: Array<{
+          name: string;
+          loadAssignment: { endpoints: Array<{ lbEndpoints: Array<{ endpoint: { address: { socketAddress: unknown } } }> }> };
+        }>;
+      };
     };
     expect(decoded.admin.address.socketAddress).toEqual({ address: '127.0.0.1', portValue: 19123 });
     const xds = decoded.staticResources.clusters.find((c) => c.name === 'xds_cluster');
-    expect(xds?.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress).toEqual({ address: '127.0.0.1', portValue: 18123 });
+    expect(xds?.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress).toEqual({
+      address: '127.0.0.1',
+      portValue: 18123,
+    });
   });
 });
 
@@ -119,11 +133,19 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
     harness = await startHarness(
       (manifests) => {
         for (const version of ['reviews-v1', 'reviews-v2']) {
-          manifests.write(version, [grpcService('shop', version, 9080), endpointSlice('shop', version, set.port, [{ address: set.get(version).address, zone: 'zone-a' }])]);
+          manifests.write(version, [
+            grpcService('shop', version, 9080),
+            endpointSlice('shop', version, set.port, [{ address: set.get(version).address, zone: 'zone-a' }]),
+          ]);
         }
         manifests.write('reviews', [
           grpcService('shop', 'reviews', 9080),
-          endpointSlice('shop', 'reviews', set.port, ['reviews-v1', 'reviews-v2'].map((v) => ({ address: set.get(v).address, zone: 'zone-a' }))),
+          endpointSlice(
+            'shop',
+            'reviews',
+            set.port,
+            ['reviews-v1', 'reviews-v2'].map((v) => ({ address: set.get(v).address, zone: 'zone-a' })),
+          ),
           trafficPolicy('shop', 'reviews-canary', {
             targetRef: { kind: 'Service', name: 'reviews' },
             split: [
@@ -141,7 +163,9 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
     const bootstrapFile = join(workDir, 'sidecar.json');
     writeFileSync(bootstrapFile, JSON.stringify(loopbackBootstrap(harness.switchyard.xdsPort, adminPort, await freePort(), nodeId)));
     const output: string[] = [];
-    envoy = spawn(envoyBinary!, ['-c', bootstrapFile, '--base-id', String(10_000 + (process.pid % 50_000)), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    envoy = spawn(envoyBinary!, ['-c', bootstrapFile, '--base-id', String(10_000 + (process.pid % 50_000)), '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     envoy.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     envoy.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
 
@@ -170,7 +194,10 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
     expect(harness.nacks.filter((e) => e.nodeId === nodeId)).toEqual([]);
     for (const typeUrl of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]) {
       const state = stream?.types.find((t) => t.typeUrl === typeUrl);
-      expect({ typeUrl, acked: state !== undefined && state.versionAcked !== '' && state.versionAcked === state.versionSent }).toEqual({ typeUrl, acked: true });
+      expect({ typeUrl, acked: state !== undefined && state.versionAcked !== '' && state.versionAcked === state.versionSent }).toEqual({
+        typeUrl,
+        acked: true,
+      });
     }
   });
 });

@@ -33,9 +33,19 @@ beforeAll(async () => {
   backends = await startBackends(['catalog-0', 'catalog-1', 'catalog-2', 'search-0']);
   harness = await startHarness(
     (manifests) => {
-      manifests.write('catalog', catalogEndpoints([['catalog-0', true], ['catalog-1', true], ['catalog-2', true]]));
+      manifests.write(
+        'catalog',
+        catalogEndpoints([
+          ['catalog-0', true],
+          ['catalog-1', true],
+          ['catalog-2', true],
+        ]),
+      );
       // No zone: the EndpointSlice of a cluster without topology labels.
-      manifests.write('search', [grpcService(NS, 'search', PORT), endpointSlice(NS, 'search', backends.port, [{ address: backends.get('search-0').address }])]);
+      manifests.write('search', [
+        grpcService(NS, 'search', PORT),
+        endpointSlice(NS, 'search', backends.port, [{ address: backends.get('search-0').address }]),
+      ]);
     },
     { admin: true },
   );
@@ -54,7 +64,16 @@ describe('endpoints follow the EndpointSlice', () => {
     const all = await judge(300, { 'catalog-0': third, 'catalog-1': third, 'catalog-2': third });
     expect(all).toEqual({ ok: true, report: all.report });
 
-    await harness.edit(() => harness.manifests.write('catalog', catalogEndpoints([['catalog-0', true], ['catalog-1', true], ['catalog-2', false]])));
+    await harness.edit(() =>
+      harness.manifests.write(
+        'catalog',
+        catalogEndpoints([
+          ['catalog-0', true],
+          ['catalog-1', true],
+          ['catalog-2', false],
+        ]),
+      ),
+    );
     await eventually('catalog-2 to get no calls', async () => ((await catalog.tally(60)).has('catalog-2') ? undefined : true));
     // p = 0 for catalog-2: not one call of 300 may reach it.
     const two = await judge(300, { 'catalog-0': 0.5, 'catalog-1': 0.5 });
@@ -64,7 +83,15 @@ describe('endpoints follow the EndpointSlice', () => {
   test('a new endpoint starts receiving calls', async () => {
     await backends.add('catalog-3');
     await harness.edit(() =>
-      harness.manifests.write('catalog', catalogEndpoints([['catalog-0', true], ['catalog-1', true], ['catalog-2', false], ['catalog-3', true]])),
+      harness.manifests.write(
+        'catalog',
+        catalogEndpoints([
+          ['catalog-0', true],
+          ['catalog-1', true],
+          ['catalog-2', false],
+          ['catalog-3', true],
+        ]),
+      ),
     );
     await eventually('catalog-3 to get calls', async () => ((await catalog.tally(60)).has('catalog-3') ? true : undefined));
     const third = 1 / 3;
@@ -74,12 +101,19 @@ describe('endpoints follow the EndpointSlice', () => {
 
   test('endpoints without a zone are served (gRPC requires a locality on every group of endpoints)', async () => {
     const search = harness.client(serviceTarget('search', NS, PORT), 'e2e-search-client');
-    const answers = await eventually('search to answer', async () => {
-      const counts = await search.tally(10);
-      return counts.get('search-0') === 10 ? counts : undefined;
-    }, 5000).catch((err: Error) => err.message);
+    const answers = await eventually(
+      'search to answer',
+      async () => {
+        const counts = await search.tally(10);
+        return counts.get('search-0') === 10 ? counts : undefined;
+      },
+      5000,
+    ).catch((err: Error) => err.message);
     const endpointNacks = harness.nacks.filter((e) => e.typeUrl === TypeUrl.ClusterLoadAssignment).map((e) => e.message);
-    expect({ answers: typeof answers === 'string' ? answers : describeCounts(answers), endpointNacks }).toEqual({ answers: 'search-0=10', endpointNacks: [] });
+    expect({ answers: typeof answers === 'string' ? answers : describeCounts(answers), endpointNacks }).toEqual({
+      answers: 'search-0=10',
+      endpointNacks: [],
+    });
   });
 });
 
@@ -118,7 +152,9 @@ describe('a resource the client rejects', () => {
       },
     ]);
 
-    const nack = await eventually('a NACK of the cluster', () => harness.nacks.slice(nacksBefore).find((e) => e.nodeId === NODE && e.typeUrl === TypeUrl.Cluster));
+    const nack = await eventually('a NACK of the cluster', () =>
+      harness.nacks.slice(nacksBefore).find((e) => e.nodeId === NODE && e.typeUrl === TypeUrl.Cluster),
+    );
     expect(nack.message).toMatch(/No registered LB policy found in list/);
 
     const third = 1 / 3;
@@ -126,21 +162,37 @@ describe('a resource the client rejects', () => {
     const kept = await judge(300, { 'catalog-0': third, 'catalog-1': third, 'catalog-3': third });
     expect(kept).toEqual({ ok: true, report: kept.report });
 
-    const cds = harness.switchyard.server.streams().find((s) => s.nodeId === NODE)?.types.find((t) => t.typeUrl === TypeUrl.Cluster);
+    const cds = harness.switchyard.server
+      .streams()
+      .find((s) => s.nodeId === NODE)
+      ?.types.find((t) => t.typeUrl === TypeUrl.Cluster);
     expect(cds).toBeDefined();
     // Rejected once and not re-sent in a loop; the ACKed version is the older one.
     expect({ nackCount: cds!.nackCount, ackedOlder: cds!.versionAcked !== cds!.versionSent }).toEqual({ nackCount: 1, ackedOlder: true });
     expect(cds!.lastNack).toMatch(/No registered LB policy found in list/);
 
     const metrics = await (await fetch(`http://127.0.0.1:${harness.switchyard.adminPort}/metrics`)).text();
-    const line = metrics.split('\n').find((l) => l.startsWith('switchyard_xds_nacks_total{') && l.includes('type="Cluster"') && l.includes(`node="${NODE}"`));
+    const line = metrics
+      .split('\n')
+      .find((l) => l.startsWith('switchyard_xds_nacks_total{') && l.includes('type="Cluster"') && l.includes(`node="${NODE}"`));
     expect(line).toMatch(/ 1$/);
 
     // The next translation of the Service replaces the bad cluster; the client ACKs again.
     await harness.edit(() =>
-      harness.manifests.write('catalog', catalogEndpoints([['catalog-0', true], ['catalog-1', true], ['catalog-2', true], ['catalog-3', true]])),
+      harness.manifests.write(
+        'catalog',
+        catalogEndpoints([
+          ['catalog-0', true],
+          ['catalog-1', true],
+          ['catalog-2', true],
+          ['catalog-3', true],
+        ]),
+      ),
     );
-    const healed = harness.switchyard.server.streams().find((s) => s.nodeId === NODE)?.types.find((t) => t.typeUrl === TypeUrl.Cluster);
+    const healed = harness.switchyard.server
+      .streams()
+      .find((s) => s.nodeId === NODE)
+      ?.types.find((t) => t.typeUrl === TypeUrl.Cluster);
     expect(healed && healed.versionAcked === healed.versionSent).toBe(true);
   });
 });

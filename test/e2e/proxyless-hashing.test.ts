@@ -25,7 +25,12 @@ let cart: WhoClient;
 function cartManifests(members: string[], policy: LoadBalancerPolicy): object[] {
   return [
     grpcService(NS, 'cart', PORT),
-    endpointSlice(NS, 'cart', backends.port, members.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' }))),
+    endpointSlice(
+      NS,
+      'cart',
+      backends.port,
+      members.map((name) => ({ address: backends.get(name).address, zone: 'zone-a' })),
+    ),
     trafficPolicy(NS, 'cart-lb', {
       targetRef: { kind: 'Service', name: 'cart' },
       loadBalancer: { policy, ...(policy === 'LeastRequest' ? {} : { hashOn: [{ header: { name: 'x-user-id' } }] }) },
@@ -48,7 +53,11 @@ function clusterState(): { acked: boolean; nackCount: number; lastNack?: string 
   const stream = harness.switchyard.server.streams().find((s) => s.nodeId === NODE);
   const cds = stream?.types.find((t) => t.typeUrl === TypeUrl.Cluster);
   if (!cds) throw new Error(`node ${NODE} has no CDS subscription`);
-  return { acked: cds.versionSent !== '' && cds.versionAcked === cds.versionSent, nackCount: cds.nackCount, ...(cds.lastNack ? { lastNack: cds.lastNack } : {}) };
+  return {
+    acked: cds.versionSent !== '' && cds.versionAcked === cds.versionSent,
+    nackCount: cds.nackCount,
+    ...(cds.lastNack ? { lastNack: cds.lastNack } : {}),
+  };
 }
 
 /** Which backend each key lands on (one call per key). */
@@ -100,7 +109,8 @@ describe('LB policies gRPC lacks fall back, ACKed', () => {
     await usePolicy(NAMES, 'Maglev');
     expect(servedPolicies()).toEqual(['envoy.load_balancing_policies.maglev', 'envoy.load_balancing_policies.ring_hash']);
     // Round robin would send 30 calls of one key to all three backends; a hash sends them to one.
-    for (const key of ['alice', 'bob']) expect(await eventually(`${key} to stick`, async () => ((await backendsFor(key, 30)).length === 1 ? true : undefined))).toBe(true);
+    for (const key of ['alice', 'bob'])
+      expect(await eventually(`${key} to stick`, async () => ((await backendsFor(key, 30)).length === 1 ? true : undefined))).toBe(true);
     expect(clusterState()).toEqual({ acked: true, nackCount: 0 });
     expect(harness.nacks).toEqual([]);
   });

@@ -21,7 +21,12 @@ beforeAll(async () => {
   harness = await startHarness((manifests) =>
     manifests.write('checkout', [
       grpcService(NS, 'checkout', PORT),
-      endpointSlice(NS, 'checkout', backends.port, ['checkout-0', 'checkout-1'].map((name) => ({ address: backends.get(name).address, zone: 'zone-a' }))),
+      endpointSlice(
+        NS,
+        'checkout',
+        backends.port,
+        ['checkout-0', 'checkout-1'].map((name) => ({ address: backends.get(name).address, zone: 'zone-a' })),
+      ),
       trafficPolicy(NS, 'checkout-outliers', {
         targetRef: { kind: 'Service', name: 'checkout' },
         outlierDetection: { consecutive5xx: 5, interval: '500ms', baseEjectionTime: '30s', maxEjectionPercent: 50 },

@@ -22,7 +22,9 @@ let reviews: WhoClient;
 
 function writeReviewsPolicy(spec: Omit<TrafficPolicySpec, 'targetRef'>): Promise<void> {
   return harness.edit(() =>
-    harness.manifests.write('reviews-policy', [trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })]),
+    harness.manifests.write('reviews-policy', [
+      trafficPolicy(NS, 'reviews-traffic', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec }),
+    ]),
   );
 }
 
@@ -40,7 +42,12 @@ async function measure(client: WhoClient, n: number, shares: Record<string, numb
  * cannot pass), then judge a fresh batch of `n` — the assertion.
  */
 async function settleThenMeasure(client: WhoClient, n: number, shares: Record<string, number>, headers: Record<string, string> = {}) {
-  await eventually(`split ${JSON.stringify(shares)}`, async () => ((await measure(client, n, shares, headers)).ok ? true : undefined), 15_000, 0);
+  await eventually(
+    `split ${JSON.stringify(shares)}`,
+    async () => ((await measure(client, n, shares, headers)).ok ? true : undefined),
+    15_000,
+    0,
+  );
   return measure(client, n, shares, headers);
 }
 
@@ -112,7 +119,9 @@ describe('proxyless gRPC clients follow Switchyard', () => {
     };
     example.xds_servers[0].server_uri = `127.0.0.1:${harness.switchyard.xdsPort}`;
     const withoutRole = { ...example, node: { ...example.node, id: 'e2e-no-role', metadata: {} } };
-    const clients = [example, withoutRole].map((bootstrap) => new WhoClient(serviceTarget('reviews', NS, PORT), bootstrapOption(bootstrap)));
+    const clients = [example, withoutRole].map(
+      (bootstrap) => new WhoClient(serviceTarget('reviews', NS, PORT), bootstrapOption(bootstrap)),
+    );
     try {
       for (const client of clients) expect(await untilServing(client)).toMatch(/^reviews-v/);
       const groups = harness.switchyard.server
@@ -126,7 +135,7 @@ describe('proxyless gRPC clients follow Switchyard', () => {
     }
   });
 
-  test('retries from a TrafficPolicy turn a flaky backend\'s UNAVAILABLE into successes', async () => {
+  test("retries from a TrafficPolicy turn a flaky backend's UNAVAILABLE into successes", async () => {
     const ratings = harness.client(serviceTarget('ratings', NS, PORT));
     await untilServing(ratings);
     const flaky = backends.get('ratings-0');
@@ -145,7 +154,10 @@ describe('proxyless gRPC clients follow Switchyard', () => {
 
     await harness.edit(() =>
       harness.manifests.write('ratings-policy', [
-        trafficPolicy(NS, 'ratings-retries', { targetRef: { kind: 'Service', name: 'ratings' }, retries: { attempts: 2, retryOn: ['unavailable'] } }),
+        trafficPolicy(NS, 'ratings-retries', {
+          targetRef: { kind: 'Service', name: 'ratings' },
+          retries: { attempts: 2, retryOn: ['unavailable'] },
+        }),
       ]),
     );
     // Once the retry policy has arrived, each failed attempt is retried on the next, which succeeds.

@@ -79,7 +79,9 @@ describe('deploy/', () => {
     const [container] = pod.containers;
     expect(deployment.spec.replicas).toBe(2);
     expect(deployment.spec.selector.matchLabels).toEqual(
-      Object.fromEntries(Object.entries(deployment.spec.template.metadata.labels).filter(([k]) => k in deployment.spec.selector.matchLabels)),
+      Object.fromEntries(
+        Object.entries(deployment.spec.template.metadata.labels).filter(([k]) => k in deployment.spec.selector.matchLabels),
+      ),
     );
     expect(container.args.slice(0, 2)).toEqual(['serve', '--kubernetes']);
     const ports = Object.fromEntries(container.ports.map((p: Doc) => [p.name, p.containerPort]));
@@ -90,7 +92,11 @@ describe('deploy/', () => {
     expect(container.resources.limits).toMatchObject({ memory: expect.any(String) });
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(pod.topologySpreadConstraints.map((c: Doc) => c.topologyKey)).toContain('topology.kubernetes.io/zone');
     expect(pod.serviceAccountName).toBe(only('ServiceAccount').metadata.name);
     expect(deployment.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '19000' });
@@ -157,7 +163,10 @@ describe('deploy/', () => {
     expect(titles).toMatch(/Resources in the cache/);
 
     const registry = new Registry();
-    const server = Object.assign(new EventEmitter(), { streams: () => [], sendQueue: () => ({ bytes: 0, waiting: 0 }) }) as unknown as ObservedXdsServer;
+    const server = Object.assign(new EventEmitter(), {
+      streams: () => [],
+      sendQueue: () => ({ bytes: 0, waiting: 0 }),
+    }) as unknown as ObservedXdsServer;
     const metrics = new AdminMetrics({ server, cache: new ResourceCache(), pipeline: new EventEmitter() as ObservedPipeline, registry });
     try {
       const exported = new Set<string>();
@@ -186,7 +195,9 @@ describe('deploy/', () => {
     const ignored = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
       .split('\n')
       .filter((line) => line.trim() !== '' && !line.startsWith('#'));
-    const copied = lines.filter((line) => line.startsWith('COPY ') && !line.includes('--from=')).flatMap((line) => line.split(/\s+/).slice(1, -1));
+    const copied = lines
+      .filter((line) => line.startsWith('COPY ') && !line.includes('--from='))
+      .flatMap((line) => line.split(/\s+/).slice(1, -1));
     expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src', 'deploy/crds']));
     for (const source of copied) {
       expect([source, existsSync(path.join(ROOT, source))]).toEqual([source, true]);

@@ -54,7 +54,11 @@ function flushReport(overrides: Partial<FlushReport> = {}): FlushReport {
   };
 }
 
-function capture(): { stdout: string[]; stderr: string[]; output: { stdout: { write(t: string): boolean }; stderr: { write(t: string): boolean } } } {
+function capture(): {
+  stdout: string[];
+  stderr: string[];
+  output: { stdout: { write(t: string): boolean }; stderr: { write(t: string): boolean } };
+} {
   const stdout: string[] = [];
   const stderr: string[] = [];
   return {
@@ -145,7 +149,13 @@ describe('admin server', () => {
     await ads.barrier();
 
     const gateway = (await proxies()).find((p) => p.nodeId === 'envoy-2');
-    expect(gateway).toMatchObject({ group: 'gateway/edge', role: 'gateway', gateway: 'edge', flavour: 'delta', types: { Cluster: { state: 'STALE' } } });
+    expect(gateway).toMatchObject({
+      group: 'gateway/edge',
+      role: 'gateway',
+      gateway: 'edge',
+      flavour: 'delta',
+      types: { Cluster: { state: 'STALE' } },
+    });
 
     const after = await metrics(admin.port);
     expect(after.get('switchyard_xds_streams{flavour="sotw",group="sidecar"}')).toBe(1);
@@ -203,7 +213,11 @@ describe('admin server', () => {
     ads.ack(fixed);
     await ads.barrier();
     [proxy] = await proxies();
-    expect(proxy.types.Cluster).toMatchObject({ state: 'SYNCED', versionAcked: fixed.versionInfo, lastNack: 'cluster shop/a/80: unknown lb policy' });
+    expect(proxy.types.Cluster).toMatchObject({
+      state: 'SYNCED',
+      versionAcked: fixed.versionInfo,
+      lastNack: 'cluster shop/a/80: unknown lb policy',
+    });
 
     // An EDS response that repeats the ACKed set version is still STALE until its own ACK.
     ads.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ['shop/a/80'] });
@@ -211,7 +225,12 @@ describe('admin server', () => {
     ads.ack(eds);
     await ads.barrier();
     cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [endpoints('shop/b/80', '10.0.0.9')] }]);
-    ads.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ['shop/a/80', 'shop/b/80'], responseNonce: eds.nonce, versionInfo: eds.versionInfo });
+    ads.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: ['shop/a/80', 'shop/b/80'],
+      responseNonce: eds.nonce,
+      versionInfo: eds.versionInfo,
+    });
     await ads.next(TypeUrl.ClusterLoadAssignment);
     [proxy] = await proxies();
     expect(proxy.types.ClusterLoadAssignment.state).toBe('STALE');
@@ -226,7 +245,10 @@ describe('admin server', () => {
     expect(now.get('switchyard_push_convergence_seconds_count{type="Cluster"}') ?? 0).toBe(0);
 
     cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('shop/c/80')] }]);
-    pipeline.emit('flushed', flushReport({ eventCounts: { Service: 2, EndpointSlice: 1 }, translateSeconds: 0.003, debounceWaitSeconds: 0.05 }));
+    pipeline.emit(
+      'flushed',
+      flushReport({ eventCounts: { Service: 2, EndpointSlice: 1 }, translateSeconds: 0.003, debounceWaitSeconds: 0.05 }),
+    );
     const push = await ads.next(TypeUrl.Cluster);
     now = await metrics(admin.port);
     expect(now.get('switchyard_push_convergence_seconds_count{type="Cluster"}') ?? 0).toBe(0);
@@ -352,7 +374,10 @@ describe('admin server', () => {
           {
             typeUrl: TypeUrl.Secret,
             name: 'shop/tls',
-            value: { name: 'shop/tls', tlsCertificate: { certificateChain: { inlineString: 'PUBLIC-CHAIN' }, privateKey: { inlineString: 'PRIVATE-KEY' } } },
+            value: {
+              name: 'shop/tls',
+              tlsCertificate: { certificateChain: { inlineString: 'PUBLIC-CHAIN' }, privateKey: { inlineString: 'PRIVATE-KEY' } },
+            },
           },
         ],
       },
@@ -365,7 +390,10 @@ describe('admin server', () => {
     expect(clusters.dynamic_active_clusters[0].client_status).toBeUndefined();
     expect(JSON.stringify(all)).not.toContain('hunter2');
     const tls = all.groups[0].configs[4].dynamic_active_secrets.find((entry: any) => entry.name === 'shop/tls').secret;
-    expect(tls.tls_certificate).toEqual({ certificate_chain: { inline_string: 'PUBLIC-CHAIN' }, private_key: { inline_string: '[redacted]' } });
+    expect(tls.tls_certificate).toEqual({
+      certificate_chain: { inline_string: 'PUBLIC-CHAIN' },
+      private_key: { inline_string: '[redacted]' },
+    });
     expect(all.groups[0].configs).toHaveLength(5);
 
     const unknown = await get(admin.port, '/debug/config_dump?node=ghost');
@@ -386,7 +414,16 @@ describe('admin server', () => {
     expect(await status({ admin: `127.0.0.1:${admin.port}` }, ok.output)).toBe(0);
     const lines = ok.stdout.join('').split('\n');
     expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'CLIENT', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
-    expect(lines[1].split(/\s{2,}/).slice(0, 8)).toEqual(['envoy-status', 'sidecar', 'envoy/latest', 'sotw', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT']);
+    expect(lines[1].split(/\s{2,}/).slice(0, 8)).toEqual([
+      'envoy-status',
+      'sidecar',
+      'envoy/latest',
+      'sotw',
+      'SYNCED',
+      'STALE',
+      'NACKED',
+      'NOT SENT',
+    ]);
     expect(ok.stdout.join('')).toContain('envoy-status LDS NACKED');
     expect(ok.stdout.join('')).toContain('bad listener');
 

@@ -37,12 +37,18 @@ describe('TrafficPolicy ClientsDegraded condition', () => {
 
     // grpc-js-xds applies RingHash as written: no condition.
     const js = client.sotw();
-    js.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'js-1', userAgentName: 'gRPC Node Pure JS', userAgentVersion: '1.14.1' }) });
+    js.request({
+      typeUrl: TypeUrl.Cluster,
+      node: testNode({ id: 'js-1', userAgentName: 'gRPC Node Pure JS', userAgentVersion: '1.14.1' }),
+    });
     js.ack(await js.next(TypeUrl.Cluster));
     await js.barrier();
 
     const python = client.sotw();
-    python.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'py-1', userAgentName: 'gRPC C-core linux Python', userAgentVersion: 'C-core 29.0.0 Python 1.51.1' }) });
+    python.request({
+      typeUrl: TypeUrl.Cluster,
+      node: testNode({ id: 'py-1', userAgentName: 'gRPC C-core linux Python', userAgentVersion: 'C-core 29.0.0 Python 1.51.1' }),
+    });
     const cds = await python.next(TypeUrl.Cluster);
     expect(cds.resources.find((r) => r.name === 'shop/reviews/9080')!.value).toMatchObject({ lbPolicy: 'ROUND_ROBIN' });
     python.ack(cds);

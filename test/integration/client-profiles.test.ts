@@ -62,7 +62,9 @@ describe('client profiles on a running control plane', () => {
     const first = await clusters({ id: 'py-1', ...PYTHON });
     const cart = [...first.byName.entries()].find(([name]) => name.startsWith('shop/cart/'))![1];
     expect(cart.lbPolicy).toBe('ROUND_ROBIN');
-    expect(cart.loadBalancingPolicy.policies.map((p: Json) => p.typedExtensionConfig.name)).toEqual(['envoy.load_balancing_policies.round_robin']);
+    expect(cart.loadBalancingPolicy.policies.map((p: Json) => p.typedExtensionConfig.name)).toEqual([
+      'envoy.load_balancing_policies.round_robin',
+    ]);
 
     // A second proxy of the same profile: the same group, nothing encoded again.
     const encodes = app.cache.stats().encodes;
@@ -78,12 +80,18 @@ describe('client profiles on a running control plane', () => {
     const proxies = (await getJson(app.adminPort!, '/debug/proxies')) as Json[];
     const byNode = new Map<string, Json>(proxies.map((p) => [p.nodeId, p]));
     const proxy = (id: string): Json => byNode.get(id)!;
-    expect(byNode.get('py-1')).toMatchObject({ group: DEGRADED_GROUP, role: 'proxyless', client: { implementation: 'grpc-core', version: '1.51.1', label: 'grpc-core/1.51.1' } });
+    expect(byNode.get('py-1')).toMatchObject({
+      group: DEGRADED_GROUP,
+      role: 'proxyless',
+      client: { implementation: 'grpc-core', version: '1.51.1', label: 'grpc-core/1.51.1' },
+    });
     expect(proxy('py-2').group).toBe(DEGRADED_GROUP);
     expect(byNode.get('js-1')).toMatchObject({ group: 'proxyless', client: { label: 'grpc-node/1.14.1' } });
     const ringHash = proxy('py-1').degradations.find((d: Json) => d.feature === 'ring_hash');
     expect(ringHash).toMatchObject({ service: 'shop/cart', policy: 'shop/cart-affinity', asked: 'RingHash', served: 'round_robin' });
-    expect(ringHash.reason).toMatch(/^RingHash served as round_robin: gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick/);
+    expect(ringHash.reason).toMatch(
+      /^RingHash served as round_robin: gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick/,
+    );
     expect(proxy('js-1').degradations.some((d: Json) => d.feature === 'ring_hash')).toBe(false);
 
     const dump = await getJson(app.adminPort!, '/debug/config_dump?node=py-1');
@@ -96,7 +104,10 @@ describe('client profiles on a running control plane', () => {
     expect(metrics).toContain('switchyard_client_degradations{feature="maglev"} 3');
 
     const out: string[] = [];
-    const code = await status({ admin: `127.0.0.1:${app.adminPort}` }, { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => out.push(t) } });
+    const code = await status(
+      { admin: `127.0.0.1:${app.adminPort}` },
+      { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => out.push(t) } },
+    );
     expect(code).toBe(0);
     const text = out.join('');
     expect(text).toMatch(/^py-1\s+proxyless\s+grpc-core\/1\.51\.1 DEGRADED\s+sotw/m);

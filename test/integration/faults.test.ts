@@ -92,7 +92,9 @@ describe('faults', () => {
   it('500 delta streams survive a control-plane restart and receive only what changed while it was down', async () => {
     const STREAMS = 500;
     const CHANNELS = 10;
-    const edsNames = (i: number) => [...new Set([`shop/svc-${i % 60}/80`, `shop/svc-${(i + 20) % 60}/80`, `shop/svc-59/80`, 'shop/svc-new/80'])];
+    const edsNames = (i: number) => [
+      ...new Set([`shop/svc-${i % 60}/80`, `shop/svc-${(i + 20) % 60}/80`, `shop/svc-59/80`, 'shop/svc-new/80']),
+    ];
 
     const before = new ResourceCache();
     loadCache(before, false);
@@ -120,7 +122,10 @@ describe('faults', () => {
     try {
       const firstStreams = views.map((_, i) => open(i));
       await waitFor(
-        () => views.every((view, i) => view.matches(before, TypeUrl.Cluster) && view.matches(before, TypeUrl.ClusterLoadAssignment, edsNames(i))),
+        () =>
+          views.every(
+            (view, i) => view.matches(before, TypeUrl.Cluster) && view.matches(before, TypeUrl.ClusterLoadAssignment, edsNames(i)),
+          ),
         'every stream synced before the restart',
       );
       expect(first.streams()).toHaveLength(STREAMS);
@@ -138,7 +143,10 @@ describe('faults', () => {
         const receivedBefore = views.map((view) => view.resourcesReceived);
         const secondStreams = views.map((view, i) => open(i, view));
         await waitFor(
-          () => views.every((view, i) => view.matches(after, TypeUrl.Cluster) && view.matches(after, TypeUrl.ClusterLoadAssignment, edsNames(i))),
+          () =>
+            views.every(
+              (view, i) => view.matches(after, TypeUrl.Cluster) && view.matches(after, TypeUrl.ClusterLoadAssignment, edsNames(i)),
+            ),
           'every stream on the current state after the restart',
         );
         expect(second.streams()).toHaveLength(STREAMS);
@@ -151,7 +159,9 @@ describe('faults', () => {
             ['shop/svc-0/80', 'shop/svc-1/80', 'shop/svc-2/80', 'shop/svc-new/80'],
             ['shop/svc-59/80'],
           ]);
-          const changedAssignments = edsNames(i).filter((name) => name === 'shop/svc-new/80' || /svc-(0|20|40)\//.test(name)).sort();
+          const changedAssignments = edsNames(i)
+            .filter((name) => name === 'shop/svc-new/80' || /svc-(0|20|40)\//.test(name))
+            .sort();
           expect([i, eds.flatMap((r) => r.names).sort()]).toEqual([i, changedAssignments]);
           expect(eds.flatMap((r) => r.removedResources)).toEqual(['shop/svc-59/80']);
           expect(views[i].resourcesReceived - receivedBefore[i]).toBe(4 + changedAssignments.length);
@@ -169,7 +179,12 @@ describe('faults', () => {
     const SERVICES = 50;
     const EVENTS = 5000;
     const service = (i: number): KubeObject =>
-      ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 8080 }] } }) as unknown as KubeObject;
+      ({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `svc-${i}`, namespace: 'shop' },
+        spec: { ports: [{ name: 'http', port: 8080 }] },
+      }) as unknown as KubeObject;
     const slice = (i: number, generation: number): KubeObject =>
       ({
         apiVersion: 'discovery.k8s.io/v1',
@@ -187,13 +202,21 @@ describe('faults', () => {
     const source: Source = {
       async start(deliver) {
         sink = deliver;
-        deliver([...Array.from({ length: SERVICES }, (_, i) => toSourceEvent(service(i))), ...Array.from({ length: SERVICES }, (_, i) => toSourceEvent(slice(i, 0)))]);
+        deliver([
+          ...Array.from({ length: SERVICES }, (_, i) => toSourceEvent(service(i))),
+          ...Array.from({ length: SERVICES }, (_, i) => toSourceEvent(slice(i, 0))),
+        ]);
       },
       async stop() {
         sink = undefined;
       },
     };
-    const app: Switchyard = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: { quietMs: 50, maxMs: 1000 } });
+    const app: Switchyard = await startSwitchyard({
+      sources: [source],
+      xdsPort: 0,
+      adminPort: null,
+      debounce: { quietMs: 50, maxMs: 1000 },
+    });
     const client = new XdsTestClient(app.xdsPort);
     try {
       await app.ready;
@@ -206,7 +229,15 @@ describe('faults', () => {
         stream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: clusterNames });
         return seen;
       });
-      await waitFor(() => views.every((view) => view.matches(app.cache, TypeUrl.ClusterLoadAssignment, clusterNames) && view.of(TypeUrl.ClusterLoadAssignment).size === SERVICES), 'initial sync');
+      await waitFor(
+        () =>
+          views.every(
+            (view) =>
+              view.matches(app.cache, TypeUrl.ClusterLoadAssignment, clusterNames) &&
+              view.of(TypeUrl.ClusterLoadAssignment).size === SERVICES,
+          ),
+        'initial sync',
+      );
       const edsResponsesBefore = followed.map((seen) => seen.responses.filter((r) => r.typeUrl === TypeUrl.ClusterLoadAssignment).length);
       const flushesBefore = app.pipeline.flushCount;
 
@@ -217,7 +248,12 @@ describe('faults', () => {
         finalGeneration.set(i, n);
         sink!([toSourceEvent(slice(i, n))]);
       }
-      await waitFor(() => views.every((view) => view.matches(app.cache, TypeUrl.ClusterLoadAssignment, clusterNames)) && app.pipeline.flushCount > flushesBefore, 'every client on the final state');
+      await waitFor(
+        () =>
+          views.every((view) => view.matches(app.cache, TypeUrl.ClusterLoadAssignment, clusterNames)) &&
+          app.pipeline.flushCount > flushesBefore,
+        'every client on the final state',
+      );
 
       const flushes = app.pipeline.flushCount - flushesBefore;
       expect(flushes).toBeGreaterThanOrEqual(1);

@@ -33,7 +33,11 @@ endpoints:
 `;
 
 /** Waits for the next response of a type that satisfies `until`, ACKing every response on the way. */
-async function nextMatching(stream: DeltaTestStream, typeUrl: string, until: (r: DecodedDeltaResponse) => boolean): Promise<DecodedDeltaResponse> {
+async function nextMatching(
+  stream: DeltaTestStream,
+  typeUrl: string,
+  until: (r: DecodedDeltaResponse) => boolean,
+): Promise<DecodedDeltaResponse> {
   for (;;) {
     const response = await stream.next(typeUrl, 10000);
     stream.ack(response);

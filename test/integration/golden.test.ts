@@ -92,7 +92,8 @@ async function renderCase(name: string): Promise<RenderedCase> {
   const dir = path.join(goldenRoot, name);
   const settingsFile = path.join(dir, SETTINGS);
   const settings: CaseSettings = existsSync(settingsFile) ? JSON.parse(readFileSync(settingsFile, 'utf8')) : {};
-  if (!settings.manifests && !existsSync(path.join(dir, INPUT))) throw new Error(`test/golden/${name}: has neither ${INPUT} nor "manifests" in ${SETTINGS}`);
+  if (!settings.manifests && !existsSync(path.join(dir, INPUT)))
+    throw new Error(`test/golden/${name}: has neither ${INPUT} nor "manifests" in ${SETTINGS}`);
   const { events, problems } = await loadCase(dir, settings);
   const model = new MeshModel();
   model.apply(events);
@@ -140,7 +141,8 @@ function roundTripErrors(resources: XdsResource[]): string[] {
     try {
       const bytes = encodeMessage(resource.typeUrl, resource.value);
       const again = encodeMessage(resource.typeUrl, decodeMessage(resource.typeUrl, bytes));
-      if (!Buffer.from(again).equals(Buffer.from(bytes))) errors.push(`${resource.name}: re-encoding the decoded message gives other bytes`);
+      if (!Buffer.from(again).equals(Buffer.from(bytes)))
+        errors.push(`${resource.name}: re-encoding the decoded message gives other bytes`);
     } catch (error) {
       errors.push(`${resource.name}: ${(error as Error).message}`);
     }
@@ -180,7 +182,8 @@ describe('golden pairs', () => {
       const orphans = readdirSync(dir).filter((file) => !expected.has(file));
       expect({ orphans }).toEqual({ orphans: [] });
       // Rendered files are shared and reviewed: a TLS key must never be written into one.
-      for (const { file, text: content } of rendered.outputs) expect({ file, key: content.includes('PRIVATE KEY') }).toEqual({ file, key: false });
+      for (const { file, text: content } of rendered.outputs)
+        expect({ file, key: content.includes('PRIVATE KEY') }).toEqual({ file, key: false });
     });
 
     it('is consistent: every cluster, assignment, route configuration and secret a resource names exists in its group', () => {
@@ -192,7 +195,9 @@ describe('golden pairs', () => {
     it("passes Envoy's protos (encode, decode, same bytes) and validation rules", () => {
       for (const { file, resources } of rendered.groups) {
         expect({ file, errors: roundTripErrors(allOf(resources)) }).toEqual({ file, errors: [] });
-        const violations = allOf(resources).flatMap((r) => validateResource(r.typeUrl, r.value).map((v) => describeViolation(r.typeUrl, r.name, v)));
+        const violations = allOf(resources).flatMap((r) =>
+          validateResource(r.typeUrl, r.value).map((v) => describeViolation(r.typeUrl, r.name, v)),
+        );
         expect({ file, violations }).toEqual({ file, violations: [] });
       }
     });

@@ -54,7 +54,9 @@ describe('test API server', () => {
     expect(withStatus.metadata.generation).toBe(1);
     // The same PUT again carries a stale resourceVersion.
     expect(
-      await httpCode(custom.replaceNamespacedCustomObjectStatus({ ...TP, namespace: NS, name: 'reviews', body: { ...created, status: {} } })),
+      await httpCode(
+        custom.replaceNamespacedCustomObjectStatus({ ...TP, namespace: NS, name: 'reviews', body: { ...created, status: {} } }),
+      ),
     ).toBe(409);
     // A spec change: new generation, status kept.
     const changed = api.apply(trafficPolicy('reviews', 'reviews', { timeout: '5s' }));
@@ -70,7 +72,14 @@ describe('test API server', () => {
     expect(api.statusWrites('writer')).toBe(3);
     // Only merge patches are understood.
     expect(
-      await httpCode(custom.patchNamespacedCustomObjectStatus({ ...TP, namespace: NS, name: 'reviews', body: [{ op: 'add', path: '/status', value: {} }] })),
+      await httpCode(
+        custom.patchNamespacedCustomObjectStatus({
+          ...TP,
+          namespace: NS,
+          name: 'reviews',
+          body: [{ op: 'add', path: '/status', value: {} }],
+        }),
+      ),
     ).toBe(415);
   });
 
@@ -81,9 +90,15 @@ describe('test API server', () => {
     const body = { metadata: { name: 'l', namespace }, spec: { holderIdentity: 'a', leaseDurationSeconds: 1 } };
     const created = await leases.createNamespacedLease({ namespace, body });
     expect(await httpCode(leases.createNamespacedLease({ namespace, body }))).toBe(409);
-    const updated = await leases.replaceNamespacedLease({ name: 'l', namespace, body: { ...created, spec: { ...created.spec, holderIdentity: 'b' } } });
+    const updated = await leases.replaceNamespacedLease({
+      name: 'l',
+      namespace,
+      body: { ...created, spec: { ...created.spec, holderIdentity: 'b' } },
+    });
     expect(updated.spec?.holderIdentity).toBe('b');
-    expect(await httpCode(leases.replaceNamespacedLease({ name: 'l', namespace, body: { ...created, spec: { holderIdentity: 'c' } } }))).toBe(409);
+    expect(
+      await httpCode(leases.replaceNamespacedLease({ name: 'l', namespace, body: { ...created, spec: { holderIdentity: 'c' } } })),
+    ).toBe(409);
   });
 
   it('answers a watch from a compacted version with a 410 ERROR event, and one from the history with what followed', async () => {
@@ -98,7 +113,13 @@ describe('test API server', () => {
         const request = http.get(`${api.url}/api/v1/namespaces/${NS}/services?watch=true&resourceVersion=${rv}`, (response) => {
           response.setEncoding('utf8');
           response.on('data', (chunk: string) => (text += chunk));
-          const finish = () => resolve(text.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
+          const finish = () =>
+            resolve(
+              text
+                .split('\n')
+                .filter(Boolean)
+                .map((line) => JSON.parse(line)),
+            );
           response.on('end', finish);
           setTimeout(() => {
             request.destroy();

@@ -87,7 +87,14 @@ describe('Kubernetes Events for configuration problems', () => {
       action: 'Validate',
       reportingController: REPORTING_CONTROLLER,
       reportingInstance: 'replica-a',
-      regarding: { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', namespace: NS, name: 'a', uid: api.get('TrafficPolicy', NS, 'a')!.metadata.uid, fieldPath: 'spec.targetRef.name' },
+      regarding: {
+        apiVersion: 'switchyard.dev/v1alpha1',
+        kind: 'TrafficPolicy',
+        namespace: NS,
+        name: 'a',
+        uid: api.get('TrafficPolicy', NS, 'a')!.metadata.uid,
+        fieldPath: 'spec.targetRef.name',
+      },
     });
     expect(event.note).toBe(`${first.message} Fix: create the Service or correct the name`);
     expect(event.eventTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
@@ -119,7 +126,11 @@ describe('Kubernetes Events for configuration problems', () => {
     expect(creates()).toBe(0);
     leader.set(true);
     await eventually('both Events', () => events().length === 2);
-    expect(events().map((e) => e.regarding.name).sort()).toEqual(['a', 'b']);
+    expect(
+      events()
+        .map((e) => e.regarding.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 
   it('finds the object of every kind: core Services, and cluster-scoped IngressClasses with their Events in default', async () => {
@@ -136,7 +147,11 @@ describe('Kubernetes Events for configuration problems', () => {
     const byKind = Object.fromEntries(events().map((e) => [e.regarding.kind, e]));
     expect(byKind.Service.regarding).toMatchObject({ apiVersion: 'v1', uid: api.get('Service', NS, 'reviews')!.metadata.uid });
     expect(byKind.IngressClass.metadata.namespace).toBe('default');
-    expect(byKind.IngressClass.regarding).toMatchObject({ apiVersion: 'networking.k8s.io/v1', name: 'switchyard', uid: api.get('IngressClass', undefined, 'switchyard')!.metadata.uid });
+    expect(byKind.IngressClass.regarding).toMatchObject({
+      apiVersion: 'networking.k8s.io/v1',
+      name: 'switchyard',
+      uid: api.get('IngressClass', undefined, 'switchyard')!.metadata.uid,
+    });
     expect(byKind.IngressClass.regarding.namespace).toBeUndefined();
   });
 
@@ -146,13 +161,25 @@ describe('Kubernetes Events for configuration problems', () => {
     const problems = ['a', 'b', 'c', 'd', 'e'].map((name) => problem(name));
     feed.change(problems);
     await eventually('the burst', () => events().length === 2);
-    expect(events().map((e) => e.regarding.name).sort()).toEqual(['a', 'b']);
+    expect(
+      events()
+        .map((e) => e.regarding.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
     // Fixed before its turn.
     feed.change([], [problems[3]]);
     await eventually('one more', () => events().length === 3);
-    expect(events().map((e) => e.regarding.name).sort()).toEqual(['a', 'b', 'c']);
+    expect(
+      events()
+        .map((e) => e.regarding.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c']);
     await eventually('the last', () => events().length === 4);
-    expect(events().map((e) => e.regarding.name).sort()).toEqual(['a', 'b', 'c', 'e']);
+    expect(
+      events()
+        .map((e) => e.regarding.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'e']);
     // The limit held: the API server saw no more Event creations than were stored.
     expect(api.writes.filter((w) => w.path.endsWith('/events'))).toHaveLength(4);
   });

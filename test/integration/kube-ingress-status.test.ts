@@ -54,7 +54,10 @@ describe('Ingress status', () => {
     api.apply(service('ratings'));
     await eventually('the model has ratings', () => mode.app.pipeline.model.service('shop/ratings'));
     const reads = api.objectReads.filter((r) => r.kind === 'Service').length;
-    await eventually('two more polls of the gateway Service', () => api.objectReads.filter((r) => r.kind === 'Service').length >= reads + 2);
+    await eventually(
+      'two more polls of the gateway Service',
+      () => api.objectReads.filter((r) => r.kind === 'Service').length >= reads + 2,
+    );
     expect(ingressWrites()).toHaveLength(1);
     expect(mode.ingressStatusWriter!.writes).toBe(1);
 
@@ -69,7 +72,7 @@ describe('Ingress status', () => {
     expect(lb('shop-2')).toEqual([{ hostname: 'edge.example.com' }]);
   });
 
-  it('takes the address back when an Ingress leaves our class, and leaves another controller\'s address alone', async () => {
+  it("takes the address back when an Ingress leaves our class, and leaves another controller's address alone", async () => {
     const foreign = api.get('Ingress', NS, 'other')!;
     foreign.status = { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } };
     api.applyStatus(foreign);
@@ -101,29 +104,41 @@ describe('Ingress status', () => {
 
 describe('the gateway Service address', () => {
   it('is the load balancer address, the external name, the external IPs or else the cluster IPs', () => {
-    expect(serviceAddresses({ spec: { type: 'LoadBalancer', clusterIP: '10.0.0.1' }, status: { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { hostname: 'lb.example.com' }] } } })).toEqual([
-      { ip: '1.2.3.4' },
-      { hostname: 'lb.example.com' },
-    ]);
+    expect(
+      serviceAddresses({
+        spec: { type: 'LoadBalancer', clusterIP: '10.0.0.1' },
+        status: { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { hostname: 'lb.example.com' }] } },
+      }),
+    ).toEqual([{ ip: '1.2.3.4' }, { hostname: 'lb.example.com' }]);
     expect(serviceAddresses({ spec: { type: 'LoadBalancer', clusterIP: '10.0.0.1' } })).toEqual([]);
     expect(serviceAddresses({ spec: { type: 'ExternalName', externalName: 'gw.example.com' } })).toEqual([{ hostname: 'gw.example.com' }]);
-    expect(serviceAddresses({ spec: { type: 'NodePort', clusterIP: '10.0.0.1', externalIPs: ['192.0.2.1'] } })).toEqual([{ ip: '192.0.2.1' }]);
-    expect(serviceAddresses({ spec: { type: 'ClusterIP', clusterIP: '10.0.0.1', clusterIPs: ['10.0.0.1', 'fd00::1'] } })).toEqual([{ ip: '10.0.0.1' }, { ip: 'fd00::1' }]);
+    expect(serviceAddresses({ spec: { type: 'NodePort', clusterIP: '10.0.0.1', externalIPs: ['192.0.2.1'] } })).toEqual([
+      { ip: '192.0.2.1' },
+    ]);
+    expect(serviceAddresses({ spec: { type: 'ClusterIP', clusterIP: '10.0.0.1', clusterIPs: ['10.0.0.1', 'fd00::1'] } })).toEqual([
+      { ip: '10.0.0.1' },
+      { ip: 'fd00::1' },
+    ]);
     expect(serviceAddresses({ spec: { type: 'ClusterIP', clusterIP: 'None' } })).toEqual([]);
   });
 });
 
 describe('the Ingress status flags', () => {
   it('--ingress-status-service names the Service; --ingress-status-address wins over it; neither writes no Ingress status', () => {
-    const settings = (...args: string[]) => kubernetesModeSettings(parseFlags(KUBERNETES_FLAGS, ['--kubernetes', ...args]).values).ingressStatus;
+    const settings = (...args: string[]) =>
+      kubernetesModeSettings(parseFlags(KUBERNETES_FLAGS, ['--kubernetes', ...args]).values).ingressStatus;
     expect(settings('--ingress-status-service=switchyard-gateway/edge-gateway')).toEqual({ service: 'switchyard-gateway/edge-gateway' });
-    expect(settings('--ingress-status-service=switchyard-gateway/edge-gateway', '--ingress-status-address=203.0.113.1,gw.example.com')).toEqual({
+    expect(
+      settings('--ingress-status-service=switchyard-gateway/edge-gateway', '--ingress-status-address=203.0.113.1,gw.example.com'),
+    ).toEqual({
       addresses: ['203.0.113.1', 'gw.example.com'],
     });
     expect(settings()).toBeUndefined();
   });
 
   it('refuses a Service that is not <namespace>/<name>, naming the flag and the fix', () => {
-    expect(() => parseServiceRef('edge-gateway')).toThrow(/--ingress-status-service: "edge-gateway" is not <namespace>\/<name> \(for example switchyard-gateway\/edge-gateway\)/);
+    expect(() => parseServiceRef('edge-gateway')).toThrow(
+      /--ingress-status-service: "edge-gateway" is not <namespace>\/<name> \(for example switchyard-gateway\/edge-gateway\)/,
+    );
   });
 });

@@ -49,7 +49,10 @@ describe('leader election', () => {
     expect(lease.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     // Several renewals later the same replica still leads, and the other never did.
     const renewed = Number(lease.metadata.resourceVersion);
-    await eventually('three renewals', () => Number(api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion) >= renewed + 3);
+    await eventually(
+      'three renewals',
+      () => Number(api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion) >= renewed + 3,
+    );
     expect(leader.isLeader()).toBe(true);
     expect(api.get('Lease', LEASE.namespace, LEASE.name)!.spec.holderIdentity).toBe(leader.identity);
     expect(bothLed).toBe(false);
@@ -111,7 +114,10 @@ describe('leader election', () => {
     const before = puts();
     api.failNext('PUT', 'Lease', 409);
     // The failed PUT, then a successful renewal after it.
-    await eventually('a renewal after the conflict', () => puts() >= before + 2 && api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion !== undefined);
+    await eventually(
+      'a renewal after the conflict',
+      () => puts() >= before + 2 && api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion !== undefined,
+    );
     const renewedAt = api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion;
     await eventually('another renewal', () => api.get('Lease', LEASE.namespace, LEASE.name)!.metadata.resourceVersion !== renewedAt);
     expect(lost).toBe(false);
@@ -119,7 +125,9 @@ describe('leader election', () => {
   });
 
   it('refuses settings where the renew deadline outlasts the lease', () => {
-    expect(() => new LeaderElector({ ...LEASE, renewDeadlineMs: 1500, kubeConfig: api.kubeConfig() })).toThrow(/renew deadline \(1500 ms\) must be shorter than the lease duration \(1000 ms\)/);
+    expect(() => new LeaderElector({ ...LEASE, renewDeadlineMs: 1500, kubeConfig: api.kubeConfig() })).toThrow(
+      /renew deadline \(1500 ms\) must be shorter than the lease duration \(1000 ms\)/,
+    );
   });
 });
 
@@ -156,7 +164,9 @@ describe('two Switchyard replicas', () => {
     api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
     const a = await replica('replica-a');
     const b = await replica('replica-b');
-    const [leader, follower] = await eventually('a leader', () => (a.leader.isLeader() ? [a, b] : b.leader.isLeader() ? [b, a] : undefined));
+    const [leader, follower] = await eventually('a leader', () =>
+      a.leader.isLeader() ? [a, b] : b.leader.isLeader() ? [b, a] : undefined,
+    );
     const leaderName = leader.leader.identity;
     const followerName = follower.leader.identity;
 
@@ -170,8 +180,11 @@ describe('two Switchyard replicas', () => {
     await eventually('the follower leads', () => follower.leader.isLeader());
     // A change that alters the status is now written by the new leader.
     api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Fastest' } }));
-    await eventually('Accepted=False written', () =>
-      api.get('TrafficPolicy', NS, 'reviews')?.status?.conditions?.find((c: { type: string }) => c.type === 'Accepted')?.status === 'False',
+    await eventually(
+      'Accepted=False written',
+      () =>
+        api.get('TrafficPolicy', NS, 'reviews')?.status?.conditions?.find((c: { type: string }) => c.type === 'Accepted')?.status ===
+        'False',
     );
     expect(api.statusWrites(followerName)).toBe(1);
     expect(api.statusWrites(leaderName)).toBe(1);
@@ -187,7 +200,10 @@ describe('serve --kubernetes flags', () => {
     writeFileSync(kubeconfig, api.kubeConfigYaml('flags'));
     api.apply(service('reviews', 9080, { mesh: 'on' }));
     api.apply(service('legacy', 9080, { mesh: 'off' }));
-    api.apply({ ...service('elsewhere', 9080, { mesh: 'on' }), metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } } });
+    api.apply({
+      ...service('elsewhere', 9080, { mesh: 'on' }),
+      metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } },
+    });
     const { values } = parseFlags(KUBERNETES_FLAGS, [
       '--kubernetes',
       `--kubeconfig=${kubeconfig}`,

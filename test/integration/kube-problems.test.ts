@@ -23,7 +23,14 @@ describe('configuration problems in Kubernetes mode', () => {
 
   it('posts an Event for a policy whose Service is missing, and forgets the problem once the Service exists', async () => {
     api.apply(trafficPolicy('ratings', 'ratings'));
-    api.apply(trafficPolicy('reviews', 'reviews', { split: [{ backend: 'reviews', weight: 90 }, { backend: 'reviews', port: 9080, weight: 20 }] }));
+    api.apply(
+      trafficPolicy('reviews', 'reviews', {
+        split: [
+          { backend: 'reviews', weight: 90 },
+          { backend: 'reviews', port: 9080, weight: 20 },
+        ],
+      }),
+    );
     mode = await startTestReplica(api, { lead: false });
     const codes = () => mode!.app.pipeline.problemTracker.problems().map((p: Problem) => `${p.code} ${p.object.name}`);
     expect(codes()).toEqual(expect.arrayContaining(['PolicyTargetNotFound ratings', 'WeightsNotHundred reviews']));
@@ -33,7 +40,11 @@ describe('configuration problems in Kubernetes mode', () => {
     const events = (): JsonObject[] => api.objectsOf('Event');
     await eventually('an Event on the policy', () => events().some((e) => (e.regarding as JsonObject).name === 'ratings'));
     const event = events().find((e) => (e.regarding as JsonObject).name === 'ratings')!;
-    expect(event).toMatchObject({ type: 'Warning', reason: 'PolicyTargetNotFound', regarding: { kind: 'TrafficPolicy', namespace: NS, fieldPath: 'spec.targetRef.name' } });
+    expect(event).toMatchObject({
+      type: 'Warning',
+      reason: 'PolicyTargetNotFound',
+      regarding: { kind: 'TrafficPolicy', namespace: NS, fieldPath: 'spec.targetRef.name' },
+    });
 
     api.apply(service('ratings'));
     await eventually('the problem is gone', () => !codes().includes('PolicyTargetNotFound ratings'));

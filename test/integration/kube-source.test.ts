@@ -114,7 +114,10 @@ describe('Kubernetes source', () => {
     api.apply(ingressClass('switchyard'));
     api.apply(ingress('shop', 'reviews'));
     api.apply(tlsSecret('shop-tls'));
-    await eventually('gateway kinds created', () => model.ingress(NS, 'shop') && model.ingressClass('switchyard') && model.secret(NS, 'shop-tls'));
+    await eventually(
+      'gateway kinds created',
+      () => model.ingress(NS, 'shop') && model.ingressClass('switchyard') && model.secret(NS, 'shop-tls'),
+    );
     const changedIngress = ingress('shop', 'reviews');
     changedIngress.spec.rules[0].host = 'www.example.com';
     api.apply(changedIngress);
@@ -130,7 +133,10 @@ describe('Kubernetes source', () => {
     api.delete('Ingress', NS, 'shop');
     api.delete('IngressClass', undefined, 'switchyard');
     api.delete('Secret', NS, 'shop-tls');
-    await eventually('gateway kinds deleted', () => !model.ingress(NS, 'shop') && !model.ingressClass('switchyard') && !model.secret(NS, 'shop-tls'));
+    await eventually(
+      'gateway kinds deleted',
+      () => !model.ingress(NS, 'shop') && !model.ingressClass('switchyard') && !model.secret(NS, 'shop-tls'),
+    );
 
     api.delete('Service', NS, 'reviews');
     await watcher.clusters('reviews deleted', (names) => names.length === 0);
@@ -139,7 +145,10 @@ describe('Kubernetes source', () => {
   it('reads only the given namespaces and the objects the label selector picks', async () => {
     api.apply(service('reviews', 9080, { mesh: 'on' }));
     api.apply(service('hidden', 9080, { mesh: 'off' }));
-    api.apply({ ...service('elsewhere', 9080, { mesh: 'on' }), metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } } });
+    api.apply({
+      ...service('elsewhere', 9080, { mesh: 'on' }),
+      metadata: { name: 'elsewhere', namespace: 'other', labels: { mesh: 'on' } },
+    });
     await startApp({ namespaces: [NS], labelSelector: 'mesh=on' });
     const watcher = new ClusterWatcher(client!, 'envoy-1');
     await watcher.clusters('only reviews', (names) => names.join() === 'shop/reviews/9080');
@@ -230,7 +239,10 @@ describe('Kubernetes source', () => {
     api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
     await startApp();
     const watcher = new ClusterWatcher(client!, 'envoy-1');
-    await watcher.clusters('initial', (names, r) => names.length === 2 && /round_robin/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''));
+    await watcher.clusters(
+      'initial',
+      (names, r) => names.length === 2 && /round_robin/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''),
+    );
     const watchesBefore = api.writes.length;
 
     api.blockWatches(true);
@@ -245,7 +257,8 @@ describe('Kubernetes source', () => {
 
     await watcher.clusters(
       'details added, ratings gone, reviews random',
-      (names, r) => names.sort().join() === 'shop/details/9080,shop/reviews/9080' && /random/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''),
+      (names, r) =>
+        names.sort().join() === 'shop/details/9080,shop/reviews/9080' && /random/.test(lbPolicyNames(r, 'shop/reviews/9080')[0] ?? ''),
     );
     await eventually('connected again', () => source.connected());
     expect(api.goneSent).toBeGreaterThan(0);
@@ -355,7 +368,12 @@ describe('Kubernetes source', () => {
     const lines = await captureLog(async () => {
       await startApp();
     });
-    const refusals = lines.filter((l) => /refused/.test(l.message)) as Array<{ level: string; message: string; informer?: string; hint?: string }>;
+    const refusals = lines.filter((l) => /refused/.test(l.message)) as Array<{
+      level: string;
+      message: string;
+      informer?: string;
+      hint?: string;
+    }>;
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toMatchObject({
       level: 'error',

@@ -43,7 +43,11 @@ describe('TrafficPolicy status', () => {
     await eventually('status written', () => condition('reviews', 'Programmed'));
     const status = api.get('TrafficPolicy', NS, 'reviews')!.status;
     expect(status.observedGeneration).toBe(1);
-    expect(Object.fromEntries(status.conditions.map((c: Condition) => [c.type, c.status]))).toEqual({ Accepted: 'True', ResolvedRefs: 'True', Programmed: 'True' });
+    expect(Object.fromEntries(status.conditions.map((c: Condition) => [c.type, c.status]))).toEqual({
+      Accepted: 'True',
+      ResolvedRefs: 'True',
+      Programmed: 'True',
+    });
     expect(status.conditions.every((c: Condition) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(c.lastTransitionTime ?? ''))).toBe(true);
     expect(api.statusWrites()).toBe(1);
 
@@ -64,7 +68,13 @@ describe('TrafficPolicy status', () => {
     const stored = api.get('TrafficPolicy', NS, 'reviews')!;
     stored.status = {
       observedGeneration: 1,
-      conditions: ['Accepted', 'ResolvedRefs', 'Programmed'].map((type) => ({ type, status: 'True', reason: 'Old', message: 'from before', lastTransitionTime: earlier })),
+      conditions: ['Accepted', 'ResolvedRefs', 'Programmed'].map((type) => ({
+        type,
+        status: 'True',
+        reason: 'Old',
+        message: 'from before',
+        lastTransitionTime: earlier,
+      })),
     };
     api.applyStatus(stored);
     await start();
@@ -113,7 +123,10 @@ describe('TrafficPolicy status', () => {
     api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'RoundRobin' } }));
     api.apply(trafficPolicy('ratings', 'ratings', { loadBalancer: { policy: 'Random' } }));
     await start();
-    await eventually('Programmed=True', () => condition('reviews', 'Programmed')?.status === 'True' && condition('ratings', 'Programmed')?.status === 'True');
+    await eventually(
+      'Programmed=True',
+      () => condition('reviews', 'Programmed')?.status === 'True' && condition('ratings', 'Programmed')?.status === 'True',
+    );
 
     const envoys = [new ClusterWatcher(client, 'envoy-1'), new ClusterWatcher(client, 'envoy-2')];
     for (const envoy of envoys) {
@@ -123,7 +136,9 @@ describe('TrafficPolicy status', () => {
     await eventually('Programmed=False', () => condition('reviews', 'Programmed')?.status === 'False');
     const programmed = condition('reviews', 'Programmed')!;
     expect(programmed.reason).toBe('Nacked');
-    expect(programmed.message).toBe('2 proxies NACKed cluster shop/reviews/9080: Error adding/updating cluster(s) shop/reviews/9080: round_robin is not supported here');
+    expect(programmed.message).toBe(
+      '2 proxies NACKed cluster shop/reviews/9080: Error adding/updating cluster(s) shop/reviews/9080: round_robin is not supported here',
+    );
     // The other policy's cluster was not named: it stays programmed.
     expect(condition('ratings', 'Programmed')?.status).toBe('True');
     expect(condition('reviews', 'Accepted')?.status).toBe('True');
@@ -131,7 +146,10 @@ describe('TrafficPolicy status', () => {
     // One proxy ACKs a new version; the other still holds its NACK.
     api.apply(endpointSlice('reviews', ['10.0.0.5']));
     api.apply(trafficPolicy('reviews', 'reviews', { loadBalancer: { policy: 'Random' } }));
-    const next = await envoys[0].clusters('random', (names, r) => names.includes('shop/reviews/9080') && JSON.stringify(r.resources).includes('random'));
+    const next = await envoys[0].clusters(
+      'random',
+      (names, r) => names.includes('shop/reviews/9080') && JSON.stringify(r.resources).includes('random'),
+    );
     expect(next).toBeDefined();
     await eventually('one proxy left', () => /^1 proxy NACKed/.test(condition('reviews', 'Programmed')?.message ?? ''));
     // The second disconnects: nothing outstanding, Programmed again.
@@ -162,20 +180,37 @@ describe('TrafficPolicy status', () => {
 });
 
 describe('NACK attribution', () => {
-  const nack = (typeUrl: string, message: string, nodeId = 'envoy-1', streamId = 1): OutstandingNack => ({ typeUrl, message, nodeId, streamId });
+  const nack = (typeUrl: string, message: string, nodeId = 'envoy-1', streamId = 1): OutstandingNack => ({
+    typeUrl,
+    message,
+    nodeId,
+    streamId,
+  });
   const lbOnly = { targetRef: { name: 'reviews' }, loadBalancer: { policy: 'RoundRobin' as const } };
-  const canary = { targetRef: { name: 'reviews' }, split: [{ backend: 'reviews-v2', weight: 10 }, { backend: 'reviews', weight: 90 }] };
+  const canary = {
+    targetRef: { name: 'reviews' },
+    split: [
+      { backend: 'reviews-v2', weight: 10 },
+      { backend: 'reviews', weight: 90 },
+    ],
+  };
 
   it('finds cluster names in proxy messages', () => {
-    expect(clusterNamesIn('cluster shop/reviews/9080: bad; also shop/ratings/80 and shop/reviews/9080')).toEqual(['shop/reviews/9080', 'shop/ratings/80']);
+    expect(clusterNamesIn('cluster shop/reviews/9080: bad; also shop/ratings/80 and shop/reviews/9080')).toEqual([
+      'shop/reviews/9080',
+      'shop/ratings/80',
+    ]);
     expect(clusterNamesIn('a/b path /x/y/1 is not a cluster, nor http://h/a/b/1')).toEqual([]);
   });
 
-  it('names the target cluster; other Services\' clusters do not concern the policy', () => {
+  it("names the target cluster; other Services' clusters do not concern the policy", () => {
     expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, 'cluster shop/ratings/9080: bad')])).toBeUndefined();
-    expect(nackedCondition('shop', lbOnly, [nack(TypeUrl.Cluster, 'shop/reviews/9080: bad'), nack(TypeUrl.Cluster, 'shop/reviews/9080: bad', 'envoy-2', 2)])).toBe(
-      '2 proxies NACKed cluster shop/reviews/9080: shop/reviews/9080: bad',
-    );
+    expect(
+      nackedCondition('shop', lbOnly, [
+        nack(TypeUrl.Cluster, 'shop/reviews/9080: bad'),
+        nack(TypeUrl.Cluster, 'shop/reviews/9080: bad', 'envoy-2', 2),
+      ]),
+    ).toBe('2 proxies NACKed cluster shop/reviews/9080: shop/reviews/9080: bad');
   });
 
   it('attributes an unnamed cluster rejection to every policy, an unnamed route rejection to policies that shape routes', () => {
@@ -199,7 +234,10 @@ describe('NACK attribution', () => {
   });
 
   it('compares statuses without transition times', () => {
-    const at = (time: string) => ({ observedGeneration: 2, conditions: [{ type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok', lastTransitionTime: time }] });
+    const at = (time: string) => ({
+      observedGeneration: 2,
+      conditions: [{ type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok', lastTransitionTime: time }],
+    });
     expect(statusSignature(at('2020-01-01T00:00:00Z'))).toBe(statusSignature(at('2026-01-01T00:00:00Z')));
     expect(statusSignature(at('2020-01-01T00:00:00Z'))).not.toBe(statusSignature({ ...at('x'), observedGeneration: 3 }));
   });

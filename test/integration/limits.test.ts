@@ -7,7 +7,15 @@ import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import type { RefusedEvent, StreamClosedEvent } from '../../src/xds/events.js';
 import { XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
-import { ADS_DELTA_METHOD, ADS_SOTW_METHOD, DeltaTestStream, SotwTestStream, testNode, XdsTestClient, type DecodedDeltaResponse } from '../support/xds-client.js';
+import {
+  ADS_DELTA_METHOD,
+  ADS_SOTW_METHOD,
+  DeltaTestStream,
+  SotwTestStream,
+  testNode,
+  XdsTestClient,
+  type DecodedDeltaResponse,
+} from '../support/xds-client.js';
 import { cluster } from '../support/xds-fixtures.js';
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -133,10 +141,16 @@ describe('xDS limits', () => {
     deltaStream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: ['e'] });
     const deltaStatus = await deltaStream.status;
     expect(deltaStatus.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(deltaStatus.details).toBe('too many subscriptions on one stream: this request makes 6, the cap (max subscriptions per stream) is 5');
+    expect(deltaStatus.details).toBe(
+      'too many subscriptions on one stream: this request makes 6, the cap (max subscriptions per stream) is 5',
+    );
 
     const sotwStream = xds.sotw();
-    sotwStream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ['1', '2', '3', '4', '5', '6'], node: testNode({ id: 'sotw-greedy' }) });
+    sotwStream.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: ['1', '2', '3', '4', '5', '6'],
+      node: testNode({ id: 'sotw-greedy' }),
+    });
     expect((await sotwStream.status).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(refused.map((event) => [event.reason, event.nodeId])).toEqual([
       ['subscriptions-per-stream', 'delta-greedy'],
@@ -184,7 +198,9 @@ describe('xDS limits', () => {
     let maxQueuedBytes = 0;
     let maxQueuedResponses = 0;
     for (let generation = 1; generation <= updates; generation++) {
-      cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[generation % names.length], generation)] }]);
+      cache.apply([
+        { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[generation % names.length], generation)] },
+      ]);
       const [snapshot] = server.streams();
       maxQueuedBytes = Math.max(maxQueuedBytes, snapshot.queuedBytes);
       maxQueuedResponses = Math.max(maxQueuedResponses, snapshot.queuedResponses);
@@ -217,7 +233,10 @@ describe('xDS limits', () => {
     const limit = 300 * 1024;
     // Not ready until every request is in, so they all arrive at once, as at a control plane start.
     let open: () => void = () => undefined;
-    const { server, cache, port } = await start({ limits: { maxQueuedBytes: limit }, ready: new Promise<void>((resolve) => (open = resolve)) }, false);
+    const { server, cache, port } = await start(
+      { limits: { maxQueuedBytes: limit }, ready: new Promise<void>((resolve) => (open = resolve)) },
+      false,
+    );
     const names = seedBigClusters(cache, 50);
     let maxQueued = 0;
     let maxWaiting = 0;
@@ -277,7 +296,9 @@ describe('xDS limits', () => {
       return before;
     };
     for (let generation = 1; generation <= 2000; generation++) {
-      cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[generation % names.length], generation)] }]);
+      cache.apply([
+        { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [bigCluster(names[generation % names.length], generation)] },
+      ]);
       await new Promise((resolve) => setImmediate(resolve));
       if (generation % 50 === 0 && (await settled()) >= limit) break;
     }

@@ -100,7 +100,9 @@ describe('one diagnosis for validate, serve and render', () => {
     app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: 0, debounce: { quietMs: 1, maxMs: 5 } });
     await app.ready;
     const changes: Array<{ added: string[]; removed: string[] }> = [];
-    app.pipeline.problemTracker.on('problemsChanged', (added, removed) => changes.push({ added: added.map((p) => p.code), removed: removed.map((p) => p.code) }));
+    app.pipeline.problemTracker.on('problemsChanged', (added, removed) =>
+      changes.push({ added: added.map((p) => p.code), removed: removed.map((p) => p.code) }),
+    );
 
     const policies = path.join(tmp, 'policies.yaml');
     await writeFile(policies, (await readFile(policies, 'utf8')).replace('weight: 20', 'weight: 10'));
@@ -109,7 +111,10 @@ describe('one diagnosis for validate, serve and render', () => {
     expect(changes).toEqual([{ added: [], removed: ['WeightsNotHundred'] }]);
 
     // A syntax error fixed changes no object the file had served: the source says its problems changed.
-    await writeFile(path.join(tmp, 'syntax.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: { name: fixed, namespace: shop }\nspec:\n  ports: [{ port: 81, appProtocol: http }]\n');
+    await writeFile(
+      path.join(tmp, 'syntax.yaml'),
+      'apiVersion: v1\nkind: Service\nmetadata: { name: fixed, namespace: shop }\nspec:\n  ports: [{ port: 81, appProtocol: http }]\n',
+    );
     await source.rescan();
     await waitFor(() => changes.length > 1);
     expect(changes[1].removed).toEqual(['YamlSyntaxError']);

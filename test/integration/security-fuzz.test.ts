@@ -19,21 +19,30 @@ const typeUrls = fc.oneof(
   fc.constantFrom('', 'type.googleapis.com/', 'type.googleapis.com/envoy.config.cluster.v3.Cluster ', 'garbage'),
   fc.string({ maxLength: 40 }),
 );
-const names = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...NAMES) }, fc.string({ maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 10 }));
+const names = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...NAMES) },
+  fc.string({ maxLength: 30 }),
+  fc.string({ unit: 'binary', maxLength: 10 }),
+);
 const nonces = fc.oneof(fc.constant(''), fc.constantFrom('1', '2', '3', 'a', 'zz'), fc.string({ maxLength: 12 }));
 const nodes = fc.option(
-  fc.record(
-    {
-      id: fc.oneof(fc.constantFrom('envoy-1', ''), fc.string({ maxLength: 20 })),
-      role: fc.option(fc.constantFrom('sidecar', 'gateway', 'proxyless', 'pilot', ''), { nil: undefined }),
-      gateway: fc.option(fc.constantFrom('edge', '', 'other'), { nil: undefined }),
-      userAgentName: fc.option(fc.constantFrom('envoy', 'gRPC Go', ''), { nil: undefined }),
-    },
-    { requiredKeys: ['id'] },
-  ).map((node) => testNode(node)),
+  fc
+    .record(
+      {
+        id: fc.oneof(fc.constantFrom('envoy-1', ''), fc.string({ maxLength: 20 })),
+        role: fc.option(fc.constantFrom('sidecar', 'gateway', 'proxyless', 'pilot', ''), { nil: undefined }),
+        gateway: fc.option(fc.constantFrom('edge', '', 'other'), { nil: undefined }),
+        userAgentName: fc.option(fc.constantFrom('envoy', 'gRPC Go', ''), { nil: undefined }),
+      },
+      { requiredKeys: ['id'] },
+    )
+    .map((node) => testNode(node)),
   { nil: undefined, freq: 3 },
 );
-const errorDetails = fc.option(fc.record({ code: fc.integer({ min: 0, max: 20 }), message: fc.string({ maxLength: 20 }) }), { nil: undefined, freq: 4 });
+const errorDetails = fc.option(fc.record({ code: fc.integer({ min: 0, max: 20 }), message: fc.string({ maxLength: 20 }) }), {
+  nil: undefined,
+  freq: 4,
+});
 
 const sotwRequests = fc.record({
   typeUrl: typeUrls,
@@ -149,17 +158,26 @@ describe('hostile xDS requests', () => {
         initialResourceVersions: { 'shop/a/80': 'v1' },
       }),
     );
-    const mutants = fc.array(fc.record({ at: fc.nat({ max: valid.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 6 }).map((flips) => {
-      const bytes = Buffer.from(valid);
-      for (const flip of flips) bytes[flip.at] = flip.value;
-      return bytes;
-    });
+    const mutants = fc
+      .array(fc.record({ at: fc.nat({ max: valid.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 6 })
+      .map((flips) => {
+        const bytes = Buffer.from(valid);
+        for (const flip of flips) bytes[flip.at] = flip.value;
+        return bytes;
+      });
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)), mutants), fc.boolean(), async (bytes, delta) => {
-        const stream = delta ? client.delta() : client.sotw();
-        stream.sendRaw(bytes);
-        await settle(stream);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
+          mutants,
+        ),
+        fc.boolean(),
+        async (bytes, delta) => {
+          const stream = delta ? client.delta() : client.sotw();
+          stream.sendRaw(bytes);
+          await settle(stream);
+        },
+      ),
       { numRuns: 250 },
     );
     await healthyStillServed();

@@ -38,13 +38,20 @@ class TestPki {
   issue(name: string, subjectAltName: string): Issued {
     const issued = { cert: path.join(this.dir, `${name}-${++this.serial}.pem`), key: path.join(this.dir, `${name}-${this.serial}.key`) };
     this.openssl([
-      '-keyout', issued.key,
-      '-out', issued.cert,
-      '-subj', `/CN=${name}`,
-      '-CA', this.ca.cert,
-      '-CAkey', this.ca.key,
-      '-addext', `subjectAltName=${subjectAltName}`,
-      '-addext', 'basicConstraints=critical,CA:FALSE',
+      '-keyout',
+      issued.key,
+      '-out',
+      issued.cert,
+      '-subj',
+      `/CN=${name}`,
+      '-CA',
+      this.ca.cert,
+      '-CAkey',
+      this.ca.key,
+      '-addext',
+      `subjectAltName=${subjectAltName}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
     ]);
     return issued;
   }
@@ -54,7 +61,11 @@ class TestPki {
   }
 
   private openssl(args: string[]): void {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', ...args], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', ...args],
+      { stdio: 'pipe' },
+    );
   }
 }
 
@@ -87,7 +98,10 @@ function servedCertificateSerial(port: number, pki: TestPki, identity?: Issued):
 
 function serialOf(certFile: string): string {
   const output = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-serial'], { encoding: 'utf8' });
-  return output.trim().replace(/^serial=/, '').toUpperCase();
+  return output
+    .trim()
+    .replace(/^serial=/, '')
+    .toUpperCase();
 }
 
 const SPIFFE_REVIEWS = 'spiffe://cluster.local/ns/shop/sa/reviews';
@@ -111,7 +125,9 @@ describe('xDS security', () => {
     for (const server of servers.splice(0)) server.forceShutdown();
   });
 
-  async function start(options: Partial<XdsServerOptions>): Promise<{ server: XdsServer; cache: ResourceCache; port: number; refused: RefusedEvent[] }> {
+  async function start(
+    options: Partial<XdsServerOptions>,
+  ): Promise<{ server: XdsServer; cache: ResourceCache; port: number; refused: RefusedEvent[] }> {
     const cache = new ResourceCache();
     const server = new XdsServer({ ...options, cache });
     servers.push(server);
@@ -192,7 +208,11 @@ describe('xDS security', () => {
     try {
       const foreign = stranger.issue('intruder', `URI:${SPIFFE_REVIEWS}`);
       // A client that trusts the server but presents a certificate of another CA.
-      const foreignCredentials = grpc.credentials.createSsl(readFileSync(pki.ca.cert), readFileSync(foreign.key), readFileSync(foreign.cert));
+      const foreignCredentials = grpc.credentials.createSsl(
+        readFileSync(pki.ca.cert),
+        readFileSync(foreign.key),
+        readFileSync(foreign.cert),
+      );
       const cases: Array<[string, grpc.Client]> = [
         ['no certificate', tlsClient(port, pki)],
         ['foreign CA', new grpc.Client(`127.0.0.1:${port}`, foreignCredentials)],
@@ -216,7 +236,12 @@ describe('xDS security', () => {
 
     const metadataNode = (id: string, namespace: string, serviceAccount: string) => ({
       ...testNode({ id }),
-      metadata: { fields: { 'switchyard.dev/namespace': { stringValue: namespace }, 'switchyard.dev/service-account': { stringValue: serviceAccount } } },
+      metadata: {
+        fields: {
+          'switchyard.dev/namespace': { stringValue: namespace },
+          'switchyard.dev/service-account': { stringValue: serviceAccount },
+        },
+      },
     });
     const allowed: Array<[string, Record<string, unknown>]> = [
       ['id form', testNode({ id: 'sidecar~10.0.0.7~shop~reviews' })],
@@ -229,8 +254,18 @@ describe('xDS security', () => {
     }
 
     const denied: Array<[string, Issued, Record<string, unknown>, RegExp]> = [
-      ['another service account', reviews, testNode({ id: 'x~shop~ratings' }), /claims namespace "shop" and service account "ratings".*spiffe:\/\/cluster.local\/ns\/shop\/sa\/reviews/],
-      ['another namespace by metadata', reviews, metadataNode('sneaky', 'payments', 'reviews'), /node metadata claims namespace "payments"/],
+      [
+        'another service account',
+        reviews,
+        testNode({ id: 'x~shop~ratings' }),
+        /claims namespace "shop" and service account "ratings".*spiffe:\/\/cluster.local\/ns\/shop\/sa\/reviews/,
+      ],
+      [
+        'another namespace by metadata',
+        reviews,
+        metadataNode('sneaky', 'payments', 'reviews'),
+        /node metadata claims namespace "payments"/,
+      ],
       ['no claim at all', reviews, testNode({ id: 'plain-envoy' }), /names no workload: use <name>~<namespace>~<service-account>/],
       ['untrusted trust domain', otherDomain, testNode({ id: 'x~shop~reviews' }), /no SPIFFE ID .* in trust domain "cluster.local"/],
     ];
@@ -262,7 +297,9 @@ describe('xDS security', () => {
     impostor.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'proxy-2.mesh.example' }) });
     const status = await impostor.status;
     expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(status.details).toContain('no DNS name in the client certificate equals the node id (certificate DNS names: proxy-1.mesh.example)');
+    expect(status.details).toContain(
+      'no DNS name in the client certificate equals the node id (certificate DNS names: proxy-1.mesh.example)',
+    );
   });
 
   it("serves a gateway's Secrets only to identities allowed for that gateway", async () => {
@@ -279,7 +316,11 @@ describe('xDS security', () => {
     const other = pki.issue('other', 'URI:spiffe://cluster.local/ns/gateways/sa/other');
 
     const allowed = delta(tlsClient(port, pki, edge));
-    allowed.request({ typeUrl: TypeUrl.Secret, subscribe: ['shop/tls-cert'], node: testNode({ id: 'edge-1~gateways~edge', role: 'gateway', gateway: 'edge' }) });
+    allowed.request({
+      typeUrl: TypeUrl.Secret,
+      subscribe: ['shop/tls-cert'],
+      node: testNode({ id: 'edge-1~gateways~edge', role: 'gateway', gateway: 'edge' }),
+    });
     expect((await allowed.next(TypeUrl.Secret)).names).toEqual(['shop/tls-cert']);
 
     // Another workload, honest about its own identity, may join the gateway's group for its
@@ -294,13 +335,17 @@ describe('xDS security', () => {
       'Secrets of gateway "edge" are not for this client: certificate identities spiffe://cluster.local/ns/gateways/sa/other; allowed: spiffe://cluster.local/ns/gateways/sa/edge',
     );
     expect(outsider.received.filter((r) => r.typeUrl === TypeUrl.Secret)).toEqual([]);
-    expect(refused).toEqual([expect.objectContaining({ reason: 'gateway-secrets', code: 'PERMISSION_DENIED', nodeId: 'o-1~gateways~other' })]);
+    expect(refused).toEqual([
+      expect.objectContaining({ reason: 'gateway-secrets', code: 'PERMISSION_DENIED', nodeId: 'o-1~gateways~other' }),
+    ]);
   });
 
   it('refuses identity settings that cannot be enforced', () => {
     const cache = new ResourceCache();
     expect(() => new XdsServer({ cache, identityRule: 'spiffe' })).toThrow('identity rule "spiffe" needs mutual TLS');
-    expect(() => new XdsServer({ cache, tls: { certFile: serverCert.cert, keyFile: serverCert.key }, identityRule: 'dns' })).toThrow('needs mutual TLS');
+    expect(() => new XdsServer({ cache, tls: { certFile: serverCert.cert, keyFile: serverCert.key }, identityRule: 'dns' })).toThrow(
+      'needs mutual TLS',
+    );
     expect(() => new XdsServer({ cache, gatewaySecretAccess: { edge: [] } })).toThrow('gateway Secret access rules need mutual TLS');
   });
 
@@ -320,8 +365,12 @@ describe('xDS security', () => {
       dnsNames: ['proxy.example'],
     });
     expect(claimedWorkloads({ id: 'a~b' })).toMatch(/names no workload/);
-    expect(claimedWorkloads({ id: 'sidecar~10.1.2.3~shop~reviews' })).toEqual([{ namespace: 'shop', serviceAccount: 'reviews', from: 'node id' }]);
-    expect(claimedWorkloads({ id: 'n', metadata: { fields: { 'switchyard.dev/namespace': { stringValue: 'shop' } } } })).toMatch(/sets only one of/);
+    expect(claimedWorkloads({ id: 'sidecar~10.1.2.3~shop~reviews' })).toEqual([
+      { namespace: 'shop', serviceAccount: 'reviews', from: 'node id' },
+    ]);
+    expect(claimedWorkloads({ id: 'n', metadata: { fields: { 'switchyard.dev/namespace': { stringValue: 'shop' } } } })).toMatch(
+      /sets only one of/,
+    );
     expect(['127.0.0.1', '::1', '[::1]', 'localhost'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '10.0.0.5', '::'].some(isLoopbackHost)).toBe(false);
   });

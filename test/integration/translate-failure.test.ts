@@ -111,8 +111,18 @@ async function expectStreamUp(stream: DeltaTestStream): Promise<void> {
 /** Both Services gain a port in one batch: a good change (a) and one that will fail (b). */
 function addPorts(run: Running): void {
   run.source.emit([
-    upsert(service('a', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 9090 }])),
-    upsert(service('b', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 7070 }])),
+    upsert(
+      service('a', [
+        { name: 'http', port: 8080 },
+        { name: 'http-admin', port: 9090 },
+      ]),
+    ),
+    upsert(
+      service('b', [
+        { name: 'http', port: 8080 },
+        { name: 'http-admin', port: 7070 },
+      ]),
+    ),
   ]);
 }
 
@@ -139,7 +149,11 @@ describe('a failing flush', () => {
     const failure = run.failures.find((f) => f.problem.object.kind === 'Service')!;
     expect(failure.stage).toBe('translate');
     expect(failure.keys).toEqual(['shop/b']);
-    expect(failure.problem).toMatchObject({ code: 'TranslationFailed', severity: 'error', object: { kind: 'Service', namespace: 'shop', name: 'b' } });
+    expect(failure.problem).toMatchObject({
+      code: 'TranslationFailed',
+      severity: 'error',
+      object: { kind: 'Service', namespace: 'shop', name: 'b' },
+    });
     expect(failure.problem.message).toContain('injected fault reading Service shop/b');
     expect(run.app.pipeline.problems().map((p) => p.object.name)).toContain('b');
     expect(await translateErrors(run, 'translate')).toBeGreaterThanOrEqual(1);

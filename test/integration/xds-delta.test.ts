@@ -17,7 +17,11 @@ describe('delta (incremental) ADS', () => {
     client = new XdsTestClient(started.port);
     cache.apply([
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80'), cluster('shop/b/80'), cluster('shop/c/80')] },
-      { group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [endpoints('shop/a/80', '10.0.0.1'), endpoints('shop/b/80', '10.0.0.2')] },
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        set: [endpoints('shop/a/80', '10.0.0.1'), endpoints('shop/b/80', '10.0.0.2')],
+      },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [listener('outbound-http', 'outbound')] },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.RouteConfiguration, set: [route('outbound', 'shop/a/80')] },
     ]);
@@ -104,7 +108,12 @@ describe('delta (incremental) ADS', () => {
     const second = await ads.next(TypeUrl.ClusterLoadAssignment);
 
     // Stale nonce (first's), but the subscription change still counts.
-    ads.request({ typeUrl: TypeUrl.ClusterLoadAssignment, responseNonce: first.nonce, unsubscribe: ['shop/a/80'], subscribe: ['shop/b/80'] });
+    ads.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      responseNonce: first.nonce,
+      unsubscribe: ['shop/a/80'],
+      subscribe: ['shop/b/80'],
+    });
     const third = await ads.next(TypeUrl.ClusterLoadAssignment);
     expect(third.names).toEqual(['shop/b/80']);
     expect(third.removedResources).toEqual([]);
@@ -166,7 +175,12 @@ describe('delta (incremental) ADS', () => {
     await ads.barrier();
     expect(ads.pending(TypeUrl.Cluster)).toHaveLength(0);
     expect(nacks).toHaveLength(1);
-    expect(nacks[0]).toMatchObject({ typeUrl: TypeUrl.Cluster, nonce: bad.nonce, message: 'cluster shop/c/80: timeout too long', group: 'sidecar' });
+    expect(nacks[0]).toMatchObject({
+      typeUrl: TypeUrl.Cluster,
+      nonce: bad.nonce,
+      message: 'cluster shop/c/80: timeout too long',
+      group: 'sidecar',
+    });
     const state = server.streams()[0].types.find((t) => t.typeUrl === TypeUrl.Cluster)!;
     expect(state).toMatchObject({ versionAcked: initial.systemVersionInfo, nackCount: 1, lastNack: 'cluster shop/c/80: timeout too long' });
 
@@ -191,7 +205,11 @@ describe('delta (incremental) ADS', () => {
     cache.apply([
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.RouteConfiguration, set: [route('outbound-v2', 'shop/new/80')] },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [listener('outbound-http', 'outbound-v2')] },
-      { group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [endpoints('shop/b/80', '10.0.0.2'), endpoints('shop/new/80', '10.0.0.7')] },
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        set: [endpoints('shop/b/80', '10.0.0.2'), endpoints('shop/new/80', '10.0.0.7')],
+      },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/b/80'), cluster('shop/c/80'), cluster('shop/new/80')] },
     ]);
     await ads.next(TypeUrl.Cluster);

@@ -68,11 +68,17 @@ describe('xDS server', () => {
 
     const unknown = client.delta();
     unknown.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'n', role: 'ingress' }) });
-    expect(await unknown.status).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/"ingress" is not a role/) });
+    expect(await unknown.status).toMatchObject({
+      code: GrpcStatus.INVALID_ARGUMENT,
+      details: expect.stringMatching(/"ingress" is not a role/),
+    });
 
     const nodeless = client.sotw();
     nodeless.request({ typeUrl: TypeUrl.Cluster });
-    expect(await nodeless.status).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/must carry the node/) });
+    expect(await nodeless.status).toMatchObject({
+      code: GrpcStatus.INVALID_ARGUMENT,
+      details: expect.stringMatching(/must carry the node/),
+    });
   });
 
   it('makes early clients wait until ready instead of sending an empty world', async () => {
@@ -124,7 +130,10 @@ describe('xDS server', () => {
     cds.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'n3' }) });
     await cds.next(TypeUrl.Cluster);
     cds.request({ typeUrl: TypeUrl.Listener });
-    expect(await cds.status).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/serves only .*Cluster.*asks for .*Listener/) });
+    expect(await cds.status).toMatchObject({
+      code: GrpcStatus.INVALID_ARGUMENT,
+      details: expect.stringMatching(/serves only .*Cluster.*asks for .*Listener/),
+    });
 
     cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('b')] }]);
     expect((await healthy.next(TypeUrl.Cluster)).names.sort()).toEqual(['a', 'b']);
@@ -209,7 +218,14 @@ describe('xDS server', () => {
         client: { implementation: 'envoy', userAgent: 'envoy', clientFeatures: [] },
       },
     ]);
-    expect(sent[0]).toMatchObject({ streamId: opened[0].streamId, typeUrl: TypeUrl.Cluster, resourceCount: 0, nonce: cds.nonce, version: cds.versionInfo, bytes: cds.raw.length });
+    expect(sent[0]).toMatchObject({
+      streamId: opened[0].streamId,
+      typeUrl: TypeUrl.Cluster,
+      resourceCount: 0,
+      nonce: cds.nonce,
+      version: cds.versionInfo,
+      bytes: cds.raw.length,
+    });
     expect(acks).toEqual([expect.objectContaining({ typeUrl: TypeUrl.Cluster, version: cds.versionInfo, nonce: cds.nonce })]);
 
     const [snapshot] = server.streams();

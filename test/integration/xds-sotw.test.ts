@@ -18,7 +18,11 @@ describe('state-of-the-world ADS', () => {
     }));
     cache.apply([
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80'), cluster('shop/b/80')] },
-      { group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [endpoints('shop/a/80', '10.0.0.1'), endpoints('shop/b/80', '10.0.0.2')] },
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        set: [endpoints('shop/a/80', '10.0.0.1'), endpoints('shop/b/80', '10.0.0.2')],
+      },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [listener('outbound-http', 'outbound')] },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.RouteConfiguration, set: [route('outbound', 'shop/a/80')] },
     ]);
@@ -78,7 +82,13 @@ describe('state-of-the-world ADS', () => {
     expect(eds.names.sort()).toEqual(['shop/a/80', 'shop/b/80']);
     ads.ack(eds);
 
-    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: [endpoints('shop/b/80', '10.0.0.3'), endpoints('shop/a/80', '10.0.0.1')] }]);
+    cache.apply([
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        upserts: [endpoints('shop/b/80', '10.0.0.3'), endpoints('shop/a/80', '10.0.0.1')],
+      },
+    ]);
     const update = await ads.next(TypeUrl.ClusterLoadAssignment);
     expect(update.names).toEqual(['shop/b/80']);
     ads.ack(update);
@@ -142,7 +152,14 @@ describe('state-of-the-world ADS', () => {
     await ads.barrier();
     expect(ads.pending(TypeUrl.Cluster)).toHaveLength(0);
     expect(nacks).toEqual([
-      expect.objectContaining({ nodeId: 'envoy-nack', group: 'sidecar', typeUrl: TypeUrl.Cluster, nonce: bad.nonce, version: bad.versionInfo, message: 'connect_timeout 7s is not allowed here' }),
+      expect.objectContaining({
+        nodeId: 'envoy-nack',
+        group: 'sidecar',
+        typeUrl: TypeUrl.Cluster,
+        nonce: bad.nonce,
+        version: bad.versionInfo,
+        message: 'connect_timeout 7s is not allowed here',
+      }),
     ]);
     const state = server.streams()[0].types.find((t) => t.typeUrl === TypeUrl.Cluster)!;
     expect(state).toMatchObject({ versionAcked: initial.versionInfo, nackCount: 1, lastNack: 'connect_timeout 7s is not allowed here' });
@@ -171,7 +188,12 @@ describe('state-of-the-world ADS', () => {
     const eds2 = await ads.next(TypeUrl.ClusterLoadAssignment);
 
     // A request that crossed eds2 on the wire: stale nonce, new names, even a NACK: all ignored.
-    ads.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ['shop/a/80', 'shop/b/80'], responseNonce: eds1.nonce, errorDetail: { code: 3, message: 'stale' } });
+    ads.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: ['shop/a/80', 'shop/b/80'],
+      responseNonce: eds1.nonce,
+      errorDetail: { code: 3, message: 'stale' },
+    });
     await ads.barrier();
     expect(ads.pending(TypeUrl.ClusterLoadAssignment)).toHaveLength(0);
     const state = server.streams()[0].types.find((t) => t.typeUrl === TypeUrl.ClusterLoadAssignment)!;
@@ -233,7 +255,11 @@ describe('state-of-the-world ADS', () => {
     cache.apply([
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.RouteConfiguration, set: [route('outbound-v2', 'shop/new/80')] },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [listener('outbound-http', 'outbound-v2')] },
-      { group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [endpoints('shop/b/80', '10.0.0.2'), endpoints('shop/new/80', '10.0.0.7')] },
+      {
+        group: SIDECAR_GROUP,
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        set: [endpoints('shop/b/80', '10.0.0.2'), endpoints('shop/new/80', '10.0.0.7')],
+      },
       { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/b/80'), cluster('shop/new/80')] },
     ]);
     await ads.next(TypeUrl.Cluster);

@@ -40,7 +40,12 @@ function meta(name: string, options: Meta & { generation?: number; creationTimes
 /** A Service; ports default to one `http` port 8080; `spec` adds fields (type, selector, clusterIP, sessionAffinity...). */
 // Ports, endpoints and slice ports are plain objects so a test may also write what the schema
 // would refuse (a port without a number, say) to see what the model does with it.
-export function service(name: string, ports: Array<ServicePort | object> = [{ name: 'http', port: 8080 }], spec: object = {}, options: Meta = {}): ServiceObject {
+export function service(
+  name: string,
+  ports: Array<ServicePort | object> = [{ name: 'http', port: 8080 }],
+  spec: object = {},
+  options: Meta = {},
+): ServiceObject {
   return { apiVersion: 'v1', kind: 'Service', metadata: meta(name, options), spec: { ports, ...spec } } as ServiceObject;
 }
 
@@ -68,7 +73,12 @@ export function slice(
 }
 
 /** A TrafficPolicy with this spec (give `targetRef` in it); generation 1 unless said. */
-export function policy(name: string, spec: object, generation = 1, options: Meta & { creationTimestamp?: string } = {}): TrafficPolicyObject {
+export function policy(
+  name: string,
+  spec: object,
+  generation = 1,
+  options: Meta & { creationTimestamp?: string } = {},
+): TrafficPolicyObject {
   return {
     apiVersion: 'switchyard.dev/v1alpha1',
     kind: 'TrafficPolicy',
@@ -86,7 +96,11 @@ export interface IngressPath {
 }
 
 /** An Ingress of class `switchyard` with one rule per host; `spec` adds or overrides fields (tls, defaultBackend...). */
-export function ingress(name: string, rules: Array<{ host?: string; paths: IngressPath[] }>, options: Meta & { spec?: object } = {}): IngressObject {
+export function ingress(
+  name: string,
+  rules: Array<{ host?: string; paths: IngressPath[] }>,
+  options: Meta & { spec?: object } = {},
+): IngressObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',

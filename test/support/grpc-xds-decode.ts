@@ -31,10 +31,16 @@ export function grpcDecode(resourceType: any, resource: XdsResource): { name: st
 /** The model of the examples/ folder, read straight from its files. */
 export function exampleModel(): MeshModel {
   const events: SourceEvent[] = [];
-  for (const file of readdirSync('examples').filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync('examples')
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
       const object = doc.toJS() as KubeObject;
-      events.push({ type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object });
+      events.push({
+        type: 'upsert',
+        ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
+        object,
+      });
     }
   }
   const model = new MeshModel();

@@ -33,7 +33,14 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true, statusSubresource: true },
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', kind: 'IngressClass', namespaced: false },
-  { group: 'switchyard.dev', version: 'v1alpha1', plural: 'trafficpolicies', kind: 'TrafficPolicy', namespaced: true, statusSubresource: true },
+  {
+    group: 'switchyard.dev',
+    version: 'v1alpha1',
+    plural: 'trafficpolicies',
+    kind: 'TrafficPolicy',
+    namespaced: true,
+    statusSubresource: true,
+  },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
 ];
@@ -186,7 +193,8 @@ export class KubeApiServer {
     this.historyLimit = options.historyLimit ?? 1000;
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
     this.portNumber = options.port ?? 0;
-    for (const type of RESOURCE_TYPES) this.stores.set(this.typeKey(type.group, type.plural), { type, objects: new Map(), history: [], compactedRv: 0 });
+    for (const type of RESOURCE_TYPES)
+      this.stores.set(this.typeKey(type.group, type.plural), { type, objects: new Map(), history: [], compactedRv: 0 });
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -334,7 +342,9 @@ export class KubeApiServer {
 
   /** Status writes (PUT or PATCH of trafficpolicies/<name>/status) per client. */
   statusWrites(client?: string): number {
-    return this.writes.filter((w) => w.path.endsWith('/status') && w.path.includes('/trafficpolicies/') && (client === undefined || w.client === client)).length;
+    return this.writes.filter(
+      (w) => w.path.endsWith('/status') && w.path.includes('/trafficpolicies/') && (client === undefined || w.client === client),
+    ).length;
   }
 
   /** Every stored object of a kind, in key order. */
@@ -433,7 +443,10 @@ export class KubeApiServer {
       }
       if (specOf(next) !== specOf(existing)) next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }
-    if (JSON.stringify({ ...next, metadata: { ...next.metadata, resourceVersion: '' } }) === JSON.stringify({ ...existing, metadata: { ...existing.metadata, resourceVersion: '' } })) {
+    if (
+      JSON.stringify({ ...next, metadata: { ...next.metadata, resourceVersion: '' } }) ===
+      JSON.stringify({ ...existing, metadata: { ...existing.metadata, resourceVersion: '' } })
+    ) {
       // A no-op write changes nothing, not even the resourceVersion.
       return clone(existing);
     }
@@ -526,7 +539,12 @@ export class KubeApiServer {
     const injected = this.injectedFailures.find((f) => f.method === method && f.kind === store.type.kind && f.left > 0);
     if (injected) {
       injected.left--;
-      if (injected.code === 409) throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${store.type.plural} "${name}": the object has been modified (test control)`);
+      if (injected.code === 409)
+        throw new HttpError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${store.type.plural} "${name}": the object has been modified (test control)`,
+        );
       throw new HttpError(injected.code, 'InternalError', `injected failure (test control)`);
     }
     const parsedBody = (): JsonObject => {
@@ -571,7 +589,8 @@ export class KubeApiServer {
     const key = this.objectKey(store.type, namespace, name);
     if (method === 'PUT') {
       const input = parsedBody();
-      if (input.metadata?.name !== name) throw new HttpError(400, 'BadRequest', `metadata.name ${input.metadata?.name} does not match the URL (${name})`);
+      if (input.metadata?.name !== name)
+        throw new HttpError(400, 'BadRequest', `metadata.name ${input.metadata?.name} does not match the URL (${name})`);
       input.metadata = { ...input.metadata, ...(namespace !== undefined ? { namespace } : {}) };
       this.send(response, 200, this.update(store, input, subresource === 'status'));
       return;
@@ -579,7 +598,11 @@ export class KubeApiServer {
     if (method === 'PATCH') {
       const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim();
       if (contentType !== 'application/merge-patch+json') {
-        throw new HttpError(415, 'UnsupportedMediaType', `the test API server takes application/merge-patch+json patches (got ${contentType || 'none'})`);
+        throw new HttpError(
+          415,
+          'UnsupportedMediaType',
+          `the test API server takes application/merge-patch+json patches (got ${contentType || 'none'})`,
+        );
       }
       const existing = store.objects.get(key);
       if (!existing) throw new HttpError(404, 'NotFound', `${store.type.plural}.${store.type.group || 'core'} "${name}" not found`);
@@ -591,7 +614,8 @@ export class KubeApiServer {
       return;
     }
     if (method === 'DELETE') {
-      if (!store.objects.has(key)) throw new HttpError(404, 'NotFound', `${store.type.plural}.${store.type.group || 'core'} "${name}" not found`);
+      if (!store.objects.has(key))
+        throw new HttpError(404, 'NotFound', `${store.type.plural}.${store.type.group || 'core'} "${name}" not found`);
       this.send(response, 200, this.remove(store, key));
       return;
     }
@@ -642,7 +666,13 @@ export class KubeApiServer {
     };
   }
 
-  private watch(store: TypeStore, namespace: string | undefined, params: URLSearchParams, response: http.ServerResponse, client: string): void {
+  private watch(
+    store: TypeStore,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    response: http.ServerResponse,
+    client: string,
+  ): void {
     const watcher: Watcher = {
       client,
       store,
@@ -674,7 +704,8 @@ export class KubeApiServer {
       // No version: the current state as ADDED events, then changes.
       for (const key of [...store.objects.keys()].sort()) {
         const object = store.objects.get(key)!;
-        if (this.selected(store, namespace, watcher.labelSelector, watcher.fieldSelector, object)) this.writeEvent(watcher, 'ADDED', object);
+        if (this.selected(store, namespace, watcher.labelSelector, watcher.fieldSelector, object))
+          this.writeEvent(watcher, 'ADDED', object);
       }
     } else {
       for (const entry of store.history) if (entry.rv > from) this.deliver(watcher, entry);
@@ -750,7 +781,11 @@ export function endpointSlice(serviceName: string, addresses: string[], port = 8
     metadata: { name: `${serviceName}-abc12`, namespace: NS, labels: { 'kubernetes.io/service-name': serviceName } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready: true, serving: true, terminating: false }, zone: 'zone-a' })),
+    endpoints: addresses.map((address) => ({
+      addresses: [address],
+      conditions: { ready: true, serving: true, terminating: false },
+      zone: 'zone-a',
+    })),
   };
 }
 
@@ -770,7 +805,12 @@ export function ingress(name: string, backend: string, port = 9080): JsonObject 
     metadata: { name, namespace: NS },
     spec: {
       ingressClassName: 'switchyard',
-      rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: port } } } }] } }],
+      rules: [
+        {
+          host: 'shop.example.com',
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: port } } } }] },
+        },
+      ],
     },
   };
 }
@@ -780,11 +820,21 @@ export function ingressClass(name: string, controller = 'switchyard.dev/gateway'
 }
 
 export function tlsSecret(name: string, cert = 'Y2VydA=='): JsonObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': cert, 'tls.key': 'a2V5' } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: NS },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': cert, 'tls.key': 'a2V5' },
+  };
 }
 
 /** Polls until `check` returns a value other than undefined/false; fails after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -810,7 +860,11 @@ export class ClusterWatcher {
     this.ads.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: nodeId }) });
   }
 
-  async clusters(what: string, condition: (names: string[], response: DecodedSotwResponse) => boolean, timeoutMs = 10_000): Promise<DecodedSotwResponse> {
+  async clusters(
+    what: string,
+    condition: (names: string[], response: DecodedSotwResponse) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<DecodedSotwResponse> {
     if (this.latest && condition(this.latest.names, this.latest)) return this.latest;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -840,7 +894,9 @@ export class ClusterWatcher {
 function endpointAddresses(eds: DecodedSotwResponse, clusterName: string): string[] {
   const resource = eds.resources.find((r) => r.name === clusterName);
   if (!resource) return [];
-  const value = resource.value as { endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } } }> }> };
+  const value = resource.value as {
+    endpoints?: Array<{ lbEndpoints?: Array<{ endpoint?: { address?: { socketAddress?: { address?: string } } } }> }>;
+  };
   return (value.endpoints ?? [])
     .flatMap((locality) => locality.lbEndpoints ?? [])
     .map((lb) => lb.endpoint?.address?.socketAddress?.address ?? '')
@@ -850,6 +906,8 @@ function endpointAddresses(eds: DecodedSotwResponse, clusterName: string): strin
 /** The load-balancing policy names of a decoded cluster, in order. */
 export function lbPolicyNames(response: DecodedSotwResponse, clusterName: string): string[] {
   const resource = response.resources.find((r) => r.name === clusterName);
-  const policies = (resource?.value as { loadBalancingPolicy?: { policies?: Array<{ typedExtensionConfig?: { name?: string } }> } })?.loadBalancingPolicy?.policies ?? [];
+  const policies =
+    (resource?.value as { loadBalancingPolicy?: { policies?: Array<{ typedExtensionConfig?: { name?: string } }> } })?.loadBalancingPolicy
+      ?.policies ?? [];
   return policies.map((p) => p.typedExtensionConfig?.name ?? '');
 }

@@ -3,7 +3,13 @@
 import { startKubernetesMode, type KubernetesMode, type KubernetesModeOptions } from '../../src/kubernetes/mode.js';
 import { eventually, type KubeApiServer } from './kube-api-server.js';
 
-export const TEST_LEASE = { name: 'switchyard', namespace: 'switchyard-system', leaseDurationSeconds: 1, renewDeadlineMs: 600, retryPeriodMs: 150 };
+export const TEST_LEASE = {
+  name: 'switchyard',
+  namespace: 'switchyard-system',
+  leaseDurationSeconds: 1,
+  renewDeadlineMs: 600,
+  retryPeriodMs: 150,
+};
 
 /** Starts a replica named `identity`, waits until it is ready and (unless `lead: false`) leading. */
 export async function startTestReplica(

@@ -107,7 +107,11 @@ abstract class TestStream<Response extends { typeUrl: string; names: string[] }>
   private ended: StreamStatus | undefined;
 
   constructor(client: grpc.Client, method: string) {
-    this.call = client.makeBidiStreamRequest(method, (b: Buffer) => b, (b: Buffer) => b);
+    this.call = client.makeBidiStreamRequest(
+      method,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     this.status = new Promise((resolve) => {
       this.call.on('status', (status: grpc.StatusObject) => {
         this.ended = { code: status.code, details: status.details };

@@ -4,7 +4,15 @@ import { jest } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { analyze, analyzeManifestDir, PROBLEM_CODES, ProblemTracker, scaleTo100, SourceRecords, type Problem } from '../../src/analysis/index.js';
+import {
+  analyze,
+  analyzeManifestDir,
+  PROBLEM_CODES,
+  ProblemTracker,
+  scaleTo100,
+  SourceRecords,
+  type Problem,
+} from '../../src/analysis/index.js';
 import { Analysis } from '../../src/analysis/analyze.js';
 import { parseDuration } from '../../src/model/duration.js';
 import { MeshModel } from '../../src/model/index.js';
@@ -60,7 +68,8 @@ describe('field lines', () => {
       '      ports:',
       '        - { name: http, port: 0 }', // 9
     ].join('\n');
-    const policy = 'apiVersion: switchyard.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: p, namespace: shop }\nspec:\n  loadBalancer: { policy: Maglev }\n';
+    const policy =
+      'apiVersion: switchyard.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: p, namespace: shop }\nspec:\n  loadBalancer: { policy: Maglev }\n';
     const problems = await problemsOf({ 'list.yaml': list, 'p.yaml': policy });
     expect(problems.map(brief)).toEqual([
       'SchemaViolation Service a spec.ports[0].port :9',
@@ -72,7 +81,12 @@ describe('field lines', () => {
 
 describe('durations as Go writes them', () => {
   it.each(['1.5s', '250ms', '1m30s', '2h', '.5s', '0', '1h2m3.5s', '100us'])('accepts %s in the CRD schema and the model', (value) => {
-    const policy = { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p', namespace: 'shop' }, spec: { targetRef: { name: 'web' }, timeout: value } };
+    const policy = {
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: { targetRef: { name: 'web' }, timeout: value },
+    };
     expect(validateObject(policy)).toEqual([]);
     expect(parseDuration(value)).toBeDefined();
   });
@@ -85,7 +99,12 @@ describe('durations as Go writes them', () => {
   });
 
   it.each(['5 seconds', '1d', '-1s', 's', '1.5', ''])('refuses %j', (value) => {
-    const policy = { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p', namespace: 'shop' }, spec: { targetRef: { name: 'web' }, timeout: value } };
+    const policy = {
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: { targetRef: { name: 'web' }, timeout: value },
+    };
     expect(validateObject(policy).join()).toMatch(/spec\.timeout: must be a duration/);
     expect(parseDuration(value)).toBeUndefined();
   });
@@ -94,7 +113,11 @@ describe('durations as Go writes them', () => {
 describe('kinds', () => {
   it('says "did you mean" for a near miss of a kind Switchyard reads, and notes other kinds', async () => {
     const problems = await problemsOf({
-      'a.yaml': SERVICE('web').replace('kind: Service', 'kind: Sevice') + '---\n' + SERVICE('api').replace('kind: Service', 'kind: trafficpolicies') + '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\n',
+      'a.yaml':
+        SERVICE('web').replace('kind: Service', 'kind: Sevice') +
+        '---\n' +
+        SERVICE('api').replace('kind: Service', 'kind: trafficpolicies') +
+        '---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\n',
     });
     expect(problems.map((p) => [p.code, p.severity, p.line])).toEqual([
       ['UnknownKind', 'warning', 2],
@@ -107,12 +130,16 @@ describe('kinds', () => {
 });
 
 describe('TrafficPolicy', () => {
-  const policy = (name: string, spec: string) => `apiVersion: switchyard.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: ${name}, namespace: shop }\nspec:\n${spec}`;
+  const policy = (name: string, spec: string) =>
+    `apiVersion: switchyard.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: ${name}, namespace: shop }\nspec:\n${spec}`;
 
   it('warns when split weights do not sum to 100, and says the shares served', async () => {
     const problems = await problemsOf({
       's.yaml': SERVICE('api') + '---\n' + SERVICE('api-v2'),
-      'p.yaml': policy('api', '  targetRef: { name: api }\n  split:\n    - { backend: api, weight: 90 }\n    - { backend: api-v2, weight: 20 }\n'),
+      'p.yaml': policy(
+        'api',
+        '  targetRef: { name: api }\n  split:\n    - { backend: api, weight: 90 }\n    - { backend: api-v2, weight: 20 }\n',
+      ),
     });
     expect(problems.map(brief)).toEqual(['WeightsNotHundred TrafficPolicy api spec.split :6']);
     expect(problems[0].severity).toBe('warning');
@@ -123,7 +150,10 @@ describe('TrafficPolicy', () => {
   it('is quiet about weights that sum to 100', async () => {
     const problems = await problemsOf({
       's.yaml': SERVICE('api') + '---\n' + SERVICE('api-v2'),
-      'p.yaml': policy('api', '  targetRef: { name: api }\n  split:\n    - { backend: api, weight: 90 }\n    - { backend: api-v2, weight: 10 }\n'),
+      'p.yaml': policy(
+        'api',
+        '  targetRef: { name: api }\n  split:\n    - { backend: api, weight: 90 }\n    - { backend: api-v2, weight: 10 }\n',
+      ),
     });
     expect(problems).toEqual([]);
   });
@@ -134,7 +164,10 @@ describe('TrafficPolicy', () => {
   });
 
   it('gives an invalid policy whose Service exists a reason that is not TargetNotFound', async () => {
-    for (const [name, text] of Object.entries({ 's.yaml': SERVICE('web'), 'p.yaml': policy('web', '  targetRef: { name: web }\n  timeout: 5 seconds\n') })) {
+    for (const [name, text] of Object.entries({
+      's.yaml': SERVICE('web'),
+      'p.yaml': policy('web', '  targetRef: { name: web }\n  timeout: 5 seconds\n'),
+    })) {
       await writeFile(path.join(dir, name), text);
     }
     const { events } = await loadManifestDir(dir);
@@ -169,7 +202,10 @@ describe('TrafficPolicy', () => {
   it('reports a backend Service that does not exist, and a meaning Envoy cannot serve', async () => {
     const problems = await problemsOf({
       's.yaml': SERVICE('web'),
-      'p.yaml': policy('web', '  targetRef: { name: web }\n  split:\n    - { backend: web-v9, weight: 100 }\n  loadBalancer:\n    policy: LeastRequest\n    hashOn: [{ header: { name: x-user } }]\n'),
+      'p.yaml': policy(
+        'web',
+        '  targetRef: { name: web }\n  split:\n    - { backend: web-v9, weight: 100 }\n  loadBalancer:\n    policy: LeastRequest\n    hashOn: [{ header: { name: x-user } }]\n',
+      ),
     });
     expect(problems.map(brief)).toEqual([
       'PolicyBackendNotFound TrafficPolicy web spec.split[0].backend :7',
@@ -184,9 +220,9 @@ describe('Ingress', () => {
     `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: { name: shop, namespace: shop }\nspec:\n  ingressClassName: switchyard\n${tls}  defaultBackend:\n    service:\n${backend}`;
 
   it('reports a missing Service, a missing port and a missing Secret at their fields', async () => {
-    expect((await problemsOf({ 's.yaml': SERVICE('web'), 'i.yaml': ingress('      name: nope\n      port: { number: 80 }\n') })).map(brief)).toEqual([
-      'IngressServiceNotFound Ingress shop spec.defaultBackend.service.name :8',
-    ]);
+    expect(
+      (await problemsOf({ 's.yaml': SERVICE('web'), 'i.yaml': ingress('      name: nope\n      port: { number: 80 }\n') })).map(brief),
+    ).toEqual(['IngressServiceNotFound Ingress shop spec.defaultBackend.service.name :8']);
     expect((await problemsOf({ 'i.yaml': ingress('      name: web\n      port: { name: grpc }\n') })).map(brief)).toEqual([
       'IngressPortNotFound Ingress shop spec.defaultBackend.service.port.name :9',
     ]);
@@ -199,12 +235,19 @@ describe('Ingress', () => {
   it('reports a Secret that cannot serve TLS on the Secret', async () => {
     const tls = '  tls:\n    - secretName: plain\n';
     const secret = 'apiVersion: v1\nkind: Secret\nmetadata: { name: plain, namespace: shop }\ntype: Opaque\nstringData: { token: x }\n';
-    const problems = await problemsOf({ 's.yaml': SERVICE('web'), 'secret.yaml': secret, 'i.yaml': ingress('      name: web\n      port: { number: 80 }\n', tls) });
+    const problems = await problemsOf({
+      's.yaml': SERVICE('web'),
+      'secret.yaml': secret,
+      'i.yaml': ingress('      name: web\n      port: { number: 80 }\n', tls),
+    });
     expect(problems.map(brief)).toEqual(['IngressSecretInvalid Secret plain type :4']);
   });
 
   it('leaves Ingresses of another class alone', async () => {
-    const other = ingress('      name: nope\n      port: { number: 80 }\n').replace('ingressClassName: switchyard', 'ingressClassName: nginx');
+    const other = ingress('      name: nope\n      port: { number: 80 }\n').replace(
+      'ingressClassName: switchyard',
+      'ingressClassName: nginx',
+    );
     expect(await problemsOf({ 'i.yaml': other })).toEqual([]);
   });
 });
@@ -220,7 +263,10 @@ describe('Services and endpoints', () => {
   it('warns about an EndpointSlice port that matches no Service port, and a slice of a missing Service', async () => {
     const slice = (name: string, service: string, port: string) =>
       `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ${name}\n  namespace: shop\n  labels: { kubernetes.io/service-name: ${service} }\naddressType: IPv4\nports:\n  - { name: ${port}, port: 8080 }\nendpoints:\n  - addresses: [10.0.0.1]\n`;
-    const problems = await problemsOf({ 's.yaml': SERVICE('web'), 'e.yaml': slice('web-1', 'web', 'grpc') + '---\n' + slice('x-1', 'x', 'http') + '---\n' + slice('web-2', 'web', 'http') });
+    const problems = await problemsOf({
+      's.yaml': SERVICE('web'),
+      'e.yaml': slice('web-1', 'web', 'grpc') + '---\n' + slice('x-1', 'x', 'http') + '---\n' + slice('web-2', 'web', 'http'),
+    });
     expect(problems.map(brief)).toEqual([
       'EndpointPortUnmatched EndpointSlice web-1 ports[0].name :9',
       'EndpointSliceServiceNotFound EndpointSlice x-1 metadata.labels["kubernetes.io/service-name"] :18',
@@ -241,7 +287,14 @@ describe('Analysis in a running control plane', () => {
   it('after a batch that changed only endpoints, re-checks those and gives what a whole analysis gives', async () => {
     const slice = (port: string) =>
       `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-1\n  namespace: shop\n  labels: { kubernetes.io/service-name: web }\naddressType: IPv4\nports:\n  - { name: ${port}, port: 8080 }\nendpoints:\n  - addresses: [10.0.0.1]\n`;
-    await writeFile(path.join(dir, 's.yaml'), SERVICE('web') + '---\n' + SERVICE('db', '[{ name: db, port: 5432, appProtocol: tcp }]') + '---\n' + SERVICE('db2', '[{ name: db, port: 5432, appProtocol: tcp }]'));
+    await writeFile(
+      path.join(dir, 's.yaml'),
+      SERVICE('web') +
+        '---\n' +
+        SERVICE('db', '[{ name: db, port: 5432, appProtocol: tcp }]') +
+        '---\n' +
+        SERVICE('db2', '[{ name: db, port: 5432, appProtocol: tcp }]'),
+    );
     await writeFile(path.join(dir, 'e.yaml'), slice('http'));
     const model = new MeshModel();
     const records = new SourceRecords();
@@ -280,7 +333,10 @@ describe('ProblemTracker', () => {
       tracker.update([problem('A'), problem('B', 'warning')]);
       tracker.update([problem('A'), problem('B', 'warning')]);
       tracker.update([problem('B', 'warning')]);
-      expect(changes).toEqual([[['A', 'B'], []], [[], ['A']]]);
+      expect(changes).toEqual([
+        [['A', 'B'], []],
+        [[], ['A']],
+      ]);
       expect(warn.mock.calls.map((call) => call[0])).toEqual(['configuration error: A', 'configuration warning: B']);
       expect(info.mock.calls.map((call) => call[0])).toEqual(['configuration problem fixed: A']);
       expect(tracker.problems().map((p) => p.code)).toEqual(['B']);

@@ -137,7 +137,11 @@ describe('bench wire-level xDS reading', () => {
 
     const sotwType = messageType('envoy.service.discovery.v3.DiscoveryResponse');
     const sotw = Buffer.from(
-      sotwType.encode(sotwType.fromObject({ versionInfo: '3', typeUrl: CLA_TYPE, nonce: 'n2', resources: [{ type_url: CLA_TYPE, value: cla.bytes }] })).finish(),
+      sotwType
+        .encode(
+          sotwType.fromObject({ versionInfo: '3', typeUrl: CLA_TYPE, nonce: 'n2', resources: [{ type_url: CLA_TYPE, value: cla.bytes }] }),
+        )
+        .finish(),
     );
     const parsedSotw = parseSotwResponse(sotw);
     expect(parsedSotw).toMatchObject({ versionInfo: '3', nonce: 'n2' });
@@ -147,7 +151,14 @@ describe('bench wire-level xDS reading', () => {
   it('finds every resource even when other fields sit between them, and parses equal bytes once', () => {
     const anys = mesh.clusterNames().map((name) => encodeAny(CLA_TYPE, snapshot.get(CLA_TYPE)!.get(name)!.bytes));
     // resources, version, resources, type URL, resources, nonce: legal protobuf, unusual order
-    const interleaved = Buffer.concat([lenField(2, anys[0]!), lenField(1, 'v1'), lenField(2, anys[1]!), lenField(4, CLA_TYPE), lenField(2, anys[2]!), lenField(5, 'n')]);
+    const interleaved = Buffer.concat([
+      lenField(2, anys[0]!),
+      lenField(1, 'v1'),
+      lenField(2, anys[1]!),
+      lenField(4, CLA_TYPE),
+      lenField(2, anys[2]!),
+      lenField(5, 'n'),
+    ]);
     const head = scanResponse(interleaved, false);
     expect(head).toMatchObject({ typeUrl: CLA_TYPE, version: 'v1', nonce: 'n' });
     const memo = new ResponseMemo();
@@ -258,7 +269,12 @@ describe('bench runner flags and figures', () => {
   it('takes nearest-rank percentiles and skips clients that never saw a change', () => {
     expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
     expect(percentile([5, 1, undefined, 2, 3], 100)).toBe(5);
-    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99)).toBe(99);
+    expect(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+    ).toBe(99);
     expect(percentile([undefined], 50)).toBeUndefined();
   });
 });

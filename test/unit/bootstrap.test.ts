@@ -31,7 +31,11 @@ describe.each([
 
   it('takes everything over one ADS stream to the control plane, over HTTP/2', () => {
     const dynamic = bootstrap.dynamicResources;
-    expect(dynamic.adsConfig).toMatchObject({ apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'xds_cluster' } }] });
+    expect(dynamic.adsConfig).toMatchObject({
+      apiType: 'GRPC',
+      transportApiVersion: 'V3',
+      grpcServices: [{ envoyGrpc: { clusterName: 'xds_cluster' } }],
+    });
     expect(dynamic.cdsConfig).toEqual({ ads: {}, resourceApiVersion: 'V3' });
     expect(dynamic.ldsConfig).toEqual({ ads: {}, resourceApiVersion: 'V3' });
     const xds = bootstrap.staticResources.clusters.find((c: any) => c.name === 'xds_cluster');
@@ -48,7 +52,10 @@ describe.each([
     expect(bootstrap.admin.address.socketAddress.address).toBe('127.0.0.1');
     const adminPort = bootstrap.admin.address.socketAddress.portValue;
     const admin = bootstrap.staticResources.clusters.find((c: any) => c.name === 'envoy_admin');
-    expect(admin.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress).toEqual({ address: '127.0.0.1', portValue: adminPort });
+    expect(admin.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress).toEqual({
+      address: '127.0.0.1',
+      portValue: adminPort,
+    });
     const health = bootstrap.staticResources.listeners.find((l: any) => l.name === 'health');
     const routes = health.filterChains[0].filters[0].typedConfig.routeConfig.virtualHosts[0].routes;
     expect(routes).toEqual([{ match: { path: '/ready' }, route: { cluster: 'envoy_admin' } }]);
@@ -57,17 +64,28 @@ describe.each([
 
 describe('proto3 JSON -> encodeMessage form', () => {
   it('rejects a field Envoy does not know, naming its path', () => {
-    const text = readFileSync('envoy/gateway.yaml', 'utf8').replace('connect_timeout: 5s', 'connect_timeout: 5s\n      connect_timeuot: 5s');
-    expect(() => fromProto3Json(BOOTSTRAP, parse(text))).toThrow(/static_resources\.clusters\[0\]\.connect_timeuot: unknown field for envoy\.config\.cluster\.v3\.Cluster/);
+    const text = readFileSync('envoy/gateway.yaml', 'utf8').replace(
+      'connect_timeout: 5s',
+      'connect_timeout: 5s\n      connect_timeuot: 5s',
+    );
+    expect(() => fromProto3Json(BOOTSTRAP, parse(text))).toThrow(
+      /static_resources\.clusters\[0\]\.connect_timeuot: unknown field for envoy\.config\.cluster\.v3\.Cluster/,
+    );
   });
 
   it('rejects a malformed duration and an Any of an unknown type', () => {
-    expect(() => fromProto3Json('envoy.config.cluster.v3.Cluster', { connect_timeout: '5 seconds' })).toThrow(/connect_timeout: a duration is written like "5s"/);
-    expect(() => fromProto3Json('envoy.config.listener.v3.Filter', { name: 'x', typed_config: { '@type': 'type.googleapis.com/no.such.Type' } })).toThrow(/unknown type/);
+    expect(() => fromProto3Json('envoy.config.cluster.v3.Cluster', { connect_timeout: '5 seconds' })).toThrow(
+      /connect_timeout: a duration is written like "5s"/,
+    );
+    expect(() =>
+      fromProto3Json('envoy.config.listener.v3.Filter', { name: 'x', typed_config: { '@type': 'type.googleapis.com/no.such.Type' } }),
+    ).toThrow(/unknown type/);
   });
 
   it('reads durations with fractions, wrappers and camelCase names', () => {
-    expect(fromProto3Json('envoy.config.cluster.v3.Cluster', { connectTimeout: '0.250s', per_connection_buffer_limit_bytes: 1024 })).toEqual({
+    expect(
+      fromProto3Json('envoy.config.cluster.v3.Cluster', { connectTimeout: '0.250s', per_connection_buffer_limit_bytes: 1024 }),
+    ).toEqual({
       connectTimeout: { seconds: 0, nanos: 250_000_000 },
       perConnectionBufferLimitBytes: { value: 1024 },
     });
@@ -78,11 +96,11 @@ describe('proto3 JSON -> encodeMessage form', () => {
 const PROXYLESS = 'envoy/proxyless-bootstrap.json';
 if (existsSync(PROXYLESS)) {
   describe('envoy/proxyless-bootstrap.json', () => {
-  it('has the keys gRPC requires: xds_servers with a server URI, and a node', () => {
-    const bootstrap = JSON.parse(readFileSync(PROXYLESS, 'utf8'));
-    expect(Array.isArray(bootstrap.xds_servers)).toBe(true);
-    expect(bootstrap.xds_servers[0].server_uri).toBeTruthy();
-    expect(bootstrap.node?.id).toBeTruthy();
-  });
+    it('has the keys gRPC requires: xds_servers with a server URI, and a node', () => {
+      const bootstrap = JSON.parse(readFileSync(PROXYLESS, 'utf8'));
+      expect(Array.isArray(bootstrap.xds_servers)).toBe(true);
+      expect(bootstrap.xds_servers[0].server_uri).toBeTruthy();
+      expect(bootstrap.node?.id).toBeTruthy();
+    });
   });
 }

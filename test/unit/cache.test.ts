@@ -168,12 +168,12 @@ describe('ResourceCache', () => {
     expect(heard).toHaveLength(0);
     expect(cache.stats().storedResources).toBe(1);
 
-    expect(() =>
-      cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('a'), cluster('a', 2)] }]),
-    ).toThrow(/"a" appears twice/);
-    expect(() =>
-      cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [cluster('a')] }]),
-    ).toThrow(/resource "a" has type .*Cluster/);
+    expect(() => cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('a'), cluster('a', 2)] }])).toThrow(
+      /"a" appears twice/,
+    );
+    expect(() => cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, set: [cluster('a')] }])).toThrow(
+      /resource "a" has type .*Cluster/,
+    );
   });
 });
 
@@ -224,7 +224,12 @@ describe('ResourceCache: Envoy validation rules', () => {
     ]);
     expect(errorLog).toHaveBeenCalledWith(
       expect.stringContaining('resource refused'),
-      expect.objectContaining({ group: SIDECAR_GROUP, resource: 'shop/a/80', served: 'the last good version', violations: [expect.stringContaining('(uint32.lte)')] }),
+      expect.objectContaining({
+        group: SIDECAR_GROUP,
+        resource: 'shop/a/80',
+        served: 'the last good version',
+        violations: [expect.stringContaining('(uint32.lte)')],
+      }),
     );
   });
 

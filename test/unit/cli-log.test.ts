@@ -17,7 +17,9 @@ describe('log format', () => {
 
   it('text starts with the message, then the fields, then level and time', () => {
     const text = line('text', 'switchyard serving a folder', { manifests: 'examples', xdsPort: 18000, note: 'two words' });
-    expect(text).toMatch(/^switchyard serving a folder manifests=examples xdsPort=18000 note="two words" {2}\[info \d\d:\d\d:\d\d\.\d{3}\]$/);
+    expect(text).toMatch(
+      /^switchyard serving a folder manifests=examples xdsPort=18000 note="two words" {2}\[info \d\d:\d\d:\d\d\.\d{3}\]$/,
+    );
   });
 
   it('JSON is one object per line with the message, level, time and fields', () => {

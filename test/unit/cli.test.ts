@@ -97,7 +97,10 @@ describe('render DIR and validate DIR', () => {
   });
 
   it('validate checks the folder given as argument or as --manifests', async () => {
-    for (const argv of [['validate', mesh], ['validate', '--manifests', mesh]]) {
+    for (const argv of [
+      ['validate', mesh],
+      ['validate', '--manifests', mesh],
+    ]) {
       const result = await run(argv);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`${mesh}: 3 objects, all valid`);
@@ -143,7 +146,9 @@ describe('boolean flags', () => {
   });
 
   it('refuses any other value, naming the flag', () => {
-    expect(() => parseFlags(specs, ['--legacy-lb-policy=maybe'], {})).toThrow('flag --legacy-lb-policy: expected true or false, got "maybe"');
+    expect(() => parseFlags(specs, ['--legacy-lb-policy=maybe'], {})).toThrow(
+      'flag --legacy-lb-policy: expected true or false, got "maybe"',
+    );
   });
 
   it('render --legacy-lb-policy false renders load_balancing_policy (with lb_policy beside it), true only lb_policy', async () => {
@@ -169,7 +174,9 @@ describe('unknown flags, commands and arguments', () => {
   it('a mistyped flag gets a suggestion, not a list of every flag', async () => {
     const result = await run(['serve', '--xds-prot', '18001']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe("switchyard serve: unknown option '--xds-prot' (did you mean --xds-port?)\nrun 'switchyard serve --help' for its flags\n");
+    expect(result.stderr).toBe(
+      "switchyard serve: unknown option '--xds-prot' (did you mean --xds-port?)\nrun 'switchyard serve --help' for its flags\n",
+    );
   });
 
   it('a mistyped command gets a suggestion', async () => {
@@ -181,7 +188,9 @@ describe('unknown flags, commands and arguments', () => {
   it('a stray argument to status exits 2 with what was probably meant', async () => {
     const address = await run(['status', '127.0.0.1:19001']);
     expect(address.code).toBe(2);
-    expect(address.stderr).toBe('switchyard status: unexpected argument "127.0.0.1:19001" (did you mean --admin 127.0.0.1:19001?); status takes only flags\n');
+    expect(address.stderr).toBe(
+      'switchyard status: unexpected argument "127.0.0.1:19001" (did you mean --admin 127.0.0.1:19001?); status takes only flags\n',
+    );
     const flag = await run(['status', 'timeout-ms']);
     expect(flag.stderr).toContain('(did you mean --timeout-ms?)');
   });
@@ -194,7 +203,7 @@ describe('unknown flags, commands and arguments', () => {
 });
 
 describe('--version', () => {
-  it.each([['--version'], ['-V']])('%s prints package.json\'s version', async (flag) => {
+  it.each([['--version'], ['-V']])("%s prints package.json's version", async (flag) => {
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const result = await run([flag]);
     expect(result.code).toBe(0);
@@ -216,16 +225,19 @@ describe('help', () => {
     return entries;
   }
 
-  it.each(['serve', 'render', 'validate', 'status'])('%s --help shows at most one default per flag, never an empty one', async (command) => {
-    const result = await run([command, '--help']);
-    expect(result.code).toBe(0);
-    const entries = optionEntries(result.stdout);
-    expect(entries.length).toBeGreaterThan(3);
-    for (const entry of entries) {
-      expect([entry, (entry.match(/default/g) ?? []).length <= 1]).toEqual([entry, true]);
-      expect(entry).not.toMatch(/\(default: ?\)/);
-    }
-  });
+  it.each(['serve', 'render', 'validate', 'status'])(
+    '%s --help shows at most one default per flag, never an empty one',
+    async (command) => {
+      const result = await run([command, '--help']);
+      expect(result.code).toBe(0);
+      const entries = optionEntries(result.stdout);
+      expect(entries.length).toBeGreaterThan(3);
+      for (const entry of entries) {
+        expect([entry, (entry.match(/default/g) ?? []).length <= 1]).toEqual([entry, true]);
+        expect(entry).not.toMatch(/\(default: ?\)/);
+      }
+    },
+  );
 
   it('says the defaults that need words, and none for flags without one', async () => {
     const entries = optionEntries((await run(['serve', '--help'])).stdout);
@@ -243,7 +255,9 @@ describe('status --admin', () => {
   it('exits 2 for an address that is not host:port, naming the flag', async () => {
     const result = await run(['status', '--admin', 'localhost']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe('switchyard status: flag --admin: expected host:port of the admin server, e.g. 127.0.0.1:19000, got "localhost"\n');
+    expect(result.stderr).toBe(
+      'switchyard status: flag --admin: expected host:port of the admin server, e.g. 127.0.0.1:19000, got "localhost"\n',
+    );
   });
 });
 

@@ -19,7 +19,11 @@ const PYTHON_1_51_1: ClientNode = {
   clientFeatures: ['envoy.lb.does_not_support_overprovisioning', 'xds.config.resource-in-sotw'],
 };
 // What @grpc/grpc-js-xds 1.14.1 sends (build/src/xds-client.js).
-const GRPC_JS_XDS: ClientNode = { userAgentName: 'gRPC Node Pure JS', userAgentVersion: '1.14.1', clientFeatures: ['envoy.lb.does_not_support_overprovisioning'] };
+const GRPC_JS_XDS: ClientNode = {
+  userAgentName: 'gRPC Node Pure JS',
+  userAgentVersion: '1.14.1',
+  clientFeatures: ['envoy.lb.does_not_support_overprovisioning'],
+};
 
 describe('identifying clients from their user agent', () => {
   it('reads the release of a C-core language wrapper, not the core version', () => {
@@ -45,9 +49,18 @@ describe('identifying clients from their user agent', () => {
 
   it('knows grpc-js-xds, Java, Go and Envoy (from its build version)', () => {
     expect(identifyClient(GRPC_JS_XDS)).toMatchObject({ implementation: 'grpc-node', version: [1, 14, 1] });
-    expect(identifyClient({ userAgentName: 'gRPC Java', userAgentVersion: '1.57.2' })).toMatchObject({ implementation: 'grpc-java', version: [1, 57, 2] });
-    expect(identifyClient({ userAgentName: 'gRPC Go', userAgentVersion: '1.56.0-dev' })).toMatchObject({ implementation: 'grpc-go', version: [1, 56, 0] });
-    const envoy = identifyClient({ userAgentName: 'envoy', userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 28, patch: 2 } } });
+    expect(identifyClient({ userAgentName: 'gRPC Java', userAgentVersion: '1.57.2' })).toMatchObject({
+      implementation: 'grpc-java',
+      version: [1, 57, 2],
+    });
+    expect(identifyClient({ userAgentName: 'gRPC Go', userAgentVersion: '1.56.0-dev' })).toMatchObject({
+      implementation: 'grpc-go',
+      version: [1, 56, 0],
+    });
+    const envoy = identifyClient({
+      userAgentName: 'envoy',
+      userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 28, patch: 2 } },
+    });
     expect(envoy).toMatchObject({ implementation: 'envoy', version: [1, 28, 2] });
     expect(identifyClient({ userAgentName: 'envoy' }).version).toBeUndefined();
   });
@@ -65,12 +78,15 @@ describe('profiles from the feature table', () => {
     expect(profile.has('outlier_detection')).toBe(true);
     expect(profile.lacks('header_string_match')).toBe('gRPC C-core 1.51.1 (Python) has no header_string_match (from 1.56.0)');
     expect(profile.lacks('typed_lb_policy')).toBe('gRPC C-core 1.51.1 (Python) has no typed_lb_policy (from 1.55.0)');
-    expect(profile.lacks('ring_hash')).toMatch(/^gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick .*grpc\/grpc#31766.*fixed in 1\.52\.0/);
+    expect(profile.lacks('ring_hash')).toMatch(
+      /^gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick .*grpc\/grpc#31766.*fixed in 1\.52\.0/,
+    );
     expect(profile.lacks('maglev')).toBe('gRPC C-core 1.51.1 (Python) has no maglev');
   });
 
   it('C-core 1.52.0 has ring hash again; 1.50 has it without the crash', () => {
-    const core = (version: string) => clientProfile(identifyClient({ userAgentName: 'gRPC C-core linux Python', userAgentVersion: `C-core 30.0.0 Python ${version}` }));
+    const core = (version: string) =>
+      clientProfile(identifyClient({ userAgentName: 'gRPC C-core linux Python', userAgentVersion: `C-core 30.0.0 Python ${version}` }));
     expect(core('1.52.0').has('ring_hash')).toBe(true);
     expect(core('1.50.1').has('ring_hash')).toBe(true);
     expect(core('1.51.3').has('ring_hash')).toBe(false);
@@ -97,17 +113,27 @@ describe('profiles from the feature table', () => {
 
 describe('groups by role and profile', () => {
   it('names degraded groups by what they lack and keeps the plain role for full-featured clients', () => {
-    const group = (role: 'sidecar' | 'proxyless', node: ClientNode) => meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
+    const group = (role: 'sidecar' | 'proxyless', node: ClientNode) =>
+      meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
     expect(group('proxyless', PYTHON_1_51_1)).toBe('proxyless+legacy-header-match+no-ring-hash');
     expect(group('proxyless', GRPC_JS_XDS)).toBe('proxyless');
     expect(group('proxyless', { userAgentName: 'gRPC Go', userAgentVersion: '1.50.0' })).toBe('proxyless+legacy-header-match');
-    expect(group('sidecar', { userAgentName: 'envoy', userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 28, patch: 0 } } })).toBe('sidecar');
-    expect(group('sidecar', { userAgentName: 'envoy', userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 18, patch: 0 } } })).toBe('sidecar+legacy-header-match');
+    expect(
+      group('sidecar', { userAgentName: 'envoy', userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 28, patch: 0 } } }),
+    ).toBe('sidecar');
+    expect(
+      group('sidecar', { userAgentName: 'envoy', userAgentBuildVersion: { version: { majorNumber: 1, minorNumber: 18, patch: 0 } } }),
+    ).toBe('sidecar+legacy-header-match');
     expect(group('sidecar', {})).toBe('sidecar+grpc-lb-policy+legacy-header-match+no-ring-hash');
   });
 
   it('parses every group name it makes back into role and shape, and nothing else', () => {
-    for (const name of ['sidecar', 'proxyless', 'proxyless+legacy-header-match+no-ring-hash', 'sidecar+grpc-lb-policy+legacy-header-match+no-ring-hash']) {
+    for (const name of [
+      'sidecar',
+      'proxyless',
+      'proxyless+legacy-header-match+no-ring-hash',
+      'sidecar+grpc-lb-policy+legacy-header-match+no-ring-hash',
+    ]) {
       const parsed = parseMeshGroup(name)!;
       expect(meshGroupName(parsed.role, parsed.shape)).toBe(name);
     }
@@ -125,7 +151,9 @@ describe('groups by role and profile', () => {
   it('parses render --client labels and says what it accepts', () => {
     expect(parseClientLabel('grpc-core/1.51.1')).toMatchObject({ implementation: 'grpc-core', version: [1, 51, 1] });
     expect(parseClientLabel('envoy/latest').version).toBeUndefined();
-    expect(() => parseClientLabel('grpc-python/1.51.1')).toThrow(/implementation one of envoy, grpc-core, grpc-java, grpc-go, grpc-node, unknown/);
+    expect(() => parseClientLabel('grpc-python/1.51.1')).toThrow(
+      /implementation one of envoy, grpc-core, grpc-java, grpc-go, grpc-node, unknown/,
+    );
     expect(() => parseClientLabel('grpc-core/one')).toThrow(/major\.minor\[\.patch\]/);
   });
 });

@@ -39,7 +39,25 @@ describe('consistency check', () => {
       name: 'outbound',
       value: {
         name: 'outbound',
-        virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { weightedClusters: { clusters: [{ name: 'shop/a/80', weight: 1 }, { name: 'shop/b/80', weight: 1 }] } } }] }],
+        virtualHosts: [
+          {
+            name: 'v',
+            domains: ['*'],
+            routes: [
+              {
+                match: { prefix: '/' },
+                route: {
+                  weightedClusters: {
+                    clusters: [
+                      { name: 'shop/a/80', weight: 1 },
+                      { name: 'shop/b/80', weight: 1 },
+                    ],
+                  },
+                },
+              },
+            ],
+          },
+        ],
       },
     };
     const dangling = danglingReferences(

@@ -43,7 +43,9 @@ describe('the CRD description of Auto', () => {
     const text = autoRuleDescription();
     const min = DEFAULT_TRANSLATE_OPTIONS.maglevMinEndpoints;
     const facts = (healthy: number, draining: number, hashed: boolean) => ({
-      policy: hashed ? normalizePolicy('ns/p', 'ns', { targetRef: { name: 'x' }, loadBalancer: { hashOn: [{ header: { name: 'x-user' } }] } }) : undefined,
+      policy: hashed
+        ? normalizePolicy('ns/p', 'ns', { targetRef: { name: 'x' }, loadBalancer: { hashOn: [{ header: { name: 'x-user' } }] } })
+        : undefined,
       clientIPAffinity: false,
       healthyEndpoints: healthy,
       drainingEndpoints: draining,
@@ -53,7 +55,9 @@ describe('the CRD description of Auto', () => {
     expect(chooseLb(facts(min, 0, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('maglev');
     expect(chooseLb(facts(min - 1, 0, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('ring_hash');
     expect(chooseLb(facts(min, 1, true), DEFAULT_TRANSLATE_OPTIONS).policy).toBe('ring_hash');
-    expect(text).toContain(`Maglev if the Service has at least ${min} endpoints (--maglev-min-endpoints) and none draining, otherwise RingHash`);
+    expect(text).toContain(
+      `Maglev if the Service has at least ${min} endpoints (--maglev-min-endpoints) and none draining, otherwise RingHash`,
+    );
     const affinity = chooseLb({ clientIPAffinity: true, healthyEndpoints: 1, drainingEndpoints: 0 }, DEFAULT_TRANSLATE_OPTIONS);
     expect(affinity.policy).toBe('ring_hash');
     expect(text).toContain('sessionAffinity: ClientIP');
@@ -87,16 +91,25 @@ describe('docs/trafficpolicy.md', () => {
 
 describe('the defaults docs/trafficpolicy.md states', () => {
   const upsert = (object: JsonObject): SourceEvent =>
-    ({ type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name }, object: object as KubeObject }) as SourceEvent;
+    ({
+      type: 'upsert',
+      ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name },
+      object: object as KubeObject,
+    }) as SourceEvent;
 
   function translated(appProtocol: string) {
     const model = new MeshModel();
     const svc = service('reviews');
     svc.spec.ports[0].appProtocol = appProtocol;
-    model.apply([upsert(svc), upsert(trafficPolicy('reviews', 'reviews', { healthCheck: { http: { path: '/healthz' } }, retries: { attempts: 2 } }))]);
+    model.apply([
+      upsert(svc),
+      upsert(trafficPolicy('reviews', 'reviews', { healthCheck: { http: { path: '/healthz' } }, retries: { attempts: 2 } })),
+    ]);
     const { clusters, routes } = translateAll(model, 'sidecar');
     const cluster = clusters.find((c) => c.name === 'shop/reviews/9080')!.value as any;
-    const vhost = (routes.find((r) => r.name === 'outbound')!.value as any).virtualHosts.find((v: { name: string }) => v.name === 'shop/reviews/9080');
+    const vhost = (routes.find((r) => r.name === 'outbound')!.value as any).virtualHosts.find(
+      (v: { name: string }) => v.name === 'shop/reviews/9080',
+    );
     return { check: cluster.healthChecks[0], route: vhost.routes[vhost.routes.length - 1].route };
   }
 
@@ -111,6 +124,8 @@ describe('the defaults docs/trafficpolicy.md states', () => {
     expect(http.route.retryPolicy.perTryTimeout).toBeUndefined();
     const grpc = translated('grpc');
     expect(grpc.route.timeout).toEqual({ seconds: 0 });
-    expect(FIELD_DEFAULTS['spec.retries.retryOn']).toBe(`\`${http.route.retryPolicy.retryOn}\`; for gRPC ports \`${grpc.route.retryPolicy.retryOn}\``);
+    expect(FIELD_DEFAULTS['spec.retries.retryOn']).toBe(
+      `\`${http.route.retryPolicy.retryOn}\`; for gRPC ports \`${grpc.route.retryPolicy.retryOn}\``,
+    );
   });
 });

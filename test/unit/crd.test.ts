@@ -31,14 +31,29 @@ const SPEC_KEYS: Record<keyof TrafficPolicySpec, true> = {
 };
 const NESTED_KEYS: Record<string, Record<string, true>> = {
   'spec.targetRef': { kind: true, name: true } satisfies Record<keyof TrafficPolicySpec['targetRef'], true>,
-  'spec.loadBalancer': { policy: true, ringHash: true, maglev: true, leastRequest: true, hashOn: true } satisfies Record<keyof LoadBalancer, true>,
-  'spec.loadBalancer.ringHash': { minimumRingSize: true, maximumRingSize: true } satisfies Record<keyof NonNullable<LoadBalancer['ringHash']>, true>,
+  'spec.loadBalancer': { policy: true, ringHash: true, maglev: true, leastRequest: true, hashOn: true } satisfies Record<
+    keyof LoadBalancer,
+    true
+  >,
+  'spec.loadBalancer.ringHash': { minimumRingSize: true, maximumRingSize: true } satisfies Record<
+    keyof NonNullable<LoadBalancer['ringHash']>,
+    true
+  >,
   'spec.loadBalancer.maglev': { tableSize: true } satisfies Record<keyof NonNullable<LoadBalancer['maglev']>, true>,
-  'spec.loadBalancer.leastRequest': { choiceCount: true, activeRequestBias: true } satisfies Record<keyof NonNullable<LoadBalancer['leastRequest']>, true>,
-  'spec.loadBalancer.hashOn[]': { header: true, cookie: true, sourceIP: true, queryParameter: true, terminal: true } satisfies Record<keyof HashOnEntry, true>,
+  'spec.loadBalancer.leastRequest': { choiceCount: true, activeRequestBias: true } satisfies Record<
+    keyof NonNullable<LoadBalancer['leastRequest']>,
+    true
+  >,
+  'spec.loadBalancer.hashOn[]': { header: true, cookie: true, sourceIP: true, queryParameter: true, terminal: true } satisfies Record<
+    keyof HashOnEntry,
+    true
+  >,
   'spec.loadBalancer.hashOn[].header': { name: true } satisfies Record<keyof NonNullable<HashOnEntry['header']>, true>,
   'spec.loadBalancer.hashOn[].queryParameter': { name: true } satisfies Record<keyof NonNullable<HashOnEntry['queryParameter']>, true>,
-  'spec.loadBalancer.hashOn[].cookie': { name: true, ttl: true, path: true } satisfies Record<keyof NonNullable<HashOnEntry['cookie']>, true>,
+  'spec.loadBalancer.hashOn[].cookie': { name: true, ttl: true, path: true } satisfies Record<
+    keyof NonNullable<HashOnEntry['cookie']>,
+    true
+  >,
   'spec.split[]': { backend: true, port: true, weight: true } satisfies Record<keyof WeightedBackend, true>,
   'spec.routes[]': { match: true, backend: true, port: true, split: true } satisfies Record<keyof Routes, true>,
   'spec.routes[].split[]': { backend: true, port: true, weight: true } satisfies Record<keyof WeightedBackend, true>,
@@ -48,7 +63,10 @@ const NESTED_KEYS: Record<string, Record<string, true>> = {
     keyof NonNullable<RouteMatchSpec['headers']>[number],
     true
   >,
-  'spec.retries': { attempts: true, perTryTimeout: true, retryOn: true } satisfies Record<keyof NonNullable<TrafficPolicySpec['retries']>, true>,
+  'spec.retries': { attempts: true, perTryTimeout: true, retryOn: true } satisfies Record<
+    keyof NonNullable<TrafficPolicySpec['retries']>,
+    true
+  >,
   'spec.circuitBreaker': { maxConnections: true, maxPendingRequests: true, maxRequests: true, maxRetries: true } satisfies Record<
     keyof NonNullable<TrafficPolicySpec['circuitBreaker']>,
     true
@@ -57,10 +75,14 @@ const NESTED_KEYS: Record<string, Record<string, true>> = {
     keyof NonNullable<TrafficPolicySpec['outlierDetection']>,
     true
   >,
-  'spec.healthCheck': { http: true, tcp: true, interval: true, timeout: true, healthyThreshold: true, unhealthyThreshold: true } satisfies Record<
-    keyof HealthCheck,
-    true
-  >,
+  'spec.healthCheck': {
+    http: true,
+    tcp: true,
+    interval: true,
+    timeout: true,
+    healthyThreshold: true,
+    unhealthyThreshold: true,
+  } satisfies Record<keyof HealthCheck, true>,
   'spec.healthCheck.http': { path: true, host: true } satisfies Record<keyof NonNullable<HealthCheck['http']>, true>,
   'spec.locality': { preferLocalZone: true, failoverZones: true } satisfies Record<keyof NonNullable<TrafficPolicySpec['locality']>, true>,
 };
@@ -87,8 +109,23 @@ function* walk(node: Node, at = '(root)'): Generator<[string, Node]> {
 }
 
 const VALUE_KEYWORDS = new Set([
-  'type', 'description', 'properties', 'items', 'required', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength',
-  'pattern', 'format', 'minItems', 'maxItems', 'oneOf', 'x-kubernetes-validations', 'x-kubernetes-list-type',
+  'type',
+  'description',
+  'properties',
+  'items',
+  'required',
+  'enum',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minItems',
+  'maxItems',
+  'oneOf',
+  'x-kubernetes-validations',
+  'x-kubernetes-list-type',
   'x-kubernetes-list-map-keys',
 ]);
 
@@ -140,9 +177,11 @@ describe('the TrafficPolicy CRD', () => {
       }
       for (const branch of (node.oneOf ?? []) as Node[]) {
         expect(Object.keys(branch)).toEqual(['required']);
-        for (const field of branch.required as string[]) if (!node.properties?.[field]) problems.push(`${at}: oneOf requires undeclared ${field}`);
+        for (const field of branch.required as string[])
+          if (!node.properties?.[field]) problems.push(`${at}: oneOf requires undeclared ${field}`);
       }
-      for (const field of (node.required ?? []) as string[]) if (!node.properties?.[field]) problems.push(`${at}: requires undeclared ${field}`);
+      for (const field of (node.required ?? []) as string[])
+        if (!node.properties?.[field]) problems.push(`${at}: requires undeclared ${field}`);
     }
     expect(problems).toEqual([]);
   });
@@ -180,6 +219,8 @@ describe('the TrafficPolicy CRD', () => {
     expect(() => compileTrafficPolicySchema(schema)).not.toThrow();
     const withNewRule = structuredClone(schema);
     withNewRule.properties.spec.properties.timeout['x-kubernetes-validations'] = [{ rule: 'self != "0s"', message: 'no zero' }];
-    expect(() => compileTrafficPolicySchema(withNewRule)).toThrow('the TrafficPolicy CRD rule at spec.timeout has no check in code: self != "0s"');
+    expect(() => compileTrafficPolicySchema(withNewRule)).toThrow(
+      'the TrafficPolicy CRD rule at spec.timeout has no check in code: self != "0s"',
+    );
   });
 });

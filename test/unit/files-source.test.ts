@@ -44,8 +44,7 @@ class Recorder {
   }
 }
 
-const summary = (events: SourceEvent[]) =>
-  events.map((e) => `${e.type} ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}`);
+const summary = (events: SourceEvent[]) => events.map((e) => `${e.type} ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}`);
 
 describe('FilesSource', () => {
   let dir: string;
@@ -87,7 +86,9 @@ describe('FilesSource', () => {
   it('delivers an empty initial state for an empty folder, and refuses a missing one', async () => {
     const recorder = await started();
     expect(recorder.batches).toEqual([[]]);
-    await expect(new FilesSource(path.join(dir, 'missing')).start(() => undefined)).rejects.toThrow(/manifest folder .*missing cannot be read/);
+    await expect(new FilesSource(path.join(dir, 'missing')).start(() => undefined)).rejects.toThrow(
+      /manifest folder .*missing cannot be read/,
+    );
   });
 
   it('follows files as they are added, edited and deleted, one event per changed object', async () => {
@@ -179,7 +180,9 @@ describe('FilesSource', () => {
     await symlink('..2026_01_02', path.join(dir, '..data_tmp'));
     await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
     const changed = await recorder.next();
-    expect(changed).toEqual([expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) })]);
+    expect(changed).toEqual([
+      expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) }),
+    ]);
   });
 
   it('serves the first definition of an object in path order and reports the other', async () => {
@@ -201,7 +204,9 @@ describe('FilesSource', () => {
     // When the first goes, the other takes over.
     await unlink(path.join(dir, '10-shop.yaml'));
     const next = await recorder.next();
-    expect(next).toEqual([expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 9999 }] } }) })]);
+    expect(next).toEqual([
+      expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 9999 }] } }) }),
+    ]);
     expect(source!.problems()).toEqual([]);
   });
 
@@ -211,7 +216,9 @@ describe('FilesSource', () => {
     await recorder.next();
     await writeFile(path.join(dir, 'shop.yaml'), service('reviews', 8080));
     const changed = await recorder.next();
-    expect(changed).toEqual([expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) })]);
+    expect(changed).toEqual([
+      expect.objectContaining({ type: 'upsert', object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) }),
+    ]);
   });
 
   it('stops watching on stop()', async () => {

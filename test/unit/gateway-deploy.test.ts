@@ -35,7 +35,11 @@ function selects(selector: Record<string, string>, labels: Record<string, string
 function bootstrapPorts(text: string): { health: number; admin: number; node: Doc } {
   const bootstrap = YAML.parse(text);
   const health = bootstrap.static_resources.listeners.find((l: Doc) => l.name === 'health');
-  return { health: health.address.socket_address.port_value, admin: bootstrap.admin.address.socket_address.port_value, node: bootstrap.node };
+  return {
+    health: health.address.socket_address.port_value,
+    admin: bootstrap.admin.address.socket_address.port_value,
+    node: bootstrap.node,
+  };
 }
 
 describe('deploy/gateway', () => {
@@ -48,7 +52,8 @@ describe('deploy/gateway', () => {
   it('puts every object in the gateway namespace', () => {
     expect(kustomization.namespace).toBe('switchyard-gateway');
     expect(one(objects, 'Namespace').metadata.name).toBe('switchyard-gateway');
-    for (const object of objects.filter((o) => o.kind !== 'Namespace')) expect([object.kind, object.metadata.namespace]).toEqual([object.kind, 'switchyard-gateway']);
+    for (const object of objects.filter((o) => o.kind !== 'Namespace'))
+      expect([object.kind, object.metadata.namespace]).toEqual([object.kind, 'switchyard-gateway']);
   });
 
   it('runs Envoy with the bootstrap ConfigMap, which is envoy/gateway.yaml', () => {
@@ -62,7 +67,10 @@ describe('deploy/gateway', () => {
     expect(path.dirname(file)).toBe(mount.mountPath);
     const text = configMap.data[path.basename(file)];
     expect(YAML.parse(text)).toEqual(YAML.parse(readFileSync('envoy/gateway.yaml', 'utf8')));
-    expect(bootstrapPorts(text).node.metadata).toEqual({ 'switchyard.dev/role': 'gateway', 'switchyard.dev/gateway': pod.metadata.labels['switchyard.dev/gateway'] });
+    expect(bootstrapPorts(text).node.metadata).toEqual({
+      'switchyard.dev/role': 'gateway',
+      'switchyard.dev/gateway': pod.metadata.labels['switchyard.dev/gateway'],
+    });
   });
 
   it('listens where the control plane puts gateway listeners, and probes /ready on the health listener', () => {
@@ -75,9 +83,14 @@ describe('deploy/gateway', () => {
     expect(envoy.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(envoy.resources.limits).toMatchObject({ memory: expect.any(String) });
     expect(pod.spec.topologySpreadConstraints.map((c: Doc) => c.topologyKey)).toContain('topology.kubernetes.io/zone');
-    for (const constraint of pod.spec.topologySpreadConstraints) expect(selects(constraint.labelSelector.matchLabels, pod.metadata.labels)).toBe(true);
+    for (const constraint of pod.spec.topologySpreadConstraints)
+      expect(selects(constraint.labelSelector.matchLabels, pod.metadata.labels)).toBe(true);
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true });
-    expect(envoy.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(envoy.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
   });
 
   it('exposes 80 and 443 on a LoadBalancer Service, with a PDB and an HPA for the same pods', () => {

@@ -15,7 +15,8 @@ describe('examples/ingress.yaml through the gateway translator', () => {
     model.apply(events);
     const output = translateGateway(model, 'edge');
     expect(output.problems).toEqual([]);
-    for (const r of [...output.clusters, ...output.endpoints, ...output.routes, ...output.listeners, ...output.secrets]) encodeMessage(r.typeUrl, r.value);
+    for (const r of [...output.clusters, ...output.endpoints, ...output.routes, ...output.listeners, ...output.secrets])
+      encodeMessage(r.typeUrl, r.value);
     expect(output.listeners.map((l) => l.name)).toEqual(['gateway/edge/8080', 'gateway/edge/8443']);
     expect(output.secrets.map((s) => s.name)).toEqual(['shop/shop-example-tls']);
     const https = output.routes.find((r) => r.name === 'gateway/edge/8443')!.value as any;

@@ -83,7 +83,11 @@ describe('pipeline: gateways', () => {
   it('an Ingress change re-translates the gateway: a new path, a new cluster', () => {
     const { pipeline, cache, changes } = started(['edge']);
     const ingress = tlsShopIngress();
-    ingress.spec.rules![0].http!.paths.push({ path: '/cart', pathType: 'Prefix', backend: { service: { name: 'cart', port: { number: 8080 } } } });
+    ingress.spec.rules![0].http!.paths.push({
+      path: '/cart',
+      pathType: 'Prefix',
+      backend: { service: { name: 'cart', port: { number: 8080 } } },
+    });
     pipeline.push([upsert(ingress)]);
     pipeline.flushNow();
     expect(summarize(changes)).toEqual([

@@ -27,7 +27,13 @@ describe('gateway: what it depends on', () => {
   });
 
   it("names a backend policy's split Services too", () => {
-    const canary = policy('reviews-canary', { targetRef: { name: 'reviews' }, split: [{ backend: 'reviews-v1', weight: 90 }, { backend: 'reviews-v2', weight: 10 }] });
+    const canary = policy('reviews-canary', {
+      targetRef: { name: 'reviews' },
+      split: [
+        { backend: 'reviews-v1', weight: 90 },
+        { backend: 'reviews-v2', weight: 10 },
+      ],
+    });
     const output = translateGateway(model(...shopObjects(), canary, shopIngress()), 'edge');
     expect(output.usedServices).toEqual(['shop/frontend', 'shop/reviews', 'shop/reviews-v1', 'shop/reviews-v2']);
   });

@@ -22,7 +22,10 @@ function endpointSlice(count: number): KubeObject {
     metadata: { name: 'reviews-huge', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'reviews' } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: 9080 }],
-    endpoints: Array.from({ length: count }, (_, i) => ({ addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`], conditions: { ready: true } })),
+    endpoints: Array.from({ length: count }, (_, i) => ({
+      addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`],
+      conditions: { ready: true },
+    })),
   } as unknown as KubeObject;
 }
 
@@ -53,15 +56,23 @@ describe('manifest bombs', () => {
   it('refuses each bomb with a message naming the file or object and the limit; the good file is served', async () => {
     writeFileSync(path.join(dir, 'a-good.yaml'), GOOD_SERVICE);
     // 9 MiB: a comment line repeated (valid YAML, so only the size can stop it).
-    writeFileSync(path.join(dir, 'b-huge.yaml'), `${GOOD_SERVICE.replace('reviews', 'huge')}${'# padding padding padding padding\n'.repeat(9 * 1024 * 1024 / 34)}`);
+    writeFileSync(
+      path.join(dir, 'b-huge.yaml'),
+      `${GOOD_SERVICE.replace('reviews', 'huge')}${'# padding padding padding padding\n'.repeat((9 * 1024 * 1024) / 34)}`,
+    );
     writeFileSync(path.join(dir, 'c-alias-bomb.yaml'), ALIAS_BOMB);
-    writeFileSync(path.join(dir, 'd-deep-flow.yaml'), `${GOOD_SERVICE.replace('reviews', 'deep-flow')}x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`);
+    writeFileSync(
+      path.join(dir, 'd-deep-flow.yaml'),
+      `${GOOD_SERVICE.replace('reviews', 'deep-flow')}x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`,
+    );
     writeFileSync(path.join(dir, 'e-deep-block.yaml'), `${GOOD_SERVICE.replace('reviews', 'deep-block')}x:\n  ${'- '.repeat(100_000)}x\n`);
     writeFileSync(path.join(dir, 'f-slice.yaml'), JSON.stringify(endpointSlice(5000)));
 
     const { events, problems } = await loadManifestDir(dir);
 
-    const upserts = events.filter((event) => event.type === 'upsert').map((event) => `${event.ref.kind} ${event.ref.namespace}/${event.ref.name}`);
+    const upserts = events
+      .filter((event) => event.type === 'upsert')
+      .map((event) => `${event.ref.kind} ${event.ref.namespace}/${event.ref.name}`);
     expect(upserts).toEqual(['Service shop/reviews']);
     const rejected = events.filter((event) => event.type === 'rejected');
     expect(rejected).toHaveLength(1);
@@ -71,7 +82,9 @@ describe('manifest bombs', () => {
 
     const messages = problems.map((problem) => problem.message);
     expect(messages).toEqual([
-      expect.stringMatching(/b-huge\.yaml:1: file is 9\.0 MiB \(\d+ bytes\), over the 8\.0 MiB limit for one manifest file; split it into smaller files$/),
+      expect.stringMatching(
+        /b-huge\.yaml:1: file is 9\.0 MiB \(\d+ bytes\), over the 8\.0 MiB limit for one manifest file; split it into smaller files$/,
+      ),
       expect.stringMatching(/c-alias-bomb\.yaml:1: document cannot be read: Excessive alias count/),
       expect.stringMatching(/d-deep-flow\.yaml:6: YAML refused: brackets nested more than 128 deep; nesting this deep is refused$/),
       expect.stringMatching(/e-deep-block\.yaml:7: YAML refused: indented more than 512 columns; nesting this deep is refused$/),
@@ -90,6 +103,8 @@ describe('manifest bombs', () => {
     expect(nestingProblem(`a: "${'['.repeat(1000)}"\nb: '${'{'.repeat(1000)}'\n# ${'['.repeat(1000)}\n`)).toBeUndefined();
     // A closing bracket inside quotes cannot hide real nesting.
     expect(nestingProblem(`a: ${'['.repeat(100)} "${']'.repeat(100)}" ${'['.repeat(100)}`)).toMatch(/nested more than 128/);
-    expect(parseManifests(`${'- '.repeat(600)}x`, 'f.yaml').errors[0].message).toBe('f.yaml:1: YAML refused: indented more than 512 columns; nesting this deep is refused');
+    expect(parseManifests(`${'- '.repeat(600)}x`, 'f.yaml').errors[0].message).toBe(
+      'f.yaml:1: YAML refused: indented more than 512 columns; nesting this deep is refused',
+    );
   });
 });

@@ -18,19 +18,29 @@ const EXAMPLES = path.resolve('examples');
 /** The example mesh plus a gateway (IngressClass, Ingress with TLS, its Secret). */
 function baseObjects(): KubeObject[] {
   const objects: KubeObject[] = [];
-  for (const file of readdirSync(EXAMPLES).filter((name) => name.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(EXAMPLES)
+    .filter((name) => name.endsWith('.yaml'))
+    .sort()) {
     const parsed = parseManifests(readFileSync(path.join(EXAMPLES, file), 'utf8'), file);
     expect(parsed.errors).toEqual([]);
     objects.push(...parsed.objects.map((entry) => entry.object));
   }
   const gateway = [
-    { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'switchyard' }, spec: { controller: INGRESS_CONTROLLER } },
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IngressClass',
+      metadata: { name: 'switchyard' },
+      spec: { controller: INGRESS_CONTROLLER },
+    },
     {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'shop-tls', namespace: 'shop' },
       type: 'kubernetes.io/tls',
-      data: { 'tls.crt': Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n').toString('base64'), 'tls.key': Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n').toString('base64') },
+      data: {
+        'tls.crt': Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n').toString('base64'),
+        'tls.key': Buffer.from('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n').toString('base64'),
+      },
     },
     {
       apiVersion: 'networking.k8s.io/v1',
@@ -39,7 +49,12 @@ function baseObjects(): KubeObject[] {
       spec: {
         ingressClassName: 'switchyard',
         tls: [{ hosts: ['shop.example'], secretName: 'shop-tls' }],
-        rules: [{ host: 'shop.example', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { number: 9080 } } } }] } }],
+        rules: [
+          {
+            host: 'shop.example',
+            http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'reviews', port: { number: 9080 } } } }] },
+          },
+        ],
       },
     },
   ];
@@ -74,7 +89,10 @@ function runMesh(events: SourceEvent[]): void {
   // Whatever the input, nothing translated may break a rule Envoy enforces.
   const refused: string[] = [];
   cache.onRefused((resource) => refused.push(...resource.violations));
-  for (const [group, role] of [[SIDECAR_GROUP, 'sidecar'], [PROXYLESS_GROUP, 'proxyless']] as const) {
+  for (const [group, role] of [
+    [SIDECAR_GROUP, 'sidecar'],
+    [PROXYLESS_GROUP, 'proxyless'],
+  ] as const) {
     const all = translateAll(model, role);
     cache.apply([
       { group, typeUrl: TypeUrl.Cluster, set: all.clusters },
@@ -120,7 +138,33 @@ describe('hostile manifests', () => {
   it('random YAML text parses to objects or located errors, never an exception', () => {
     const yamlish = fc.oneof(
       fc.string({ maxLength: 300 }),
-      fc.string({ unit: fc.constantFrom('a', ':', ' ', '\n', '-', '{', '}', '[', ']', '&', '*', '!', '<<', '|', '>', '"', "'", '#', '---', '\t', 'kind', 'metadata'), maxLength: 120 }),
+      fc.string({
+        unit: fc.constantFrom(
+          'a',
+          ':',
+          ' ',
+          '\n',
+          '-',
+          '{',
+          '}',
+          '[',
+          ']',
+          '&',
+          '*',
+          '!',
+          '<<',
+          '|',
+          '>',
+          '"',
+          "'",
+          '#',
+          '---',
+          '\t',
+          'kind',
+          'metadata',
+        ),
+        maxLength: 120,
+      }),
       fc.jsonValue({ maxDepth: 5 }).map((value) => YAML.stringify(value)),
     );
     fc.assert(
@@ -152,7 +196,12 @@ describe('hostile manifests', () => {
             events = parsed.objects.map(({ object, origin }) => toSourceEvent(object, origin));
           } else {
             events = objects
-              .filter((object) => object !== null && typeof object === 'object' && typeof (object as { metadata?: { name?: unknown } }).metadata?.name === 'string')
+              .filter(
+                (object) =>
+                  object !== null &&
+                  typeof object === 'object' &&
+                  typeof (object as { metadata?: { name?: unknown } }).metadata?.name === 'string',
+              )
               .map((object) => toSourceEvent(object));
           }
           expectUsable(events);
@@ -173,7 +222,27 @@ describe('hostile manifests', () => {
     };
     const leaves = base.flatMap((object, index) => stringLeaves(object).map((at) => ({ index, at })));
     const hostile = fc.oneof(
-      fc.constantFrom('', ' ', '\n', 'a\r\nb', '\u0000', 'a\u0001b', '\u007f', ':', '/', '//', '*', '%00', '\t', 'ü', '😀', 'a'.repeat(300), '0', '-1', '65536'),
+      fc.constantFrom(
+        '',
+        ' ',
+        '\n',
+        'a\r\nb',
+        '\u0000',
+        'a\u0001b',
+        '\u007f',
+        ':',
+        '/',
+        '//',
+        '*',
+        '%00',
+        '\t',
+        'ü',
+        '😀',
+        'a'.repeat(300),
+        '0',
+        '-1',
+        '65536',
+      ),
       fc.string({ unit: 'binary', maxLength: 12 }),
       fc.string({ unit: fc.constantFrom('a', '/', ':', '.', '-', '\n', '\r', '\u0000', ' ', '*', '?', '#'), maxLength: 10 }),
     );
@@ -197,22 +266,45 @@ describe('hostile manifests', () => {
     const numbers = fc.oneof(fc.integer({ min: -5, max: 70000 }), fc.double(), fc.constant(0));
     const spec = fc.record(
       {
-        targetRef: fc.record({ name: fc.constantFrom('reviews', 'cart', 'missing', ''), kind: fc.constantFrom('Service', 'Pod') }, { requiredKeys: ['name'] }),
+        targetRef: fc.record(
+          { name: fc.constantFrom('reviews', 'cart', 'missing', ''), kind: fc.constantFrom('Service', 'Pod') },
+          { requiredKeys: ['name'] },
+        ),
         loadBalancer: fc.record(
           {
             policy: fc.constantFrom('ring_hash', 'maglev', 'least_request', 'round_robin', 'random', 'auto', 'bogus'),
             ringHash: fc.record({ minimumRingSize: numbers, maximumRingSize: numbers }, { requiredKeys: [] }),
             maglev: fc.record({ tableSize: numbers }),
             leastRequest: fc.record({ choiceCount: numbers, activeRequestBias: numbers }, { requiredKeys: [] }),
-            hashOn: fc.array(fc.oneof(fc.record({ header: fc.string({ maxLength: 8 }) }), fc.record({ cookie: fc.record({ name: fc.string({ maxLength: 5 }), ttl: durations }) }), fc.record({ sourceIp: fc.boolean() }), fc.jsonValue({ maxDepth: 2 })), { maxLength: 3 }),
+            hashOn: fc.array(
+              fc.oneof(
+                fc.record({ header: fc.string({ maxLength: 8 }) }),
+                fc.record({ cookie: fc.record({ name: fc.string({ maxLength: 5 }), ttl: durations }) }),
+                fc.record({ sourceIp: fc.boolean() }),
+                fc.jsonValue({ maxDepth: 2 }),
+              ),
+              { maxLength: 3 },
+            ),
           },
           { requiredKeys: [] },
         ),
-        split: fc.array(fc.record({ backend: fc.constantFrom('reviews-v1', 'reviews-v2', 'ghost', ''), weight: numbers, port: numbers }, { requiredKeys: ['backend'] }), { maxLength: 4 }),
+        split: fc.array(
+          fc.record(
+            { backend: fc.constantFrom('reviews-v1', 'reviews-v2', 'ghost', ''), weight: numbers, port: numbers },
+            { requiredKeys: ['backend'] },
+          ),
+          { maxLength: 4 },
+        ),
         routes: fc.array(
           fc.record(
             {
-              match: fc.oneof(fc.record({ headers: fc.array(fc.record({ name: fc.string({ maxLength: 6 }), exact: fc.string({ maxLength: 6 }) }), { maxLength: 2 }) }), fc.record({ pathPrefix: fc.string({ maxLength: 6 }) }), fc.jsonValue({ maxDepth: 2 })),
+              match: fc.oneof(
+                fc.record({
+                  headers: fc.array(fc.record({ name: fc.string({ maxLength: 6 }), exact: fc.string({ maxLength: 6 }) }), { maxLength: 2 }),
+                }),
+                fc.record({ pathPrefix: fc.string({ maxLength: 6 }) }),
+                fc.jsonValue({ maxDepth: 2 }),
+              ),
               backend: fc.constantFrom('reviews-v1', 'reviews-v2', 'nope'),
               port: numbers,
             },
@@ -221,17 +313,41 @@ describe('hostile manifests', () => {
           { maxLength: 3 },
         ),
         timeout: durations,
-        retries: fc.record({ attempts: numbers, perTryTimeout: durations, retryOn: fc.array(fc.constantFrom('5xx', 'reset', 'connect-failure', 'weird'), { maxLength: 3 }) }, { requiredKeys: [] }),
-        circuitBreaker: fc.record({ maxConnections: numbers, maxPendingRequests: numbers, maxRequests: numbers, maxRetries: numbers }, { requiredKeys: [] }),
-        outlierDetection: fc.record({ consecutive5xx: numbers, interval: durations, baseEjectionTime: durations, maxEjectionPercent: numbers }, { requiredKeys: [] }),
-        healthCheck: fc.record({ http: fc.record({ path: fc.string({ maxLength: 6 }) }), interval: durations, timeout: durations, healthyThreshold: numbers }, { requiredKeys: [] }),
-        locality: fc.record({ preferLocalZone: fc.boolean(), failoverZones: fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }) }, { requiredKeys: [] }),
+        retries: fc.record(
+          {
+            attempts: numbers,
+            perTryTimeout: durations,
+            retryOn: fc.array(fc.constantFrom('5xx', 'reset', 'connect-failure', 'weird'), { maxLength: 3 }),
+          },
+          { requiredKeys: [] },
+        ),
+        circuitBreaker: fc.record(
+          { maxConnections: numbers, maxPendingRequests: numbers, maxRequests: numbers, maxRetries: numbers },
+          { requiredKeys: [] },
+        ),
+        outlierDetection: fc.record(
+          { consecutive5xx: numbers, interval: durations, baseEjectionTime: durations, maxEjectionPercent: numbers },
+          { requiredKeys: [] },
+        ),
+        healthCheck: fc.record(
+          { http: fc.record({ path: fc.string({ maxLength: 6 }) }), interval: durations, timeout: durations, healthyThreshold: numbers },
+          { requiredKeys: [] },
+        ),
+        locality: fc.record(
+          { preferLocalZone: fc.boolean(), failoverZones: fc.array(fc.string({ maxLength: 4 }), { maxLength: 3 }) },
+          { requiredKeys: [] },
+        ),
       },
       { requiredKeys: [] },
     );
     fc.assert(
       fc.property(spec, (policySpec) => {
-        const policy = { apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'fuzzed', namespace: 'shop', generation: 1 }, spec: policySpec } as unknown as KubeObject;
+        const policy = {
+          apiVersion: 'switchyard.dev/v1alpha1',
+          kind: 'TrafficPolicy',
+          metadata: { name: 'fuzzed', namespace: 'shop', generation: 1 },
+          spec: policySpec,
+        } as unknown as KubeObject;
         const event = toSourceEvent(policy);
         expectUsable([event]);
         const events = [...base.map((object) => toSourceEvent(object)), event];

@@ -9,7 +9,15 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { endpointSlice, service, trafficPolicy, type JsonObject } from '../support/kube-api-server.js';
 
-type Line = { message: string; level?: string; service?: string; port?: number; policy?: string; reason?: string; policies?: Record<string, number> };
+type Line = {
+  message: string;
+  level?: string;
+  service?: string;
+  port?: number;
+  policy?: string;
+  reason?: string;
+  policies?: Record<string, number>;
+};
 
 function captureLog(during: () => void, level: 'info' | 'debug' = 'info'): Line[] {
   const lines: Line[] = [];
@@ -39,7 +47,11 @@ function captureLog(during: () => void, level: 'info' | 'debug' = 'info'): Line[
 }
 
 function upsert(object: JsonObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name }, object: object as KubeObject } as SourceEvent;
+  return {
+    type: 'upsert',
+    ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name },
+    object: object as KubeObject,
+  } as SourceEvent;
 }
 
 const addresses = (count: number) => Array.from({ length: count }, (_, i) => `10.0.0.${i + 1}`);

@@ -6,17 +6,17 @@ import { policy, service, upsert } from '../support/builders.js';
 
 function modelWith(spec: object): MeshModel {
   const model = new MeshModel();
-  model.apply([
-    upsert(service('api')),
-    upsert(policy('api', { targetRef: { kind: 'Service', name: 'api' }, ...spec })),
-  ]);
+  model.apply([upsert(service('api')), upsert(policy('api', { targetRef: { kind: 'Service', name: 'api' }, ...spec }))]);
   return model;
 }
 
 function typedConfigs(spec: object, role: 'sidecar' | 'proxyless' = 'sidecar'): Record<string, any> {
   const cluster = translateAll(modelWith(spec), role).clusters.find((c) => c.name === 'shop/api/8080')!.value as any;
   return Object.fromEntries(
-    cluster.loadBalancingPolicy.policies.map((p: any) => [p.typedExtensionConfig.name.replace('envoy.load_balancing_policies.', ''), p.typedExtensionConfig.typedConfig]),
+    cluster.loadBalancingPolicy.policies.map((p: any) => [
+      p.typedExtensionConfig.name.replace('envoy.load_balancing_policies.', ''),
+      p.typedExtensionConfig.typedConfig,
+    ]),
   );
 }
 
@@ -30,7 +30,8 @@ describe('least request settings', () => {
   });
 
   it('carry them to the legacy config too', () => {
-    const cluster = translateAll(modelWith(spec), 'sidecar', { legacyLbPolicy: true }).clusters.find((c) => c.name === 'shop/api/8080')!.value as any;
+    const cluster = translateAll(modelWith(spec), 'sidecar', { legacyLbPolicy: true }).clusters.find((c) => c.name === 'shop/api/8080')!
+      .value as any;
     expect(cluster.leastRequestLbConfig).toEqual({
       choiceCount: { value: 3 },
       activeRequestBias: { defaultValue: 1.5, runtimeKey: 'switchyard.least_request.active_request_bias' },
@@ -53,7 +54,10 @@ describe('zone preference', () => {
   });
 
   it("never applies to consistent hashing: a key's host must not depend on the caller's zone", () => {
-    const configs = typedConfigs({ loadBalancer: { policy: 'Maglev', hashOn: [{ header: { name: 'x-user' } }] }, locality: { preferLocalZone: true } });
+    const configs = typedConfigs({
+      loadBalancer: { policy: 'Maglev', hashOn: [{ header: { name: 'x-user' } }] },
+      locality: { preferLocalZone: true },
+    });
     expect(Object.keys(configs)).toEqual(['maglev', 'ring_hash']);
     for (const config of Object.values(configs)) expect(config.localityLbConfig).toBeUndefined();
   });
@@ -64,10 +68,20 @@ describe('zone preference', () => {
 });
 
 describe('ring hash sizes', () => {
-  const spec = { loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 2048, maximumRingSize: 4096 }, hashOn: [{ header: { name: 'x-user' } }] } };
+  const spec = {
+    loadBalancer: {
+      policy: 'RingHash',
+      ringHash: { minimumRingSize: 2048, maximumRingSize: 4096 },
+      hashOn: [{ header: { name: 'x-user' } }],
+    },
+  };
 
   it('reach sidecars, with the hash function gRPC also accepts', () => {
-    expect(typedConfigs(spec).ring_hash).toMatchObject({ hashFunction: 'XX_HASH', minimumRingSize: { value: 2048 }, maximumRingSize: { value: 4096 } });
+    expect(typedConfigs(spec).ring_hash).toMatchObject({
+      hashFunction: 'XX_HASH',
+      minimumRingSize: { value: 2048 },
+      maximumRingSize: { value: 4096 },
+    });
   });
 
   it('are kept from proxyless clients, which NACK them (grpc-js-xds 1.14)', () => {
@@ -83,7 +97,12 @@ describe('hash keys on proxyless routes', () => {
     const model = modelWith({
       loadBalancer: {
         policy: 'RingHash',
-        hashOn: [{ cookie: { name: 'session' } }, { header: { name: 'x-user' }, terminal: true }, { queryParameter: { name: 'q' } }, { sourceIP: {} }],
+        hashOn: [
+          { cookie: { name: 'session' } },
+          { header: { name: 'x-user' }, terminal: true },
+          { queryParameter: { name: 'q' } },
+          { sourceIP: {} },
+        ],
       },
     });
     const routes = translateAll(model, 'proxyless').routes.map((r) => r.value as any);

@@ -30,11 +30,17 @@ describe('import boundaries', () => {
       'src/translate/boundary-probe.ts',
       "import type { ResourceCache } from '../cache/cache.js';\nexport type { XdsServer } from '../xds/server.js';\nexport type C = ResourceCache;\n",
     );
-    expect(errors).toEqual([expect.stringContaining('translate/ must not import cache'), expect.stringContaining('translate/ must not import xds')]);
+    expect(errors).toEqual([
+      expect.stringContaining('translate/ must not import cache'),
+      expect.stringContaining('translate/ must not import xds'),
+    ]);
   });
 
   it('translate/ reads only the model, never sources/', async () => {
-    const errors = await boundaryErrors('src/translate/boundary-probe.ts', "import type { IngressObject } from '../sources/types.js';\nexport type I = IngressObject;\n");
+    const errors = await boundaryErrors(
+      'src/translate/boundary-probe.ts',
+      "import type { IngressObject } from '../sources/types.js';\nexport type I = IngressObject;\n",
+    );
     expect(errors).toEqual([expect.stringContaining('translate/ must not import sources')]);
   });
 
@@ -46,14 +52,32 @@ describe('import boundaries', () => {
   });
 
   it('an upstream import is allowed: xds/ uses cache/, translate/ uses model/ through its index', async () => {
-    expect(await boundaryErrors('src/xds/boundary-probe.ts', "import { ResourceCache } from '../cache/cache.js';\nexport const c = ResourceCache;\n")).toEqual([]);
-    expect(await boundaryErrors('src/translate/boundary-probe.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n")).toEqual([]);
+    expect(
+      await boundaryErrors(
+        'src/xds/boundary-probe.ts',
+        "import { ResourceCache } from '../cache/cache.js';\nexport const c = ResourceCache;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await boundaryErrors(
+        'src/translate/boundary-probe.ts',
+        "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n",
+      ),
+    ).toEqual([]);
   });
 
   it('translate/ from another folder goes through translate/index.ts', async () => {
-    const errors = await boundaryErrors('src/pipeline/boundary-probe.ts', "import { buildRoutes } from '../translate/routes.js';\nexport const b = buildRoutes;\n");
+    const errors = await boundaryErrors(
+      'src/pipeline/boundary-probe.ts',
+      "import { buildRoutes } from '../translate/routes.js';\nexport const b = buildRoutes;\n",
+    );
     expect(errors).toEqual([expect.stringContaining('translate/index.js')]);
-    expect(await boundaryErrors('src/pipeline/boundary-probe.ts', "import { translateAll } from '../translate/index.js';\nexport const t = translateAll;\n")).toEqual([]);
+    expect(
+      await boundaryErrors(
+        'src/pipeline/boundary-probe.ts',
+        "import { translateAll } from '../translate/index.js';\nexport const t = translateAll;\n",
+      ),
+    ).toEqual([]);
   });
 
   it('analysis/ is entered through its index, except the shared Problem type', async () => {
@@ -65,13 +89,26 @@ describe('import boundaries', () => {
 
   it('envoy/ and analysis/problem.ts are leaves (nothing of ours but log), clients/ reads nothing', async () => {
     expect(await boundaryErrors('src/envoy/boundary-probe.ts', "import { log } from '../log.js';\nexport const l = log;\n")).toEqual([]);
-    expect(await boundaryErrors('src/envoy/boundary-probe.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n")).toHaveLength(1);
-    expect(await boundaryErrors('src/analysis/problem.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n")).toHaveLength(1);
-    expect(await boundaryErrors('src/clients/boundary-probe.ts', "import { log } from '../log.js';\nexport const l = log;\n")).toHaveLength(1);
+    expect(
+      await boundaryErrors('src/envoy/boundary-probe.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n"),
+    ).toHaveLength(1);
+    expect(
+      await boundaryErrors('src/analysis/problem.ts', "import { MeshModel } from '../model/index.js';\nexport const m = MeshModel;\n"),
+    ).toHaveLength(1);
+    expect(await boundaryErrors('src/clients/boundary-probe.ts', "import { log } from '../log.js';\nexport const l = log;\n")).toHaveLength(
+      1,
+    );
   });
 
   it('cli/ is imported by nothing below it except its flag parser', async () => {
-    expect(await boundaryErrors('src/sources/boundary-probe.ts', "import type { FlagSpec } from '../cli/flags.js';\nexport type F = FlagSpec;\n")).toEqual([]);
-    expect(await boundaryErrors('src/sources/boundary-probe.ts', "import { render } from '../cli/render.js';\nexport const r = render;\n")).toHaveLength(1);
+    expect(
+      await boundaryErrors(
+        'src/sources/boundary-probe.ts',
+        "import type { FlagSpec } from '../cli/flags.js';\nexport type F = FlagSpec;\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await boundaryErrors('src/sources/boundary-probe.ts', "import { render } from '../cli/render.js';\nexport const r = render;\n"),
+    ).toHaveLength(1);
   });
 });

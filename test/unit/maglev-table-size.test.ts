@@ -46,7 +46,10 @@ describe('the Maglev table size check', () => {
   });
 
   it.each([9, 25, 65535])('gives one message for %i from the manifest check and from the model', (tableSize) => {
-    const spec: TrafficPolicySpec = { targetRef: { kind: 'Service', name: 'api' }, loadBalancer: { policy: 'Maglev', maglev: { tableSize } } } as TrafficPolicySpec;
+    const spec: TrafficPolicySpec = {
+      targetRef: { kind: 'Service', name: 'api' },
+      loadBalancer: { policy: 'Maglev', maglev: { tableSize } },
+    } as TrafficPolicySpec;
     const expected = `spec.loadBalancer.maglev.tableSize: ${maglevTableSizeProblem(tableSize)}`;
     const manifest = validateTrafficPolicySchema({
       apiVersion: 'switchyard.dev/v1alpha1',

@@ -27,23 +27,48 @@ function fullPolicy(): TrafficPolicyObject {
       ],
       routes: [
         {
-          match: { path: { prefix: '/api' }, headers: [{ name: 'x-canary', exact: 'true' }, { name: 'x-debug', present: true }] },
+          match: {
+            path: { prefix: '/api' },
+            headers: [
+              { name: 'x-canary', exact: 'true' },
+              { name: 'x-debug', present: true },
+            ],
+          },
           backend: 'reviews-v2',
           port: 9080,
         },
-        { match: { path: { regex: '^/v[0-9]+/.*' } }, split: [{ backend: 'reviews-v1', weight: 1 }, { backend: 'reviews-v3', weight: 1 }] },
+        {
+          match: { path: { regex: '^/v[0-9]+/.*' } },
+          split: [
+            { backend: 'reviews-v1', weight: 1 },
+            { backend: 'reviews-v3', weight: 1 },
+          ],
+        },
       ],
       timeout: '15s',
       retries: { attempts: 3, perTryTimeout: '250ms', retryOn: ['5xx', 'connect-failure', 'unavailable'] },
       circuitBreaker: { maxConnections: 1024, maxPendingRequests: 128, maxRequests: 2048, maxRetries: 3 },
       outlierDetection: { consecutive5xx: 5, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 50 },
-      healthCheck: { http: { path: '/healthz', host: 'reviews' }, interval: '5s', timeout: '1s', healthyThreshold: 2, unhealthyThreshold: 3 },
+      healthCheck: {
+        http: { path: '/healthz', host: 'reviews' },
+        interval: '5s',
+        timeout: '1s',
+        healthyThreshold: 2,
+        unhealthyThreshold: 3,
+      },
       locality: { preferLocalZone: true, failoverZones: ['zone-b', 'zone-c'] },
     },
     status: {
       observedGeneration: 3,
       conditions: [
-        { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'ok', observedGeneration: 3, lastTransitionTime: '2026-01-02T15:04:05Z' },
+        {
+          type: 'Accepted',
+          status: 'True',
+          reason: 'Accepted',
+          message: 'ok',
+          observedGeneration: 3,
+          lastTransitionTime: '2026-01-02T15:04:05Z',
+        },
       ],
     },
   };
@@ -134,7 +159,15 @@ describe('parseManifests', () => {
 
   it('resolves merge keys, and reports a duplicate key as a syntax error', () => {
     const merged = parseManifests(
-      ['apiVersion: v1', 'kind: Service', 'metadata: { name: a }', 'spec:', '  ports:', '    - &http { port: 80, protocol: TCP }', '    - { <<: *http, port: 81, name: b }'].join('\n'),
+      [
+        'apiVersion: v1',
+        'kind: Service',
+        'metadata: { name: a }',
+        'spec:',
+        '  ports:',
+        '    - &http { port: 80, protocol: TCP }',
+        '    - { <<: *http, port: 81, name: b }',
+      ].join('\n'),
       'merge.yaml',
     );
     expect(merged.errors).toEqual([]);
@@ -176,7 +209,12 @@ describe('parseManifests', () => {
 describe('validateObject: Kubernetes kinds', () => {
   it('accepts well-formed objects of every kind', () => {
     const objects = [
-      service({ ports: [{ name: 'http', port: 9080, targetPort: 'http' }, { name: 'grpc', port: 9090, targetPort: 9090, appProtocol: 'grpc' }] }),
+      service({
+        ports: [
+          { name: 'http', port: 9080, targetPort: 'http' },
+          { name: 'grpc', port: 9090, targetPort: 9090, appProtocol: 'grpc' },
+        ],
+      }),
       {
         apiVersion: 'discovery.k8s.io/v1',
         kind: 'EndpointSlice',
@@ -192,17 +230,40 @@ describe('validateObject: Kubernetes kinds', () => {
         spec: {
           ingressClassName: 'switchyard',
           tls: [{ hosts: ['shop.example.com'], secretName: 'shop-tls' }],
-          rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }],
+          rules: [
+            {
+              host: 'shop.example.com',
+              http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] },
+            },
+          ],
         },
       },
-      { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'switchyard' }, spec: { controller: 'switchyard.dev/gateway' } },
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'shop-tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==', 'tls.key': 'a2V5' } },
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'IngressClass',
+        metadata: { name: 'switchyard' },
+        spec: { controller: 'switchyard.dev/gateway' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'shop-tls', namespace: 'shop' },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': 'Y2VydA==', 'tls.key': 'a2V5' },
+      },
     ];
     for (const object of objects) expect(validateObject(object)).toEqual([]);
   });
 
   it('checks apiVersion and the metadata name', () => {
-    expect(validateObject({ apiVersion: 'apps/v1', kind: 'Service', metadata: { name: 'Reviews_1', namespace: 'shop' }, spec: { ports: [{ port: 80 }] } })).toEqual([
+    expect(
+      validateObject({
+        apiVersion: 'apps/v1',
+        kind: 'Service',
+        metadata: { name: 'Reviews_1', namespace: 'shop' },
+        spec: { ports: [{ port: 80 }] },
+      }),
+    ).toEqual([
       'Service shop/Reviews_1: apiVersion: must be v1 for a Service (got "apps/v1")',
       'Service shop/Reviews_1: metadata.name: must be a DNS-1035 label: lowercase letters, digits and "-", starting with a letter (got "Reviews_1")',
     ]);
@@ -227,7 +288,9 @@ describe('validateObject: Kubernetes kinds', () => {
       'Service shop/reviews: spec.ports[0].name: is required when a Service has more than one port',
       'Service shop/reviews: spec.ports[1].name: is required when a Service has more than one port',
     ]);
-    expect(validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' } })).toEqual(['Service default/a: spec: is required']);
+    expect(validateObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' } })).toEqual([
+      'Service default/a: spec: is required',
+    ]);
   });
 
   it('EndpointSlice: needs addressType, the service-name label and addresses of that type', () => {
@@ -255,13 +318,21 @@ describe('validateObject: Kubernetes kinds', () => {
   it('Ingress: needs rules or a default backend, with a path type and a service port', () => {
     const ingress = (spec: unknown) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'shop' }, spec });
     expect(validateObject(ingress({}))).toEqual(['Ingress default/shop: spec: an Ingress needs spec.rules or spec.defaultBackend']);
-    expect(validateObject(ingress({ rules: [{ http: { paths: [{ path: '/', backend: { service: { name: 'web', port: {} } } }] } }] }))).toEqual([
+    expect(
+      validateObject(ingress({ rules: [{ http: { paths: [{ path: '/', backend: { service: { name: 'web', port: {} } } }] } }] })),
+    ).toEqual([
       'Ingress default/shop: spec.rules[0].http.paths[0].pathType: is required',
       'Ingress default/shop: spec.rules[0].http.paths[0].backend.service.port: must set exactly one of number, name (got none)',
     ]);
-    expect(validateObject(ingress({ rules: [{ http: { paths: [{ path: 'api', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] }))).toEqual([
-      'Ingress default/shop: spec.rules[0].http.paths[0].path: must start with "/" for pathType Prefix (got "api")',
-    ]);
+    expect(
+      validateObject(
+        ingress({
+          rules: [
+            { http: { paths: [{ path: 'api', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } },
+          ],
+        }),
+      ),
+    ).toEqual(['Ingress default/shop: spec.rules[0].http.paths[0].path: must start with "/" for pathType Prefix (got "api")']);
   });
 
   it('Ingress: a host is a DNS name (a wildcard first label allowed), as Kubernetes requires', () => {
@@ -271,7 +342,9 @@ describe('validateObject: Kubernetes kinds', () => {
       metadata: { name: 'shop' },
       spec: {
         tls: [{ hosts: [tlsHost], secretName: 'tls' }],
-        rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }],
+        rules: [
+          { host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } },
+        ],
       },
     });
     expect(validateObject(ingress('shop.example'))).toEqual([]);
@@ -286,7 +359,12 @@ describe('validateObject: Kubernetes kinds', () => {
   });
 
   it('Secret: a TLS secret needs tls.crt and tls.key, and data must be base64', () => {
-    const secret = (rest: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: 'shop' }, ...rest });
+    const secret = (rest: Record<string, unknown>) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'tls', namespace: 'shop' },
+      ...rest,
+    });
     expect(validateObject(secret({ type: 'kubernetes.io/tls', data: { 'tls.crt': 'Y2VydA==' } }))).toEqual([
       'Secret shop/tls: data["tls.key"]: is required for a Secret of type kubernetes.io/tls',
     ]);
@@ -317,7 +395,14 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
   });
 
   it('accepts the smallest policy: a target only', () => {
-    expect(validateObject({ apiVersion: 'switchyard.dev/v1alpha1', kind: 'TrafficPolicy', metadata: { name: 'p' }, spec: { targetRef: { name: 'reviews' } } })).toEqual([]);
+    expect(
+      validateObject({
+        apiVersion: 'switchyard.dev/v1alpha1',
+        kind: 'TrafficPolicy',
+        metadata: { name: 'p' },
+        spec: { targetRef: { name: 'reviews' } },
+      }),
+    ).toEqual([]);
   });
 
   it('names the field and the allowed values of a bad enum', () => {

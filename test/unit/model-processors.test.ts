@@ -57,9 +57,20 @@ describe('the TrafficPolicy processor', () => {
   it('resolves backends to Service keys in the policy namespace and a single backend to weight 1', () => {
     const policy = normalizePolicy('shop/p', 'shop', {
       targetRef: { name: 'api' },
-      split: [{ backend: 'v1', weight: 90 }, { backend: 'v2', port: 9090, weight: 10 }],
+      split: [
+        { backend: 'v1', weight: 90 },
+        { backend: 'v2', port: 9090, weight: 10 },
+      ],
       routes: [
-        { match: { headers: [{ name: 'x-canary', present: false }, { name: 'x-env', exact: 'dev' }] }, backend: 'v2' },
+        {
+          match: {
+            headers: [
+              { name: 'x-canary', present: false },
+              { name: 'x-env', exact: 'dev' },
+            ],
+          },
+          backend: 'v2',
+        },
         { match: { path: { exact: '/login' } }, backend: 'v1', port: 8081 },
       ],
     });
@@ -69,10 +80,19 @@ describe('the TrafficPolicy processor', () => {
     ]);
     expect(policy.routes).toEqual([
       {
-        match: { path: { kind: 'prefix', value: '/' }, headers: [{ kind: 'absent', name: 'x-canary' }, { kind: 'exact', name: 'x-env', value: 'dev' }] },
+        match: {
+          path: { kind: 'prefix', value: '/' },
+          headers: [
+            { kind: 'absent', name: 'x-canary' },
+            { kind: 'exact', name: 'x-env', value: 'dev' },
+          ],
+        },
         backends: [{ serviceKey: 'shop/v2', name: 'v2', weight: 1 }],
       },
-      { match: { path: { kind: 'exact', value: '/login' }, headers: [] }, backends: [{ serviceKey: 'shop/v1', name: 'v1', port: 8081, weight: 1 }] },
+      {
+        match: { path: { kind: 'exact', value: '/login' }, headers: [] },
+        backends: [{ serviceKey: 'shop/v1', name: 'v1', port: 8081, weight: 1 }],
+      },
     ]);
     expect(policy.retries).toBeUndefined();
     expect(policy.failoverZones).toEqual([]);
@@ -103,7 +123,11 @@ describe('the Ingress processor', () => {
     metadata: {
       name: 'web',
       namespace: 'shop',
-      annotations: { 'kubernetes.io/ingress.class': 'legacy', 'switchyard.dev/gateway': ' edge , internal', 'switchyard.dev/ssl-redirect': 'true' },
+      annotations: {
+        'kubernetes.io/ingress.class': 'legacy',
+        'switchyard.dev/gateway': ' edge , internal',
+        'switchyard.dev/ssl-redirect': 'true',
+      },
     },
     spec: {
       tls: [{ hosts: ['*.example.com'], secretName: 'wild' }, { hosts: ['plain.example.org'] }],
@@ -118,12 +142,23 @@ describe('the Ingress processor', () => {
             ],
           },
         },
-        { host: 'plain.example.org', http: { paths: [{ path: '/x', pathType: 'Exact', backend: { service: { name: 'cart', port: { number: 80 } } } }] } },
+        {
+          host: 'plain.example.org',
+          http: { paths: [{ path: '/x', pathType: 'Exact', backend: { service: { name: 'cart', port: { number: 80 } } } }] },
+        },
         { host: 'deep.a.example.com', http: { paths: [] } },
       ],
     },
   };
-  model.apply([upsert(ingress), upsert(service('cart', [{ name: 'http', port: 80 }, { name: 'admin', port: 9000 }]))]);
+  model.apply([
+    upsert(ingress),
+    upsert(
+      service('cart', [
+        { name: 'http', port: 80 },
+        { name: 'admin', port: 9000 },
+      ]),
+    ),
+  ]);
   const info = model.ingressInfo('shop', 'web')!;
 
   it('reads the class, the gateways and the TLS entries', () => {
@@ -150,7 +185,8 @@ describe('the Ingress processor', () => {
     expect(prefix.routeName).toBe('shop/web/rules/0/paths/0');
     expect(query.path).toEqual({
       ok: false,
-      error: 'Ingress shop/web: spec.rules[0].http.paths[1].path: "/a?b" contains ? or #, which never occur in a request path; path left out',
+      error:
+        'Ingress shop/web: spec.rules[0].http.paths[1].path: "/a?b" contains ? or #, which never occur in a request path; path left out',
     });
     expect(resource.path).toEqual({ ok: true, value: { exact: false, path: '/' } });
     expect(model.resolveIngressBackend(resource.backend)).toEqual({
@@ -201,7 +237,10 @@ describe('the Secret processor', () => {
     const second = selfSigned('shop.example.com');
     const mismatched: SecretObject = tlsSecret('tls', { ...first, keyPem: second.keyPem });
     model.apply([upsert(mismatched)]);
-    expect(model.tlsCertificate('shop', 'tls')).toEqual({ ok: false, error: 'Secret shop/tls: tls.key does not match the certificate in tls.crt' });
+    expect(model.tlsCertificate('shop', 'tls')).toEqual({
+      ok: false,
+      error: 'Secret shop/tls: tls.key does not match the certificate in tls.crt',
+    });
 
     model.apply([upsert({ ...mismatched, type: 'Opaque' })]);
     expect(model.tlsCertificate('shop', 'tls')).toEqual({

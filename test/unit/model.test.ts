@@ -9,13 +9,23 @@ function condition(model: MeshModel, name: string, type: string) {
 /** A model with Services api, v1 and v2 (port 8080) and one policy `name` with `spec`. */
 function modelWith(spec: object, name = 'api-policy'): MeshModel {
   const model = new MeshModel();
-  model.apply([upsert(service('api')), upsert(service('v1')), upsert(service('v2')), upsert(policy(name, { targetRef: { name: 'api' }, ...spec }))]);
+  model.apply([
+    upsert(service('api')),
+    upsert(service('v1')),
+    upsert(service('v2')),
+    upsert(policy(name, { targetRef: { name: 'api' }, ...spec })),
+  ]);
   return model;
 }
 
 describe('model: TrafficPolicy checks', () => {
   it('accepts a valid policy and applies it to its Service', () => {
-    const model = modelWith({ split: [{ backend: 'v1', weight: 90 }, { backend: 'v2', weight: 10 }] });
+    const model = modelWith({
+      split: [
+        { backend: 'v1', weight: 90 },
+        { backend: 'v2', weight: 10 },
+      ],
+    });
     expect(condition(model, 'api-policy', 'Accepted')).toMatchObject({ status: 'True', observedGeneration: 1 });
     expect(condition(model, 'api-policy', 'ResolvedRefs')?.status).toBe('True');
     expect(condition(model, 'api-policy', 'Programmed')?.status).toBe('True');
@@ -24,7 +34,12 @@ describe('model: TrafficPolicy checks', () => {
   });
 
   it('rejects split weights that sum to 0', () => {
-    const model = modelWith({ split: [{ backend: 'v1', weight: 0 }, { backend: 'v2', weight: 0 }] });
+    const model = modelWith({
+      split: [
+        { backend: 'v1', weight: 0 },
+        { backend: 'v2', weight: 0 },
+      ],
+    });
     const accepted = condition(model, 'api-policy', 'Accepted');
     expect(accepted).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(accepted?.message).toContain('spec.split: weights sum to 0');
@@ -58,7 +73,12 @@ describe('model: TrafficPolicy checks', () => {
   });
 
   it('reports a missing split backend as ResolvedRefs=False naming the field', () => {
-    const model = modelWith({ split: [{ backend: 'v1', weight: 50 }, { backend: 'v3', weight: 50 }] });
+    const model = modelWith({
+      split: [
+        { backend: 'v1', weight: 50 },
+        { backend: 'v3', weight: 50 },
+      ],
+    });
     expect(condition(model, 'api-policy', 'ResolvedRefs')).toMatchObject({
       status: 'False',
       reason: 'BackendNotFound',
@@ -94,14 +114,24 @@ describe('model: TrafficPolicy checks', () => {
 
   it('rejects a retry condition Envoy does not know', () => {
     const model = modelWith({ retries: { attempts: 2, retryOn: ['5xx', 'timeouts'] } });
-    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(/^spec\.retries\.retryOn\[1\]: "timeouts" is not a retry condition; use one of 5xx,/);
+    expect(condition(model, 'api-policy', 'Accepted')?.message).toMatch(
+      /^spec\.retries\.retryOn\[1\]: "timeouts" is not a retry condition; use one of 5xx,/,
+    );
   });
 
   it('rejects regular expressions RE2 cannot run and invalid header names', () => {
     const model = modelWith({
       routes: [
         { match: { path: { regex: '^/(?!admin)' } }, backend: 'v1' },
-        { match: { headers: [{ name: 'x user', exact: 'a' }, { name: 'x-id', regex: '(' }] }, backend: 'v1' },
+        {
+          match: {
+            headers: [
+              { name: 'x user', exact: 'a' },
+              { name: 'x-id', regex: '(' },
+            ],
+          },
+          backend: 'v1',
+        },
       ],
     });
     const message = condition(model, 'api-policy', 'Accepted')?.message ?? '';
@@ -137,10 +167,16 @@ describe('model: TrafficPolicy checks', () => {
     // Seen later, created earlier: it wins.
     expect(model.effectivePolicy('shop/api')?.policyKey).toBe('shop/zz-first');
     expect(condition(model, 'aa-second', 'Accepted')).toMatchObject({ status: 'False', reason: 'Conflicted' });
-    expect(condition(model, 'aa-second', 'Accepted')?.message).toContain('spec.targetRef.name: Service shop/api is served by TrafficPolicy shop/zz-first, which wins');
+    expect(condition(model, 'aa-second', 'Accepted')?.message).toContain(
+      'spec.targetRef.name: Service shop/api is served by TrafficPolicy shop/zz-first, which wins',
+    );
     // No creationTimestamp: the name decides.
     const same = new MeshModel();
-    same.apply([upsert(service('api')), upsert(policy('b', { targetRef: { name: 'api' } })), upsert(policy('a', { targetRef: { name: 'api' } }))]);
+    same.apply([
+      upsert(service('api')),
+      upsert(policy('b', { targetRef: { name: 'api' } })),
+      upsert(policy('a', { targetRef: { name: 'api' } })),
+    ]);
     expect(same.effectivePolicy('shop/api')?.policyKey).toBe('shop/a');
     // The winner goes away: the other takes over.
     const change = model.apply([remove('TrafficPolicy', 'zz-first')]);
@@ -178,7 +214,9 @@ describe('model: TrafficPolicy checks', () => {
 describe('model: last good policy and re-evaluation', () => {
   it('keeps serving the last good spec when a policy turns invalid', () => {
     const model = modelWith({ loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65537 } } });
-    const change = model.apply([upsert(policy('api-policy', { targetRef: { name: 'api' }, loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65536 } } }, 2))]);
+    const change = model.apply([
+      upsert(policy('api-policy', { targetRef: { name: 'api' }, loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65536 } } }, 2)),
+    ]);
     expect(condition(model, 'api-policy', 'Accepted')?.status).toBe('False');
     expect(condition(model, 'api-policy', 'Programmed')).toMatchObject({ status: 'False', reason: 'LastGoodKept' });
     const effective = model.effectivePolicy('shop/api');
@@ -197,7 +235,19 @@ describe('model: last good policy and re-evaluation', () => {
 
   it('makes a policy valid when the Service it references appears later, without re-applying it', () => {
     const model = new MeshModel();
-    model.apply([upsert(service('api')), upsert(service('v1')), upsert(policy('canary', { targetRef: { name: 'api' }, split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] }))]);
+    model.apply([
+      upsert(service('api')),
+      upsert(service('v1')),
+      upsert(
+        policy('canary', {
+          targetRef: { name: 'api' },
+          split: [
+            { backend: 'v1', weight: 1 },
+            { backend: 'v2', weight: 1 },
+          ],
+        }),
+      ),
+    ]);
     expect(condition(model, 'canary', 'ResolvedRefs')?.status).toBe('False');
     expect(model.effectivePolicy('shop/api')).toBeUndefined();
     const change = model.apply([upsert(service('v2'))]);
@@ -208,15 +258,32 @@ describe('model: last good policy and re-evaluation', () => {
   });
 
   it('re-translates a Service whose backend changed', () => {
-    const model = modelWith({ split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] });
-    const change = model.apply([upsert(service('v2', [{ name: 'http', port: 8080 }, { name: 'admin', port: 9000 }]))]);
+    const model = modelWith({
+      split: [
+        { backend: 'v1', weight: 1 },
+        { backend: 'v2', weight: 1 },
+      ],
+    });
+    const change = model.apply([
+      upsert(
+        service('v2', [
+          { name: 'http', port: 8080 },
+          { name: 'admin', port: 9000 },
+        ]),
+      ),
+    ]);
     expect(change.services).toEqual(new Set(['shop/v2', 'shop/api']));
   });
 });
 
 describe('model: Services and endpoints', () => {
-  it('touches only that Service\'s endpoints for an EndpointSlice change', () => {
-    const model = modelWith({ split: [{ backend: 'v1', weight: 1 }, { backend: 'v2', weight: 1 }] });
+  it("touches only that Service's endpoints for an EndpointSlice change", () => {
+    const model = modelWith({
+      split: [
+        { backend: 'v1', weight: 1 },
+        { backend: 'v2', weight: 1 },
+      ],
+    });
     model.apply([upsert(slice('v1-a', 'v1', [{ addresses: ['10.0.0.1'] }]))]);
     const port = model.service('shop/v1')!.ports[0];
     expect(model.endpoints('shop/v1', port).map((e) => e.address)).toEqual(['10.0.0.1']);
@@ -232,16 +299,30 @@ describe('model: Services and endpoints', () => {
     const model = new MeshModel();
     model.apply([
       upsert(service('api', [{ name: 'web', port: 80, targetPort: 'http-web', appProtocol: 'http' }])),
-      upsert(slice('api-1', 'api', [
-        { addresses: ['10.0.0.2'], conditions: { ready: true }, zone: 'zone-b', nodeName: 'n2' },
-        { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true }, zone: 'zone-b' },
-        { addresses: ['10.0.0.4'], conditions: { ready: false, serving: false }, zone: 'zone-a' },
-      ], [{ name: 'web', port: 8080 }])),
-      upsert(slice('api-2', 'api', [
-        { addresses: ['10.0.0.1'], zone: 'zone-a' },
-        // Also in api-1, healthier there.
-        { addresses: ['10.0.0.2'], conditions: { ready: false, serving: true }, zone: 'zone-b' },
-      ], [{ name: 'web', port: 8080 }])),
+      upsert(
+        slice(
+          'api-1',
+          'api',
+          [
+            { addresses: ['10.0.0.2'], conditions: { ready: true }, zone: 'zone-b', nodeName: 'n2' },
+            { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true }, zone: 'zone-b' },
+            { addresses: ['10.0.0.4'], conditions: { ready: false, serving: false }, zone: 'zone-a' },
+          ],
+          [{ name: 'web', port: 8080 }],
+        ),
+      ),
+      upsert(
+        slice(
+          'api-2',
+          'api',
+          [
+            { addresses: ['10.0.0.1'], zone: 'zone-a' },
+            // Also in api-1, healthier there.
+            { addresses: ['10.0.0.2'], conditions: { ready: false, serving: true }, zone: 'zone-b' },
+          ],
+          [{ name: 'web', port: 8080 }],
+        ),
+      ),
     ]);
     const port = model.service('shop/api')!.ports[0];
     expect(port).toMatchObject({ name: 'web', port: 80, protocol: 'http' });
@@ -258,15 +339,21 @@ describe('model: Services and endpoints', () => {
   it('reads port protocols from appProtocol, then the port name', () => {
     const model = new MeshModel();
     model.apply([
-      upsert(service('mixed', [
-        { name: 'a', port: 1, appProtocol: 'grpc' },
-        { name: 'b', port: 2, appProtocol: 'kubernetes.io/h2c' },
-        { name: 'c', port: 3, appProtocol: 'h2c' },
-        { name: 'd', port: 4, appProtocol: 'tcp' },
-        { name: 'grpc-e', port: 5 },
-        { name: 'f', port: 6 },
-        { name: 'g', port: 7, protocol: 'UDP' },
-      ], { clusterIP: 'None', sessionAffinity: 'ClientIP' })),
+      upsert(
+        service(
+          'mixed',
+          [
+            { name: 'a', port: 1, appProtocol: 'grpc' },
+            { name: 'b', port: 2, appProtocol: 'kubernetes.io/h2c' },
+            { name: 'c', port: 3, appProtocol: 'h2c' },
+            { name: 'd', port: 4, appProtocol: 'tcp' },
+            { name: 'grpc-e', port: 5 },
+            { name: 'f', port: 6 },
+            { name: 'g', port: 7, protocol: 'UDP' },
+          ],
+          { clusterIP: 'None', sessionAffinity: 'ClientIP' },
+        ),
+      ),
     ]);
     model.apply([upsert(service('alias', [{ name: 'http', port: 80 }], { type: 'ExternalName' }))]);
     expect(model.service('shop/alias')?.ports).toEqual([]);
@@ -308,7 +395,14 @@ describe('model: Services and endpoints', () => {
       [{ name: 'wss', port: 99, appProtocol: 'kubernetes.io/wss' }, 'tcp'],
     ];
     const model = new MeshModel();
-    model.apply([upsert(service('ports', cases.map(([port]) => port)))]);
+    model.apply([
+      upsert(
+        service(
+          'ports',
+          cases.map(([port]) => port),
+        ),
+      ),
+    ]);
     const got = model.service('shop/ports')!.ports.map((p) => [p.name || '(unnamed)', p.port, p.protocol]);
     expect(got).toEqual(cases.map(([port, protocol]) => [(port as any).name ?? '(unnamed)', (port as any).port, protocol]));
   });
@@ -319,11 +413,34 @@ describe('model: Services and endpoints', () => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: { name: 'web', namespace: 'shop' },
-      spec: { ingressClassName: 'switchyard', rules: [{ host: 'shop.example', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api', port: { number: 8080 } } } }] } }] },
+      spec: {
+        ingressClassName: 'switchyard',
+        rules: [
+          {
+            host: 'shop.example',
+            http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api', port: { number: 8080 } } } }] },
+          },
+        ],
+      },
     } as KubeObject;
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls', namespace: 'shop' }, type: 'kubernetes.io/tls', data: {} } as KubeObject;
-    const ingressClass = { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'switchyard' }, spec: { controller: 'switchyard.dev/gateway' } } as KubeObject;
-    const first = model.apply([upsert(ingress), upsert(secret), { type: 'upsert', ref: { kind: 'IngressClass', namespace: '', name: 'switchyard' }, object: ingressClass }]);
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'tls', namespace: 'shop' },
+      type: 'kubernetes.io/tls',
+      data: {},
+    } as KubeObject;
+    const ingressClass = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IngressClass',
+      metadata: { name: 'switchyard' },
+      spec: { controller: 'switchyard.dev/gateway' },
+    } as KubeObject;
+    const first = model.apply([
+      upsert(ingress),
+      upsert(secret),
+      { type: 'upsert', ref: { kind: 'IngressClass', namespace: '', name: 'switchyard' }, object: ingressClass },
+    ]);
     expect(first.all).toBe(true);
     expect(first.ingresses).toEqual(new Set(['shop/web']));
     expect(first.secrets).toEqual(new Set(['shop/tls']));

@@ -29,7 +29,9 @@ function refusingInGroup(group: string): { cache: ResourceCache; state: { refusi
   const state = { refusing: true };
   const realApply = cache.apply.bind(cache);
   cache.apply = (changes: GroupChange[]) => {
-    const refused = changes.some((c) => c.group === group && [...(c.upserts ?? []), ...(c.set ?? [])].some((r) => r.name.startsWith('shop/b/')));
+    const refused = changes.some(
+      (c) => c.group === group && [...(c.upserts ?? []), ...(c.set ?? [])].some((r) => r.name.startsWith('shop/b/')),
+    );
     if (state.refusing && refused) throw new Error('injected encode error');
     return realApply(changes);
   };
@@ -47,7 +49,9 @@ describe('pipeline retries', () => {
     const pipeline = new Pipeline({ cache, retry: { initialMs: 1000, maxMs: 8000 } });
     const failures: TranslateFailure[] = [];
     pipeline.on('translateFailed', (f) => failures.push(f));
-    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
+    pipeline.push(
+      upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))),
+    );
     pipeline.flushNow();
     // The first flush: the batch is refused, then b alone (a goes out on its own).
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/a/8080')).toBe(true);
@@ -75,7 +79,9 @@ describe('pipeline retries', () => {
     jest.useFakeTimers();
     const { cache, state } = refusingCache();
     const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
-    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
+    pipeline.push(
+      upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))),
+    );
     pipeline.flushNow();
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
     state.refusing = false;
@@ -97,7 +103,9 @@ describe('pipeline retries', () => {
     const recovered: string[] = [];
     pipeline.on('translateFailed', (f) => failures.push(f));
     pipeline.on('translateRecovered', (p) => recovered.push(p.message));
-    pipeline.push(upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
+    pipeline.push(
+      upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))),
+    );
     pipeline.flushNow();
     pipeline.ensureGroup(group);
     expect(pipeline.groups()).toEqual(['proxyless+legacy-header-match+no-ring-hash', SIDECAR_GROUP]);
@@ -127,11 +135,19 @@ describe('pipeline retries', () => {
     pipeline.stop();
   });
 
-  it('removes a failed Service\'s stale clusters once it goes out (what was written is recorded only on success)', () => {
+  it("removes a failed Service's stale clusters once it goes out (what was written is recorded only on success)", () => {
     const { cache, state } = refusingCache();
     state.refusing = false;
     const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
-    pipeline.push(upserts(service('b', [{ name: 'http', port: 8080 }, { name: 'http-admin', port: 7070 }]), slice('b-1', 'b', endpointsAt('10.0.1.1'))));
+    pipeline.push(
+      upserts(
+        service('b', [
+          { name: 'http', port: 8080 },
+          { name: 'http-admin', port: 7070 },
+        ]),
+        slice('b-1', 'b', endpointsAt('10.0.1.1')),
+      ),
+    );
     pipeline.flushNow();
     expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/7070')).toBe(true);
     // The port goes away while the cache refuses b: nothing changes, then the retry removes it.

@@ -8,7 +8,11 @@ import { toSourceEvent } from '../../src/sources/manifests.js';
 import { translateAll } from '../../src/translate/index.js';
 
 function upsert(object: KubeObject): SourceEvent {
-  return { type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object };
+  return {
+    type: 'upsert',
+    ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
+    object,
+  };
 }
 
 function remove(name: string): SourceEvent {
@@ -89,8 +93,13 @@ describe('TrafficPolicy conflicts', () => {
     expect(accepted(model, 'zz-oldest')?.status).toBe('True');
     for (const loser of ['aa-tie', 'bb-tie', 'aa-untimed']) {
       expect(accepted(model, loser)).toMatchObject({ status: 'False', reason: 'Conflicted' });
-      expect(accepted(model, loser)?.message).toMatch(/^spec\.targetRef\.name: Service shop\/api is served by TrafficPolicy shop\/zz-oldest, which wins/);
-      expect(model.policyStatus('shop', loser)?.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'False', reason: 'Conflicted' });
+      expect(accepted(model, loser)?.message).toMatch(
+        /^spec\.targetRef\.name: Service shop\/api is served by TrafficPolicy shop\/zz-oldest, which wins/,
+      );
+      expect(model.policyStatus('shop', loser)?.find((c) => c.type === 'Programmed')).toMatchObject({
+        status: 'False',
+        reason: 'Conflicted',
+      });
     }
   });
 
@@ -98,7 +107,10 @@ describe('TrafficPolicy conflicts', () => {
     const model = new MeshModel();
     model.apply(objects.map(upsert));
     const served = () => translateAll(model, 'sidecar').routes[0].value as any;
-    const timeoutOf = () => served().virtualHosts.find((v: any) => v.name === 'shop/api/8080').routes.at(-1).route.timeout;
+    const timeoutOf = () =>
+      served()
+        .virtualHosts.find((v: any) => v.name === 'shop/api/8080')
+        .routes.at(-1).route.timeout;
     expect(timeoutOf()).toEqual({ seconds: 1 });
 
     let change = model.apply([remove('zz-oldest')]);

@@ -18,7 +18,14 @@ describe('proto3 JSON in Envoy config-dump form', () => {
     edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' } },
     connectTimeout: { seconds: 5 },
     loadBalancingPolicy: {
-      policies: [{ typedExtensionConfig: { name: 'envoy.load_balancing_policies.maglev', typedConfig: { '@type': MAGLEV, tableSize: { value: 65537 } } } }],
+      policies: [
+        {
+          typedExtensionConfig: {
+            name: 'envoy.load_balancing_policies.maglev',
+            typedConfig: { '@type': MAGLEV, tableSize: { value: 65537 } },
+          },
+        },
+      ],
     },
     circuitBreakers: { thresholds: [{ priority: 'DEFAULT', maxConnections: { value: 1000 } }] },
     outlierDetection: { consecutive_5xx: { value: 5 }, baseEjectionTime: { seconds: 0, nanos: 250_000_000 } },
@@ -67,7 +74,14 @@ describe('proto3 JSON in Envoy config-dump form', () => {
   it('reads the bytes a proxy receives and rejects misspelt fields', () => {
     const bytes = encodeMessage(TypeUrl.ClusterLoadAssignment, {
       clusterName: 'shop/cart/8080',
-      endpoints: [{ locality: { zone: 'zone-a' }, loadBalancingWeight: { value: 2 }, priority: 0, lbEndpoints: [{ healthStatus: 'DRAINING', endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: 8081 } } } }] }],
+      endpoints: [
+        {
+          locality: { zone: 'zone-a' },
+          loadBalancingWeight: { value: 2 },
+          priority: 0,
+          lbEndpoints: [{ healthStatus: 'DRAINING', endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: 8081 } } } }],
+        },
+      ],
     });
     const json = bytesToProto3Json(TypeUrl.ClusterLoadAssignment, bytes) as any;
     expect(json.endpoints[0]).toEqual({
@@ -89,10 +103,16 @@ describe('proto3 JSON in Envoy config-dump form', () => {
 
   it('prints every resource translated from the examples, with no camelCase field left', () => {
     const events: SourceEvent[] = [];
-    for (const file of readdirSync('examples').filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const file of readdirSync('examples')
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()) {
       for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
         const object = doc.toJS() as KubeObject;
-        events.push({ type: 'upsert', ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name }, object });
+        events.push({
+          type: 'upsert',
+          ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
+          object,
+        });
       }
     }
     const model = new MeshModel();
@@ -102,13 +122,22 @@ describe('proto3 JSON in Envoy config-dump form', () => {
     const keys = new Set<string>();
     const collect = (v: unknown): void => {
       if (Array.isArray(v)) v.forEach(collect);
-      else if (v && typeof v === 'object') for (const [k, child] of Object.entries(v)) { keys.add(k); collect(child); }
+      else if (v && typeof v === 'object')
+        for (const [k, child] of Object.entries(v)) {
+          keys.add(k);
+          collect(child);
+        }
     };
     collect(printed);
     // Map keys (typed_extension_protocol_options) are names, not fields.
     const camel = [...keys].filter((k) => /[a-z][A-Z]/.test(k) && !k.startsWith('envoy.'));
     expect(camel).toEqual([]);
     const checkout = printed.find((p: any) => p.name === 'shop/checkout/8080') as any;
-    expect(checkout.health_checks[0]).toMatchObject({ interval: '5s', timeout: '1s', healthy_threshold: 2, http_health_check: { path: '/healthz' } });
+    expect(checkout.health_checks[0]).toMatchObject({
+      interval: '5s',
+      timeout: '1s',
+      healthy_threshold: 2,
+      http_health_check: { path: '/healthz' },
+    });
   });
 });

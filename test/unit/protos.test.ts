@@ -32,7 +32,18 @@ describe('Envoy protos', () => {
     expect(() => encodeMessage(TypeUrl.Cluster, { nmae: 'x' })).toThrow(/unknown field "nmae"/);
     expect(() =>
       encodeMessage(TypeUrl.Cluster, {
-        loadBalancingPolicy: { policies: [{ typedExtensionConfig: { typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev', tableSise: { value: 7 } } } }] },
+        loadBalancingPolicy: {
+          policies: [
+            {
+              typedExtensionConfig: {
+                typedConfig: {
+                  '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev',
+                  tableSise: { value: 7 },
+                },
+              },
+            },
+          ],
+        },
       }),
     ).toThrow(/tableSise/);
   });

@@ -6,7 +6,10 @@ import { translateAll } from '../../src/translate/index.js';
 import { policy, service, upsert } from '../support/builders.js';
 
 function httpService(name: string, ports: number[]) {
-  return service(name, ports.map((port) => ({ name: `http-${port}`, port })));
+  return service(
+    name,
+    ports.map((port) => ({ name: `http-${port}`, port })),
+  );
 }
 
 /** Services reviews (9080), reviews-v1 (9080) and reviews-v2 (9080, 9081); one policy on reviews. */

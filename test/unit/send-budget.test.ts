@@ -96,9 +96,17 @@ describe('SubscriptionPool', () => {
 
   it('hands streams asking for the same names the same frozen subscription, with the canonical strings', () => {
     const pool = new SubscriptionPool();
-    const canonical = new Map([['a', 'a'], ['b', 'b']]);
+    const canonical = new Map([
+      ['a', 'a'],
+      ['b', 'b'],
+    ]);
     const one = pool.get('eds', ['a', 'b'], false, (name) => canonical.get(name) ?? name);
-    const two = pool.get('eds', ['a', 'b'].map((n) => `${n}`), false, keep);
+    const two = pool.get(
+      'eds',
+      ['a', 'b'].map((n) => `${n}`),
+      false,
+      keep,
+    );
     expect(two).toBe(one);
     expect([...one.set]).toEqual(['a', 'b']);
     expect(one.list).toEqual(['a', 'b']);

@@ -45,7 +45,18 @@ describe('switchyard status output', () => {
     expect(lines).toHaveLength(4);
     expect(lines[0].split(/\s+/)).toEqual(['NODE', 'ROLE', 'CLIENT', 'FLAVOUR', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'CONNECTED']);
     const cells = lines.map((line) => line.split(/\s{2,}/));
-    expect(cells[1]).toEqual(['sidecar~10.0.0.1~reviews-v1.shop', 'sidecar', '-', 'delta', 'SYNCED', 'STALE', 'NACKED', 'NOT SENT', 'NOT SENT', '4m7s']);
+    expect(cells[1]).toEqual([
+      'sidecar~10.0.0.1~reviews-v1.shop',
+      'sidecar',
+      '-',
+      'delta',
+      'SYNCED',
+      'STALE',
+      'NACKED',
+      'NOT SENT',
+      'NOT SENT',
+      '4m7s',
+    ]);
     expect(cells[2]).toEqual(['edge', 'gateway/public', '-', 'sotw', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', 'NOT SENT', '4m7s']);
     expect(cells[3][0]).toBe('(no node yet)');
     // Every column starts at the same offset on every line.
@@ -54,7 +65,9 @@ describe('switchyard status output', () => {
   });
 
   it('lists each NACK with its version and message under the table', () => {
-    expect(formatNacks(proxies)).toBe('\nsidecar~10.0.0.1~reviews-v1.shop LDS NACKED version abc: listener outbound-http: duplicate filter\n');
+    expect(formatNacks(proxies)).toBe(
+      '\nsidecar~10.0.0.1~reviews-v1.shop LDS NACKED version abc: listener outbound-http: duplicate filter\n',
+    );
     expect(formatNacks(proxies.slice(1))).toBe('');
   });
 
@@ -73,7 +86,9 @@ describe('switchyard status output', () => {
     const stderr: string[] = [];
     const output = { stdout: { write: () => true }, stderr: { write: (t: string) => stderr.push(t) } };
     expect(await status({ admin: 'localhost' }, output)).toBe(1);
-    expect(stderr.join('')).toBe('switchyard status: --admin: expected host:port of the admin server, e.g. 127.0.0.1:19000, got "localhost"\n');
+    expect(stderr.join('')).toBe(
+      'switchyard status: --admin: expected host:port of the admin server, e.g. 127.0.0.1:19000, got "localhost"\n',
+    );
     expect(await status({ admin: '127.0.0.1:99999' }, output)).toBe(1);
   });
 

@@ -1,7 +1,15 @@
 // The proxyless resources go through @grpc/grpc-js-xds's own resource validation: what a real
 // gRPC client does with a CDS / EDS / LDS / RDS response before it ACKs (or NACKs) it.
 import { translateAll } from '../../src/translate/index.js';
-import { ClusterResourceType, EndpointResourceType, ListenerResourceType, RouteConfigurationResourceType, exampleModel, grpcDecode, registerGrpcXds } from '../support/grpc-xds-decode.js';
+import {
+  ClusterResourceType,
+  EndpointResourceType,
+  ListenerResourceType,
+  RouteConfigurationResourceType,
+  exampleModel,
+  grpcDecode,
+  registerGrpcXds,
+} from '../support/grpc-xds-decode.js';
 
 describe('proxyless resources as gRPC validates them', () => {
   beforeAll(() => registerGrpcXds());
@@ -12,9 +20,15 @@ describe('proxyless resources as gRPC validates them', () => {
       const decoded = grpcDecode(ClusterResourceType.get(), cluster);
       expect({ name: cluster.name, error: decoded.error }).toEqual({ name: cluster.name, error: undefined });
     }
-    const catalog = grpcDecode(ClusterResourceType.get(), resources.clusters.find((c) => c.name === 'shop/catalog/80')!);
+    const catalog = grpcDecode(
+      ClusterResourceType.get(),
+      resources.clusters.find((c) => c.name === 'shop/catalog/80')!,
+    );
     expect(JSON.stringify(catalog.value.lbPolicyConfig)).toContain('ring_hash');
-    const payments = grpcDecode(ClusterResourceType.get(), resources.clusters.find((c) => c.name === 'shop/payments/50051')!);
+    const payments = grpcDecode(
+      ClusterResourceType.get(),
+      resources.clusters.find((c) => c.name === 'shop/payments/50051')!,
+    );
     expect(JSON.stringify(payments.value.lbPolicyConfig)).toContain('round_robin');
   });
 

@@ -8,14 +8,24 @@ import { degradationsFor, translateAll, type LbKind } from '../../src/translate/
 import { chooseLb, clusterLbFields } from '../../src/translate/lb-policy.js';
 import { translateOptions } from '../../src/translate/options.js';
 import { clientProfile, identifyClient, parseClientLabel, servedShape } from '../../src/clients/index.js';
-import { ClusterResourceType, RouteConfigurationResourceType, exampleModel, grpcDecode, registerGrpcXds } from '../support/grpc-xds-decode.js';
+import {
+  ClusterResourceType,
+  RouteConfigurationResourceType,
+  exampleModel,
+  grpcDecode,
+  registerGrpcXds,
+} from '../support/grpc-xds-decode.js';
 
 type Json = Record<string, any>;
-const PYTHON_1_51_1 = clientProfile(identifyClient({ userAgentName: 'gRPC C-core linux Python', userAgentVersion: 'C-core 29.0.0 Python 1.51.1' }));
+const PYTHON_1_51_1 = clientProfile(
+  identifyClient({ userAgentName: 'gRPC C-core linux Python', userAgentVersion: 'C-core 29.0.0 Python 1.51.1' }),
+);
 const GRPC_JS_XDS = clientProfile(identifyClient({ userAgentName: 'gRPC Node Pure JS', userAgentVersion: '1.14.1' }));
 
 function headerMatchers(routes: XdsResource[]): Json[] {
-  return routes.flatMap((r) => (r.value as Json).virtualHosts.flatMap((v: Json) => v.routes.flatMap((route: Json) => route.match.headers ?? [])));
+  return routes.flatMap((r) =>
+    (r.value as Json).virtualHosts.flatMap((v: Json) => v.routes.flatMap((route: Json) => route.match.headers ?? [])),
+  );
 }
 
 describe('header matchers per profile', () => {
@@ -36,7 +46,10 @@ describe('header matchers per profile', () => {
   });
 
   it('use string_match for a client with it (grpc-js-xds) and for current Envoys', () => {
-    for (const [role, served] of [['proxyless', servedShape(GRPC_JS_XDS, 'proxyless')], ['sidecar', undefined]] as const) {
+    for (const [role, served] of [
+      ['proxyless', servedShape(GRPC_JS_XDS, 'proxyless')],
+      ['sidecar', undefined],
+    ] as const) {
       const headers = headerMatchers(translateAll(model, role, served ? { served } : {}).routes);
       expect(headers.find((h) => h.name === 'x-canary')).toEqual({ name: 'x-canary', stringMatch: { exact: 'true' } });
     }
@@ -60,7 +73,13 @@ describe('lb_policy beside load_balancing_policy', () => {
   // The first policy of each list that the legacy path reads: Envoy reads all; gRPC ROUND_ROBIN and RING_HASH.
   const expected: Record<string, Record<LbKind, string>> = {
     sidecar: { maglev: 'MAGLEV', ring_hash: 'RING_HASH', least_request: 'LEAST_REQUEST', round_robin: 'ROUND_ROBIN', random: 'RANDOM' },
-    proxyless: { maglev: 'RING_HASH', ring_hash: 'RING_HASH', least_request: 'ROUND_ROBIN', round_robin: 'ROUND_ROBIN', random: 'ROUND_ROBIN' },
+    proxyless: {
+      maglev: 'RING_HASH',
+      ring_hash: 'RING_HASH',
+      least_request: 'ROUND_ROBIN',
+      round_robin: 'ROUND_ROBIN',
+      random: 'ROUND_ROBIN',
+    },
   };
 
   it.each(policies)('%s: both fields, the legacy one a policy the role’s clients read from it', (policy, kind) => {
@@ -73,9 +92,15 @@ describe('lb_policy beside load_balancing_policy', () => {
   });
 
   it('carries the legacy config of the legacy policy, and only the legacy fields with --legacy-lb-policy', () => {
-    const spec = normalizePolicy('shop/p', 'shop', { targetRef: { name: 's' }, loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 } } });
+    const spec = normalizePolicy('shop/p', 'shop', {
+      targetRef: { name: 's' },
+      loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 } },
+    });
     const choice = chooseLb({ policy: spec, clientIPAffinity: false, healthyEndpoints: 3, drainingEndpoints: 0 }, translateOptions());
-    expect(clusterLbFields(choice, spec, 'sidecar', translateOptions())).toMatchObject({ lbPolicy: 'RING_HASH', ringHashLbConfig: { minimumRingSize: { value: 1024 } } });
+    expect(clusterLbFields(choice, spec, 'sidecar', translateOptions())).toMatchObject({
+      lbPolicy: 'RING_HASH',
+      ringHashLbConfig: { minimumRingSize: { value: 1024 } },
+    });
     const legacyOnly = clusterLbFields(choice, spec, 'sidecar', translateOptions({ legacyLbPolicy: true }));
     expect(legacyOnly).toEqual({ lbPolicy: 'RING_HASH', ringHashLbConfig: { minimumRingSize: { value: 1024 } } });
   });
@@ -90,7 +115,9 @@ describe('gRPC C-core 1.51.1 and ring hash', () => {
     const all = translateAll(model, 'proxyless', { served });
     const cart = all.clusters.find((c) => c.name.startsWith('shop/cart/'))!.value as Json;
     expect(cart.lbPolicy).toBe('ROUND_ROBIN');
-    expect(cart.loadBalancingPolicy.policies.map((p: Json) => p.typedExtensionConfig.name)).toEqual(['envoy.load_balancing_policies.round_robin']);
+    expect(cart.loadBalancingPolicy.policies.map((p: Json) => p.typedExtensionConfig.name)).toEqual([
+      'envoy.load_balancing_policies.round_robin',
+    ]);
     const catalog = all.clusters.find((c) => c.name.startsWith('shop/catalog/'))!.value as Json;
     expect(catalog.lbPolicy).toBe('ROUND_ROBIN');
     expect(JSON.stringify(all.routes)).not.toContain('hashPolicy');
@@ -107,10 +134,16 @@ describe('gRPC C-core 1.51.1 and ring hash', () => {
       cluster: expect.stringMatching(/^shop\/cart\/\d+$/),
       asked: 'RingHash',
       served: 'round_robin',
-      reason: expect.stringMatching(/^RingHash served as round_robin: gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick/),
+      reason: expect.stringMatching(
+        /^RingHash served as round_robin: gRPC C-core 1\.51\.1 \(Python\) crashes the calling process on its first ring-hash pick/,
+      ),
     });
     // LeastRequest: C-core reads lb_policy only, and has no least_request anyway.
-    expect(degradations.find((d) => d.service === 'shop/payments')).toMatchObject({ feature: 'least_request', served: 'round_robin', reason: 'LeastRequest served as round_robin: gRPC C-core 1.51.1 (Python) has no least_request' });
+    expect(degradations.find((d) => d.service === 'shop/payments')).toMatchObject({
+      feature: 'least_request',
+      served: 'round_robin',
+      reason: 'LeastRequest served as round_robin: gRPC C-core 1.51.1 (Python) has no least_request',
+    });
   });
 });
 
@@ -121,8 +154,15 @@ describe('grpc-js-xds keeps the full configuration', () => {
     expect(translateAll(model, 'proxyless', { served: servedShape(GRPC_JS_XDS, 'proxyless') })).toEqual(translateAll(model, 'proxyless'));
     const degradations = degradationsFor(model, 'proxyless', GRPC_JS_XDS);
     expect(degradations.find((d) => d.feature === 'ring_hash')).toBeUndefined();
-    expect(degradations.find((d) => d.service === 'shop/catalog' && d.feature === 'maglev')).toMatchObject({ served: 'ring_hash', reason: 'Maglev served as ring_hash: gRPC Node 1.14.1 has no maglev' });
-    expect(degradations.find((d) => d.feature === 'hash_policy')).toMatchObject({ service: 'shop/catalog', asked: 'hashOn query parameter product', served: 'left out' });
+    expect(degradations.find((d) => d.service === 'shop/catalog' && d.feature === 'maglev')).toMatchObject({
+      served: 'ring_hash',
+      reason: 'Maglev served as ring_hash: gRPC Node 1.14.1 has no maglev',
+    });
+    expect(degradations.find((d) => d.feature === 'hash_policy')).toMatchObject({
+      service: 'shop/catalog',
+      asked: 'hashOn query parameter product',
+      served: 'left out',
+    });
   });
 
   it('a current Envoy has no degradations; an Envoy before typed LB config reads lb_policy, which still carries the policy', () => {

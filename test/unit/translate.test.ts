@@ -13,7 +13,9 @@ const EXAMPLES = path.resolve('examples');
 
 function exampleEvents(): SourceEvent[] {
   const events: SourceEvent[] = [];
-  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(path.join(EXAMPLES, file), 'utf8'))) {
       const object = doc.toJS() as KubeObject | null;
       if (object) events.push(upsert(object));
@@ -52,9 +54,18 @@ describe('translate: safety while a policy is served from its last good spec', (
       upsert(service('api')),
       upsert(service('v1')),
       upsert(service('v2')),
-      upsert(policy('api', { targetRef: { name: 'api' }, split: [{ backend: 'v1', weight: 3 }, { backend: 'v2', weight: 1 }] })),
+      upsert(
+        policy('api', {
+          targetRef: { name: 'api' },
+          split: [
+            { backend: 'v1', weight: 3 },
+            { backend: 'v2', weight: 1 },
+          ],
+        }),
+      ),
     ]);
-    const routeOf = () => (translateAll(m, 'sidecar').routes[0].value as any).virtualHosts.find((v: any) => v.name === 'shop/api/8080').routes.at(-1).route;
+    const routeOf = () =>
+      (translateAll(m, 'sidecar').routes[0].value as any).virtualHosts.find((v: any) => v.name === 'shop/api/8080').routes.at(-1).route;
     expect(routeOf().weightedClusters.clusters.map((c: any) => c.name)).toEqual(['shop/v1/8080', 'shop/v2/8080']);
     m.apply([remove('Service', 'v2')]);
     // The policy is kept (last good) but its v2 backend has no cluster any more.

@@ -6,7 +6,14 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import { encodeMessage, envoyRoot, SERVED_TYPE_URLS, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { fromProto3Json } from '../../src/envoy/proto-json.js';
-import { compileAll, describeViolation, unsupportedRules, validateMessage, validateResource, type Violation } from '../../src/envoy/validation-rules.js';
+import {
+  compileAll,
+  describeViolation,
+  unsupportedRules,
+  validateMessage,
+  validateResource,
+  type Violation,
+} from '../../src/envoy/validation-rules.js';
 import { renderDocument } from '../../src/cli/render.js';
 import { parseClientLabel } from '../../src/clients/index.js';
 import { loadManifestDir } from '../../src/sources/files.js';
@@ -97,7 +104,8 @@ message Rules {
 
 function rulesType(): protobuf.Type {
   const root = new protobuf.Root();
-  for (const file of ['duration', 'timestamp', 'any', 'wrappers']) root.addJSON(protobuf.common.get(`google/protobuf/${file}.proto`)!.nested!);
+  for (const file of ['duration', 'timestamp', 'any', 'wrappers'])
+    root.addJSON(protobuf.common.get(`google/protobuf/${file}.proto`)!.nested!);
   protobuf.parse(RULES_PROTO, root, { keepCase: false });
   root.resolveAll();
   return root.lookupType('rulestest.Rules');
@@ -109,16 +117,56 @@ const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'la
 /** A value that passes every rule of rulestest.Rules. */
 function validRules(): Record<string, unknown> {
   return {
-    sConst: 'abc', sLen: 'ab', sExact: 'ab', sBytes: 'éé', sLenBytes: 'é', sPattern: 'abc', sAffix: 'premidsuf', sIn: 'a', sNotIn: 'y',
-    headerName: 'x-request-id', headerValue: 'a\u0001b', strictValue: 'a\tb', sIgnore: '',
-    sIp: '::1', sIpv4: '10.0.0.1', sIpv6: 'fe80::1', sHost: 'cart.shop.svc', sAddr: '10.0.0.1', sUuid: '123e4567-e89b-12d3-a456-426614174000',
-    b: bytes('a'), bExact: bytes('ab'), bMisc: 'eg==' /* "z", base64 */, bConst: bytes('k'), bIn: bytes('q'),
-    flag: true, i32: 5, i64: '-5', u32: 2, u64: 8, dbl: 1, konst: 4, outside: 11,
-    color: 'RED', onlyRed: 1, exactlyRed: 'RED',
-    inner: { name: 'n' }, skipped: { name: '' }, items: ['a', 'b'], counts: { ab: 1 },
-    timeout: { seconds: 10 }, grace: { nanos: 1_000_000 }, fixed: { seconds: '3' },
-    at: { seconds: 1999, nanos: 999_999_999 }, born: { seconds: 5 }, past: { seconds: NOW_SECONDS - 60 }, future: { seconds: NOW_SECONDS + 3600 }, near: { seconds: NOW_SECONDS },
-    any: { '@type': CLUSTER_URL, name: 'c' }, wrapped: { value: 5 }, a: 'x',
+    sConst: 'abc',
+    sLen: 'ab',
+    sExact: 'ab',
+    sBytes: 'éé',
+    sLenBytes: 'é',
+    sPattern: 'abc',
+    sAffix: 'premidsuf',
+    sIn: 'a',
+    sNotIn: 'y',
+    headerName: 'x-request-id',
+    headerValue: 'a\u0001b',
+    strictValue: 'a\tb',
+    sIgnore: '',
+    sIp: '::1',
+    sIpv4: '10.0.0.1',
+    sIpv6: 'fe80::1',
+    sHost: 'cart.shop.svc',
+    sAddr: '10.0.0.1',
+    sUuid: '123e4567-e89b-12d3-a456-426614174000',
+    b: bytes('a'),
+    bExact: bytes('ab'),
+    bMisc: 'eg==' /* "z", base64 */,
+    bConst: bytes('k'),
+    bIn: bytes('q'),
+    flag: true,
+    i32: 5,
+    i64: '-5',
+    u32: 2,
+    u64: 8,
+    dbl: 1,
+    konst: 4,
+    outside: 11,
+    color: 'RED',
+    onlyRed: 1,
+    exactlyRed: 'RED',
+    inner: { name: 'n' },
+    skipped: { name: '' },
+    items: ['a', 'b'],
+    counts: { ab: 1 },
+    timeout: { seconds: 10 },
+    grace: { nanos: 1_000_000 },
+    fixed: { seconds: '3' },
+    at: { seconds: 1999, nanos: 999_999_999 },
+    born: { seconds: 5 },
+    past: { seconds: NOW_SECONDS - 60 },
+    future: { seconds: NOW_SECONDS + 3600 },
+    near: { seconds: NOW_SECONDS },
+    any: { '@type': CLUSTER_URL, name: 'c' },
+    wrapped: { value: 5 },
+    a: 'x',
   };
 }
 
@@ -238,11 +286,13 @@ describe('validation rules: every supported rule kind is caught', () => {
   });
 
   it('leaves unset what may be unset: oneof members, proto3 optional, skipped and disabled messages, ignore_empty', () => {
-    expect(check({ maybe: undefined, skipped: { name: '' }, unchecked: { name: '' }, sIgnore: '', flt: 0, inners: [], bIp: new Uint8Array(0) })).toEqual([]);
+    expect(
+      check({ maybe: undefined, skipped: { name: '' }, unchecked: { name: '' }, sIgnore: '', flt: 0, inners: [], bIp: new Uint8Array(0) }),
+    ).toEqual([]);
   });
 });
 
-describe('validation rules: read from Envoy\'s own descriptors', () => {
+describe("validation rules: read from Envoy's own descriptors", () => {
   /** A Cluster with its load assignment inline: shop/cart/80 with two endpoints. */
   function cartCluster(): Record<string, any> {
     const endpoint = (address: string, port: number) => ({ endpoint: { address: { socketAddress: { address, portValue: port } } } });
@@ -250,7 +300,10 @@ describe('validation rules: read from Envoy\'s own descriptors', () => {
       name: 'shop/cart/80',
       type: 'STATIC',
       connectTimeout: { seconds: 1 },
-      loadAssignment: { clusterName: 'shop/cart/80', endpoints: [{ lbEndpoints: [endpoint('10.0.0.1', 8080), endpoint('10.0.0.2', 8080)] }] },
+      loadAssignment: {
+        clusterName: 'shop/cart/80',
+        endpoints: [{ lbEndpoints: [endpoint('10.0.0.1', 8080), endpoint('10.0.0.2', 8080)] }],
+      },
     };
   }
 
@@ -272,14 +325,27 @@ describe('validation rules: read from Envoy\'s own descriptors', () => {
   it('catches an endpoint address without a port (a required oneof), in objects and in bytes alike', () => {
     const cluster = cartCluster();
     delete cluster.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress.portValue;
-    const expected = [{ path: 'load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_specifier', rule: 'oneof.required', message: expect.stringContaining('port_value') }];
+    const expected = [
+      {
+        path: 'load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_specifier',
+        rule: 'oneof.required',
+        message: expect.stringContaining('port_value'),
+      },
+    ];
     expect(validateResource(CLUSTER_URL, cluster)).toEqual(expected);
     expect(validateResource(CLUSTER_URL, encodeMessage(CLUSTER_URL, cluster))).toEqual(expected);
   });
 
   it('catches a line break in a health-check path and a missing interval', () => {
     const cluster = cartCluster();
-    cluster.healthChecks = [{ timeout: { seconds: 1 }, unhealthyThreshold: { value: 2 }, healthyThreshold: { value: 2 }, httpHealthCheck: { path: '/healthz\r\nX: 1' } }];
+    cluster.healthChecks = [
+      {
+        timeout: { seconds: 1 },
+        unhealthyThreshold: { value: 2 },
+        healthyThreshold: { value: 2 },
+        httpHealthCheck: { path: '/healthz\r\nX: 1' },
+      },
+    ];
     expect(validateResource(CLUSTER_URL, cluster).map((v) => `${v.path} ${v.rule}`)).toEqual([
       'health_checks[0].http_health_check.path string.well_known_regex',
       'health_checks[0].interval duration.required',
@@ -290,20 +356,32 @@ describe('validation rules: read from Envoy\'s own descriptors', () => {
     const listener = {
       name: 'outbound',
       address: { socketAddress: { address: '0.0.0.0', portValue: 15001 } },
-      filterChains: [{
-        filters: [{
-          name: 'envoy.filters.network.http_connection_manager',
-          typedConfig: {
-            '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-            statPrefix: 'outbound',
-            routeConfig: { name: 'outbound', virtualHosts: [{ name: 'cart', domains: [], routes: [] }] },
-            httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-          },
-        }],
-      }],
+      filterChains: [
+        {
+          filters: [
+            {
+              name: 'envoy.filters.network.http_connection_manager',
+              typedConfig: {
+                '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                statPrefix: 'outbound',
+                routeConfig: { name: 'outbound', virtualHosts: [{ name: 'cart', domains: [], routes: [] }] },
+                httpFilters: [
+                  {
+                    name: 'envoy.filters.http.router',
+                    typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      ],
     };
     expect(validateResource(TypeUrl.Listener, listener)).toEqual([
-      expect.objectContaining({ path: 'filter_chains[0].filters[0].typed_config<HttpConnectionManager>.route_config.virtual_hosts[0].domains', rule: 'repeated.min_items' }),
+      expect.objectContaining({
+        path: 'filter_chains[0].filters[0].typed_config<HttpConnectionManager>.route_config.virtual_hosts[0].domains',
+        rule: 'repeated.min_items',
+      }),
     ]);
   });
 });
@@ -351,7 +429,10 @@ describe('validation rules: nothing Switchyard renders breaks one', () => {
     for (const file of files) {
       const resources = renderedResources(JSON.parse(readFileSync(file, 'utf8')));
       count += resources.length;
-      expect({ file: path.relative(GOLDEN, file), violations: describeAll(resources) }).toEqual({ file: path.relative(GOLDEN, file), violations: [] });
+      expect({ file: path.relative(GOLDEN, file), violations: describeAll(resources) }).toEqual({
+        file: path.relative(GOLDEN, file),
+        violations: [],
+      });
     }
     expect(count).toBeGreaterThan(20);
   });

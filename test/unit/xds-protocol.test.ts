@@ -18,7 +18,12 @@ interface Kind {
 
 const KINDS: Kind[] = [
   { label: 'Cluster', typeUrl: TypeUrl.Cluster, fullState: true, make: (name, v) => cluster(name, v + 1) },
-  { label: 'ClusterLoadAssignment', typeUrl: TypeUrl.ClusterLoadAssignment, fullState: false, make: (name, v) => endpoints(name, `10.0.0.${v + 1}`) },
+  {
+    label: 'ClusterLoadAssignment',
+    typeUrl: TypeUrl.ClusterLoadAssignment,
+    fullState: false,
+    make: (name, v) => endpoints(name, `10.0.0.${v + 1}`),
+  },
   { label: 'Listener', typeUrl: TypeUrl.Listener, fullState: true, make: (name, v) => listener(name, `routes-${v}`) },
   { label: 'RouteConfiguration', typeUrl: TypeUrl.RouteConfiguration, fullState: false, make: (name, v) => route(name, `cluster-${v}`) },
   { label: 'Secret', typeUrl: TypeUrl.Secret, fullState: false, make: (name, v) => secret(name, `value-${v}`) },

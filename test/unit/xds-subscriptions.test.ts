@@ -6,7 +6,9 @@ import { FakeDeltaStream, FakeSotwStream } from '../support/fake-transport.js';
 import { cluster } from '../support/xds-fixtures.js';
 
 function withClusters<T extends FakeDeltaStream | FakeSotwStream>(client: T): T {
-  client.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80'), cluster('shop/b/80'), cluster('shop/c/80')] }]);
+  client.apply([
+    { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80'), cluster('shop/b/80'), cluster('shop/c/80')] },
+  ]);
   return client;
 }
 
@@ -39,7 +41,12 @@ describe('a stream that asks for * after naming resources', () => {
     await client.ack(named, ['shop/a/80']);
     expect(client.responses()).toEqual([]);
 
-    await client.request({ typeUrl: TypeUrl.Cluster, resourceNames: ['shop/a/80', '*'], versionInfo: named.versionInfo, responseNonce: named.nonce });
+    await client.request({
+      typeUrl: TypeUrl.Cluster,
+      resourceNames: ['shop/a/80', '*'],
+      versionInfo: named.versionInfo,
+      responseNonce: named.nonce,
+    });
     expect(client.response().names.sort()).toEqual(['shop/a/80', 'shop/b/80', 'shop/c/80']);
   });
 });

@@ -3,7 +3,11 @@
 import type { Harness } from './harness.js';
 
 /** One /debug/proxies entry, loosely typed: these helpers read it as a user reads the JSON. */
-type ProxyEntry = Record<string, unknown> & { nodeId: string; role: string; types: Record<string, { state: string; nackCount: number; lastNack?: string }> };
+type ProxyEntry = Record<string, unknown> & {
+  nodeId: string;
+  role: string;
+  types: Record<string, { state: string; nackCount: number; lastNack?: string }>;
+};
 
 /** The /debug/proxies entries (one per open stream) of node `nodeId`. */
 export async function proxyEntries(harness: Harness, nodeId: string): Promise<ProxyEntry[]> {
@@ -23,14 +27,22 @@ export async function configState(harness: Harness, nodeId: string, nackMark = 0
   const entries = await proxyEntries(harness, nodeId);
   const states: Record<string, string> = {};
   for (const entry of entries) for (const [type, view] of Object.entries(entry.types)) states[type] = view.state;
-  const nacks = harness.nacks.slice(nackMark).filter((event) => event.nodeId === nodeId).map((event) => `${event.typeUrl.split('.').pop()}: ${event.message}`);
+  const nacks = harness.nacks
+    .slice(nackMark)
+    .filter((event) => event.nodeId === nodeId)
+    .map((event) => `${event.typeUrl.split('.').pop()}: ${event.message}`);
   return { proxies: entries.length, role: entries[0]?.role, states, nacks };
 }
 
 /** What configState should say when everything the node was sent is ACKed (one stream, all four types). */
 export function allAcked(role = 'proxyless') {
   const synced = 'SYNCED';
-  return { proxies: 1, role, states: { Cluster: synced, ClusterLoadAssignment: synced, Listener: synced, RouteConfiguration: synced }, nacks: [] };
+  return {
+    proxies: 1,
+    role,
+    states: { Cluster: synced, ClusterLoadAssignment: synced, Listener: synced, RouteConfiguration: synced },
+    nacks: [],
+  };
 }
 
 /**
@@ -45,7 +57,8 @@ export function degradationsOf(entry: unknown): string[] {
       value.forEach(walk);
     } else if (value !== null && typeof value === 'object') {
       for (const [key, child] of Object.entries(value)) {
-        if (/degradation/i.test(key) && Array.isArray(child)) found.push(...child.map((item) => (typeof item === 'string' ? item : JSON.stringify(item))));
+        if (/degradation/i.test(key) && Array.isArray(child))
+          found.push(...child.map((item) => (typeof item === 'string' ? item : JSON.stringify(item))));
         else walk(child);
       }
     }

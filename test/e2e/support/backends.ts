@@ -32,7 +32,10 @@ class WhoamiBackend implements Backend {
   readonly server = new grpc.Server();
   port = 0;
 
-  constructor(readonly name: string, readonly address: string) {
+  constructor(
+    readonly name: string,
+    readonly address: string,
+  ) {
     this.server.addService(WHOAMI_SERVICE, {
       Who: (call: grpc.ServerUnaryCall<WhoRequest, WhoReply>, callback: grpc.sendUnaryData<WhoReply>) => {
         const index = this.calls++;

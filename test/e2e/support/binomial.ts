@@ -34,7 +34,11 @@ function checkShare(observed: number, n: number, p: number, label = 'share'): Sh
 }
 
 /** Checks every backend's count against its expected share; `counts` may hold unexpected names (they need p=0). */
-export function checkSplit(counts: ReadonlyMap<string, number>, n: number, shares: Record<string, number>): { ok: boolean; report: string } {
+export function checkSplit(
+  counts: ReadonlyMap<string, number>,
+  n: number,
+  shares: Record<string, number>,
+): { ok: boolean; report: string } {
   const names = new Set([...counts.keys(), ...Object.keys(shares)]);
   const checks = [...names].sort().map((name) => checkShare(counts.get(name) ?? 0, n, shares[name] ?? 0, name));
   return { ok: checks.every((c) => c.ok), report: checks.map((c) => `${c.ok ? 'ok ' : 'BAD'} ${c.describe}`).join('\n') };

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 /** Debian's interpreter, where python3-grpcio lives (a pyenv python3 earlier on PATH has no grpc). */
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const CLIENT_SCRIPT = join(process.cwd(), 'test', 'e2e', 'ccore', 'client.py');
-const INSTALL_HINT = 'the C-core e2e tests need Debian\'s python3-grpcio: run `apt-get install -y python3-grpcio` (.ci/run installs it)';
+const INSTALL_HINT = "the C-core e2e tests need Debian's python3-grpcio: run `apt-get install -y python3-grpcio` (.ci/run installs it)";
 
 /**
  * The bootstrap (gRFC A27) C-core 1.51 reads: one xDS server with insecure channel creds, and a node.
@@ -110,7 +110,11 @@ export class CcoreClient {
   }
 
   /** One call per entry of `headersPerCall` (the metadata it carries), in order. */
-  calls(target: string, headersPerCall: Array<Record<string, string>>, { concurrency = 16, timeoutSeconds = 5 }: CallOptions = {}): Promise<CallResult[]> {
+  calls(
+    target: string,
+    headersPerCall: Array<Record<string, string>>,
+    { concurrency = 16, timeoutSeconds = 5 }: CallOptions = {},
+  ): Promise<CallResult[]> {
     const request = { target, calls: headersPerCall, concurrency, timeout: timeoutSeconds };
     // One request at a time: answers come back in order on one stdout.
     const run = this.queue.then(async () => {
@@ -127,7 +131,11 @@ export class CcoreClient {
   /** `n` calls with the same metadata; counts by backend, failures as `error:<CODE>`. */
   async tally(target: string, n: number, headers: Record<string, string> = {}, options: CallOptions = {}): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    for (const result of await this.calls(target, Array.from({ length: n }, () => headers), options)) {
+    for (const result of await this.calls(
+      target,
+      Array.from({ length: n }, () => headers),
+      options,
+    )) {
       const key = 'backend' in result ? result.backend : `error:${result.code}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
@@ -157,6 +165,8 @@ export class CcoreClient {
   }
 
   private deathError(): Error {
-    return new Error(`the C-core client process (node ${this.nodeId}) ${this.exit}; its stderr ends with:\n${this.stderrTail.trim() || '(nothing)'}`);
+    return new Error(
+      `the C-core client process (node ${this.nodeId}) ${this.exit}; its stderr ends with:\n${this.stderrTail.trim() || '(nothing)'}`,
+    );
   }
 }

@@ -32,7 +32,10 @@ interface HarnessOptions {
 }
 
 /** Starts Switchyard on a folder already filled by `seed`. */
-export async function startHarness(seed: (manifests: ManifestDir) => void, { admin = false, translate }: HarnessOptions = {}): Promise<Harness> {
+export async function startHarness(
+  seed: (manifests: ManifestDir) => void,
+  { admin = false, translate }: HarnessOptions = {},
+): Promise<Harness> {
   const manifests = new ManifestDir();
   seed(manifests);
   const switchyard = await startSwitchyard({
@@ -93,7 +96,11 @@ export async function startHarness(seed: (manifests: ManifestDir) => void, { adm
       await Promise.all(ccoreClients.map((client) => client.close()));
       try {
         // Clients leave first (their ADS streams end), then the control plane stops.
-        await eventually('closed clients to end their xDS streams', () => (switchyard.server.streams().length === 0 ? true : undefined), 5000);
+        await eventually(
+          'closed clients to end their xDS streams',
+          () => (switchyard.server.streams().length === 0 ? true : undefined),
+          5000,
+        );
         await withDeadline(switchyard.stop(), 5000, 'Switchyard to stop (its shutdownGraceMs is 500)');
       } finally {
         // A stop that hangs fails the test file; the sockets are still closed so the run can end.
@@ -150,5 +157,8 @@ export async function untilServing(client: WhoClient, headers: Record<string, st
 
 /** Counts as a readable line, for failure messages. */
 export function describeCounts(counts: ReadonlyMap<string, number>): string {
-  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(' ');
+  return [...counts.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 }

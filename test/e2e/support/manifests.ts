@@ -25,7 +25,13 @@ export interface EndpointSpec {
 }
 
 /** One EndpointSlice of `service`: every endpoint listens on `port`. */
-export function endpointSlice(namespace: string, service: string, port: number, endpoints: EndpointSpec[], sliceName = `${service}-e2e`): EndpointSliceObject {
+export function endpointSlice(
+  namespace: string,
+  service: string,
+  port: number,
+  endpoints: EndpointSpec[],
+  sliceName = `${service}-e2e`,
+): EndpointSliceObject {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',

@@ -36,7 +36,10 @@ export function bootstrapOption(bootstrap: Record<string, unknown>): grpc.Channe
 export class WhoClient {
   readonly client: grpc.Client;
 
-  constructor(readonly target: string, channelOptions: grpc.ChannelOptions = {}) {
+  constructor(
+    readonly target: string,
+    channelOptions: grpc.ChannelOptions = {},
+  ) {
     this.client = new grpc.Client(target, grpc.credentials.createInsecure(), channelOptions);
   }
 
