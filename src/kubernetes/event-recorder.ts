@@ -8,7 +8,7 @@ import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kube
 import { randomBytes } from 'node:crypto';
 import { log } from '../log.js';
 import { problemKey, type Problem } from '../analysis/problem.js';
-import { microTime } from './leader.js';
+import { microTime, type LeaderSignals } from './leader.js';
 
 /** Where problems come from: the analysis, as problems appear and go away. */
 export interface ProblemFeed {
@@ -44,11 +44,7 @@ export function eventNote(problem: Problem): string {
 interface EventRecorderOptions {
   kubeConfig: KubeConfig;
   feed: ProblemFeed;
-  leader: {
-    isLeader(): boolean;
-    on(event: 'started' | 'lost', listener: () => void): unknown;
-    off(event: 'started' | 'lost', listener: () => void): unknown;
-  };
+  leader: LeaderSignals;
   /** Names this replica in the Events (reportingInstance): the leader election identity. */
   instance: string;
   /** Events that may be posted at once. Default 25. */

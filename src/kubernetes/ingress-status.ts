@@ -14,6 +14,7 @@ import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { KubernetesSource } from '../sources/kubernetes.js';
 import { isOurIngress, translateOptions, type TranslateOptions } from '../translate/index.js';
+import type { LeaderSignals } from './leader.js';
 
 /** One entry of status.loadBalancer.ingress (ports are left out: the gateway's listeners say them). */
 interface LoadBalancerAddress {
@@ -68,11 +69,7 @@ interface IngressStatusWriterOptions {
   address: IngressStatusAddressSource;
   /** Decides which Ingresses are ours (ingressClass), as the translator does. */
   translate?: Partial<TranslateOptions>;
-  leader: {
-    isLeader(): boolean;
-    on(event: 'started' | 'lost', listener: () => void): unknown;
-    off(event: 'started' | 'lost', listener: () => void): unknown;
-  };
+  leader: LeaderSignals;
   /** Resolves once the model holds the initial state; nothing is written before. */
   ready: Promise<void>;
   /** Batch changes this long before writing. Default 50 ms. */

@@ -61,6 +61,13 @@ function recordSignature(lease: V1Lease): string {
   return JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.leaseDurationSeconds ?? 0, spec.leaseTransitions ?? 0]);
 }
 
+/** What the leader-run writers need of the election: whether we lead, and when that changes. */
+export interface LeaderSignals {
+  isLeader(): boolean;
+  on(event: 'started' | 'lost', listener: () => void): unknown;
+  off(event: 'started' | 'lost', listener: () => void): unknown;
+}
+
 export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   readonly identity: string;
   readonly leaseDurationMs: number;

@@ -15,6 +15,7 @@ import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sourc
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
 import type { XdsServer } from '../xds/server.js';
 import { degradationSource, policyDegradationMessage } from '../admin/client-degradations.js';
+import type { LeaderSignals } from './leader.js';
 
 // ---- NACKs, and which policy they concern --------------------------------------------------------
 
@@ -174,11 +175,7 @@ interface PolicyStatusWriterOptions {
   /** The connected proxies, for the ClientsDegraded condition (clients that do not get a policy as written). */
   server?: Pick<XdsServer, 'streams' | 'on' | 'off'>;
   /** Who may write: only the leader does. */
-  leader: {
-    isLeader(): boolean;
-    on(event: 'started' | 'lost', listener: () => void): unknown;
-    off(event: 'started' | 'lost', listener: () => void): unknown;
-  };
+  leader: LeaderSignals;
   /** Resolves once the model holds the initial state; nothing is written before. */
   ready: Promise<void>;
   /** Batch changes this long before writing. Default 50 ms. */
