@@ -2,6 +2,10 @@
 // TrafficPolicies, Ingresses, Secrets, and their source events): one place, so a test says only what
 // it cares about (a name, ports, addresses) and a change to an object's shape is made once.
 // Everything defaults to namespace `shop`; objects come back typed, ready for `upsert`.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { MeshModel } from '../../src/model/index.js';
 import type {
   EndpointSliceObject,
   IngressObject,
@@ -149,4 +153,24 @@ export function remove(kind: ResourceKind, name: string, namespace = NAMESPACE):
 /** Upserts of every object, in order. */
 export function upserts(...objects: KubeObject[]): SourceEvent[] {
   return objects.map(upsert);
+}
+
+/** The model of the examples/ folder, read straight from its files. */
+export function exampleModel(): MeshModel {
+  const events: SourceEvent[] = [];
+  for (const file of readdirSync('examples')
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
+    for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
+      const object = doc.toJS() as KubeObject;
+      events.push({
+        type: 'upsert',
+        ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
+        object,
+      });
+    }
+  }
+  const model = new MeshModel();
+  model.apply(events);
+  return model;
 }

@@ -1,12 +1,7 @@
 // What a real gRPC client does with a resource before it ACKs or NACKs it: @grpc/grpc-js-xds's own
-// decoding and validation of CDS / EDS / LDS / RDS resources, and the examples' model to feed it.
+// decoding and validation of CDS / EDS / LDS / RDS resources (and, re-exported, the examples' model to feed it).
 import { createRequire } from 'node:module';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { MeshModel } from '../../src/model/index.js';
 import { encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
-import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 
 const require = createRequire(import.meta.url);
 const grpcXds = require('@grpc/grpc-js-xds');
@@ -28,22 +23,4 @@ export function grpcDecode(resourceType: any, resource: XdsResource): { name: st
   return resourceType.decode(context, { type_url: resource.typeUrl, value: Buffer.from(encodeMessage(resource.typeUrl, resource.value)) });
 }
 
-/** The model of the examples/ folder, read straight from its files. */
-export function exampleModel(): MeshModel {
-  const events: SourceEvent[] = [];
-  for (const file of readdirSync('examples')
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()) {
-    for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
-      const object = doc.toJS() as KubeObject;
-      events.push({
-        type: 'upsert',
-        ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
-        object,
-      });
-    }
-  }
-  const model = new MeshModel();
-  model.apply(events);
-  return model;
-}
+export { exampleModel } from './builders.js';

@@ -1,11 +1,7 @@
 import { bytesToProto3Json, formatDuration, toProto3Json } from '../../src/envoy/proto-json.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { MeshModel } from '../../src/model/index.js';
 import { encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
-import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
+import { exampleModel } from '../support/builders.js';
 
 const MAGLEV = 'type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -102,21 +98,7 @@ describe('proto3 JSON in Envoy config-dump form', () => {
   });
 
   it('prints every resource translated from the examples, with no camelCase field left', () => {
-    const events: SourceEvent[] = [];
-    for (const file of readdirSync('examples')
-      .filter((f) => f.endsWith('.yaml'))
-      .sort()) {
-      for (const doc of parseAllDocuments(readFileSync(path.join('examples', file), 'utf8'))) {
-        const object = doc.toJS() as KubeObject;
-        events.push({
-          type: 'upsert',
-          ref: { kind: object.kind, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name },
-          object,
-        });
-      }
-    }
-    const model = new MeshModel();
-    model.apply(events);
+    const model = exampleModel();
     const { clusters, endpoints, routes, listeners } = translateAll(model, 'sidecar');
     const printed = [...clusters, ...endpoints, ...routes, ...listeners].map((r) => toProto3Json(r.typeUrl, r.value));
     const keys = new Set<string>();
