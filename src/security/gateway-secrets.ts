@@ -115,6 +115,12 @@ export class GatewaySecretPolicy {
     return { allowed: false, pending: false, reason: `Secret ${name} withheld from gateway "${gateway}": ${cached.reason}` };
   }
 
+  /** A Secret changed (a rotation, a re-creation): its next version goes out only after a fresh answer. */
+  forgetSecret(name: string): void {
+    const suffix = `|${name}`;
+    for (const key of this.answers.keys()) if (key.endsWith(suffix)) this.answers.delete(key);
+  }
+
   /** Calls `listener` whenever an answer arrives that may change a decision; returns an unsubscribe. */
   onSettled(listener: () => void): () => void {
     this.listeners.add(listener);

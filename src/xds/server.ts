@@ -418,6 +418,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private dispatch(changes: ChangeSet): void {
+    for (const [group, byType] of changes) {
+      const secrets = group.startsWith('gateway/') ? byType.get(TypeUrl.Secret) : undefined;
+      for (const name of secrets?.changed ?? []) this.secretPolicy.forgetSecret(name);
+    }
     for (const stream of this.streamsById.values()) stream.onCacheChange(changes);
   }
 

@@ -144,12 +144,21 @@ describe('gateway Secrets in Kubernetes mode', () => {
     edge.request({ typeUrl: TypeUrl.Listener, node: edgeNode('edge-1~gateways~edge') });
     edge.ack(await edge.next(TypeUrl.Listener));
     edge.request({ typeUrl: TypeUrl.Secret, resourceNames: ['shop/shop-tls'] });
-    expect((await edge.next(TypeUrl.Secret)).names).toEqual(['shop/shop-tls']);
+    const secret = await edge.next(TypeUrl.Secret);
+    expect(secret.names).toEqual(['shop/shop-tls']);
     expect(api.accessReviews[0]).toEqual({
       user: 'system:serviceaccount:gateways:edge',
       groups: ['system:serviceaccounts', 'system:serviceaccounts:gateways', 'system:authenticated'],
       resourceAttributes: { group: '', version: 'v1', resource: 'secrets', verb: 'get', namespace: 'shop', name: 'shop-tls' },
     });
+
+    // A rotated Secret is authorized afresh before its new key goes out.
+    const reviewsBefore = api.accessReviews.length;
+    api.apply(tlsSecretOf('shop-tls', issueCertificate(ca, { dnsNames: ['shop.example.com'] })));
+    const rotated = await edge.next(TypeUrl.Secret);
+    expect(rotated.names).toEqual(['shop/shop-tls']);
+    expect(rotated.versionInfo).not.toBe(secret.versionInfo);
+    expect(api.accessReviews.length).toBe(reviewsBefore + 1);
 
     // Another workload, honest about its identity (the identity rule is on by default under
     // mutual TLS), claims the edge gateway: Kubernetes says no, so it gets no key.

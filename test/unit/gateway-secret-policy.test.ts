@@ -49,6 +49,15 @@ describe('GatewaySecretPolicy', () => {
       reason: expect.stringContaining('Kubernetes says service account gateways/edge may not get Secret shop/shop-tls'),
     });
     expect(settled).toBe(2);
+
+    // A changed Secret is asked about again at once, whatever the cached answer's age.
+    expect(policy.decide('edge', EDGE, 'shop/other')).toMatchObject({ pending: true });
+    await answer(true);
+    expect(policy.decide('edge', EDGE, 'shop/other')).toEqual({ allowed: true });
+    const before = asked.length;
+    policy.forgetSecret('shop/other');
+    expect(policy.decide('edge', EDGE, 'shop/other')).toMatchObject({ pending: true });
+    expect(asked).toHaveLength(before + 1);
   });
 
   it('the explicit map decides a gateway it lists; an unlisted gateway without Kubernetes gets nothing', () => {
