@@ -6,7 +6,15 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ChangeSet, ProxyGroup } from '../cache/types.js';
 import type { FlushReport, TranslateFailure } from '../pipeline/pipeline.js';
 import { SERVED_TYPE_URLS } from '../envoy/protos.js';
-import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamClosedEvent, StreamIdentity } from '../xds/events.js';
+import type {
+  AckEvent,
+  NackEvent,
+  RefusedEvent,
+  ResponseSentEvent,
+  StreamClosedEvent,
+  StreamIdentity,
+  WithheldEvent,
+} from '../xds/events.js';
 import { shortTypeName, type AdminSources } from './types.js';
 import type { Problem } from '../analysis/problem.js';
 import { degradationSource, degradedProxiesByFeature } from './client-degradations.js';
@@ -115,8 +123,14 @@ export class AdminMetrics {
     });
     const refused = new Counter({
       name: 'switchyard_xds_refused_total',
-      help: 'xDS streams refused (PERMISSION_DENIED: identity or Secret access; RESOURCE_EXHAUSTED: a cap), by reason and status code',
+      help: 'xDS streams refused (PERMISSION_DENIED: node identity; RESOURCE_EXHAUSTED: a cap), by reason and status code',
       labelNames: ['reason', 'code'],
+      registers: register,
+    });
+    const withheld = new Counter({
+      name: 'switchyard_xds_withheld_total',
+      help: 'Resources kept from a client that asked for them (a gateway Secret its identity may not read: /debug/proxies says why), by resource type',
+      labelNames: ['type'],
       registers: register,
     });
     const convergence = new Histogram({
@@ -219,6 +233,9 @@ export class AdminMetrics {
     const onRefused = (event: RefusedEvent) => {
       refused.inc({ reason: event.reason, code: event.code });
     };
+    const onWithheld = (event: WithheldEvent) => {
+      withheld.inc({ type: shortTypeName(event.typeUrl) });
+    };
     const onAck = (event: AckEvent) => {
       const seconds = this.convergenceOf(event);
       if (seconds !== undefined) convergence.observe({ type: shortTypeName(event.typeUrl) }, seconds);
@@ -267,6 +284,7 @@ export class AdminMetrics {
     server.on('nack', onNack);
     server.on('ack', onAck);
     server.on('refused', onRefused);
+    server.on('withheld', onWithheld);
     pipeline.on('flushed', onFlushed);
     pipeline.on('translateFailed', onTranslateFailed);
     const unsubscribeCache = cache.onChange(onCacheChange);
@@ -284,6 +302,7 @@ export class AdminMetrics {
       () => server.off('nack', onNack),
       () => server.off('ack', onAck),
       () => server.off('refused', onRefused),
+      () => server.off('withheld', onWithheld),
       () => pipeline.off('flushed', onFlushed),
       () => pipeline.off('translateFailed', onTranslateFailed),
       unsubscribeCache,

@@ -22,6 +22,8 @@ export interface ProxyTypeView {
   state: SyncState;
   nackCount: number;
   lastNack?: string;
+  /** Resources asked for and kept from this client (a gateway Secret its identity may not read), with why. */
+  withheld?: Array<{ name: string; reason: string }>;
 }
 
 export interface ProxyView {
@@ -128,6 +130,7 @@ export class ProxyTracker {
         nackCount: type.nackCount,
       };
       if (type.lastNack !== undefined) view.lastNack = type.lastNack;
+      if (type.withheld !== undefined) view.withheld = type.withheld;
       types[shortTypeName(type.typeUrl) === 'other' ? type.typeUrl : shortTypeName(type.typeUrl)] = view;
     }
     const { role, gateway } = roleOfGroup(stream.group);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `switchyard serve | render | validate | status` — the command line, parsed by commander from
+// `switchyard serve | render | validate | status | ca` — the command line, parsed by commander from
 // the FlagSpec lists. Each command's settings also come from SWITCHYARD_* environment
 // variables and --config; then the module that does the work takes over.
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +21,7 @@ import { configureLog, defaultLogFormat, log, type LogFormat } from '../log.js';
 import { STATUS_FLAGS } from './status.js';
 import { KUBERNETES_FLAGS } from '../sources/kube-flags.js';
 import { SECURITY_FLAGS } from '../security/flags.js';
+import { CA_ACTIONS, CA_FLAGS } from './ca.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
@@ -115,9 +116,11 @@ interface CommandDefinition {
   flags: FlagSpec[];
   /** Takes the manifests folder as its argument, like --manifests. */
   folderArgument?: boolean;
+  /** Takes one of these words as its argument (`ca init`), given to run() as `action`. */
+  actions?: readonly string[];
   /** What a stray argument probably meant, for the error. */
   strayHint?: (argument: string) => string;
-  run(values: FlagValues): Promise<number>;
+  run(values: FlagValues, output: CliOutput): Promise<number>;
 }
 
 const COMMANDS: Record<string, CommandDefinition> = {
@@ -159,6 +162,15 @@ const COMMANDS: Record<string, CommandDefinition> = {
       return status(values as Parameters<typeof status>[0]);
     },
   },
+  ca: {
+    summary: 'a test CA: `ca init` makes a root, `ca issue` a workload (SPIFFE ID) or server certificate as tls.crt, tls.key, ca.crt',
+    flags: [...CA_FLAGS, ...LOG_FLAGS],
+    actions: CA_ACTIONS,
+    async run(values, output) {
+      const { ca } = await import('./ca.js');
+      return ca(values, output.stdout);
+    },
+  },
 };
 
 /** Every command's flag names: the keys a --config file may hold. */
@@ -190,6 +202,13 @@ function applyArguments(
   values: FlagValues,
   sources: Record<string, FlagSource>,
 ): void {
+  if (definition.actions) {
+    if (args.length !== 1 || !definition.actions.includes(args[0])) {
+      throw new UsageError(`takes one of ${definition.actions.join(', ')}${args.length > 0 ? `, got ${args.join(' ')}` : ''}`);
+    }
+    values.action = args[0];
+    return;
+  }
   if (!definition.folderArgument) {
     if (args.length === 0) return;
     const flag = closest(
@@ -237,6 +256,7 @@ export async function main(
   for (const [name, definition] of Object.entries(COMMANDS)) {
     const command = program.command(name).description(definition.summary).helpOption('-h, --help', 'print help');
     if (definition.folderArgument) command.argument('[dir]', 'folder of YAML manifests (the same as --manifests DIR)');
+    if (definition.actions) command.argument('[action]', definition.actions.join(' | '));
     defineFlags(command, definition.flags)
       .allowExcessArguments(true)
       .addHelpText('after', SETTINGS_HELP)
@@ -253,7 +273,7 @@ export async function main(
     const { values, sources } = flagValues(chosen.command, chosen.definition.flags, env, ALL_SETTINGS);
     applyArguments(chosen.name, chosen.definition, chosen.command.args, values, sources);
     configureLog({ level: values.logLevel as string, format: (values.logFormat as LogFormat | undefined) ?? defaultLogFormat() });
-    return await chosen.definition.run(values);
+    return await chosen.definition.run(values, output);
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and --version exit 0; help for a missing command was written to stderr.

@@ -85,6 +85,18 @@ export function formatNacks(proxies: ProxyView[]): string {
   return lines.length > 0 ? '\n' + lines.join('\n') + '\n' : '';
 }
 
+/** Lines under the table for every resource a proxy asked for and was refused (a gateway Secret its identity may not read). */
+export function formatWithheld(proxies: ProxyView[]): string {
+  const lines: string[] = [];
+  for (const proxy of proxies) {
+    for (const [abbreviation, shortName] of TYPE_ABBREVIATIONS) {
+      for (const { name, reason } of proxy.types[shortName]?.withheld ?? [])
+        lines.push(`${proxy.nodeId} ${abbreviation} WITHHELD ${name}: ${reason}`);
+    }
+  }
+  return lines.length > 0 ? '\n' + lines.join('\n') + '\n' : '';
+}
+
 function parseAdminAddress(admin: unknown): { host: string; port: number } {
   const text = typeof admin === 'string' ? admin.trim() : '';
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
@@ -151,7 +163,9 @@ export async function status(
       output.stdout.write('no proxies connected\n');
       return 0;
     }
-    output.stdout.write(formatStatusTable(proxies, new Date()) + formatNacks(proxies) + formatDegradations(proxies));
+    output.stdout.write(
+      formatStatusTable(proxies, new Date()) + formatNacks(proxies) + formatWithheld(proxies) + formatDegradations(proxies),
+    );
     return 0;
   } catch (error) {
     if (!(error instanceof StatusError)) throw error;

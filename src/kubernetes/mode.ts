@@ -6,6 +6,7 @@ import { NackTracker, PolicyStatusWriter } from './policy-status.js';
 import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-status.js';
 import { EventRecorder, type ProblemFeed } from './event-recorder.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
+import { kubernetesSecretAccessReview } from './secret-access-review.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
   source: KubernetesSourceOptions;
@@ -37,7 +38,12 @@ export interface KubernetesMode {
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
   const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, problems, ...appOptions } = options;
   const source = new KubernetesSource(sourceOptions);
-  const app = await startSwitchyard({ ...appOptions, sources: [source] });
+  // Gateway Secrets go only to identities the API server says may read them.
+  const xdsSecurity = {
+    ...appOptions.xdsSecurity,
+    secretAccessReview: appOptions.xdsSecurity?.secretAccessReview ?? kubernetesSecretAccessReview(source.config),
+  };
+  const app = await startSwitchyard({ ...appOptions, xdsSecurity, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
   const nacks = new NackTracker(app.server);
   const statusWriter = writeStatus

@@ -11,16 +11,16 @@ export const SECURITY_FLAGS: FlagSpec[] = [
   {
     name: 'identity-rule',
     type: 'string',
-    default: 'none',
-    choices: ['none', 'spiffe', 'dns'],
-    help: 'how a client certificate must match the node it claims (needs --client-ca unless none)',
+    default: 'auto',
+    choices: ['auto', 'none', 'spiffe', 'dns'],
+    help: 'how a client certificate must match the node it claims; auto: spiffe with --client-ca, none without; none with --client-ca is an explicit opt-out',
   },
   { name: 'trust-domain', type: 'string', default: '', help: 'with --identity-rule spiffe: the only SPIFFE trust domain accepted' },
   {
     name: 'gateway-secret-access',
     type: 'list',
     default: [],
-    help: "gateway=identity pairs allowed to receive that gateway's Secrets, e.g. edge=spiffe://cluster.local/ns/edge/sa/gateway (needs mutual TLS)",
+    help: "gateway=identity pairs allowed to receive that gateway's Secrets, e.g. edge=spiffe://cluster.local/ns/edge/sa/gateway (needs mutual TLS); gateway=* serves them to any client, even in plain text (local tests only). Gateways not listed: with --kubernetes, identities the API server lets get the Secret (SubjectAccessReview); otherwise nobody",
   },
   { name: 'max-streams', type: 'int', default: 0, min: 0, help: 'open xDS streams in all (0: unlimited)' },
   { name: 'max-streams-per-client', type: 'int', default: 0, min: 0, help: 'open xDS streams from one client address (0: unlimited)' },
@@ -49,7 +49,10 @@ export const SECURITY_FLAGS: FlagSpec[] = [
   { name: 'keepalive-timeout-ms', type: 'int', default: 10000, min: 100, help: 'close a connection whose ping went unanswered this long' },
 ];
 
-export type XdsSecuritySettings = Pick<XdsServerOptions, 'tls' | 'identityRule' | 'trustDomain' | 'gatewaySecretAccess' | 'limits'>;
+export type XdsSecuritySettings = Pick<
+  XdsServerOptions,
+  'tls' | 'identityRule' | 'trustDomain' | 'gatewaySecretAccess' | 'secretAccessReview' | 'secretAccessCacheMs' | 'limits'
+>;
 
 /** Flag values (parsed with SECURITY_FLAGS) as xDS server options. */
 export function xdsSecuritySettings(values: FlagValues): XdsSecuritySettings {
@@ -69,7 +72,8 @@ export function xdsSecuritySettings(values: FlagValues): XdsSecuritySettings {
   }
   return {
     tls: certFile && keyFile ? { certFile, keyFile, clientCaFile } : undefined,
-    identityRule: values.identityRule as IdentityRule,
+    // auto: the server's default (spiffe under mutual TLS, none otherwise).
+    identityRule: values.identityRule === 'auto' || values.identityRule === undefined ? undefined : (values.identityRule as IdentityRule),
     trustDomain: text('trustDomain'),
     gatewaySecretAccess: Object.keys(access).length > 0 ? access : undefined,
     limits: {

@@ -27,7 +27,7 @@ interface ClaimingNode {
   metadata?: { fields?: Record<string, { stringValue?: string } | undefined> } | null;
 }
 
-interface SpiffeId {
+export interface SpiffeId {
   trustDomain: string;
   namespace: string;
   serviceAccount: string;
@@ -35,7 +35,8 @@ interface SpiffeId {
 
 const SPIFFE_WORKLOAD = /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
-function parseSpiffeId(uri: string): SpiffeId | undefined {
+/** The parts of a workload SPIFFE ID, or undefined when `uri` is not one. */
+export function parseSpiffeId(uri: string): SpiffeId | undefined {
   const match = SPIFFE_WORKLOAD.exec(uri);
   return match ? { trustDomain: match[1], namespace: match[2], serviceAccount: match[3] } : undefined;
 }
@@ -128,26 +129,4 @@ export function nodeIdentityRefusal(policy: IdentityPolicy, peer: PeerIdentity |
 
 function spiffeString(id: SpiffeId): string {
   return `spiffe://${id.trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
-}
-
-/** Gateway name -> identities (SPIFFE IDs or DNS names from client certificates) allowed its Secrets. */
-export type GatewaySecretAccess = Readonly<Record<string, readonly string[]>>;
-
-/**
- * Whether a client may receive the Secrets of gateway `gateway`. With no access map every
- * client may (TLS or not); with one, only a certificate naming an allowed identity may, and a
- * gateway missing from the map allows nobody.
- */
-export function gatewaySecretRefusal(
-  access: GatewaySecretAccess | undefined,
-  gateway: string,
-  peer: PeerIdentity | undefined,
-): string | undefined {
-  if (access === undefined) return undefined;
-  const allowed = Object.prototype.hasOwnProperty.call(access, gateway) ? access[gateway] : [];
-  if (!peer)
-    return `Secrets of gateway "${gateway}" are served only over mutual TLS to an allowed identity; the connection has no client certificate`;
-  const held = [...peer.uris, ...peer.dnsNames];
-  if (held.some((name) => allowed.includes(name))) return undefined;
-  return `Secrets of gateway "${gateway}" are not for this client: certificate identities ${held.join(', ') || 'none'}; allowed: ${allowed.join(', ') || 'nobody'}`;
 }

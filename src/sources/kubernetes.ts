@@ -190,7 +190,8 @@ function statusMessage(body: unknown): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
-function errorText(error: unknown): string {
+/** A failed API call in one line: `HTTP <code>: <the Status message>`. */
+export function errorText(error: unknown): string {
   if (error && typeof error === 'object') {
     const e = error as { code?: unknown; message?: string; body?: unknown };
     const fromStatus = statusMessage(e.body);

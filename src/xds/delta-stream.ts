@@ -115,11 +115,13 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       if (resource && !(first && state.clientVersions.get(name) === resource.version)) outgoing.set(name, resource);
       if (!resource) removed.add(name);
     }
-    if (outgoing.size === 0 && removed.size === 0 && !first) return;
+    const sending = this.permitted(typeUrl, [...outgoing.values()]);
+    if (sending.length === 0 && removed.size === 0 && !first) return;
     // The whole set going out (a proxy's first request, usually): its entries are assembled once
     // and shared by every stream of the group.
-    const whole = outgoing.size > 0 && outgoing.size === all.size ? this.context.fullSets.get(this.group!, typeUrl as TypeUrl) : undefined;
-    this.respond(state, whole?.resources ?? [...outgoing.values()], [...removed], whole?.deltaBody);
+    const whole =
+      sending.length > 0 && sending.length === all.size ? this.context.fullSets.get(this.group!, typeUrl as TypeUrl) : undefined;
+    this.respond(state, whole?.resources ?? sending, [...removed], whole?.deltaBody);
   }
 
   protected push(changes: GroupChanges): void {
@@ -140,7 +142,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
           if (resource && state.clientVersions.get(name) !== resource.version) outgoing.push(resource);
         }
       }
-      if (outgoing.length > 0 || removed.length > 0) this.respond(state, outgoing, removed);
+      const sending = this.permitted(state.typeUrl, outgoing);
+      if (sending.length > 0 || removed.length > 0) this.respond(state, sending, removed);
     }
   }
 

@@ -53,7 +53,7 @@ export interface NackEvent {
 }
 
 /** Why the server turned a stream away. */
-export type RefusalReason = 'node-identity' | 'gateway-secrets' | 'total-streams' | 'streams-per-client' | 'subscriptions-per-stream';
+export type RefusalReason = 'node-identity' | 'total-streams' | 'streams-per-client' | 'subscriptions-per-stream';
 
 /** A stream ended with PERMISSION_DENIED or RESOURCE_EXHAUSTED. */
 export interface RefusedEvent {
@@ -74,6 +74,18 @@ export interface XdsServerEvents {
   ack: [AckEvent];
   nack: [NackEvent];
   refused: [RefusedEvent];
+  withheld: [WithheldEvent];
+}
+
+/** A resource kept from a client that asked for it (a gateway Secret its identity may not read). */
+export interface WithheldEvent {
+  streamId: number;
+  nodeId: string;
+  group: ProxyGroup;
+  typeUrl: string;
+  name: string;
+  /** Why, and how to allow it. */
+  reason: string;
 }
 
 /** Per type URL on one stream. */
@@ -89,6 +101,8 @@ export interface TypeSnapshot {
   nackCount: number;
   /** The error message of the last NACK, if the client ever rejected a response. */
   lastNack?: string;
+  /** Resources the client asked for and may not have (yet), with the reason. */
+  withheld?: Array<{ name: string; reason: string }>;
 }
 
 export interface StreamSnapshot {
@@ -118,4 +132,5 @@ export interface StreamObserver {
   ack(event: AckEvent): void;
   nack(event: NackEvent): void;
   refused(event: RefusedEvent): void;
+  withheld(event: WithheldEvent): void;
 }

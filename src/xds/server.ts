@@ -5,14 +5,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { ChangeSet, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { TypeUrl } from '../envoy/protos.js';
-import {
-  gatewaySecretRefusal,
-  nodeIdentityRefusal,
-  peerIdentityFromSubjectAltName,
-  type GatewaySecretAccess,
-  type IdentityRule,
-  type PeerIdentity,
-} from '../security/identity.js';
+import { nodeIdentityRefusal, peerIdentityFromSubjectAltName, type IdentityRule, type PeerIdentity } from '../security/identity.js';
+import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview } from '../security/gateway-secrets.js';
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
@@ -33,13 +27,20 @@ export interface XdsServerOptions {
   shutdownGraceMs?: number;
   /** TLS on the xDS port; with `clientCaFile`, mutual TLS. The files are read again when they change. */
   tls?: TlsFiles;
-  /** How a client certificate must match the node it claims (needs `tls.clientCaFile` unless `none`). Default `none`. */
+  /** How a client certificate must match the node it claims (needs `tls.clientCaFile` unless `none`).
+   * Default: `spiffe` under mutual TLS (a certificate for one node can never ask as another), `none`
+   * without; `none` under mutual TLS is an explicit opt-out. */
   identityRule?: IdentityRule;
   /** With `identityRule: 'spiffe'`: the only trust domain accepted. */
   trustDomain?: string;
-  /** Gateway name -> client identities (SPIFFE IDs or DNS names) that may receive its Secrets.
-   * Unset: any client of the gateway's group may. */
+  /** Gateway name -> client identities (SPIFFE IDs or DNS names; `*` for any client) that may
+   * receive its Secrets. A gateway listed here is decided by this map alone. */
   gatewaySecretAccess?: GatewaySecretAccess;
+  /** Asks Kubernetes whether a client's service account may read a Secret (gateways not in the
+   * map). With neither, no client receives any gateway Secret. */
+  secretAccessReview?: SecretAccessReview;
+  /** How long a SubjectAccessReview answer is used (default 60000 ms allowed, 10000 ms denied or failed). */
+  secretAccessCacheMs?: { allowed?: number; denied?: number };
   limits?: XdsLimits;
 }
 
@@ -156,17 +157,31 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly streamsPerClient = new Map<string, number>();
   private tls: XdsServerTls | undefined;
   private readonly budget: SendBudget;
+  private readonly secretPolicy: GatewaySecretPolicy;
 
   constructor(options: XdsServerOptions) {
     super();
-    const rule = options.identityRule ?? 'none';
+    const rule = options.identityRule ?? defaultIdentityRule(options.tls);
     if (rule !== 'none' && !options.tls?.clientCaFile) {
       throw new Error(`identity rule "${rule}" needs mutual TLS: set the TLS certificate, key and client CA`);
     }
-    if (options.gatewaySecretAccess && !options.tls?.clientCaFile) {
-      throw new Error('gateway Secret access rules need mutual TLS: set the TLS certificate, key and client CA');
+    const namedIdentities = Object.values(options.gatewaySecretAccess ?? {}).some((allowed) => allowed.some((name) => name !== '*'));
+    if (namedIdentities && !options.tls?.clientCaFile) {
+      throw new Error(
+        'gateway Secret access rules that name identities need mutual TLS: set the TLS certificate, key and client CA (or allow "*")',
+      );
     }
-    this.options = options;
+    this.secretPolicy = new GatewaySecretPolicy({
+      access: options.gatewaySecretAccess,
+      review: options.secretAccessReview,
+      trustDomain: options.trustDomain,
+      allowedTtlMs: options.secretAccessCacheMs?.allowed,
+      deniedTtlMs: options.secretAccessCacheMs?.denied,
+    });
+    this.secretPolicy.onSettled(() => {
+      for (const stream of this.streamsById.values()) stream.accessChanged();
+    });
+    this.options = { ...options, identityRule: rule };
     this.limits = options.limits ?? {};
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': this.limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
@@ -287,17 +302,18 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     return this.tls.credentials;
   }
 
-  private guardFor(call: grpc.ServerDuplexStream<Buffer, Buffer>): StreamGuard | undefined {
+  private guardFor(call: grpc.ServerDuplexStream<Buffer, Buffer>): StreamGuard {
     const rule = this.options.identityRule ?? 'none';
-    const access = this.options.gatewaySecretAccess;
-    if (rule === 'none' && access === undefined) return undefined;
     const peer = peerIdentityOf(call);
     const policy = { rule, trustDomain: this.options.trustDomain };
     return {
       nodeRefusal: (node) => nodeIdentityRefusal(policy, peer, node),
-      typeRefusal: (group, typeUrl) => {
+      guardsType: (typeUrl) => typeUrl === TypeUrl.Secret,
+      resourceRefusal: (group, typeUrl, name) => {
+        // Sidecars and proxyless clients get no Secrets from the cache; a gateway's are its TLS keys.
         if (typeUrl !== TypeUrl.Secret || !group.startsWith('gateway/')) return undefined;
-        return gatewaySecretRefusal(access, group.slice('gateway/'.length), peer);
+        const decision = this.secretPolicy.decide(group.slice('gateway/'.length), peer, name);
+        return decision.allowed ? undefined : decision;
       },
     };
   }
@@ -402,6 +418,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private dispatch(changes: ChangeSet): void {
+    for (const [group, byType] of changes) {
+      const secrets = group.startsWith('gateway/') ? byType.get(TypeUrl.Secret) : undefined;
+      for (const name of secrets?.changed ?? []) this.secretPolicy.forgetSecret(name);
+    }
     for (const stream of this.streamsById.values()) stream.onCacheChange(changes);
   }
 
@@ -414,7 +434,14 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     ack: (event) => this.emit('ack', event),
     nack: (event) => this.emit('nack', event),
     refused: (event) => this.emit('refused', event),
+    withheld: (event) => this.emit('withheld', event),
   };
+}
+
+/** The identity rule when none is given: with a client CA every client has a verified certificate,
+ * so the node it claims must be the one its SPIFFE ID names. */
+export function defaultIdentityRule(tls: TlsFiles | undefined): IdentityRule {
+  return tls?.clientCaFile ? 'spiffe' : 'none';
 }
 
 /** `127.0.0.1:5000` -> `127.0.0.1`; `[::1]:5000` -> `::1`. */

@@ -157,7 +157,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       const resource = this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name);
       if (resource && state.sent.get(name)?.version !== resource.version) fresh.push(resource);
     }
-    return fresh;
+    return this.permitted(state.typeUrl, fresh);
   }
 
   private pushFullState(state: SotwTypeState, changed: Set<string>, removed: Set<string>): void {

@@ -2,7 +2,7 @@
 // node identification, nonces, ACK / NACK bookkeeping, and reporting to the server.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
+import type { CachedResource, ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
 import type {
@@ -59,8 +59,11 @@ export interface StreamContext {
 export interface StreamGuard {
   /** Why the client may not speak as this node, or undefined. */
   nodeRefusal(node: NodeInfo): string | undefined;
-  /** Why the client may not ask this group's resources of this type, or undefined. */
-  typeRefusal(group: ProxyGroup, typeUrl: string): string | undefined;
+  /** Whether resources of this type are checked one by one (resourceRefusal); false skips the check. */
+  guardsType(typeUrl: string): boolean;
+  /** Why the client may not receive this resource now, or undefined. `pending`: the answer is being
+   * asked for, and the server calls `accessChanged()` on the stream when it is in. */
+  resourceRefusal(group: ProxyGroup, typeUrl: string, name: string): { reason: string; pending: boolean } | undefined;
 }
 
 /** What every request flavour carries, as protobufjs decodes it. */
@@ -112,6 +115,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private closeReason: string | undefined;
   private queue: Promise<void>;
   private readonly requestType: protobuf.Type;
+  /** Resources the guard kept from the client, by type and name, with the reason. */
+  private readonly withheld = new Map<string, Map<string, string>>();
   /** Types with cache changes not yet sent because the transport was blocked. */
   private readonly heldTypes = new Set<TypeUrl>();
   private coalescedChanges = 0;
@@ -171,6 +176,17 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     }
   }
 
+  /** Access answers changed: the withheld resources are offered again (through the push path, so a
+   * blocked client still gets one response of the newest state). */
+  accessChanged(): void {
+    if (this.closed || this.group === undefined) return;
+    const changes: NonNullable<ReturnType<ChangeSet['get']>> = new Map();
+    for (const [typeUrl, names] of this.withheld) {
+      if (names.size > 0) changes.set(typeUrl as TypeUrl, { changed: new Set(names.keys()), removed: new Set() });
+    }
+    if (changes.size > 0) this.onCacheChange(new Map([[this.group, changes]]));
+  }
+
   /** The call is over: returns the closed event to report, if the stream had been reported opened. */
   close(reasonIfUnknown: string): StreamClosedEvent | undefined {
     this.closed = true;
@@ -203,6 +219,12 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
         nackCount: state.nackCount,
       };
       if (state.lastNack !== undefined) snapshot.lastNack = state.lastNack;
+      const withheld = this.withheld.get(state.typeUrl);
+      if (withheld && withheld.size > 0 && this.group !== undefined) {
+        const current = this.context.cache.resources(this.group, state.typeUrl as TypeUrl);
+        const still = [...withheld].filter(([name]) => current.has(name)).sort(([a], [b]) => (a < b ? -1 : 1));
+        if (still.length > 0) snapshot.withheld = still.map(([name, reason]) => ({ name, reason }));
+      }
       return snapshot;
     });
     return {
@@ -226,6 +248,45 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   protected abstract newTypeState(typeUrl: string): State;
   /** The names the client holds of a type (what it was sent and has not been told is gone). */
   protected abstract clientHolds(state: State): Iterable<string>;
+
+  /** Of `resources` about to be sent, those the guard lets this client have now. The rest are
+   * withheld (not recorded as sent, so they go out once allowed), logged once per reason, and
+   * reported to the server. */
+  protected permitted(typeUrl: string, resources: CachedResource[]): CachedResource[] {
+    const guard = this.context.guard;
+    if (!guard || resources.length === 0 || !guard.guardsType(typeUrl)) return resources;
+    let withheld = this.withheld.get(typeUrl);
+    const allowed: CachedResource[] = [];
+    for (const resource of resources) {
+      const refusal = guard.resourceRefusal(this.group!, typeUrl, resource.name);
+      if (refusal === undefined) {
+        withheld?.delete(resource.name);
+        allowed.push(resource);
+        continue;
+      }
+      if (!withheld) this.withheld.set(typeUrl, (withheld = new Map()));
+      if (withheld.get(resource.name) === refusal.reason) continue;
+      withheld.set(resource.name, refusal.reason);
+      if (refusal.pending) continue;
+      log.warn('resource withheld from an xDS client', {
+        stream: this.streamId,
+        node: this.nodeId,
+        group: this.group,
+        typeUrl,
+        name: resource.name,
+        reason: refusal.reason,
+      });
+      this.context.observer.withheld({
+        streamId: this.streamId,
+        nodeId: this.nodeId,
+        group: this.group!,
+        typeUrl,
+        name: resource.name,
+        reason: refusal.reason,
+      });
+    }
+    return allowed;
+  }
 
   /** Refuses a request that would take the stream's subscriptions past the cap; `namesAfter` is
    * how many names `typeUrl` would have. */
@@ -371,10 +432,6 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       const request = this.decode(bytes);
       const typeUrl = this.checkTypeUrl(request.typeUrl);
       if (this.group === undefined) this.identify(request.node);
-      if (!this.types.has(typeUrl)) {
-        const refusal = this.context.guard?.typeRefusal(this.group!, typeUrl);
-        if (refusal !== undefined) throw new RefusalError(GrpcStatus.PERMISSION_DENIED, 'gateway-secrets', refusal);
-      }
       this.handleRequest(request, typeUrl);
     } catch (err) {
       if (err instanceof RefusalError) {

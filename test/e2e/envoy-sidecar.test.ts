@@ -72,6 +72,8 @@ function loopbackBootstrap(xdsPort: number, adminPort: number, healthPort: numbe
   for (const listener of bootstrap.static_resources.listeners)
     listener.address.socket_address = { address: '127.0.0.1', port_value: healthPort };
   for (const cluster of bootstrap.static_resources.clusters) {
+    // The test's Switchyard serves plain text on loopback; the shipped bootstrap speaks mutual TLS.
+    delete (cluster as { transport_socket?: unknown }).transport_socket;
     for (const locality of cluster.load_assignment.endpoints) {
       for (const lbEndpoint of locality.lb_endpoints) {
         const socket = lbEndpoint.endpoint.address.socket_address;

@@ -16,8 +16,9 @@ const DEPLOY = path.join(ROOT, 'deploy');
 const NAMESPACE = 'switchyard-system';
 const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
 
-/** Separate installs with their own kustomization: an edge gateway, an example application. */
-const SEPARATE_INSTALLS = new Set(['gateway', 'examples']);
+/** Separate installs with their own kustomization: an edge gateway, an example application, the
+ * mesh CA (cert-manager issuers, installed before), and the plain-text opt-out overlay. */
+const SEPARATE_INSTALLS = new Set(['gateway', 'examples', 'mesh-ca', 'overlays']);
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -138,11 +139,29 @@ describe('deploy/', () => {
       'networking.k8s.io/ingresses': read,
       'networking.k8s.io/ingressclasses': read,
       'switchyard.dev/trafficpolicies': read,
-      'switchyard.dev/trafficpolicies/status': ['patch', 'update'],
+      'switchyard.dev/trafficpolicies/status': ['patch'],
       'networking.k8s.io/ingresses/status': ['patch'],
-      'core/events': ['create'],
       'events.k8s.io/events': ['create'],
+      'authorization.k8s.io/subjectaccessreviews': ['create'],
     });
+    // Every write and every single-object call has code that makes it (the informers list and
+    // watch every kind read above).
+    const uses: Array<[string, string, string]> = [
+      ['core/services get', 'src/kubernetes/ingress-status.ts', 'readNamespacedService('],
+      ['core/secrets get', 'src/kubernetes/event-recorder.ts', 'readNamespacedSecret('],
+      ['custom kinds get', 'src/kubernetes/event-recorder.ts', 'getNamespacedCustomObject('],
+      ['trafficpolicies/status patch', 'src/kubernetes/policy-status.ts', 'patchNamespacedCustomObjectStatus('],
+      ['ingresses/status patch', 'src/kubernetes/ingress-status.ts', 'patchNamespacedIngressStatus('],
+      ['events create', 'src/kubernetes/event-recorder.ts', 'createNamespacedEvent('],
+      ['subjectaccessreviews create', 'src/kubernetes/secret-access-review.ts', 'createSubjectAccessReview('],
+      ['leases get', 'src/kubernetes/leader.ts', 'readNamespacedLease('],
+      ['leases create', 'src/kubernetes/leader.ts', 'createNamespacedLease('],
+      ['leases update', 'src/kubernetes/leader.ts', 'replaceNamespacedLease('],
+      ['TLS Secrets only', 'src/sources/kubernetes.ts', 'fieldSelector: `type=${TLS_SECRET_TYPE}`'],
+    ];
+    for (const [grant, file, call] of uses) {
+      expect([grant, readFileSync(path.join(ROOT, file), 'utf8').includes(call)]).toEqual([grant, true]);
+    }
     const role = only('Role', 'switchyard-leader-election');
     expect(role.metadata.namespace).toBe(NAMESPACE);
     expect(role.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]);
@@ -150,6 +169,47 @@ describe('deploy/', () => {
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'switchyard', namespace: NAMESPACE }]);
     }
     expect(only('ClusterRoleBinding').roleRef.name).toBe(clusterRole.metadata.name);
+  });
+
+  it('serves xDS over mutual TLS with a cert-manager certificate, the identity rule on; plain text only through the opt-out overlay', () => {
+    const deployment = only('Deployment');
+    const pod = deployment.spec.template.spec;
+    const [container] = pod.containers;
+    const certificate = only('Certificate', 'switchyard-xds');
+    expect(certificate.apiVersion).toBe('cert-manager.io/v1');
+    expect(certificate.spec.dnsNames).toContain('switchyard.switchyard-system.svc');
+    expect(certificate.spec.uris).toEqual(['spiffe://cluster.local/ns/switchyard-system/sa/switchyard']);
+    const volume = pod.volumes.find((v: Doc) => v.secret?.secretName === certificate.spec.secretName);
+    const mount = container.volumeMounts.find((m: Doc) => m.name === volume.name);
+    expect(mount.readOnly).toBe(true);
+    expect(container.args).toEqual(
+      expect.arrayContaining([
+        `--tls-cert=${mount.mountPath}/tls.crt`,
+        `--tls-key=${mount.mountPath}/tls.key`,
+        `--client-ca=${mount.mountPath}/ca.crt`,
+        '--identity-rule=spiffe',
+      ]),
+    );
+    // The mesh CA that issues it is a separate install.
+    const issuers = documents(path.join(DEPLOY, 'mesh-ca/issuers.yaml'));
+    expect(issuers.filter((d) => d.kind === 'ClusterIssuer').map((d) => d.metadata.name)).toContain(certificate.spec.issuerRef.name);
+
+    // The opt-out overlay: the same Deployment less the TLS arguments and volume, and no Certificate.
+    const overlay = path.join(DEPLOY, 'overlays/plaintext');
+    const [kustomization] = documents(path.join(overlay, 'kustomization.yaml'));
+    expect(kustomization.resources).toEqual(['../../']);
+    const [ops] = documents(path.join(overlay, 'no-tls.yaml')) as unknown as Array<Array<{ op: string; path: string; value?: string[] }>>;
+    const args = ops.find((op) => op.path.endsWith('/args'))!.value!;
+    expect(args).toEqual(container.args.filter((arg: string) => !/^--(tls-cert|tls-key|client-ca|identity-rule|trust-domain)=/.test(arg)));
+    const removed = ops.filter((op) => op.op === 'remove').map((op) => op.path);
+    const index = (list: Doc[], name: string) => list.findIndex((entry) => entry.name === name);
+    expect(removed).toEqual([
+      `/spec/template/spec/containers/0/volumeMounts/${index(container.volumeMounts, mount.name)}`,
+      `/spec/template/spec/volumes/${index(pod.volumes, volume.name)}`,
+    ]);
+    expect(
+      kustomization.patches.some((p: Doc) => /\$patch: delete[\s\S]*kind: Certificate[\s\S]*name: switchyard-xds/.test(p.patch ?? '')),
+    ).toBe(true);
   });
 
   it('has a Grafana dashboard whose every query names a metric the admin server exports', async () => {

@@ -41,7 +41,15 @@ describe('gateway and sidecar on one ADS server', () => {
     source = new PushSource(
       [...shopObjects(), twoHostTlsIngress(), tlsSecret('shop-tls', shopCert), tlsSecret('api-tls', apiCert)].map(upsert),
     );
-    app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: { quietMs: 5, maxMs: 50 } });
+    // These tests are about what a gateway is sent, not who may have it: the edge gateway's
+    // Secrets go to any client here (test/integration/gateway-secrets.test.ts covers access).
+    app = await startSwitchyard({
+      sources: [source],
+      xdsPort: 0,
+      adminPort: null,
+      debounce: { quietMs: 5, maxMs: 50 },
+      xdsSecurity: { gatewaySecretAccess: { edge: ['*'] } },
+    });
     await app.ready;
     client = new XdsTestClient(app.xdsPort);
   });

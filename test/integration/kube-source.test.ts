@@ -75,6 +75,10 @@ describe('Kubernetes source', () => {
     expect(model.ingress(NS, 'shop')?.spec.rules?.[0].host).toBe('shop.example.com');
     expect(model.ingressClass('switchyard')?.spec.controller).toBe('switchyard.dev/gateway');
     expect(model.secrets().map((s) => s.metadata.name)).toEqual(['shop-tls']);
+    // The API server itself filters: every Secret list and watch asks for TLS Secrets only.
+    const secretReads = api.reads.filter((r) => r.kind === 'Secret');
+    expect(secretReads.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(secretReads.map((r) => r.fieldSelector))).toEqual(new Set(['type=kubernetes.io/tls']));
     expect(model.policyStatus(NS, 'reviews')?.find((c) => c.type === 'Accepted')?.status).toBe('True');
   });
 

@@ -14,7 +14,7 @@ import { gatewayGroup, SIDECAR_GROUP } from '../../src/cache/types.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { isLoopbackHost } from '../../src/security/tls.js';
 import { claimedWorkloads, peerIdentityFromSubjectAltName } from '../../src/security/identity.js';
-import type { RefusedEvent } from '../../src/xds/events.js';
+import type { RefusedEvent, WithheldEvent } from '../../src/xds/events.js';
 import { XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 import { ADS_DELTA_METHOD, ADS_SOTW_METHOD, DeltaTestStream, SotwTestStream, testNode, XdsTestClient } from '../support/xds-client.js';
 import { cluster, secret } from '../support/xds-fixtures.js';
@@ -302,12 +302,13 @@ describe('xDS security', () => {
     );
   });
 
-  it("serves a gateway's Secrets only to identities allowed for that gateway", async () => {
-    const { cache, port, refused } = await start({
+  it("serves a gateway's Secrets only to identities the map allows for that gateway; the rest of its config still flows", async () => {
+    const { cache, port, refused, server } = await start({
       tls: mutualTls(),
-      identityRule: 'spiffe',
       gatewaySecretAccess: { edge: [SPIFFE_EDGE] },
     });
+    const withheld: WithheldEvent[] = [];
+    server.on('withheld', (event) => withheld.push(event));
     cache.apply([
       { group: gatewayGroup('edge'), typeUrl: TypeUrl.Cluster, set: [cluster('edge-backend')] },
       { group: gatewayGroup('edge'), typeUrl: TypeUrl.Secret, set: [secret('shop/tls-cert', 'key material')] },
@@ -324,20 +325,51 @@ describe('xDS security', () => {
     expect((await allowed.next(TypeUrl.Secret)).names).toEqual(['shop/tls-cert']);
 
     // Another workload, honest about its own identity, may join the gateway's group for its
-    // listeners and clusters, but not for its keys.
+    // listeners and clusters, but not for its keys: the Secret is withheld, the stream stays.
     const outsider = delta(tlsClient(port, pki, other));
     outsider.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'o-1~gateways~other', role: 'gateway', gateway: 'edge' }) });
     expect((await outsider.next(TypeUrl.Cluster)).names).toEqual(['edge-backend']);
     outsider.request({ typeUrl: TypeUrl.Secret, subscribe: ['shop/tls-cert'] });
-    const status = await outsider.status;
+    expect((await outsider.next(TypeUrl.Secret)).names).toEqual([]);
+    // A changed Secret is withheld too.
+    cache.apply([{ group: gatewayGroup('edge'), typeUrl: TypeUrl.Secret, set: [secret('shop/tls-cert', 'rotated key')] }]);
+    expect((await allowed.next(TypeUrl.Secret)).names).toEqual(['shop/tls-cert']);
+    await outsider.barrier();
+    expect(outsider.received.filter((r) => r.typeUrl === TypeUrl.Secret).flatMap((r) => r.names)).toEqual([]);
+    const reason =
+      'Secrets of gateway "edge" are not for this client: certificate identities spiffe://cluster.local/ns/gateways/sa/other; allowed: spiffe://cluster.local/ns/gateways/sa/edge';
+    expect(withheld).toEqual([expect.objectContaining({ nodeId: 'o-1~gateways~other', name: 'shop/tls-cert', reason })]);
+    const view = server.streams().find((stream) => stream.nodeId === 'o-1~gateways~other')!;
+    expect(view.types.find((type) => type.typeUrl === TypeUrl.Secret)?.withheld).toEqual([{ name: 'shop/tls-cert', reason }]);
+    expect(refused).toEqual([]);
+  });
+
+  it('under the defaults with a client CA, a certificate for one node cannot ask as another', async () => {
+    // Only TLS files: no identity rule is given, so the default applies.
+    const { cache, port, refused } = await start({ tls: mutualTls() });
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/reviews/9080')] }]);
+    const reviews = pki.issue('reviews', `URI:${SPIFFE_REVIEWS}`);
+
+    const own = sotw(tlsClient(port, pki, reviews));
+    own.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'sidecar~10.0.0.7~shop~reviews' }) });
+    expect((await own.next(TypeUrl.Cluster)).names).toEqual(['shop/reviews/9080']);
+
+    const impostor = sotw(tlsClient(port, pki, reviews));
+    impostor.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'sidecar~10.0.0.8~shop~ratings' }) });
+    const status = await impostor.status;
     expect(status.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(status.details).toBe(
-      'Secrets of gateway "edge" are not for this client: certificate identities spiffe://cluster.local/ns/gateways/sa/other; allowed: spiffe://cluster.local/ns/gateways/sa/edge',
+    expect(status.details).toMatch(
+      /claims namespace "shop" and service account "ratings", but the client certificate is spiffe:\/\/cluster.local\/ns\/shop\/sa\/reviews/,
     );
-    expect(outsider.received.filter((r) => r.typeUrl === TypeUrl.Secret)).toEqual([]);
-    expect(refused).toEqual([
-      expect.objectContaining({ reason: 'gateway-secrets', code: 'PERMISSION_DENIED', nodeId: 'o-1~gateways~other' }),
-    ]);
+    expect(impostor.received).toEqual([]);
+    expect(refused.map((event) => event.reason)).toEqual(['node-identity']);
+
+    // The opt-out is explicit: identityRule 'none' lets any certificate of the CA be any node.
+    const optedOut = await start({ tls: mutualTls(), identityRule: 'none' });
+    optedOut.cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('c')] }]);
+    const anyone = sotw(tlsClient(optedOut.port, pki, reviews));
+    anyone.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: 'sidecar~10.0.0.8~shop~ratings' }) });
+    expect((await anyone.next(TypeUrl.Cluster)).names).toEqual(['c']);
   });
 
   it('refuses identity settings that cannot be enforced', () => {
@@ -346,7 +378,11 @@ describe('xDS security', () => {
     expect(() => new XdsServer({ cache, tls: { certFile: serverCert.cert, keyFile: serverCert.key }, identityRule: 'dns' })).toThrow(
       'needs mutual TLS',
     );
-    expect(() => new XdsServer({ cache, gatewaySecretAccess: { edge: [] } })).toThrow('gateway Secret access rules need mutual TLS');
+    expect(() => new XdsServer({ cache, gatewaySecretAccess: { edge: [SPIFFE_EDGE] } })).toThrow(
+      'gateway Secret access rules that name identities need mutual TLS',
+    );
+    // "*" names nobody: it is the explicit plain-text opt-out.
+    expect(() => new XdsServer({ cache, gatewaySecretAccess: { edge: ['*'] } })).not.toThrow();
   });
 
   it('fails to start with a clear message when the TLS files do not load', async () => {

@@ -7,7 +7,15 @@ import { ResourceCache } from '../../src/cache/cache.js';
 import type { GroupChange } from '../../src/cache/types.js';
 import { encodeMessage } from '../../src/envoy/protos.js';
 import { DeltaStream } from '../../src/xds/delta-stream.js';
-import type { AckEvent, NackEvent, RefusedEvent, ResponseSentEvent, StreamIdentity, StreamObserver } from '../../src/xds/events.js';
+import type {
+  AckEvent,
+  NackEvent,
+  RefusedEvent,
+  ResponseSentEvent,
+  StreamIdentity,
+  StreamObserver,
+  WithheldEvent,
+} from '../../src/xds/events.js';
 import { SendBudget } from '../../src/xds/send-budget.js';
 import { SharedFullSets } from '../../src/xds/shared-sets.js';
 import { SotwStream } from '../../src/xds/sotw-stream.js';
@@ -60,6 +68,7 @@ class RecordingObserver implements StreamObserver {
   readonly acks: AckEvent[] = [];
   readonly nacks: NackEvent[] = [];
   readonly refusals: RefusedEvent[] = [];
+  readonly withholdings: WithheldEvent[] = [];
   streamOpened(event: StreamIdentity): void {
     this.opened.push(event);
   }
@@ -74,6 +83,9 @@ class RecordingObserver implements StreamObserver {
   }
   refused(event: RefusedEvent): void {
     this.refusals.push(event);
+  }
+  withheld(event: WithheldEvent): void {
+    this.withholdings.push(event);
   }
 }
 

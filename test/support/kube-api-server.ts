@@ -1,6 +1,6 @@
 // A small Kubernetes API server for tests: the real HTTP list/watch protocol for the kinds
-// Switchyard reads (plus Leases, events.k8s.io Events, and the TrafficPolicy and Ingress status
-// subresources), so the real
+// Switchyard reads (plus Leases, events.k8s.io Events, the TrafficPolicy and Ingress status
+// subresources, and SubjectAccessReviews with an answer the test sets), so the real
 // @kubernetes/client-node informers and API clients run against it unchanged.
 //
 // What it keeps from the real thing: one global resourceVersion counter; list with
@@ -93,6 +93,12 @@ interface WriteRecord {
   body?: JsonObject;
 }
 
+export interface SubjectAccessReviewSpec {
+  user: string;
+  groups?: string[];
+  resourceAttributes: { group?: string; version?: string; resource?: string; verb?: string; namespace?: string; name?: string };
+}
+
 type Requirement = { key: string; op: '=' | '!=' | 'exists' | '!exists'; value?: string };
 type Selector = Requirement[];
 
@@ -181,9 +187,21 @@ export class KubeApiServer {
   /** Every create / update / patch / delete, in order, with the client that sent it. */
   readonly writes: WriteRecord[] = [];
   /** Every list and watch request, in order. */
-  readonly reads: Array<{ kind: string; watch: boolean; resourceVersion: string; bookmarks: boolean; continued: boolean }> = [];
+  readonly reads: Array<{
+    kind: string;
+    watch: boolean;
+    resourceVersion: string;
+    bookmarks: boolean;
+    continued: boolean;
+    fieldSelector: string;
+  }> = [];
   /** Every GET of one object, in order. */
   readonly objectReads: Array<{ kind: string; name: string; client: string }> = [];
+  /** Every SubjectAccessReview asked, in order. */
+  readonly accessReviews: SubjectAccessReviewSpec[] = [];
+  /** Answers SubjectAccessReviews: true / false, a status with a reason, or 'error' for a 500. Default: deny
+   * (a cluster where nothing was granted). */
+  accessReviewAnswer: (spec: SubjectAccessReviewSpec) => boolean | { allowed: boolean; reason?: string } | 'error' = () => false;
   /** How many watches were answered 410 Gone (too old a resourceVersion). */
   goneSent = 0;
   /** How many BOOKMARK events were sent. */
@@ -514,6 +532,10 @@ export class KubeApiServer {
       rest = rest.slice(2);
     }
     const [plural, name, subresource, ...extra] = rest;
+    if (group === 'authorization.k8s.io' && version === 'v1' && plural === 'subjectaccessreviews' && name === undefined) {
+      this.reviewAccess(request, response, body);
+      return;
+    }
     const store = this.stores.get(this.typeKey(group, plural ?? ''));
     if (!store || store.type.version !== version || extra.length > 0) {
       throw new HttpError(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
@@ -562,6 +584,7 @@ export class KubeApiServer {
         resourceVersion: url.searchParams.get('resourceVersion') ?? '',
         bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true',
         continued: url.searchParams.has('continue'),
+        fieldSelector: url.searchParams.get('fieldSelector') ?? '',
       });
       if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
         if (this.watchesBlocked) throw new HttpError(503, 'ServiceUnavailable', 'watches are unavailable (test control)');
@@ -620,6 +643,25 @@ export class KubeApiServer {
       return;
     }
     throw new HttpError(405, 'MethodNotAllowed', `${method} is not supported`);
+  }
+
+  /** authorization.k8s.io/v1 SubjectAccessReview: answered by `accessReviewAnswer`, recorded in `accessReviews`. */
+  private reviewAccess(request: http.IncomingMessage, response: http.ServerResponse, body: string): void {
+    if (request.method !== 'POST') throw new HttpError(405, 'MethodNotAllowed', 'subjectaccessreviews only take POST (create)');
+    let review: JsonObject;
+    try {
+      review = JSON.parse(body) as JsonObject;
+    } catch (error) {
+      throw new HttpError(400, 'BadRequest', `request body is not JSON: ${(error as Error).message}`);
+    }
+    const spec = review.spec as SubjectAccessReviewSpec | undefined;
+    if (!spec?.user || !spec.resourceAttributes)
+      throw new HttpError(400, 'BadRequest', 'spec.user and spec.resourceAttributes are required');
+    this.accessReviews.push(clone(spec));
+    const answer = this.accessReviewAnswer(spec);
+    if (answer === 'error') throw new HttpError(500, 'InternalError', 'the authorizer failed (test control)');
+    const verdict = typeof answer === 'boolean' ? { allowed: answer } : answer;
+    this.send(response, 201, { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', metadata: {}, spec, status: verdict });
   }
 
   private selected(store: TypeStore, namespace: string | undefined, labels: Selector, fields: Selector, object: JsonObject): boolean {

@@ -2,6 +2,7 @@
 // (encoded with Envoy's protos, which reject unknown fields) that points ADS at the control plane
 // and names the node's role.
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { decodeMessage, encodeMessage } from '../../src/envoy/protos.js';
 import { fromProto3Json } from '../../src/envoy/proto-json.js';
@@ -12,6 +13,19 @@ function loadBootstrap(file: string): Record<string, any> {
   const value = fromProto3Json(BOOTSTRAP, parse(readFileSync(file, 'utf8')));
   // Through real bytes and back: what Envoy would read.
   return decodeMessage(BOOTSTRAP, encodeMessage(BOOTSTRAP, value)) as Record<string, any>;
+}
+
+/** Where csi-driver-spiffe (and `switchyard ca issue --out`) puts tls.crt, tls.key and ca.crt. */
+const WORKLOAD_CERTIFICATE_DIR = '/var/run/secrets/spiffe.io';
+
+/** A file-based SDS file: a DiscoveryResponse of Secrets, through Envoy's protos (Any expanded). */
+function loadSds(file: string): { resources: Array<Record<string, any>> } {
+  const type = 'envoy.service.discovery.v3.DiscoveryResponse';
+  const value = fromProto3Json(type, parse(readFileSync(file, 'utf8')));
+  const response = decodeMessage(type, encodeMessage(type, value)) as { resources: Array<Record<string, any>> };
+  for (const resource of response.resources)
+    expect(resource['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret');
+  return response;
 }
 
 function metadata(bootstrap: Record<string, any>): Record<string, string> {
@@ -46,6 +60,35 @@ describe.each([
     expect(xds.connectTimeout).toEqual({ seconds: '5' });
     const http = xds.typedExtensionProtocolOptions['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
     expect(http.explicitHttpConfig.http2ProtocolOptions).toBeDefined();
+  });
+
+  it('talks to the control plane over mutual TLS with the workload certificate from file-based SDS in a watched directory', () => {
+    const xds = bootstrap.staticResources.clusters.find((c: any) => c.name === 'xds_cluster');
+    const tls = xds.transportSocket.typedConfig;
+    expect(tls['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    expect(tls.sni).toBe('switchyard.switchyard-system.svc');
+    const fileSds = (config: any) => config.sdsConfig.pathConfigSource;
+    const [certificate] = tls.commonTlsContext.tlsCertificateSdsSecretConfigs;
+    const bundle = tls.commonTlsContext.validationContextSdsSecretConfig;
+    for (const [config, file] of [
+      [certificate, 'envoy/workload-certificate.yaml'],
+      [bundle, 'envoy/trust-bundle.yaml'],
+    ]) {
+      // The SDS file is shipped next to the bootstrap, and names the secret the bootstrap asks for.
+      expect(fileSds(config)).toEqual({ path: `/etc/envoy/${path.basename(file)}`, watchedDirectory: { path: WORKLOAD_CERTIFICATE_DIR } });
+      const response = loadSds(file);
+      expect(response.resources.map((r: any) => r.name)).toEqual([config.name]);
+    }
+    const [secret] = loadSds('envoy/workload-certificate.yaml').resources;
+    expect(secret.tlsCertificate).toEqual({
+      certificateChain: { filename: `${WORKLOAD_CERTIFICATE_DIR}/tls.crt` },
+      privateKey: { filename: `${WORKLOAD_CERTIFICATE_DIR}/tls.key` },
+    });
+    const [trust] = loadSds('envoy/trust-bundle.yaml').resources;
+    expect(trust.validationContext.trustedCa).toEqual({ filename: `${WORKLOAD_CERTIFICATE_DIR}/ca.crt` });
+    expect(trust.validationContext.matchTypedSubjectAltNames).toEqual([
+      { sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/switchyard-system/sa/switchyard' } },
+    ]);
   });
 
   it('keeps the admin API on loopback and answers probes through a health listener', () => {

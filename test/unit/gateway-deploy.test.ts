@@ -28,6 +28,23 @@ function one(objects: Doc[], kind: string, name?: string): Doc {
   return found[0];
 }
 
+/** The pod mounts the workload certificate from csi-driver-spiffe where the bootstrap's file-based SDS
+ * watches, ships the SDS files in the bootstrap ConfigMap, and names its node <pod>~<namespace>~<service-account>. */
+function expectWorkloadCertificate(container: Doc, pod: Doc, configMap: Doc): void {
+  const volume = pod.spec.volumes.find((v: Doc) => v.csi?.driver === 'spiffe.csi.cert-manager.io');
+  expect(volume?.csi.readOnly).toBe(true);
+  expect(container.volumeMounts.find((m: Doc) => m.name === volume.name)).toMatchObject({
+    mountPath: '/var/run/secrets/spiffe.io',
+    readOnly: true,
+  });
+  for (const file of ['workload-certificate.yaml', 'trust-bundle.yaml']) {
+    expect([file, YAML.parse(configMap.data[file] ?? 'null')]).toEqual([file, YAML.parse(readFileSync(`envoy/${file}`, 'utf8'))]);
+  }
+  expect(container.args[container.args.indexOf('--service-node') + 1]).toBe('$(POD_NAME)~$(POD_NAMESPACE)~$(SERVICE_ACCOUNT)');
+  const env = Object.fromEntries(container.env.map((e: Doc) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+  expect(env).toMatchObject({ POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', SERVICE_ACCOUNT: 'spec.serviceAccountName' });
+}
+
 function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
   return Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
@@ -71,6 +88,8 @@ describe('deploy/gateway', () => {
       'switchyard.dev/role': 'gateway',
       'switchyard.dev/gateway': pod.metadata.labels['switchyard.dev/gateway'],
     });
+    expectWorkloadCertificate(envoy, pod, configMap);
+    expect(pod.spec.serviceAccountName).toBe(one(objects, 'ServiceAccount').metadata.name);
   });
 
   it('listens where the control plane puts gateway listeners, and probes /ready on the health listener', () => {
@@ -129,6 +148,7 @@ describe('deploy/examples', () => {
     expect(YAML.parse(text)).toEqual(YAML.parse(readFileSync('envoy/sidecar.yaml', 'utf8')));
     const health = sidecar.ports.find((p: Doc) => p.name === sidecar.readinessProbe.httpGet.port);
     expect(health.containerPort).toBe(bootstrapPorts(text).health);
+    expectWorkloadCertificate(sidecar, pod, configMap);
     // The application is pointed at the sidecar's outbound listener.
     const app = pod.spec.containers.find((c: Doc) => c.name !== 'envoy');
     expect(app.env).toContainEqual({ name: 'HTTP_PROXY', value: `http://127.0.0.1:${DEFAULT_TRANSLATE_OPTIONS.outboundHttpPort}` });

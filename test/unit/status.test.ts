@@ -1,5 +1,5 @@
 import type { ProxyTypeView, ProxyView } from '../../src/admin/proxies.js';
-import { formatAge, formatNacks, formatStatusTable, status, STATUS_FLAGS } from '../../src/cli/status.js';
+import { formatAge, formatNacks, formatStatusTable, formatWithheld, status, STATUS_FLAGS } from '../../src/cli/status.js';
 import { parseFlags } from '../../src/cli/flags.js';
 
 function typeView(state: ProxyTypeView['state'], extra: Partial<ProxyTypeView> = {}): ProxyTypeView {
@@ -69,6 +69,15 @@ describe('switchyard status output', () => {
       '\nsidecar~10.0.0.1~reviews-v1.shop LDS NACKED version abc: listener outbound-http: duplicate filter\n',
     );
     expect(formatNacks(proxies.slice(1))).toBe('');
+  });
+
+  it('lists each withheld resource with the reason under the table', () => {
+    const gateway: ProxyView = {
+      ...proxies[1],
+      types: { Secret: typeView('SYNCED', { withheld: [{ name: 'shop/shop-tls', reason: 'not for this client' }] }) },
+    };
+    expect(formatWithheld([gateway])).toBe('\nedge SDS WITHHELD shop/shop-tls: not for this client\n');
+    expect(formatWithheld(proxies)).toBe('');
   });
 
   it('formats connection ages in the two largest units', () => {

@@ -1,0 +1,34 @@
+// `switchyard serve`'s security flags as xDS server options: the identity rule's auto default and
+// its explicit opt-out, and the gateway Secret map with its plain-text "*".
+import { Command } from 'commander';
+import { defineFlags, flagValues } from '../../src/cli/flags.js';
+import { SECURITY_FLAGS, xdsSecuritySettings } from '../../src/security/flags.js';
+import { defaultIdentityRule } from '../../src/xds/server.js';
+
+function settings(...argv: string[]) {
+  const command = defineFlags(new Command('serve').exitOverride(), SECURITY_FLAGS);
+  command.parse(argv, { from: 'user' });
+  const { values } = flagValues(command, SECURITY_FLAGS, {}, new Set(SECURITY_FLAGS.map((f) => f.name)));
+  return xdsSecuritySettings(values);
+}
+
+describe('security flags', () => {
+  const mutual = ['--tls-cert', 'tls.crt', '--tls-key', 'tls.key', '--client-ca', 'ca.crt'];
+
+  it('leaves the identity rule to the server by default: spiffe under mutual TLS, none without', () => {
+    const withCa = settings(...mutual);
+    expect(withCa.identityRule).toBeUndefined();
+    expect(defaultIdentityRule(withCa.tls)).toBe('spiffe');
+    expect(defaultIdentityRule(settings('--tls-cert', 'tls.crt', '--tls-key', 'tls.key').tls)).toBe('none');
+    expect(defaultIdentityRule(settings().tls)).toBe('none');
+    // The opt-out is explicit and kept.
+    expect(settings(...mutual, '--identity-rule', 'none').identityRule).toBe('none');
+  });
+
+  it('reads gateway=identity pairs, "*" included, and names a malformed one', () => {
+    expect(settings('--gateway-secret-access', 'edge=*,edge=spiffe://cluster.local/ns/e/sa/g').gatewaySecretAccess).toEqual({
+      edge: ['*', 'spiffe://cluster.local/ns/e/sa/g'],
+    });
+    expect(() => settings('--gateway-secret-access', 'edge')).toThrow('--gateway-secret-access: "edge" is not gateway=identity');
+  });
+});
