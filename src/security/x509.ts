@@ -1,8 +1,8 @@
 // Minimal X.509 issuing with node:crypto (which can make keys and sign, but not build certificates):
 // a self-signed CA and server certificates it signs, ECDSA P-256, DER built by hand. Enough for a
 // control plane to serve HTTPS to the Kubernetes API server (the injection webhook) without an
-// external tool; nothing here parses certificates (node:crypto's X509Certificate does that).
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+// external tool. Reading certificates is left to node:crypto's X509Certificate.
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 
 // ---- DER ------------------------------------------------------------------------------------
 
@@ -128,7 +128,7 @@ function certificate(options: {
 
 export interface CertificateAuthority extends IssuedCertificate {
   /** Issues a server certificate for these DNS names (the first is also its common name). */
-  issueServer(dnsNames: string[], validDays?: number): IssuedCertificate;
+  issueServer(dnsNames: string[], validDays?: number, now?: Date): IssuedCertificate;
 }
 
 /** A new self-signed CA (ECDSA P-256) valid for `validDays`. */
@@ -147,17 +147,32 @@ export function createCertificateAuthority(commonName: string, validDays = 3650,
       extension(OID.keyUsage, true, bits(Buffer.from([0x86]), 1)),
     ],
   });
+  return authority(signer, pem('CERTIFICATE', der), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+}
+
+/** A CA made earlier (by createCertificateAuthority), from its PEM certificate and key, to issue more certificates. */
+export function loadCertificateAuthority(certPem: string, keyPem: string): CertificateAuthority {
+  const cert = new X509Certificate(certPem);
+  const key = createPrivateKey(keyPem);
+  if (!cert.ca) throw new Error('the certificate is not a CA');
+  if (!cert.checkPrivateKey(key)) throw new Error("the key is not the CA certificate's key");
+  const commonName = /^CN=(.*)$/m.exec(cert.subject)?.[1];
+  if (commonName === undefined) throw new Error('the CA certificate has no common name');
+  return authority({ commonName, key, keyId: keyIdOf(cert.publicKey) }, certPem, keyPem);
+}
+
+function authority(signer: Signer, cert: string, key: string): CertificateAuthority {
   return {
-    cert: pem('CERTIFICATE', der),
-    key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    issueServer(dnsNames, serverValidDays = 365) {
+    cert,
+    key,
+    issueServer(dnsNames, validDays = 365, now = new Date()) {
       if (dnsNames.length === 0) throw new Error('a server certificate needs at least one DNS name');
       const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-      const serverDer = certificate({
+      const der = certificate({
         subject: dnsNames[0],
         publicKey: pair.publicKey,
         issuer: signer,
-        validDays: serverValidDays,
+        validDays,
         now,
         extensions: [
           extension(OID.basicConstraints, true, sequence()),
@@ -167,7 +182,7 @@ export function createCertificateAuthority(commonName: string, validDays = 3650,
           extension(OID.subjectAltName, false, sequence(...dnsNames.map((dns) => tlv(0x82, Buffer.from(dns, 'ascii'))))),
         ],
       });
-      return { cert: pem('CERTIFICATE', serverDer), key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+      return { cert: pem('CERTIFICATE', der), key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
     },
   };
 }

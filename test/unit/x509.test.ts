@@ -3,10 +3,11 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:tls';
+import { createServer, connect } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createCertificateAuthority } from '../../src/security/x509.js';
+import { createCertificateAuthority, loadCertificateAuthority } from '../../src/security/x509.js';
 
 const HOST = 'switchyard-injection.switchyard-system.svc';
 
@@ -72,5 +73,14 @@ describe('createCertificateAuthority', () => {
     } finally {
       tlsServer.close();
     }
+  });
+
+  it('loads a CA from its PEM pair and issues certificates the same CA verifies', () => {
+    const again = loadCertificateAuthority(ca.cert, ca.key);
+    const renewed = new X509Certificate(again.issueServer([HOST]).cert);
+    expect(renewed.verify(new X509Certificate(ca.cert).publicKey)).toBe(true);
+    expect(renewed.issuer).toBe('CN=switchyard test CA');
+    expect(() => loadCertificateAuthority(ca.cert, server.key)).toThrow(/not the CA certificate's key/);
+    expect(() => loadCertificateAuthority(server.cert, server.key)).toThrow(/not a CA/);
   });
 });
