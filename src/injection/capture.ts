@@ -104,11 +104,15 @@ export function captureRules(settings: CaptureSettings): string {
   return lines.join('\n') + '\n';
 }
 
-/** Runs iptables-restore with the rules in the current network namespace; throws with its error output. */
-export function applyCaptureRules(rules: string, command = 'iptables-restore'): void {
-  const result = spawnSync(command, [], { input: rules, encoding: 'utf8' });
-  if (result.error) throw new Error(`cannot run ${command}: ${result.error.message} (the capture image needs iptables installed)`);
+/** Runs iptables-restore with the rules in the current network namespace (or `command`, e.g. wrapped
+ * in `ip netns exec`); throws with its error output. */
+export function applyCaptureRules(rules: string, command: string[] = ['iptables-restore']): void {
+  const [program, ...args] = command;
+  const result = spawnSync(program, args, { input: rules, encoding: 'utf8' });
+  if (result.error) throw new Error(`cannot run ${program}: ${result.error.message} (the capture image needs iptables installed)`);
   if (result.status !== 0) {
-    throw new Error(`${command} refused the capture rules (exit ${result.status}): ${result.stderr.trim()} (needs NET_ADMIN and NET_RAW)`);
+    throw new Error(
+      `${command.join(' ')} refused the capture rules (exit ${result.status}): ${result.stderr.trim()} (it needs NET_ADMIN and NET_RAW)`,
+    );
   }
 }
