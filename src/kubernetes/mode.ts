@@ -6,6 +6,8 @@ import { NackTracker, PolicyStatusWriter } from './policy-status.js';
 import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-status.js';
 import { EventRecorder, type ProblemFeed } from './event-recorder.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
+import { startInjectionWebhook, type InjectionWebhook } from './injection-webhook.js';
+import type { InjectionModeSettings } from '../injection/flags.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
   source: KubernetesSourceOptions;
@@ -20,6 +22,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   /** Configuration problems to post as Kubernetes Events on their objects (leader only, with writeStatus).
    * Default: the analysis of this control plane (`app.pipeline.problemTracker`). */
   problems?: ProblemFeed;
+  /** Serve the sidecar injection webhook (its certificate's Secret is in the Lease's namespace). */
+  injection?: InjectionModeSettings;
 }
 
 export interface KubernetesMode {
@@ -30,12 +34,22 @@ export interface KubernetesMode {
   ingressStatusWriter: IngressStatusWriter | undefined;
   eventRecorder: EventRecorder | undefined;
   nacks: NackTracker;
+  injection: InjectionWebhook | undefined;
   /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
   stop(options?: { releaseLease?: boolean }): Promise<void>;
 }
 
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, problems, ...appOptions } = options;
+  const {
+    source: sourceOptions,
+    lease,
+    writeStatus = true,
+    status,
+    ingressStatus,
+    problems,
+    injection: injectionSettings,
+    ...appOptions
+  } = options;
   const source = new KubernetesSource(sourceOptions);
   const app = await startSwitchyard({ ...appOptions, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
@@ -68,6 +82,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
       : undefined;
   const feed = problems ?? app.pipeline.problemTracker;
   const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
+  const injection = injectionSettings ? await startInjectionWebhook(injectionSettings, source.config, leader, lease.namespace) : undefined;
   statusWriter?.start();
   ingressStatusWriter?.start();
   eventRecorder?.start();
@@ -81,9 +96,11 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     ingressStatusWriter,
     eventRecorder,
     nacks,
+    injection,
     async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
+      await injection?.stop();
       await statusWriter?.stop();
       await ingressStatusWriter?.stop();
       await eventRecorder?.stop();

@@ -1,5 +1,5 @@
 // A small Kubernetes API server for tests: the real HTTP list/watch protocol for the kinds
-// Switchyard reads (plus Leases, events.k8s.io Events, and the TrafficPolicy and Ingress status
+// Switchyard reads (plus Leases, events.k8s.io Events, MutatingWebhookConfigurations, and the TrafficPolicy and Ingress status
 // subresources), so the real
 // @kubernetes/client-node informers and API clients run against it unchanged.
 //
@@ -43,6 +43,13 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
   },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingwebhookconfigurations',
+    kind: 'MutatingWebhookConfiguration',
+    namespaced: false,
+  },
 ];
 
 export type JsonObject = Record<string, any>;
