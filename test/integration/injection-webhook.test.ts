@@ -3,15 +3,18 @@
 // bootstrap (after the kubelet expands the downward-API variables) names the pod's identity, and
 // an init container whose capture flags carry the pod's exclusions. Pods it must leave alone get
 // no patch; bad bodies get a 400 that says what is wrong, and the server keeps answering.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import nodePath from 'node:path';
 import { request } from 'node:https';
 import { parse } from 'yaml';
 import { createCertificateAuthority } from '../../src/security/x509.js';
-import { startInjectionServer, type InjectionServer } from '../../src/injection/server.js';
+import { readCertificateDir, startInjectionServer, watchCertificateDir, type InjectionServer } from '../../src/injection/server.js';
 import { DEFAULT_CAPTURE, captureRules } from '../../src/injection/capture.js';
 import { CAPTURE_FLAGS, captureSettings } from '../../src/injection/flags.js';
 import type { InjectionSettings } from '../../src/injection/admission.js';
 import { parseFlags } from '../../src/cli/flags.js';
+import { eventually } from '../support/kube-api-server.js';
 import { decodeMessage, encodeMessage } from '../../src/envoy/protos.js';
 import { fromProto3Json } from '../../src/envoy/proto-json.js';
 import { validateResource } from '../../src/envoy/validation-rules.js';
@@ -345,5 +348,34 @@ describe('the serving certificate', () => {
     server.setCertificate(ca.issueServer([HOST]));
     expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
     await expect(post('/inject/namespace', JSON.stringify(review(pod(), 'shop')), old.cert)).rejects.toThrow(/certificate/i);
+  });
+
+  it('from a mounted Secret directory: read at start, and again when the files change', async () => {
+    const dir = mkdtempSync(nodePath.join(tmpdir(), 'injection-tls-'));
+    const write = (pair: { cert: string; key: string }) => {
+      writeFileSync(nodePath.join(dir, 'tls.crt'), pair.cert);
+      writeFileSync(nodePath.join(dir, 'tls.key'), pair.key);
+    };
+    let stop = () => {};
+    try {
+      expect(() => readCertificateDir(dir)).toThrow(`--injection-cert-dir: cannot read ${nodePath.join(dir, 'tls.crt')}`);
+      const mounted = createCertificateAuthority('mounted CA');
+      write(mounted.issueServer([HOST]));
+      server.setCertificate(readCertificateDir(dir));
+      ca = mounted;
+      expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
+      const loaded: string[] = [];
+      stop = watchCertificateDir(dir, (pair) => (loaded.push(pair.cert), server.setCertificate(pair)), 20);
+      const renewed = createCertificateAuthority('renewed mounted CA');
+      const pair = renewed.issueServer([HOST]);
+      write(pair);
+      await eventually('the changed files are read', () => loaded.length > 0);
+      expect(loaded).toEqual([pair.cert]);
+      ca = renewed;
+      expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
+    } finally {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -86,4 +86,10 @@ describe('switchyard capture', () => {
       'switchyard capture: --exclude-outbound-cidrs: "10.0.0.0/40" is not an IPv4 address or CIDR (e.g. 10.0.0.0/8)\n',
     );
   });
+
+  it('serve --injection without --kubernetes is refused before anything starts', async () => {
+    const result = await run(['serve', '--injection']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('switchyard serve: --injection needs --kubernetes: the webhook is called by the Kubernetes API server\n');
+  });
 });
