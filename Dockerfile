@@ -31,6 +31,10 @@ COPY --from=build /app/dist ./dist
 COPY deploy/crds ./deploy/crds
 # What `serve` serves without --kubernetes (--manifests defaults to examples).
 COPY examples ./examples
+# iptables for `switchyard capture --apply`, which injected pods' init containers run from this image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
 # The base image's `node` user, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 18000 19000

@@ -26,6 +26,8 @@ const BOUNDARIES = {
   admin: { forbid: ['kubernetes', 'cli', 'app'] },
   kubernetes: { forbid: ['cli'] },
   security: { forbid: ['admin', 'kubernetes', 'pipeline', 'cli', 'app'] },
+  // Sidecar injection stands beside the flow: it builds pods' containers, not Envoy resources.
+  injection: { forbid: ['sources', 'model', 'analysis', 'translate', 'cache', 'xds', 'admin', 'kubernetes', 'pipeline', 'cli', 'app'] },
   envoy: { onlyFromOwnFolder: true, except: ['log'] },
   clients: { onlyFromOwnFolder: true, except: [] },
 };

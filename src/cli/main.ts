@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `switchyard serve | render | validate | status | ca` — the command line, parsed by commander from
+// `switchyard serve | render | validate | status | ca | capture` — the command line, parsed by commander from
 // the FlagSpec lists. Each command's settings also come from SWITCHYARD_* environment
 // variables and --config; then the module that does the work takes over.
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { STATUS_FLAGS } from './status.js';
 import { KUBERNETES_FLAGS } from '../sources/kube-flags.js';
 import { SECURITY_FLAGS } from '../security/flags.js';
 import { CA_ACTIONS, CA_FLAGS } from './ca.js';
+import { CAPTURE_FLAGS, INJECTION_FLAGS } from '../injection/flags.js';
 
 const LOG_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'log level' },
@@ -65,6 +66,7 @@ const SERVE_FLAGS: FlagSpec[] = [
   { name: 'xds-address', type: 'string', default: '127.0.0.1', help: 'address the xDS gRPC server listens on' },
   { name: 'xds-port', type: 'int', default: 18000, min: 0, max: 65535, help: 'xDS gRPC port' },
   ...SECURITY_FLAGS,
+  ...INJECTION_FLAGS,
   {
     name: 'admin-address',
     type: 'string',
@@ -169,6 +171,14 @@ const COMMANDS: Record<string, CommandDefinition> = {
     async run(values, output) {
       const { ca } = await import('./ca.js');
       return ca(values, output.stdout);
+    },
+  },
+  capture: {
+    summary: "print (or with --apply install) the sidecar's iptables capture rules; what an injected pod's init container runs",
+    flags: [...CAPTURE_FLAGS, ...LOG_FLAGS],
+    async run(values) {
+      const { capture } = await import('./capture.js');
+      return capture(values);
     },
   },
 };

@@ -3,7 +3,7 @@
 // a folder of manifests (watched), or with --kubernetes the cluster itself.
 import { startSwitchyard, type SwitchyardOptions } from '../app.js';
 import { FilesSource } from '../sources/files.js';
-import { translateSettings, type FlagValues } from './flags.js';
+import { translateSettings, UsageError, type FlagValues } from './flags.js';
 import { xdsSecuritySettings } from '../security/flags.js';
 import { log } from '../log.js';
 
@@ -19,10 +19,16 @@ export async function serve(values: FlagValues): Promise<number> {
     xdsSecurity: xdsSecuritySettings(values),
   };
   let stop: () => Promise<void>;
+  if (values.injection === true && !values.kubernetes) {
+    throw new UsageError('--injection needs --kubernetes: the webhook is called by the Kubernetes API server');
+  }
   if (values.kubernetes) {
     const { startKubernetesMode } = await import('../kubernetes/mode.js');
     const { kubernetesModeSettings } = await import('../sources/kube-flags.js');
-    const mode = await startKubernetesMode({ ...kubernetesModeSettings(values), ...options });
+    const { injectionModeSettings } = await import('../injection/flags.js');
+    const settings = kubernetesModeSettings(values);
+    const injection = injectionModeSettings(values, settings.lease.namespace);
+    const mode = await startKubernetesMode({ ...settings, ...options, injection });
     log.info('switchyard serving the cluster', { xdsPort: mode.app.xdsPort, adminPort: mode.app.adminPort });
     stop = () => mode.stop();
   } else {

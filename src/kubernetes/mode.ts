@@ -7,6 +7,8 @@ import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-
 import { EventRecorder, type ProblemFeed } from './event-recorder.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 import { kubernetesSecretAccessReview } from './secret-access-review.js';
+import { startInjectionWebhook, type InjectionWebhook } from './injection-webhook.js';
+import type { InjectionModeSettings } from '../injection/flags.js';
 
 export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'> {
   source: KubernetesSourceOptions;
@@ -21,6 +23,8 @@ export interface KubernetesModeOptions extends Omit<SwitchyardOptions, 'sources'
   /** Configuration problems to post as Kubernetes Events on their objects (leader only, with writeStatus).
    * Default: the analysis of this control plane (`app.pipeline.problemTracker`). */
   problems?: ProblemFeed;
+  /** Serve the sidecar injection webhook (its certificate's Secret is in the Lease's namespace). */
+  injection?: InjectionModeSettings;
 }
 
 export interface KubernetesMode {
@@ -31,12 +35,22 @@ export interface KubernetesMode {
   ingressStatusWriter: IngressStatusWriter | undefined;
   eventRecorder: EventRecorder | undefined;
   nacks: NackTracker;
+  injection: InjectionWebhook | undefined;
   /** Stops writing, releases the Lease (so another replica leads at once), then stops serving. */
   stop(options?: { releaseLease?: boolean }): Promise<void>;
 }
 
 export async function startKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
-  const { source: sourceOptions, lease, writeStatus = true, status, ingressStatus, problems, ...appOptions } = options;
+  const {
+    source: sourceOptions,
+    lease,
+    writeStatus = true,
+    status,
+    ingressStatus,
+    problems,
+    injection: injectionSettings,
+    ...appOptions
+  } = options;
   const source = new KubernetesSource(sourceOptions);
   // Gateway Secrets go only to identities the API server says may read them.
   const xdsSecurity = {
@@ -74,6 +88,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
       : undefined;
   const feed = problems ?? app.pipeline.problemTracker;
   const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
+  const injection = injectionSettings ? await startInjectionWebhook(injectionSettings, source.config, leader, lease.namespace) : undefined;
   statusWriter?.start();
   ingressStatusWriter?.start();
   eventRecorder?.start();
@@ -87,9 +102,11 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     ingressStatusWriter,
     eventRecorder,
     nacks,
+    injection,
     async stop(stopOptions = {}) {
       if (stopped) return;
       stopped = true;
+      await injection?.stop();
       await statusWriter?.stop();
       await ingressStatusWriter?.stop();
       await eventRecorder?.stop();

@@ -14,7 +14,13 @@ import { ResourceCache } from '../../src/cache/cache.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY = path.join(ROOT, 'deploy');
 const NAMESPACE = 'switchyard-system';
-const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'MutatingWebhookConfiguration',
+]);
 
 /** Separate installs with their own kustomization: an edge gateway, an example application, the
  * mesh CA (cert-manager issuers, installed before), and the plain-text opt-out overlay. */
@@ -86,7 +92,7 @@ describe('deploy/', () => {
     );
     expect(container.args.slice(0, 2)).toEqual(['serve', '--kubernetes']);
     const ports = Object.fromEntries(container.ports.map((p: Doc) => [p.name, p.containerPort]));
-    expect(ports).toEqual({ 'grpc-xds': 18000, 'http-admin': 19000 });
+    expect(ports).toEqual({ 'grpc-xds': 18000, 'http-admin': 19000, 'https-injection': 9443 });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-admin' });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http-admin' });
     expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });

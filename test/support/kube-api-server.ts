@@ -1,6 +1,7 @@
 // A small Kubernetes API server for tests: the real HTTP list/watch protocol for the kinds
-// Switchyard reads (plus Leases, events.k8s.io Events, the TrafficPolicy and Ingress status
-// subresources, and SubjectAccessReviews with an answer the test sets), so the real
+// Switchyard reads (plus Leases, events.k8s.io Events, MutatingWebhookConfigurations, the
+// TrafficPolicy and Ingress status subresources, and SubjectAccessReviews with an answer the test
+// sets), so the real
 // @kubernetes/client-node informers and API clients run against it unchanged.
 //
 // What it keeps from the real thing: one global resourceVersion counter; list with
@@ -43,6 +44,13 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
   },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+  {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    plural: 'mutatingwebhookconfigurations',
+    kind: 'MutatingWebhookConfiguration',
+    namespaced: false,
+  },
 ];
 
 export type JsonObject = Record<string, any>;
