@@ -3,3 +3,18 @@ export { checkPolicy } from './policy-check.js';
 export { protoDuration } from './duration.js';
 export { normalizePolicy, DEFAULT_RETRY_ON, HEALTH_CHECK_DEFAULTS } from './policy.js';
 export * from './types.js';
+export { GATEWAY_CONTROLLER, GATEWAY_NAME_LABEL, intersectHostnames, comparePrecedence } from './gateway-api.js';
+export type {
+  GatewayApiResolution,
+  GatewayInfo,
+  GatewayListenerInfo,
+  GatewayRouteRule,
+  GatewayRouteMatch,
+  GatewayPathMatch,
+  GatewayBackend,
+  GatewayRuleFilters,
+  HeaderModifier,
+  RouteStatusInfo,
+  ListenerStatusInfo,
+  GatewayClassStatusInfo,
+} from './gateway-api.js';

@@ -4,11 +4,18 @@
 // One processor per kind turns an object into what the translator reads: service.ts,
 // endpoints.ts, policy.ts (after policy-check.ts), ingress.ts, secret.ts.
 import { log } from '../log.js';
+import { GATEWAY_API_KINDS } from '../sources/types.js';
 import type {
   Condition,
   EndpointSliceObject,
   IngressClassObject,
   IngressObject,
+  GatewayApiKind,
+  GatewayClassObject,
+  GatewayObject,
+  GRPCRouteObject,
+  HTTPRouteObject,
+  ReferenceGrantObject,
   KubeObject,
   SecretObject,
   ServiceObject,
@@ -23,6 +30,7 @@ import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
+import { resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
   emptyChange,
   type EffectivePolicy,
@@ -40,6 +48,8 @@ import {
 } from './types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+const GATEWAY_API_KIND_SET: ReadonlySet<string> = new Set(GATEWAY_API_KINDS);
 
 interface PolicyEntry {
   namespace: string;
@@ -81,6 +91,10 @@ export class MeshModel {
   /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
   private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
   private batchSeq = 0;
+  /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
+  private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
+  private gatewayApiResolution: GatewayApiResolution = { classes: [], gateways: [], routes: [] };
+  private gatewayApiSignature = '';
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
@@ -110,6 +124,14 @@ export class MeshModel {
     // Ingresses that use a changed Service.
     for (const [ingressKey, ingress] of this.ingressInfoMap) {
       if (ingress.serviceKeys.some((key) => changedServices.has(key))) change.ingresses.add(ingressKey);
+    }
+    // Gateway API: routes depend on Services (ports, protocols), Secrets (certificates), the
+    // gateways' own Services (addresses) and each other; resolved again when any of those changed.
+    const gatewayApiInputs = events.some(
+      (e) => GATEWAY_API_KIND_SET.has(e.ref.kind) || e.ref.kind === 'Service' || e.ref.kind === 'Secret',
+    );
+    if (gatewayApiInputs && (change.all || this.hasGatewayApiObjects() || this.gatewayApiResolution.gateways.length > 0)) {
+      this.resolveGatewayApi(change);
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
@@ -234,11 +256,59 @@ export class MeshModel {
     return certificate;
   }
 
+  // ---- Gateway API ----------------------------------------------------------------------------
+
+  /** Gateways of our GatewayClasses, resolved (listeners, attached rules in precedence order, status), sorted by key. */
+  gatewayApiGateways(): GatewayInfo[] {
+    return this.gatewayApiResolution.gateways;
+  }
+
+  gatewayApiGateway(key: string): GatewayInfo | undefined {
+    return this.gatewayApiResolution.gateways.find((g) => g.key === key);
+  }
+
+  /** Every status the Gateway API objects of ours get (classes, gateways, routes). */
+  gatewayApiStatus(): GatewayApiResolution {
+    return this.gatewayApiResolution;
+  }
+
+  /** A Gateway API object as written. */
+  gatewayApiObject<T extends KubeObject>(kind: GatewayApiKind, namespace: string, name: string): T | undefined {
+    const key = kind === 'GatewayClass' ? name : objectKey(namespace, name);
+    return this.gatewayApiObjects.get(kind)?.get(key) as T | undefined;
+  }
+
+  private gatewayApiList<T extends KubeObject>(kind: GatewayApiKind): T[] {
+    return sortedValues(this.gatewayApiObjects.get(kind) ?? new Map()) as T[];
+  }
+
+  private hasGatewayApiObjects(): boolean {
+    return [...this.gatewayApiObjects.values()].some((objects) => objects.size > 0);
+  }
+
+  private resolveGatewayApi(change: ModelChange): void {
+    const resolution = resolveGatewayApi({
+      classes: this.gatewayApiList<GatewayClassObject>('GatewayClass'),
+      gateways: this.gatewayApiList<GatewayObject>('Gateway'),
+      httpRoutes: this.gatewayApiList<HTTPRouteObject>('HTTPRoute'),
+      grpcRoutes: this.gatewayApiList<GRPCRouteObject>('GRPCRoute'),
+      grants: this.gatewayApiList<ReferenceGrantObject>('ReferenceGrant'),
+      service: (key) => this.serviceInfos.get(key),
+      services: () => this.services(),
+      tlsCertificate: (namespace, name) => this.tlsCertificate(namespace, name),
+    });
+    const signature = JSON.stringify(resolution);
+    if (signature === this.gatewayApiSignature) return;
+    this.gatewayApiSignature = signature;
+    this.gatewayApiResolution = resolution;
+    change.gatewayApi = true;
+  }
+
   // ---- event handling -----------------------------------------------------------------------
 
   private applyOne(event: SourceEvent, change: ModelChange, changedServices: Set<string>): void {
     const { kind, namespace, name } = event.ref;
-    const key = kind === 'IngressClass' ? name : objectKey(namespace, name);
+    const key = kind === 'IngressClass' || kind === 'GatewayClass' ? name : objectKey(namespace, name);
     if (event.type === 'rejected') {
       if (kind === 'TrafficPolicy') {
         const entry: PolicyEntry = this.policies.get(key) ?? { namespace, name };
@@ -326,6 +396,12 @@ export class MeshModel {
         this.certificates.delete(key);
         change.secrets.add(key);
         break;
+      default: {
+        let objects = this.gatewayApiObjects.get(kind);
+        if (!objects) this.gatewayApiObjects.set(kind, (objects = new Map()));
+        if (object) objects.set(key, object);
+        else objects.delete(key);
+      }
     }
   }
 

@@ -69,12 +69,22 @@ export interface ModelChange {
   secrets: Set<string>;
   /** TrafficPolicies whose conditions changed (or that were deleted: `policyStatus` then returns undefined). */
   policyStatus: Set<string>;
+  /** The Gateway API picture (gateways, attached routes, their statuses) changed: re-translate Gateway API gateways. */
+  gatewayApi: boolean;
   /** The first batch: translate everything. */
   all: boolean;
 }
 
 export function emptyChange(): ModelChange {
-  return { services: new Set(), endpoints: new Set(), ingresses: new Set(), secrets: new Set(), policyStatus: new Set(), all: false };
+  return {
+    services: new Set(),
+    endpoints: new Set(),
+    ingresses: new Set(),
+    secrets: new Set(),
+    policyStatus: new Set(),
+    gatewayApi: false,
+    all: false,
+  };
 }
 
 // ---- TrafficPolicy, normalized (policy.ts) -----------------------------------------------------

@@ -8,6 +8,7 @@ import {
   translateAll,
   translateEndpointsFor,
   translateGateway,
+  isGatewayApiName,
   translateOptions,
   translateServiceClusters,
   type Degradation,
@@ -536,6 +537,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         retry.has(name) ||
         classesChanged ||
         change.ingresses.size > 0 ||
+        (change.gatewayApi && isGatewayApiName(name)) ||
         [...change.services].some((key) => state.usedServices.has(key)) ||
         [...change.secrets].some((key) => state.usedSecrets.has(key));
       if (whole) {

@@ -5,7 +5,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- entries of parsed YAML, checked here field by field */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ValidateFunction } from 'ajv';
-import type { ResourceKind } from './types.js';
+import { GATEWAY_API_KINDS, type GatewayApiKind, type ResourceKind } from './types.js';
+import { GATEWAY_API_BODY_SCHEMAS, GATEWAY_API_VERSIONS, gatewayApiRules } from './gateway-api-schemas.js';
 import { createKubeAjv, describeErrors, DNS1035_LABEL_PATTERN, DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN } from './schema-errors.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -18,9 +19,10 @@ export const API_VERSIONS: Record<ResourceKind, string> = {
   IngressClass: 'networking.k8s.io/v1',
   Secret: 'v1',
   TrafficPolicy: 'switchyard.dev/v1alpha1',
+  ...GATEWAY_API_VERSIONS,
 };
 
-export const CLUSTER_SCOPED_KINDS: ReadonlySet<ResourceKind> = new Set(['IngressClass']);
+export const CLUSTER_SCOPED_KINDS: ReadonlySet<ResourceKind> = new Set(['IngressClass', 'GatewayClass']);
 
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
@@ -205,6 +207,7 @@ const BODY_SCHEMAS: Record<ResourceKind, object | undefined> = {
   },
   // TrafficPolicy's body is checked against the CRD (crd-schema.ts).
   TrafficPolicy: undefined,
+  ...GATEWAY_API_BODY_SCHEMAS,
 };
 
 function kindSchema(kind: ResourceKind): object {
@@ -243,6 +246,7 @@ export function checkKindRules(kind: ResourceKind, object: Entry): string[] {
     case 'Secret':
       return secretRules(object);
     default:
+      if ((GATEWAY_API_KINDS as readonly string[]).includes(kind)) return gatewayApiRules(kind as GatewayApiKind, object);
       return [];
   }
 }

@@ -19,10 +19,13 @@ import {
 } from '@kubernetes/client-node';
 import { log } from '../log.js';
 import { API_VERSIONS, CLUSTER_SCOPED_KINDS } from './kube-schemas.js';
+import { GATEWAY_API_GROUP } from './gateway-api-schemas.js';
 import { canonicalJson, normalizeObject, objectRef, toSourceEvent } from './manifests.js';
 import {
   refKey,
+  GATEWAY_API_KINDS,
   type EventSink,
+  type GatewayApiKind,
   type KubeObject,
   type ObjectRef,
   type ResourceKind,
@@ -80,7 +83,18 @@ interface KindSpec {
   ): Promise<ListPage>;
   usesLabelSelector: boolean;
   fieldSelector?: string;
+  /** A kind whose CRDs may not be installed (Gateway API): a 404 means "none", not a failure. */
+  optional?: boolean;
 }
+
+/** The plural resource name of each Gateway API kind. */
+export const GATEWAY_API_PLURALS: Record<GatewayApiKind, string> = {
+  GatewayClass: 'gatewayclasses',
+  Gateway: 'gateways',
+  HTTPRoute: 'httproutes',
+  GRPCRoute: 'grpcroutes',
+  ReferenceGrant: 'referencegrants',
+};
 
 function kindSpecs(config: KubeConfig): KindSpec[] {
   const core = config.makeApiClient(CoreV1Api);
@@ -139,6 +153,26 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
       },
       usesLabelSelector: true,
     },
+    ...GATEWAY_API_KINDS.map((kind): KindSpec => {
+      const version = API_VERSIONS[kind].split('/')[1];
+      const plural = GATEWAY_API_PLURALS[kind];
+      const clusterScoped = CLUSTER_SCOPED_KINDS.has(kind);
+      return {
+        kind,
+        path: clusterScoped
+          ? () => `/apis/${GATEWAY_API_GROUP}/${version}/${plural}`
+          : namespaced(`/apis/${GATEWAY_API_GROUP}/${version}`, plural),
+        list: (namespace, page) => {
+          const resource = { group: GATEWAY_API_GROUP, version, plural, ...page };
+          return namespace === undefined || clusterScoped
+            ? (custom.listClusterCustomObject(resource) as Promise<ListPage>)
+            : (custom.listNamespacedCustomObject({ namespace, ...resource }) as Promise<ListPage>);
+        },
+        // GatewayClasses are few and cluster-wide; routes and Gateways follow the user's selection.
+        usesLabelSelector: !clusterScoped,
+        optional: true,
+      };
+    }),
   ];
 }
 
@@ -156,7 +190,8 @@ function plainObject(kind: ResourceKind, object: unknown): Record<string, any> {
  * another writer left malformed must not get the policy rejected; an Ingress's status is what
  * the leader writes, and translating it again would change nothing). */
 function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject {
-  if ((kind !== 'TrafficPolicy' && kind !== 'Ingress') || plain.status === undefined) return normalizeObject(plain as KubeObject);
+  const ownStatus = kind === 'TrafficPolicy' || kind === 'Ingress' || (GATEWAY_API_KINDS as readonly string[]).includes(kind);
+  if (!ownStatus || plain.status === undefined) return normalizeObject(plain as KubeObject);
   const { status: _status, ...rest } = plain;
   return normalizeObject(rest as KubeObject);
 }
@@ -217,7 +252,16 @@ interface IngressState {
   resourceVersion?: string;
 }
 
+/** A Gateway API object as stored in the cluster: what the status writer compares with and patches. */
+export interface GatewayApiState {
+  status?: Record<string, any>;
+  resourceVersion?: string;
+  generation?: number;
+}
+
 interface KubernetesSourceEvents {
+  /** A Gateway API object was added, changed (spec or status) or deleted in the cluster. */
+  gatewayApi: [ObjectRef];
   /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
   trafficPolicy: [ObjectRef];
   /** An Ingress was added, changed (spec or status) or deleted in the cluster. */
@@ -367,6 +411,24 @@ class KindInformer {
     }
   }
 
+  /**
+   * The kind's CRD is not installed: there are none of it. That is a state, not an outage, so the
+   * informer counts as listed and connected, and looks again now and then for the CRD.
+   */
+  private absent(): void {
+    this.owner.kindAbsent(this);
+    if (!this.listed) {
+      this.listed = true;
+      this.owner.informerListed();
+    }
+    this.setConnected(true);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.start().catch((startError: unknown) => this.failed(startError));
+    }, this.backoff.maxMs);
+  }
+
   private setConnected(connected: boolean): void {
     if (connected) this.attempt = 0;
     if (this.connected === connected) return;
@@ -376,6 +438,7 @@ class KindInformer {
 
   private failed(error: unknown): void {
     if (this.stopped) return;
+    if (this.spec.optional && httpStatus(error) === 404) return this.absent();
     this.errors++;
     this.setConnected(false);
     this.owner.informerFailed(this, error);
@@ -402,6 +465,10 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   private readonly trafficPolicies = new Map<string, TrafficPolicyObject>();
   /** The status and resourceVersion of every Ingress as stored in the cluster (for the Ingress status writer). */
   private readonly ingressStates = new Map<string, IngressState>();
+  /** Gateway API objects as stored in the cluster, by `<kind>/<namespace>/<name>` (for the Gateway API status writer). */
+  private readonly gatewayApiStates = new Map<string, GatewayApiState>();
+  /** Kinds whose CRDs were missing, logged once each. */
+  private readonly absentLogged = new Set<string>();
   private pending: SourceEvent[] = [];
   private flushScheduled = false;
   private synced = false;
@@ -486,7 +553,32 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     return [...this.ingressStates.keys()];
   }
 
+  /** A Gateway API object's status, resourceVersion and generation as last seen in the cluster. */
+  gatewayApiState(kind: GatewayApiKind, namespace: string, name: string): GatewayApiState | undefined {
+    return this.gatewayApiStates.get(`${kind}/${namespace}/${name}`);
+  }
+
+  /** Every Gateway API object of one kind in the cluster (that the source reads). */
+  gatewayApiRefs(kind: GatewayApiKind): ObjectRef[] {
+    const prefix = `${kind}/`;
+    return [...this.gatewayApiStates.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .map((key) => {
+        const [, namespace, name] = key.split('/');
+        return { kind, namespace, name };
+      });
+  }
+
   // ---- called by the informers --------------------------------------------------------------
+
+  /** @internal A kind's CRD is not installed. */
+  kindAbsent(informer: KindInformer): void {
+    if (this.absentLogged.has(informer.spec.kind)) return;
+    this.absentLogged.add(informer.spec.kind);
+    log.info('Kubernetes API server does not serve this kind (its CRD is not installed); reading none until it does', {
+      kind: informer.spec.kind,
+    });
+  }
 
   /** @internal An object was added or changed. */
   observed(kind: ResourceKind, raw: KubernetesObject): void {
@@ -504,6 +596,14 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
         resourceVersion: plain.metadata?.resourceVersion,
       });
       this.emit('ingress', event.ref);
+    }
+    if ((GATEWAY_API_KINDS as readonly string[]).includes(kind)) {
+      this.gatewayApiStates.set(`${kind}/${event.ref.namespace}/${event.ref.name}`, {
+        status: plain.status,
+        resourceVersion: plain.metadata?.resourceVersion,
+        generation: plain.metadata?.generation,
+      });
+      this.emit('gatewayApi', event.ref);
     }
     const key = refKey(event.ref);
     const fingerprint = fingerprintOf(event);
@@ -523,6 +623,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       this.emit('trafficPolicy', ref);
     }
     if (kind === 'Ingress' && this.ingressStates.delete(`${ref.namespace}/${ref.name}`)) this.emit('ingress', ref);
+    if (this.gatewayApiStates.delete(`${kind}/${ref.namespace}/${ref.name}`)) this.emit('gatewayApi', ref);
     const key = refKey(ref);
     if (!this.emitted.delete(key)) return;
     this.queue({ type: 'delete', ref });

@@ -9,6 +9,12 @@ const DURATION_PATTERN = '^(0|(([0-9]{1,9}(\\.[0-9]{0,9})?|\\.[0-9]{1,9})(ns|us|
 export const DNS1123_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const DNS1123_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 export const DNS1035_LABEL_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+/** Gateway API: a host name, optionally with a leading "*." label. */
+export const GATEWAY_HOSTNAME_PATTERN = '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** Gateway API's Duration (GEP-2257): up to four number+unit pairs, units h, m, s, ms. */
+export const GATEWAY_DURATION_PATTERN = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+/** An HTTP header name (RFC 7230 token). */
+export const HTTP_HEADER_NAME_PATTERN = "^[A-Za-z0-9!#$%&'*+\\-.^_\\x60|~]+$";
 
 const PATTERN_HINTS: Record<string, string> = {
   [DURATION_PATTERN]: 'a duration such as "250ms", "1.5s", "1m30s" or "2h"',
@@ -16,6 +22,9 @@ const PATTERN_HINTS: Record<string, string> = {
   [DNS1123_SUBDOMAIN_PATTERN]: 'a DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
   [DNS1035_LABEL_PATTERN]: 'a DNS-1035 label: lowercase letters, digits and "-", starting with a letter',
   '^/': 'a path starting with "/"',
+  [GATEWAY_HOSTNAME_PATTERN]: 'a lower-case host name, optionally starting with "*." (no IP address, no port)',
+  [GATEWAY_DURATION_PATTERN]: 'a Gateway API duration such as "10s", "500ms" or "1m30s" (units h, m, s, ms)',
+  [HTTP_HEADER_NAME_PATTERN]: "an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)",
   '^[A-Za-z0-9+/]*={0,2}$': 'base64-encoded',
 };
 

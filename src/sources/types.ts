@@ -3,9 +3,22 @@
 // fields); the model checks meaning (references, one policy per Service).
 import type { ManifestError } from './manifests.js';
 
-export type ResourceKind = 'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy';
+export type ResourceKind = 'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | GatewayApiKind;
 
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['Service', 'EndpointSlice', 'Ingress', 'IngressClass', 'Secret', 'TrafficPolicy'];
+/** The Gateway API kinds Switchyard reads (standard channel). */
+export type GatewayApiKind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
+
+export const GATEWAY_API_KINDS: readonly GatewayApiKind[] = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'];
+
+export const RESOURCE_KINDS: readonly ResourceKind[] = [
+  'Service',
+  'EndpointSlice',
+  'Ingress',
+  'IngressClass',
+  'Secret',
+  'TrafficPolicy',
+  ...GATEWAY_API_KINDS,
+];
 
 /** Identifies one object. `namespace` is '' for cluster-scoped kinds (IngressClass). */
 export interface ObjectRef {
@@ -179,7 +192,160 @@ export interface TrafficPolicyObject extends KubeObjectBase {
   status?: { observedGeneration?: number; conditions?: Condition[] };
 }
 
-export type KubeObject = ServiceObject | EndpointSliceObject | IngressObject | IngressClassObject | SecretObject | TrafficPolicyObject;
+// ---- gateway.networking.k8s.io (Gateway API, standard channel) -------------------------------------
+// Only the fields Switchyard reads; see README "Gateway API" for the release they follow.
+
+/** A reference to a parent (a Gateway) from a route. */
+export interface ParentReference {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+}
+
+export interface SecretObjectReference {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface GatewayListenerSpec {
+  name: string;
+  hostname?: string;
+  port: number;
+  protocol: string; // HTTP | HTTPS | TLS | TCP | UDP | a domain-prefixed name
+  tls?: { mode?: 'Terminate' | 'Passthrough'; certificateRefs?: SecretObjectReference[] };
+  allowedRoutes?: {
+    namespaces?: { from?: 'All' | 'Same' | 'Selector'; selector?: LabelSelector };
+    kinds?: Array<{ group?: string; kind: string }>;
+  };
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+}
+
+export interface GatewayClassObject extends KubeObjectBase {
+  kind: 'GatewayClass';
+  spec: { controllerName: string; description?: string };
+  status?: { conditions?: Condition[] };
+}
+
+export interface ListenerStatus {
+  name: string;
+  supportedKinds: Array<{ group?: string; kind: string }>;
+  attachedRoutes: number;
+  conditions: Condition[];
+}
+
+export interface GatewayStatus {
+  addresses?: Array<{ type?: string; value: string }>;
+  conditions?: Condition[];
+  listeners?: ListenerStatus[];
+}
+
+export interface GatewayObject extends KubeObjectBase {
+  kind: 'Gateway';
+  spec: { gatewayClassName: string; listeners: GatewayListenerSpec[]; addresses?: Array<{ type?: string; value: string }> };
+  status?: GatewayStatus;
+}
+
+export interface HTTPHeaderSpec {
+  name: string;
+  value: string;
+}
+
+export interface HeaderModifierSpec {
+  set?: HTTPHeaderSpec[];
+  add?: HTTPHeaderSpec[];
+  remove?: string[];
+}
+
+export interface BackendObjectReference {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+}
+
+export interface HTTPPathModifierSpec {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
+export interface HTTPRouteFilterSpec {
+  type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestRedirect' | 'URLRewrite' | 'RequestMirror' | 'ExtensionRef';
+  requestHeaderModifier?: HeaderModifierSpec;
+  responseHeaderModifier?: HeaderModifierSpec;
+  requestRedirect?: { scheme?: 'http' | 'https'; hostname?: string; path?: HTTPPathModifierSpec; port?: number; statusCode?: number };
+  urlRewrite?: { hostname?: string; path?: HTTPPathModifierSpec };
+  requestMirror?: { backendRef: BackendObjectReference };
+  extensionRef?: { group: string; kind: string; name: string };
+}
+
+export interface HTTPRouteMatchSpec {
+  path?: { type?: 'Exact' | 'PathPrefix' | 'RegularExpression'; value?: string };
+  headers?: Array<{ type?: 'Exact' | 'RegularExpression'; name: string; value: string }>;
+  queryParams?: Array<{ type?: 'Exact' | 'RegularExpression'; name: string; value: string }>;
+  method?: string;
+}
+
+export interface RouteBackendRef extends BackendObjectReference {
+  weight?: number;
+  filters?: HTTPRouteFilterSpec[];
+}
+
+export interface RouteParentStatus {
+  parentRef: ParentReference;
+  controllerName: string;
+  conditions: Condition[];
+}
+
+export interface HTTPRouteObject extends KubeObjectBase {
+  kind: 'HTTPRoute';
+  spec: {
+    parentRefs?: ParentReference[];
+    hostnames?: string[];
+    rules?: Array<{
+      matches?: HTTPRouteMatchSpec[];
+      filters?: HTTPRouteFilterSpec[];
+      backendRefs?: RouteBackendRef[];
+      timeouts?: { request?: string; backendRequest?: string };
+    }>;
+  };
+  status?: { parents?: RouteParentStatus[] };
+}
+
+export interface GRPCRouteMatchSpec {
+  method?: { type?: 'Exact' | 'RegularExpression'; service?: string; method?: string };
+  headers?: Array<{ type?: 'Exact' | 'RegularExpression'; name: string; value: string }>;
+}
+
+export interface GRPCRouteObject extends KubeObjectBase {
+  kind: 'GRPCRoute';
+  spec: {
+    parentRefs?: ParentReference[];
+    hostnames?: string[];
+    rules?: Array<{ matches?: GRPCRouteMatchSpec[]; filters?: HTTPRouteFilterSpec[]; backendRefs?: RouteBackendRef[] }>;
+  };
+  status?: { parents?: RouteParentStatus[] };
+}
+
+export interface ReferenceGrantObject extends KubeObjectBase {
+  kind: 'ReferenceGrant';
+  spec: { from: Array<{ group: string; kind: string; namespace: string }>; to: Array<{ group: string; kind: string; name?: string }> };
+}
+
+export type GatewayApiObject = GatewayClassObject | GatewayObject | HTTPRouteObject | GRPCRouteObject | ReferenceGrantObject;
+
+export type KubeObject =
+  ServiceObject | EndpointSliceObject | IngressObject | IngressClassObject | SecretObject | TrafficPolicyObject | GatewayApiObject;
 
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {

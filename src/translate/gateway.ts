@@ -21,6 +21,7 @@ import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { baselineShape } from '../clients/index.js';
+import { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
 
 /** Gateways are Envoys: they get the sidecar's full-featured shape. */
 const GATEWAY_SHAPE = baselineShape('sidecar');
@@ -250,6 +251,8 @@ function planTlsChains(ingresses: IngressInfo[], problems: string[]): TlsChain[]
 
 /** Everything the gateway `gatewayName` receives, each list sorted by name. */
 export function translateGateway(model: MeshModel, gatewayName: string, overrides: Partial<TranslateOptions> = {}): GatewayResources {
+  // `<namespace>/<name>` names a Gateway API Gateway; a plain name, the gateway Ingresses are served to.
+  if (isGatewayApiName(gatewayName)) return { ...translateGatewayApi(model, gatewayName, overrides), ingresses: [] };
   const options = translateOptions(overrides);
   const problems: string[] = [];
   const ingresses = gatewayIngresses(model, gatewayName, options);

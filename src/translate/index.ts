@@ -18,6 +18,7 @@ export type { Degradation } from './degradations.js';
 export { INGRESS_CONTROLLER } from './names.js';
 export { translateGateway, isOurIngress, ourIngressClasses } from './gateway.js';
 export { tcpListenerSlots } from './listeners.js';
+export { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
 
 export interface TranslatedResources {
   clusters: XdsResource[];

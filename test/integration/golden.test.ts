@@ -116,8 +116,10 @@ async function renderCase(name: string): Promise<RenderedCase> {
     }
   }
   const hasIngress = events.some((e) => e.ref.kind === 'Ingress');
-  for (const gateway of settings.gateways ?? (hasIngress ? ['edge'] : [])) {
-    const file = `gateway-${gateway}.json`;
+  // Gateway API Gateways of ours are rendered by default too, as `<namespace>/<name>`.
+  const gatewayApiKeys = model.gatewayApiGateways().map((g) => g.key);
+  for (const gateway of settings.gateways ?? [...(hasIngress ? ['edge'] : []), ...gatewayApiKeys]) {
+    const file = `gateway-${gateway.replaceAll('/', '_')}.json`;
     outputs.push({ file, text: text(renderModel(model, { role: 'gateway', gateway, translate })) });
     groups.push({ file, resources: translateGateway(model, gateway, translate) });
   }
@@ -126,12 +128,32 @@ async function renderCase(name: string): Promise<RenderedCase> {
     ...status,
     conditions: status.conditions.map(({ lastTransitionTime: _ignored, ...condition }) => condition),
   }));
-  outputs.push({ file: 'status.json', text: text({ trafficPolicies: statuses }) });
+  // Gateway API statuses only where the case has Gateway API objects, so other cases stay as they were.
+  const gatewayApi = model.gatewayApiStatus();
+  const hasGatewayApi = events.some((e) => ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'].includes(e.ref.kind));
+  outputs.push({
+    file: 'status.json',
+    text: text({ trafficPolicies: statuses, ...(hasGatewayApi ? { gatewayApi: gatewayApiStatusView(gatewayApi) } : {}) }),
+  });
   // The one analysis's problems, as validate and serve report them (src/analysis/, docs/problems.md).
   const records = new SourceRecords();
   records.apply(events);
   outputs.push({ file: 'problems.json', text: text(analyze({ model, records, sourceProblems: problems, options: translate })) });
   return { outputs, groups };
+}
+
+/** The statuses Switchyard writes to Gateway API objects (the model's view; NACKs come on top in a cluster). */
+function gatewayApiStatusView(resolution: ReturnType<MeshModel['gatewayApiStatus']>): unknown {
+  return {
+    gatewayClasses: resolution.classes,
+    gateways: resolution.gateways.map((g) => ({
+      gateway: g.key,
+      addresses: g.addresses,
+      conditions: g.conditions,
+      listeners: g.listenerStatuses,
+    })),
+    routes: resolution.routes.map((r) => ({ route: `${r.kind} ${r.namespace}/${r.name}`, parents: r.parents })),
+  };
 }
 
 /** Every resource encodes with Envoy's protos and decodes to the same bytes again: nothing unknown, nothing lost. */

@@ -42,6 +42,19 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
     namespaced: true,
     statusSubresource: true,
   },
+  // Gateway API (standard channel), with the status subresource the upstream CRDs declare.
+  {
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    plural: 'gatewayclasses',
+    kind: 'GatewayClass',
+    namespaced: false,
+    statusSubresource: true,
+  },
+  { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', kind: 'Gateway', namespaced: true, statusSubresource: true },
+  { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true, statusSubresource: true },
+  { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', kind: 'GRPCRoute', namespaced: true, statusSubresource: true },
+  { group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', kind: 'ReferenceGrant', namespaced: true },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   {
@@ -92,6 +105,8 @@ interface KubeApiServerOptions {
   historyLimit?: number;
   /** How often a watch that asked for bookmarks gets one. Default 1000 ms. */
   bookmarkIntervalMs?: number;
+  /** Kinds this server does not serve (a cluster without those CRDs): their paths answer 404. */
+  withoutKinds?: string[];
 }
 
 interface WriteRecord {
@@ -219,7 +234,7 @@ export class KubeApiServer {
     this.historyLimit = options.historyLimit ?? 1000;
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
     this.portNumber = options.port ?? 0;
-    for (const type of RESOURCE_TYPES)
+    for (const type of RESOURCE_TYPES.filter((t) => !options.withoutKinds?.includes(t.kind)))
       this.stores.set(this.typeKey(type.group, type.plural), { type, objects: new Map(), history: [], compactedRv: 0 });
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('connection', (socket) => {
