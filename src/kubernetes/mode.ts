@@ -4,6 +4,7 @@ import { startSwitchyard, type Switchyard, type SwitchyardOptions } from '../app
 import { LeaderElector, type LeaderElectionOptions } from './leader.js';
 import { NackTracker, PolicyStatusWriter } from './policy-status.js';
 import { IngressStatusWriter, type IngressStatusAddressSource } from './ingress-status.js';
+import { GatewayStatusWriter } from './gateway-status.js';
 import { EventRecorder, type ProblemFeed } from './event-recorder.js';
 import { KubernetesSource, type KubernetesSourceOptions } from '../sources/kubernetes.js';
 import { kubernetesSecretAccessReview } from './secret-access-review.js';
@@ -33,6 +34,8 @@ export interface KubernetesMode {
   leader: LeaderElector;
   statusWriter: PolicyStatusWriter | undefined;
   ingressStatusWriter: IngressStatusWriter | undefined;
+  /** Gateway API status (GatewayClasses, Gateways, routes of ours); with writeStatus. */
+  gatewayStatusWriter: GatewayStatusWriter | undefined;
   eventRecorder: EventRecorder | undefined;
   nacks: NackTracker;
   injection: InjectionWebhook | undefined;
@@ -86,11 +89,24 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
           ...status,
         })
       : undefined;
+  const gatewayStatusWriter = writeStatus
+    ? new GatewayStatusWriter({
+        kubeConfig: source.config,
+        source,
+        pipeline: app.pipeline,
+        nacks,
+        server: app.server,
+        leader,
+        ready: app.ready,
+        ...status,
+      })
+    : undefined;
   const feed = problems ?? app.pipeline.problemTracker;
   const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
   const injection = injectionSettings ? await startInjectionWebhook(injectionSettings, source.config, leader, lease.namespace) : undefined;
   statusWriter?.start();
   ingressStatusWriter?.start();
+  gatewayStatusWriter?.start();
   eventRecorder?.start();
   leader.start();
   let stopped = false;
@@ -100,6 +116,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     leader,
     statusWriter,
     ingressStatusWriter,
+    gatewayStatusWriter,
     eventRecorder,
     nacks,
     injection,
@@ -109,6 +126,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
       await injection?.stop();
       await statusWriter?.stop();
       await ingressStatusWriter?.stop();
+      await gatewayStatusWriter?.stop();
       await eventRecorder?.stop();
       await leader.stop({ release: stopOptions.releaseLease ?? true });
       nacks.detach();
