@@ -23,8 +23,9 @@ const CLUSTER_SCOPED = new Set([
 ]);
 
 /** Separate installs with their own kustomization: an edge gateway, an example application, the
- * mesh CA (cert-manager issuers, installed before), and the plain-text opt-out overlay. */
-const SEPARATE_INSTALLS = new Set(['gateway', 'examples', 'mesh-ca', 'overlays']);
+ * mesh CA (cert-manager issuers, installed before), the plain-text opt-out overlay, and the
+ * GatewayClass (installed after the upstream Gateway API CRDs). */
+const SEPARATE_INSTALLS = new Set(['gateway', 'examples', 'mesh-ca', 'overlays', 'gateway-api']);
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -147,6 +148,12 @@ describe('deploy/', () => {
       'switchyard.dev/trafficpolicies': read,
       'switchyard.dev/trafficpolicies/status': ['patch'],
       'networking.k8s.io/ingresses/status': ['patch'],
+      ...Object.fromEntries(
+        ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((r) => [`gateway.networking.k8s.io/${r}`, read]),
+      ),
+      ...Object.fromEntries(
+        ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes'].map((r) => [`gateway.networking.k8s.io/${r}/status`, ['patch']]),
+      ),
       'events.k8s.io/events': ['create'],
       'authorization.k8s.io/subjectaccessreviews': ['create'],
     });
@@ -158,6 +165,8 @@ describe('deploy/', () => {
       ['custom kinds get', 'src/kubernetes/event-recorder.ts', 'getNamespacedCustomObject('],
       ['trafficpolicies/status patch', 'src/kubernetes/policy-status.ts', 'patchNamespacedCustomObjectStatus('],
       ['ingresses/status patch', 'src/kubernetes/ingress-status.ts', 'patchNamespacedIngressStatus('],
+      ['gateways, httproutes, grpcroutes /status patch', 'src/kubernetes/gateway-status.ts', 'patchNamespacedCustomObjectStatus('],
+      ['gatewayclasses/status patch', 'src/kubernetes/gateway-status.ts', 'patchClusterCustomObjectStatus('],
       ['events create', 'src/kubernetes/event-recorder.ts', 'createNamespacedEvent('],
       ['subjectaccessreviews create', 'src/kubernetes/secret-access-review.ts', 'createSubjectAccessReview('],
       ['leases get', 'src/kubernetes/leader.ts', 'readNamespacedLease('],

@@ -174,3 +174,15 @@ describe('the Gateway API model', () => {
     ]);
   });
 });
+
+describe('deploy/gateway-api', () => {
+  it('holds a GatewayClass naming our controller, valid as Switchyard reads it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const parsed = parseManifests(readFileSync('deploy/gateway-api/gatewayclass.yaml', 'utf8'), 'gatewayclass.yaml');
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.objects.map((o) => [o.object.kind, validateObject(o.object)])).toEqual([['GatewayClass', []]]);
+    expect((parsed.objects[0].object as { spec: { controllerName: string } }).spec.controllerName).toBe(
+      'switchyard.dev/gateway-controller',
+    );
+  });
+});
