@@ -10,6 +10,7 @@ import type {
   GatewayListenerSpec,
   GatewayObject,
   GRPCRouteObject,
+  LabelSelector,
   HTTPRouteFilterSpec,
   HTTPRouteObject,
   ParentReference,
@@ -90,6 +91,8 @@ export interface GatewayRouteRule {
   /** 0 disables. */
   requestTimeoutMs?: number;
   backendRequestTimeoutMs?: number;
+  /** The route's creationTimestamp in ms (precedence: the older route first). */
+  created?: number;
 }
 
 export interface GatewayListenerInfo {
@@ -158,6 +161,8 @@ export interface GatewayApiInput {
   service(key: string): ServiceInfo | undefined;
   services(): readonly ServiceInfo[];
   tlsCertificate(namespace: string, name: string): TlsCertificate;
+  /** A Namespace's labels; undefined when it is not known (not read, or absent). */
+  namespaceLabels(namespace: string): Record<string, string> | undefined;
 }
 
 // ---- helpers --------------------------------------------------------------------------------------
@@ -339,6 +344,32 @@ function ruleFilters(
   return { filters: result, ...(unsupported ? { unsupported } : {}) };
 }
 
+/** Kubernetes label selector semantics; an empty selector selects every namespace. */
+export function selectorMatches(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const expression of selector.matchExpressions ?? []) {
+    const has = Object.prototype.hasOwnProperty.call(labels, expression.key);
+    const values = expression.values ?? [];
+    switch (expression.operator) {
+      case 'In':
+        if (!has || !values.includes(labels[expression.key])) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(labels[expression.key])) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 // ---- routes -----------------------------------------------------------------------------------
 
 /** One rule's matches and resolution, before attachment to listeners. */
@@ -498,7 +529,7 @@ const PATH_RANK: Record<GatewayPathMatch['kind'], number> = { exact: 0, regex: 1
  * prefixes, longer values first; then a method match; more header matches; more query
  * parameter matches; then the older route; then the route's namespace/name; then rule and match order.
  */
-export function comparePrecedence(a: GatewayRouteRule & { created?: number }, b: GatewayRouteRule & { created?: number }): number {
+export function comparePrecedence(a: GatewayRouteRule, b: GatewayRouteRule): number {
   const byKind = PATH_RANK[a.match.path.kind] - PATH_RANK[b.match.path.kind];
   if (byKind !== 0) return byKind;
   if (a.match.path.value.length !== b.match.path.value.length) return b.match.path.value.length - a.match.path.value.length;
@@ -526,7 +557,7 @@ interface ListenerWork {
   resolvedRefs: { ok: boolean; reason: string; message: string };
   supportedKinds: RouteKind[];
   certificates: Array<{ namespace: string; name: string }>;
-  rules: Array<GatewayRouteRule & { created?: number }>;
+  rules: GatewayRouteRule[];
   attachedRoutes: Set<string>;
 }
 
@@ -733,7 +764,7 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
       const generation = route.generation;
       const conditions: Condition[] = [];
       status.parents.push({ parentRef, conditions });
-      const accepted = attach(route, work.listeners, work.gateway, parentRef);
+      const accepted = attach(input, route, work.listeners, work.gateway, parentRef);
       if (accepted.ok) for (const key of route.serviceKeys) work.serviceKeys.add(key);
       conditions.push(condition('Accepted', accepted.ok, accepted.reason, accepted.message, generation));
       if (route.refProblems.length) {
@@ -784,7 +815,7 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
         ...(l.spec.hostname !== undefined ? { hostname: l.spec.hostname } : {}),
         certificates: l.certificates,
         programmed: true,
-        rules: [...l.rules].sort(comparePrecedence).map(({ created: _created, ...rule }) => rule),
+        rules: [...l.rules].sort(comparePrecedence),
       })),
       conditions: [
         invalid.length === 0
@@ -823,6 +854,7 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
  * rules to each and says whether (and why not) the route was accepted.
  */
 function attach(
+  input: GatewayApiInput,
   route: PreparedRoute,
   listeners: ListenerWork[],
   gateway: GatewayObject,
@@ -846,18 +878,23 @@ function attach(
   }
   if (route.unsupported) return { ok: false, reason: 'UnsupportedValue', message: route.unsupported };
   const allowed = selected.filter((l) => {
-    const from = l.spec.allowedRoutes?.namespaces?.from ?? 'Same';
-    const namespaceOk = from === 'All' || (from === 'Same' && route.namespace === gatewayNamespace);
+    const namespaces = l.spec.allowedRoutes?.namespaces;
+    const from = namespaces?.from ?? 'Same';
+    const namespaceOk =
+      from === 'All' ||
+      (from === 'Same' && route.namespace === gatewayNamespace) ||
+      (from === 'Selector' && selectorMatches(namespaces?.selector ?? {}, input.namespaceLabels(route.namespace) ?? {}));
     return namespaceOk && l.supportedKinds.includes(route.kind);
   });
   if (allowed.length === 0) {
     const selectors = selected.some((l) => l.spec.allowedRoutes?.namespaces?.from === 'Selector');
+    const unknown = selectors && input.namespaceLabels(route.namespace) === undefined;
     return {
       ok: false,
       reason: 'NotAllowedByListeners',
       message:
         `no listener of ${gatewayName} allows ${route.kind}s from namespace ${route.namespace}` +
-        (selectors ? ' (namespace selectors are not supported by Switchyard yet: use from: All or Same)' : ''),
+        (unknown ? ` (the labels of namespace ${route.namespace} are not known, so no namespace selector matches it)` : ''),
     };
   }
   let attached = 0;

@@ -95,6 +95,8 @@ export class MeshModel {
   private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
   private gatewayApiResolution: GatewayApiResolution = { classes: [], gateways: [], routes: [] };
   private gatewayApiSignature = '';
+  /** The labels of every Namespace (Gateway listeners select route namespaces by them). */
+  private readonly namespaceLabels = new Map<string, Record<string, string>>();
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
@@ -128,7 +130,7 @@ export class MeshModel {
     // Gateway API: routes depend on Services (ports, protocols), Secrets (certificates), the
     // gateways' own Services (addresses) and each other; resolved again when any of those changed.
     const gatewayApiInputs = events.some(
-      (e) => GATEWAY_API_KIND_SET.has(e.ref.kind) || e.ref.kind === 'Service' || e.ref.kind === 'Secret',
+      (e) => GATEWAY_API_KIND_SET.has(e.ref.kind) || e.ref.kind === 'Service' || e.ref.kind === 'Secret' || e.ref.kind === 'Namespace',
     );
     if (gatewayApiInputs && (change.all || this.hasGatewayApiObjects() || this.gatewayApiResolution.gateways.length > 0)) {
       this.resolveGatewayApi(change);
@@ -296,6 +298,7 @@ export class MeshModel {
       service: (key) => this.serviceInfos.get(key),
       services: () => this.services(),
       tlsCertificate: (namespace, name) => this.tlsCertificate(namespace, name),
+      namespaceLabels: (namespace) => this.namespaceLabels.get(namespace),
     });
     const signature = JSON.stringify(resolution);
     if (signature === this.gatewayApiSignature) return;
@@ -308,7 +311,7 @@ export class MeshModel {
 
   private applyOne(event: SourceEvent, change: ModelChange, changedServices: Set<string>): void {
     const { kind, namespace, name } = event.ref;
-    const key = kind === 'IngressClass' || kind === 'GatewayClass' ? name : objectKey(namespace, name);
+    const key = kind === 'IngressClass' || kind === 'GatewayClass' || kind === 'Namespace' ? name : objectKey(namespace, name);
     if (event.type === 'rejected') {
       if (kind === 'TrafficPolicy') {
         const entry: PolicyEntry = this.policies.get(key) ?? { namespace, name };
@@ -395,6 +398,10 @@ export class MeshModel {
         else this.secretObjects.delete(key);
         this.certificates.delete(key);
         change.secrets.add(key);
+        break;
+      case 'Namespace':
+        if (object) this.namespaceLabels.set(name, { ...(object.metadata.labels ?? {}) });
+        else this.namespaceLabels.delete(name);
         break;
       default: {
         let objects = this.gatewayApiObjects.get(kind);

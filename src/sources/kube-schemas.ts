@@ -19,10 +19,11 @@ export const API_VERSIONS: Record<ResourceKind, string> = {
   IngressClass: 'networking.k8s.io/v1',
   Secret: 'v1',
   TrafficPolicy: 'switchyard.dev/v1alpha1',
+  Namespace: 'v1',
   ...GATEWAY_API_VERSIONS,
 };
 
-export const CLUSTER_SCOPED_KINDS: ReadonlySet<ResourceKind> = new Set(['IngressClass', 'GatewayClass']);
+export const CLUSTER_SCOPED_KINDS: ReadonlySet<ResourceKind> = new Set(['IngressClass', 'GatewayClass', 'Namespace']);
 
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
 const port = { type: 'integer', minimum: 1, maximum: 65535 };
@@ -207,6 +208,7 @@ const BODY_SCHEMAS: Record<ResourceKind, object | undefined> = {
   },
   // TrafficPolicy's body is checked against the CRD (crd-schema.ts).
   TrafficPolicy: undefined,
+  Namespace: undefined,
   ...GATEWAY_API_BODY_SCHEMAS,
 };
 

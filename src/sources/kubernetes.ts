@@ -85,6 +85,8 @@ interface KindSpec {
   fieldSelector?: string;
   /** A kind whose CRDs may not be installed (Gateway API): a 404 means "none", not a failure. */
   optional?: boolean;
+  /** A kind the service account may not be allowed to read (Namespaces, with namespaced RBAC): a 403 means "none". */
+  mayBeForbidden?: boolean;
 }
 
 /** The plural resource name of each Gateway API kind. */
@@ -152,6 +154,15 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
           : (custom.listNamespacedCustomObject({ namespace, ...resource }) as Promise<ListPage>);
       },
       usesLabelSelector: true,
+    },
+    {
+      // Only for their labels: a Gateway listener may select route namespaces by them.
+      kind: 'Namespace',
+      path: () => '/api/v1/namespaces',
+      list: (_namespace, page) => core.listNamespace(page),
+      usesLabelSelector: false,
+      optional: true,
+      mayBeForbidden: true,
     },
     ...GATEWAY_API_KINDS.map((kind): KindSpec => {
       const version = API_VERSIONS[kind].split('/')[1];
@@ -415,8 +426,8 @@ class KindInformer {
    * The kind's CRD is not installed: there are none of it. That is a state, not an outage, so the
    * informer counts as listed and connected, and looks again now and then for the CRD.
    */
-  private absent(): void {
-    this.owner.kindAbsent(this);
+  private absent(code: number): void {
+    this.owner.kindAbsent(this, code);
     if (!this.listed) {
       this.listed = true;
       this.owner.informerListed();
@@ -438,7 +449,8 @@ class KindInformer {
 
   private failed(error: unknown): void {
     if (this.stopped) return;
-    if (this.spec.optional && httpStatus(error) === 404) return this.absent();
+    const code = httpStatus(error);
+    if (this.spec.optional && (code === 404 || (this.spec.mayBeForbidden && code === 403))) return this.absent(code);
     this.errors++;
     this.setConnected(false);
     this.owner.informerFailed(this, error);
@@ -572,9 +584,19 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   // ---- called by the informers --------------------------------------------------------------
 
   /** @internal A kind's CRD is not installed. */
-  kindAbsent(informer: KindInformer): void {
+  kindAbsent(informer: KindInformer, code: number): void {
     if (this.absentLogged.has(informer.spec.kind)) return;
     this.absentLogged.add(informer.spec.kind);
+    if (code === 403) {
+      log.warn(
+        'Kubernetes API server forbids listing this kind; reading none (Gateway listeners with a namespace selector then admit no route)',
+        {
+          kind: informer.spec.kind,
+          fix: 'grant list/watch on namespaces (deploy/rbac.yaml)',
+        },
+      );
+      return;
+    }
     log.info('Kubernetes API server does not serve this kind (its CRD is not installed); reading none until it does', {
       kind: informer.spec.kind,
     });

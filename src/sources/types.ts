@@ -3,7 +3,8 @@
 // fields); the model checks meaning (references, one policy per Service).
 import type { ManifestError } from './manifests.js';
 
-export type ResourceKind = 'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | GatewayApiKind;
+export type ResourceKind =
+  'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | 'Namespace' | GatewayApiKind;
 
 /** The Gateway API kinds Switchyard reads (standard channel). */
 export type GatewayApiKind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
@@ -17,6 +18,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'IngressClass',
   'Secret',
   'TrafficPolicy',
+  'Namespace',
   ...GATEWAY_API_KINDS,
 ];
 
@@ -190,6 +192,11 @@ export interface TrafficPolicyObject extends KubeObjectBase {
   kind: 'TrafficPolicy';
   spec: TrafficPolicySpec;
   status?: { observedGeneration?: number; conditions?: Condition[] };
+}
+
+// ---- core/v1 Namespace (only its labels: Gateway listeners select route namespaces by them) ----
+export interface NamespaceObject extends KubeObjectBase {
+  kind: 'Namespace';
 }
 
 // ---- gateway.networking.k8s.io (Gateway API, standard channel) -------------------------------------

@@ -7,6 +7,7 @@
 // applies; its route-level parts (hashing, retries, timeout) are carried onto the rule's route.
 import {
   compare,
+  comparePrecedence,
   protoDuration,
   type GatewayInfo,
   type GatewayListenerInfo,
@@ -195,24 +196,43 @@ function connectionManager(statPrefix: string, routeConfigName: string): Record<
   };
 }
 
+/** How closely a listener's hostname matches a host: exact 3, a wildcard by its length, none 0; -1: no match. */
+function listenerMatch(listenerHost: string | undefined, host: string): number {
+  if (listenerHost === undefined) return 0;
+  if (listenerHost === host) return Number.MAX_SAFE_INTEGER;
+  if (listenerHost.startsWith('*.') && host.endsWith(listenerHost.slice(1)) && host !== listenerHost.slice(2)) return listenerHost.length;
+  return -1;
+}
+
+/**
+ * The virtual hosts of one port. A request goes to the listener whose hostname matches its host
+ * most closely (exact, then the longest wildcard, then none), and only that listener's routes
+ * apply: a host's virtual host gets the rules of that listener alone, in precedence order.
+ */
 function virtualHosts(model: MeshModel, listeners: GatewayListenerInfo[], problems: string[]): Record<string, unknown>[] {
-  const byHost = new Map<string, GatewayRouteRule[]>();
+  const byHost = new Map<string, Array<{ listener: GatewayListenerInfo; rule: GatewayRouteRule }>>();
   for (const listener of listeners) {
     for (const rule of listener.rules) {
       for (const host of rule.hostnames) {
         const list = byHost.get(host) ?? [];
-        list.push(rule);
+        list.push({ listener, rule });
         byHost.set(host, list);
       }
     }
   }
   const hosts = [...byHost.keys()].sort((a, b) => (a === '*' ? 1 : b === '*' ? -1 : compare(a, b)));
   return hosts.map((host) => {
+    const owner = [...listeners].sort((a, b) => listenerMatch(b.hostname, host) - listenerMatch(a.hostname, host))[0];
+    const rules = byHost
+      .get(host)!
+      .filter((entry) => entry.listener === owner)
+      .map((entry) => entry.rule)
+      .sort(comparePrecedence);
     const seen = new Set<string>();
     const routes: Record<string, unknown>[] = [];
-    for (const rule of byHost.get(host)!) {
+    for (const rule of rules) {
       const route = envoyRoute(model, rule, problems);
-      // A rule attached through two listeners of one port appears once.
+      // A rule attached to one listener through two parentRefs appears once.
       if (seen.has(route.name as string)) continue;
       seen.add(route.name as string);
       routes.push(route);

@@ -142,6 +142,7 @@ describe('deploy/', () => {
     expect(Object.fromEntries([...grants].map(([key, verbs]) => [key, [...verbs].sort()]))).toEqual({
       'core/services': read,
       'core/secrets': read,
+      'core/namespaces': read,
       'discovery.k8s.io/endpointslices': read,
       'networking.k8s.io/ingresses': read,
       'networking.k8s.io/ingressclasses': read,

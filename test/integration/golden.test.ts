@@ -142,7 +142,7 @@ async function renderCase(name: string): Promise<RenderedCase> {
   return { outputs, groups };
 }
 
-/** The statuses Switchyard writes to Gateway API objects (the model's view; NACKs come on top in a cluster). */
+/** The statuses Switchyard writes to Gateway API objects: the model's view (in a cluster, NACKs and a missing address come on top). */
 function gatewayApiStatusView(resolution: ReturnType<MeshModel['gatewayApiStatus']>): unknown {
   return {
     gatewayClasses: resolution.classes,

@@ -188,6 +188,26 @@ describe('Gateway API in Kubernetes mode', () => {
     expect(status('HTTPRoute', NS, 'vault')!.parents).toEqual([foreign]);
   });
 
+  it("a listener admitting namespaces by label follows the labels of the route's Namespace", async () => {
+    api.apply(
+      gateway([
+        {
+          name: 'http',
+          port: 8080,
+          protocol: 'HTTP',
+          allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { edge: 'yes' } } } },
+        },
+      ]),
+    );
+    api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { edge: 'no' } } });
+    api.apply(reviewsRoute());
+    await start();
+    await eventually('NotAllowedByListeners', () => routeCondition('reviews', 'Accepted')?.reason === 'NotAllowedByListeners');
+    api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { edge: 'yes' } } });
+    await eventually('accepted', () => routeCondition('reviews', 'Accepted')?.status === 'True');
+    expect((status('Gateway', 'infra', 'edge')!.listeners as JsonObject[])[0].attachedRoutes).toBe(1);
+  });
+
   it('a listener without a usable certificate, and a Gateway without an address, say so; both are corrected', async () => {
     api.delete('Service', 'infra', 'edge-gateway');
     api.apply(

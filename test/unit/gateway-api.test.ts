@@ -3,6 +3,7 @@
 import { validateObject } from '../../src/sources/manifests.js';
 import { parseManifests } from '../../src/sources/manifests.js';
 import { intersectHostnames, MeshModel } from '../../src/model/index.js';
+import { selectorMatches } from '../../src/model/gateway-api.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { KubeObject } from '../../src/sources/types.js';
 import { remove, upsert } from '../support/builders.js';
@@ -128,7 +129,57 @@ describe('hostname intersection', () => {
   });
 });
 
+describe('namespace selectors', () => {
+  it('match labels and expressions as Kubernetes does', () => {
+    const labels = { team: 'shop', tier: 'web' };
+    expect(selectorMatches({}, {})).toBe(true);
+    expect(selectorMatches({ matchLabels: { team: 'shop' } }, labels)).toBe(true);
+    expect(selectorMatches({ matchLabels: { team: 'ads' } }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'api'] }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web'] }] }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'DoesNotExist' }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'Exists' }] }, labels)).toBe(false);
+  });
+});
+
 describe('the Gateway API model', () => {
+  it('gives a host to the listener matching it most closely: routes attached to a wider listener do not apply there', () => {
+    const model = new MeshModel();
+    const twoListeners = {
+      ...gateway,
+      spec: {
+        gatewayClassName: 'switchyard',
+        listeners: [
+          { name: 'wide', port: 8080, protocol: 'HTTP', hostname: '*.example.com' },
+          { name: 'narrow', port: 8080, protocol: 'HTTP', hostname: 'a.example.com' },
+        ],
+      },
+    };
+    const wide = route(
+      {
+        parentRefs: [{ name: 'edge', sectionName: 'wide' }],
+        hostnames: ['a.example.com', 'b.example.com'],
+        rules: [{ backendRefs: [{ name: 'web', port: 80 }] }],
+      },
+      'wide',
+    );
+    const narrow = route(
+      {
+        parentRefs: [{ name: 'edge', sectionName: 'narrow' }],
+        rules: [{ matches: [{ path: { type: 'Exact', value: '/n' } }], backendRefs: [{ name: 'web', port: 80 }] }],
+      },
+      'narrow',
+    );
+    model.apply([gatewayClass, twoListeners, web, wide, narrow].map((o) => upsert(o as unknown as KubeObject)));
+    const config = translateGateway(model, 'shop/edge').routes[0].value as {
+      virtualHosts: Array<{ name: string; routes: Array<{ name: string }> }>;
+    };
+    expect(config.virtualHosts.map((v) => [v.name, v.routes.map((r) => r.name)])).toEqual([
+      ['a.example.com', ['HTTPRoute/shop/narrow/rules/0/matches/0']],
+      ['b.example.com', ['HTTPRoute/shop/wide/rules/0/matches/0']],
+    ]);
+  });
+
   it('attaches a route when its Service appears, drops it when the route goes, and leaves other gateways alone', () => {
     const model = new MeshModel();
     model.apply(
