@@ -48,6 +48,7 @@ export function normalizePolicy(policyKey: string, namespace: string, spec: Traf
       match: routeMatch(route.match),
       backends: backends(namespace, route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : [])),
     })),
+    ...(spec.rateLimit ? { rateLimit: rateLimit(spec.rateLimit) } : {}),
     ...optional('timeoutMs', ms(spec.timeout)),
     ...(retries
       ? {
@@ -141,4 +142,11 @@ function healthCheck(hc: NonNullable<TrafficPolicySpec['healthCheck']>): PolicyH
     healthyThreshold: hc.healthyThreshold ?? HEALTH_CHECK_DEFAULTS.healthyThreshold,
     unhealthyThreshold: hc.unhealthyThreshold ?? HEALTH_CHECK_DEFAULTS.unhealthyThreshold,
   };
+}
+
+/** The token bucket of a (valid) rateLimit: the rate per second or per minute; burst defaults to the rate. */
+function rateLimit(limit: NonNullable<TrafficPolicySpec['rateLimit']>): NonNullable<ServicePolicy['rateLimit']> {
+  const perSecond = limit.requestsPerSecond !== undefined;
+  const tokensPerFill = (perSecond ? limit.requestsPerSecond : limit.requestsPerMinute) ?? 1;
+  return { tokensPerFill, fillIntervalMs: perSecond ? 1000 : 60_000, maxTokens: limit.burst ?? tokensPerFill };
 }

@@ -161,6 +161,8 @@ export interface ServicePolicy {
   healthCheck?: PolicyHealthCheck;
   preferLocalZone: boolean;
   failoverZones: string[];
+  /** A token bucket per gateway proxy: `tokensPerFill` every `fillIntervalMs`, at most `maxTokens`. */
+  rateLimit?: { tokensPerFill: number; fillIntervalMs: number; maxTokens: number };
 }
 
 // ---- Secrets, normalized (secret.ts) -------------------------------------------------------------

@@ -18,7 +18,8 @@ type SchemaNode = Record<string, unknown> & {
   type?: string;
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
-  'x-kubernetes-validations'?: Array<{ rule: string; message?: string }>;
+  /** fieldPath (Kubernetes 1.28+): the field a failed rule is reported on, relative to the object carrying it. */
+  'x-kubernetes-validations'?: Array<{ rule: string; message?: string; fieldPath?: string }>;
 };
 
 /** Finds the CRD by walking up from this module: src/sources/ under ts-jest, dist/src/sources/ after tsc. */
@@ -78,6 +79,13 @@ export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
   '(has(self.exact) ? 1 : 0) + (has(self.regex) ? 1 : 0) + (has(self.present) ? 1 : 0) <= 1': (self: Entry) =>
     ['exact', 'regex', 'present'].filter((key) => has(self, key)).length <= 1,
   '!has(self.port) || has(self.backend)': (self: Entry) => !has(self, 'port') || has(self, 'backend'),
+  '(has(self.requestsPerSecond) ? 1 : 0) + (has(self.requestsPerMinute) ? 1 : 0) == 1': (self: Entry) =>
+    ['requestsPerSecond', 'requestsPerMinute'].filter((key) => has(self, key)).length === 1,
+  '!has(self.burst) || self.burst >= (has(self.requestsPerSecond) ? self.requestsPerSecond : (has(self.requestsPerMinute) ? self.requestsPerMinute : 0))':
+    (self: Entry) =>
+      !has(self, 'burst') ||
+      (self.burst as number) >=
+        ((has(self, 'requestsPerSecond') ? self.requestsPerSecond : has(self, 'requestsPerMinute') ? self.requestsPerMinute : 0) as number),
 };
 
 /** Every x-kubernetes-validations rule in a schema, with the schema path that carries it. */
@@ -95,8 +103,9 @@ export function celRules(schema: SchemaNode, at = ''): CelRule[] {
 
 function checkCelRules(schema: SchemaNode, value: unknown, instancePath: string, messages: string[]): void {
   if (value === undefined || value === null) return;
-  for (const { rule, message } of schema['x-kubernetes-validations'] ?? []) {
-    if (!CEL_RULE_CHECKS[rule](value)) messages.push(`${fieldPath(instancePath)}: ${message ?? `fails ${rule}`}`);
+  for (const { rule, message, fieldPath: at } of schema['x-kubernetes-validations'] ?? []) {
+    const path = at ? `${instancePath}${at.replaceAll('.', '/')}` : instancePath;
+    if (!CEL_RULE_CHECKS[rule](value)) messages.push(`${fieldPath(path)}: ${message ?? `fails ${rule}`}`);
   }
   if (schema.properties && typeof value === 'object' && !Array.isArray(value)) {
     for (const [key, child] of Object.entries(schema.properties)) {

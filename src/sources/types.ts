@@ -177,6 +177,8 @@ export interface TrafficPolicySpec {
     unhealthyThreshold?: number;
   };
   locality?: { preferLocalZone?: boolean; failoverZones?: string[] };
+  /** A local (per gateway proxy) token bucket on requests to the Service. */
+  rateLimit?: { requestsPerSecond?: number; requestsPerMinute?: number; burst?: number };
 }
 
 export interface Condition {

@@ -23,10 +23,10 @@ import { clusterName, gatewayListenerName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
+import { gatewayConnectionManager } from './gateway-hcm.js';
+import { routeRateLimit, usesRateLimit } from './rate-limit.js';
 
 const GATEWAY_SHAPE = baselineShape('sidecar');
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const TLS_INSPECTOR_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
@@ -180,21 +180,10 @@ function envoyRoute(model: MeshModel, rule: GatewayRouteRule, problems: string[]
       `${rule.routeKind} ${rule.routeKey}: spec.rules[${rule.ruleIndex}]: backends that cannot be used are left out; their share goes to the others`,
     );
   }
-  return { ...base, route: forwardAction(model, rule) };
+  return { ...base, route: forwardAction(model, rule), ...routeRateLimit(model, rule.backends[0].serviceKey) };
 }
 
 // ---- listeners ------------------------------------------------------------------------------------
-
-function connectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
-  return {
-    '@type': HCM_TYPE,
-    statPrefix,
-    rds: { configSource: { ads: {}, resourceApiVersion: 'V3' }, routeConfigName },
-    stripAnyHostPort: true,
-    useRemoteAddress: { value: true },
-    httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
-  };
-}
 
 /** How closely a listener's hostname matches a host: exact 3, a wildcard by its length, none 0; -1: no match. */
 function listenerMatch(listenerHost: string | undefined, host: string): number {
@@ -286,10 +275,14 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
     const name = gatewayListenerName(gatewayKey, port);
     const https = group[0].protocol === 'HTTPS';
     const statPrefix = `gateway_${gateway.namespace}_${gateway.name}_${port}`;
+    const config = { name, virtualHosts: virtualHosts(model, group, problems) };
+    const rateLimited = usesRateLimit(config);
     const filterChains: Record<string, unknown>[] = [];
     if (!https) {
       filterChains.push({
-        filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: connectionManager(statPrefix, name) }],
+        filters: [
+          { name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(statPrefix, name, rateLimited) },
+        ],
       });
     } else {
       // Chains with a hostname first; the one without (if any) takes clients whose SNI no other names.
@@ -315,12 +308,14 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
               commonTlsContext: { tlsCertificateSdsSecretConfigs: configs, alpnProtocols: ['h2', 'http/1.1'] },
             },
           },
-          filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: connectionManager(statPrefix, name) }],
+          filters: [
+            { name: 'envoy.filters.network.http_connection_manager', typedConfig: gatewayConnectionManager(statPrefix, name, rateLimited) },
+          ],
         });
       }
       if (filterChains.length === 0) continue;
     }
-    routes.push({ typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts: virtualHosts(model, group, problems) } });
+    routes.push({ typeUrl: TypeUrl.RouteConfiguration, name, value: config });
     listeners.push({
       typeUrl: TypeUrl.Listener,
       name,

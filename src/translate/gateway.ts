@@ -22,12 +22,12 @@ import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { baselineShape } from '../clients/index.js';
 import { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
+import { gatewayConnectionManager } from './gateway-hcm.js';
+import { routeRateLimit, usesRateLimit } from './rate-limit.js';
 
 /** Gateways are Envoys: they get the sidecar's full-featured shape. */
 const GATEWAY_SHAPE = baselineShape('sidecar');
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
 
@@ -146,7 +146,7 @@ function backendRoutes(
   for (const route of serviceRoutes(model, resolved.service, resolved.port, 'sidecar', GATEWAY_SHAPE)) {
     const match = combineMatch(path, route.match);
     if (!match) continue;
-    routes.push({ name: `${name}/${route.name}`, match, route: route.action });
+    routes.push({ name: `${name}/${route.name}`, match, route: route.action, ...routeRateLimit(model, resolved.service.key) });
   }
   return routes;
 }
@@ -176,19 +176,6 @@ function virtualHosts(byHost: Map<string, RouteEntry[]>, listener: 'http' | 'htt
 }
 
 // ---- listeners ----------------------------------------------------------------------------------
-
-function gatewayConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
-  return {
-    '@type': HCM_TYPE,
-    statPrefix,
-    rds: { configSource: { ads: {}, resourceApiVersion: 'V3' }, routeConfigName },
-    // Clients may send `host:port`; virtual hosts list bare host names.
-    stripAnyHostPort: true,
-    // The edge: the peer's address is the client, not a hop to trust.
-    useRemoteAddress: { value: true },
-    httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
-  };
-}
 
 interface TlsChain {
   secretNamespace: string;
@@ -316,9 +303,9 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
 
   const httpName = gatewayListenerName(gatewayName, options.gatewayHttpPort);
   const httpsName = gatewayListenerName(gatewayName, options.gatewayHttpsPort);
-  const routes: XdsResource[] = [
-    { typeUrl: TypeUrl.RouteConfiguration, name: httpName, value: { name: httpName, virtualHosts: virtualHosts(byHost, 'http') } },
-  ];
+  const httpConfig = { name: httpName, virtualHosts: virtualHosts(byHost, 'http') };
+  const httpsConfig = { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') };
+  const routes: XdsResource[] = [{ typeUrl: TypeUrl.RouteConfiguration, name: httpName, value: httpConfig }];
   const listeners: XdsResource[] = [
     {
       typeUrl: TypeUrl.Listener,
@@ -332,7 +319,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
             filters: [
               {
                 name: 'envoy.filters.network.http_connection_manager',
-                typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_http`, httpName),
+                typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_http`, httpName, usesRateLimit(httpConfig)),
               },
             ],
           },
@@ -368,7 +355,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
       filters: [
         {
           name: 'envoy.filters.network.http_connection_manager',
-          typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_https`, httpsName),
+          typedConfig: gatewayConnectionManager(`gateway_${gatewayName}_https`, httpsName, usesRateLimit(httpsConfig)),
         },
       ],
     });
@@ -378,7 +365,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
     routes.push({
       typeUrl: TypeUrl.RouteConfiguration,
       name: httpsName,
-      value: { name: httpsName, virtualHosts: virtualHosts(byHost, 'https') },
+      value: httpsConfig,
     });
     listeners.push({
       typeUrl: TypeUrl.Listener,

@@ -28,6 +28,7 @@ const SPEC_KEYS: Record<keyof TrafficPolicySpec, true> = {
   outlierDetection: true,
   healthCheck: true,
   locality: true,
+  rateLimit: true,
 };
 const NESTED_KEYS: Record<string, Record<string, true>> = {
   'spec.targetRef': { kind: true, name: true } satisfies Record<keyof TrafficPolicySpec['targetRef'], true>,
@@ -85,6 +86,10 @@ const NESTED_KEYS: Record<string, Record<string, true>> = {
   } satisfies Record<keyof HealthCheck, true>,
   'spec.healthCheck.http': { path: true, host: true } satisfies Record<keyof NonNullable<HealthCheck['http']>, true>,
   'spec.locality': { preferLocalZone: true, failoverZones: true } satisfies Record<keyof NonNullable<TrafficPolicySpec['locality']>, true>,
+  'spec.rateLimit': { requestsPerSecond: true, requestsPerMinute: true, burst: true } satisfies Record<
+    keyof NonNullable<TrafficPolicySpec['rateLimit']>,
+    true
+  >,
 };
 
 type Node = Record<string, any>;

@@ -1,0 +1,44 @@
+// Local rate limits at gateways: a Service's TrafficPolicy rateLimit becomes Envoy's HTTP
+// local_ratelimit filter, configured per route (typed_per_filter_config) on the routes that send
+// to the Service. The filter in the connection manager is inert on its own; only routes carrying
+// a token bucket are limited. Requests over the limit get 429 with x-ratelimit-* headers.
+import { protoDuration, type MeshModel } from '../model/index.js';
+
+export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
+const LOCAL_RATE_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
+const ALWAYS = { numerator: 100, denominator: 'HUNDRED' };
+
+/** The connection manager's filter entry (goes before the router). */
+export function localRateLimitHttpFilter(): Record<string, unknown> {
+  return { name: LOCAL_RATE_LIMIT_FILTER, typedConfig: { '@type': LOCAL_RATE_LIMIT_TYPE, statPrefix: 'local_rate_limit' } };
+}
+
+/** `typedPerFilterConfig` for a route to this Service, or {} when its policy sets no rate limit. */
+export function routeRateLimit(model: MeshModel, serviceKey: string): Record<string, unknown> {
+  const limit = model.servicePolicy(serviceKey)?.rateLimit;
+  if (!limit) return {};
+  return {
+    typedPerFilterConfig: {
+      [LOCAL_RATE_LIMIT_FILTER]: {
+        '@type': LOCAL_RATE_LIMIT_TYPE,
+        statPrefix: `rate_limit_${serviceKey.replace('/', '_')}`,
+        tokenBucket: {
+          maxTokens: limit.maxTokens,
+          tokensPerFill: { value: limit.tokensPerFill },
+          fillInterval: protoDuration(limit.fillIntervalMs),
+        },
+        filterEnabled: { defaultValue: ALWAYS, runtimeKey: 'local_rate_limit_enabled' },
+        filterEnforced: { defaultValue: ALWAYS, runtimeKey: 'local_rate_limit_enforced' },
+        enableXRatelimitHeaders: 'DRAFT_VERSION_03',
+      },
+    },
+  };
+}
+
+/** Whether any route of a route configuration value carries a rate limit (its listener then needs the filter). */
+export function usesRateLimit(config: unknown): boolean {
+  const value = config as { virtualHosts?: Array<{ routes?: Array<{ typedPerFilterConfig?: Record<string, unknown> }> }> };
+  return (value.virtualHosts ?? []).some((vh) =>
+    (vh.routes ?? []).some((r) => r.typedPerFilterConfig?.[LOCAL_RATE_LIMIT_FILTER] !== undefined),
+  );
+}
