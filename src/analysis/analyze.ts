@@ -50,6 +50,7 @@ export class Analysis {
       const found = new Found();
       policies(found, model, records);
       ingresses(found, model, records, options);
+      gatewayApi(found, model);
       tcpPorts(found, model, options);
       this.modelWide = found.problems;
       this.byService.clear();
@@ -75,7 +76,12 @@ export class Analysis {
 
 function endpointsOnly(change: ModelChange): boolean {
   return (
-    !change.all && change.services.size === 0 && change.ingresses.size === 0 && change.secrets.size === 0 && change.policyStatus.size === 0
+    !change.all &&
+    !change.gatewayApi &&
+    change.services.size === 0 &&
+    change.ingresses.size === 0 &&
+    change.secrets.size === 0 &&
+    change.policyStatus.size === 0
   );
 }
 
@@ -371,6 +377,73 @@ export function scaleTo100(weights: number[]): number[] {
 }
 
 // ---- Ingresses ----------------------------------------------------------------------------------
+
+// ---- Gateway API ------------------------------------------------------------------------------------
+
+const LISTENER_FIXES: Record<string, string> = {
+  UnsupportedProtocol: 'use protocol HTTP or HTTPS (with tls.mode Terminate)',
+  ProtocolConflict: 'give listeners of different protocols different ports',
+  HostnameConflict: 'give listeners on one port different hostnames',
+  InvalidCertificateRef: 'name a valid kubernetes.io/tls Secret in tls.certificateRefs',
+  RefNotPermitted: "add a ReferenceGrant in the Secret's namespace that lets Gateways of this namespace refer to it",
+  InvalidRouteKinds: 'list only HTTPRoute and GRPCRoute in allowedRoutes.kinds',
+};
+
+const ROUTE_FIXES: Record<string, string> = {
+  NotAllowedByListeners: "attach to a listener whose allowedRoutes admit the route's namespace and kind",
+  NoMatchingListenerHostname: "give the route a hostname the listener's hostname covers, or none",
+  NoMatchingParent: 'name an existing listener (sectionName, port) that is served; see the Gateway status',
+  UnsupportedValue: 'remove the filter Switchyard does not support',
+  BackendNotFound: 'name an existing Service and one of its ports',
+  RefNotPermitted: "add a ReferenceGrant in the Service's namespace that lets routes of this namespace refer to it",
+  InvalidKind: 'name a Service (group "", kind Service)',
+  UnsupportedProtocol: 'set the backend port appProtocol to kubernetes.io/h2c or grpc',
+};
+
+/** What the Gateway API status says is wrong, as problems: the same reasons, where the objects are. */
+function gatewayApi(found: Found, model: MeshModel): void {
+  const resolution = model.gatewayApiStatus();
+  for (const gateway of resolution.gateways) {
+    const object = model.gatewayApiObject<{ spec: { listeners: Array<{ name: string }> } } & import('../sources/types.js').KubeObject>(
+      'Gateway',
+      gateway.namespace,
+      gateway.name,
+    );
+    gateway.listenerStatuses.forEach((listener) => {
+      const index = object?.spec.listeners.findIndex((l) => l.name === listener.name) ?? -1;
+      const bad = listener.conditions.find(
+        (c) => (c.type === 'Conflicted' ? c.status === 'True' : c.status === 'False') && c.type !== 'Programmed',
+      );
+      if (!bad) return;
+      found.add(
+        'GatewayListenerNotServed',
+        ref('Gateway', gateway.namespace, gateway.name),
+        leadingField(bad.message) ?? (index >= 0 ? `spec.listeners[${index}]` : undefined),
+        `Gateway ${gateway.key}: listener ${listener.name} is not served (${bad.type} ${bad.reason}): ${bad.message}`,
+        LISTENER_FIXES[bad.reason] ?? 'see the Gateway status',
+      );
+    });
+  }
+  for (const route of resolution.routes) {
+    const routeRef = ref(route.kind, route.namespace, route.name);
+    route.parents.forEach((parent, index) => {
+      const label = `${route.kind} ${route.namespace}/${route.name}`;
+      const parentName = `${parent.parentRef.namespace ?? route.namespace}/${parent.parentRef.name}`;
+      for (const condition of parent.conditions) {
+        if (condition.status !== 'False') continue;
+        const accepted = condition.type === 'Accepted';
+        found.add(
+          accepted ? 'GatewayRouteNotAccepted' : 'GatewayRouteRefsNotResolved',
+          routeRef,
+          leadingField(condition.message) ?? (accepted ? `spec.parentRefs[${index}]` : undefined),
+          `${label}: ${accepted ? `not attached to Gateway ${parentName}` : 'a reference does not resolve'} (${condition.reason}): ${condition.message}` +
+            (accepted ? '' : ' (its requests get 500)'),
+          ROUTE_FIXES[condition.reason] ?? 'see the route status',
+        );
+      }
+    });
+  }
+}
 
 function ingresses(found: Found, model: MeshModel, records: SourceRecords, options: TranslateOptions): void {
   const classes = ourIngressClasses(model, options);

@@ -24,6 +24,10 @@ export const PROBLEM_CODES = {
   IngressBackendUnsupported: 'error',
   IngressSecretNotFound: 'error',
   IngressSecretInvalid: 'error',
+  // ---- Gateway API (the reasons the objects' status carries)
+  GatewayListenerNotServed: 'error',
+  GatewayRouteNotAccepted: 'error',
+  GatewayRouteRefsNotResolved: 'error',
   // ---- Services and endpoints
   TcpPortConflict: 'warning',
   EndpointPortUnmatched: 'warning',
