@@ -4,7 +4,15 @@
 // `render`, `serve` (logs, metrics, /debug/problems) and the Kubernetes writers all show its
 // output, so they cannot disagree.
 import type { ManifestError } from '../sources/manifests.js';
-import type { ObjectOrigin, ObjectRef, ResourceKind, TrafficPolicyObject, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
+import type {
+  GatewayObject,
+  ObjectOrigin,
+  ObjectRef,
+  ResourceKind,
+  TrafficPolicyObject,
+  TrafficPolicySpec,
+  WeightedBackend,
+} from '../sources/types.js';
 import { checkPolicy, objectKey, SERVICE_NAME_LABEL, type IngressBackendRef, type MeshModel, type ModelChange } from '../model/index.js';
 import { isOurIngress, ourIngressClasses, tcpListenerSlots, translateOptions, type TranslateOptions } from '../translate/index.js';
 import { nearestWord } from '../sources/spelling.js';
@@ -404,11 +412,7 @@ const ROUTE_FIXES: Record<string, string> = {
 function gatewayApi(found: Found, model: MeshModel): void {
   const resolution = model.gatewayApiStatus();
   for (const gateway of resolution.gateways) {
-    const object = model.gatewayApiObject<{ spec: { listeners: Array<{ name: string }> } } & import('../sources/types.js').KubeObject>(
-      'Gateway',
-      gateway.namespace,
-      gateway.name,
-    );
+    const object = model.gatewayApiObject<GatewayObject>('Gateway', gateway.namespace, gateway.name);
     gateway.listenerStatuses.forEach((listener) => {
       const index = object?.spec.listeners.findIndex((l) => l.name === listener.name) ?? -1;
       const bad = listener.conditions.find(
