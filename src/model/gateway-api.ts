@@ -466,7 +466,9 @@ function prepareRoute(input: GatewayApiInput, route: HTTPRouteObject | GRPCRoute
   const refProblems: RefProblem[] = [];
   const serviceKeys = new Set<string>();
   let unsupported: string | undefined;
-  const rules: PreparedRule[] = (route.spec.rules ?? []).map((rule, ruleIndex) => {
+  // No rules: the CRD's default, one rule matching every path (and, with no backend, answering 500).
+  const specRules = (route.spec.rules ?? [{}]) as NonNullable<HTTPRouteObject['spec']['rules']>;
+  const rules: PreparedRule[] = specRules.map((rule, ruleIndex) => {
     const field = `spec.rules[${ruleIndex}]`;
     const resolved = ruleFilters(input, rule.filters, kind, namespace, field, refProblems);
     unsupported ??= resolved.unsupported;

@@ -105,6 +105,7 @@ function pathRewrite(
   return { prefixRewrite: path.value };
 }
 
+const WELL_KNOWN_PORTS: Record<string, number> = { http: 80, https: 443 };
 const REDIRECT_CODES: Record<number, string> = {
   301: 'MOVED_PERMANENTLY',
   302: 'FOUND',
@@ -115,13 +116,15 @@ const REDIRECT_CODES: Record<number, string> = {
 
 function redirectAction(rule: GatewayRouteRule): Record<string, unknown> {
   const redirect = rule.filters.redirect!;
+  const port = redirect.port ?? (redirect.scheme ? WELL_KNOWN_PORTS[redirect.scheme] : undefined);
   const path = redirect.path ? pathRewrite(rule, redirect.path) : {};
   // A redirect's path uses path_redirect for a full replacement.
   const pathFields = redirect.path?.type === 'ReplaceFullPath' ? { pathRedirect: redirect.path.value } : path;
   return {
     ...(redirect.scheme ? { schemeRedirect: redirect.scheme } : {}),
     ...(redirect.hostname ? { hostRedirect: redirect.hostname } : {}),
-    ...(redirect.port !== undefined ? { portRedirect: redirect.port } : {}),
+    // Without a port, a new scheme brings its well-known port (Envoy leaves 80 / 443 out of Location).
+    ...(port !== undefined ? { portRedirect: port } : {}),
     ...pathFields,
     responseCode: REDIRECT_CODES[redirect.statusCode] ?? 'FOUND',
   };
