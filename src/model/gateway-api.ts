@@ -150,6 +150,10 @@ export interface GatewayApiResolution {
   classes: GatewayClassStatusInfo[];
   gateways: GatewayInfo[];
   routes: RouteStatusInfo[];
+  /** Every Service a route names and every Secret a listener names, attached or not: a change to
+   * one of them can change the resolution; a change to any other cannot. */
+  referencedServices: string[];
+  referencedSecrets: string[];
 }
 
 export interface GatewayApiInput {
@@ -159,7 +163,8 @@ export interface GatewayApiInput {
   grpcRoutes: readonly GRPCRouteObject[];
   grants: readonly ReferenceGrantObject[];
   service(key: string): ServiceInfo | undefined;
-  services(): readonly ServiceInfo[];
+  /** The Services labelled gateway.networking.k8s.io/gateway-name (the gateways' own Services). */
+  gatewayServices(): readonly ServiceInfo[];
   tlsCertificate(namespace: string, name: string): TlsCertificate;
   /** A Namespace's labels; undefined when it is not known (not read, or absent). */
   namespaceLabels(namespace: string): Record<string, string> | undefined;
@@ -699,7 +704,7 @@ function gatewayAddresses(
   namespace: string,
   name: string,
 ): { service?: string; addresses: GatewayInfo['addresses'] } {
-  const service = input.services().find((s) => s.namespace === namespace && s.object.metadata.labels?.[GATEWAY_NAME_LABEL] === name);
+  const service = input.gatewayServices().find((s) => s.namespace === namespace && s.object.metadata.labels?.[GATEWAY_NAME_LABEL] === name);
   if (!service) return { addresses: [] };
   const object = service.object as ServiceObject & {
     spec: { externalIPs?: string[]; clusterIPs?: string[] };
@@ -847,7 +852,15 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
       ...(generation !== undefined ? { generation } : {}),
     });
   }
-  return { classes, gateways, routes };
+  const referencedServices = new Set(prepared.flatMap((route) => [...route.serviceKeys]));
+  const referencedSecrets = new Set(gateways.flatMap((gateway) => gateway.secretKeys));
+  return {
+    classes,
+    gateways,
+    routes,
+    referencedServices: [...referencedServices].sort(compare),
+    referencedSecrets: [...referencedSecrets].sort(compare),
+  };
 }
 
 /**

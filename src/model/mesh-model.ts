@@ -30,7 +30,7 @@ import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
-import { resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
+import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
   emptyChange,
   type EffectivePolicy,
@@ -93,7 +93,16 @@ export class MeshModel {
   private batchSeq = 0;
   /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
   private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
-  private gatewayApiResolution: GatewayApiResolution = { classes: [], gateways: [], routes: [] };
+  private gatewayApiResolution: GatewayApiResolution = {
+    classes: [],
+    gateways: [],
+    routes: [],
+    referencedServices: [],
+    referencedSecrets: [],
+  };
+  /** Keys of the Services labelled as a Gateway's own (their addresses are the Gateway's). */
+  private readonly gatewayServiceKeys = new Set<string>();
+  private gatewayServicesChanged = false;
   private gatewayApiSignature = '';
   /** The labels of every Namespace (Gateway listeners select route namespaces by them). */
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
@@ -129,9 +138,19 @@ export class MeshModel {
     }
     // Gateway API: routes depend on Services (ports, protocols), Secrets (certificates), the
     // gateways' own Services (addresses) and each other; resolved again when any of those changed.
-    const gatewayApiInputs = events.some(
-      (e) => GATEWAY_API_KIND_SET.has(e.ref.kind) || e.ref.kind === 'Service' || e.ref.kind === 'Secret' || e.ref.kind === 'Namespace',
-    );
+    // Only Services and Secrets the Gateway API objects name count (a mesh's other Services do not).
+    const referencedServices = new Set(this.gatewayApiResolution.referencedServices);
+    const referencedSecrets = new Set(this.gatewayApiResolution.referencedSecrets);
+    const gatewayApiInputs =
+      this.gatewayServicesChanged ||
+      events.some(
+        (e) =>
+          GATEWAY_API_KIND_SET.has(e.ref.kind) ||
+          e.ref.kind === 'Namespace' ||
+          (e.ref.kind === 'Service' && referencedServices.has(objectKey(e.ref.namespace, e.ref.name))) ||
+          (e.ref.kind === 'Secret' && referencedSecrets.has(objectKey(e.ref.namespace, e.ref.name))),
+      );
+    this.gatewayServicesChanged = false;
     if (gatewayApiInputs && (change.all || this.hasGatewayApiObjects() || this.gatewayApiResolution.gateways.length > 0)) {
       this.resolveGatewayApi(change);
     }
@@ -296,7 +315,7 @@ export class MeshModel {
       grpcRoutes: this.gatewayApiList<GRPCRouteObject>('GRPCRoute'),
       grants: this.gatewayApiList<ReferenceGrantObject>('ReferenceGrant'),
       service: (key) => this.serviceInfos.get(key),
-      services: () => this.services(),
+      gatewayServices: () => [...this.gatewayServiceKeys].sort(compare).flatMap((key) => this.serviceInfos.get(key) ?? []),
       tlsCertificate: (namespace, name) => this.tlsCertificate(namespace, name),
       namespaceLabels: (namespace) => this.namespaceLabels.get(namespace),
     });
@@ -329,12 +348,18 @@ export class MeshModel {
     }
     const object: KubeObject | undefined = event.type === 'upsert' ? event.object : undefined;
     switch (kind) {
-      case 'Service':
+      case 'Service': {
         this.endpointCache.delete(key);
         if (object) this.serviceInfos.set(key, serviceInfo(namespace, name, object as ServiceObject));
         else this.serviceInfos.delete(key);
         changedServices.add(key);
+        // A Gateway's own Service (labelled for it): its address is the Gateway's.
+        const labelled = object?.metadata.labels?.[GATEWAY_NAME_LABEL] !== undefined;
+        if (labelled || this.gatewayServiceKeys.has(key)) this.gatewayServicesChanged = true;
+        if (labelled) this.gatewayServiceKeys.add(key);
+        else this.gatewayServiceKeys.delete(key);
         break;
+      }
       case 'EndpointSlice': {
         const previous = this.slices.get(key);
         if (previous) {

@@ -215,6 +215,26 @@ describe('the Gateway API model', () => {
     expect(translateGateway(model, 'shop/edge').routes[0].value).toEqual({ name: 'gateway/shop/edge/8080', virtualHosts: [] });
   });
 
+  it("takes the Gateway's addresses from the Service labelled for it, and drops them when the label goes", () => {
+    const model = new MeshModel();
+    model.apply([gatewayClass, gateway].map((o) => upsert(o as unknown as KubeObject)));
+    expect(model.gatewayApiGateway('shop/edge')?.addresses).toEqual([]);
+    const own = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'edge-gw', namespace: 'shop', labels: { 'gateway.networking.k8s.io/gateway-name': 'edge' } },
+      spec: { type: 'LoadBalancer', clusterIP: '10.0.0.9', ports: [{ name: 'http', port: 80 }] },
+      status: { loadBalancer: { ingress: [{ hostname: 'lb.example.com' }] } },
+    };
+    expect(model.apply([upsert(own as unknown as KubeObject)]).gatewayApi).toBe(true);
+    expect(model.gatewayApiGateway('shop/edge')?.addresses).toEqual([{ type: 'Hostname', value: 'lb.example.com' }]);
+    // A Service no Gateway API object names changes nothing.
+    expect(model.apply([upsert(web as unknown as KubeObject)]).gatewayApi).toBe(false);
+    const unlabelled = { ...own, metadata: { name: 'edge-gw', namespace: 'shop' } };
+    expect(model.apply([upsert(unlabelled as unknown as KubeObject)]).gatewayApi).toBe(true);
+    expect(model.gatewayApiGateway('shop/edge')?.addresses).toEqual([]);
+  });
+
   it('a Gateway of another class is not ours: no listeners, no status', () => {
     const model = new MeshModel();
     const theirs = { ...gateway, spec: { ...gateway.spec, gatewayClassName: 'nginx' } };
