@@ -109,6 +109,8 @@ export const FIELD_DEFAULTS: Record<string, string> = {
   'spec.healthCheck.unhealthyThreshold': '3',
   'spec.locality.preferLocalZone': 'false',
   'spec.locality.failoverZones': 'none: every zone has the same priority',
+  'spec.rateLimit': 'no limit',
+  'spec.rateLimit.burst': 'the rate',
 };
 
 /** Example policies for the reference: together they set every field (checked by a test). */
@@ -159,13 +161,19 @@ export const REFERENCE_EXAMPLES: Array<Record<string, unknown>> = [
         unhealthyThreshold: 3,
       },
       locality: { preferLocalZone: true, failoverZones: ['europe-west1-b', 'europe-west1-c'] },
+      rateLimit: { requestsPerSecond: 100, burst: 200 },
     },
   },
   {
     apiVersion: 'switchyard.dev/v1alpha1',
     kind: 'TrafficPolicy',
     metadata: { name: 'payments', namespace: 'shop' },
-    spec: { targetRef: { name: 'payments' }, loadBalancer: { policy: 'LeastRequest' }, healthCheck: { tcp: {}, interval: '10s' } },
+    spec: {
+      targetRef: { name: 'payments' },
+      loadBalancer: { policy: 'LeastRequest' },
+      healthCheck: { tcp: {}, interval: '10s' },
+      rateLimit: { requestsPerMinute: 600 },
+    },
   },
 ];
 
