@@ -208,6 +208,37 @@ describe('Gateway API in Kubernetes mode', () => {
     expect((status('Gateway', 'infra', 'edge')!.listeners as JsonObject[])[0].attachedRoutes).toBe(1);
   });
 
+  it('writes GRPCRoute status too, and corrects it when the backend port is made HTTP/2', async () => {
+    api.apply({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'GRPCRoute',
+      metadata: { name: 'orders', namespace: NS },
+      spec: {
+        parentRefs: [{ name: 'edge', namespace: 'infra' }],
+        rules: [{ matches: [{ method: { service: 'shop.Orders' } }], backendRefs: [{ name: 'orders', port: 9000 }] }],
+      },
+    });
+    const orders = (appProtocol: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'orders', namespace: NS },
+      spec: { ports: [{ name: 'rpc', port: 9000, appProtocol }] },
+    });
+    api.apply(orders('http'));
+    await start();
+    const grpcCondition = (type: string) =>
+      find(
+        (status('GRPCRoute', NS, 'orders')?.parents as JsonObject[] | undefined)?.find((p) => p.controllerName === CONTROLLER)
+          ?.conditions as Condition[] | undefined,
+        type,
+      );
+    await eventually('UnsupportedProtocol', () => grpcCondition('ResolvedRefs')?.reason === 'UnsupportedProtocol');
+    expect(grpcCondition('Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
+    api.apply(orders('kubernetes.io/h2c'));
+    await eventually('resolved', () => grpcCondition('ResolvedRefs')?.status === 'True');
+    expect(statusWrites('grpcroutes')).toHaveLength(2);
+  });
+
   it('a listener without a usable certificate, and a Gateway without an address, say so; both are corrected', async () => {
     api.delete('Service', 'infra', 'edge-gateway');
     api.apply(
