@@ -26,6 +26,11 @@ const RESOURCES: Record<string, { group: string; version: string; plural: string
   Ingress: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', namespaced: true },
   IngressClass: { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', namespaced: false },
   TrafficPolicy: { group: 'switchyard.dev', version: 'v1alpha1', plural: 'trafficpolicies', namespaced: true },
+  GatewayClass: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
+  Gateway: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true },
+  HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },
+  GRPCRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', namespaced: true },
+  ReferenceGrant: { group: 'gateway.networking.k8s.io', version: 'v1beta1', plural: 'referencegrants', namespaced: true },
 };
 
 export const REPORTING_CONTROLLER = 'switchyard.dev/switchyard';

@@ -166,6 +166,15 @@ describe('Gateway API in Kubernetes mode', () => {
     expect(routeCondition('vault', 'ResolvedRefs')!.message).toMatch(/no ReferenceGrant in secret allows HTTPRoutes from shop/);
     expect((status('HTTPRoute', NS, 'vault')!.parents as JsonObject[])[0]).toEqual(foreign);
     await eventually('NoMatchingListenerHostname', () => routeCondition('elsewhere', 'Accepted')?.reason === 'NoMatchingListenerHostname');
+    // The same reason, as a Warning Event on the route at the field.
+    const event = await eventually('an Event on the route', () =>
+      api.objectsOf('Event').find((e) => e.regarding?.kind === 'HTTPRoute' && e.regarding?.name === 'vault'),
+    );
+    expect(event).toMatchObject({
+      reason: 'GatewayRouteRefsNotResolved',
+      type: 'Warning',
+      regarding: { apiVersion: `${GROUP}/v1`, namespace: NS, fieldPath: 'spec.rules[0].backendRefs[0]' },
+    });
     const transition = routeCondition('vault', 'Accepted')!.lastTransitionTime;
 
     api.apply({
