@@ -18,6 +18,7 @@ import type {
   RouteBackendRef,
   ServiceObject,
 } from '../sources/types.js';
+import { durationMs } from '../sources/gateway-api-schemas.js';
 import { compare, objectKey } from './keys.js';
 import type { HeaderMatch, ServiceInfo, TlsCertificate } from './types.js';
 
@@ -180,13 +181,6 @@ function creationTime(timestamp: string | undefined): number | undefined {
   if (timestamp === undefined) return undefined;
   const ms = Date.parse(timestamp);
   return Number.isNaN(ms) ? undefined : ms;
-}
-
-function durationMs(text: string): number {
-  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-  let total = 0;
-  for (const match of text.matchAll(/([0-9]+)(ms|h|m|s)/g)) total += Number(match[1]) * units[match[2]];
-  return total;
 }
 
 /** Whether a ReferenceGrant in `toNamespace` lets `fromKind` objects of `fromNamespace` refer to `toKind` `toName`. */
