@@ -13,8 +13,19 @@ import type {
   TrafficPolicySpec,
   WeightedBackend,
 } from '../sources/types.js';
-import { checkPolicy, objectKey, SERVICE_NAME_LABEL, type IngressBackendRef, type MeshModel, type ModelChange } from '../model/index.js';
-import { isOurIngress, ourIngressClasses, tcpListenerSlots, translateOptions, type TranslateOptions } from '../translate/index.js';
+import {
+  addressKey,
+  checkPolicy,
+  DEFAULT_INGRESS_CLASS,
+  isOurIngress,
+  objectKey,
+  ourIngressClasses,
+  serviceAddresses,
+  SERVICE_NAME_LABEL,
+  type IngressBackendRef,
+  type MeshModel,
+  type ModelChange,
+} from '../model/index.js';
 import { nearestWord } from '../sources/spelling.js';
 import { severityOf, type ProblemCode } from './codes.js';
 import type { Problem, ProblemObject } from './problem.js';
@@ -25,8 +36,13 @@ interface AnalysisInput {
   records: SourceRecords;
   /** Problems of the sources' own input (a folder's files). */
   sourceProblems?: readonly ManifestError[];
-  /** The translator's settings: which Ingresses are ours, where TCP listeners bind. */
-  options?: Partial<TranslateOptions>;
+  /** The settings the analysis reads (`serve` passes its translator settings). */
+  options?: AnalysisSettings;
+}
+
+export interface AnalysisSettings {
+  /** Ingresses of this class are ours (default `switchyard`). */
+  ingressClass?: string;
 }
 
 /** Every problem, sorted by file, line, code and object. */
@@ -47,7 +63,7 @@ export class Analysis {
 
   /** `change`: what the model batch touched since the last run (omitted: everything). */
   run(input: AnalysisInput, change?: ModelChange): Problem[] {
-    const options = translateOptions(input.options);
+    const ingressClass = input.options?.ingressClass ?? DEFAULT_INGRESS_CLASS;
     const { model, records } = input;
     const fromSources = new Found();
     for (const error of input.sourceProblems ?? []) sourceProblem(fromSources, error);
@@ -57,9 +73,9 @@ export class Analysis {
     if (!this.analysed || !change || !endpointsOnly(change)) {
       const found = new Found();
       policies(found, model, records);
-      ingresses(found, model, records, options);
+      ingresses(found, model, records, ingressClass);
       gatewayApi(found, model);
-      tcpPorts(found, model, options);
+      outboundAddresses(found, model);
       this.modelWide = found.problems;
       this.byService.clear();
       for (const serviceKey of model.slicedServiceKeys()) this.checkEndpoints(model, serviceKey);
@@ -449,11 +465,11 @@ function gatewayApi(found: Found, model: MeshModel): void {
   }
 }
 
-function ingresses(found: Found, model: MeshModel, records: SourceRecords, options: TranslateOptions): void {
-  const classes = ourIngressClasses(model, options);
+function ingresses(found: Found, model: MeshModel, records: SourceRecords, ingressClass: string): void {
+  const classes = ourIngressClasses(model, ingressClass);
   const badSecrets = new Set<string>();
   for (const ingress of model.ingressInfos()) {
-    if (!isOurIngress(model, ingress, options, classes)) continue;
+    if (!isOurIngress(model, ingress, ingressClass, classes)) continue;
     const namespace = ingress.namespace;
     const ingressRef = ref('Ingress', namespace, ingress.name);
     const label = `Ingress ${ingress.key}`;
@@ -547,21 +563,20 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, optio
 
 // ---- Services and endpoints ---------------------------------------------------------------------
 
-function tcpPorts(found: Found, model: MeshModel, options: TranslateOptions): void {
-  for (const slot of tcpListenerSlots(model, options)) {
-    if (slot.takenBy === undefined) continue;
-    const { service, port } = slot;
-    const index = (service.object.spec?.ports ?? []).findIndex((p) => p.port === port.port && (p.protocol ?? 'TCP') === 'TCP');
-    const field = index >= 0 ? `spec.ports[${index}].port` : 'spec.ports';
-    const holder = slot.takenBy.includes('/')
-      ? `TCP port ${port.port} of Service ${slot.takenBy}`
-      : `the sidecar's ${slot.takenBy} listener`;
+/** Two Service ports at one address: a sidecar tells captured connections apart by it, so the second gets none. */
+function outboundAddresses(found: Found, model: MeshModel): void {
+  for (const { address, owner } of serviceAddresses(model).conflicts) {
+    const { service, servicePort } = address;
+    const index = (service.object.spec?.ports ?? []).findIndex((p) => p.port === servicePort.port && (p.protocol ?? 'TCP') === 'TCP');
+    const field = address.headless ? 'spec.clusterIP' : index >= 0 ? `spec.ports[${index}].port` : 'spec.ports';
+    const where = addressKey(address.ip, address.port);
+    const holder = `port ${owner.servicePort.port} of Service ${owner.service.key}${owner.headless ? ' (a pod of the headless Service)' : ''}`;
     found.add(
-      'TcpPortConflict',
+      'OutboundAddressConflict',
       ref('Service', service.namespace, service.name),
       field,
-      `Service ${service.key}: ${field}: TCP port ${port.port} is also ${holder}; a sidecar has one listener per address and port (${slot.address}:${port.port}), so this port gets none`,
-      'give one of the Services another port; or, if the port carries HTTP, say so (appProtocol: http or a port name starting with http-): HTTP ports share the outbound HTTP listener',
+      `Service ${service.key}: ${field}: ${where} is also ${holder}; sidecars recognise a captured connection by the address it was made to, so connections to ${where} go to ${owner.service.key} and port ${servicePort.port} of this Service is not reachable through the mesh`,
+      'give each Service its own cluster IP (leave spec.clusterIP unset and let Kubernetes allocate one), or a different port',
     );
   }
 }

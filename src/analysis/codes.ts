@@ -29,7 +29,7 @@ export const PROBLEM_CODES = {
   GatewayRouteNotAccepted: 'error',
   GatewayRouteRefsNotResolved: 'error',
   // ---- Services and endpoints
-  TcpPortConflict: 'warning',
+  OutboundAddressConflict: 'warning',
   EndpointPortUnmatched: 'warning',
   EndpointPortWithoutNumber: 'warning',
   EndpointSliceServiceNotFound: 'warning',

@@ -1,12 +1,11 @@
 // The analysis: every configuration problem as data (see docs/problems.md for the codes).
 import { loadManifestDir } from '../sources/files.js';
 import { MeshModel } from '../model/index.js';
-import type { TranslateOptions } from '../translate/index.js';
-import { analyze } from './analyze.js';
+import { analyze, type AnalysisSettings } from './analyze.js';
 import { SourceRecords } from './records.js';
 import type { Problem } from './problem.js';
 
-export { Analysis, analyze, scaleTo100 } from './analyze.js';
+export { Analysis, analyze, scaleTo100, type AnalysisSettings } from './analyze.js';
 export { PROBLEM_CODES } from './codes.js';
 export { formatProblems, countBySeverity, countText } from './format.js';
 export { SourceRecords } from './records.js';
@@ -24,7 +23,7 @@ interface FolderAnalysis {
 }
 
 /** Reads a folder once and analyses it: what `validate` and `render` report. */
-export async function analyzeManifestDir(dir: string, options: Partial<TranslateOptions> = {}): Promise<FolderAnalysis> {
+export async function analyzeManifestDir(dir: string, options: AnalysisSettings = {}): Promise<FolderAnalysis> {
   const { events, problems: sourceProblems } = await loadManifestDir(dir);
   const model = new MeshModel();
   model.apply(events);

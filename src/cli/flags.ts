@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import YAML from 'yaml';
-import type { TranslateOptions } from '../translate/index.js';
+import type { OutboundTraffic, TranslateOptions } from '../translate/index.js';
 
 export type FlagType = 'string' | 'int' | 'boolean' | 'list';
 
@@ -290,7 +290,9 @@ export function parseFlags(
 /** The translator settings `serve` and `render` share, from their flags. */
 export function translateSettings(values: FlagValues): Partial<TranslateOptions> {
   return {
-    outboundHttpPort: values.outboundPort as number,
+    outboundPort: values.outboundPort as number,
+    inboundPort: values.inboundPort as number,
+    outboundTraffic: values.outboundTraffic as OutboundTraffic,
     legacyLbPolicy: values.legacyLbPolicy as boolean,
     maglevMinEndpoints: values.maglevMinEndpoints as number,
     ingressClass: values.ingressClass as string,

@@ -36,7 +36,29 @@ const LOG_FLAGS: FlagSpec[] = [
 ];
 
 const TRANSLATE_FLAGS: FlagSpec[] = [
-  { name: 'outbound-port', type: 'int', default: 15001, min: 1, max: 65535, help: "port of the sidecar's outbound HTTP listener" },
+  {
+    name: 'outbound-port',
+    type: 'int',
+    default: 15001,
+    min: 1,
+    max: 65535,
+    help: "port of the sidecar's virtual outbound listener (where the capture rules send outbound TCP)",
+  },
+  {
+    name: 'inbound-port',
+    type: 'int',
+    default: 15006,
+    min: 1,
+    max: 65535,
+    help: "port of the sidecar's virtual inbound listener (where the capture rules send inbound TCP)",
+  },
+  {
+    name: 'outbound-traffic',
+    type: 'string',
+    default: 'allow-any',
+    choices: ['allow-any', 'registry-only'],
+    help: 'captured connections to no Service: on to where they were going (allow-any), or closed (registry-only)',
+  },
   {
     name: 'legacy-lb-policy',
     type: 'boolean',

@@ -13,7 +13,8 @@ import { log } from '../log.js';
 import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { KubernetesSource } from '../sources/kubernetes.js';
-import { isOurIngress, translateOptions, type TranslateOptions } from '../translate/index.js';
+import { translateOptions, type TranslateOptions } from '../translate/index.js';
+import { isOurIngress } from '../model/index.js';
 import type { LeaderSignals } from './leader.js';
 
 /** One entry of status.loadBalancer.ingress (ports are left out: the gateway's listeners say them). */
@@ -218,7 +219,7 @@ export class IngressStatusWriter {
     const slash = key.indexOf('/');
     const model = this.writerOptions.pipeline.model;
     const ingress = model.ingressInfo(key.slice(0, slash), key.slice(slash + 1));
-    if (ingress && isOurIngress(model, ingress, this.options)) return this.addresses;
+    if (ingress && isOurIngress(model, ingress, this.options.ingressClass)) return this.addresses;
     // Not (or no longer) ours: take back our address, never another controller's.
     const ours = this.addresses ?? [];
     return ours.length > 0 && addressSignature(current) === addressSignature(ours as Array<Record<string, unknown>>) ? [] : undefined;

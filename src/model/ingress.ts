@@ -1,8 +1,8 @@
 // The Ingress and IngressClass processors: an Ingress becomes its hosts, normalized paths
 // (Kubernetes path semantics), backend references, TLS entries and HTTPS redirects, with the
 // field path of each part for problems; backends are resolved against the current Services on
-// read. Which Ingresses a gateway serves (class, gateway annotation) is decided in translate/,
-// from its options.
+// read. Which Ingresses are ours (their class) is decided here too: the analysis and the
+// gateway translator both ask it.
 import type { IngressBackend, IngressClassObject, IngressObject } from '../sources/types.js';
 import { objectKey } from './keys.js';
 import type {
@@ -23,6 +23,36 @@ const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 const GATEWAY_ANNOTATION = 'switchyard.dev/gateway';
 /** "true": plain-HTTP requests for the Ingress's TLS hosts are redirected to HTTPS. */
 const SSL_REDIRECT_ANNOTATION = 'switchyard.dev/ssl-redirect';
+
+/** The Ingress class served when no setting names another. */
+export const DEFAULT_INGRESS_CLASS = 'switchyard';
+/** The controller an IngressClass names (`spec.controller`) to hand its Ingresses to Switchyard. */
+export const INGRESS_CONTROLLER = 'switchyard.dev/ingress-controller';
+
+/** What deciding ownership reads of the model. */
+interface IngressClasses {
+  ingressClassInfos(): IngressClassInfo[];
+}
+
+/** The Ingress class names that are ours: the configured one, and every IngressClass naming our controller. */
+export function ourIngressClasses(model: IngressClasses, ingressClass: string): Set<string> {
+  const classes = new Set([ingressClass]);
+  for (const info of model.ingressClassInfos()) {
+    if (info.controller === INGRESS_CONTROLLER) classes.add(info.name);
+  }
+  return classes;
+}
+
+/** Whether Switchyard serves this Ingress: its class is ours, or it has none and one of our classes is the cluster default. */
+export function isOurIngress(
+  model: IngressClasses,
+  ingress: IngressInfo,
+  ingressClass: string,
+  classes = ourIngressClasses(model, ingressClass),
+): boolean {
+  if (ingress.className !== undefined) return classes.has(ingress.className);
+  return model.ingressClassInfos().some((c) => classes.has(c.name) && c.isDefault);
+}
 
 export function ingressClassInfo(object: IngressClassObject): IngressClassInfo {
   return {

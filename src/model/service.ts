@@ -1,5 +1,6 @@
 // The Service processor: a Service becomes its TCP ports, each with the protocol it is spoken
 // in, its cluster IP (or headless) and whether it asks for client-IP affinity.
+import { isIP } from 'node:net';
 import type { ServiceObject, ServicePortSpec } from '../sources/types.js';
 import { objectKey } from './keys.js';
 import type { PortProtocol, ServiceInfo } from './types.js';
@@ -13,7 +14,8 @@ export function serviceInfo(namespace: string, name: string, object: ServiceObje
     namespace,
     name,
     headless,
-    ...(clusterIP && !headless ? { clusterIP } : {}),
+    // Only a real address: sidecars match captured connections on it.
+    ...(clusterIP && !headless && isIP(clusterIP) !== 0 ? { clusterIP } : {}),
     // An ExternalName Service is a DNS alias with no endpoints: nothing to proxy, so no ports.
     ports: (spec.type === 'ExternalName' ? [] : (spec.ports ?? []))
       .filter((p) => (p.protocol ?? 'TCP') === 'TCP')

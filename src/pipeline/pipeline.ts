@@ -11,6 +11,8 @@ import {
   isGatewayApiName,
   translateOptions,
   translateServiceClusters,
+  translateSidecarShared,
+  sidecarRouteNamesOf,
   type Degradation,
   type ProxyRole,
   type TranslateOptions,
@@ -140,6 +142,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private pending: SourceEvent[] = [];
   /** Per group and service: the cluster names last written, so removals are exact. */
   private readonly written = new Map<string, Set<string>>();
+  /** Per sidecar group, per Service: the route configurations (ports) it was last written into. */
+  private readonly sidecarRouteNames = new Map<ProxyGroup, Map<string, string[]>>();
   /**
    * The mesh groups being produced, by name (role + client profile shape): full-featured sidecars
    * always; every other one from its first client on.
@@ -444,11 +448,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** The mesh groups' units for one model change: every Service on the first batch, else only what it touched. */
   private meshUnits(change: ModelChange, memo: FlushMemo): WorkUnit[] {
     const units: WorkUnit[] = [];
+    // The outbound listener has a chain per pod of a headless Service: its endpoints shape it.
+    const headlessEndpoints = [...change.endpoints].some((key) => this.model.service(key)?.headless === true);
     for (const [group, mesh] of this.meshGroups) {
       const services = change.all
         ? this.model.services().map((s) => objectKey(s.namespace, s.name))
         : [...new Set([...change.services, ...change.endpoints])];
-      units.push(...this.meshGroupUnits(group, mesh, services, change.all || change.services.size > 0, memo));
+      const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' && headlessEndpoints);
+      units.push(...this.meshGroupUnits(group, mesh, services, shared, memo));
     }
     return units;
   }
@@ -507,18 +514,59 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         },
       };
       units.push(
-        ...this.unit(spec, () => {
-          const all = translateAll(this.model, role, options, { endpoints: false, clusters: false });
-          return {
-            changes: [
-              { group, typeUrl: TypeUrl.Listener, set: all.listeners },
-              { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
-            ],
-          };
-        }),
+        ...this.unit(spec, () =>
+          role === 'sidecar' ? this.sidecarSharedChanges(group, services, options) : this.proxylessShared(group, options),
+        ),
       );
     }
     return units;
+  }
+
+  /** Proxyless: the API listeners and route configurations of every Service, rebuilt whole (the cache pushes what changed bytes). */
+  private proxylessShared(group: ProxyGroup, options: TranslateOptions): { changes: GroupChange[] } {
+    const all = translateAll(this.model, 'proxyless', options, { endpoints: false, clusters: false });
+    return {
+      changes: [
+        { group, typeUrl: TypeUrl.Listener, set: all.listeners },
+        { group, typeUrl: TypeUrl.RouteConfiguration, set: all.routes },
+      ],
+    };
+  }
+
+  /**
+   * Sidecars: the outbound listener (one resource, every Service's address) and the route
+   * configurations of the HTTP ports the changed Services had or have now — not the others.
+   */
+  private sidecarSharedChanges(
+    group: ProxyGroup,
+    services: string[],
+    options: TranslateOptions,
+  ): { changes: GroupChange[]; commit: () => void } {
+    const previous = this.sidecarRouteNames.get(group) ?? new Map<string, string[]>();
+    const next = new Map(previous);
+    const touched = new Set<string>();
+    for (const key of new Set(services)) {
+      for (const name of previous.get(key) ?? []) touched.add(name);
+      const now = sidecarRouteNamesOf(this.model, key);
+      for (const name of now) touched.add(name);
+      if (now.length > 0) next.set(key, now);
+      else next.delete(key);
+    }
+    const shared = translateSidecarShared(this.model, [...touched].map(Number), options);
+    const produced = new Set(shared.routes.map((r) => r.name));
+    return {
+      changes: [
+        { group, typeUrl: TypeUrl.Listener, set: shared.listeners },
+        { group, typeUrl: TypeUrl.Cluster, upserts: shared.clusters },
+        {
+          group,
+          typeUrl: TypeUrl.RouteConfiguration,
+          upserts: shared.routes,
+          removals: [...touched].filter((name) => !produced.has(name)),
+        },
+      ],
+      commit: () => this.sidecarRouteNames.set(group, next),
+    };
   }
 
   /**

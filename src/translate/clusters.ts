@@ -3,7 +3,7 @@
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
-import { clusterName, isHttpPort } from './names.js';
+import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
 import type { ProxyRole, TranslateOptions } from './options.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -45,6 +45,37 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });
+}
+
+/**
+ * The sidecar's clusters that are no Service: `passthrough` (ORIGINAL_DST: on to the address the
+ * application dialled, in the protocol it spoke) and `blackhole` (no endpoints: closed).
+ */
+export function buildSidecarBaseClusters(options: TranslateOptions): XdsResource[] {
+  const connectTimeout = protoDuration(options.connectTimeoutMs);
+  return [
+    {
+      typeUrl: TypeUrl.Cluster,
+      name: BLACKHOLE_CLUSTER,
+      value: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connectTimeout },
+    },
+    {
+      typeUrl: TypeUrl.Cluster,
+      name: PASSTHROUGH_CLUSTER,
+      value: {
+        name: PASSTHROUGH_CLUSTER,
+        type: 'ORIGINAL_DST',
+        lbPolicy: 'CLUSTER_PROVIDED',
+        connectTimeout,
+        typedExtensionProtocolOptions: {
+          [HTTP_PROTOCOL_OPTIONS]: {
+            '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+            useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
+          },
+        },
+      },
+    },
+  ];
 }
 
 function http2Upstream(): Record<string, unknown> {

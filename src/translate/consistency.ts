@@ -19,7 +19,7 @@ interface DanglingReference {
   /** What is missing. */
   kind: ReferenceKind;
   name: string;
-  /** The resource that names it: "Listener outbound-http". */
+  /** The resource that names it: "Listener outbound". */
   from: string;
 }
 
@@ -84,4 +84,34 @@ export function danglingReferences(group: GroupResources): DanglingReference[] {
 
 export function describeDangling(ref: DanglingReference): string {
   return `${ref.from} names ${ref.kind} "${ref.name}", which the group does not have`;
+}
+
+interface ChainMatch {
+  destinationPort?: { value?: number };
+  prefixRanges?: Array<{ addressPrefix?: string; prefixLen?: { value?: number } }>;
+  [criterion: string]: unknown;
+}
+
+/**
+ * Matches that two filter chains of one listener share (Envoy rejects such a listener). Each
+ * chain's match is expanded into one key per destination port and destination range; the other
+ * criteria (SNI, protocols, sources) are part of every key as written. [] when all are unique.
+ */
+export function duplicateChainMatches(listener: XdsResource): string[] {
+  const value = listener.value as { filterChains?: Array<{ name?: string; filterChainMatch?: ChainMatch }> };
+  const owners = new Map<string, string>();
+  const duplicates: string[] = [];
+  (value.filterChains ?? []).forEach((chain, index) => {
+    const { destinationPort, prefixRanges, ...rest } = chain.filterChainMatch ?? {};
+    const others = JSON.stringify(Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const ranges = prefixRanges?.length ? prefixRanges.map((r) => `${r.addressPrefix}/${r.prefixLen?.value ?? 0}`) : ['*'];
+    const name = chain.name ?? `filterChains[${index}]`;
+    for (const range of ranges) {
+      const key = `port ${destinationPort?.value ?? '*'}, destination ${range}, ${others}`;
+      const owner = owners.get(key);
+      if (owner !== undefined) duplicates.push(`Listener ${listener.name}: chains ${owner} and ${name} both match ${key}`);
+      else owners.set(key, name);
+    }
+  });
+  return duplicates;
 }

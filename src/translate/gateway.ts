@@ -7,6 +7,8 @@
 // which ones a gateway serves and renders them.
 import {
   compare,
+  isOurIngress,
+  ourIngressClasses,
   type MeshModel,
   type IngressBackendRef,
   type IngressInfo,
@@ -16,7 +18,7 @@ import {
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
-import { gatewayListenerName, INGRESS_CONTROLLER, tlsSecretName } from './names.js';
+import { gatewayListenerName, tlsSecretName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
@@ -47,34 +49,16 @@ interface GatewayResources {
   usedSecrets: string[];
 }
 
-/** The Ingress class names that are ours: the setting, and every IngressClass naming our controller. */
-export function ourIngressClasses(model: MeshModel, options: TranslateOptions): Set<string> {
-  const classes = new Set([options.ingressClass]);
-  for (const ingressClass of model.ingressClassInfos()) {
-    if (ingressClass.controller === INGRESS_CONTROLLER) classes.add(ingressClass.name);
-  }
-  return classes;
-}
-
-/** Whether Switchyard serves this Ingress: its class is ours, or it has none and our class is the cluster default. */
-export function isOurIngress(
-  model: MeshModel,
-  ingress: IngressInfo,
-  options: TranslateOptions,
-  classes = ourIngressClasses(model, options),
-): boolean {
-  if (ingress.className !== undefined) return classes.has(ingress.className);
-  return model.ingressClassInfos().some((c) => classes.has(c.name) && c.isDefault);
-}
-
 function servedBy(ingress: IngressInfo, gatewayName: string): boolean {
   return ingress.gateways === undefined || ingress.gateways.includes(gatewayName);
 }
 
 /** The Ingresses one gateway serves, sorted by key (older keys win conflicts deterministically). */
 function gatewayIngresses(model: MeshModel, gatewayName: string, options: TranslateOptions): IngressInfo[] {
-  const classes = ourIngressClasses(model, options);
-  return model.ingressInfos().filter((ingress) => isOurIngress(model, ingress, options, classes) && servedBy(ingress, gatewayName));
+  const classes = ourIngressClasses(model, options.ingressClass);
+  return model
+    .ingressInfos()
+    .filter((ingress) => isOurIngress(model, ingress, options.ingressClass, classes) && servedBy(ingress, gatewayName));
 }
 
 // ---- paths --------------------------------------------------------------------------------------

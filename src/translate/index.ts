@@ -2,22 +2,23 @@
 // the pipeline re-translates after a ModelChange. Pure: same model and options, same output.
 import type { MeshModel } from '../model/index.js';
 import type { XdsResource } from '../envoy/protos.js';
-import { buildServiceClusters, lbChoiceFor, portsForRole } from './clusters.js';
+import { buildServiceClusters, buildSidecarBaseClusters, lbChoiceFor, portsForRole } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
-import { buildProxylessListeners, buildSidecarListeners } from './listeners.js';
-import { buildOutboundRouteConfig, buildProxylessRouteConfigs, sortByName } from './routes.js';
+import { buildOutboundListener, buildProxylessListeners } from './listeners.js';
+import { buildOutboundRouteConfigs, buildProxylessRouteConfigs, sortByName } from './routes.js';
+import { isHttpPort, outboundRouteName } from './names.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from './options.js';
 import type { LbKind } from './lb-policy.js';
 
 export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
 export { lbChoiceFor } from './clusters.js';
-export type { ProxyRole, TranslateOptions } from './options.js';
+export type { OutboundTraffic, ProxyRole, TranslateOptions } from './options.js';
 export type { LbKind } from './lb-policy.js';
 export { degradationsFor } from './degradations.js';
 export type { Degradation } from './degradations.js';
-export { INGRESS_CONTROLLER } from './names.js';
-export { translateGateway, isOurIngress, ourIngressClasses } from './gateway.js';
-export { tcpListenerSlots } from './listeners.js';
+export { INGRESS_CONTROLLER } from '../model/index.js';
+export { translateGateway } from './gateway.js';
+export { duplicateChainMatches } from './consistency.js';
 export { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
 
 export interface TranslatedResources {
@@ -47,6 +48,7 @@ export function translateAll(
     if (want('clusters')) clusters.push(...buildServiceClusters(model, service, role, options));
     if (want('endpoints')) endpoints.push(...buildServiceEndpoints(model, service, role));
   }
+  if (want('clusters') && role === 'sidecar') clusters.push(...buildSidecarBaseClusters(options));
   return {
     clusters: sortByName(clusters),
     endpoints: sortByName(endpoints),
@@ -78,17 +80,43 @@ export function translateEndpointsFor(model: MeshModel, serviceKey: string, role
   return service ? sortByName(buildServiceEndpoints(model, service, role)) : [];
 }
 
-/** Sidecar: the one `outbound` route configuration (every Service is in it). Proxyless: one per Service HTTP port. */
+/** Sidecar: one route configuration per HTTP port. Proxyless: one per Service HTTP port. */
 function translateRoutes(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
   const options = translateOptions(overrides);
-  if (role === 'sidecar') return [buildOutboundRouteConfig(model, options)];
+  if (role === 'sidecar') return sortByName(buildOutboundRouteConfigs(model, options));
   return sortByName(model.services().flatMap((service) => buildProxylessRouteConfigs(model, service, options)));
 }
 
 function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
   const options = translateOptions(overrides);
-  if (role === 'sidecar') return sortByName(buildSidecarListeners(model, options));
+  if (role === 'sidecar') return [buildOutboundListener(model, options)];
   return sortByName(model.services().flatMap((service) => buildProxylessListeners(service, options)));
+}
+
+/**
+ * The sidecar resources that span Services: the outbound listener (every Service's address), the
+ * `passthrough` and `blackhole` clusters, and the route configurations of `ports` only (a Service
+ * change touches the configurations of its HTTP ports, before and after). A port left without
+ * HTTP Services has no configuration: it is not in `routes`.
+ */
+export function translateSidecarShared(
+  model: MeshModel,
+  ports: Iterable<number>,
+  overrides: Partial<TranslateOptions> = {},
+): { listeners: XdsResource[]; clusters: XdsResource[]; routes: XdsResource[] } {
+  const options = translateOptions(overrides);
+  return {
+    listeners: [buildOutboundListener(model, options)],
+    clusters: buildSidecarBaseClusters(options),
+    routes: buildOutboundRouteConfigs(model, options, ports),
+  };
+}
+
+/** The sidecar route configuration names a Service's HTTP ports are in (its ports' numbers). */
+export function sidecarRouteNamesOf(model: MeshModel, serviceKey: string): string[] {
+  const service = model.service(serviceKey);
+  if (!service || service.clusterIP === undefined) return [];
+  return service.ports.filter(isHttpPort).map((p) => outboundRouteName(p.port));
 }
 
 interface LbExplanation {

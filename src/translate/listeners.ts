@@ -1,22 +1,23 @@
-// Listeners: the sidecar's outbound HTTP listener and a TCP proxy per TCP Service port; for
-// proxyless gRPC, an API listener per name a client may ask for.
-import { log } from '../log.js';
-import type { MeshModel, ServiceInfo, ServicePortInfo } from '../model/index.js';
+// Listeners: the sidecar's virtual outbound listener (every captured outbound connection, sorted
+// by its original destination); for proxyless gRPC, an API listener per name a client may ask for.
+import { compare, serviceAddresses, type MeshModel, type ServiceAddress, type ServiceInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import {
+  BLACKHOLE_CLUSTER,
   clusterName,
   isHttpPort,
-  OUTBOUND_HTTP_LISTENER,
-  OUTBOUND_ROUTE_NAME,
+  OUTBOUND_LISTENER,
+  outboundRouteName,
+  PASSTHROUGH_CLUSTER,
   proxylessListenerNames,
   proxylessRouteName,
-  tcpListenerName,
 } from './names.js';
 import type { TranslateOptions } from './options.js';
 
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
 
 /** An HTTP connection manager that takes its routes from RDS over ADS; the router filter is last (Envoy and gRPC require it). */
 function httpConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
@@ -32,103 +33,103 @@ function socketAddress(address: string, port: number): Record<string, unknown> {
   return { socketAddress: { address, portValue: port } };
 }
 
-/** Where the sidecar's listener for one TCP Service port goes, or who already holds that address. */
-interface TcpListenerSlot {
-  service: ServiceInfo;
-  port: ServicePortInfo;
-  address: string;
-  /** Reached through outbound-http's original destination: the listener does not bind. */
-  handOff: boolean;
-  /** The listener already on `address:port` (another Service's key, or outbound-http): this port gets none. */
-  takenBy?: string;
+function tcpProxy(statPrefix: string, cluster: string): Record<string, unknown> {
+  return { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix, cluster } };
+}
+
+function hostRange(ip: string): Record<string, unknown> {
+  return { addressPrefix: ip, prefixLen: { value: ip.includes(':') ? 128 : 32 } };
+}
+
+function statName(service: ServiceInfo, port: number): string {
+  return `${service.namespace}_${service.name}_${port}`;
 }
 
 /**
- * The TCP listener of every TCP Service port, in Service key order. Envoy rejects two listeners
- * on one address and port: the first Service by key keeps it, the others are left without one.
+ * The one outbound listener every sidecar shares (it depends on the mesh, not on the workload).
+ * The capture rules send every outbound TCP connection to it; `original_dst` restores the address
+ * the application dialled, and the filter chain of that address takes it:
+ * - a Service's cluster IP and port: a TCP proxy to its cluster, or for HTTP ports the HTTP
+ *   connection manager with that port's route configuration (one chain per port, all its cluster IPs);
+ * - a headless Service's pod IP and port: on to exactly that pod (stateful sets address pods);
+ * - the listener's own port (a connection made to the proxy itself, not captured): closed, not looped;
+ * - anything else: on to its original destination, or closed in registry-only mode.
+ * Chains match on destination address and port only, so no TLS or HTTP inspector is needed: an
+ * inspector would only wait for client bytes, which server-first protocols (MySQL, SMTP) never send.
+ * Each address belongs to one Service port (model `serviceAddresses`); one claimed twice is left
+ * out and reported (OutboundAddressConflict), so no two chains share a match.
  */
-export function tcpListenerSlots(model: MeshModel, options: TranslateOptions): TcpListenerSlot[] {
-  const owners = new Map<string, string>([[`${options.outboundAddress}:${options.outboundHttpPort}`, OUTBOUND_HTTP_LISTENER]]);
-  const slots: TcpListenerSlot[] = [];
-  for (const service of model.services()) {
-    for (const port of service.ports) {
-      if (isHttpPort(port)) continue;
-      // With traffic capture, outbound-http hands a connection to the listener of its original
-      // destination (the cluster IP), so that listener does not bind. Headless Services have no
-      // cluster IP: clients reach pod IPs directly. Without capture, the listener binds locally.
-      const handOff = options.captureOriginalDst && service.clusterIP !== undefined;
-      if (options.captureOriginalDst && service.headless) continue;
-      const address = handOff ? (service.clusterIP as string) : options.outboundAddress;
-      const bound = `${address}:${port.port}`;
-      const owner = owners.get(bound);
-      if (owner === undefined) owners.set(bound, service.key);
-      slots.push({ service, port, address, handOff, ...(owner !== undefined ? { takenBy: owner } : {}) });
+export function buildOutboundListener(model: MeshModel, options: TranslateOptions): XdsResource {
+  const httpByPort = new Map<number, ServiceAddress[]>();
+  const chains: Array<{ port: number; chain: Record<string, unknown> }> = [];
+  const headless = new Map<string, ServiceAddress[]>();
+  for (const address of serviceAddresses(model).owned) {
+    const { service, servicePort } = address;
+    if (address.headless) {
+      const name = clusterName(service.key, servicePort.port) + (address.port !== servicePort.port ? `|${address.port}` : '');
+      headless.set(name, [...(headless.get(name) ?? []), address]);
+    } else if (isHttpPort(servicePort)) {
+      httpByPort.set(address.port, [...(httpByPort.get(address.port) ?? []), address]);
+    } else {
+      const cluster = clusterName(service.key, servicePort.port);
+      chains.push({
+        port: address.port,
+        chain: {
+          name: cluster,
+          filterChainMatch: { destinationPort: { value: address.port }, prefixRanges: [hostRange(address.ip)] },
+          filters: [tcpProxy(`outbound_${statName(service, servicePort.port)}`, cluster)],
+        },
+      });
     }
   }
-  return slots;
-}
-
-export function buildSidecarListeners(model: MeshModel, options: TranslateOptions): XdsResource[] {
-  const listeners: XdsResource[] = [
-    {
-      typeUrl: TypeUrl.Listener,
-      name: OUTBOUND_HTTP_LISTENER,
-      value: {
-        name: OUTBOUND_HTTP_LISTENER,
-        address: socketAddress(options.outboundAddress, options.outboundHttpPort),
-        trafficDirection: 'OUTBOUND',
-        ...(options.captureOriginalDst ? { useOriginalDst: { value: true } } : {}),
-        filterChains: [
+  for (const [port, addresses] of httpByPort) {
+    chains.push({
+      port,
+      chain: {
+        name: `http/${port}`,
+        filterChainMatch: { destinationPort: { value: port }, prefixRanges: addresses.map((a) => hostRange(a.ip)) },
+        filters: [
           {
-            filters: [
-              {
-                name: 'envoy.filters.network.http_connection_manager',
-                typedConfig: httpConnectionManager('outbound_http', OUTBOUND_ROUTE_NAME),
-              },
-            ],
-          },
-        ],
-      },
-    },
-  ];
-  for (const slot of tcpListenerSlots(model, options)) {
-    const { service, port, address, handOff } = slot;
-    if (slot.takenBy !== undefined) {
-      // Reported by the analysis (TcpPortConflict).
-      log.debug('listeners: TCP port already taken by another listener; Service port left without one', {
-        service: service.key,
-        port: port.port,
-      });
-      continue;
-    }
-    const name = tcpListenerName(service.key, port.port);
-    const cluster = clusterName(service.key, port.port);
-    listeners.push({
-      typeUrl: TypeUrl.Listener,
-      name,
-      value: {
-        name,
-        address: socketAddress(address, port.port),
-        trafficDirection: 'OUTBOUND',
-        ...(handOff ? { bindToPort: { value: false } } : {}),
-        filterChains: [
-          {
-            filters: [
-              {
-                name: 'envoy.filters.network.tcp_proxy',
-                typedConfig: {
-                  '@type': TCP_PROXY_TYPE,
-                  statPrefix: `outbound_tcp_${service.namespace}_${service.name}_${port.port}`,
-                  cluster,
-                },
-              },
-            ],
+            name: 'envoy.filters.network.http_connection_manager',
+            typedConfig: httpConnectionManager(`outbound_${port}`, outboundRouteName(port)),
           },
         ],
       },
     });
   }
-  return listeners;
+  for (const [name, addresses] of headless) {
+    const [{ service, servicePort, port }] = addresses;
+    chains.push({
+      port,
+      chain: {
+        name,
+        filterChainMatch: { destinationPort: { value: port }, prefixRanges: addresses.map((a) => hostRange(a.ip)) },
+        filters: [tcpProxy(`outbound_${statName(service, servicePort.port)}`, PASSTHROUGH_CLUSTER)],
+      },
+    });
+  }
+  chains.push({
+    port: options.outboundPort,
+    chain: {
+      name: 'self',
+      filterChainMatch: { destinationPort: { value: options.outboundPort } },
+      filters: [tcpProxy('outbound_self', BLACKHOLE_CLUSTER)],
+    },
+  });
+  chains.sort((a, b) => a.port - b.port || compare(String(a.chain.name), String(b.chain.name)));
+  const fallback = options.outboundTraffic === 'registry-only' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
+  return {
+    typeUrl: TypeUrl.Listener,
+    name: OUTBOUND_LISTENER,
+    value: {
+      name: OUTBOUND_LISTENER,
+      address: socketAddress('0.0.0.0', options.outboundPort),
+      trafficDirection: 'OUTBOUND',
+      listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': ORIGINAL_DST_TYPE } }],
+      filterChains: chains.map((c) => c.chain),
+      defaultFilterChain: { name: fallback, filters: [tcpProxy(`outbound_${fallback}`, fallback)] },
+    },
+  };
 }
 
 /**

@@ -2,16 +2,22 @@
 import type { ServiceInfo, ServicePortInfo } from '../model/index.js';
 import type { TranslateOptions } from './options.js';
 
-export const OUTBOUND_ROUTE_NAME = 'outbound';
-export const OUTBOUND_HTTP_LISTENER = 'outbound-http';
+/** The sidecar's virtual listeners: every captured outbound / inbound connection lands on one of them. */
+export const OUTBOUND_LISTENER = 'outbound';
+export const INBOUND_LISTENER = 'inbound';
+/** ORIGINAL_DST: a connection goes on to the address it was made to. */
+export const PASSTHROUGH_CLUSTER = 'passthrough';
+/** No endpoints: a connection is closed. */
+export const BLACKHOLE_CLUSTER = 'blackhole';
+
+/** The sidecar route configuration of the HTTP Services on one port: the port number, e.g. `80`. */
+export function outboundRouteName(port: number): string {
+  return String(port);
+}
 
 /** Cluster and ClusterLoadAssignment: `<namespace>/<service>/<port>`. */
 export function clusterName(serviceKey: string, port: number): string {
   return `${serviceKey}/${port}`;
-}
-
-export function tcpListenerName(serviceKey: string, port: number): string {
-  return `outbound-tcp/${serviceKey}/${port}`;
 }
 
 /** The host names a Service answers to, shortest first: name, name.ns, name.ns.svc, name.ns.svc.<domain>. */
@@ -35,9 +41,6 @@ export function proxylessRouteName(service: ServiceInfo, port: ServicePortInfo, 
 export function isHttpPort(port: ServicePortInfo): boolean {
   return port.protocol !== 'tcp';
 }
-
-/** The controller an IngressClass names (`spec.controller`) to hand its Ingresses to Switchyard. */
-export const INGRESS_CONTROLLER = 'switchyard.dev/ingress-controller';
 
 /** A gateway's listener and the route configuration it uses: `gateway/<gateway-name>/<port>`. */
 export function gatewayListenerName(gatewayName: string, port: number): string {

@@ -1,7 +1,10 @@
 // Settings of the translator. Every field has a default; callers override what they need.
 import { baselineShape, type ServedShape } from '../clients/index.js';
+import { DEFAULT_INGRESS_CLASS } from '../model/index.js';
 
 export type ProxyRole = 'sidecar' | 'proxyless';
+
+export type OutboundTraffic = 'allow-any' | 'registry-only';
 
 export interface TranslateOptions {
   /** Auto picks maglev over ring_hash from this many endpoints on (and none draining). */
@@ -9,15 +12,15 @@ export interface TranslateOptions {
   /** Emit the old `lb_policy` enum and its *_lb_config instead of `load_balancing_policy` (old Envoys). Sidecars only. */
   legacyLbPolicy: boolean;
   connectTimeoutMs: number;
-  /** The sidecar's outbound HTTP listener. */
-  outboundHttpPort: number;
-  outboundAddress: string;
+  /** The sidecar's virtual outbound listener, where the capture rules redirect outbound TCP. */
+  outboundPort: number;
+  /** The sidecar's virtual inbound listener, where the capture rules redirect inbound TCP. */
+  inboundPort: number;
   /**
-   * Traffic is redirected to the sidecar (iptables): outbound-http uses the original destination
-   * to hand TCP connections to the TCP listener of the Service's cluster IP. Without it, each TCP
-   * Service port gets a listener bound on `outboundAddress:<port>`.
+   * Where captured connections to no Service go: `allow-any` to their original destination
+   * (databases, cloud APIs outside the mesh keep working), `registry-only` nowhere (closed).
    */
-  captureOriginalDst: boolean;
+  outboundTraffic: OutboundTraffic;
   clusterDomain: string;
   /** Ingresses with this `ingressClassName` are ours (as are those of an IngressClass naming our controller). */
   ingressClass: string;
@@ -38,11 +41,11 @@ export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.free
   maglevMinEndpoints: 8,
   legacyLbPolicy: false,
   connectTimeoutMs: 5000,
-  outboundHttpPort: 15001,
-  outboundAddress: '127.0.0.1',
-  captureOriginalDst: false,
+  outboundPort: 15001,
+  inboundPort: 15006,
+  outboundTraffic: 'allow-any',
   clusterDomain: 'cluster.local',
-  ingressClass: 'switchyard',
+  ingressClass: DEFAULT_INGRESS_CLASS,
   gatewayAddress: '0.0.0.0',
   gatewayHttpPort: 8080,
   gatewayHttpsPort: 8443,

@@ -1,22 +1,24 @@
-// Routes: the sidecars' one `outbound` RouteConfiguration (a virtual host per Service port) and,
-// for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
+// Routes: the sidecars' RouteConfiguration per HTTP port (`80`: a virtual host per Service with an
+// HTTP port 80) and, for proxyless gRPC, one RouteConfiguration per Service port (shared by its API listeners).
 import { log } from '../log.js';
 import {
   compare,
   protoDuration,
   DEFAULT_RETRY_ON,
+  serviceAddresses,
   type MeshModel,
   type HeaderMatch,
   type PathMatch,
   type PolicyBackend,
   type PolicyRouteMatch,
+  type ServiceAddress,
   type ServiceInfo,
   type ServicePolicy,
   type ServicePortInfo,
 } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
-import { clusterName, isHttpPort, OUTBOUND_ROUTE_NAME, proxylessRouteName, serviceHostNames } from './names.js';
+import { clusterName, isHttpPort, outboundRouteName, PASSTHROUGH_CLUSTER, proxylessRouteName, serviceHostNames } from './names.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 import { baselineShape, type ServedShape } from '../clients/index.js';
 
@@ -29,35 +31,68 @@ export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
   'unavailable',
 ]);
 
-export function buildOutboundRouteConfig(model: MeshModel, options: TranslateOptions): XdsResource {
-  // Envoy rejects a RouteConfiguration in which one domain appears in two virtual hosts. Short
-  // names (`reviews`, `reviews:9080`) can clash across namespaces: the first Service by key keeps them.
+/** The HTTP Service ports a sidecar reaches at their cluster IP, by port (the owners of their address only). */
+export function outboundHttpAddresses(model: MeshModel): Map<number, ServiceAddress[]> {
+  const byPort = new Map<number, ServiceAddress[]>();
+  for (const address of serviceAddresses(model).owned) {
+    if (address.headless || !isHttpPort(address.servicePort)) continue;
+    byPort.set(address.port, [...(byPort.get(address.port) ?? []), address]);
+  }
+  return byPort;
+}
+
+/**
+ * The sidecar route configuration of one port (named by it, e.g. `80`): a virtual host per HTTP
+ * Service on that port, answering to its host names and its cluster IP, each with and without
+ * `:port` (the port is implied by the configuration). Envoy rejects one domain in two virtual
+ * hosts: short names (`reviews`) can clash across namespaces, and the first Service by key keeps
+ * them. A Host no Service claims was still dialled at one of these cluster IPs: it goes on to it.
+ */
+export function buildOutboundRouteConfig(
+  model: MeshModel,
+  port: number,
+  addresses: readonly ServiceAddress[],
+  options: TranslateOptions,
+): XdsResource {
   const claimed = new Set<string>();
   const virtualHosts: Record<string, unknown>[] = [];
-  for (const service of model.services()) {
-    const httpPorts = service.ports.filter(isHttpPort).sort((a, b) => a.port - b.port);
-    const barePort = httpPorts.find((p) => p.port === 80) ?? httpPorts[0];
-    for (const port of httpPorts) {
-      const hosts = serviceHostNames(service, options);
-      const candidates = [...hosts.map((h) => `${h}:${port.port}`), ...(port === barePort ? hosts : [])];
-      const domains: string[] = [];
-      for (const domain of candidates) {
-        if (claimed.has(domain)) {
-          log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
-          continue;
-        }
-        claimed.add(domain);
-        domains.push(domain);
+  for (const { service, servicePort, ip } of addresses) {
+    const hosts = [...serviceHostNames(service, options), ip.includes(':') ? `[${ip}]` : ip];
+    const domains: string[] = [];
+    for (const domain of [...hosts.map((h) => `${h}:${port}`), ...hosts]) {
+      if (claimed.has(domain)) {
+        log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
+        continue;
       }
-      if (domains.length === 0) continue;
-      virtualHosts.push({
-        name: clusterName(service.key, port.port),
-        domains,
-        routes: buildRoutes(model, service, port, 'sidecar', servedShapeOf('sidecar', options)),
-      });
+      claimed.add(domain);
+      domains.push(domain);
     }
+    if (domains.length === 0) continue;
+    virtualHosts.push({
+      name: clusterName(service.key, servicePort.port),
+      domains,
+      routes: buildRoutes(model, service, servicePort, 'sidecar', servedShapeOf('sidecar', options)),
+    });
   }
-  return { typeUrl: TypeUrl.RouteConfiguration, name: OUTBOUND_ROUTE_NAME, value: { name: OUTBOUND_ROUTE_NAME, virtualHosts } };
+  virtualHosts.push({
+    name: PASSTHROUGH_CLUSTER,
+    domains: ['*'],
+    routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }],
+  });
+  const name = outboundRouteName(port);
+  return { typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts } };
+}
+
+/** The sidecar route configurations of these ports (every port when none are given); a port without HTTP Services has none. */
+export function buildOutboundRouteConfigs(model: MeshModel, options: TranslateOptions, ports?: Iterable<number>): XdsResource[] {
+  const byPort = outboundHttpAddresses(model);
+  const wanted = ports === undefined ? [...byPort.keys()] : [...new Set(ports)];
+  return wanted
+    .sort((a, b) => a - b)
+    .flatMap((port) => {
+      const addresses = byPort.get(port);
+      return addresses ? [buildOutboundRouteConfig(model, port, addresses, options)] : [];
+    });
 }
 
 /** Proxyless: one RouteConfiguration per HTTP Service port; gRPC matches domains against the target `host:port`. */

@@ -1,6 +1,8 @@
 // Envoy itself, when this machine has it: a sidecar started with envoy/sidecar.yaml (pointed at
 // this Switchyard and at free loopback ports) routes gRPC calls by authority through its
-// outbound listener, with the canary split Switchyard serves. Envoy cannot be installed here, so
+// virtual outbound listener, with the canary split Switchyard serves. Without capture rules
+// (they need root), the Service's cluster IP is 127.0.0.1 and its port the listener's: a direct
+// connection then has the destination a captured one would have, and takes the Service's chain. Envoy cannot be installed here, so
 // without an `envoy` binary on PATH the test is skipped, and its name says why.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -136,12 +138,14 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
       (manifests) => {
         for (const version of ['reviews-v1', 'reviews-v2']) {
           manifests.write(version, [
-            grpcService('shop', version, 9080),
+            grpcService('shop', version, outboundPort),
             endpointSlice('shop', version, set.port, [{ address: set.get(version).address, zone: 'zone-a' }]),
           ]);
         }
+        const reviews = grpcService('shop', 'reviews', outboundPort);
+        reviews.spec = { ...reviews.spec, clusterIP: '127.0.0.1' };
         manifests.write('reviews', [
-          grpcService('shop', 'reviews', 9080),
+          reviews,
           endpointSlice(
             'shop',
             'reviews',
@@ -157,7 +161,7 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
           }),
         ]);
       },
-      { translate: { outboundHttpPort: outboundPort, outboundAddress: '127.0.0.1' } },
+      { translate: { outboundPort } },
     );
 
     workDir = mkdtempSync(join(tmpdir(), 'switchyard-envoy-'));
@@ -184,7 +188,7 @@ describe(skipReason ? `Envoy sidecar (skipped: ${skipReason})` : 'Envoy sidecar'
     );
     if (readiness === 'exited') throw new Error(`envoy exited with ${envoy.exitCode}: ${output.join('').slice(-2000)}`);
 
-    client = new WhoClient(`127.0.0.1:${outboundPort}`, { 'grpc.default_authority': `reviews.shop.svc.cluster.local:9080` });
+    client = new WhoClient(`127.0.0.1:${outboundPort}`, { 'grpc.default_authority': `reviews.shop.svc.cluster.local:${outboundPort}` });
     await eventually('a call through Envoy', () => client!.who({}, 1000));
     const n = 400;
     const counts = await client.tally(n);

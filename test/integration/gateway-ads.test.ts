@@ -101,7 +101,7 @@ describe('gateway and sidecar on one ADS server', () => {
     sidecar.ack(sidecarCds);
     sidecar.request({ typeUrl: TypeUrl.Listener });
     const sidecarLds = await sidecar.next(TypeUrl.Listener);
-    expect(sidecarLds.names).toContain('outbound-http');
+    expect(sidecarLds.names).toContain('outbound');
     expect(sidecarLds.names.some((name) => name.startsWith('gateway/'))).toBe(false);
     sidecar.ack(sidecarLds);
     // A sidecar asking for a gateway certificate by name gets nothing.

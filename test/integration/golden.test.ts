@@ -10,7 +10,7 @@ import { loadManifestDir } from '../../src/sources/files.js';
 import { MeshModel } from '../../src/model/index.js';
 import { translateAll, translateGateway } from '../../src/translate/index.js';
 import { translateOptions, type TranslateOptions } from '../../src/translate/options.js';
-import { danglingReferences, describeDangling, type GroupResources } from '../../src/translate/consistency.js';
+import { danglingReferences, describeDangling, duplicateChainMatches, type GroupResources } from '../../src/translate/consistency.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import { describeViolation, validateResource } from '../../src/envoy/validation-rules.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
@@ -211,6 +211,12 @@ describe('golden pairs', () => {
     it('is consistent: every cluster, assignment, route configuration and secret a resource names exists in its group', () => {
       for (const { file, resources } of rendered.groups) {
         expect({ file, dangling: danglingReferences(resources).map(describeDangling) }).toEqual({ file, dangling: [] });
+      }
+    });
+
+    it('gives no two filter chains of a listener the same match (Envoy rejects the listener)', () => {
+      for (const { file, resources } of rendered.groups) {
+        expect({ file, duplicates: resources.listeners.flatMap(duplicateChainMatches) }).toEqual({ file, duplicates: [] });
       }
     });
 

@@ -26,7 +26,7 @@ const EXPECTED = [
   'policies.yaml:18 WeightsNotHundred TrafficPolicy shop/api spec.split',
   'policies.yaml:28 PolicyConflict TrafficPolicy shop/api-retries spec.targetRef.name',
   'policies.yaml:36 PolicyTargetNotFound TrafficPolicy shop/search spec.targetRef.name',
-  'services.yaml:36 TcpPortConflict Service shop/users-db spec.ports[0].port',
+  'services.yaml:38 OutboundAddressConflict Service shop/users-db spec.ports[0].port',
   'syntax.yaml:8 YamlSyntaxError File ' + path.join(MISTAKES, 'syntax.yaml') + ' -',
   'web-again.yaml:2 DuplicateObject Service shop/web -',
 ];

@@ -21,8 +21,8 @@ import { validateObject } from '../../src/sources/manifests.js';
 import { validate } from '../../src/cli/render.js';
 import { log } from '../../src/log.js';
 
-const SERVICE = (name: string, ports = '[{ name: http, port: 80, appProtocol: http }]') =>
-  `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: shop }\nspec:\n  ports: ${ports}\n`;
+const SERVICE = (name: string, ports = '[{ name: http, port: 80, appProtocol: http }]', clusterIP?: string) =>
+  `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: shop }\nspec:\n  ports: ${ports}\n${clusterIP ? `  clusterIP: ${clusterIP}\n` : ''}`;
 
 let dir: string;
 beforeEach(async () => {
@@ -253,11 +253,15 @@ describe('Ingress', () => {
 });
 
 describe('Services and endpoints', () => {
-  it('warns about two TCP Services on one port', async () => {
+  it('warns about two Services at one cluster IP and port, and not about two on one port at their own IPs', async () => {
     const tcp = '[{ name: db, port: 5432, appProtocol: tcp }]';
-    const problems = await problemsOf({ 'a.yaml': SERVICE('a', tcp), 'b.yaml': SERVICE('b', tcp) });
-    expect(problems.map(brief)).toEqual(['TcpPortConflict Service b spec.ports[0].port :5']);
-    expect(problems[0].message).toContain('Service shop/a');
+    const problems = await problemsOf({
+      'a.yaml': SERVICE('a', tcp, '10.96.0.5'),
+      'b.yaml': SERVICE('b', tcp, '10.96.0.5'),
+      'c.yaml': SERVICE('c', tcp, '10.96.0.6'),
+    });
+    expect(problems.map(brief)).toEqual(['OutboundAddressConflict Service b spec.ports[0].port :5']);
+    expect(problems[0].message).toContain('10.96.0.5:5432 is also port 5432 of Service shop/a');
   });
 
   it('warns about an EndpointSlice port that matches no Service port, and a slice of a missing Service', async () => {
@@ -291,9 +295,9 @@ describe('Analysis in a running control plane', () => {
       path.join(dir, 's.yaml'),
       SERVICE('web') +
         '---\n' +
-        SERVICE('db', '[{ name: db, port: 5432, appProtocol: tcp }]') +
+        SERVICE('db', '[{ name: db, port: 5432, appProtocol: tcp }]', '10.96.0.5') +
         '---\n' +
-        SERVICE('db2', '[{ name: db, port: 5432, appProtocol: tcp }]'),
+        SERVICE('db2', '[{ name: db, port: 5432, appProtocol: tcp }]', '10.96.0.5'),
     );
     await writeFile(path.join(dir, 'e.yaml'), slice('http'));
     const model = new MeshModel();
@@ -301,7 +305,7 @@ describe('Analysis in a running control plane', () => {
     const analysis = new Analysis();
     const first = (await loadManifestDir(dir)).events;
     records.apply(first);
-    expect(analysis.run({ model, records }, model.apply(first)).map((p) => p.code)).toEqual(['TcpPortConflict']);
+    expect(analysis.run({ model, records }, model.apply(first)).map((p) => p.code)).toEqual(['OutboundAddressConflict']);
 
     await writeFile(path.join(dir, 'e.yaml'), slice('grpc'));
     const next = (await loadManifestDir(dir)).events.filter((e) => e.ref.kind === 'EndpointSlice');
@@ -309,7 +313,7 @@ describe('Analysis in a running control plane', () => {
     const change = model.apply(next);
     expect(change.services.size).toBe(0);
     const incremental = analysis.run({ model, records }, change);
-    expect(incremental.map((p) => p.code)).toEqual(['EndpointPortUnmatched', 'TcpPortConflict']);
+    expect(incremental.map((p) => p.code)).toEqual(['EndpointPortUnmatched', 'OutboundAddressConflict']);
     expect(incremental).toEqual(analyze({ model, records }));
   });
 });
@@ -361,9 +365,9 @@ describe('validate', () => {
 
   it('exits 0 on warnings alone, and lists them grouped by file with file:line', async () => {
     const tcp = '[{ name: db, port: 5432, appProtocol: tcp }]';
-    const { code, stdout } = await run({ 'a.yaml': SERVICE('a', tcp), 'b.yaml': SERVICE('b', tcp) });
+    const { code, stdout } = await run({ 'a.yaml': SERVICE('a', tcp, '10.96.0.5'), 'b.yaml': SERVICE('b', tcp, '10.96.0.5') });
     expect(code).toBe(0);
-    expect(stdout).toContain(`${path.join(dir, 'b.yaml')} (1 warning)\n${path.join(dir, 'b.yaml')}:5: warning TcpPortConflict: `);
+    expect(stdout).toContain(`${path.join(dir, 'b.yaml')} (1 warning)\n${path.join(dir, 'b.yaml')}:5: warning OutboundAddressConflict: `);
     expect(stdout).toContain(`${dir}: 2 objects, 1 warning\n`);
   });
 

@@ -1,6 +1,6 @@
 // The consistency check the golden pairs run over every output: it must find each kind of
 // dangling name, and pass a group whose names all resolve.
-import { danglingReferences, describeDangling, type GroupResources } from '../../src/translate/consistency.js';
+import { danglingReferences, describeDangling, duplicateChainMatches, type GroupResources } from '../../src/translate/consistency.js';
 import { cluster, endpoints, listener, route } from '../support/xds-fixtures.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 
@@ -73,5 +73,30 @@ describe('consistency check', () => {
       'Listener outbound-http names routeConfiguration "missing-routes", which the group does not have',
       'RouteConfiguration outbound names cluster "shop/b/80", which the group does not have',
     ]);
+  });
+});
+
+describe('duplicateChainMatches', () => {
+  const chain = (name: string, port: number, ips: string[]) => ({
+    name,
+    filterChainMatch: {
+      destinationPort: { value: port },
+      prefixRanges: ips.map((ip) => ({ addressPrefix: ip, prefixLen: { value: 32 } })),
+    },
+  });
+  const chains = (...filterChains: object[]) => ({
+    typeUrl: TypeUrl.Listener,
+    name: 'outbound',
+    value: { name: 'outbound', filterChains },
+  });
+
+  it('finds two chains that share one destination address and port, even inside larger range lists', () => {
+    const duplicates = duplicateChainMatches(chains(chain('http/80', 80, ['10.0.0.1', '10.0.0.2']), chain('shop/db/80', 80, ['10.0.0.2'])));
+    expect(duplicates).toEqual(['Listener outbound: chains http/80 and shop/db/80 both match port 80, destination 10.0.0.2/32, []']);
+  });
+
+  it('accepts the same address on two ports, and a port-only chain beside address chains on that port', () => {
+    const port = { name: 'self', filterChainMatch: { destinationPort: { value: 80 } } };
+    expect(duplicateChainMatches(chains(chain('a', 80, ['10.0.0.1']), chain('b', 81, ['10.0.0.1']), port))).toEqual([]);
   });
 });

@@ -101,13 +101,14 @@ describe('the defaults docs/trafficpolicy.md states', () => {
     const model = new MeshModel();
     const svc = service('reviews');
     svc.spec.ports[0].appProtocol = appProtocol;
+    svc.spec.clusterIP = '10.96.0.1';
     model.apply([
       upsert(svc),
       upsert(trafficPolicy('reviews', 'reviews', { healthCheck: { http: { path: '/healthz' } }, retries: { attempts: 2 } })),
     ]);
     const { clusters, routes } = translateAll(model, 'sidecar');
     const cluster = clusters.find((c) => c.name === 'shop/reviews/9080')!.value as any;
-    const vhost = (routes.find((r) => r.name === 'outbound')!.value as any).virtualHosts.find(
+    const vhost = (routes.find((r) => r.name === '9080')!.value as any).virtualHosts.find(
       (v: { name: string }) => v.name === 'shop/reviews/9080',
     );
     return { check: cluster.healthChecks[0], route: vhost.routes[vhost.routes.length - 1].route };

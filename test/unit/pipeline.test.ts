@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Pipeline, type FlushReport } from '../../src/pipeline/pipeline.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { loadManifestDir } from '../../src/sources/files.js';
-import { TypeUrl } from '../../src/envoy/protos.js';
+import { decodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
 import { upsert } from '../support/builders.js';
@@ -120,8 +120,39 @@ describe('pipeline', () => {
     expect(lines).toEqual([
       'sidecar Cluster removed shop/payments/50051',
       'sidecar ClusterLoadAssignment removed shop/payments/50051',
-      'sidecar RouteConfiguration changed outbound',
+      // Its cluster IP's chain goes; payments was the only Service on port 50051.
+      'sidecar Listener changed outbound',
+      'sidecar RouteConfiguration removed 50051',
     ]);
+    pipeline.stop();
+  });
+
+  it('re-translates only the sidecar route configurations of the ports a Service change touches', async () => {
+    const { pipeline, cache, events } = await examplePipeline();
+    const handed: string[] = [];
+    const apply = cache.apply.bind(cache);
+    cache.apply = (changes) => {
+      for (const change of changes) {
+        if (change.group !== 'sidecar' || change.typeUrl !== TypeUrl.RouteConfiguration) continue;
+        handed.push(...(change.set ?? change.upserts ?? []).map((r) => r.name), ...(change.removals ?? []).map((n) => `-${n}`));
+      }
+      return apply(changes);
+    };
+    // cart moves from port 8080 to 8090: configuration 8080 loses its virtual host, 8090 is new;
+    // 80 (catalog, frontend) and 50051 (payments) are not touched.
+    const cart = events.find((e) => e.type === 'upsert' && e.ref.kind === 'Service' && e.ref.name === 'cart');
+    if (!cart || cart.type !== 'upsert') throw new Error('examples have no cart Service');
+    const moved = structuredClone(cart.object) as any;
+    moved.spec.ports[0].port = 8090;
+    pipeline.push([upsert(moved)]);
+    pipeline.flushNow();
+    expect(handed.sort()).toEqual(['8080', '8090']);
+    const hosts = (name: string) => {
+      const stored = cache.get('sidecar', TypeUrl.RouteConfiguration, name);
+      return stored ? (decodeMessage(TypeUrl.RouteConfiguration, stored.bytes) as any).virtualHosts.map((v: any) => v.name) : undefined;
+    };
+    expect(hosts('8080')).toEqual(['shop/checkout/8080', 'passthrough']);
+    expect(hosts('8090')).toEqual(['shop/cart/8090', 'passthrough']);
     pipeline.stop();
   });
 });

@@ -5,10 +5,13 @@ import { MeshModel } from '../../src/model/index.js';
 import { translateAll } from '../../src/translate/index.js';
 import { policy, service, upsert } from '../support/builders.js';
 
+const CLUSTER_IPS: Record<string, string> = { reviews: '10.96.0.1', 'reviews-v1': '10.96.0.2', 'reviews-v2': '10.96.0.3' };
+
 function httpService(name: string, ports: number[]) {
   return service(
     name,
     ports.map((port) => ({ name: `http-${port}`, port })),
+    { clusterIP: CLUSTER_IPS[name] },
   );
 }
 
@@ -22,8 +25,8 @@ function reviewsRoutes(spec: object): any[] {
     upsert(policy('reviews', { targetRef: { kind: 'Service', name: 'reviews' }, ...spec })),
   ]);
   expect(model.policyStatus('shop', 'reviews')?.find((c) => c.type === 'Accepted')?.status).toBe('True');
-  const outbound = translateAll(model, 'sidecar').routes.find((r) => r.name === 'outbound')!.value as any;
-  return outbound.virtualHosts.find((v: any) => v.name === 'shop/reviews/9080').routes;
+  const port9080 = translateAll(model, 'sidecar').routes.find((r) => r.name === '9080')!.value as any;
+  return port9080.virtualHosts.find((v: any) => v.name === 'shop/reviews/9080').routes;
 }
 
 describe('route matches', () => {

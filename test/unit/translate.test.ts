@@ -51,7 +51,7 @@ describe('translate: safety while a policy is served from its last good spec', (
   it('never routes to a cluster that is gone: a deleted split backend leaves the split', () => {
     const m = new MeshModel();
     m.apply([
-      upsert(service('api')),
+      upsert(service('api', undefined, { clusterIP: '10.96.0.1' })),
       upsert(service('v1')),
       upsert(service('v2')),
       upsert(
