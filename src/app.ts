@@ -4,6 +4,7 @@
 import { ResourceCache } from './cache/cache.js';
 import { Pipeline, type RetrySettings } from './pipeline/pipeline.js';
 import { XdsServer } from './xds/server.js';
+import { nodeWorkload } from './xds/node-group.js';
 import { startAdminServer } from './admin/server.js';
 import type { Source } from './sources/types.js';
 import type { DebounceSettings } from './pipeline/debounce.js';
@@ -59,7 +60,14 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
     markReady = resolve;
     failReady = reject;
   });
-  const server = new XdsServer({ ...options.xdsSecurity, cache, ready: readyPromise, shutdownGraceMs: options.shutdownGraceMs });
+  const server = new XdsServer({
+    ...options.xdsSecurity,
+    cache,
+    ready: readyPromise,
+    shutdownGraceMs: options.shutdownGraceMs,
+    // A sidecar whose node names its pod gets the group of its workload's shape (inbound side).
+    refineGroup: (group, node) => pipeline.workloadGroup(group, nodeWorkload(node)),
+  });
   // Gateway names are known only when a gateway connects. The server reports a stream opened
   // (synchronously) before it handles that stream's first request, so the group is in the
   // cache by the time the request reads it.

@@ -113,6 +113,11 @@ const RENDER_FLAGS: FlagSpec[] = [
   { name: 'role', type: 'string', default: 'sidecar', choices: ['sidecar', 'proxyless', 'gateway'], help: 'the proxy role to render for' },
   { name: 'gateway', type: 'string', help: 'with --role gateway: the gateway name (node metadata switchyard.dev/gateway)' },
   {
+    name: 'pod',
+    type: 'string',
+    help: "with --role sidecar: <namespace>/<name> of a Pod in the manifests; adds its workload's inbound side and group",
+  },
+  {
     name: 'client',
     type: 'string',
     help: 'render for this client, <implementation>/<version> (envoy, grpc-core, grpc-java, grpc-go, grpc-node; or unknown), e.g. grpc-core/1.51.1; adds the group and its degradations',
@@ -164,6 +169,9 @@ const COMMANDS: Record<string, CommandDefinition> = {
     async run(values) {
       if (values.role === 'gateway' && !values.gateway)
         throw new UsageError('--role gateway needs --gateway NAME (the name in node metadata switchyard.dev/gateway)');
+      if (values.pod !== undefined && values.role !== 'sidecar') throw new UsageError('--pod: only with --role sidecar');
+      if (values.pod !== undefined && !/^[^/\s]+\/[^/\s]+$/.test(String(values.pod)))
+        throw new UsageError(`--pod: "${String(values.pod)}" is not <namespace>/<name>`);
       const { render } = await import('./render.js');
       return render(values);
     },

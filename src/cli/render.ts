@@ -6,13 +6,23 @@ import type { TrafficPolicyObject } from '../sources/types.js';
 import {
   translateAll,
   translateGateway,
+  translateInbound,
   explainLbChoice,
   degradationsFor,
   translateOptions,
   type ProxyRole,
   type TranslateOptions,
 } from '../translate/index.js';
-import { clientProfile, describeClient, meshGroupName, parseClientLabel, servedShape, type ClientIdentity } from '../clients/index.js';
+import {
+  clientProfile,
+  describeClient,
+  meshGroupName,
+  parseClientLabel,
+  servedShape,
+  workloadGroupName,
+  type ClientIdentity,
+} from '../clients/index.js';
+import { compare } from '../model/index.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
 import { translateSettings, UsageError, type FlagValues } from './flags.js';
@@ -29,6 +39,8 @@ export interface RenderOptions {
   translate?: Partial<TranslateOptions>;
   /** Render what this client gets (mesh roles), with its group and degradations. */
   client?: ClientIdentity;
+  /** With role sidecar: `<namespace>/<name>` of a Pod; adds its workload's inbound side. */
+  pod?: string;
 }
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
@@ -85,7 +97,32 @@ export function renderModel(
   const profile = options.client ? clientProfile(options.client) : undefined;
   const shape = profile ? servedShape(profile, options.role) : undefined;
   const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
+  let workload: Record<string, unknown> | undefined;
+  if (options.role === 'sidecar' && options.pod !== undefined) {
+    const [namespace, name] = options.pod.split('/');
+    const pod = model.workload(namespace, name);
+    if (!pod) {
+      // What the sidecar of a pod Switchyard does not know yet gets: the outbound side only.
+      workload = { pod: options.pod, known: false };
+    } else {
+      const podShape = model.workloadShape(pod);
+      const inbound = translateInbound(podShape, translate);
+      const byName = (a: XdsResource, b: XdsResource) => compare(a.name, b.name);
+      all.listeners = [...all.listeners, ...inbound.listeners].sort(byName);
+      all.clusters = [...all.clusters, ...inbound.clusters].sort(byName);
+      all.routes = [...all.routes, ...inbound.routes].sort(byName);
+      workload = {
+        pod: options.pod,
+        known: true,
+        ...(pod.ip !== undefined ? { ip: pod.ip } : {}),
+        serviceAccount: pod.serviceAccount,
+        group: workloadGroupName(shape ? meshGroupName('sidecar', shape) : 'sidecar', podShape.id),
+        ports: podShape.ports,
+      };
+    }
+  }
   return {
+    ...(workload ? { workload } : {}),
     ...(profile && shape
       ? {
           client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) },
@@ -124,6 +161,7 @@ export async function render(values: FlagValues): Promise<number> {
   const { document, problems } = await renderWithProblems(values.manifests as string, {
     role: values.role as RenderOptions['role'],
     gateway: values.gateway as string | undefined,
+    ...(values.pod !== undefined ? { pod: String(values.pod) } : {}),
     translate: translateSettings(values),
     ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
   });

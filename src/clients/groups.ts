@@ -75,7 +75,15 @@ export function parseMeshGroup(group: string): { role: MeshRole; shape: ServedSh
   return meshGroupName(role, shape) === group ? { role, shape } : undefined;
 }
 
+/**
+ * A sidecar group with a workload shape: the mesh group it shares outbound configuration with,
+ * `@`, and the shape's id (`sidecar@Qx3...`). Proxies of one shape share it.
+ */
+export function workloadGroupName(meshGroup: string, shapeId: string): string {
+  return `${meshGroup}@${shapeId}`;
+}
+
 /** The role part of any group name: `sidecar`, `proxyless`, or `gateway/<name>` as is. */
 export function groupRole(group: string): string {
-  return group.split('+')[0];
+  return group.split(/[+@]/)[0];
 }

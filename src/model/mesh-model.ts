@@ -17,6 +17,7 @@ import type {
   HTTPRouteObject,
   ReferenceGrantObject,
   KubeObject,
+  PodObject,
   SecretObject,
   ServiceObject,
   SourceEvent,
@@ -29,6 +30,7 @@ import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
+import { selects, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
@@ -90,6 +92,9 @@ export class MeshModel {
   private readonly certificates = new Map<string, TlsCertificate>();
   /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
   private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
+  private readonly workloads = new Map<string, WorkloadInfo>();
+  /** Pod IP -> pod keys with that IP (a finished pod's IP may be reused before it is deleted). */
+  private readonly workloadsByIP = new Map<string, Set<string>>();
   private batchSeq = 0;
   /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
   private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
@@ -192,6 +197,28 @@ export class MeshModel {
   endpointSlicesOf(serviceKey: string): EndpointSliceObject[] {
     const keys = [...(this.slicesByService.get(serviceKey) ?? [])].sort(compare);
     return keys.map((key) => this.slices.get(key)?.object).filter((slice): slice is EndpointSliceObject => slice !== undefined);
+  }
+
+  // ---- Pods (workloads) -----------------------------------------------------------------------
+
+  workload(namespace: string, name: string): WorkloadInfo | undefined {
+    return this.workloads.get(objectKey(namespace, name));
+  }
+
+  /** The pod with this IP; with several (an IP reused before the old pod was deleted), the first by key. */
+  workloadByIP(ip: string): WorkloadInfo | undefined {
+    const keys = [...(this.workloadsByIP.get(ip) ?? [])].sort(compare);
+    return keys.length ? this.workloads.get(keys[0]) : undefined;
+  }
+
+  /** The Services selecting a pod, sorted by key. */
+  selectingServices(workload: WorkloadInfo): ServiceInfo[] {
+    return this.services().filter((service) => selects(service, workload));
+  }
+
+  /** A pod's workload shape: what its inbound configuration depends on. */
+  workloadShape(workload: WorkloadInfo): WorkloadShape {
+    return workloadShape(workload, this.selectingServices(workload));
   }
 
   // ---- TrafficPolicies ----------------------------------------------------------------------
@@ -418,6 +445,23 @@ export class MeshModel {
           if (ingress.spec?.ingressClassName === name) change.ingresses.add(ingressKey);
         }
         break;
+      case 'Pod': {
+        const previous = this.workloads.get(key);
+        if (previous?.ip !== undefined) this.workloadsByIP.get(previous.ip)?.delete(key);
+        if (object) {
+          const workload = workloadInfo(namespace, name, object as PodObject);
+          this.workloads.set(key, workload);
+          if (workload.ip !== undefined) {
+            let keys = this.workloadsByIP.get(workload.ip);
+            if (!keys) this.workloadsByIP.set(workload.ip, (keys = new Set()));
+            keys.add(key);
+          }
+        } else {
+          this.workloads.delete(key);
+        }
+        change.workloads.add(key);
+        break;
+      }
       case 'Secret':
         if (object) this.secretObjects.set(key, object as SecretObject);
         else this.secretObjects.delete(key);

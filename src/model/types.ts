@@ -67,6 +67,8 @@ export interface ModelChange {
   /** Ingresses to re-translate (changed, or a Service / IngressClass they use changed). */
   ingresses: Set<string>;
   secrets: Set<string>;
+  /** Pods added, changed or deleted (their workload shape may have changed). */
+  workloads: Set<string>;
   /** TrafficPolicies whose conditions changed (or that were deleted: `policyStatus` then returns undefined). */
   policyStatus: Set<string>;
   /** The Gateway API picture (gateways, attached routes, their statuses) changed: re-translate Gateway API gateways. */
@@ -81,6 +83,7 @@ export function emptyChange(): ModelChange {
     endpoints: new Set(),
     ingresses: new Set(),
     secrets: new Set(),
+    workloads: new Set(),
     policyStatus: new Set(),
     gatewayApi: false,
     all: false,

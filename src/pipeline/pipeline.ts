@@ -2,7 +2,7 @@
 // into one flush, the model says what the batch touched, and only that is translated and
 // handed to the cache (which in turn wakes only the streams whose resources changed bytes).
 import { EventEmitter } from 'node:events';
-import { emptyChange, MeshModel, objectKey, type ModelChange } from '../model/index.js';
+import { emptyChange, MeshModel, objectKey, type ModelChange, type WorkloadShape } from '../model/index.js';
 import {
   degradationsFor,
   translateAll,
@@ -12,12 +12,20 @@ import {
   translateOptions,
   translateServiceClusters,
   translateSidecarShared,
+  translateInbound,
   sidecarRouteNamesOf,
   type Degradation,
   type ProxyRole,
   type TranslateOptions,
 } from '../translate/index.js';
-import { baselineShape, clientProfile, parseMeshGroup, type ClientIdentity, type ServedShape } from '../clients/index.js';
+import {
+  baselineShape,
+  clientProfile,
+  parseMeshGroup,
+  workloadGroupName,
+  type ClientIdentity,
+  type ServedShape,
+} from '../clients/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { gatewayGroup, SIDECAR_GROUP, type ChangeSet, type GroupChange, type ProxyGroup, type ResourceCache } from '../cache/types.js';
 import { Debouncer, DEFAULT_DEBOUNCE, type DebounceSettings } from './debounce.js';
@@ -35,6 +43,25 @@ interface MeshGroup {
 }
 
 const GATEWAY_GROUP_PREFIX = 'gateway/';
+
+/** The workload a proxy's node metadata names (xds/ reads it; the pipeline knows the model). */
+export interface WorkloadRef {
+  namespace?: string;
+  pod?: string;
+  podIP?: string;
+}
+
+/**
+ * A sidecar group with a workload shape: the outbound side of its mesh group (the very same
+ * resource objects, so they are encoded once) plus the shape's inbound side, built once — the
+ * inbound side is a function of the shape alone, so a shape's group never needs re-translating.
+ */
+interface WorkloadGroup {
+  meshGroup: ProxyGroup;
+  shape: WorkloadShape;
+  inbound: { listeners: XdsResource[]; clusters: XdsResource[]; routes: XdsResource[] };
+  built: boolean;
+}
 
 /** The gateway name of a `gateway/<name>` group; undefined for the mesh groups. */
 function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
@@ -149,6 +176,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
    * always; every other one from its first client on.
    */
   private readonly meshGroups = new Map<ProxyGroup, MeshGroup>([[SIDECAR_GROUP, { role: 'sidecar', shape: baselineShape('sidecar') }]]);
+  /** Sidecar groups of a workload shape, by name (`sidecar@<shape id>`), from their first proxy on. */
+  private readonly workloadGroups = new Map<ProxyGroup, WorkloadGroup>();
   /** Degradations per role and client profile, for the current model (dropped by every flush). */
   private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
@@ -194,6 +223,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   ensureGroup(group: ProxyGroup): void {
     const gateway = gatewayNameOfGroup(group);
     if (gateway !== undefined) return this.ensureGateway(gateway);
+    const workload = this.workloadGroups.get(group);
+    if (workload) return this.ensureWorkloadGroup(group, workload);
     if (this.meshGroups.has(group)) return;
     const mesh = parseMeshGroup(group);
     if (!mesh) {
@@ -207,9 +238,33 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.scheduleRetry();
   }
 
-  /** The mesh groups being produced, sorted. */
+  /** The mesh groups being produced (workload groups included), sorted. */
   groups(): ProxyGroup[] {
-    return [...this.meshGroups.keys()].sort();
+    return [...this.meshGroups.keys(), ...this.workloadGroups.keys()].sort();
+  }
+
+  /**
+   * The group of a sidecar whose node names its workload: its mesh group plus the shape of its
+   * pod (found by namespace and name, else by IP). A pod not known yet gets the mesh group —
+   * the outbound side only — until the proxy reconnects; so does every other role.
+   */
+  workloadGroup(group: ProxyGroup, ref: WorkloadRef): ProxyGroup {
+    if (parseMeshGroup(group)?.role !== 'sidecar') return group;
+    const pod =
+      (ref.namespace !== undefined && ref.pod !== undefined ? this.model.workload(ref.namespace, ref.pod) : undefined) ??
+      (ref.podIP !== undefined ? this.model.workloadByIP(ref.podIP) : undefined);
+    if (!pod) {
+      if (ref.pod !== undefined || ref.podIP !== undefined)
+        log.info('sidecar of a pod not known (yet): served the outbound side only until it reconnects', { group, ...ref });
+      return group;
+    }
+    const shape = this.model.workloadShape(pod);
+    const name = workloadGroupName(group, shape.id);
+    if (!this.workloadGroups.has(name)) {
+      const inbound = translateInbound(shape, this.options);
+      this.workloadGroups.set(name, { meshGroup: group, shape, inbound, built: false });
+    }
+    return name;
   }
 
   /**
@@ -224,6 +279,38 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     let found = this.degradationMemo.get(key);
     if (!found) this.degradationMemo.set(key, (found = degradationsFor(this.model, mesh.role, profile, this.options)));
     return found;
+  }
+
+  /**
+   * Builds a workload group on its first proxy: its mesh group's resources (translated for it
+   * once) plus its inbound side. Later flushes give it what they give its mesh group.
+   */
+  private ensureWorkloadGroup(name: ProxyGroup, workload: WorkloadGroup): void {
+    if (workload.built) return;
+    this.ensureGroup(workload.meshGroup);
+    const mesh = this.meshGroups.get(workload.meshGroup);
+    if (!mesh) return;
+    log.info('workload group: building its configuration', { group: name, namespace: workload.shape.namespace });
+    const services = this.model.services().map((s) => objectKey(s.namespace, s.name));
+    const units = this.meshGroupUnits(name, mesh, services, true, new FlushMemo(this.model));
+    for (const unit of units) for (const change of unit.changes) Object.assign(change, withInbound(change, workload));
+    units.push({
+      id: `${name}|inbound`,
+      object: { kind: 'ProxyGroup', name },
+      what: `the inbound side of group ${name}`,
+      keys: [],
+      changes: [
+        { group: name, typeUrl: TypeUrl.Cluster, upserts: workload.inbound.clusters },
+        { group: name, typeUrl: TypeUrl.RouteConfiguration, upserts: workload.inbound.routes },
+      ],
+      commit() {},
+      markRetry: () => {
+        workload.built = false;
+      },
+    });
+    workload.built = true;
+    this.store(units);
+    this.scheduleRetry();
   }
 
   /** The gateways being produced, sorted. */
@@ -455,7 +542,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         ? this.model.services().map((s) => objectKey(s.namespace, s.name))
         : [...new Set([...change.services, ...change.endpoints])];
       const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' && headlessEndpoints);
-      units.push(...this.meshGroupUnits(group, mesh, services, shared, memo));
+      const groupUnits = this.meshGroupUnits(group, mesh, services, shared, memo);
+      for (const [name, workload] of this.workloadGroups) {
+        if (workload.meshGroup === group && workload.built) mirror(groupUnits, group, name, workload);
+      }
+      units.push(...groupUnits);
     }
     return units;
   }
@@ -671,6 +762,20 @@ interface WorkUnit {
 function gatewayUnitSpec(name: string, keys: string[]): Omit<WorkUnit, 'changes' | 'commit' | 'markRetry'> {
   const group = gatewayGroup(name);
   return { id: group, object: { kind: 'ProxyGroup', name: group }, what: `the configuration of gateway ${name}`, keys };
+}
+
+/** A workload group's Listener set carries its inbound listener beside the shared ones. */
+function withInbound(change: GroupChange, workload: WorkloadGroup): GroupChange {
+  if (change.typeUrl !== TypeUrl.Listener || change.set === undefined) return change;
+  return { ...change, set: [...change.set, ...workload.inbound.listeners] };
+}
+
+/** Gives a workload group the same changes (the same resource objects) as its mesh group. */
+function mirror(units: WorkUnit[], from: ProxyGroup, to: ProxyGroup, workload: WorkloadGroup): void {
+  for (const unit of units) {
+    const copies = unit.changes.filter((c) => c.group === from).map((c) => withInbound({ ...c, group: to }, workload));
+    unit.changes.push(...copies);
+  }
 }
 
 /** What failed and is translated again by the next flush. */

@@ -18,6 +18,7 @@ export const API_VERSIONS: Record<ResourceKind, string> = {
   Ingress: 'networking.k8s.io/v1',
   IngressClass: 'networking.k8s.io/v1',
   Secret: 'v1',
+  Pod: 'v1',
   TrafficPolicy: 'switchyard.dev/v1alpha1',
   Namespace: 'v1',
   ...GATEWAY_API_VERSIONS,
@@ -204,6 +205,39 @@ const BODY_SCHEMAS: Record<ResourceKind, object | undefined> = {
       type: { type: 'string', minLength: 1 },
       data: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$' } },
       stringData: stringMap,
+    },
+  },
+  Pod: {
+    properties: {
+      spec: {
+        type: 'object',
+        properties: {
+          serviceAccountName: { type: 'string' },
+          containers: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name'],
+              properties: {
+                name: { type: 'string', minLength: 1 },
+                ports: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['containerPort'],
+                    properties: {
+                      name: { type: 'string', maxLength: 15, pattern: DNS1123_LABEL_PATTERN },
+                      containerPort: port,
+                      protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'] },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      status: { type: 'object', properties: { podIP: { type: 'string' }, phase: { type: 'string' } } },
     },
   },
   // TrafficPolicy's body is checked against the CRD (crd-schema.ts).

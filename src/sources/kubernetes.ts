@@ -28,6 +28,7 @@ import {
   type GatewayApiKind,
   type KubeObject,
   type ObjectRef,
+  type PodObject,
   type ResourceKind,
   type Source,
   type SourceEvent,
@@ -145,6 +146,14 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
       fieldSelector: `type=${TLS_SECRET_TYPE}`,
     },
     {
+      // Pods: which workload a sidecar or an xDS-enabled gRPC server is (its Services, its ports).
+      kind: 'Pod',
+      path: namespaced('/api/v1', 'pods'),
+      list: (namespace, page) =>
+        namespace === undefined ? core.listPodForAllNamespaces(page) : core.listNamespacedPod({ namespace, ...page }),
+      usesLabelSelector: false,
+    },
+    {
       kind: 'TrafficPolicy',
       path: namespaced(`/apis/${TRAFFIC_POLICY_GROUP}/${TRAFFIC_POLICY_VERSION}`, TRAFFIC_POLICY_PLURAL),
       list: (namespace, page) => {
@@ -201,10 +210,48 @@ function plainObject(kind: ResourceKind, object: unknown): Record<string, any> {
  * another writer left malformed must not get the policy rejected; an Ingress's status is what
  * the leader writes, and translating it again would change nothing). */
 function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject {
+  if (kind === 'Pod') return normalizeObject(slimPod(plain));
   const ownStatus = kind === 'TrafficPolicy' || kind === 'Ingress' || (GATEWAY_API_KINDS as readonly string[]).includes(kind);
   if (!ownStatus || plain.status === undefined) return normalizeObject(plain as KubeObject);
   const { status: _status, ...rest } = plain;
   return normalizeObject(rest as KubeObject);
+}
+
+/**
+ * A Pod as the model needs it: identity, labels, IP, service account and container ports. The
+ * rest (status conditions, volumes, images...) changes often and would only cost memory and
+ * no-op events.
+ */
+function slimPod(plain: Record<string, any>): KubeObject {
+  const metadata = plain.metadata ?? {};
+  const spec = plain.spec ?? {};
+  const status = plain.status ?? {};
+  const pod: PodObject = {
+    apiVersion: plain.apiVersion,
+    kind: 'Pod',
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      ...(metadata.uid !== undefined ? { uid: metadata.uid } : {}),
+      ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
+      ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
+      ...(metadata.labels !== undefined ? { labels: metadata.labels } : {}),
+    },
+    spec: {
+      ...(spec.serviceAccountName !== undefined ? { serviceAccountName: spec.serviceAccountName } : {}),
+      containers: (Array.isArray(spec.containers) ? spec.containers : []).map((c: Record<string, any>) => ({
+        name: c.name,
+        ...(Array.isArray(c.ports)
+          ? { ports: c.ports.map((p: Record<string, any>) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol })) }
+          : {}),
+      })),
+    },
+    status: {
+      ...(status.podIP !== undefined ? { podIP: status.podIP } : {}),
+      ...(status.phase !== undefined ? { phase: status.phase } : {}),
+    },
+  };
+  return JSON.parse(JSON.stringify(pod)) as KubeObject;
 }
 
 /** A hash of what an event says, without the resourceVersion: equal means the model already has it. */

@@ -4,7 +4,7 @@
 import type { ManifestError } from './manifests.js';
 
 export type ResourceKind =
-  'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | 'Namespace' | GatewayApiKind;
+  'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | 'Namespace' | 'Pod' | GatewayApiKind;
 
 /** The Gateway API kinds Switchyard reads (standard channel). */
 export type GatewayApiKind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
@@ -20,6 +20,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'TrafficPolicy',
   'Namespace',
   ...GATEWAY_API_KINDS,
+  'Pod',
 ];
 
 /** Identifies one object. `namespace` is '' for cluster-scoped kinds (IngressClass). */
@@ -108,6 +109,16 @@ export interface IngressObject extends KubeObjectBase {
 export interface IngressClassObject extends KubeObjectBase {
   kind: 'IngressClass';
   spec: { controller?: string; parameters?: unknown };
+}
+
+// ---- core/v1 Pod (only what maps a workload to its Services; the Kubernetes source keeps no more) ----
+export interface PodObject extends KubeObjectBase {
+  kind: 'Pod';
+  spec?: {
+    serviceAccountName?: string;
+    containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }>;
+  };
+  status?: { podIP?: string; phase?: string };
 }
 
 // ---- core/v1 Secret ---------------------------------------------------------------------
@@ -354,7 +365,14 @@ export interface ReferenceGrantObject extends KubeObjectBase {
 export type GatewayApiObject = GatewayClassObject | GatewayObject | HTTPRouteObject | GRPCRouteObject | ReferenceGrantObject;
 
 export type KubeObject =
-  ServiceObject | EndpointSliceObject | IngressObject | IngressClassObject | SecretObject | TrafficPolicyObject | GatewayApiObject;
+  | ServiceObject
+  | EndpointSliceObject
+  | IngressObject
+  | IngressClassObject
+  | SecretObject
+  | TrafficPolicyObject
+  | GatewayApiObject
+  | PodObject;
 
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {

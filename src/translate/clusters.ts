@@ -78,7 +78,7 @@ export function buildSidecarBaseClusters(options: TranslateOptions): XdsResource
   ];
 }
 
-function http2Upstream(): Record<string, unknown> {
+export function http2Upstream(): Record<string, unknown> {
   return {
     typedExtensionProtocolOptions: {
       [HTTP_PROTOCOL_OPTIONS]: {

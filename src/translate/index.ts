@@ -5,6 +5,8 @@ import type { XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters, buildSidecarBaseClusters, lbChoiceFor, portsForRole } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { buildOutboundListener, buildProxylessListeners } from './listeners.js';
+import { buildInbound, type InboundResources } from './inbound.js';
+import type { WorkloadShape } from '../model/index.js';
 import { buildOutboundRouteConfigs, buildProxylessRouteConfigs, sortByName } from './routes.js';
 import { isHttpPort, outboundRouteName } from './names.js';
 import { translateOptions, type ProxyRole, type TranslateOptions } from './options.js';
@@ -110,6 +112,12 @@ export function translateSidecarShared(
     clusters: buildSidecarBaseClusters(options),
     routes: buildOutboundRouteConfigs(model, options, ports),
   };
+}
+
+/** A workload shape's inbound side: the `inbound` listener, its `inbound|<port>` clusters and route configurations. */
+export function translateInbound(shape: WorkloadShape, overrides: Partial<TranslateOptions> = {}): InboundResources {
+  const inbound = buildInbound(shape, translateOptions(overrides));
+  return { listeners: inbound.listeners, clusters: sortByName(inbound.clusters), routes: sortByName(inbound.routes) };
 }
 
 /** The sidecar route configuration names a Service's HTTP ports are in (its ports' numbers). */

@@ -20,7 +20,7 @@ const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp
 const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
 
 /** An HTTP connection manager that takes its routes from RDS over ADS; the router filter is last (Envoy and gRPC require it). */
-function httpConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
+export function httpConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
   return {
     '@type': HCM_TYPE,
     statPrefix,
@@ -33,7 +33,7 @@ function socketAddress(address: string, port: number): Record<string, unknown> {
   return { socketAddress: { address, portValue: port } };
 }
 
-function tcpProxy(statPrefix: string, cluster: string): Record<string, unknown> {
+export function tcpProxy(statPrefix: string, cluster: string): Record<string, unknown> {
   return { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix, cluster } };
 }
 

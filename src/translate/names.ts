@@ -10,6 +10,11 @@ export const PASSTHROUGH_CLUSTER = 'passthrough';
 /** No endpoints: a connection is closed. */
 export const BLACKHOLE_CLUSTER = 'blackhole';
 
+/** The inbound cluster and route configuration of one application port: `inbound|<port>`. */
+export function inboundName(port: number): string {
+  return `inbound|${port}`;
+}
+
 /** The sidecar route configuration of the HTTP Services on one port: the port number, e.g. `80`. */
 export function outboundRouteName(port: number): string {
   return String(port);

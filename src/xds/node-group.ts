@@ -34,6 +34,33 @@ function meshGroup(role: MeshRole, node: NodeInfo): ProxyGroup {
   return meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
 }
 
+/**
+ * The workload a sidecar (or an xDS-enabled gRPC server) serves, as the injector writes it into
+ * the node metadata from the downward API. Any part may be missing (a proxy started by hand).
+ */
+export interface NodeWorkload {
+  namespace?: string;
+  pod?: string;
+  podIP?: string;
+  serviceAccount?: string;
+}
+
+export const WORKLOAD_METADATA_KEYS = {
+  namespace: 'switchyard.dev/namespace',
+  pod: 'switchyard.dev/pod',
+  podIP: 'switchyard.dev/pod-ip',
+  serviceAccount: 'switchyard.dev/service-account',
+} as const;
+
+export function nodeWorkload(node: NodeInfo): NodeWorkload {
+  const workload: NodeWorkload = {};
+  for (const [field, key] of Object.entries(WORKLOAD_METADATA_KEYS) as Array<[keyof NodeWorkload, string]>) {
+    const value = metadataString(node, key);
+    if (value !== undefined) workload[field] = value;
+  }
+  return workload;
+}
+
 /** The node's group; throws NodeGroupError (a message for the client) when its metadata is contradictory. */
 export function nodeGroup(node: NodeInfo): ProxyGroup {
   const role = metadataString(node, ROLE_KEY);

@@ -2,7 +2,8 @@
 // defined by hand so responses go out as the bytes the streams assembled (no re-encoding).
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import type { ChangeSet, ResourceCache } from '../cache/types.js';
+import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
+import type { NodeInfo } from './node-group.js';
 import { log } from '../log.js';
 import { TypeUrl } from '../envoy/protos.js';
 import { nodeIdentityRefusal, peerIdentityFromSubjectAltName, type IdentityRule, type PeerIdentity } from '../security/identity.js';
@@ -42,6 +43,12 @@ export interface XdsServerOptions {
   /** How long a SubjectAccessReview answer is used (default 60000 ms allowed, 10000 ms denied or failed). */
   secretAccessCacheMs?: { allowed?: number; denied?: number };
   limits?: XdsLimits;
+  /**
+   * Narrows a node's group when it connects, e.g. a sidecar to the group of its workload's shape
+   * (the caller knows the model; the server does not). The group stays the stream's until it
+   * reconnects.
+   */
+  refineGroup?: (group: ProxyGroup, node: NodeInfo) => ProxyGroup;
 }
 
 export interface XdsLimits {
@@ -148,6 +155,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private markReady: () => void = () => {};
   private readonly unsubscribeCache: () => void;
   private readonly controlPlaneId: string | undefined;
+  private readonly refineGroup: XdsServerOptions['refineGroup'];
   private readonly shutdownGraceMs: number;
   private nextStreamId = 1;
   private nonceCounter = 0;
@@ -194,6 +202,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);
     this.controlPlaneId = options.controlPlaneId;
+    this.refineGroup = options.refineGroup;
     this.shutdownGraceMs = options.shutdownGraceMs ?? 5000;
     const gate = new Promise<void>((resolve) => {
       this.markReady = resolve;
@@ -386,6 +395,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       fixedTypeUrl,
       guard: this.guardFor(call),
       maxSubscriptions: this.limits.maxSubscriptionsPerStream,
+      ...(this.refineGroup ? { refineGroup: this.refineGroup } : {}),
     };
     const stream = flavour === 'sotw' ? new SotwStream(streamId, context, transport) : new DeltaStream(streamId, context, transport);
     this.streamsById.set(streamId, stream);

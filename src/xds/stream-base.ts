@@ -53,6 +53,8 @@ export interface StreamContext {
   guard?: StreamGuard;
   /** Named resources a stream may subscribe to, over all types (a type with no names counts one). */
   maxSubscriptions?: number;
+  /** See XdsServerOptions.refineGroup. */
+  refineGroup?: (group: ProxyGroup, node: NodeInfo) => ProxyGroup;
 }
 
 /** Access decisions for one stream (the server builds one per call, from its client certificate). */
@@ -468,7 +470,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
 
   private identify(node: NodeInfo | null | undefined): void {
     if (!node) throw new InvalidRequestError('the first request on a stream must carry the node');
-    const group = nodeGroup(node);
+    const base = nodeGroup(node);
+    const group = this.context.refineGroup?.(base, node) ?? base;
     const refusal = this.context.guard?.nodeRefusal(node);
     if (refusal !== undefined) {
       this.nodeId = node.id ?? '';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadManifestDir } from '../../src/sources/files.js';
 import { MeshModel } from '../../src/model/index.js';
-import { translateAll, translateGateway } from '../../src/translate/index.js';
+import { translateAll, translateGateway, translateInbound } from '../../src/translate/index.js';
 import { translateOptions, type TranslateOptions } from '../../src/translate/options.js';
 import { danglingReferences, describeDangling, duplicateChainMatches, type GroupResources } from '../../src/translate/consistency.js';
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
@@ -38,6 +38,8 @@ interface CaseSettings {
   translate?: Partial<TranslateOptions>;
   /** Client profiles rendered beside a role's default, as `render --client` names them: {"proxyless": ["grpc-core/1.51.1"]}. */
   clients?: Partial<Record<'sidecar' | 'proxyless', string[]>>;
+  /** Pods (`<namespace>/<name>`) whose sidecar is rendered beside the role's, as `render --pod` does: `sidecar@pod-<ns>-<name>.json`. */
+  pods?: string[];
 }
 
 const INPUT = 'input.yaml';
@@ -114,6 +116,20 @@ async function renderCase(name: string): Promise<RenderedCase> {
       outputs.push({ file: profileFile, text: text(renderModel(model, { role, translate, client })) });
       groups.push({ file: profileFile, resources: translateAll(model, role, { ...translate, served: shape }) });
     }
+  }
+  for (const pod of settings.pods ?? []) {
+    const file = `sidecar@pod-${pod.replace('/', '-')}.json`;
+    outputs.push({ file, text: text(renderModel(model, { role: 'sidecar', translate, pod })) });
+    const [namespace, name] = pod.split('/');
+    const workload = model.workload(namespace, name);
+    const resources = translateAll(model, 'sidecar', translate);
+    if (workload) {
+      const inbound = translateInbound(model.workloadShape(workload), translate);
+      resources.listeners.push(...inbound.listeners);
+      resources.clusters.push(...inbound.clusters);
+      resources.routes.push(...inbound.routes);
+    }
+    groups.push({ file, resources });
   }
   const hasIngress = events.some((e) => e.ref.kind === 'Ingress');
   // Gateway API Gateways of ours are rendered by default too, as `<namespace>/<name>`.

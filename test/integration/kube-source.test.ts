@@ -68,7 +68,10 @@ describe('Kubernetes source', () => {
     expect(source.connected()).toBe(true);
     expect(api.reads.filter((r) => r.kind === 'Service' && !r.watch && r.continued)).toHaveLength(2);
     const watcher = new ClusterWatcher(client!, 'envoy-1');
-    const cds = await watcher.clusters('reviews and the extras', (names) => names.includes('shop/reviews/9080') && names.length === 8);
+    const cds = await watcher.clusters(
+      'reviews and the extras',
+      (names) => names.includes('shop/reviews/9080') && names.filter((n) => n.includes('/')).length === 8,
+    );
     expect(lbPolicyNames(cds, 'shop/reviews/9080')).toEqual(['envoy.load_balancing_policies.round_robin']);
     expect(await watcher.endpoints('shop/reviews/9080')).toEqual(['10.0.0.1', '10.0.0.2']);
     const model = app!.pipeline.model;
@@ -146,6 +149,41 @@ describe('Kubernetes source', () => {
     await watcher.clusters('reviews deleted', (names) => names.length === 0);
   });
 
+  it('reads Pods, keeping only what maps them to workloads, and follows their IP and labels', async () => {
+    api.apply(service('reviews'));
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'reviews-1', namespace: NS, labels: { app: 'reviews' }, annotations: { big: 'x'.repeat(1000) } },
+      spec: {
+        serviceAccountName: 'reviews',
+        nodeName: 'node-a',
+        volumes: [{ name: 'data', emptyDir: {} }],
+        containers: [{ name: 'app', image: 'reviews:1', env: [{ name: 'A', value: 'b' }], ports: [{ name: 'http', containerPort: 9080 }] }],
+      },
+      status: { phase: 'Running', podIP: '10.1.0.7', conditions: [{ type: 'Ready', status: 'True' }] },
+    };
+    api.apply(pod);
+    await startApp();
+    const model = app!.pipeline.model;
+    await eventually('the pod in the model', () => model.workload(NS, 'reviews-1'));
+    expect(model.workload(NS, 'reviews-1')).toEqual({
+      key: `${NS}/reviews-1`,
+      namespace: NS,
+      name: 'reviews-1',
+      labels: { app: 'reviews' },
+      ip: '10.1.0.7',
+      serviceAccount: 'reviews',
+      containerPorts: [{ name: 'http', port: 9080 }],
+    });
+    expect(model.selectingServices(model.workload(NS, 'reviews-1')!).map((s) => s.key)).toEqual([`${NS}/reviews`]);
+    api.apply({ ...pod, metadata: { ...pod.metadata, labels: { app: 'other' } }, status: { ...pod.status, podIP: '10.1.0.8' } });
+    await eventually('the pod update', () => (model.workload(NS, 'reviews-1')?.ip === '10.1.0.8' ? true : undefined));
+    expect(model.workloadByIP('10.1.0.8')?.name).toBe('reviews-1');
+    expect(model.workloadByIP('10.1.0.7')).toBeUndefined();
+    expect(model.selectingServices(model.workload(NS, 'reviews-1')!)).toEqual([]);
+  });
+
   it('reads only the given namespaces and the objects the label selector picks', async () => {
     api.apply(service('reviews', 9080, { mesh: 'on' }));
     api.apply(service('hidden', 9080, { mesh: 'off' }));
@@ -191,7 +229,7 @@ describe('Kubernetes source', () => {
     api.apply(service('details'));
     api.apply(endpointSlice('reviews', ['10.0.0.9']));
     // The last config keeps being served meanwhile.
-    expect(watcher.latest?.names.sort()).toEqual(['shop/ratings/9080', 'shop/reviews/9080']);
+    expect(watcher.latest?.names.filter((n) => n.includes('/')).sort()).toEqual(['shop/ratings/9080', 'shop/reviews/9080']);
 
     api.blockWatches(false);
     await watcher.clusters('details added, ratings gone', (names) => names.sort().join() === 'shop/details/9080,shop/reviews/9080');

@@ -32,6 +32,7 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true },
   { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true, statusSubresource: true },
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', kind: 'IngressClass', namespaced: false },
@@ -926,11 +927,17 @@ export class ClusterWatcher {
     this.ads.request({ typeUrl: TypeUrl.Cluster, node: testNode({ id: nodeId }) });
   }
 
+  /** Waits for a CDS response whose Service clusters (`<ns>/<service>/<port>`; not the sidecar's `passthrough` and `blackhole`) satisfy `condition`. */
   async clusters(
     what: string,
-    condition: (names: string[], response: DecodedSotwResponse) => boolean,
+    test: (names: string[], response: DecodedSotwResponse) => boolean,
     timeoutMs = 10_000,
   ): Promise<DecodedSotwResponse> {
+    const condition = (names: string[], response: DecodedSotwResponse) =>
+      test(
+        names.filter((name) => name.includes('/')),
+        response,
+      );
     if (this.latest && condition(this.latest.names, this.latest)) return this.latest;
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -27,12 +27,15 @@ export interface TestNode {
   userAgentVersion?: string;
   /** Envoy's build version (major, minor, patch). */
   envoyVersion?: [number, number, number];
+  /** Other metadata strings, e.g. the workload keys the injector writes (`switchyard.dev/pod`). */
+  metadata?: Record<string, string>;
 }
 
 export function testNode(node: TestNode): Record<string, unknown> {
   const fields: Record<string, { stringValue: string }> = {};
   if (node.role !== undefined) fields['switchyard.dev/role'] = { stringValue: node.role };
   if (node.gateway !== undefined) fields['switchyard.dev/gateway'] = { stringValue: node.gateway };
+  for (const [key, value] of Object.entries(node.metadata ?? {})) fields[key] = { stringValue: value };
   const message: Record<string, unknown> = { id: node.id, cluster: 'test', metadata: { fields } };
   message.userAgentName = node.userAgentName ?? 'envoy';
   if (node.userAgentVersion !== undefined) message.userAgentVersion = node.userAgentVersion;

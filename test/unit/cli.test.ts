@@ -151,6 +151,24 @@ describe('boolean flags', () => {
     );
   });
 
+  it("render --role sidecar --pod shows that pod's inbound side and group; a pod not in the folder gets the outbound side only", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-pod-'));
+    writeFileSync(
+      path.join(dir, 'web.yaml'),
+      'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec:\n  clusterIP: 10.96.0.5\n  selector: { app: web }\n' +
+        '  ports: [{ name: http, port: 80, targetPort: 8080 }]\n---\n' +
+        'apiVersion: v1\nkind: Pod\nmetadata: { name: web-1, namespace: shop, labels: { app: web } }\nspec:\n  containers: [{ name: web }]\nstatus: { podIP: 10.5.0.5 }\n',
+    );
+    const known = JSON.parse((await run(['render', dir, '--role', 'sidecar', '--pod', 'shop/web-1'])).stdout);
+    expect(known.workload).toMatchObject({ pod: 'shop/web-1', known: true, ip: '10.5.0.5', ports: [{ port: 8080, protocol: 'http' }] });
+    expect(known.listeners.map((l: { name: string }) => l.name)).toEqual(['inbound', 'outbound']);
+    const unknown = JSON.parse((await run(['render', dir, '--role', 'sidecar', '--pod', 'shop/web-2'])).stdout);
+    expect(unknown.workload).toEqual({ pod: 'shop/web-2', known: false });
+    expect(unknown.listeners.map((l: { name: string }) => l.name)).toEqual(['outbound']);
+    expect((await run(['render', dir, '--role', 'proxyless', '--pod', 'shop/web-1'])).code).toBe(2);
+    expect((await run(['render', dir, '--pod', 'web-1'])).stderr).toContain('is not <namespace>/<name>');
+  });
+
   it('render --legacy-lb-policy false renders load_balancing_policy (with lb_policy beside it), true only lb_policy', async () => {
     const on = await run(['render', mesh, '--legacy-lb-policy']);
     expect(on.stdout).toContain('"lb_policy": "RING_HASH"');

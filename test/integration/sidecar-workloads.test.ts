@@ -1,0 +1,157 @@
+// Sidecars grouped by workload shape, over ADS as Envoy sees it: the node metadata the injector
+// writes names the pod; pods of one shape share a group (and its encoded bytes); a sidecar whose
+// pod is unknown gets the outbound side only; an endpoint change still reaches a workload group
+// as its assignment alone, and a pod change touches no connected group.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startSwitchyard, type Switchyard } from '../../src/app.js';
+import { FilesSource } from '../../src/sources/files.js';
+import { TypeUrl } from '../../src/envoy/protos.js';
+import { XdsTestClient, testNode, type DeltaTestStream } from '../support/xds-client.js';
+
+const MESH = `
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: shop }
+spec:
+  clusterIP: 10.96.1.10
+  selector: { app: api }
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: shop }
+spec:
+  clusterIP: 10.96.1.20
+  selector: { app: db }
+  ports: [{ name: postgres, port: 5432 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: api-1
+  namespace: shop
+  labels: { kubernetes.io/service-name: api }
+addressType: IPv4
+ports: [{ name: http, port: 8080 }]
+endpoints:
+  - addresses: [10.5.0.1]
+    conditions: { ready: true }
+`;
+
+const pod = (name: string, ip: string, app: string) => `
+apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: shop, labels: { app: ${app} } }
+spec:
+  serviceAccountName: ${app}
+  containers: [{ name: app, ports: [{ name: http, containerPort: 8080 }] }]
+status: { podIP: ${ip} }
+`;
+
+const WORKLOAD = (namespace: string, podName: string) => ({ 'switchyard.dev/namespace': namespace, 'switchyard.dev/pod': podName });
+
+async function waitFor(condition: () => boolean, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('sidecars grouped by workload shape', () => {
+  let dir: string;
+  let app: Switchyard;
+  let client: XdsTestClient;
+  const streams: DeltaTestStream[] = [];
+
+  /** A sidecar stream that has received (and ACKed) its listeners and clusters. */
+  async function sidecar(
+    id: string,
+    metadata: Record<string, string>,
+  ): Promise<{ stream: DeltaTestStream; listeners: string[]; clusters: string[] }> {
+    const stream = client.delta();
+    streams.push(stream);
+    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata }) });
+    const clusters = await stream.next(TypeUrl.Cluster);
+    stream.ack(clusters);
+    stream.request({ typeUrl: TypeUrl.Listener, subscribe: ['*'] });
+    const listeners = await stream.next(TypeUrl.Listener);
+    stream.ack(listeners);
+    return { stream, listeners: listeners.names.sort(), clusters: clusters.names.sort() };
+  }
+
+  const groupOf = (id: string) => app.server.streams().find((s) => s.nodeId === id)?.group;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-workloads-'));
+    writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
+    writeFileSync(path.join(dir, 'api-1.yaml'), pod('api-1', '10.5.0.1', 'api'));
+    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', 'api'));
+    app = await startSwitchyard({
+      sources: [new FilesSource(dir, { debounceMs: 20, rescanIntervalMs: 200 })],
+      xdsPort: 0,
+      adminPort: null,
+      debounce: { quietMs: 10, maxMs: 100 },
+    });
+    await app.ready;
+    client = new XdsTestClient(app.xdsPort);
+  });
+
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    client?.close();
+    await app?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives two pods of one shape one group, with the inbound listener and clusters beside the outbound side', async () => {
+    const one = await sidecar('api-1.shop', WORKLOAD('shop', 'api-1'));
+    const two = await sidecar('api-2.shop', WORKLOAD('shop', 'api-2'));
+    expect(groupOf('api-1.shop')).toMatch(/^sidecar@[A-Za-z0-9_-]+$/);
+    expect(groupOf('api-2.shop')).toBe(groupOf('api-1.shop'));
+    expect(one.listeners).toEqual(['inbound', 'outbound']);
+    expect(two.listeners).toEqual(['inbound', 'outbound']);
+    expect(one.clusters).toEqual(['blackhole', 'inbound|8080', 'passthrough', 'shop/api/80', 'shop/db/5432']);
+  });
+
+  it('finds the pod by its IP when the metadata names only that', async () => {
+    await sidecar('api-by-ip', { 'switchyard.dev/pod-ip': '10.5.0.2' });
+    expect(groupOf('api-by-ip')).toBe(groupOf('api-1.shop'));
+  });
+
+  it('serves a sidecar whose pod is not known the outbound side only, in the plain sidecar group', async () => {
+    const unknown = await sidecar('ghost.shop', WORKLOAD('shop', 'ghost'));
+    expect(groupOf('ghost.shop')).toBe('sidecar');
+    expect(unknown.listeners).toEqual(['outbound']);
+    expect(unknown.clusters).toEqual(['blackhole', 'passthrough', 'shop/api/80', 'shop/db/5432']);
+  });
+
+  it('sends a workload group only the assignment an endpoint change touches', async () => {
+    const { stream } = await sidecar('api-1b.shop', WORKLOAD('shop', 'api-1'));
+    stream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: ['shop/api/80'] });
+    stream.ack(await stream.next(TypeUrl.ClusterLoadAssignment));
+    const file = path.join(dir, 'mesh.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('addresses: [10.5.0.1]', 'addresses: [10.5.0.9]'));
+    const update = await stream.next(TypeUrl.ClusterLoadAssignment, 10000);
+    stream.ack(update);
+    expect(update.names).toEqual(['shop/api/80']);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await stream.barrier();
+    expect(stream.pending()).toEqual([]);
+  });
+
+  it('pushes nothing to connected groups when a pod changes; a proxy of the changed pod reconnects into its new shape', async () => {
+    const { stream } = await sidecar('api-1c.shop', WORKLOAD('shop', 'api-1'));
+    const before = groupOf('api-1c.shop');
+    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', 'db'));
+    await waitFor(() => app.pipeline.model.workload('shop', 'api-2')?.labels.app === 'db');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await stream.barrier();
+    expect(stream.pending()).toEqual([]);
+    await sidecar('api-2-again.shop', WORKLOAD('shop', 'api-2'));
+    expect(groupOf('api-2-again.shop')).not.toBe(before);
+    expect(groupOf('api-2-again.shop')).toMatch(/^sidecar@/);
+  });
+});
