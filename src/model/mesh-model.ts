@@ -201,6 +201,11 @@ export class MeshModel {
 
   // ---- Pods (workloads) -----------------------------------------------------------------------
 
+  /** Every pod, sorted by key. */
+  workloadList(): WorkloadInfo[] {
+    return [...this.workloads.values()].sort((a, b) => compare(a.key, b.key));
+  }
+
   workload(namespace: string, name: string): WorkloadInfo | undefined {
     return this.workloads.get(objectKey(namespace, name));
   }

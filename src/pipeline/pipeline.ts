@@ -541,7 +541,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       const services = change.all
         ? this.model.services().map((s) => objectKey(s.namespace, s.name))
         : [...new Set([...change.services, ...change.endpoints])];
-      const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' && headlessEndpoints);
+      // Proxyless: pods carry the gRFC A36 server listeners (by pod IP and port).
+      const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' ? headlessEndpoints : change.workloads.size > 0);
       const groupUnits = this.meshGroupUnits(group, mesh, services, shared, memo);
       for (const [name, workload] of this.workloadGroups) {
         if (workload.meshGroup === group && workload.built) mirror(groupUnits, group, name, workload);

@@ -4,11 +4,11 @@
 // through an HTTP connection manager (where mutual TLS, authorization and rate limits go), TCP
 // ports through a TCP proxy. Connections to any other port pass through untouched. Built from
 // the shape alone: every pod of one shape gets the same bytes.
-import { protoDuration, type InboundPort, type WorkloadShape } from '../model/index.js';
+import { protoDuration, type InboundPort, type WorkloadInfo, type WorkloadShape } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { http2Upstream } from './clusters.js';
 import { httpConnectionManager, tcpProxy } from './listeners.js';
-import { BLACKHOLE_CLUSTER, INBOUND_LISTENER, inboundName, PASSTHROUGH_CLUSTER } from './names.js';
+import { BLACKHOLE_CLUSTER, INBOUND_LISTENER, inboundName, PASSTHROUGH_CLUSTER, serverListenerName } from './names.js';
 import type { TranslateOptions } from './options.js';
 
 const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
@@ -90,4 +90,44 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
     clusters: shape.ports.map((port) => inboundCluster(port, options)),
     routes: shape.ports.filter(isHttp).map(inboundRouteConfig),
   };
+}
+
+const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+/**
+ * The Listeners an xDS-enabled gRPC server (gRFC A36) of this pod asks for: one per HTTP port of
+ * its shape, named by the pod IP and port it listens on, from the same inbound model as the
+ * sidecar's. What gRPC accepts: the address equal to the one it listens on, no listener filters,
+ * chains of exactly one filter (the HTTP connection manager, router last), and routes whose
+ * action is `non_forwarding_action` (the server handles the call itself; any other action fails
+ * the call). The route configuration is inline: one fewer round trip before the server serves.
+ * A server listening on 0.0.0.0 asks for a name no pod owns, and gets none.
+ */
+export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShape): XdsResource[] {
+  if (workload.ip === undefined) return [];
+  const ip = workload.ip;
+  return shape.ports.filter(isHttp).map((port) => {
+    const name = serverListenerName(ip, port.port);
+    const routeName = inboundName(port.port);
+    const hcm = {
+      '@type': HCM_TYPE,
+      statPrefix: `inbound_${port.port}`,
+      routeConfig: {
+        name: routeName,
+        virtualHosts: [{ name: routeName, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, nonForwardingAction: {} }] }],
+      },
+      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
+    };
+    return {
+      typeUrl: TypeUrl.Listener,
+      name,
+      value: {
+        name,
+        address: { socketAddress: { address: ip, portValue: port.port } },
+        trafficDirection: 'INBOUND',
+        filterChains: [{ name: routeName, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm }] }],
+      },
+    };
+  });
 }

@@ -5,7 +5,7 @@ import type { XdsResource } from '../envoy/protos.js';
 import { buildServiceClusters, buildSidecarBaseClusters, lbChoiceFor, portsForRole } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { buildOutboundListener, buildProxylessListeners } from './listeners.js';
-import { buildInbound, type InboundResources } from './inbound.js';
+import { buildInbound, buildServerListeners, type InboundResources } from './inbound.js';
 import type { WorkloadShape } from '../model/index.js';
 import { buildOutboundRouteConfigs, buildProxylessRouteConfigs, sortByName } from './routes.js';
 import { isHttpPort, outboundRouteName } from './names.js';
@@ -92,7 +92,10 @@ function translateRoutes(model: MeshModel, role: ProxyRole, overrides: Partial<T
 function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
   const options = translateOptions(overrides);
   if (role === 'sidecar') return [buildOutboundListener(model, options)];
-  return sortByName(model.services().flatMap((service) => buildProxylessListeners(service, options)));
+  return sortByName([
+    ...model.services().flatMap((service) => buildProxylessListeners(service, options)),
+    ...translateServerListeners(model),
+  ]);
 }
 
 /**
@@ -118,6 +121,11 @@ export function translateSidecarShared(
 export function translateInbound(shape: WorkloadShape, overrides: Partial<TranslateOptions> = {}): InboundResources {
   const inbound = buildInbound(shape, translateOptions(overrides));
   return { listeners: inbound.listeners, clusters: sortByName(inbound.clusters), routes: sortByName(inbound.routes) };
+}
+
+/** The gRFC A36 Listeners of every pod with an IP: what xDS-enabled gRPC servers ask for, sorted by name. */
+export function translateServerListeners(model: MeshModel): XdsResource[] {
+  return sortByName(model.workloadList().flatMap((workload) => buildServerListeners(workload, model.workloadShape(workload))));
 }
 
 /** The sidecar route configuration names a Service's HTTP ports are in (its ports' numbers). */

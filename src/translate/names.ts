@@ -10,6 +10,14 @@ export const PASSTHROUGH_CLUSTER = 'passthrough';
 /** No endpoints: a connection is closed. */
 export const BLACKHOLE_CLUSTER = 'blackhole';
 
+/**
+ * The Listener an xDS-enabled gRPC server (gRFC A36) asks for when it listens on ip:port, by the
+ * default `server_listener_resource_name_template` of gRPC's bootstraps.
+ */
+export function serverListenerName(ip: string, port: number): string {
+  return `grpc/server?xds.resource.listening_address=${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+}
+
 /** The inbound cluster and route configuration of one application port: `inbound|<port>`. */
 export function inboundName(port: number): string {
   return `inbound|${port}`;
