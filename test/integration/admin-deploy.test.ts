@@ -143,6 +143,7 @@ describe('deploy/', () => {
       'core/services': read,
       'core/secrets': read,
       'core/namespaces': read,
+      'core/pods': read,
       'discovery.k8s.io/endpointslices': read,
       'networking.k8s.io/ingresses': read,
       'networking.k8s.io/ingressclasses': read,
