@@ -72,6 +72,12 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
   // (synchronously) before it handles that stream's first request, so the group is in the
   // cache by the time the request reads it.
   server.on('streamOpened', (stream) => pipeline.ensureGroup(stream.group));
+  // A sidecar's workload group is chosen when its stream opens; when a pod appears or changes
+  // shape, the streams it concerns end and their proxies reconnect into the right group.
+  pipeline.on('flushed', ({ change }) => {
+    if (change.all || (change.workloads.size === 0 && change.services.size === 0)) return;
+    server.regroup((group, baseGroup, node) => pipeline.isStaleGroup(group, baseGroup, nodeWorkload(node), change));
+  });
   // A folder's own problems (YAML syntax, unknown kinds) join the analysis, and are re-analysed when they change.
   for (const source of options.sources) {
     pipeline.addProblemSource(source);

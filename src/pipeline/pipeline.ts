@@ -313,6 +313,27 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.scheduleRetry();
   }
 
+  /**
+   * Whether a sidecar stream's group went stale with this change: its pod appeared (it was served
+   * the outbound side only), changed, or a changed Service now selects it or no longer does.
+   * Only streams the change can concern are looked at again.
+   */
+  isStaleGroup(group: ProxyGroup, baseGroup: ProxyGroup, ref: WorkloadRef, change: ModelChange): boolean {
+    if (parseMeshGroup(baseGroup)?.role !== 'sidecar' || (ref.pod === undefined && ref.podIP === undefined)) return false;
+    const named = ref.namespace !== undefined && ref.pod !== undefined ? `${ref.namespace}/${ref.pod}` : undefined;
+    const byIP = ref.podIP !== undefined ? this.model.workloadByIP(ref.podIP)?.key : undefined;
+    const podChanged =
+      (named !== undefined && change.workloads.has(named)) ||
+      (byIP !== undefined && change.workloads.has(byIP)) ||
+      (group === baseGroup && change.workloads.size > 0);
+    // Services select pods of their own namespace only.
+    const namespace = this.workloadGroups.get(group)?.shape.namespace;
+    const servicesChanged =
+      change.services.size > 0 && (group === baseGroup || [...change.services].some((key) => key.startsWith(`${namespace}/`)));
+    if (!podChanged && !servicesChanged) return false;
+    return this.workloadGroup(baseGroup, ref) !== group;
+  }
+
   /** The gateways being produced, sorted. */
   gateways(): string[] {
     return [...this.gatewayStates.keys()].sort();

@@ -289,6 +289,17 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.grpcServer.forceShutdown();
   }
 
+  /**
+   * Ends the streams whose group `stale` says is no longer their node's (with `refineGroup`, a
+   * sidecar whose pod appeared or changed shape); their clients reconnect into the right group.
+   * Returns how many were ended.
+   */
+  regroup(stale: (group: ProxyGroup, baseGroup: ProxyGroup, node: NodeInfo) => boolean): number {
+    let ended = 0;
+    for (const stream of this.streamsById.values()) if (stream.regroup(stale)) ended++;
+    return ended;
+  }
+
   /** A snapshot of every open stream. */
   streams(): StreamSnapshot[] {
     return [...this.streamsById.values()].map((stream) => stream.snapshot());

@@ -110,6 +110,9 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   readonly connectedAt = new Date();
   nodeId = '';
   group: ProxyGroup | undefined;
+  /** The node as its first request gave it, and the group before `refineGroup` (for `regroup`). */
+  private node: NodeInfo | undefined;
+  private baseGroup: ProxyGroup | undefined;
   client: ClientIdentity | undefined;
   protected readonly types = new Map<string, State>();
   private closed = false;
@@ -202,11 +205,27 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   }
 
   /** Ends the stream with OK: the server shuts down, or the client said it is done. */
-  end(reason: 'shutdown' | 'client'): void {
+  end(reason: 'shutdown' | 'client' | 'regroup'): void {
     if (this.closed) return;
     this.closed = true;
     this.closeReason = reason;
     this.transport.end();
+  }
+
+  /**
+   * Ends the stream (status OK) when `stale` says its group is no longer the node's: the client
+   * reconnects, keeping its configuration meanwhile, and is grouped afresh.
+   */
+  regroup(stale: (group: ProxyGroup, baseGroup: ProxyGroup, node: NodeInfo) => boolean): boolean {
+    if (this.closed || this.group === undefined || this.node === undefined || this.baseGroup === undefined) return false;
+    if (!stale(this.group, this.baseGroup, this.node)) return false;
+    log.info('xDS stream ended: its proxy belongs to another group now and is regrouped when it reconnects', {
+      stream: this.streamId,
+      node: this.nodeId,
+      group: this.group,
+    });
+    this.end('regroup');
+    return true;
   }
 
   snapshot(): StreamSnapshot {
@@ -479,6 +498,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     }
     this.nodeId = node.id ?? '';
     this.group = group;
+    this.node = node;
+    this.baseGroup = base;
     this.client = identifyClient(node);
     this.opened = true;
     this.context.observer.streamOpened(this.identity());

@@ -1,7 +1,8 @@
 // Sidecars grouped by workload shape, over ADS as Envoy sees it: the node metadata the injector
 // writes names the pod; pods of one shape share a group (and its encoded bytes); a sidecar whose
-// pod is unknown gets the outbound side only; an endpoint change still reaches a workload group
-// as its assignment alone, and a pod change touches no connected group.
+// pod is unknown gets the outbound side only until the pod appears; an endpoint change still
+// reaches a workload group as its assignment alone, and a pod change touches only that pod's
+// proxies (their streams end and they reconnect into their new group).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,14 +52,6 @@ status: { podIP: ${ip} }
 `;
 
 const WORKLOAD = (namespace: string, podName: string) => ({ 'switchyard.dev/namespace': namespace, 'switchyard.dev/pod': podName });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('sidecars grouped by workload shape', () => {
   let dir: string;
@@ -142,16 +135,28 @@ describe('sidecars grouped by workload shape', () => {
     expect(stream.pending()).toEqual([]);
   });
 
-  it('pushes nothing to connected groups when a pod changes; a proxy of the changed pod reconnects into its new shape', async () => {
-    const { stream } = await sidecar('api-1c.shop', WORKLOAD('shop', 'api-1'));
-    const before = groupOf('api-1c.shop');
+  it('on a pod change, ends only the streams of that pod (they reconnect into its new shape) and pushes nothing to the others', async () => {
+    const one = await sidecar('api-1c.shop', WORKLOAD('shop', 'api-1'));
+    const two = await sidecar('api-2c.shop', WORKLOAD('shop', 'api-2'));
+    const before = groupOf('api-2c.shop');
     writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', 'db'));
-    await waitFor(() => app.pipeline.model.workload('shop', 'api-2')?.labels.app === 'db');
+    expect((await two.stream.status).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 150));
-    await stream.barrier();
-    expect(stream.pending()).toEqual([]);
-    await sidecar('api-2-again.shop', WORKLOAD('shop', 'api-2'));
-    expect(groupOf('api-2-again.shop')).not.toBe(before);
-    expect(groupOf('api-2-again.shop')).toMatch(/^sidecar@/);
+    await one.stream.barrier();
+    expect(one.stream.pending()).toEqual([]);
+    expect(groupOf('api-1c.shop')).toBe(before);
+    await sidecar('api-2d.shop', WORKLOAD('shop', 'api-2'));
+    expect(groupOf('api-2d.shop')).not.toBe(before);
+    expect(groupOf('api-2d.shop')).toMatch(/^sidecar@/);
+  });
+
+  it('ends the stream of a sidecar whose pod appears after it connected, and serves it the inbound side on reconnecting', async () => {
+    const early = await sidecar('api-3.shop', WORKLOAD('shop', 'api-3'));
+    expect(groupOf('api-3.shop')).toBe('sidecar');
+    writeFileSync(path.join(dir, 'api-3.yaml'), pod('api-3', '10.5.0.3', 'api'));
+    expect((await early.stream.status).code).toBe(0);
+    const again = await sidecar('api-3.shop', WORKLOAD('shop', 'api-3'));
+    expect(again.listeners).toEqual(['inbound', 'outbound']);
+    expect(groupOf('api-3.shop')).toBe(groupOf('api-1.shop'));
   });
 });
