@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import nodePath from 'node:path';
 import { request } from 'node:https';
 import { parse } from 'yaml';
-import { createCertificateAuthority } from '../../src/security/x509.js';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/security/certificates.js';
 import { readCertificateDir, startInjectionServer, watchCertificateDir, type InjectionServer } from '../../src/injection/server.js';
 import { DEFAULT_CAPTURE, captureRules } from '../../src/injection/capture.js';
 import { CAPTURE_FLAGS, captureSettings } from '../../src/injection/flags.js';
@@ -20,6 +20,7 @@ import { fromProto3Json } from '../../src/envoy/proto-json.js';
 import { validateResource } from '../../src/envoy/validation-rules.js';
 
 const HOST = 'switchyard-injection.switchyard-system.svc';
+const serverOf = (authority: CertificateAuthority) => issueCertificate(authority, { dnsNames: [HOST], usage: 'server' });
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 
 const settings: InjectionSettings = {
@@ -33,11 +34,11 @@ const settings: InjectionSettings = {
   skipNamespaces: new Set(['kube-system', 'switchyard-system']),
 };
 
-let ca = createCertificateAuthority('injection test CA');
+let ca = createCertificateAuthority({ commonName: 'injection test CA' });
 let server: InjectionServer;
 
 beforeAll(async () => {
-  server = await startInjectionServer({ host: '127.0.0.1', port: 0, settings, certificate: ca.issueServer([HOST]) });
+  server = await startInjectionServer({ host: '127.0.0.1', port: 0, settings, certificate: serverOf(ca) });
 });
 
 afterAll(async () => {
@@ -344,8 +345,8 @@ describe('what is not a pod CREATE it can answer', () => {
 describe('the serving certificate', () => {
   it('is replaced without a restart: new handshakes trust the new CA only', async () => {
     const old = ca;
-    ca = createCertificateAuthority('rotated test CA');
-    server.setCertificate(ca.issueServer([HOST]));
+    ca = createCertificateAuthority({ commonName: 'rotated test CA' });
+    server.setCertificate(serverOf(ca));
     expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
     await expect(post('/inject/namespace', JSON.stringify(review(pod(), 'shop')), old.cert)).rejects.toThrow(/certificate/i);
   });
@@ -359,15 +360,15 @@ describe('the serving certificate', () => {
     let stop = () => {};
     try {
       expect(() => readCertificateDir(dir)).toThrow(`--injection-cert-dir: cannot read ${nodePath.join(dir, 'tls.crt')}`);
-      const mounted = createCertificateAuthority('mounted CA');
-      write(mounted.issueServer([HOST]));
+      const mounted = createCertificateAuthority({ commonName: 'mounted CA' });
+      write(serverOf(mounted));
       server.setCertificate(readCertificateDir(dir));
       ca = mounted;
       expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
       const loaded: string[] = [];
       stop = watchCertificateDir(dir, (pair) => (loaded.push(pair.cert), server.setCertificate(pair)), 20);
-      const renewed = createCertificateAuthority('renewed mounted CA');
-      const pair = renewed.issueServer([HOST]);
+      const renewed = createCertificateAuthority({ commonName: 'renewed mounted CA' });
+      const pair = serverOf(renewed);
       write(pair);
       await eventually('the changed files are read', () => loaded.length > 0);
       expect(loaded).toEqual([pair.cert]);
