@@ -19,6 +19,9 @@ export { INGRESS_CONTROLLER } from './names.js';
 export { translateGateway, isOurIngress, ourIngressClasses } from './gateway.js';
 export { tcpListenerSlots } from './listeners.js';
 export { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
+export { httpRbacFilter, networkRbacFilter } from './rbac.js';
+export { inboundTls, upstreamMeshTransportSocket, destinationSans, spiffeId } from './mesh-tls.js';
+export type { InboundTls, InboundChainTls, MeshDestination } from './mesh-tls.js';
 
 export interface TranslatedResources {
   clusters: XdsResource[];
