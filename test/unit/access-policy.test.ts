@@ -3,6 +3,7 @@
 // up; DryRun rules only shadow).
 import { checkAccessPolicy, serviceAccess, type AccessPolicyEntry, type ServiceInfo } from '../../src/model/index.js';
 import type { AccessPolicySpec } from '../../src/sources/types.js';
+import { validateAccessPolicySchema } from '../../src/sources/crd-schema.js';
 
 const reviews: ServiceInfo = {
   key: 'shop/reviews',
@@ -150,5 +151,51 @@ describe('serviceAccess: how policies combine', () => {
     const both = serviceAccess(reviews, [trial, wide], 'Permissive');
     expect(both.rules?.map((r) => r.name)).toEqual(['shop/namespace-default/0']);
     expect(both.shadowRules?.map((r) => r.name)).toEqual(['shop/namespace-default/0', 'shop/trial/0']);
+  });
+});
+
+describe('the AccessPolicy CRD schema (deploy/crds/accesspolicies.switchyard.dev.yaml)', () => {
+  const object = (spec: unknown) => ({
+    apiVersion: 'switchyard.dev/v1alpha1',
+    kind: 'AccessPolicy',
+    metadata: { name: 'p', namespace: 'shop' },
+    spec,
+  });
+
+  it('accepts every field, and a namespace-wide policy with nothing but a mode', () => {
+    const full = {
+      targetRef: { kind: 'Service', name: 'reviews' },
+      mtls: 'Strict',
+      mode: 'DryRun',
+      allow: [
+        {
+          from: {
+            namespaces: ['web'],
+            serviceAccounts: ['frontend', 'web/gateway'],
+            spiffeIds: ['spiffe://cluster.local/ns/ops/sa/backup'],
+          },
+          to: {
+            ports: [9080],
+            paths: [{ exact: '/healthz' }, { prefix: '/api/' }],
+            methods: ['GET'],
+            headers: [
+              { name: 'x-user', present: true },
+              { name: 'x-tier', exact: 'gold' },
+              { name: 'x-v', prefix: 'v2' },
+            ],
+          },
+        },
+      ],
+    };
+    expect(validateAccessPolicySchema(object(full))).toEqual([]);
+    expect(validateAccessPolicySchema(object({ mtls: 'Permissive' }))).toEqual([]);
+  });
+
+  it('refuses unknown fields, values outside the enums and ports out of range, naming the field', () => {
+    expect(validateAccessPolicySchema(object({ mtls: 'strict', allow: [{ to: { ports: [0] }, form: {} }] }))).toEqual([
+      'spec.mtls: must be one of Strict, Permissive, Disable (got "strict")',
+      'spec.allow[0].form: unknown field (known fields: from, to)',
+      'spec.allow[0].to.ports[0]: must be at least 1 (got 0)',
+    ]);
   });
 });
