@@ -77,17 +77,14 @@ export function workloadCertificateSds(): Record<string, unknown> {
   };
 }
 
-/** The file-based SDS file of the trust bundle, pinned to the control plane's SPIFFE ID (envoy/trust-bundle.yaml's content). */
-export function trustBundleSds(serverIdentity: string): Record<string, unknown> {
+/** The file-based SDS file of the trust bundle: the CA only, no peer pinned (envoy/trust-bundle.yaml's content). */
+export function trustBundleSds(): Record<string, unknown> {
   return {
     resources: [
       {
         '@type': SECRET_TYPE,
         name: SDS_SECRETS.trustBundle,
-        validation_context: {
-          trusted_ca: { filename: `${SPIFFE_DIR}/ca.crt` },
-          match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: serverIdentity } }],
-        },
+        validation_context: { trusted_ca: { filename: `${SPIFFE_DIR}/ca.crt` } },
       },
     ],
   };
@@ -102,7 +99,7 @@ function fileSdsConfig(name: string, file: string): Record<string, unknown> {
 }
 
 /** The xds_cluster's mutual-TLS transport socket: the workload certificate, and the control plane's identity checked. */
-function controlPlaneTls(sni: string): Record<string, unknown> {
+function controlPlaneTls(sni: string, serverIdentity: string): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
@@ -110,7 +107,10 @@ function controlPlaneTls(sni: string): Record<string, unknown> {
       sni,
       common_tls_context: {
         tls_certificate_sds_secret_configs: [fileSdsConfig(SDS_SECRETS.workloadCertificate, SDS_FILES.workloadCertificate)],
-        validation_context_sds_secret_config: fileSdsConfig(SDS_SECRETS.trustBundle, SDS_FILES.trustBundle),
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: serverIdentity } }] },
+          validation_context_sds_secret_config: fileSdsConfig(SDS_SECRETS.trustBundle, SDS_FILES.trustBundle),
+        },
       },
     },
   };
@@ -202,7 +202,9 @@ export function sidecarBootstrap(settings: Pick<SidecarSettings, 'xdsHost' | 'xd
               explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '5s' } } },
             },
           },
-          ...(settings.xdsServerIdentity !== undefined ? { transport_socket: controlPlaneTls(settings.xdsHost) } : {}),
+          ...(settings.xdsServerIdentity !== undefined
+            ? { transport_socket: controlPlaneTls(settings.xdsHost, settings.xdsServerIdentity) }
+            : {}),
           load_assignment: staticCluster('xds_cluster', settings.xdsHost, settings.xdsPort),
         },
         {
@@ -276,7 +278,7 @@ export function sdsAnnotations(settings: SidecarSettings): Record<string, string
   if (settings.xdsServerIdentity === undefined) return {};
   return {
     [SDS_ANNOTATIONS.workloadCertificate]: JSON.stringify(workloadCertificateSds()),
-    [SDS_ANNOTATIONS.trustBundle]: JSON.stringify(trustBundleSds(settings.xdsServerIdentity)),
+    [SDS_ANNOTATIONS.trustBundle]: JSON.stringify(trustBundleSds()),
   };
 }
 
