@@ -393,7 +393,6 @@ export interface AccessPolicyObject extends Omit<KubeObjectBase, 'kind'> {
   status?: { observedGeneration?: number; conditions?: Condition[] };
 }
 
-
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {
   file?: string;
