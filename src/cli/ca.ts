@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError, type FlagSpec, type FlagValues } from './flags.js';
-import { createCertificateAuthority, issueCertificate } from '../security/certificates.js';
+import { createCertificateAuthority, issueCertificate, loadCertificateAuthority } from '../security/certificates.js';
 
 export const CA_FLAGS: FlagSpec[] = [
   { name: 'dir', type: 'string', default: '', help: 'folder of the CA: ca.crt and ca.key (init makes it; issue reads it)' },
@@ -49,7 +49,7 @@ export async function ca(values: FlagValues, output: { write(text: string): unkn
     if (existsSync(caKey)) throw new UsageError(`${caKey} exists: a CA is already there; use another --dir, or remove it to start over`);
     let authority;
     try {
-      authority = createCertificateAuthority(trustDomain, days);
+      authority = createCertificateAuthority({ trustDomain, days });
     } catch (error) {
       throw new UsageError(`--trust-domain: ${(error as Error).message}`);
     }
@@ -68,9 +68,10 @@ export async function ca(values: FlagValues, output: { write(text: string): unkn
   }
   if (!existsSync(caKey) || !existsSync(caCert))
     throw new UsageError(`${dir} holds no CA (ca.crt, ca.key); run 'switchyard ca init --dir ${dir}' first`);
-  const authority = { cert: readFileSync(caCert, 'utf8'), key: readFileSync(caKey, 'utf8') };
+  let authority;
   let issued;
   try {
+    authority = loadCertificateAuthority(readFileSync(caCert, 'utf8'), readFileSync(caKey, 'utf8'));
     issued = issueCertificate(authority, { spiffeId, dnsNames, ipAddresses, days });
   } catch (error) {
     throw new UsageError((error as Error).message);

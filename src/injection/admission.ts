@@ -12,7 +12,15 @@
 // (kube-system, the control plane's own), host-network pods (their "network namespace" is the
 // node's), and pods that already have the sidecar.
 import { parseCidrList, parsePortList, type CaptureSettings } from './capture.js';
-import { CAPTURE_CONTAINER, captureContainer, PROXY_CONTAINER, proxyContainer, type SidecarSettings } from './sidecar.js';
+import {
+  CAPTURE_CONTAINER,
+  captureContainer,
+  PROXY_CONTAINER,
+  proxyContainer,
+  proxyVolumes,
+  sdsAnnotations,
+  type SidecarSettings,
+} from './sidecar.js';
 
 export const ANNOTATIONS = {
   inject: 'switchyard.dev/inject',
@@ -127,10 +135,14 @@ export function injectionPatch(pod: Json, capture: CaptureSettings, settings: In
   if (Array.isArray(spec.initContainers)) patch.push({ op: 'add', path: '/spec/initContainers/-', value: init });
   else patch.push({ op: 'add', path: '/spec/initContainers', value: [init] });
   patch.push({ op: 'add', path: '/spec/containers/-', value: proxyContainer(settings.sidecar, capture) });
+  const volumes = proxyVolumes(settings.sidecar);
+  if (Array.isArray(spec.volumes)) for (const volume of volumes) patch.push({ op: 'add', path: '/spec/volumes/-', value: volume });
+  else if (volumes.length > 0) patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
+  const annotations = { [ANNOTATIONS.injected]: 'true', ...sdsAnnotations(settings.sidecar) };
   if (object(metadata.annotations)) {
-    patch.push({ op: 'add', path: `/metadata/annotations/${pointer(ANNOTATIONS.injected)}`, value: 'true' });
+    for (const [key, value] of Object.entries(annotations)) patch.push({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value });
   } else {
-    patch.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATIONS.injected]: 'true' } });
+    patch.push({ op: 'add', path: '/metadata/annotations', value: annotations });
   }
   return patch;
 }

@@ -105,6 +105,18 @@ export const INJECTION_FLAGS: FlagSpec[] = [
     check: (value) => (/^[^:\s]+:\d{1,5}$/.test(value) ? undefined : 'expected host:port'),
   },
   {
+    name: 'injection-xds-identity',
+    type: 'string',
+    default: 'spiffe://cluster.local/ns/switchyard-system/sa/switchyard',
+    help: "the SPIFFE ID the control plane's certificate carries: injected sidecars connect over mutual TLS and check it",
+  },
+  {
+    name: 'injection-xds-plaintext',
+    type: 'boolean',
+    default: false,
+    help: 'injected sidecars reach the control plane in plain text, with no certificate volume (only with a plain-text control plane: deploy/overlays/plaintext)',
+  },
+  {
     name: 'injection-skip-namespaces',
     type: 'list',
     default: ['kube-system', 'kube-public', 'kube-node-lease'],
@@ -140,6 +152,7 @@ export function injectionModeSettings(values: FlagValues, controlPlaneNamespace:
         captureImage: values.injectionCaptureImage as string,
         xdsHost,
         xdsPort: Number(xdsPort),
+        ...(values.injectionXdsPlaintext === true ? {} : { xdsServerIdentity: values.injectionXdsIdentity as string }),
       },
       capture: DEFAULT_CAPTURE,
       skipNamespaces: new Set([...(values.injectionSkipNamespaces as string[]), controlPlaneNamespace]),

@@ -7,7 +7,7 @@
 // MutatingWebhookConfiguration equal to the CA, and writes only when it differs.
 import { X509Certificate } from 'node:crypto';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { createCertificateAuthority, loadCertificateAuthority } from '../security/x509.js';
+import { createCertificateAuthority, issueCertificate, loadCertificateAuthority } from '../security/certificates.js';
 import type { ServingCertificate } from '../injection/server.js';
 import type { LeaderSignals } from './leader.js';
 import { log } from '../log.js';
@@ -188,8 +188,9 @@ export class InjectionCertificate {
     } catch {
       authority = undefined;
     }
-    authority ??= createCertificateAuthority(`switchyard injection CA (${this.options.namespace})`);
-    const served = authority.issueServer(this.dnsNames, this.options.validDays ?? 365);
+    // Ten years: the CA is kept while it outlives two server certificates, so the caBundle rarely changes.
+    authority ??= createCertificateAuthority({ commonName: `switchyard injection CA (${this.options.namespace})`, days: 3650 });
+    const served = issueCertificate(authority, { dnsNames: this.dnsNames, days: this.options.validDays ?? 365, usage: 'server' });
     return {
       certificate: { ca: authority.cert, ...served },
       data: {

@@ -21,3 +21,5 @@ export type {
   ListenerStatusInfo,
   GatewayClassStatusInfo,
 } from './gateway-api.js';
+export { checkAccessPolicy, effectiveAccess, serviceAccess, policiesFor, MTLS_MODES } from './access-policy.js';
+export type { AccessPolicyEntry, AccessRule, AccessSource, MtlsMode, ServiceAccess } from './access-policy.js';

@@ -1,7 +1,8 @@
-// X.509 certificates for `switchyard ca`: a root CA and workload certificates (SPIFFE X509-SVIDs:
-// one URI SAN spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>), ECDSA P-256 with
-// SHA-256. Node's crypto makes the keys and the signatures; it has no certificate builder, so the
-// few DER structures of RFC 5280 a certificate needs are written here.
+// The project's one X.509 issuer: a CA, and certificates it signs — workload certificates (SPIFFE
+// X509-SVIDs: one URI SAN spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) for
+// `switchyard ca`, and server certificates (DNS names, IPs) such as the injection webhook's.
+// ECDSA P-256 with SHA-256. Node's crypto makes the keys and the signatures; it has no certificate
+// builder, so the few DER structures of RFC 5280 a certificate needs are written here.
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 
@@ -117,7 +118,8 @@ export interface IssuedCertificate {
 }
 
 export interface CertificateAuthority extends IssuedCertificate {
-  trustDomain: string;
+  /** The SPIFFE trust domain it issues workload identities for, when it is a mesh CA. */
+  trustDomain?: string;
 }
 
 interface Subject {
@@ -137,8 +139,8 @@ function build(subject: Subject, signer: Signer, notAfter: Date, extensions: Buf
   const serial = randomBytes(16);
   serial[0] &= 0x7f;
   const algorithm = sequence(oid(OID.ecdsaWithSha256));
-  // Backdated a minute, so a clock slightly behind still accepts a certificate made just now.
-  const notBefore = new Date(Date.now() - 60_000);
+  // Backdated an hour, so a peer whose clock runs behind (an API server, a workload) still accepts it.
+  const notBefore = new Date(Date.now() - 3_600_000);
   const tbs = sequence(
     explicit(0, integer(Buffer.from([2]))),
     integer(serial),
@@ -169,24 +171,47 @@ function newKey(): { key: KeyObject; spki: Buffer; pem: string } {
 
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 
-/** A self-signed root for `trustDomain`, valid for `days`. */
-export function createCertificateAuthority(trustDomain: string, days = 365): CertificateAuthority {
-  if (!TRUST_DOMAIN.test(trustDomain)) {
+export interface AuthorityRequest {
+  /** A mesh CA: it carries the URI SAN spiffe://<trustDomain> and issues only SPIFFE IDs of that domain. */
+  trustDomain?: string;
+  /** The subject's common name; by default "switchyard root CA <trustDomain>". */
+  commonName?: string;
+  /** Validity in days (365 by default). */
+  days?: number;
+}
+
+/** A self-signed root: a mesh CA for a trust domain, or a plain CA named by its common name (e.g. the webhook's). */
+export function createCertificateAuthority(request: AuthorityRequest): CertificateAuthority {
+  const { trustDomain, days = 365 } = request;
+  if (trustDomain !== undefined && !TRUST_DOMAIN.test(trustDomain)) {
     throw new Error(`trust domain "${trustDomain}" is not valid: use lowercase letters, digits, ".", "-" and "_" (e.g. cluster.local)`);
   }
+  const commonName = request.commonName ?? (trustDomain !== undefined ? `switchyard root CA ${trustDomain}` : undefined);
+  if (commonName === undefined) throw new Error('a CA needs a trust domain or a common name');
   const { key, spki, pem } = newKey();
   const subjectName: Array<[string, string]> = [
-    [OID.organization, trustDomain],
-    [OID.commonName, `switchyard root CA ${trustDomain}`],
+    ...(trustDomain !== undefined ? [[OID.organization, trustDomain] as [string, string]] : []),
+    [OID.commonName, commonName],
   ];
   const cert = build({ name: subjectName, spki }, { name: subjectName, spki, key }, new Date(Date.now() + days * 86_400_000), [
     extension(OID.basicConstraints, true, sequence(booleanTrue())),
     // digitalSignature, keyCertSign, cRLSign
     extension(OID.keyUsage, true, keyUsageBits([0, 5, 6])),
     extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
-    extension(OID.subjectAltName, false, sequence(tlv(0x86, Buffer.from(`spiffe://${trustDomain}`)))),
+    ...(trustDomain !== undefined
+      ? [extension(OID.subjectAltName, false, sequence(tlv(0x86, Buffer.from(`spiffe://${trustDomain}`))))]
+      : []),
   ]);
-  return { cert, key: pem, trustDomain };
+  return { cert, key: pem, ...(trustDomain !== undefined ? { trustDomain } : {}) };
+}
+
+/** A CA made earlier, from its PEM certificate and key (checked to belong together), to issue more certificates. */
+export function loadCertificateAuthority(certPem: string, keyPem: string): CertificateAuthority {
+  const cert = new X509Certificate(certPem);
+  if (!cert.ca) throw new Error('the certificate is not a CA');
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error("the key is not the CA certificate's key");
+  const trustDomain = /URI:spiffe:\/\/([^,\s/]+)/.exec(cert.subjectAltName ?? '')?.[1];
+  return { cert: certPem, key: keyPem, ...(trustDomain !== undefined ? { trustDomain } : {}) };
 }
 
 export interface LeafRequest {
@@ -194,12 +219,15 @@ export interface LeafRequest {
   spiffeId?: string;
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** Validity in days (30 by default), never past the CA's own. */
   days?: number;
+  /** Extended key usage: a workload's certificate is both (the default); a server's only serverAuth. */
+  usage?: 'server' | 'client' | 'both';
 }
 
 const SPIFFE_WORKLOAD = /^spiffe:\/\/([a-z0-9._-]+)\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
-/** A certificate signed by `ca` for client and server use: a workload's (SPIFFE ID) or a server's (DNS names, IPs). */
+/** A certificate signed by `ca`: a workload's (SPIFFE ID) or a server's (DNS names, IPs), for the usage asked. */
 export function issueCertificate(ca: IssuedCertificate, request: LeafRequest): IssuedCertificate {
   const dnsNames = request.dnsNames ?? [];
   const ips = request.ipAddresses ?? [];
@@ -230,12 +258,18 @@ export function issueCertificate(ca: IssuedCertificate, request: LeafRequest): I
     extension(OID.basicConstraints, true, sequence()),
     // digitalSignature
     extension(OID.keyUsage, true, keyUsageBits([0])),
-    extension(OID.extendedKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))),
+    extension(OID.extendedKeyUsage, false, sequence(...extendedKeyUsage(request.usage ?? 'both').map(oid))),
     extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
     extension(OID.authorityKeyIdentifier, false, sequence(tlv(0x80, keyIdentifier(caSpki)))),
     extension(OID.subjectAltName, false, sequence(...names)),
   ]);
   return { cert, key: pem };
+}
+
+function extendedKeyUsage(usage: 'server' | 'client' | 'both'): string[] {
+  if (usage === 'server') return [OID.serverAuth];
+  if (usage === 'client') return [OID.clientAuth];
+  return [OID.serverAuth, OID.clientAuth];
 }
 
 /** One DER element at `offset`: where its content starts and where it ends. */

@@ -1,5 +1,5 @@
-// The TrafficPolicy schema, loaded from the CRD in deploy/crds/ (the one source of truth for
-// its structure) and compiled with ajv. Kubernetes prunes unknown fields of a structural
+// The schemas of our CRDs (TrafficPolicy, AccessPolicy), loaded from deploy/crds/ (the one source
+// of truth for their structure) and compiled with ajv. Kubernetes prunes unknown fields of a structural
 // schema; here every object closes its properties so a typo is reported, not dropped.
 // Kubernetes runs the CRD's CEL rules (x-kubernetes-validations) on the API server; a folder
 // of manifests has no API server, so each rule has its equivalent check in code below.
@@ -13,6 +13,7 @@ import { maglevTableSizeProblem } from '../envoy/maglev.js';
 import { createKubeAjv, describeErrors, fieldPath } from './schema-errors.js';
 
 const CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'trafficpolicies.switchyard.dev.yaml');
+const ACCESS_POLICY_CRD_RELATIVE_PATH = path.join('deploy', 'crds', 'accesspolicies.switchyard.dev.yaml');
 
 type SchemaNode = Record<string, unknown> & {
   type?: string;
@@ -23,27 +24,35 @@ type SchemaNode = Record<string, unknown> & {
 };
 
 /** Finds the CRD by walking up from this module: src/sources/ under ts-jest, dist/src/sources/ after tsc. */
-export function crdFilePath(): string {
+export function crdFilePath(relativePath = CRD_RELATIVE_PATH): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = path.join(dir, CRD_RELATIVE_PATH);
+    const candidate = path.join(dir, relativePath);
     if (existsSync(candidate)) return candidate;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find ${CRD_RELATIVE_PATH} above ${fileURLToPath(import.meta.url)}`);
+    if (parent === dir) throw new Error(`cannot find ${relativePath} above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
 }
 
-/** The CRD document as written. */
+/** The TrafficPolicy CRD document as written. */
 export function loadTrafficPolicyCrd(file = crdFilePath()): Record<string, any> {
+  return loadCrd(file);
+}
+
+function loadCrd(file: string): Record<string, any> {
   return YAML.parse(readFileSync(file, 'utf8')) as Record<string, any>;
 }
 
 /** The openAPIV3Schema of the v1alpha1 version. */
 export function trafficPolicyOpenApiSchema(crd = loadTrafficPolicyCrd()): SchemaNode {
+  return openApiSchema(crd);
+}
+
+function openApiSchema(crd: Record<string, any>): SchemaNode {
   const version = (crd.spec?.versions as Array<Record<string, any>> | undefined)?.find((v) => v.name === 'v1alpha1');
   const schema = version?.schema?.openAPIV3Schema as SchemaNode | undefined;
-  if (!schema) throw new Error('the TrafficPolicy CRD has no v1alpha1 openAPIV3Schema');
+  if (!schema) throw new Error(`the ${String(crd.spec?.names?.kind)} CRD has no v1alpha1 openAPIV3Schema`);
   return schema;
 }
 
@@ -125,15 +134,19 @@ function checkSpecMeaning(spec: Entry, messages: string[]): void {
   if (problem) messages.push(`spec.loadBalancer.maglev.tableSize: ${problem}`);
 }
 
-interface TrafficPolicySchemaValidator {
+interface CrdSchemaValidator {
   /** Messages of the form `<field path>: <problem>`; empty when the object is valid. */
   validate(object: unknown): string[];
 }
 
 /** Compiles the CRD's schema. Throws if the CRD carries a CEL rule with no check in code. */
-export function compileTrafficPolicySchema(schema = trafficPolicyOpenApiSchema()): TrafficPolicySchemaValidator {
+export function compileTrafficPolicySchema(schema = trafficPolicyOpenApiSchema()): CrdSchemaValidator {
+  return compileSchema(schema, 'TrafficPolicy', checkSpecMeaning);
+}
+
+function compileSchema(schema: SchemaNode, kind: string, meaning?: (spec: Entry, messages: string[]) => void): CrdSchemaValidator {
   for (const { at, rule } of celRules(schema)) {
-    if (!CEL_RULE_CHECKS[rule]) throw new Error(`the TrafficPolicy CRD rule at ${at || '(root)'} has no check in code: ${rule}`);
+    if (!CEL_RULE_CHECKS[rule]) throw new Error(`the ${kind} CRD rule at ${at || '(root)'} has no check in code: ${rule}`);
   }
   const ajvValidate: ValidateFunction = createKubeAjv().compile(closeObjects(schema, true));
   return {
@@ -143,16 +156,24 @@ export function compileTrafficPolicySchema(schema = trafficPolicyOpenApiSchema()
       // CEL rules run only on a structurally valid object, as on the API server.
       checkCelRules(schema, object, '', messages);
       const spec = (object as Entry).spec;
-      if (spec && typeof spec === 'object') checkSpecMeaning(spec as Entry, messages);
+      if (meaning && spec && typeof spec === 'object') meaning(spec as Entry, messages);
       return messages;
     },
   };
 }
 
-let compiled: TrafficPolicySchemaValidator | undefined;
+let compiled: CrdSchemaValidator | undefined;
 
 /** Validates a whole TrafficPolicy object (spec and status) against the CRD. */
 export function validateTrafficPolicySchema(object: unknown): string[] {
   compiled ??= compileTrafficPolicySchema();
   return compiled.validate(object);
+}
+
+let compiledAccessPolicy: CrdSchemaValidator | undefined;
+
+/** Validates a whole AccessPolicy object (spec and status) against its CRD; meaning is checked by the model (checkAccessPolicy). */
+export function validateAccessPolicySchema(object: unknown): string[] {
+  compiledAccessPolicy ??= compileSchema(openApiSchema(loadCrd(crdFilePath(ACCESS_POLICY_CRD_RELATIVE_PATH))), 'AccessPolicy');
+  return compiledAccessPolicy.validate(object);
 }

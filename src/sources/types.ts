@@ -374,6 +374,43 @@ export type KubeObject =
   | GatewayApiObject
   | PodObject;
 
+// ---- switchyard.dev/v1alpha1 AccessPolicy --------------------------------------------------
+export type MtlsMode = 'Strict' | 'Permissive' | 'Disable';
+
+/** Who a rule admits: any of the listed namespaces, service accounts or SPIFFE IDs (absent: anyone). */
+export interface AccessSourceSpec {
+  namespaces?: string[];
+  /** `<name>` (the policy's namespace) or `<namespace>/<name>`. */
+  serviceAccounts?: string[];
+  spiffeIds?: string[];
+}
+
+/** What a rule opens: every listed field must match; within a field, any entry (absent: everything). */
+export interface AccessTargetSpec {
+  /** The workload's ports: where the connection arrives at the pod (the Service's target port). */
+  ports?: number[];
+  /** HTTP only. */
+  paths?: Array<{ exact?: string; prefix?: string }>;
+  methods?: string[];
+  headers?: Array<{ name: string; exact?: string; prefix?: string; present?: boolean }>;
+}
+
+export interface AccessPolicySpec {
+  /** The Service whose workloads it applies to; absent: every workload in the namespace. */
+  targetRef?: { kind?: 'Service'; name: string };
+  mtls?: MtlsMode;
+  mode?: 'Enforce' | 'DryRun';
+  /** Present (even empty): the selected workloads deny every request no rule admits. */
+  allow?: Array<{ from?: AccessSourceSpec; to?: AccessTargetSpec }>;
+}
+
+/** Not yet a ResourceKind: the sources do not read AccessPolicy objects yet (see docs/architecture.md). */
+export interface AccessPolicyObject extends Omit<KubeObjectBase, 'kind'> {
+  kind: 'AccessPolicy';
+  spec: AccessPolicySpec;
+  status?: { observedGeneration?: number; conditions?: Condition[] };
+}
+
 /** Where an object came from, so errors can point at it (file and line, or the API server). */
 export interface ObjectOrigin {
   file?: string;

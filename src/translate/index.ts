@@ -22,6 +22,9 @@ export { INGRESS_CONTROLLER } from '../model/index.js';
 export { translateGateway } from './gateway.js';
 export { duplicateChainMatches } from './consistency.js';
 export { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
+export { httpRbacFilter, networkRbacFilter } from './rbac.js';
+export { inboundTls, upstreamMeshTransportSocket, destinationSans, spiffeId } from './mesh-tls.js';
+export type { InboundTls, InboundChainTls, MeshDestination } from './mesh-tls.js';
 
 export interface TranslatedResources {
   clusters: XdsResource[];

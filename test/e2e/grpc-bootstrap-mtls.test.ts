@@ -58,7 +58,7 @@ describe('envoy/proxyless-bootstrap-mtls.json', () => {
 
   /** The bootstrap with the csi-driver-spiffe paths pointed at `switchyard ca` files, and the server at `port`. */
   function localCopy(port: number, channelCreds?: Bootstrap['xds_servers'][0]['channel_creds']): string {
-    const ca = createCertificateAuthority('cluster.local');
+    const ca = createCertificateAuthority({ trustDomain: 'cluster.local' });
     const workload = issueCertificate(ca, { spiffeId: 'spiffe://cluster.local/ns/shop/sa/reviews' });
     writeFileSync(path.join(dir, 'ca.crt'), ca.cert);
     writeFileSync(path.join(dir, 'tls.crt'), workload.cert);

@@ -48,7 +48,7 @@ function tlsSecretOf(name: string, certificate: IssuedCertificate): JsonObject {
 
 describe('gateway Secrets in Kubernetes mode', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-gw-secrets-'));
-  const ca = createCertificateAuthority('cluster.local');
+  const ca = createCertificateAuthority({ trustDomain: 'cluster.local' });
   const files = (name: string, issued: IssuedCertificate) => {
     writeFileSync(path.join(dir, `${name}.crt`), issued.cert);
     writeFileSync(path.join(dir, `${name}.key`), issued.key);

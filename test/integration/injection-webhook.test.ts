@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import nodePath from 'node:path';
 import { request } from 'node:https';
 import { parse } from 'yaml';
-import { createCertificateAuthority } from '../../src/security/x509.js';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/security/certificates.js';
 import { readCertificateDir, startInjectionServer, watchCertificateDir, type InjectionServer } from '../../src/injection/server.js';
 import { DEFAULT_CAPTURE, captureRules } from '../../src/injection/capture.js';
 import { CAPTURE_FLAGS, captureSettings } from '../../src/injection/flags.js';
-import type { InjectionSettings } from '../../src/injection/admission.js';
+import { answerReview, type InjectionSettings } from '../../src/injection/admission.js';
 import { parseFlags } from '../../src/cli/flags.js';
 import { eventually } from '../support/kube-api-server.js';
 import { decodeMessage, encodeMessage } from '../../src/envoy/protos.js';
@@ -20,6 +20,7 @@ import { fromProto3Json } from '../../src/envoy/proto-json.js';
 import { validateResource } from '../../src/envoy/validation-rules.js';
 
 const HOST = 'switchyard-injection.switchyard-system.svc';
+const serverOf = (authority: CertificateAuthority) => issueCertificate(authority, { dnsNames: [HOST], usage: 'server' });
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 
 const settings: InjectionSettings = {
@@ -28,16 +29,17 @@ const settings: InjectionSettings = {
     captureImage: 'switchyard:0.1.0',
     xdsHost: 'switchyard.switchyard-system.svc',
     xdsPort: 18000,
+    xdsServerIdentity: 'spiffe://cluster.local/ns/switchyard-system/sa/switchyard',
   },
   capture: DEFAULT_CAPTURE,
   skipNamespaces: new Set(['kube-system', 'switchyard-system']),
 };
 
-let ca = createCertificateAuthority('injection test CA');
+let ca = createCertificateAuthority({ commonName: 'injection test CA' });
 let server: InjectionServer;
 
 beforeAll(async () => {
-  server = await startInjectionServer({ host: '127.0.0.1', port: 0, settings, certificate: ca.issueServer([HOST]) });
+  server = await startInjectionServer({ host: '127.0.0.1', port: 0, settings, certificate: serverOf(ca) });
 });
 
 afterAll(async () => {
@@ -175,7 +177,7 @@ describe('a pod in a namespace with injection on', () => {
     const result = patched(await admit('/inject/namespace', original), original);
     expect(result.spec.initContainers.map((c: any) => c.name)).toEqual(['migrate', 'switchyard-capture']);
     expect(result.spec.containers.map((c: any) => c.name)).toEqual(['app', 'switchyard-proxy']);
-    expect(result.metadata.annotations).toEqual({ 'switchyard.dev/injected': 'true' });
+    expect(result.metadata.annotations).toEqual(expect.objectContaining({ 'switchyard.dev/injected': 'true' }));
     const proxy = result.spec.containers[1];
     expect(proxy.image).toBe('envoyproxy/envoy:v1.31-latest');
     expect(proxy.securityContext).toMatchObject({
@@ -201,7 +203,8 @@ describe('a pod in a namespace with injection on', () => {
     const args = expandArgs(proxy, { name: 'reviews-7d9f8c-x2v9q', namespace: 'shop', ip: '10.244.1.17', serviceAccount: 'reviews' });
     expect(proxy.command).toEqual(['envoy']);
     const bootstrap = decodedBootstrap(args[args.indexOf('--config-yaml') + 1]);
-    expect(bootstrap.node.id).toBe('reviews-7d9f8c-x2v9q.shop');
+    // <pod>~<namespace>~<service-account>: the identity rule checks the last two against the SPIFFE ID.
+    expect(bootstrap.node.id).toBe('reviews-7d9f8c-x2v9q~shop~reviews');
     expect(bootstrap.node.cluster).toBe('shop');
     const metadata = Object.fromEntries(Object.entries(bootstrap.node.metadata.fields).map(([k, v]: [string, any]) => [k, v.stringValue]));
     expect(metadata).toEqual({
@@ -211,10 +214,60 @@ describe('a pod in a namespace with injection on', () => {
       'switchyard.dev/pod-ip': '10.244.1.17',
       'switchyard.dev/service-account': 'reviews',
     });
-    // The rest is envoy/sidecar.yaml (ADS to the control plane, admin on loopback, the health listener).
+    // The rest is envoy/sidecar.yaml (ADS over mutual TLS to the control plane, admin on loopback, the health listener).
     const reference = decodedBootstrap(readFileSync('envoy/sidecar.yaml', 'utf8'));
     expect({ ...bootstrap, node: undefined }).toEqual({ ...reference, node: undefined });
+    expect(bootstrap.staticResources.clusters[0].transportSocket.name).toBe('envoy.transport_sockets.tls');
     expect(proxy.readinessProbe.httpGet.port).toBe(15021);
+  });
+
+  it('mounts the csi-driver-spiffe certificate and the SDS files envoy/ ships, so the proxy reaches the control plane over mutual TLS', async () => {
+    const original = pod({ spec: { volumes: [{ name: 'data', emptyDir: {} }] } });
+    const result = patched(await admit('/inject/namespace', original), original);
+    const volumes = Object.fromEntries(result.spec.volumes.map((v: any) => [v.name, v]));
+    expect(Object.keys(volumes)).toEqual(['data', 'switchyard-spiffe', 'switchyard-sds']);
+    expect(volumes['switchyard-spiffe'].csi).toEqual({ driver: 'spiffe.csi.cert-manager.io', readOnly: true });
+    const proxy = result.spec.containers[1];
+    expect(proxy.volumeMounts).toEqual([
+      { name: 'switchyard-sds', mountPath: '/etc/envoy', readOnly: true },
+      { name: 'switchyard-spiffe', mountPath: '/var/run/secrets/spiffe.io', readOnly: true },
+    ]);
+    // What the kubelet writes into the downward-API volume: the annotations the patch added, which
+    // are envoy/workload-certificate.yaml and envoy/trust-bundle.yaml, valid Secrets.
+    for (const item of volumes['switchyard-sds'].downwardAPI.items) {
+      const annotation = /^metadata\.annotations\['(.+)'\]$/.exec(item.fieldRef.fieldPath)![1];
+      const written = parse(result.metadata.annotations[annotation]);
+      expect(written).toEqual(parse(readFileSync(`envoy/${item.path}`, 'utf8')));
+      for (const resource of written.resources) {
+        const { '@type': type, ...secret } = resource;
+        expect(type).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret');
+        expect(
+          validateResource(
+            'envoy.extensions.transport_sockets.tls.v3.Secret',
+            fromProto3Json('envoy.extensions.transport_sockets.tls.v3.Secret', secret),
+          ),
+        ).toEqual([]);
+      }
+    }
+  });
+
+  it('with the plain-text control plane (--injection-xds-plaintext) adds no certificate volume and no transport socket', async () => {
+    const plain: InjectionSettings = { ...settings, sidecar: { ...settings.sidecar, xdsServerIdentity: undefined } };
+    const original = pod();
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'p', kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: 'shop', operation: 'CREATE', object: original },
+    };
+    const answer = answerReview(review, 'namespace', plain);
+    const result = patched(answer.body.response, original);
+    expect(result.spec.volumes).toBeUndefined();
+    expect(result.metadata.annotations).toEqual({ 'switchyard.dev/injected': 'true' });
+    const proxy = result.spec.containers[1];
+    expect(proxy.volumeMounts).toBeUndefined();
+    const args = expandArgs(proxy, { name: 'r-1', namespace: 'shop', ip: '10.0.0.1', serviceAccount: 'reviews' });
+    const bootstrap = decodedBootstrap(args[args.indexOf('--config-yaml') + 1]);
+    expect(bootstrap.staticResources.clusters[0].transportSocket).toBeUndefined();
   });
 
   it("passes the pod's exclusion annotations to the capture rules; the defaults keep 15001/15006 and UID 1337", async () => {
@@ -344,8 +397,8 @@ describe('what is not a pod CREATE it can answer', () => {
 describe('the serving certificate', () => {
   it('is replaced without a restart: new handshakes trust the new CA only', async () => {
     const old = ca;
-    ca = createCertificateAuthority('rotated test CA');
-    server.setCertificate(ca.issueServer([HOST]));
+    ca = createCertificateAuthority({ commonName: 'rotated test CA' });
+    server.setCertificate(serverOf(ca));
     expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
     await expect(post('/inject/namespace', JSON.stringify(review(pod(), 'shop')), old.cert)).rejects.toThrow(/certificate/i);
   });
@@ -359,15 +412,15 @@ describe('the serving certificate', () => {
     let stop = () => {};
     try {
       expect(() => readCertificateDir(dir)).toThrow(`--injection-cert-dir: cannot read ${nodePath.join(dir, 'tls.crt')}`);
-      const mounted = createCertificateAuthority('mounted CA');
-      write(mounted.issueServer([HOST]));
+      const mounted = createCertificateAuthority({ commonName: 'mounted CA' });
+      write(serverOf(mounted));
       server.setCertificate(readCertificateDir(dir));
       ca = mounted;
       expect((await admit('/inject/namespace', pod())).allowed).toBe(true);
       const loaded: string[] = [];
       stop = watchCertificateDir(dir, (pair) => (loaded.push(pair.cert), server.setCertificate(pair)), 20);
-      const renewed = createCertificateAuthority('renewed mounted CA');
-      const pair = renewed.issueServer([HOST]);
+      const renewed = createCertificateAuthority({ commonName: 'renewed mounted CA' });
+      const pair = serverOf(renewed);
       write(pair);
       await eventually('the changed files are read', () => loaded.length > 0);
       expect(loaded).toEqual([pair.cert]);

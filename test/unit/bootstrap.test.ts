@@ -69,7 +69,11 @@ describe.each([
     expect(tls.sni).toBe('switchyard.switchyard-system.svc');
     const fileSds = (config: any) => config.sdsConfig.pathConfigSource;
     const [certificate] = tls.commonTlsContext.tlsCertificateSdsSecretConfigs;
-    const bundle = tls.commonTlsContext.validationContextSdsSecretConfig;
+    const bundle = tls.commonTlsContext.combinedValidationContext.validationContextSdsSecretConfig;
+    // The control plane's identity is pinned here, on this connection; the shared trust bundle pins no peer.
+    expect(tls.commonTlsContext.combinedValidationContext.defaultValidationContext.matchTypedSubjectAltNames).toEqual([
+      { sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/switchyard-system/sa/switchyard' } },
+    ]);
     for (const [config, file] of [
       [certificate, 'envoy/workload-certificate.yaml'],
       [bundle, 'envoy/trust-bundle.yaml'],
@@ -86,9 +90,7 @@ describe.each([
     });
     const [trust] = loadSds('envoy/trust-bundle.yaml').resources;
     expect(trust.validationContext.trustedCa).toEqual({ filename: `${WORKLOAD_CERTIFICATE_DIR}/ca.crt` });
-    expect(trust.validationContext.matchTypedSubjectAltNames).toEqual([
-      { sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/switchyard-system/sa/switchyard' } },
-    ]);
+    expect(trust.validationContext.matchTypedSubjectAltNames).toBeUndefined();
   });
 
   it('keeps the admin API on loopback and answers probes through a health listener', () => {

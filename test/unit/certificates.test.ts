@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, issueCertificate } from '../../src/security/certificates.js';
+import { createCertificateAuthority, issueCertificate, loadCertificateAuthority } from '../../src/security/certificates.js';
 import { main } from '../../src/cli/main.js';
 
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -24,7 +24,7 @@ describe('switchyard ca certificates', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-ca-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const ca = createCertificateAuthority('cluster.local');
+  const ca = createCertificateAuthority({ trustDomain: 'cluster.local' });
   const workload = issueCertificate(ca, { spiffeId: REVIEWS });
   const server = issueCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] });
 
@@ -89,7 +89,7 @@ describe('switchyard ca certificates', () => {
     expect(() => issueCertificate(ca, { spiffeId: 'spiffe://cluster.local/reviews' })).toThrow(
       'is not spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>',
     );
-    expect(() => createCertificateAuthority('Cluster Local')).toThrow('trust domain "Cluster Local" is not valid');
+    expect(() => createCertificateAuthority({ trustDomain: 'Cluster Local' })).toThrow('trust domain "Cluster Local" is not valid');
   });
 
   it('switchyard ca init and issue write the CA and a workload folder as csi-driver-spiffe does (tls.crt, tls.key, ca.crt)', async () => {
@@ -122,5 +122,79 @@ describe('switchyard ca certificates', () => {
     expect((await cli('ca', 'issue', '--dir', path.join(dir, 'none'), '--dns', 'localhost', '--out', out)).stderr).toContain(
       "holds no CA (ca.crt, ca.key); run 'switchyard ca init",
     );
+  });
+});
+
+describe("a server-only CA (the injection webhook's)", () => {
+  const HOST = 'switchyard-injection.switchyard-system.svc';
+  const ca = createCertificateAuthority({ commonName: 'switchyard test CA', days: 3650 });
+  const server = issueCertificate(ca, { dnsNames: [HOST, `${HOST}.cluster.local`], days: 365, usage: 'server' });
+
+  it('issues a server certificate for the DNS names, signed by the CA, for server use only', () => {
+    const caCert = new X509Certificate(ca.cert);
+    const serverCert = new X509Certificate(server.cert);
+    expect(caCert.ca).toBe(true);
+    expect(caCert.subjectAltName).toBeUndefined();
+    expect(ca.trustDomain).toBeUndefined();
+    expect(serverCert.ca).toBe(false);
+    expect(serverCert.verify(caCert.publicKey)).toBe(true);
+    expect(serverCert.subjectAltName).toBe(`DNS:${HOST}, DNS:${HOST}.cluster.local`);
+    expect(serverCert.checkHost(HOST)).toBe(HOST);
+    expect(serverCert.checkHost('other.switchyard-system.svc')).toBeUndefined();
+    expect(serverCert.issuer).toBe('CN=switchyard test CA');
+    expect(serverCert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    expect(new Date(serverCert.validTo).getTime()).toBeGreaterThan(Date.now() + 300 * 24 * 3600 * 1000);
+  });
+
+  it('passes openssl verify -x509_strict as a TLS server certificate for its host, and not as a client one', () => {
+    const caFile = path.join(tmpdir(), `webhook-ca-${process.pid}.pem`);
+    const leafFile = path.join(tmpdir(), `webhook-server-${process.pid}.pem`);
+    writeFileSync(caFile, ca.cert);
+    writeFileSync(leafFile, server.cert);
+    try {
+      const verify = (purpose: string) =>
+        execFileSync('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-verify_hostname', HOST, '-CAfile', caFile, leafFile], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      expect(verify('sslserver').trim()).toBe(`${leafFile}: OK`);
+      expect(() => verify('sslclient')).toThrow();
+    } finally {
+      rmSync(caFile, { force: true });
+      rmSync(leafFile, { force: true });
+    }
+  });
+
+  it('serves TLS that a client trusting only the CA accepts, and a client trusting another CA refuses', async () => {
+    const tlsServer = createServer({ cert: server.cert, key: server.key }, (socket) => socket.end('hello'));
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    const port = (tlsServer.address() as AddressInfo).port;
+    const talk = (trusted: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, servername: HOST, ca: trusted }, () => undefined);
+        let data = '';
+        socket.on('data', (chunk) => (data += chunk));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+    try {
+      await expect(talk(ca.cert)).resolves.toBe('hello');
+      await expect(talk(createCertificateAuthority({ commonName: 'another CA' }).cert)).rejects.toThrow(
+        /unable to verify|self.signed|certificate/i,
+      );
+    } finally {
+      tlsServer.close();
+    }
+  });
+
+  it('loads a CA from its PEM pair and issues certificates the same CA verifies; a wrong pair is refused', () => {
+    const again = loadCertificateAuthority(ca.cert, ca.key);
+    const renewed = new X509Certificate(issueCertificate(again, { dnsNames: [HOST] }).cert);
+    expect(renewed.verify(new X509Certificate(ca.cert).publicKey)).toBe(true);
+    expect(renewed.issuer).toBe('CN=switchyard test CA');
+    expect(() => loadCertificateAuthority(ca.cert, server.key)).toThrow(/not the CA certificate's key/);
+    expect(() => loadCertificateAuthority(server.cert, server.key)).toThrow(/not a CA/);
+    const mesh = createCertificateAuthority({ trustDomain: 'cluster.local' });
+    expect(loadCertificateAuthority(mesh.cert, mesh.key).trustDomain).toBe('cluster.local');
   });
 });

@@ -4,6 +4,11 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import {
+  ACCESS_POLICY_CRD_FILE,
+  ACCESS_POLICY_DEFAULTS,
+  ACCESS_POLICY_EXAMPLES,
+  ACCESS_POLICY_REFERENCE_FILE,
+  accessPolicyReference,
   autoRuleDescription,
   CRD_FILE,
   crdWithAutoRule,
@@ -14,7 +19,7 @@ import {
   specFields,
   trafficPolicyReference,
 } from '../../scripts/crd-docs.js';
-import { validateTrafficPolicySchema } from '../../src/sources/crd-schema.js';
+import { validateAccessPolicySchema, validateTrafficPolicySchema } from '../../src/sources/crd-schema.js';
 import { MeshModel, normalizePolicy } from '../../src/model/index.js';
 import type { KubeObject, SourceEvent } from '../../src/sources/types.js';
 import { translateAll } from '../../src/translate/index.js';
@@ -86,6 +91,28 @@ describe('docs/trafficpolicy.md', () => {
   it('gives defaults only for fields that exist', () => {
     const paths = new Set(specFields(schema).map((row) => row.path));
     expect(Object.keys(FIELD_DEFAULTS).filter((path) => !paths.has(path))).toEqual([]);
+  });
+});
+
+describe('docs/accesspolicy.md', () => {
+  const accessText = readFileSync(ACCESS_POLICY_CRD_FILE, 'utf8');
+  const accessSchema = YAML.parse(accessText).spec.versions[0].schema.openAPIV3Schema;
+
+  it('is what the generator makes of the committed CRD (run `npm run docs` when this fails)', () => {
+    expect(readFileSync(ACCESS_POLICY_REFERENCE_FILE, 'utf8')).toBe(accessPolicyReference(accessText));
+  });
+
+  it('lists every field of the spec, each with an example value the CRD schema accepts', () => {
+    const reference = accessPolicyReference(accessText);
+    const rows = specFields(accessSchema);
+    expect(rows.length).toBeGreaterThan(20);
+    for (const row of rows) {
+      expect(reference).toContain(`| \`${row.path}\` |`);
+      expect([row.path, exampleValue(row.path, ACCESS_POLICY_EXAMPLES)]).not.toEqual([row.path, undefined]);
+    }
+    for (const example of ACCESS_POLICY_EXAMPLES) expect(validateAccessPolicySchema(example)).toEqual([]);
+    const paths = new Set(rows.map((row) => row.path));
+    expect(Object.keys(ACCESS_POLICY_DEFAULTS).filter((path) => !paths.has(path))).toEqual([]);
   });
 });
 
