@@ -1,6 +1,7 @@
 // A folder of YAML manifests as a source: the initial state, then events for exactly the
-// objects a file change touched. fs.watch gives quick notice; a periodic rescan catches
-// what it misses (atomic replaces by editors, ConfigMap volume swaps, new subfolders).
+// objects a file change touched. One fs.watch per folder names the entries that changed, and only
+// those are read (new subfolders are walked and watched, removed ones forgotten); a rare safety
+// rescan compares every file's stat with what was read, for what the events missed.
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -10,9 +11,10 @@ import { canonicalJson, describeObject, located, parseManifests, toSourceEvent, 
 import { refKey, type EventSink, type ObjectOrigin, type ObjectRef, type Source, type SourceEvent } from './types.js';
 
 interface FilesSourceOptions {
-  /** Quiet period after a file event before the folder is read again. Default 50 ms. */
+  /** Quiet period before a file written in place is read (created, renamed and deleted entries are read at once). Default 20 ms. */
   debounceMs?: number;
-  /** How often to compare every file's size and mtime, for changes fs.watch missed. Default 2000 ms; 0 turns it off. */
+  /** How often to compare every file's size and mtime, for changes the file events missed. Default 60 s
+   * while watching, 2 s without file events; 0 turns it off. */
   rescanIntervalMs?: number;
   /** Use fs.watch. Default true; without it only the periodic rescan notices changes. */
   watch?: boolean;
@@ -51,37 +53,64 @@ function fingerprintOf(event: FileObject['event']): string {
   );
 }
 
-/** Manifest files under `dir`, as paths relative to it, in a stable order. Hidden entries are
- * skipped: editors' swap files, and the `..data` folders of a mounted ConfigMap (whose files
- * are reached through the symlinks beside them). */
-async function listManifestFiles(dir: string, relative = ''): Promise<string[]> {
-  const found: string[] = [];
+const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Hidden entries are skipped: editors' swap and temporary files, and the `..data` folders of a
+ * mounted ConfigMap (whose files are reached through the symlinks beside them). */
+export function isHidden(rel: string): boolean {
+  return rel.split(path.sep).some((part) => part.startsWith('.'));
+}
+
+/** The manifest files and the folders under `dir`/`relative`, as paths relative to `dir`, in a stable order. */
+async function walk(dir: string, relative = ''): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
   let entries;
   try {
     entries = await readdir(path.join(dir, relative), { withFileTypes: true });
   } catch (error) {
     // A subfolder removed while we walk is simply gone; the root must exist.
-    if (relative !== '' && (error as NodeJS.ErrnoException).code === 'ENOENT') return found;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (relative !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return { files, dirs };
     throw error;
   }
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
     const rel = relative === '' ? entry.name : path.join(relative, entry.name);
-    if (entry.isDirectory()) found.push(...(await listManifestFiles(dir, rel)));
-    else if ((entry.isFile() || entry.isSymbolicLink()) && MANIFEST_FILE.test(entry.name)) found.push(rel);
+    if (entry.isDirectory()) {
+      dirs.push(rel);
+      const below = await walk(dir, rel);
+      files.push(...below.files);
+      dirs.push(...below.dirs);
+    } else if ((entry.isFile() || entry.isSymbolicLink()) && MANIFEST_FILE.test(entry.name)) files.push(rel);
   }
-  return found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { files: files.sort(byPath), dirs: dirs.sort(byPath) };
 }
 
-/** The folder's files and the objects they define; `scan` reads what changed and returns
- * the events that bring a consumer of earlier scans up to date. */
+/** What an update found: the events, the folders that appeared (to watch), and whether the
+ * problems or an object's position changed. */
+interface UpdateResult {
+  events: SourceEvent[];
+  newDirs: string[];
+  goneDirs: string[];
+  reportChanged: boolean;
+}
+
+/**
+ * The folder's files and the objects they define. `update` reads only the paths it is given
+ * (a file, or a folder: everything under it) and returns the events for the objects those files
+ * define or used to define: its cost follows the change, not the folder.
+ */
 class ManifestFolder {
   private readonly files = new Map<string, FileEntry>();
+  /** The files defining each object, by key: the first in path order is served, the rest are duplicates. */
+  private readonly owners = new Map<string, Set<string>>();
   /** What consumers have been told: the ref and fingerprint of every object, by key. */
   private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
-  private duplicates: ManifestError[] = [];
+  private readonly duplicates = new Map<string, ManifestError[]>();
   /** Where each served object is written now: it can move (a line added above it) without changing. */
   private readonly servedOrigins = new Map<string, ObjectOrigin>();
+  private problemList: ManifestError[] | undefined;
 
   constructor(
     readonly dir: string,
@@ -92,123 +121,254 @@ class ManifestFolder {
     return this.servedOrigins.get(refKey(ref));
   }
 
-  /** Every served object's file and line, as text to compare between scans. */
-  positions(): string {
-    return [...this.servedOrigins].map(([key, origin]) => `${key}@${origin.file}:${origin.line}`).join('\n');
-  }
-
   problems(): ManifestError[] {
-    const fileProblems = [...this.files.keys()].sort().flatMap((rel) => this.files.get(rel)!.problems);
-    return [...fileProblems, ...this.duplicates];
-  }
-
-  /** Reads the files whose size, mtime or inode changed, plus those in `reread` (every file
-   * when `true`), and returns the events. */
-  async scan(reread: boolean | ReadonlySet<string>): Promise<SourceEvent[]> {
-    const listed = await listManifestFiles(this.dir);
-    const present = new Set<string>();
-    for (const rel of listed) {
-      const force = reread === true || (reread !== false && reread.has(rel));
-      if (await this.refresh(rel, force)) present.add(rel);
+    if (!this.problemList) {
+      const fileProblems = [...this.files.keys()].sort(byPath).flatMap((rel) => this.files.get(rel)!.problems);
+      this.problemList = [...fileProblems, ...[...this.duplicates.values()].flat()];
     }
-    for (const rel of [...this.files.keys()]) if (!present.has(rel)) this.files.delete(rel);
-    return this.diff();
+    return this.problemList;
   }
 
-  /** Brings one file's entry up to date. False when the file is gone or is not a file. */
-  private async refresh(rel: string, force: boolean): Promise<boolean> {
+  /** Reads every file: the initial state (and `validate`). */
+  async loadAll(): Promise<UpdateResult & { dirs: string[] }> {
+    const { files, dirs } = await walk(this.dir);
+    const result = await this.update(files, true);
+    return { ...result, dirs };
+  }
+
+  /**
+   * The paths whose size, mtime or inode differ from what was last read, plus known files that
+   * are gone and files not known yet: a cheap check (stats only, nothing read) for what file
+   * events may have missed.
+   */
+  async changedOnDisk(): Promise<string[]> {
+    const { files } = await walk(this.dir);
+    const changed: string[] = [];
+    const listed = new Set(files);
+    for (const rel of files) {
+      const known = this.files.get(rel);
+      if (!known) {
+        changed.push(rel);
+        continue;
+      }
+      try {
+        const info = await stat(path.join(this.dir, rel));
+        if (signatureOf(info) !== known.signature) changed.push(rel);
+      } catch {
+        changed.push(rel);
+      }
+    }
+    for (const rel of this.files.keys()) if (!listed.has(rel)) changed.push(rel);
+    return changed;
+  }
+
+  /**
+   * Brings the named paths up to date — a file is read again (unless `skipUnchanged` and its
+   * signature is the same), a folder is walked, a path that is gone removes what was under it —
+   * and returns the events for every object they touched.
+   */
+  async update(paths: Iterable<string>, skipUnchanged = false): Promise<UpdateResult> {
+    const touched = new Set<string>();
+    const result: UpdateResult = { events: [], newDirs: [], goneDirs: [], reportChanged: false };
+    const seen = new Set<string>();
+    for (const rel of paths) {
+      if (seen.has(rel)) continue;
+      seen.add(rel);
+      let info;
+      try {
+        info = await stat(path.join(this.dir, rel));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+          this.readFailed(rel, error, touched, result);
+          continue;
+        }
+        // Gone (deleted, or renamed away): with everything that was under it.
+        result.goneDirs.push(rel);
+        for (const known of [...this.files.keys()])
+          if (known === rel || known.startsWith(rel + path.sep)) this.forget(known, touched, result);
+        continue;
+      }
+      if (info.isDirectory()) {
+        // A folder that appeared (or was renamed in): everything in it, and its subfolders to watch.
+        const below = await walk(this.dir, rel);
+        result.newDirs.push(rel, ...below.dirs);
+        const listed = new Set(below.files);
+        for (const known of [...this.files.keys()])
+          if (known.startsWith(rel + path.sep) && !listed.has(known)) this.forget(known, touched, result);
+        for (const file of below.files) if (!seen.has(file)) await this.refresh(file, skipUnchanged, touched, result);
+        continue;
+      }
+      if (!info.isFile() || !MANIFEST_FILE.test(rel) || isHidden(rel)) {
+        if (this.files.has(rel)) this.forget(rel, touched, result);
+        continue;
+      }
+      await this.refresh(rel, skipUnchanged, touched, result);
+    }
+    result.events = this.diff(touched, result);
+    return result;
+  }
+
+  private forget(rel: string, touched: Set<string>, result: UpdateResult): void {
+    const entry = this.files.get(rel)!;
+    this.files.delete(rel);
+    this.setObjects(rel, entry.objects, [], touched);
+    if (entry.problems.length > 0) {
+      result.reportChanged = true;
+      this.problemList = undefined;
+    }
+  }
+
+  private readFailed(rel: string, error: unknown, touched: Set<string>, result: UpdateResult): void {
+    const file = path.join(this.dir, rel);
+    const previous = this.files.get(rel);
+    const problem: ManifestError = {
+      file,
+      line: 1,
+      type: 'unreadable',
+      message: located(file, 1, undefined, `cannot read: ${(error as Error).message}`),
+    };
+    this.store(rel, { signature: '', contentHash: '', objects: previous?.objects ?? [], problems: [problem] }, touched, result);
+  }
+
+  /** Reads one file again. */
+  private async refresh(rel: string, skipUnchanged: boolean, touched: Set<string>, result: UpdateResult): Promise<void> {
     const file = path.join(this.dir, rel);
     const previous = this.files.get(rel);
     let signature: string;
     let content: string;
     try {
       const info = await stat(file);
-      if (!info.isFile()) return false;
-      signature = `${info.ino}:${info.size}:${info.mtimeMs}`;
-      if (previous && !force && previous.signature === signature) return true;
+      if (!info.isFile()) {
+        if (previous) this.forget(rel, touched, result);
+        return;
+      }
+      signature = signatureOf(info);
+      if (previous && skipUnchanged && previous.signature === signature) return;
       if (info.size > this.maxFileBytes) {
         // Not read at all: a huge file must not cost memory or parse time. Its last good objects stay.
         const text = `file is ${mebibytes(info.size)} (${info.size} bytes), over the ${mebibytes(this.maxFileBytes)} limit for one manifest file; split it into smaller files`;
         const problem: ManifestError = { file, line: 1, type: 'unreadable', message: located(file, 1, undefined, text) };
-        this.files.set(rel, { signature, contentHash: '', objects: previous?.objects ?? [], problems: [problem] });
-        return true;
+        this.store(rel, { signature, contentHash: '', objects: previous?.objects ?? [], problems: [problem] }, touched, result);
+        return;
       }
       content = await readFile(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-      const problem: ManifestError = {
-        file,
-        line: 1,
-        type: 'unreadable',
-        message: located(file, 1, undefined, `cannot read: ${(error as Error).message}`),
-      };
-      this.files.set(rel, { signature: '', contentHash: '', objects: previous?.objects ?? [], problems: [problem] });
-      return true;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        if (previous) this.forget(rel, touched, result);
+        return;
+      }
+      this.readFailed(rel, error, touched, result);
+      return;
     }
     const contentHash = createHash('sha256').update(content).digest('hex');
     if (previous && previous.contentHash === contentHash) {
       previous.signature = signature;
-      return true;
+      return;
     }
     const parsed = parseManifests(content, file);
     const syntaxErrors = parsed.errors.filter((e) => e.type === 'syntax');
     if (syntaxErrors.length > 0) {
       // Serve the last version that parsed until the file is fixed.
-      this.files.set(rel, { signature, contentHash, objects: previous?.objects ?? [], problems: syntaxErrors });
-      return true;
+      this.store(rel, { signature, contentHash, objects: previous?.objects ?? [], problems: syntaxErrors }, touched, result);
+      return;
     }
     const objects = parsed.objects.map(({ object, origin }) => {
       const event = toSourceEvent(object, origin) as FileObject['event'];
       return { key: refKey(event.ref), event, fingerprint: fingerprintOf(event) };
     });
-    this.files.set(rel, { signature, contentHash, objects, problems: parsed.errors });
-    return true;
+    this.store(rel, { signature, contentHash, objects, problems: parsed.errors }, touched, result);
   }
 
-  /** The served objects (first definition in path order wins) against what was emitted. */
-  private diff(): SourceEvent[] {
-    const served = new Map<string, FileObject>();
-    const duplicates: ManifestError[] = [];
-    for (const rel of [...this.files.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
-      for (const fileObject of this.files.get(rel)!.objects) {
-        const first = served.get(fileObject.key);
-        if (!first) {
-          served.set(fileObject.key, fileObject);
-          continue;
-        }
-        const origin = fileObject.event.origin ?? {};
-        const firstOrigin = first.event.origin ?? {};
-        const file = origin.file ?? path.join(this.dir, rel);
-        const ref = fileObject.event.ref;
-        duplicates.push({
-          file,
-          line: origin.line ?? 1,
-          type: 'duplicate',
-          object: { kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name },
-          message: located(
-            file,
-            origin.line ?? 1,
-            undefined,
-            `${describeObject(fileObject.event.object)} is already defined at ${firstOrigin.file}:${firstOrigin.line}; this definition is ignored`,
-          ),
-        });
+  private store(rel: string, entry: FileEntry, touched: Set<string>, result: UpdateResult): void {
+    const previous = this.files.get(rel);
+    this.files.set(rel, entry);
+    if (previous?.objects !== entry.objects) this.setObjects(rel, previous?.objects ?? [], entry.objects, touched);
+    if (JSON.stringify(previous?.problems ?? []) !== JSON.stringify(entry.problems)) {
+      result.reportChanged = true;
+      this.problemList = undefined;
+    }
+  }
+
+  /** Moves a file's claim on object keys from its old objects to its new ones. */
+  private setObjects(rel: string, before: FileObject[], after: FileObject[], touched: Set<string>): void {
+    for (const { key } of before) {
+      touched.add(key);
+      const owners = this.owners.get(key);
+      owners?.delete(rel);
+      if (owners?.size === 0) this.owners.delete(key);
+    }
+    for (const { key } of after) {
+      touched.add(key);
+      let owners = this.owners.get(key);
+      if (!owners) this.owners.set(key, (owners = new Set()));
+      owners.add(rel);
+    }
+  }
+
+  /** The touched objects' served versions (first definition in path order wins) against what was emitted. */
+  private diff(touched: Set<string>, result: UpdateResult): SourceEvent[] {
+    const upserts: SourceEvent[] = [];
+    const deletes: SourceEvent[] = [];
+    for (const key of touched) {
+      const definitions: FileObject[] = [];
+      for (const rel of [...(this.owners.get(key) ?? [])].sort(byPath)) {
+        for (const object of this.files.get(rel)!.objects) if (object.key === key) definitions.push(object);
+      }
+      const served = definitions[0];
+      this.setDuplicates(key, definitions, result);
+      const origin = served?.event.origin;
+      const before = this.servedOrigins.get(key);
+      if (before?.file !== origin?.file || before?.line !== origin?.line) result.reportChanged = true;
+      if (origin) this.servedOrigins.set(key, origin);
+      else this.servedOrigins.delete(key);
+
+      const emitted = this.emitted.get(key);
+      if (served) {
+        if (emitted?.fingerprint !== served.fingerprint) upserts.push(served.event);
+        this.emitted.set(key, { ref: served.event.ref, fingerprint: served.fingerprint });
+      } else if (emitted) {
+        deletes.push({ type: 'delete', ref: emitted.ref });
+        this.emitted.delete(key);
       }
     }
-    this.duplicates = duplicates;
-    this.servedOrigins.clear();
-    for (const [key, fileObject] of served) if (fileObject.event.origin) this.servedOrigins.set(key, fileObject.event.origin);
-
-    const events: SourceEvent[] = [];
-    for (const [key, fileObject] of served) {
-      if (this.emitted.get(key)?.fingerprint !== fileObject.fingerprint) events.push(fileObject.event);
-    }
-    const deletes: SourceEvent[] = [];
-    for (const [key, { ref }] of this.emitted) if (!served.has(key)) deletes.push({ type: 'delete', ref });
-    this.emitted.clear();
-    for (const [key, fileObject] of served) this.emitted.set(key, { ref: fileObject.event.ref, fingerprint: fileObject.fingerprint });
-    return [...events, ...deletes];
+    return [...upserts, ...deletes];
   }
+
+  private setDuplicates(key: string, definitions: FileObject[], result: UpdateResult): void {
+    const [first, ...others] = definitions;
+    const duplicates: ManifestError[] = others.map((fileObject) => {
+      const origin = fileObject.event.origin ?? {};
+      const firstOrigin = first!.event.origin ?? {};
+      const file = origin.file ?? this.dir;
+      const ref = fileObject.event.ref;
+      return {
+        file,
+        line: origin.line ?? 1,
+        type: 'duplicate',
+        object: { kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), name: ref.name },
+        message: located(
+          file,
+          origin.line ?? 1,
+          undefined,
+          `${describeObject(fileObject.event.object)} is already defined at ${firstOrigin.file}:${firstOrigin.line}; this definition is ignored`,
+        ),
+      };
+    });
+    const before = this.duplicates.get(key) ?? [];
+    if (before.length === 0 && duplicates.length === 0) return;
+    if (JSON.stringify(before) !== JSON.stringify(duplicates)) {
+      result.reportChanged = true;
+      this.problemList = undefined;
+    }
+    if (duplicates.length > 0) this.duplicates.set(key, duplicates);
+    else this.duplicates.delete(key);
+  }
+}
+
+function signatureOf(info: { ino: number; size: number; mtimeMs: number }): string {
+  return `${info.ino}:${info.size}:${info.mtimeMs}`;
 }
 
 async function assertDirectory(dir: string): Promise<void> {
@@ -225,36 +385,46 @@ async function assertDirectory(dir: string): Promise<void> {
 export async function loadManifestDir(dir: string, maxFileBytes?: number): Promise<{ events: SourceEvent[]; problems: ManifestError[] }> {
   await assertDirectory(dir);
   const folder = new ManifestFolder(dir, maxFileBytes);
-  const events = await folder.scan(true);
+  const { events } = await folder.loadAll();
   return { events, problems: folder.problems() };
 }
 
+/** The safety rescan's period while file events arrive; without them the rescan is all there is. */
+const WATCHED_RESCAN_MS = 60_000;
+const UNWATCHED_RESCAN_MS = 2000;
+/** In-place writes settle at most this long, however often the file keeps changing. */
+const MAX_SETTLE_MS = 250;
+
 export class FilesSource implements Source {
   private readonly folder: ManifestFolder;
-  private readonly debounceMs: number;
-  private readonly rescanIntervalMs: number;
+  private readonly settleMs: number;
+  private readonly rescanIntervalMs: number | undefined;
   private readonly useWatch: boolean;
   private sink: EventSink | undefined;
-  private watcher: FSWatcher | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
+  /** One watcher per folder (relative path; '' is the root): each names the entries that changed in it. */
+  private readonly watchers = new Map<string, FSWatcher>();
+  private watchFailed = false;
   private rescanTimer: NodeJS.Timeout | undefined;
-  /** Scans run one at a time, in order. */
+  /** Paths to read on the next turn of the event loop (created, renamed or deleted entries). */
+  private readonly now = new Set<string>();
+  private nowScheduled: NodeJS.Immediate | undefined;
+  /** Paths written in place, read once they have been quiet for `settleMs`. */
+  private readonly settling = new Set<string>();
+  private settleTimer: NodeJS.Timeout | undefined;
+  private settleStartedAt = 0;
+  /** Updates run one at a time, in order. */
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** The problems and object positions of the last scan, to notice when they change. */
-  private lastReport = '';
   private readonly problemListeners: Array<() => void> = [];
   private lastScanError: string | undefined;
-  /** Files named by watch events since the last scan; `true` when an event named none. */
-  private changedFiles: Set<string> | true = new Set();
 
   constructor(
     readonly dir: string,
     options: FilesSourceOptions = {},
   ) {
     this.folder = new ManifestFolder(dir, options.maxFileBytes);
-    this.debounceMs = options.debounceMs ?? 50;
-    this.rescanIntervalMs = options.rescanIntervalMs ?? 2000;
+    this.settleMs = options.debounceMs ?? 20;
+    this.rescanIntervalMs = options.rescanIntervalMs;
     this.useWatch = options.watch ?? true;
   }
 
@@ -262,22 +432,20 @@ export class FilesSource implements Source {
     if (this.sink) throw new Error('FilesSource already started');
     await assertDirectory(this.dir);
     this.sink = sink;
-    const events = await this.folder.scan(true);
-    this.lastReport = this.report();
+    const { events, dirs } = await this.folder.loadAll();
     log.info('manifest folder loaded', { dir: this.dir, objects: events.length, problems: this.folder.problems().length });
     // Delivered even when empty: the consumer learns that the initial state is complete.
     sink(events);
     if (this.stopped) return;
-    if (this.useWatch) this.startWatching();
-    if (this.rescanIntervalMs > 0) {
-      this.rescanTimer = setInterval(() => void this.enqueueScan(false), this.rescanIntervalMs);
-      this.rescanTimer.unref();
-    }
+    if (this.useWatch) for (const rel of ['', ...dirs]) this.watchFolder(rel);
+    else this.watchFailed = true;
+    this.scheduleRescan();
   }
 
-  /** Reads every file again now; resolves when the resulting events have been delivered. */
+  /** Compares every file with what was read (stats; only changed files are read); resolves when
+   * the resulting events have been delivered. */
   rescan(): Promise<void> {
-    return this.enqueueScan(true);
+    return this.safetyRescan();
   }
 
   /** Current problems: syntax errors (with the last good objects still served), documents
@@ -292,75 +460,151 @@ export class FilesSource implements Source {
     return this.folder.originOf(ref);
   }
 
-  /** Calls `listener` after a scan that changed `problems()` or where objects are written, with
+  /** Calls `listener` after an update that changed `problems()` or where objects are written, with
    * no object changed (a fixed syntax error, a line added above an object). */
   onProblemsChanged(listener: () => void): void {
     this.problemListeners.push(listener);
   }
 
-  private report(): string {
-    return JSON.stringify(this.folder.problems()) + this.folder.positions();
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
-    this.watcher = undefined;
-    clearTimeout(this.debounceTimer);
-    clearInterval(this.rescanTimer);
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+    if (this.nowScheduled) clearImmediate(this.nowScheduled);
+    clearTimeout(this.settleTimer);
+    clearTimeout(this.rescanTimer);
     await this.queue;
   }
 
-  private startWatching(): void {
+  /** The rare safety net for what file events missed (an overflowing event queue, a file system
+   * without events): every file's size, mtime and inode compared, only the changed ones read. It
+   * runs beside the push path: the stats are not queued, only the reads of what differs are. */
+  private scheduleRescan(): void {
+    const interval = this.rescanIntervalMs ?? (this.watchFailed ? UNWATCHED_RESCAN_MS : WATCHED_RESCAN_MS);
+    if (interval <= 0 || this.stopped) return;
+    this.rescanTimer = setTimeout(() => {
+      void this.safetyRescan().finally(() => this.scheduleRescan());
+    }, interval);
+    this.rescanTimer.unref();
+  }
+
+  private async safetyRescan(): Promise<void> {
+    if (this.stopped || !this.sink) return;
+    let changed: string[];
     try {
-      this.watcher = watch(this.dir, { recursive: true, persistent: false }, (_event, filename) => this.onFileEvent(filename));
-      this.watcher.on('error', (error) => {
-        log.warn('manifest folder watch failed; relying on periodic rescans', { dir: this.dir, error: error.message });
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
+      changed = await this.folder.changedOnDisk();
     } catch (error) {
+      this.scanFailed(error);
+      return;
+    }
+    // Read again even when a file's signature looks unchanged by the time its turn comes.
+    await this.enqueueUpdate(changed);
+  }
+
+  private watchFolder(rel: string): void {
+    if (this.watchers.has(rel) || this.stopped) return;
+    try {
+      const watcher = watch(path.join(this.dir, rel), { persistent: false }, (event, name) => this.onFileEvent(rel, event, name));
+      watcher.on('error', (error) => {
+        watcher.close();
+        this.watchers.delete(rel);
+        if (rel !== '') return; // a subfolder that went away: its parent's event says so
+        log.warn('manifest folder watch failed; relying on periodic rescans', { dir: this.dir, error: error.message });
+        this.fallBackToRescans();
+      });
+      this.watchers.set(rel, watcher);
+    } catch (error) {
+      if (rel !== '') return; // gone before it could be watched: its parent's event says so
       log.warn('cannot watch manifest folder; relying on periodic rescans', { dir: this.dir, error: (error as Error).message });
+      this.fallBackToRescans();
     }
   }
 
-  private onFileEvent(filename: string | Buffer | null): void {
-    if (this.stopped) return;
-    // The named file is re-read even if its size and mtime look unchanged; the rest are
-    // compared by signature, which catches a temporary file renamed over a manifest.
-    if (filename === null) this.changedFiles = true;
-    else if (this.changedFiles !== true) this.changedFiles.add(filename.toString());
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => {
-      const changed = this.changedFiles;
-      this.changedFiles = new Set();
-      void this.enqueueScan(changed);
-    }, this.debounceMs);
+  private fallBackToRescans(): void {
+    this.watchFailed = true;
+    if (this.rescanIntervalMs !== undefined) return;
+    clearTimeout(this.rescanTimer);
+    this.scheduleRescan();
   }
 
-  private enqueueScan(reread: boolean | ReadonlySet<string>): Promise<void> {
+  private unwatchUnder(rel: string): void {
+    for (const [watched, watcher] of this.watchers) {
+      if (watched === rel || watched.startsWith(rel + path.sep)) {
+        watcher.close();
+        this.watchers.delete(watched);
+      }
+    }
+  }
+
+  /**
+   * A folder's watcher names the entry that changed. A created, renamed or deleted entry is read
+   * on the next turn of the event loop: a file renamed into place (how editors and `kubectl cp`
+   * replace files atomically) is complete when it appears. A file written in place settles for
+   * `settleMs` first, so a write in several parts is read once, whole.
+   */
+  private onFileEvent(folder: string, event: string, name: string | Buffer | null): void {
+    if (this.stopped) return;
+    if (name === null) {
+      // The platform did not say what changed.
+      void this.safetyRescan();
+      return;
+    }
+    const entry = name.toString();
+    if (entry.startsWith('..')) {
+      // A mounted ConfigMap swapped its `..data` link: every file behind it may have changed.
+      void this.safetyRescan();
+      return;
+    }
+    if (entry.startsWith('.')) return;
+    const rel = folder === '' ? entry : path.join(folder, entry);
+    if (event === 'rename') {
+      this.now.add(rel);
+      this.nowScheduled ??= setImmediate(() => {
+        this.nowScheduled = undefined;
+        const paths = [...this.now];
+        this.now.clear();
+        void this.enqueueUpdate(paths);
+      });
+      return;
+    }
+    this.settling.add(rel);
+    const now = performance.now();
+    if (this.settleTimer === undefined) this.settleStartedAt = now;
+    clearTimeout(this.settleTimer);
+    const wait = Math.max(0, Math.min(this.settleMs, this.settleStartedAt + MAX_SETTLE_MS - now));
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      const paths = [...this.settling];
+      this.settling.clear();
+      void this.enqueueUpdate(paths);
+    }, wait);
+  }
+
+  private enqueueUpdate(paths: string[]): Promise<void> {
     this.queue = this.queue.then(async () => {
-      if (this.stopped || !this.sink) return;
+      if (this.stopped || !this.sink || paths.length === 0) return;
       try {
-        const events = await this.folder.scan(reread);
+        const { events, newDirs, goneDirs, reportChanged } = await this.folder.update(paths);
+        for (const rel of goneDirs) this.unwatchUnder(rel);
+        if (!this.watchFailed) for (const rel of newDirs) this.watchFolder(rel);
         if (events.length > 0) {
           log.info('manifest folder changed', { dir: this.dir, events: events.length });
           this.sink(events);
         }
-        const report = this.report();
-        if (report !== this.lastReport) {
-          this.lastReport = report;
-          // After the events: the pipeline analyses them at its next flush; this covers the rest.
-          if (events.length === 0) for (const listener of this.problemListeners) listener();
-        }
+        // After the events: the pipeline analyses them at its next flush; this covers the rest.
+        if (reportChanged && events.length === 0) for (const listener of this.problemListeners) listener();
         this.lastScanError = undefined;
       } catch (error) {
-        // Logged once per distinct failure: the periodic rescan would repeat it every interval.
-        const message = (error as Error).message;
-        if (message !== this.lastScanError) log.error('manifest folder scan failed', { dir: this.dir, error: message });
-        this.lastScanError = message;
+        this.scanFailed(error);
       }
     });
     return this.queue;
+  }
+
+  private scanFailed(error: unknown): void {
+    // Logged once per distinct failure: the periodic rescan would repeat it every interval.
+    const message = (error as Error).message;
+    if (message !== this.lastScanError) log.error('manifest folder scan failed', { dir: this.dir, error: message });
+    this.lastScanError = message;
   }
 }

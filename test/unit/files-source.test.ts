@@ -221,6 +221,116 @@ describe('FilesSource', () => {
     ]);
   });
 
+  describe('with file events alone (no safety rescan), reading only the files named', () => {
+    const slice = (name: string, address: string) =>
+      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ${name}-slice\n  namespace: shop\n  labels: {kubernetes.io/service-name: ${name}}\naddressType: IPv4\nendpoints:\n  - addresses: ["${address}"]\nports:\n  - {name: http, port: 8080}\n`;
+    let counter = 0;
+    /** Writes a hidden temporary file and renames it over `file`, as editors and `kubectl cp` do. */
+    const atomicWrite = async (file: string, text: string) => {
+      const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${counter++}.tmp`);
+      await writeFile(temporary, text);
+      await rename(temporary, file);
+    };
+    /** Takes batches until `done` holds for everything taken; returns it all. */
+    async function collect(recorder: Recorder, done: (events: SourceEvent[]) => boolean): Promise<SourceEvent[]> {
+      const events: SourceEvent[] = [];
+      while (!done(events)) events.push(...(await recorder.next()));
+      return events;
+    }
+    const addressOf = (event: SourceEvent) => (event.type === 'upsert' ? (event.object as any).endpoints[0].addresses[0] : undefined);
+
+    it('follows create, in-place modify, repeated atomic renames over a file, delete, and rename away', async () => {
+      const recorder = await started({ rescanIntervalMs: 0 });
+      await recorder.next();
+      const file = path.join(dir, 'reviews.yaml');
+
+      await writeFile(file, slice('reviews', '10.0.0.1'));
+      expect(summary(await collect(recorder, (e) => e.some((x) => addressOf(x) === '10.0.0.1')))).toContain(
+        'upsert EndpointSlice/shop/reviews-slice',
+      );
+
+      await writeFile(file, slice('reviews', '10.0.0.2'));
+      await collect(recorder, (e) => e.some((x) => addressOf(x) === '10.0.0.2'));
+
+      // Renamed over three times in a row: each new file (a new inode) is noticed.
+      for (const address of ['10.0.0.3', '10.0.0.4', '10.0.0.5']) {
+        await atomicWrite(file, slice('reviews', address));
+        const events = await collect(recorder, (e) => e.some((x) => addressOf(x) === address));
+        expect(summary(events).every((line) => line === 'upsert EndpointSlice/shop/reviews-slice')).toBe(true);
+      }
+
+      await unlink(file);
+      expect(summary(await recorder.next())).toEqual(['delete EndpointSlice/shop/reviews-slice']);
+
+      await writeFile(path.join(dir, 'ratings.yaml'), slice('ratings', '10.0.1.1'));
+      await collect(recorder, (e) => e.some((x) => addressOf(x) === '10.0.1.1'));
+      // Renamed out of the folder: a delete.
+      const outside = await mkdtemp(path.join(os.tmpdir(), 'switchyard-outside-'));
+      try {
+        await rename(path.join(dir, 'ratings.yaml'), path.join(outside, 'ratings.yaml'));
+        expect(summary(await recorder.next())).toEqual(['delete EndpointSlice/shop/ratings-slice']);
+      } finally {
+        await rm(outside, { recursive: true, force: true });
+      }
+      expect(recorder.pending()).toEqual([]);
+    });
+
+    it('reads a file in a new subfolder, follows it there, and forgets a removed subfolder', async () => {
+      const recorder = await started({ rescanIntervalMs: 0 });
+      await recorder.next();
+      await mkdir(path.join(dir, 'team', 'shop'), { recursive: true });
+      await writeFile(path.join(dir, 'team', 'shop', 'web.yaml'), service('web'));
+      await collect(recorder, (e) => summary(e).includes('upsert Service/shop/web'));
+
+      // The new subfolder is watched: a later edit there arrives too.
+      await atomicWrite(path.join(dir, 'team', 'shop', 'web.yaml'), service('web', 8081));
+      const edited = await collect(recorder, (e) => e.some((x) => x.type === 'upsert' && (x.object as any).spec.ports[0].port === 8081));
+      expect(summary(edited).every((line) => line === 'upsert Service/shop/web')).toBe(true);
+
+      await rm(path.join(dir, 'team'), { recursive: true });
+      expect(summary(await collect(recorder, (e) => e.length > 0))).toEqual(['delete Service/shop/web']);
+    });
+
+    it('keeps a file that is briefly invalid YAML, and sends only the fix', async () => {
+      const file = path.join(dir, 'shop.yaml');
+      await writeFile(file, docs(service('reviews'), service('ratings')));
+      const recorder = await started({ rescanIntervalMs: 0 });
+      await recorder.next();
+      await writeFile(file, `${service('reviews')}---\nkind: Service\nmetadata: {name: ratings\n`);
+      // The syntax error is reported and nothing is deleted.
+      for (let i = 0; i < 200 && !source!.problems().some((p) => p.type === 'syntax'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(source!.problems()).toEqual([expect.objectContaining({ type: 'syntax', file })]);
+      expect(recorder.pending()).toEqual([]);
+      await writeFile(file, docs(service('reviews'), service('ratings', 8080)));
+      expect(summary(await recorder.next())).toEqual(['upsert Service/shop/ratings']);
+      expect(source!.problems()).toEqual([]);
+    });
+
+    it('loses nothing of a burst of 100 files written at once', async () => {
+      const recorder = await started({ rescanIntervalMs: 0 });
+      await recorder.next();
+      const names = Array.from({ length: 100 }, (_, i) => `svc-${i}`);
+      await Promise.all(names.map((name, i) => (i % 2 ? atomicWrite : writeFile)(path.join(dir, `${name}.yaml`), service(name))));
+      const events = await collect(recorder, (e) => new Set(e.map((x) => x.ref.name)).size === 100);
+      expect(events.every((e) => e.type === 'upsert')).toBe(true);
+      expect(new Set(events.map((e) => e.ref.name))).toEqual(new Set(names));
+    });
+  });
+
+  it('a safety rescan reads only what differs from what was read', async () => {
+    await writeFile(path.join(dir, 'a.yaml'), service('alpha'));
+    await writeFile(path.join(dir, 'b.yaml'), service('bravo'));
+    const recorder = await started({ watch: false, rescanIntervalMs: 0 });
+    await recorder.next();
+    await writeFile(path.join(dir, 'b.yaml'), service('bravo', 8080));
+    await writeFile(path.join(dir, 'c.yaml'), service('charlie'));
+    await unlink(path.join(dir, 'a.yaml'));
+    await source!.rescan();
+    expect(recorder.pending().map(summary)).toEqual([
+      ['upsert Service/shop/bravo', 'upsert Service/shop/charlie', 'delete Service/shop/alpha'],
+    ]);
+  });
+
   it('stops watching on stop()', async () => {
     const recorder = await started({ rescanIntervalMs: 20 });
     await source!.stop();
