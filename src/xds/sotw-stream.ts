@@ -7,11 +7,15 @@ import { TypeUrl } from '../envoy/protos.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { sameList } from './subscription-pool.js';
-import { sotwResponseBytes } from './wire.js';
+import { peekSotwRequest, sotwResponseBytes } from './wire.js';
 
 interface SotwRequest extends DecodedRequest {
   versionInfo: string;
-  resourceNames: string[];
+  resourceNames: readonly string[];
+  /** The resource_names entries' raw bytes, when they are one run (see peekSotwRequest). */
+  namesBytes?: Buffer;
+  /** Recognised from the raw bytes as the names of the type's previous request: not decoded. */
+  sameNames?: boolean;
 }
 
 interface SotwTypeState extends TypeStateBase {
@@ -26,6 +30,9 @@ interface SotwTypeState extends TypeStateBase {
   /** The names of the last request, as sent: an ACK repeats them, and comparing the list is
    * cheaper than rebuilding the subscription on every ACK. */
   lastRequested: readonly string[] | undefined;
+  /** The same list as on the wire (shared with every stream of the pooled subscription): an ACK
+   * whose names are these bytes is recognised without decoding or comparing 1,000 names. */
+  lastRequestedBytes: Buffer | undefined;
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -43,6 +50,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       sentIsShared: false,
       heldRemovals: new Set(),
       lastRequested: undefined,
+      lastRequestedBytes: undefined,
     };
   }
 
@@ -50,9 +58,25 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     return state.sent.keys();
   }
 
+  /** An ACK repeats every subscribed name: when its names are byte for byte the previous
+   * request's, only the few other fields are read. */
+  protected override decodeRequest(bytes: Buffer): SotwRequest {
+    const peek = peekSotwRequest(bytes);
+    if (peek && !peek.hasErrorDetail) {
+      const state = this.types.get(peek.typeUrl || this.context.fixedTypeUrl || '');
+      if (state?.lastRequested && state.lastRequestedBytes?.equals(peek.names)) {
+        const { versionInfo, typeUrl, responseNonce } = peek;
+        return { versionInfo, typeUrl, responseNonce, resourceNames: state.lastRequested, sameNames: true };
+      }
+    }
+    const request = this.decode(bytes);
+    if (peek) request.namesBytes = peek.names;
+    return request;
+  }
+
   protected handleRequest(request: SotwRequest, typeUrl: string): void {
     const known = this.types.get(typeUrl);
-    const unchanged = known !== undefined && sameList(known.lastRequested, request.resourceNames);
+    const unchanged = known !== undefined && (request.sameNames === true || sameList(known.lastRequested, request.resourceNames));
     // A SotW request names its whole subscription for the type.
     if (!unchanged) this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
     const { state, first } = this.typeState(typeUrl);
@@ -61,7 +85,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     this.acknowledge(state, request);
 
     if (unchanged && !first) return;
-    const added = this.updateSubscription(state, request.resourceNames, first);
+    const added = this.updateSubscription(state, request.resourceNames, first, request.namesBytes);
     if (!first && added === undefined) return;
 
     if (!state.served) {
@@ -102,15 +126,27 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   /** Applies the request's names; returns the names that became subscribed, or undefined if nothing changed. */
-  private updateSubscription(state: SotwTypeState, requested: string[], first: boolean): Set<string> | undefined {
+  private updateSubscription(
+    state: SotwTypeState,
+    requested: readonly string[],
+    first: boolean,
+    namesBytes: Buffer | undefined,
+  ): Set<string> | undefined {
     const wildcardCapable = isFullStateType(state.typeUrl);
     const explicitWildcard = requested.includes('*');
     const legacyWildcard = wildcardCapable && requested.length === 0 && (first || state.legacyWildcard);
     const wildcard = wildcardCapable && (explicitWildcard || legacyWildcard);
     const known = this.context.cache.resources(this.group!, state.typeUrl as TypeUrl);
-    const subscription = this.context.subscriptions.get(state.typeUrl, requested, wildcardCapable, (name) => known.get(name)?.name ?? name);
+    const subscription = this.context.subscriptions.get(
+      state.typeUrl,
+      requested,
+      wildcardCapable,
+      (name) => known.get(name)?.name ?? name,
+      namesBytes,
+    );
     const names = subscription.set;
     state.lastRequested = subscription.list;
+    state.lastRequestedBytes = subscription.raw;
 
     const added = new Set<string>();
     for (const name of names) if (!state.names.has(name)) added.add(name);

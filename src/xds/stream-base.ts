@@ -450,7 +450,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private handleBytes(bytes: Buffer): void {
     if (this.closed) return;
     try {
-      const request = this.decode(bytes);
+      const request = this.decodeRequest(bytes);
       const typeUrl = this.checkTypeUrl(request.typeUrl);
       if (this.group === undefined) this.identify(request.node);
       this.handleRequest(request, typeUrl);
@@ -465,7 +465,12 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     }
   }
 
-  private decode(bytes: Buffer): Request {
+  /** The request, decoded; a flavour may recognise a repeat without decoding all of it. */
+  protected decodeRequest(bytes: Buffer): Request {
+    return this.decode(bytes);
+  }
+
+  protected decode(bytes: Buffer): Request {
     try {
       // A plain Uint8Array view: protobufjs' Buffer reader clips a string that runs past the end
       // of the message instead of rejecting it.

@@ -7,6 +7,9 @@ interface Subscription {
   /** The names as requested (in order), using the cache's own name strings where it has them. */
   readonly list: readonly string[];
   readonly set: ReadonlySet<string>;
+  /** The resource_names entries as they came on the wire: a request carrying the same bytes
+   * asks for this subscription (one copy per pooled subscription, not per stream). */
+  raw?: Buffer;
 }
 
 /** Distinct subscriptions remembered; past it the oldest is dropped (streams keep theirs). */
@@ -17,18 +20,25 @@ export class SubscriptionPool {
 
   /** The pooled subscription equal to `requested` (`*` left out when `dropWildcard`); `canonical`
    * maps a name to the string to keep for it. */
-  get(typeUrl: string, requested: readonly string[], dropWildcard: boolean, canonical: (name: string) => string): Subscription {
+  get(
+    typeUrl: string,
+    requested: readonly string[],
+    dropWildcard: boolean,
+    canonical: (name: string) => string,
+    raw?: Uint8Array,
+  ): Subscription {
     const key = `${typeUrl} ${dropWildcard ? 1 : 0} ${requested.join('\n')}`;
     const pooled = this.byKey.get(key);
     // A name holding '\n' could make two lists share a key: compare before reusing.
     if (pooled && sameList(pooled.list, requested)) {
       this.byKey.delete(key);
       this.byKey.set(key, pooled);
+      if (!pooled.raw && raw) pooled.raw = Buffer.from(raw);
       return pooled;
     }
     const list = requested.map(canonical);
     const set = new Set(dropWildcard ? list.filter((name) => name !== '*') : list);
-    const subscription: Subscription = { list, set };
+    const subscription: Subscription = { list, set, ...(raw ? { raw: Buffer.from(raw) } : {}) };
     this.byKey.set(key, subscription);
     if (this.byKey.size > POOL_SIZE) this.byKey.delete(this.byKey.keys().next().value!);
     return subscription;

@@ -105,3 +105,74 @@ export function deltaResponseBytes(fields: DeltaResponseFields): Buffer {
   if (Buffer.isBuffer(fields.resources)) return assemble(head.finish(), 2, [], fields.resources);
   return assemble(head.finish(), 2, fields.resources);
 }
+
+/** What a DiscoveryRequest says, read without decoding its names: `names` is the raw bytes of its
+ * resource_names entries (tags included), to compare with the previous request's. */
+export interface SotwRequestPeek {
+  versionInfo: string;
+  typeUrl: string;
+  responseNonce: string;
+  hasErrorDetail: boolean;
+  names: Buffer;
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * Walks a DiscoveryRequest's top-level fields (version_info = 1, node = 2, resource_names = 3,
+ * type_url = 4, response_nonce = 5, error_detail = 6, resource_locators = 7) without decoding the
+ * node or the names. Undefined when the names are not one run of entries (every encoder writes
+ * them together; anything else is left to the full decoder) or the bytes do not parse.
+ */
+export function peekSotwRequest(bytes: Uint8Array): SotwRequestPeek | undefined {
+  const peek: SotwRequestPeek = { versionInfo: '', typeUrl: '', responseNonce: '', hasErrorDetail: false, names: Buffer.alloc(0) };
+  let namesStart = -1;
+  let namesEnd = -1;
+  let offset = 0;
+  const varint = (): number => {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      if (offset >= bytes.length || shift > 28) throw new RangeError('bad varint');
+      const byte = bytes[offset++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+      shift += 7;
+    }
+  };
+  try {
+    while (offset < bytes.length) {
+      const fieldStart = offset;
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wireType = key & 7;
+      if (wireType === 0) {
+        varint();
+      } else if (wireType === 1 || wireType === 5) {
+        offset += wireType === 1 ? 8 : 4;
+      } else if (wireType === LENGTH_DELIMITED) {
+        const length = varint();
+        const start = offset;
+        offset += length;
+        if (offset > bytes.length) return undefined;
+        if (field === 3) {
+          if (namesStart === -1) namesStart = fieldStart;
+          else if (namesEnd !== fieldStart) return undefined;
+          namesEnd = offset;
+          continue;
+        }
+        if (field === 1) peek.versionInfo = utf8.decode(bytes.subarray(start, offset));
+        else if (field === 4) peek.typeUrl = utf8.decode(bytes.subarray(start, offset));
+        else if (field === 5) peek.responseNonce = utf8.decode(bytes.subarray(start, offset));
+        else if (field === 6) peek.hasErrorDetail = true;
+      } else {
+        return undefined;
+      }
+      if (offset > bytes.length) return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  if (namesStart !== -1) peek.names = Buffer.from(bytes.buffer, bytes.byteOffset + namesStart, namesEnd - namesStart);
+  return peek;
+}

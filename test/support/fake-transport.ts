@@ -98,6 +98,8 @@ abstract class FakeStream<Request, Response> {
   readonly cache = new ResourceCache();
   readonly transport = new FakeTransport();
   readonly observer = new RecordingObserver();
+  /** The server's pool of SotW subscriptions, to see when a request makes the stream rebuild its subscription. */
+  readonly subscriptions = new SubscriptionPool();
   protected readonly context: StreamContext;
   private read = 0;
   private nonce = 0;
@@ -107,7 +109,7 @@ abstract class FakeStream<Request, Response> {
     this.context = {
       cache: this.cache,
       fullSets: new SharedFullSets(this.cache),
-      subscriptions: new SubscriptionPool(),
+      subscriptions: this.subscriptions,
       observer: this.observer,
       ready: Promise.resolve(),
       budget: new SendBudget(0),

@@ -2,8 +2,9 @@
 // against a fake transport: the real SotwStream and DeltaStream, no gRPC, no sockets. ACK, NACK,
 // stale nonces, subscribe and unsubscribe, wildcard, removal. The wire itself is proven by the
 // socket tests (test/integration/xds-sotw.test.ts, xds-delta.test.ts).
+import { jest } from '@jest/globals';
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
-import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
+import { messageType, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { FakeDeltaStream, FakeSotwStream } from '../support/fake-transport.js';
 import { cluster, endpoints, listener, route, secret } from '../support/xds-fixtures.js';
 
@@ -101,6 +102,39 @@ describe.each(KINDS)('SotW $label', (kind) => {
     expect(fake.responses()).toEqual([]);
     put(fake, kind, ['b'], 1);
     expect(fake.response().names).toEqual(['b']);
+  });
+
+  it('recognises an ACK repeating the same names from its bytes: no decoding, no re-subscription; a changed list is taken', async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `cluster-${i}`);
+    const fake = new FakeSotwStream();
+    put(fake, kind, ['cluster-0', 'cluster-1']);
+    await fake.request({ typeUrl, resourceNames: names });
+    const first = fake.response();
+    const decode = jest.spyOn(messageType('envoy.service.discovery.v3.DiscoveryRequest'), 'decode');
+    const resubscribe = jest.spyOn(fake.subscriptions, 'get');
+    try {
+      await fake.ack(first, names);
+      expect(decode).not.toHaveBeenCalled();
+      expect(resubscribe).not.toHaveBeenCalled();
+      // Still an ACK, with its version and nonce read.
+      expect(fake.observer.acks).toEqual([expect.objectContaining({ typeUrl, version: first.versionInfo, nonce: first.nonce })]);
+      expect(fake.responses()).toEqual([]);
+
+      // One name fewer: decoded, re-subscribed; a resource then changing outside the list is not sent.
+      await fake.ack(first, names.slice(1));
+      expect(decode).toHaveBeenCalledTimes(1);
+      expect(resubscribe).toHaveBeenCalledTimes(1);
+      const narrowed = fake.responses();
+      if (kind.fullState) expect(narrowed.map((r) => r.names)).toEqual([['cluster-1']]);
+      else expect(narrowed).toEqual([]);
+      put(fake, kind, ['cluster-0'], 1);
+      expect(fake.responses()).toEqual([]);
+      put(fake, kind, ['cluster-1'], 1);
+      expect(fake.response().names).toEqual(['cluster-1']);
+    } finally {
+      decode.mockRestore();
+      resubscribe.mockRestore();
+    }
   });
 
   if (kind.fullState) {
