@@ -63,6 +63,22 @@ interface WorkloadGroup {
   built: boolean;
 }
 
+/** A copy of a change whose sets a deferred analysis may add to (every set of it, whatever the model adds). */
+function copyChange(change: ModelChange): ModelChange {
+  const copy: Record<string, unknown> = { ...change };
+  for (const [key, value] of Object.entries(copy)) if (value instanceof Set) copy[key] = new Set(value);
+  return copy as unknown as ModelChange;
+}
+
+/** Adds `change` to `into`: the union of their sets. */
+function mergeChange(into: ModelChange, change: ModelChange): void {
+  const target = into as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(change)) {
+    if (value instanceof Set) for (const item of value) (target[key] as Set<unknown>).add(item);
+  }
+  into.all ||= change.all;
+}
+
 /** The gateway name of a `gateway/<name>` group; undefined for the mesh groups. */
 function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
   return group.startsWith(GATEWAY_GROUP_PREFIX) ? group.slice(GATEWAY_GROUP_PREFIX.length) : undefined;
@@ -187,6 +203,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** What failed and is translated again by the next flush. */
   private retry = emptyRetry();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The analysis waiting to run after debounced flushes, and what they changed (undefined: everything). */
+  private analysisTimer: NodeJS.Immediate | undefined;
+  private deferredChange: ModelChange | undefined;
   /** Consecutive flushes that left something to retry: the backoff's exponent. */
   private retryRound = 0;
   private readonly retrySettings: RetrySettings;
@@ -198,7 +217,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.cache = options.cache;
     this.options = translateOptions(options.translate);
     this.retrySettings = options.retry ?? DEFAULT_RETRY;
-    this.debouncer = new Debouncer(options.debounce ?? DEFAULT_DEBOUNCE, (waitedMs) => this.flush(waitedMs));
+    this.debouncer = new Debouncer(options.debounce ?? DEFAULT_DEBOUNCE, (waitedMs) => this.flush(waitedMs, true));
     for (const name of options.gateways ?? []) this.gatewayStates.set(name, emptyGatewayState());
   }
 
@@ -390,11 +409,28 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   stop(): void {
     this.debouncer.cancel();
+    if (this.analysisTimer) clearImmediate(this.analysisTimer);
+    this.analysisTimer = undefined;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
 
-  private flush(waitedMs: number): void {
+  /**
+   * The analysis of a debounced flush runs on a later turn of the event loop: the responses the
+   * flush wrote leave the process first. Flushes before it runs add their changes to it.
+   */
+  private deferAnalysis(change: ModelChange | undefined): void {
+    const pending = this.deferredChange;
+    if (this.analysisTimer === undefined) this.deferredChange = change && copyChange(change);
+    else if (change === undefined || pending === undefined) this.deferredChange = undefined;
+    else mergeChange(pending, change);
+    this.analysisTimer ??= setImmediate(() => {
+      this.analysisTimer = undefined;
+      this.refreshProblems(this.deferredChange);
+    });
+  }
+
+  private flush(waitedMs: number, deferAnalysis = false): void {
     const events = this.pending;
     this.pending = [];
     const retry = this.retry;
@@ -463,7 +499,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     log.debug('flushed', { events: events.length, changedResources, translateMs: Math.round(ended - started) });
     this.emit('flushed', report);
     // After the push: the diagnosis never delays configuration.
-    this.refreshProblems(modelApplied ? change : undefined);
+    if (deferAnalysis) this.deferAnalysis(modelApplied ? change : undefined);
+    else this.refreshProblems(modelApplied ? change : undefined);
   }
 
   /**

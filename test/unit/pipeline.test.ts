@@ -9,7 +9,7 @@ import { loadManifestDir } from '../../src/sources/files.js';
 import { decodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { PROXYLESS_GROUP, type ChangeSet } from '../../src/cache/types.js';
 import type { EndpointSliceObject, SourceEvent } from '../../src/sources/types.js';
-import { upsert } from '../support/builders.js';
+import { endpointsAt, service, slice, upsert } from '../support/builders.js';
 
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 
@@ -44,6 +44,33 @@ function cartSlice(events: SourceEvent[]): EndpointSliceObject {
 }
 
 describe('pipeline', () => {
+  it('pushes a debounced flush before analysing it, and analyses every flush the analysis waited for', async () => {
+    const cache = new ResourceCache();
+    const pipeline = new Pipeline({ cache, debounce: { quietMs: 5, maxMs: 50 } });
+    pipeline.push([upsert(service('web'))]);
+    pipeline.flushNow();
+    const codes = () => pipeline.problemTracker.problems().map((p) => `${p.code} ${p.object.name}`);
+    expect(codes()).toEqual([]);
+
+    // Two slices of Services that do not exist, flushed one after the other (the second pushed
+    // while the first flush reports) before the analysis has had a turn.
+    const seenAtFlush: string[][] = [];
+    const flushed = new Promise<void>((resolve) => {
+      pipeline.on('flushed', () => {
+        seenAtFlush.push(codes());
+        if (seenAtFlush.length === 1) pipeline.push([upsert(slice('orphan-b', 'missing-b', endpointsAt('10.0.0.2')))]);
+        else resolve();
+      });
+    });
+    pipeline.push([upsert(slice('orphan-a', 'missing-a', endpointsAt('10.0.0.1')))]);
+    await flushed;
+    // When each flush went out, its problems were not yet analysed: the push came first.
+    expect(seenAtFlush).toEqual([[], []]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(codes().sort()).toEqual(['EndpointSliceServiceNotFound orphan-a', 'EndpointSliceServiceNotFound orphan-b']);
+    pipeline.stop();
+  });
+
   it('serves sidecars from the first flush, and proxyless gRPC from its first client on', async () => {
     const cache = new ResourceCache();
     const pipeline = new Pipeline({ cache });
