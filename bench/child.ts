@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 
 /** BENCH_CPU_PROF=<dir> writes a CPU profile of the server under test there (node --cpu-prof);
  * BENCH_NODE_ARGS adds node / V8 flags to it (say `--trace-gc`). */
-function profileArgs(): string[] {
+export function profileArgs(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...extra];

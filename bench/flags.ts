@@ -2,7 +2,17 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SCENARIOS = ['translate', 'initial-sync', 'endpoint-churn', 'sotw-churn', 'memory', 'burst', 'soak'] as const;
+export const SCENARIOS = [
+  'translate',
+  'initial-sync',
+  'endpoint-churn',
+  'sotw-churn',
+  'memory',
+  'burst',
+  'soak',
+  'rest',
+  'capacity',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Flags {
@@ -15,6 +25,11 @@ export interface Flags {
   /** host:port of an external ADS server; unset: the runner starts `server` itself. */
   target?: string;
   server: 'switchyard' | 'floor';
+  /** Where Switchyard reads the mesh: the in-memory source driven over IPC, or — as users run it —
+   * `switchyard serve` on a generated folder or against the test Kubernetes API server. */
+  source: 'memory' | 'folder' | 'kube';
+  /** capacity: the client counts to measure, one server per count. */
+  clientsList: number[];
   /** The external target's pid, for its CPU and RSS. */
   pid?: number;
   /** Where to POST source events (JSON array) for an external target. */
@@ -44,6 +59,8 @@ const SCENARIO_DEFAULTS: Record<Scenario, Partial<Flags>> = {
   memory: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5 },
   burst: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5, events: 5000 },
   soak: { services: 1000, endpoints: 10, clients: 1000, deltaShare: 0.5, durationS: 600, rate: 50 },
+  rest: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 1, durationS: 60, source: 'folder' },
+  capacity: { services: 1000, endpoints: 10, deltaShare: 1, changes: 50, source: 'folder', clientsList: [500, 1000, 2000, 4000] },
 };
 
 const NUMERIC_FLAGS: Record<string, keyof Flags> = {
@@ -73,7 +90,10 @@ flags: --services S --endpoints E --clients N --delta-share X --changes C
        --target host:port [--pid P] [--apply-url URL]   (an external ADS server)
        --workers W --seed K --events M --burst-ms T --no-floor
        --change-timeout-ms T --sync-timeout-ms T --idle-ms T --quiet-ms T --max-ms T --out DIR
-       --duration-s S --rate R   (soak: churn for S seconds at R endpoint events per second)`;
+       --duration-s S --rate R   (soak: churn for S seconds at R endpoint events per second; rest: measure S seconds)
+       --source memory|folder|kube   (memory: in-memory source over IPC; folder / kube: \`switchyard serve\` on a
+                                      generated folder / against the test API server, changes as file renames / PUTs)
+       --clients-list 500,1000,...   (capacity: the client counts)`;
 
 export function parseFlags(argv: string[]): Flags {
   const [scenario, ...rest] = argv;
@@ -88,6 +108,8 @@ export function parseFlags(argv: string[]): Flags {
     deltaShare: 0.5,
     changes: 200,
     server: 'switchyard',
+    source: 'memory',
+    clientsList: [500, 1000, 2000, 4000],
     workers: 1,
     seed: 1,
     events: 5000,
@@ -123,6 +145,14 @@ export function parseFlags(argv: string[]): Flags {
     } else if (name === 'server') {
       if (value !== 'switchyard' && value !== 'floor') throw new Error(`--server must be switchyard or floor, got "${value}"`);
       flags.server = value;
+    } else if (name === 'source') {
+      if (value !== 'memory' && value !== 'folder' && value !== 'kube')
+        throw new Error(`--source must be memory, folder or kube, got "${value}"`);
+      flags.source = value;
+    } else if (name === 'clients-list') {
+      const counts = value.split(',').map(Number);
+      if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--clients-list takes positive integers, got "${value}"`);
+      flags.clientsList = counts;
     } else if (name === 'apply-url') flags.applyUrl = value;
     else if (name === 'out') flags.out = value;
     else throw new Error(`unknown flag --${name}\n${USAGE}`);

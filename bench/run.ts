@@ -8,9 +8,11 @@ import path from 'node:path';
 import { parseFlags, type Flags, type Scenario } from './flags.js';
 import { formatTable, type Row } from './report.js';
 import { runBurst } from './scenarios/burst.js';
+import { runCapacity } from './scenarios/capacity.js';
 import { runChurn } from './scenarios/churn.js';
 import { runInitialSync } from './scenarios/initial-sync.js';
 import { runMemory } from './scenarios/memory.js';
+import { runRest } from './scenarios/rest.js';
 import { runSoak } from './scenarios/soak.js';
 import { runTranslate } from './scenarios/translate.js';
 
@@ -26,6 +28,8 @@ export async function run(
     memory: runMemory,
     burst: runBurst,
     soak: runSoak,
+    rest: runRest,
+    capacity: runCapacity,
   };
   const startedAt = new Date();
   const { rows, figures } = await runners[flags.scenario](flags, log);
@@ -56,7 +60,8 @@ async function main(): Promise<void> {
   const target = flags.target ?? flags.server;
   process.stdout.write(
     `${flags.scenario}: S=${flags.services} E=${flags.endpoints} N=${flags.clients} delta-share=${flags.deltaShare}` +
-      `${flags.scenario.endsWith('churn') ? ` changes=${flags.changes}` : ''} against ${target}; ` +
+      `${flags.scenario.endsWith('churn') ? ` changes=${flags.changes}` : ''} against ${target}` +
+      `${flags.source !== 'memory' && !flags.target ? ` (switchyard serve, ${flags.source} source)` : ''}; ` +
       `${os.cpus().length} cores, Node ${process.version}\n`,
   );
   const { rows, file } = await run(flags);

@@ -7,7 +7,8 @@ import type { FloorResources } from './floor-server.js';
 import type { Flags } from './flags.js';
 import { AdsClient, SharedState } from './loadgen/client.js';
 import type { SyncResult } from './loadgen/index.js';
-import { Mesh, type MeshOptions } from './mesh.js';
+import { Mesh, type EndpointChange, type MeshOptions } from './mesh.js';
+import { startServe } from './serve.js';
 import { cpuSeconds, rssBytes } from './proc.js';
 import type { Row } from './report.js';
 import { switchyardAvailable } from './target.js';
@@ -19,6 +20,8 @@ export interface Server {
   pid?: number;
   applyEvents?(events: SourceEvent[]): Promise<void>;
   setResource?(typeUrl: string, name: string, bytes: Uint8Array, version: string): Promise<void>;
+  /** `switchyard serve`: an endpoint change as a user makes it (a file renamed over, an API PUT). */
+  changeEndpoints?(change: EndpointChange): Promise<void>;
   child?: ServerChild;
   stop(): Promise<void>;
 }
@@ -91,7 +94,8 @@ export function externalServer(flags: Flags): Server {
 }
 
 /** The server under test with the mesh loaded. */
-export async function startServerUnderTest(flags: Flags, mesh: Mesh): Promise<Server> {
+export async function startServerUnderTest(flags: Flags, mesh: Mesh, log: (line: string) => void = () => undefined): Promise<Server> {
+  if (flags.source !== 'memory' && flags.server === 'switchyard' && !flags.target) return startServe(flags, mesh, flags.source, log);
   if (flags.target) {
     const server = externalServer(flags);
     if (server.applyEvents) await server.applyEvents(mesh.initialEvents());

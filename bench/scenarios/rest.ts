@@ -1,0 +1,50 @@
+// rest: Switchyard with every client synced and nothing changing. Its CPU over the interval
+// should be about nothing: no timers, no polling, no periodic rescans doing real work.
+import { LoadGenerator } from '../loadgen/index.js';
+import type { Flags } from '../flags.js';
+import { Mesh } from '../mesh.js';
+import { mb, ms, sec, type Row } from '../report.js';
+import { meshOptions, ownCpu, serverCpu, serverRss, sleep, startServerUnderTest, syncRows } from '../servers.js';
+
+/** After the sync, before measuring: the sync's garbage collected, its stragglers answered. */
+const SETTLE_MS = 5000;
+
+export async function runRest(flags: Flags, log: (line: string) => void): Promise<{ rows: Row[]; figures: object }> {
+  const mesh = new Mesh(meshOptions(flags));
+  const server = await startServerUnderTest(flags, mesh, log);
+  try {
+    const loadgen = await LoadGenerator.start({
+      target: server.address,
+      clients: flags.clients,
+      deltaShare: flags.deltaShare,
+      workers: flags.workers,
+    });
+    try {
+      const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
+      log(`${server.kind}: ${sync.synced}/${sync.clients} clients synced in ${ms(sync.allSyncedMs)}; idle ${SETTLE_MS} ms, then measuring`);
+      await sleep(SETTLE_MS);
+      const seconds = flags.durationS ?? 60;
+      const cpuBefore = serverCpu(server);
+      const ownBefore = ownCpu();
+      await sleep(seconds * 1000);
+      const cpuAfter = serverCpu(server);
+      const cpu = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
+      const rss = serverRss(server);
+      const rows: Row[] = [
+        ...syncRows(sync, ''),
+        {
+          figure: `server CPU at rest over ${seconds} s`,
+          value: cpu === undefined ? 'n/a' : `${sec(cpu)} (${((cpu / seconds) * 100).toFixed(2)}% of a core)`,
+          target: '<= 1% of a core',
+          loadgenCpu: sec(ownCpu() - ownBefore),
+        },
+        { figure: 'server RSS at rest', value: mb(rss) },
+      ];
+      return { rows, figures: { source: flags.source, seconds, cpuSeconds: cpu, rss, sync: { ...sync, syncMs: undefined } } };
+    } finally {
+      await loadgen.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
