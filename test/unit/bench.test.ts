@@ -21,6 +21,11 @@ import { encodeAny, encodeSotwResponse } from '../../bench/loadgen/xds-messages.
 import { cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
 import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../bench/resources.js';
 import { parseFlags } from '../../bench/flags.js';
+import { writeMeshFolder } from '../../bench/serve.js';
+import { loadManifestDir } from '../../src/sources/files.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { percentile } from '../../bench/report.js';
 import type { EndpointSliceObject } from '../../src/sources/types.js';
 
@@ -255,6 +260,29 @@ describe('bench runner flags and figures', () => {
       services: 20,
       target: 'localhost:18000',
     });
+  });
+
+  it('runs `switchyard serve` on a folder or the test API server when asked, and capacity over a list of client counts', () => {
+    expect(parseFlags(['endpoint-churn'])).toMatchObject({ source: 'memory' });
+    expect(parseFlags(['endpoint-churn', '--source', 'kube'])).toMatchObject({ source: 'kube' });
+    expect(parseFlags(['rest'])).toMatchObject({ source: 'folder', clients: 2000, deltaShare: 1, durationS: 60 });
+    expect(parseFlags(['capacity', '--clients-list', '10,20'])).toMatchObject({ source: 'folder', clientsList: [10, 20] });
+    expect(() => parseFlags(['rest', '--source', 'disk'])).toThrow(/--source must be memory, folder or kube/);
+    expect(() => parseFlags(['capacity', '--clients-list', '10,x'])).toThrow(/--clients-list takes positive integers/);
+  });
+
+  it('writes the mesh as a folder the folder source reads back whole', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-folder-'));
+    try {
+      const mesh = new Mesh({ services: 30, endpointsPerService: 4, seed: 3 });
+      await writeMeshFolder(mesh, dir);
+      const { events } = await loadManifestDir(dir);
+      const upserted = (kind: string) => events.filter((e) => e.type === 'upsert' && e.ref.kind === kind).map((e) => e.ref.name);
+      expect(upserted('Service').sort()).toEqual(mesh.services.map((s) => s.name).sort());
+      expect(upserted('EndpointSlice').sort()).toEqual(mesh.services.map((s) => s.slice.metadata.name).sort());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('names the bad scenario or flag', () => {
