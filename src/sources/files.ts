@@ -4,6 +4,7 @@
 // rescan compares every file's stat with what was read, for what the events missed.
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../log.js';
@@ -203,7 +204,7 @@ class ManifestFolder {
         if (this.files.has(rel)) this.forget(rel, touched, result);
         continue;
       }
-      await this.refresh(rel, skipUnchanged, touched, result);
+      await this.refresh(rel, skipUnchanged, touched, result, info);
     }
     result.events = this.diff(touched, result);
     return result;
@@ -231,14 +232,14 @@ class ManifestFolder {
     this.store(rel, { signature: '', contentHash: '', objects: previous?.objects ?? [], problems: [problem] }, touched, result);
   }
 
-  /** Reads one file again. */
-  private async refresh(rel: string, skipUnchanged: boolean, touched: Set<string>, result: UpdateResult): Promise<void> {
+  /** Reads one file again (`known`: its stat, when the caller just took it). */
+  private async refresh(rel: string, skipUnchanged: boolean, touched: Set<string>, result: UpdateResult, known?: Stats): Promise<void> {
     const file = path.join(this.dir, rel);
     const previous = this.files.get(rel);
     let signature: string;
     let content: string;
     try {
-      const info = await stat(file);
+      const info = known ?? (await stat(file));
       if (!info.isFile()) {
         if (previous) this.forget(rel, touched, result);
         return;
