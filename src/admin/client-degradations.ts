@@ -37,27 +37,49 @@ export function degradedProxiesByFeature(source: DegradationSource | undefined, 
 
 const MAX_MESSAGE_LENGTH = 1024;
 
+/** What a stream is, without its per-type state: cheap to list for every policy. */
+type StreamWho = Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client'>;
+
+interface ClientEntry {
+  description: string;
+  proxies: Set<string>;
+  reasons: Set<string>;
+}
+
 /**
- * The message of a TrafficPolicy's `ClientsDegraded` condition: which connected clients do not
- * get the policy as written and why, or undefined when every client does.
+ * The messages of the TrafficPolicies' `ClientsDegraded` conditions, by policy key: which connected
+ * clients do not get the policy as written and why. Policies every client gets are absent. One
+ * pass over the streams serves every policy.
  */
+export function policyDegradationMessages(source: DegradationSource | undefined, streams: StreamWho[]): Map<string, string> {
+  // policy -> client label -> { description, proxies, reasons }
+  const byPolicy = new Map<string, Map<string, ClientEntry>>();
+  for (const stream of streams) {
+    if (!stream.client) continue;
+    const label = clientLabel(stream.client) + (stream.client.language ?? '');
+    for (const d of streamDegradations(source, stream)) {
+      if (d.policy === undefined) continue;
+      let byClient = byPolicy.get(d.policy);
+      if (!byClient) byPolicy.set(d.policy, (byClient = new Map()));
+      let entry = byClient.get(label);
+      if (!entry) byClient.set(label, (entry = { description: describeClient(stream.client), proxies: new Set(), reasons: new Set() }));
+      entry.proxies.add(stream.nodeId || `stream ${stream.streamId}`);
+      entry.reasons.add(d.cluster ? `${d.cluster}: ${d.reason}` : d.reason);
+    }
+  }
+  return new Map([...byPolicy].map(([policy, byClient]) => [policy, degradationMessage(byClient)]));
+}
+
+/** The message of one TrafficPolicy's `ClientsDegraded` condition, or undefined when every client gets it as written. */
 export function policyDegradationMessage(
   source: DegradationSource | undefined,
-  streams: StreamSnapshot[],
+  streams: StreamWho[],
   policyKey: string,
 ): string | undefined {
-  // client label -> { description, proxies, reasons }
-  const byClient = new Map<string, { description: string; proxies: Set<string>; reasons: Set<string> }>();
-  for (const stream of streams) {
-    const concerning = streamDegradations(source, stream).filter((d) => d.policy === policyKey);
-    if (concerning.length === 0 || !stream.client) continue;
-    const label = clientLabel(stream.client) + (stream.client.language ?? '');
-    let entry = byClient.get(label);
-    if (!entry) byClient.set(label, (entry = { description: describeClient(stream.client), proxies: new Set(), reasons: new Set() }));
-    entry.proxies.add(stream.nodeId || `stream ${stream.streamId}`);
-    for (const d of concerning) entry.reasons.add(d.cluster ? `${d.cluster}: ${d.reason}` : d.reason);
-  }
-  if (byClient.size === 0) return undefined;
+  return policyDegradationMessages(source, streams).get(policyKey);
+}
+
+function degradationMessage(byClient: Map<string, ClientEntry>): string {
   const parts = [...byClient.keys()].sort().map((label) => {
     const { description, proxies, reasons } = byClient.get(label)!;
     const count = proxies.size;

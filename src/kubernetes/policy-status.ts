@@ -14,7 +14,7 @@ import { KubernetesSource, TRAFFIC_POLICY_GROUP, TRAFFIC_POLICY_PLURAL, TRAFFIC_
 import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
 import type { XdsServer } from '../xds/server.js';
-import { degradationSource, policyDegradationMessage } from '../admin/client-degradations.js';
+import { degradationSource, policyDegradationMessages } from '../admin/client-degradations.js';
 import type { LeaderSignals } from './leader.js';
 
 // ---- NACKs, and which policy they concern --------------------------------------------------------
@@ -173,7 +173,7 @@ interface PolicyStatusWriterOptions {
   /** NACKs to turn into Programmed=False; without it Programmed is the model's alone. */
   nacks?: NackTracker;
   /** The connected proxies, for the ClientsDegraded condition (clients that do not get a policy as written). */
-  server?: Pick<XdsServer, 'streams' | 'on' | 'off'>;
+  server?: Pick<XdsServer, 'streams' | 'on' | 'off'> & Partial<Pick<XdsServer, 'streamIdentities'>>;
   /** Who may write: only the leader does. */
   leader: LeaderSignals;
   /** Resolves once the model holds the initial state; nothing is written before. */
@@ -191,6 +191,8 @@ export class PolicyStatusWriter {
   private readonly writer: KeyedReconciler;
   private started = false;
   private isReady = false;
+  /** Every policy's ClientsDegraded message while nothing it depends on changed (see degradedMessages). */
+  private degraded: Map<string, string> | undefined;
   /** What we last wrote per policy, and the resourceVersion the object had before: until the
    * watch brings the written version, the stale copy must not cause a second write. */
   private readonly lastWrite = new Map<string, { signature: string; staleResourceVersion: string | undefined }>();
@@ -215,6 +217,7 @@ export class PolicyStatusWriter {
     this.started = true;
     const { pipeline, source, leader, nacks } = this.options;
     const onFlushed = (report: { change: { policyStatus: Set<string> } }) => {
+      this.degraded = undefined;
       for (const key of report.change.policyStatus) this.writer.mark(key);
     };
     const onPolicy = (ref: { namespace: string; name: string }) => this.writer.mark(`${ref.namespace}/${ref.name}`);
@@ -223,8 +226,14 @@ export class PolicyStatusWriter {
       this.writer.clear();
       this.lastWrite.clear();
     };
-    const onNacks = () => this.writer.markAll();
-    const onProxies = () => this.writer.markAll();
+    const onNacks = () => {
+      this.degraded = undefined;
+      this.writer.markAll();
+    };
+    const onProxies = () => {
+      this.degraded = undefined;
+      this.writer.markAll();
+    };
     this.options.server?.on('streamOpened', onProxies);
     this.options.server?.on('streamClosed', onProxies);
     this.detachers.push(
@@ -258,6 +267,17 @@ export class PolicyStatusWriter {
     await stopped;
   }
 
+  /** Every policy's ClientsDegraded message, computed once for all policies (one pass over the
+   * streams) and kept until the streams, the model or the NACKs change. */
+  private degradedMessages(): Map<string, string> {
+    if (!this.degraded) {
+      const server = this.options.server;
+      const streams = server ? (server.streamIdentities?.() ?? server.streams()) : [];
+      this.degraded = policyDegradationMessages(degradationSource(this.options.pipeline), streams);
+    }
+    return this.degraded;
+  }
+
   /** The status this replica would write for a policy now, or undefined when the model has none. */
   desiredStatus(namespace: string, name: string): TrafficPolicyStatus | undefined {
     const model = this.options.pipeline.model;
@@ -271,8 +291,7 @@ export class PolicyStatusWriter {
       const nacked = nackedCondition(namespace, spec, nacks);
       return nacked ? { ...condition, status: 'False' as const, reason: 'Nacked', message: nacked } : { ...condition };
     });
-    const server = this.options.server;
-    const degraded = server && policyDegradationMessage(degradationSource(this.options.pipeline), server.streams(), `${namespace}/${name}`);
+    const degraded = this.degradedMessages().get(`${namespace}/${name}`);
     if (degraded) {
       next.push({
         type: 'ClientsDegraded',

@@ -300,6 +300,17 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     return ended;
   }
 
+  /** Who is connected — each stream's id, node, group and client — without its per-type state
+   * (a snapshot sorts every subscribed name): cheap enough for status writers to call often. */
+  streamIdentities(): Array<Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client'>> {
+    return [...this.streamsById.values()].map((s) => ({
+      streamId: s.streamId,
+      nodeId: s.nodeId,
+      group: s.group,
+      ...(s.client ? { client: s.client } : {}),
+    }));
+  }
+
   /** A snapshot of every open stream. */
   streams(): StreamSnapshot[] {
     return [...this.streamsById.values()].map((stream) => stream.snapshot());
