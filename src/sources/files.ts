@@ -58,7 +58,7 @@ const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Hidden entries are skipped: editors' swap and temporary files, and the `..data` folders of a
  * mounted ConfigMap (whose files are reached through the symlinks beside them). */
-export function isHidden(rel: string): boolean {
+function isHidden(rel: string): boolean {
   return rel.split(path.sep).some((part) => part.startsWith('.'));
 }
 
