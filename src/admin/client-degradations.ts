@@ -17,13 +17,16 @@ export function degradationSource(pipeline: Partial<DegradationSource>): Degrada
   return compute ? { clientDegradations: (group, client) => compute.call(pipeline, group, client) } : undefined;
 }
 
+/** What a stream is, without its per-type state: cheap to list for every policy and every scrape. */
+type StreamWho = Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client'>;
+
 export function streamDegradations(source: DegradationSource | undefined, stream: Pick<StreamSnapshot, 'group' | 'client'>): Degradation[] {
   if (!source || stream.group === undefined || !stream.client) return [];
   return source.clientDegradations(stream.group, stream.client);
 }
 
 /** Per feature, how many connected proxies (distinct node ids) have at least one degradation of it. */
-export function degradedProxiesByFeature(source: DegradationSource | undefined, streams: StreamSnapshot[]): Map<string, number> {
+export function degradedProxiesByFeature(source: DegradationSource | undefined, streams: StreamWho[]): Map<string, number> {
   const proxies = new Map<string, Set<string>>();
   for (const stream of streams) {
     for (const degradation of streamDegradations(source, stream)) {
@@ -36,9 +39,6 @@ export function degradedProxiesByFeature(source: DegradationSource | undefined, 
 }
 
 const MAX_MESSAGE_LENGTH = 1024;
-
-/** What a stream is, without its per-type state: cheap to list for every policy. */
-type StreamWho = Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client'>;
 
 interface ClientEntry {
   description: string;

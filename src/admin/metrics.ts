@@ -72,7 +72,8 @@ export class AdminMetrics {
       registers: register,
       collect() {
         this.reset();
-        for (const stream of server.streams()) {
+        // Scraped every few seconds: identities, not snapshots (a snapshot sorts every subscribed name).
+        for (const stream of server.streamIdentities?.() ?? server.streams()) {
           this.inc({ flavour: stream.flavour, group: stream.group ?? 'unidentified' });
         }
       },
@@ -199,7 +200,8 @@ export class AdminMetrics {
       registers: register,
       collect() {
         this.reset();
-        for (const [feature, proxies] of degradedProxiesByFeature(degradations, server.streams())) this.set({ feature }, proxies);
+        for (const [feature, proxies] of degradedProxiesByFeature(degradations, server.streamIdentities?.() ?? server.streams()))
+          this.set({ feature }, proxies);
       },
     });
     new Gauge({

@@ -10,6 +10,8 @@ import type { DegradationSource } from './client-degradations.js';
 
 export interface ObservedXdsServer extends EventEmitter<XdsServerEvents> {
   streams(): StreamSnapshot[];
+  /** Each stream's id, node, group, client and flavour without its per-type state: what the gauges need, cheaply. */
+  streamIdentities?(): Array<Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client' | 'flavour'>>;
   sendQueue(): { bytes: number; waiting: number };
 }
 

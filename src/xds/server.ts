@@ -302,11 +302,12 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
 
   /** Who is connected — each stream's id, node, group and client — without its per-type state
    * (a snapshot sorts every subscribed name): cheap enough for status writers to call often. */
-  streamIdentities(): Array<Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client'>> {
+  streamIdentities(): Array<Pick<StreamSnapshot, 'streamId' | 'nodeId' | 'group' | 'client' | 'flavour'>> {
     return [...this.streamsById.values()].map((s) => ({
       streamId: s.streamId,
       nodeId: s.nodeId,
       group: s.group,
+      flavour: s.flavour,
       ...(s.client ? { client: s.client } : {}),
     }));
   }
