@@ -591,7 +591,7 @@ export class MeshModel {
         continue;
       }
       const lastGood = this.lastGoodSpecs.get(policyKey);
-      if (lastGood && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
+      if (lastGood && !isAttachedPolicy(lastGood) && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
         nextEffective.set(targetKey, {
           policyKey,
           spec: lastGood,
