@@ -118,7 +118,7 @@ export class MeshModel {
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
   /** Rate limits of TrafficPolicies on HTTPRoutes and Gateways, by attachedTargetKey. */
   private attachedLimits = new Map<string, AttachedRateLimit>();
-  private attachedSignature = '';
+  private attachedSignature = '[]';
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
