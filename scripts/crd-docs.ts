@@ -178,6 +178,15 @@ export const REFERENCE_EXAMPLES: Array<Record<string, unknown>> = [
       rateLimit: { requestsPerMinute: 600 },
     },
   },
+  {
+    apiVersion: 'switchyard.dev/v1alpha1',
+    kind: 'TrafficPolicy',
+    metadata: { name: 'edge-public', namespace: 'infra' },
+    spec: {
+      targetRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'edge', sectionName: 'public' },
+      rateLimit: { requestsPerSecond: 1000, burst: 2000 },
+    },
+  },
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -297,7 +297,8 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
     const rejection = records.rejection(policyRef);
     if (rejection) {
       // Its schema errors are reported above; a missing target is worth saying as well.
-      const target = (rejection.object as TrafficPolicyObject | undefined)?.spec?.targetRef?.name;
+      const targetRef = (rejection.object as TrafficPolicyObject | undefined)?.spec?.targetRef;
+      const target = (targetRef?.kind ?? 'Service') === 'Service' ? targetRef?.name : undefined;
       if (typeof target === 'string' && target !== '' && !lookup(namespace, target)) {
         targetNotFound(found, policyRef, label, namespace, target);
       }
@@ -328,6 +329,23 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
             );
         }
         weights(found, policyRef, label, spec);
+        // A policy on an HTTPRoute or Gateway: the model resolved its target against the Gateway API objects.
+        const resolved = condition('ResolvedRefs');
+        if (
+          resolved?.status === 'False' &&
+          resolved.reason === 'TargetNotFound' &&
+          spec.targetRef.kind !== undefined &&
+          spec.targetRef.kind !== 'Service'
+        ) {
+          found.add(
+            'PolicyTargetNotFound',
+            policyRef,
+            leadingField(resolved.message) ?? 'spec.targetRef.name',
+            `${label}: ${resolved.message}; the policy applies to nothing`,
+            `name ${spec.targetRef.kind === 'HTTPRoute' ? 'an HTTPRoute' : 'a Gateway (and one of its listeners)'} of namespace ${namespace} ` +
+              'that Switchyard serves through its GatewayClass (a policy applies only in its own namespace)',
+          );
+        }
       }
     }
 
@@ -338,7 +356,7 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
         policyRef,
         leadingField(accepted.message) ?? 'spec.targetRef.name',
         `${label}: ${accepted.message}`,
-        'merge the two policies into one, or point this one at another Service; until then the older policy (by creation time, then namespace/name) is the one applied',
+        'merge the two policies into one, or point this one at another target; until then the older policy (by creation time, then namespace/name) is the one applied',
       );
     }
   }

@@ -70,7 +70,10 @@ async function renderWithProblems(
 function policyTarget(model: MeshModel, records: SourceRecords, object: Problem['object']): string | undefined {
   const namespace = object.namespace ?? 'default';
   const rejected = records.rejection({ kind: 'TrafficPolicy', namespace, name: object.name })?.object as TrafficPolicyObject | undefined;
-  const name = rejected?.spec?.targetRef?.name ?? model.policy(namespace, object.name)?.spec.targetRef?.name;
+  const targetRef = rejected?.spec?.targetRef ?? model.policy(namespace, object.name)?.spec.targetRef;
+  // A policy on an HTTPRoute or Gateway names no Service.
+  if ((targetRef?.kind ?? 'Service') !== 'Service') return undefined;
+  const name = targetRef?.name;
   return typeof name === 'string' ? `${namespace}/${name}` : undefined;
 }
 

@@ -99,11 +99,14 @@ function policyServices(namespace: string, spec: TrafficPolicySpec): { target: s
     if (route.backend) backends.add(`${namespace}/${route.backend}`);
     for (const entry of route.split ?? []) backends.add(`${namespace}/${entry.backend}`);
   }
-  return { target: `${namespace}/${spec.targetRef?.name ?? ''}`, backends };
+  // A policy on an HTTPRoute or Gateway shapes no Service's clusters.
+  const target = (spec.targetRef?.kind ?? 'Service') === 'Service' ? `${namespace}/${spec.targetRef?.name ?? ''}` : '';
+  return { target, backends };
 }
 
 /** True when a policy puts anything into routes (and so into listeners that embed them). */
 function shapesRoutes(spec: TrafficPolicySpec): boolean {
+  if ((spec.targetRef?.kind ?? 'Service') !== 'Service') return true; // its rate limit rides in routes
   return Boolean(spec.routes?.length || spec.split?.length || spec.loadBalancer?.hashOn?.length || spec.timeout || spec.retries);
 }
 

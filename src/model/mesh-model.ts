@@ -24,7 +24,8 @@ import type {
   TrafficPolicyObject,
   TrafficPolicySpec,
 } from '../sources/types.js';
-import { checkPolicy } from './policy-check.js';
+import { checkPolicy, isAttachedPolicy } from './policy-check.js';
+import { attachedTargetKey, resolveAttachedPolicies, type AttachedKind, type AttachedTarget } from './attached-policy.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
@@ -35,6 +36,7 @@ import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.
 import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
   emptyChange,
+  type AttachedRateLimit,
   type EffectivePolicy,
   type EndpointInfo,
   type IngressBackendRef,
@@ -65,6 +67,9 @@ interface PolicyEntry {
   created?: number;
   /** The Service the rejected version names, so a policy never valid still finds its target. */
   rejectedTarget?: string;
+  /** The rejected version's targetRef kind and sectionName (an HTTPRoute or Gateway target). */
+  rejectedTargetKind?: string;
+  rejectedSectionName?: string;
 }
 
 interface SliceEntry {
@@ -111,6 +116,9 @@ export class MeshModel {
   private gatewayApiSignature = '';
   /** The labels of every Namespace (Gateway listeners select route namespaces by them). */
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
+  /** Rate limits of TrafficPolicies on HTTPRoutes and Gateways, by attachedTargetKey. */
+  private attachedLimits = new Map<string, AttachedRateLimit>();
+  private attachedSignature = '[]';
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
@@ -158,6 +166,10 @@ export class MeshModel {
     this.gatewayServicesChanged = false;
     if (gatewayApiInputs && (change.all || this.hasGatewayApiObjects() || this.gatewayApiResolution.gateways.length > 0)) {
       this.resolveGatewayApi(change);
+    }
+    // Policies on HTTPRoutes and Gateways depend on the resolution just made.
+    if (change.gatewayApi || events.some((e) => e.ref.kind === 'TrafficPolicy' || GATEWAY_API_KIND_SET.has(e.ref.kind))) {
+      this.reevaluateAttachedPolicies(change);
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
@@ -325,6 +337,14 @@ export class MeshModel {
     return this.gatewayApiResolution;
   }
 
+  /**
+   * The rate limit a TrafficPolicy attaches to an HTTPRoute (`<namespace>/<name>`), or to a Gateway:
+   * with a listener name, that listener's own; without, the whole Gateway's.
+   */
+  attachedRateLimit(kind: AttachedKind, key: string, sectionName?: string): AttachedRateLimit | undefined {
+    return this.attachedLimits.get(attachedTargetKey(kind, key, sectionName));
+  }
+
   /** A Gateway API object as written. */
   gatewayApiObject<T extends KubeObject>(kind: GatewayApiKind, namespace: string, name: string): T | undefined {
     const key = kind === 'GatewayClass' ? name : objectKey(namespace, name);
@@ -371,6 +391,9 @@ export class MeshModel {
         entry.rejectedGeneration = event.object?.metadata.generation;
         const target = (event.object as TrafficPolicyObject | undefined)?.spec?.targetRef?.name;
         entry.rejectedTarget = typeof target === 'string' && target !== '' ? target : undefined;
+        const targetRef = (event.object as TrafficPolicyObject | undefined)?.spec?.targetRef;
+        entry.rejectedTargetKind = typeof targetRef?.kind === 'string' ? targetRef.kind : undefined;
+        entry.rejectedSectionName = typeof targetRef?.sectionName === 'string' ? targetRef.sectionName : undefined;
         this.policies.set(key, entry);
       } else {
         // The last good version (if any) keeps being served; the analysis reports the errors.
@@ -499,6 +522,12 @@ export class MeshModel {
     const nextStatuses = new Map<string, PolicyStatus>();
 
     for (const [policyKey, entry] of ordered) {
+      if (this.isAttached(entry)) {
+        // Resolved against the Gateway API objects by reevaluateAttachedPolicies.
+        const status = this.statuses.get(policyKey);
+        if (status) nextStatuses.set(policyKey, status);
+        continue;
+      }
       // A rejected version is the newest one the user wrote: its generation is the one observed.
       const generation = (entry.rejectedErrors ? entry.rejectedGeneration : undefined) ?? entry.object?.metadata.generation;
       const conditions: Condition[] = [];
@@ -562,7 +591,7 @@ export class MeshModel {
         continue;
       }
       const lastGood = this.lastGoodSpecs.get(policyKey);
-      if (lastGood && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
+      if (lastGood && !isAttachedPolicy(lastGood) && objectKey(entry.namespace, lastGood.targetRef.name) === targetKey) {
         nextEffective.set(targetKey, {
           policyKey,
           spec: lastGood,
@@ -584,9 +613,80 @@ export class MeshModel {
     replaceMap(this.effective, nextEffective);
     replaceMap(this.statuses, nextStatuses);
   }
+
+  /** Whether a policy (its newest version, valid or rejected) targets an HTTPRoute or Gateway. */
+  private isAttached(entry: PolicyEntry): boolean {
+    if (entry.rejectedErrors) return entry.rejectedTargetKind !== undefined && entry.rejectedTargetKind !== 'Service';
+    return isAttachedPolicy(entry.object?.spec);
+  }
+
+  /** Checks the policies on HTTPRoutes and Gateways against the Gateway API resolution; see attached-policy.ts. */
+  private reevaluateAttachedPolicies(change: ModelChange): void {
+    const ordered = [...this.policies.entries()]
+      .filter(([, entry]) => this.isAttached(entry))
+      .sort(([ka, a], [kb, b]) => policyPrecedence(a.created, ka, b.created, kb));
+    const entries = ordered.map(([key, entry]) => {
+      const spec = entry.rejectedErrors ? undefined : entry.object?.spec;
+      const kind = (spec ? spec.targetRef.kind : entry.rejectedTargetKind) as AttachedKind;
+      const name = spec ? spec.targetRef.name : entry.rejectedTarget;
+      const sectionName = spec ? spec.targetRef.sectionName : entry.rejectedSectionName;
+      const target: AttachedTarget | undefined = name ? { kind, name, ...(sectionName !== undefined ? { sectionName } : {}) } : undefined;
+      const generation = (entry.rejectedErrors ? entry.rejectedGeneration : undefined) ?? entry.object?.metadata.generation;
+      return {
+        key,
+        namespace: entry.namespace,
+        name: entry.name,
+        ...(generation !== undefined ? { generation } : {}),
+        ...(spec ? { spec } : {}),
+        specIssues: spec ? checkPolicy(entry.namespace, spec, () => undefined).spec : [],
+        ...(entry.rejectedErrors ? { rejectedErrors: entry.rejectedErrors } : {}),
+        ...(target ? { target } : {}),
+      };
+    });
+    const result = resolveAttachedPolicies(
+      entries,
+      (namespace, target) => this.attachedTargetProblem(namespace, target),
+      this.lastGoodSpecs,
+    );
+    for (const [key, status] of result.statuses) {
+      if (JSON.stringify(this.statuses.get(key)) !== JSON.stringify(status)) change.policyStatus.add(key);
+      this.statuses.set(key, status);
+    }
+    const signature = JSON.stringify([...result.limits.entries()]);
+    if (signature !== this.attachedSignature) {
+      this.attachedSignature = signature;
+      this.attachedLimits = result.limits;
+      change.gatewayApi = true;
+    }
+  }
+
+  /** Why an HTTPRoute or Gateway a policy names is not one we serve; undefined when it is. */
+  private attachedTargetProblem(namespace: string, target: AttachedTarget): string | undefined {
+    const key = objectKey(namespace, target.name);
+    const object = this.gatewayApiObject<GatewayObject | HTTPRouteObject>(target.kind, namespace, target.name);
+    if (!object) return `spec.targetRef.name: ${target.kind} ${key} not found in namespace ${namespace}`;
+    if (target.kind === 'HTTPRoute') {
+      const ours = this.gatewayApiResolution.routes.some(
+        (r) => r.kind === 'HTTPRoute' && `${r.namespace}/${r.name}` === key && r.parents.length,
+      );
+      return ours ? undefined : `spec.targetRef.name: HTTPRoute ${key} names no Gateway served by Switchyard in its parentRefs`;
+    }
+    if (!this.gatewayApiGateway(key)) {
+      return `spec.targetRef.name: Gateway ${key} is not served by Switchyard (its GatewayClass names another controller, or none exists)`;
+    }
+    const listeners = gatewayListenerNames(object as GatewayObject);
+    if (target.sectionName !== undefined && !listeners.includes(target.sectionName)) {
+      return `spec.targetRef.sectionName: Gateway ${key} has no listener ${target.sectionName} (its listeners: ${listeners.join(', ')})`;
+    }
+    return undefined;
+  }
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
+
+function gatewayListenerNames(gateway: GatewayObject): string[] {
+  return (gateway.spec?.listeners ?? []).map((listener) => listener.name);
+}
 
 /**
  * Which of two policies on one Service wins (negative: a), from the objects alone, so every

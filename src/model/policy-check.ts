@@ -46,7 +46,14 @@ const RETRY_ON_CONDITIONS: readonly string[] = [
 /** An HTTP header name (RFC 9110 token), or a pseudo-header such as :authority. */
 const HEADER_NAME = /^:?[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 
+/** A targetRef kind other than Service: the policy attaches to a Gateway API object and carries a rate limit only. */
+export function isAttachedPolicy(spec: Pick<TrafficPolicySpec, 'targetRef'> | undefined): boolean {
+  const kind = spec?.targetRef?.kind;
+  return kind !== undefined && kind !== 'Service';
+}
+
 export function checkPolicy(namespace: string, spec: TrafficPolicySpec, lookup: ServiceLookup): PolicyIssues {
+  if (isAttachedPolicy(spec)) return checkAttachedPolicy(spec);
   const issues: PolicyIssues = { spec: [], refs: [], targetFound: false };
   const target = spec.targetRef?.name ? lookup(namespace, spec.targetRef.name) : undefined;
   if (!spec.targetRef?.name) {
@@ -251,4 +258,24 @@ function checkBackendRef(
       issues.refs.push(`${portAt}: Service ${namespace}/${backend} has no port ${targetPort} (the target's port); set port`);
     }
   }
+}
+
+/**
+ * A policy on an HTTPRoute or Gateway sets rateLimit and nothing else: balancing, splits, retries
+ * and health checks belong to the backend Service's policy. Its target is resolved by the model
+ * against the Gateway API objects (attached-policy.ts), not here.
+ */
+function checkAttachedPolicy(spec: TrafficPolicySpec): PolicyIssues {
+  const issues: PolicyIssues = { spec: [], refs: [], targetFound: true };
+  const kind = spec.targetRef.kind as string;
+  for (const field of Object.keys(spec).sort()) {
+    if (field === 'targetRef' || field === 'rateLimit') continue;
+    issues.spec.push(
+      `spec.${field}: a policy targeting a${kind === 'HTTPRoute' ? 'n' : ''} ${kind} sets only rateLimit; ` +
+        `move ${field} to a policy targeting the backend Service`,
+    );
+  }
+  if (!spec.rateLimit)
+    issues.spec.push(`spec.rateLimit: missing; a policy targeting a${kind === 'HTTPRoute' ? 'n' : ''} ${kind} sets rateLimit`);
+  return issues;
 }

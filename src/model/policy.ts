@@ -5,7 +5,16 @@
 import type { HashOnEntry, RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../sources/types.js';
 import { parseDuration } from './duration.js';
 import { objectKey } from './keys.js';
-import type { HashKey, HeaderMatch, PathMatch, PolicyBackend, PolicyHealthCheck, PolicyRouteMatch, ServicePolicy } from './types.js';
+import type {
+  HashKey,
+  HeaderMatch,
+  PathMatch,
+  PolicyBackend,
+  PolicyHealthCheck,
+  PolicyRouteMatch,
+  RateLimit,
+  ServicePolicy,
+} from './types.js';
 
 /** Envoy's common health-check choices; Envoy requires every one of them. */
 export const HEALTH_CHECK_DEFAULTS = Object.freeze({ timeoutMs: 1000, intervalMs: 10_000, healthyThreshold: 2, unhealthyThreshold: 3 });
@@ -48,7 +57,7 @@ export function normalizePolicy(policyKey: string, namespace: string, spec: Traf
       match: routeMatch(route.match),
       backends: backends(namespace, route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : [])),
     })),
-    ...(spec.rateLimit ? { rateLimit: rateLimit(spec.rateLimit) } : {}),
+    ...(spec.rateLimit ? { rateLimit: normalizeRateLimit(spec.rateLimit) } : {}),
     ...optional('timeoutMs', ms(spec.timeout)),
     ...(retries
       ? {
@@ -145,7 +154,7 @@ function healthCheck(hc: NonNullable<TrafficPolicySpec['healthCheck']>): PolicyH
 }
 
 /** The token bucket of a (valid) rateLimit: the rate per second or per minute; burst defaults to the rate. */
-function rateLimit(limit: NonNullable<TrafficPolicySpec['rateLimit']>): NonNullable<ServicePolicy['rateLimit']> {
+export function normalizeRateLimit(limit: NonNullable<TrafficPolicySpec['rateLimit']>): RateLimit {
   const perSecond = limit.requestsPerSecond !== undefined;
   const tokensPerFill = (perSecond ? limit.requestsPerSecond : limit.requestsPerMinute) ?? 1;
   return { tokensPerFill, fillIntervalMs: perSecond ? 1000 : 60_000, maxTokens: limit.burst ?? tokensPerFill };

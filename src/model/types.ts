@@ -164,8 +164,21 @@ export interface ServicePolicy {
   healthCheck?: PolicyHealthCheck;
   preferLocalZone: boolean;
   failoverZones: string[];
-  /** A token bucket per gateway proxy: `tokensPerFill` every `fillIntervalMs`, at most `maxTokens`. */
-  rateLimit?: { tokensPerFill: number; fillIntervalMs: number; maxTokens: number };
+  rateLimit?: RateLimit;
+}
+
+/** A token bucket per gateway proxy: `tokensPerFill` every `fillIntervalMs`, at most `maxTokens`. */
+export interface RateLimit {
+  tokensPerFill: number;
+  fillIntervalMs: number;
+  maxTokens: number;
+}
+
+/** The rate limit a TrafficPolicy attaches to an HTTPRoute or a Gateway (listener). */
+export interface AttachedRateLimit {
+  /** `<namespace>/<name>` of the TrafficPolicy. */
+  policyKey: string;
+  limit: RateLimit;
 }
 
 // ---- Secrets, normalized (secret.ts) -------------------------------------------------------------

@@ -95,6 +95,10 @@ export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
       !has(self, 'burst') ||
       (self.burst as number) >=
         ((has(self, 'requestsPerSecond') ? self.requestsPerSecond : has(self, 'requestsPerMinute') ? self.requestsPerMinute : 0) as number),
+  "!has(self.sectionName) || (has(self.kind) && self.kind == 'Gateway')": (self: Entry) =>
+    !has(self, 'sectionName') || self.kind === 'Gateway',
+  "!has(self.group) || self.group == ((!has(self.kind) || self.kind == 'Service') ? '' : 'gateway.networking.k8s.io')": (self: Entry) =>
+    !has(self, 'group') || self.group === ((self.kind ?? 'Service') === 'Service' ? '' : 'gateway.networking.k8s.io'),
 };
 
 /** Every x-kubernetes-validations rule in a schema, with the schema path that carries it. */

@@ -157,8 +157,11 @@ export interface RouteMatchSpec {
   headers?: Array<{ name: string; exact?: string; regex?: string; present?: boolean }>;
 }
 
+export type PolicyTargetKind = 'Service' | 'HTTPRoute' | 'Gateway';
+
 export interface TrafficPolicySpec {
-  targetRef: { kind?: 'Service'; name: string };
+  /** A Service (the default), or for rateLimit alone an HTTPRoute or Gateway (sectionName: one listener). */
+  targetRef: { group?: '' | 'gateway.networking.k8s.io'; kind?: PolicyTargetKind; name: string; sectionName?: string };
   loadBalancer?: {
     policy?: LoadBalancerPolicy;
     ringHash?: { minimumRingSize?: number; maximumRingSize?: number };

@@ -24,7 +24,7 @@ import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
 import { gatewayConnectionManager } from './gateway-hcm.js';
-import { routeRateLimit, usesRateLimit } from './rate-limit.js';
+import { perFilterConfig, routeRateLimit, usesRateLimit } from './rate-limit.js';
 
 const GATEWAY_SHAPE = baselineShape('sidecar');
 const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
@@ -169,10 +169,22 @@ function forwardAction(model: MeshModel, rule: GatewayRouteRule): Record<string,
   return action;
 }
 
-function envoyRoute(model: MeshModel, rule: GatewayRouteRule, problems: string[]): Record<string, unknown> {
+/**
+ * The rate limit an Envoy route carries itself. A limit on its HTTPRoute beats one on its listener
+ * (carried by the virtual host, which Envoy applies to routes without their own), which beats the
+ * backend Service's TrafficPolicy limit.
+ */
+function ruleRateLimit(model: MeshModel, rule: GatewayRouteRule, listenerLimited: boolean): Record<string, unknown> {
+  const attached = rule.routeKind === 'HTTPRoute' ? model.attachedRateLimit('HTTPRoute', rule.routeKey) : undefined;
+  if (attached) return perFilterConfig(`rate_limit_httproute_${rule.routeKey.replace('/', '_')}`, attached.limit);
+  if (listenerLimited || rule.backends.length === 0 || rule.filters.redirect) return {};
+  return routeRateLimit(model, rule.backends[0].serviceKey);
+}
+
+function envoyRoute(model: MeshModel, rule: GatewayRouteRule, listenerLimited: boolean, problems: string[]): Record<string, unknown> {
   const name = `${rule.routeKind}/${rule.routeKey}/rules/${rule.ruleIndex}/matches/${rule.matchIndex}`;
   const edits = { ...headerEdits(rule.filters.requestHeaders, 'request'), ...headerEdits(rule.filters.responseHeaders, 'response') };
-  const base = { name, match: routeMatch(rule), ...edits };
+  const base = { name, match: routeMatch(rule), ...edits, ...ruleRateLimit(model, rule, listenerLimited) };
   if (rule.filters.redirect) return { ...base, redirect: redirectAction(rule) };
   if (rule.backends.length === 0) {
     // No usable backend: the specification asks for HTTP 500.
@@ -183,7 +195,7 @@ function envoyRoute(model: MeshModel, rule: GatewayRouteRule, problems: string[]
       `${rule.routeKind} ${rule.routeKey}: spec.rules[${rule.ruleIndex}]: backends that cannot be used are left out; their share goes to the others`,
     );
   }
-  return { ...base, route: forwardAction(model, rule), ...routeRateLimit(model, rule.backends[0].serviceKey) };
+  return { ...base, route: forwardAction(model, rule) };
 }
 
 // ---- listeners ------------------------------------------------------------------------------------
@@ -201,7 +213,12 @@ function listenerMatch(listenerHost: string | undefined, host: string): number {
  * most closely (exact, then the longest wildcard, then none), and only that listener's routes
  * apply: a host's virtual host gets the rules of that listener alone, in precedence order.
  */
-function virtualHosts(model: MeshModel, listeners: GatewayListenerInfo[], problems: string[]): Record<string, unknown>[] {
+function virtualHosts(
+  model: MeshModel,
+  gateway: GatewayInfo,
+  listeners: GatewayListenerInfo[],
+  problems: string[],
+): Record<string, unknown>[] {
   const byHost = new Map<string, Array<{ listener: GatewayListenerInfo; rule: GatewayRouteRule }>>();
   for (const listener of listeners) {
     for (const rule of listener.rules) {
@@ -220,16 +237,21 @@ function virtualHosts(model: MeshModel, listeners: GatewayListenerInfo[], proble
       .filter((entry) => entry.listener === owner)
       .map((entry) => entry.rule)
       .sort(comparePrecedence);
+    // A limit on the owning listener (or, failing that, the whole Gateway) is the virtual host's.
+    const listenerLimit = model.attachedRateLimit('Gateway', gateway.key, owner.name) ?? model.attachedRateLimit('Gateway', gateway.key);
     const seen = new Set<string>();
     const routes: Record<string, unknown>[] = [];
     for (const rule of rules) {
-      const route = envoyRoute(model, rule, problems);
+      const route = envoyRoute(model, rule, listenerLimit !== undefined, problems);
       // A rule attached to one listener through two parentRefs appears once.
       if (seen.has(route.name as string)) continue;
       seen.add(route.name as string);
       routes.push(route);
     }
-    return { name: host, domains: [host], routes };
+    const limit = listenerLimit
+      ? perFilterConfig(`rate_limit_listener_${gateway.namespace}_${gateway.name}_${owner.name}`, listenerLimit.limit)
+      : {};
+    return { name: host, domains: [host], routes, ...limit };
   });
 }
 
@@ -278,7 +300,7 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
     const name = gatewayListenerName(gatewayKey, port);
     const https = group[0].protocol === 'HTTPS';
     const statPrefix = `gateway_${gateway.namespace}_${gateway.name}_${port}`;
-    const config = { name, virtualHosts: virtualHosts(model, group, problems) };
+    const config = { name, virtualHosts: virtualHosts(model, gateway, group, problems) };
     const rateLimited = usesRateLimit(config);
     const filterChains: Record<string, unknown>[] = [];
     if (!https) {

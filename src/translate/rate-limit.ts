@@ -1,8 +1,8 @@
-// Local rate limits at gateways: a Service's TrafficPolicy rateLimit becomes Envoy's HTTP
-// local_ratelimit filter, configured per route (typed_per_filter_config) on the routes that send
-// to the Service. The filter in the connection manager is inert on its own; only routes carrying
+// Local rate limits at gateways: a TrafficPolicy rateLimit becomes Envoy's HTTP local_ratelimit
+// filter, configured per route (typed_per_filter_config) on the routes that send to its Service,
+// or for Gateway API on an HTTPRoute's routes or a listener's virtual hosts. The filter in the connection manager is inert on its own; only routes carrying
 // a token bucket are limited. Requests over the limit get 429 with x-ratelimit-* headers.
-import { protoDuration, type MeshModel } from '../model/index.js';
+import { protoDuration, type MeshModel, type RateLimit } from '../model/index.js';
 
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
 const LOCAL_RATE_LIMIT_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
@@ -16,12 +16,19 @@ export function localRateLimitHttpFilter(): Record<string, unknown> {
 /** `typedPerFilterConfig` for a route to this Service, or {} when its policy sets no rate limit. */
 export function routeRateLimit(model: MeshModel, serviceKey: string): Record<string, unknown> {
   const limit = model.servicePolicy(serviceKey)?.rateLimit;
-  if (!limit) return {};
+  return limit ? perFilterConfig(`rate_limit_${serviceKey.replace('/', '_')}`, limit) : {};
+}
+
+/**
+ * `typedPerFilterConfig` carrying one token bucket (on a route or a virtual host: Envoy takes the
+ * most specific one, and a virtual host's bucket is shared by its routes that carry none).
+ */
+export function perFilterConfig(statPrefix: string, limit: RateLimit): Record<string, unknown> {
   return {
     typedPerFilterConfig: {
       [LOCAL_RATE_LIMIT_FILTER]: {
         '@type': LOCAL_RATE_LIMIT_TYPE,
-        statPrefix: `rate_limit_${serviceKey.replace('/', '_')}`,
+        statPrefix,
         tokenBucket: {
           maxTokens: limit.maxTokens,
           tokensPerFill: { value: limit.tokensPerFill },
@@ -35,10 +42,10 @@ export function routeRateLimit(model: MeshModel, serviceKey: string): Record<str
   };
 }
 
-/** Whether any route of a route configuration value carries a rate limit (its listener then needs the filter). */
+/** Whether any virtual host or route of a route configuration value carries a rate limit (its listener then needs the filter). */
 export function usesRateLimit(config: unknown): boolean {
-  const value = config as { virtualHosts?: Array<{ routes?: Array<{ typedPerFilterConfig?: Record<string, unknown> }> }> };
-  return (value.virtualHosts ?? []).some((vh) =>
-    (vh.routes ?? []).some((r) => r.typedPerFilterConfig?.[LOCAL_RATE_LIMIT_FILTER] !== undefined),
-  );
+  type PerFilter = { typedPerFilterConfig?: Record<string, unknown> };
+  const value = config as { virtualHosts?: Array<PerFilter & { routes?: PerFilter[] }> };
+  const limited = (entry: PerFilter) => entry.typedPerFilterConfig?.[LOCAL_RATE_LIMIT_FILTER] !== undefined;
+  return (value.virtualHosts ?? []).some((vh) => limited(vh) || (vh.routes ?? []).some(limited));
 }

@@ -31,7 +31,7 @@ const SPEC_KEYS: Record<keyof TrafficPolicySpec, true> = {
   rateLimit: true,
 };
 const NESTED_KEYS: Record<string, Record<string, true>> = {
-  'spec.targetRef': { kind: true, name: true } satisfies Record<keyof TrafficPolicySpec['targetRef'], true>,
+  'spec.targetRef': { group: true, kind: true, name: true, sectionName: true } satisfies Record<keyof TrafficPolicySpec['targetRef'], true>,
   'spec.loadBalancer': { policy: true, ringHash: true, maglev: true, leastRequest: true, hashOn: true } satisfies Record<
     keyof LoadBalancer,
     true
