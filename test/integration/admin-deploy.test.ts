@@ -217,7 +217,11 @@ describe('deploy/', () => {
     expect(kustomization.resources).toEqual(['../../']);
     const [ops] = documents(path.join(overlay, 'no-tls.yaml')) as unknown as Array<Array<{ op: string; path: string; value?: string[] }>>;
     const args = ops.find((op) => op.path.endsWith('/args'))!.value!;
-    expect(args).toEqual(container.args.filter((arg: string) => !/^--(tls-cert|tls-key|client-ca|identity-rule|trust-domain)=/.test(arg)));
+    // ...and injected sidecars told to reach it in plain text too.
+    expect(args).toEqual([
+      ...container.args.filter((arg: string) => !/^--(tls-cert|tls-key|client-ca|identity-rule|trust-domain)=/.test(arg)),
+      '--injection-xds-plaintext',
+    ]);
     const removed = ops.filter((op) => op.op === 'remove').map((op) => op.path);
     const index = (list: Doc[], name: string) => list.findIndex((entry) => entry.name === name);
     expect(removed).toEqual([

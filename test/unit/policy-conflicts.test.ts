@@ -23,7 +23,7 @@ const api = {
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name: 'api', namespace: 'shop' },
-  spec: { ports: [{ name: 'http', port: 8080 }] },
+  spec: { clusterIP: '10.96.0.9', ports: [{ name: 'http', port: 8080 }] },
 } as KubeObject;
 
 /** A policy on Service api whose timeout tells which one is served. */
