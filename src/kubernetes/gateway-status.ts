@@ -32,7 +32,7 @@ interface GatewayStatusWriterOptions {
   /** NACKs to turn into Programmed=False on the Gateway whose proxies sent them. */
   nacks?: NackTracker;
   /** The connected proxies: which group (Gateway) a NACKing stream belongs to. */
-  server?: { streams(): StreamSnapshot[] };
+  server?: { streams(): StreamSnapshot[]; streamIdentities?(): Array<Pick<StreamSnapshot, 'streamId' | 'group'>> };
   leader: LeaderSignals;
   /** Resolves once the model holds the initial state; nothing is written before. */
   ready: Promise<void>;
@@ -79,7 +79,7 @@ function parentRefKey(ref: ParentReference, routeNamespace: string): string {
 export function gatewayNackMessage(
   gatewayKey: string,
   nacks: readonly OutstandingNack[],
-  streams: readonly StreamSnapshot[],
+  streams: ReadonlyArray<Pick<StreamSnapshot, 'streamId' | 'group'>>,
 ): string | undefined {
   const group = `gateway/${gatewayKey}`;
   const inGroup = new Set(streams.filter((s) => s.group === group).map((s) => s.streamId));
@@ -161,7 +161,12 @@ export class GatewayStatusWriter {
 
   /** The Gateway's conditions as written: the model's, with NACKs and a missing address on Programmed. */
   gatewayConditions(gateway: GatewayInfo): Condition[] {
-    const nacked = gatewayNackMessage(gateway.key, this.options.nacks?.outstanding() ?? [], this.options.server?.streams() ?? []);
+    // Streams are looked at only when some proxy has NACKed, and then only their ids and groups:
+    // a full snapshot per Gateway per reconcile costs O(streams x subscriptions).
+    const nacks = this.options.nacks?.outstanding() ?? [];
+    const server = this.options.server;
+    const streams = nacks.length > 0 && server ? (server.streamIdentities?.() ?? server.streams()) : [];
+    const nacked = gatewayNackMessage(gateway.key, nacks, streams);
     return gateway.conditions.map((condition) => {
       if (condition.type !== 'Programmed' || condition.status !== 'True') return { ...condition };
       if (nacked) return { ...condition, status: 'False' as const, reason: 'Invalid', message: nacked };
