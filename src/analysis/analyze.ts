@@ -22,6 +22,7 @@ import {
   ourIngressClasses,
   serviceAddresses,
   SERVICE_NAME_LABEL,
+  EGRESS_ANNOTATION,
   type IngressBackendRef,
   type MeshModel,
   type ModelChange,
@@ -76,6 +77,7 @@ export class Analysis {
       ingresses(found, model, records, ingressClass);
       gatewayApi(found, model);
       outboundAddresses(found, model);
+      egressScopes(found, model);
       this.modelWide = found.problems;
       this.byService.clear();
       for (const serviceKey of model.slicedServiceKeys()) this.checkEndpoints(model, serviceKey);
@@ -105,7 +107,8 @@ function endpointsOnly(change: ModelChange): boolean {
     change.services.size === 0 &&
     change.ingresses.size === 0 &&
     change.secrets.size === 0 &&
-    change.policyStatus.size === 0
+    change.policyStatus.size === 0 &&
+    change.namespaces.size === 0
   );
 }
 
@@ -595,6 +598,20 @@ function outboundAddresses(found: Found, model: MeshModel): void {
       field,
       `Service ${service.key}: ${field}: ${where} is also ${holder}; sidecars recognise a captured connection by the address it was made to, so connections to ${where} go to ${owner.service.key} and port ${servicePort.port} of this Service is not reachable through the mesh`,
       'give each Service its own cluster IP (leave spec.clusterIP unset and let Kubernetes allocate one), or a different port',
+    );
+  }
+}
+
+/** A Namespace's egress annotation that does not parse: its sidecars keep reaching every Service. */
+function egressScopes(found: Found, model: MeshModel): void {
+  for (const { namespace, value, error } of model.refusedEgress()) {
+    const field = `metadata.annotations[${JSON.stringify(EGRESS_ANNOTATION)}]`;
+    found.add(
+      'EgressScopeInvalid',
+      ref('Namespace', '', namespace),
+      field,
+      `Namespace ${namespace}: ${field}: ${JSON.stringify(value)}: ${error}; the scope is not applied, so its sidecars still receive every Service`,
+      'write comma-separated <namespace>/<service> hosts, "." for the own namespace and "*" for any, e.g. "./*,shared/*,payments/billing"',
     );
   }
 }

@@ -28,6 +28,8 @@ export const PROBLEM_CODES = {
   GatewayListenerNotServed: 'error',
   GatewayRouteNotAccepted: 'error',
   GatewayRouteRefsNotResolved: 'error',
+  // ---- Sidecar egress scopes
+  EgressScopeInvalid: 'error',
   // ---- Services and endpoints
   OutboundAddressConflict: 'warning',
   EndpointPortUnmatched: 'warning',

@@ -19,10 +19,11 @@ import {
   meshGroupName,
   parseClientLabel,
   servedShape,
+  scopedGroupName,
   workloadGroupName,
   type ClientIdentity,
 } from '../clients/index.js';
-import { compare } from '../model/index.js';
+import { compare, describeScope } from '../model/index.js';
 import { toProto3Json } from '../envoy/proto-json.js';
 import type { XdsResource } from '../envoy/protos.js';
 import { translateSettings, UsageError, type FlagValues } from './flags.js';
@@ -99,14 +100,24 @@ export function renderModel(
   }
   const profile = options.client ? clientProfile(options.client) : undefined;
   const shape = profile ? servedShape(profile, options.role) : undefined;
-  const all = translateAll(model, options.role, shape ? { ...translate, served: shape } : translate);
+  // A pod's sidecar is served within its namespace's egress scope, as `serve` does.
+  const podNamespace = options.role === 'sidecar' && options.pod !== undefined ? options.pod.split('/')[0] : undefined;
+  const scope = podNamespace !== undefined ? model.egressScope(podNamespace) : undefined;
+  const all = translateAll(model, options.role, {
+    ...translate,
+    ...(shape ? { served: shape } : {}),
+    ...(scope ? { reach: model.scopeReach(scope) } : {}),
+  });
+  const baseGroup = shape ? meshGroupName('sidecar', shape) : 'sidecar';
+  const group = scope ? scopedGroupName(baseGroup, scope.id) : baseGroup;
+  const scopeView = scope ? { scope: describeScope(scope) } : {};
   let workload: Record<string, unknown> | undefined;
   if (options.role === 'sidecar' && options.pod !== undefined) {
     const [namespace, name] = options.pod.split('/');
     const pod = model.workload(namespace, name);
     if (!pod) {
       // What the sidecar of a pod Switchyard does not know yet gets: the outbound side only.
-      workload = { pod: options.pod, known: false };
+      workload = { pod: options.pod, known: false, ...(scope ? { ...scopeView, group } : {}) };
     } else {
       const podShape = model.workloadShape(pod);
       const inbound = translateInbound(podShape, translate);
@@ -119,7 +130,8 @@ export function renderModel(
         known: true,
         ...(pod.ip !== undefined ? { ip: pod.ip } : {}),
         serviceAccount: pod.serviceAccount,
-        group: workloadGroupName(shape ? meshGroupName('sidecar', shape) : 'sidecar', podShape.id),
+        ...scopeView,
+        group: workloadGroupName(group, podShape.id),
         ports: podShape.ports,
       };
     }

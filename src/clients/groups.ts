@@ -83,7 +83,15 @@ export function workloadGroupName(meshGroup: string, shapeId: string): string {
   return `${meshGroup}@${shapeId}`;
 }
 
+/**
+ * A sidecar group with an egress scope: the mesh group, `~`, and the scope's id
+ * (`sidecar~Hk2...`). Sidecars of namespaces declaring the same scope share it.
+ */
+export function scopedGroupName(meshGroup: string, scopeId: string): string {
+  return `${meshGroup}~${scopeId}`;
+}
+
 /** The role part of any group name: `sidecar`, `proxyless`, or `gateway/<name>` as is. */
 export function groupRole(group: string): string {
-  return group.split(/[+@]/)[0];
+  return group.split(/[+@~]/)[0];
 }

@@ -32,6 +32,7 @@ import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { selects, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
+import { EGRESS_ANNOTATION, parseEgress, scopeReach, type EgressScope } from './scope.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
@@ -119,6 +120,8 @@ export class MeshModel {
   /** Rate limits of TrafficPolicies on HTTPRoutes and Gateways, by attachedTargetKey. */
   private attachedLimits = new Map<string, AttachedRateLimit>();
   private attachedSignature = '[]';
+  /** Namespaces with a `switchyard.dev/egress` annotation: its scope, or why it was refused. */
+  private readonly namespaceEgress = new Map<string, { scope: EgressScope } | { error: string; value: string }>();
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
@@ -236,6 +239,31 @@ export class MeshModel {
   /** A pod's workload shape: what its inbound configuration depends on. */
   workloadShape(workload: WorkloadInfo): WorkloadShape {
     return workloadShape(workload, this.selectingServices(workload));
+  }
+
+  // ---- Egress scopes (model/scope.ts) ---------------------------------------------------------
+
+  /** The scope of a namespace's sidecars; undefined: every Service (no annotation, or a refused one). */
+  egressScope(namespace: string): EgressScope | undefined {
+    const entry = this.namespaceEgress.get(namespace);
+    return entry && 'scope' in entry ? entry.scope : undefined;
+  }
+
+  /** Namespaces whose egress annotation was refused, with why, sorted by namespace. */
+  refusedEgress(): Array<{ namespace: string; value: string; error: string }> {
+    return [...this.namespaceEgress.entries()]
+      .flatMap(([namespace, entry]) => ('error' in entry ? [{ namespace, value: entry.value, error: entry.error }] : []))
+      .sort((a, b) => compare(a.namespace, b.namespace));
+  }
+
+  /** The Services a scope reaches: those it holds and what their policies route to. */
+  scopeReach(scope: EgressScope): Set<string> {
+    return scopeReach(
+      scope,
+      this.serviceInfos.values(),
+      (key) => this.servicePolicy(key),
+      (key) => this.serviceInfos.has(key),
+    );
   }
 
   // ---- TrafficPolicies ----------------------------------------------------------------------
@@ -496,10 +524,20 @@ export class MeshModel {
         this.certificates.delete(key);
         change.secrets.add(key);
         break;
-      case 'Namespace':
+      case 'Namespace': {
         if (object) this.namespaceLabels.set(name, { ...(object.metadata.labels ?? {}) });
         else this.namespaceLabels.delete(name);
+        const before = this.namespaceEgress.get(name);
+        const value = object?.metadata.annotations?.[EGRESS_ANNOTATION];
+        if (value === undefined) this.namespaceEgress.delete(name);
+        else {
+          const parsed = parseEgress(name, value);
+          this.namespaceEgress.set(name, 'scope' in parsed ? parsed : { error: parsed.error, value });
+        }
+        const after = this.namespaceEgress.get(name);
+        if (JSON.stringify(after) !== JSON.stringify(before)) change.namespaces.add(name);
         break;
+      }
       default: {
         let objects = this.gatewayApiObjects.get(kind);
         if (!objects) this.gatewayApiObjects.set(kind, (objects = new Map()));

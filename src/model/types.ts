@@ -73,6 +73,8 @@ export interface ModelChange {
   policyStatus: Set<string>;
   /** The Gateway API picture (gateways, attached routes, their statuses) changed: re-translate Gateway API gateways. */
   gatewayApi: boolean;
+  /** Namespaces whose egress annotation (`switchyard.dev/egress`) changed: their sidecars may change group. */
+  namespaces: Set<string>;
   /** The first batch: translate everything. */
   all: boolean;
 }
@@ -86,6 +88,7 @@ export function emptyChange(): ModelChange {
     workloads: new Set(),
     policyStatus: new Set(),
     gatewayApi: false,
+    namespaces: new Set(),
     all: false,
   };
 }

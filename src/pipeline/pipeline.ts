@@ -2,7 +2,15 @@
 // into one flush, the model says what the batch touched, and only that is translated and
 // handed to the cache (which in turn wakes only the streams whose resources changed bytes).
 import { EventEmitter } from 'node:events';
-import { emptyChange, MeshModel, objectKey, type ModelChange, type WorkloadShape } from '../model/index.js';
+import {
+  describeScope,
+  emptyChange,
+  MeshModel,
+  objectKey,
+  type EgressScope,
+  type ModelChange,
+  type WorkloadShape,
+} from '../model/index.js';
 import {
   degradationsFor,
   translateAll,
@@ -22,6 +30,7 @@ import {
   baselineShape,
   clientProfile,
   parseMeshGroup,
+  scopedGroupName,
   workloadGroupName,
   type ClientIdentity,
   type ServedShape,
@@ -77,6 +86,26 @@ function mergeChange(into: ModelChange, change: ModelChange): void {
     if (value instanceof Set) for (const item of value) (target[key] as Set<unknown>).add(item);
   }
   into.all ||= change.all;
+}
+
+/**
+ * A sidecar group of an egress scope (`<mesh group>~<scope id>`): its mesh group's resources for
+ * the Services the scope reaches (the very same objects, encoded once) and its own listener and
+ * route configurations over those Services only. Services outside the reach cost it nothing.
+ */
+interface ScopedGroup {
+  meshGroup: ProxyGroup;
+  scope: EgressScope;
+  /** The Services its resources were last built for. */
+  reach: Set<string>;
+  built: boolean;
+}
+
+/** Where a derived group (scoped or workload) takes its per-Service resources from: its mesh group's last translation. */
+interface DerivedFrom {
+  meshGroup: ProxyGroup;
+  /** Only these Services (a scope's reach); unset: every Service. */
+  reach?: ReadonlySet<string>;
 }
 
 /** The gateway name of a `gateway/<name>` group; undefined for the mesh groups. */
@@ -194,6 +223,13 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly meshGroups = new Map<ProxyGroup, MeshGroup>([[SIDECAR_GROUP, { role: 'sidecar', shape: baselineShape('sidecar') }]]);
   /** Sidecar groups of a workload shape, by name (`sidecar@<shape id>`), from their first proxy on. */
   private readonly workloadGroups = new Map<ProxyGroup, WorkloadGroup>();
+  /** Sidecar groups of an egress scope, by name (`sidecar~<scope id>`), from their first proxy on. */
+  private readonly scopedGroups = new Map<ProxyGroup, ScopedGroup>();
+  /**
+   * Per mesh group and Service (`<group>|<service>`): the clusters and assignments last translated,
+   * so scoped and workload groups get the very same objects (encoded once) without translating.
+   */
+  private readonly lastTranslated = new Map<string, { clusters: XdsResource[]; endpoints: XdsResource[] }>();
   /** Degradations per role and client profile, for the current model (dropped by every flush). */
   private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
@@ -244,6 +280,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     if (gateway !== undefined) return this.ensureGateway(gateway);
     const workload = this.workloadGroups.get(group);
     if (workload) return this.ensureWorkloadGroup(group, workload);
+    const scoped = this.scopedGroups.get(group);
+    if (scoped) return this.ensureScopedGroup(group, scoped);
     if (this.meshGroups.has(group)) return;
     const mesh = parseMeshGroup(group);
     if (!mesh) {
@@ -257,33 +295,62 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.scheduleRetry();
   }
 
-  /** The mesh groups being produced (workload groups included), sorted. */
+  /** The mesh groups being produced (scoped and workload groups included), sorted. */
   groups(): ProxyGroup[] {
-    return [...this.meshGroups.keys(), ...this.workloadGroups.keys()].sort();
+    return [...this.meshGroups.keys(), ...this.scopedGroups.keys(), ...this.workloadGroups.keys()].sort();
   }
 
   /**
    * The group of a sidecar whose node names its workload: its mesh group plus the shape of its
-   * pod (found by namespace and name, else by IP). A pod not known yet gets the mesh group —
-   * the outbound side only — until the proxy reconnects; so does every other role.
+   * pod (found by namespace and name, else by IP), within the egress scope of its namespace
+   * (`<mesh group>~<scope id>`) when that namespace declares one. A pod not known yet gets the
+   * (scoped) mesh group — the outbound side only — until the proxy reconnects; every other role
+   * its group as is.
    */
   workloadGroup(group: ProxyGroup, ref: WorkloadRef): ProxyGroup {
     if (parseMeshGroup(group)?.role !== 'sidecar') return group;
     const pod =
       (ref.namespace !== undefined && ref.pod !== undefined ? this.model.workload(ref.namespace, ref.pod) : undefined) ??
       (ref.podIP !== undefined ? this.model.workloadByIP(ref.podIP) : undefined);
+    const namespace = pod?.namespace ?? ref.namespace;
+    const scope = namespace !== undefined ? this.model.egressScope(namespace) : undefined;
+    const base = scope ? this.scopedGroup(group, scope) : group;
     if (!pod) {
       if (ref.pod !== undefined || ref.podIP !== undefined)
-        log.info('sidecar of a pod not known (yet): served the outbound side only until it reconnects', { group, ...ref });
-      return group;
+        log.info('sidecar of a pod not known (yet): served the outbound side only until it reconnects', { group: base, ...ref });
+      return base;
     }
     const shape = this.model.workloadShape(pod);
-    const name = workloadGroupName(group, shape.id);
+    const name = workloadGroupName(base, shape.id);
     if (!this.workloadGroups.has(name)) {
       const inbound = translateInbound(shape, this.options);
-      this.workloadGroups.set(name, { meshGroup: group, shape, inbound, built: false });
+      this.workloadGroups.set(name, { meshGroup: base, shape, inbound, built: false });
     }
     return name;
+  }
+
+  /** The group of a mesh group's sidecars in an egress scope (registered; built on its first proxy). */
+  private scopedGroup(meshGroup: ProxyGroup, scope: EgressScope): ProxyGroup {
+    const name = scopedGroupName(meshGroup, scope.id);
+    if (!this.scopedGroups.has(name)) this.scopedGroups.set(name, { meshGroup, scope, reach: new Set(), built: false });
+    return name;
+  }
+
+  /** Builds a scoped group on its first proxy: the Services its scope reaches, from its mesh group's translation. */
+  private ensureScopedGroup(name: ProxyGroup, scoped: ScopedGroup): void {
+    if (scoped.built) return;
+    this.ensureGroup(scoped.meshGroup);
+    const mesh = this.meshGroups.get(scoped.meshGroup);
+    if (!mesh) return;
+    scoped.reach = this.model.scopeReach(scoped.scope);
+    log.info('scoped group: building its configuration', { group: name, scope: describeScope(scoped.scope), services: scoped.reach.size });
+    const units = this.meshGroupUnits(name, mesh, [...scoped.reach], true, new FlushMemo(this.model), {
+      meshGroup: scoped.meshGroup,
+      reach: scoped.reach,
+    });
+    scoped.built = true;
+    this.store(units);
+    this.scheduleRetry();
   }
 
   /**
@@ -307,11 +374,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private ensureWorkloadGroup(name: ProxyGroup, workload: WorkloadGroup): void {
     if (workload.built) return;
     this.ensureGroup(workload.meshGroup);
-    const mesh = this.meshGroups.get(workload.meshGroup);
+    const scoped = this.scopedGroups.get(workload.meshGroup);
+    const meshGroup = scoped?.meshGroup ?? workload.meshGroup;
+    const mesh = this.meshGroups.get(meshGroup);
     if (!mesh) return;
     log.info('workload group: building its configuration', { group: name, namespace: workload.shape.namespace });
-    const services = this.model.services().map((s) => objectKey(s.namespace, s.name));
-    const units = this.meshGroupUnits(name, mesh, services, true, new FlushMemo(this.model));
+    const services = scoped ? [...scoped.reach] : this.model.services().map((s) => objectKey(s.namespace, s.name));
+    const units = this.meshGroupUnits(name, mesh, services, true, new FlushMemo(this.model), {
+      meshGroup,
+      ...(scoped ? { reach: scoped.reach } : {}),
+    });
     for (const unit of units) for (const change of unit.changes) Object.assign(change, withInbound(change, workload));
     units.push({
       id: `${name}|inbound`,
@@ -334,22 +406,25 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * Whether a sidecar stream's group went stale with this change: its pod appeared (it was served
-   * the outbound side only), changed, or a changed Service now selects it or no longer does.
-   * Only streams the change can concern are looked at again.
+   * the outbound side only), changed, a changed Service now selects it or no longer does, or its
+   * namespace's egress scope changed. Only streams the change can concern are looked at again.
    */
   isStaleGroup(group: ProxyGroup, baseGroup: ProxyGroup, ref: WorkloadRef, change: ModelChange): boolean {
-    if (parseMeshGroup(baseGroup)?.role !== 'sidecar' || (ref.pod === undefined && ref.podIP === undefined)) return false;
+    if (parseMeshGroup(baseGroup)?.role !== 'sidecar') return false;
+    if (ref.pod === undefined && ref.podIP === undefined && ref.namespace === undefined) return false;
     const named = ref.namespace !== undefined && ref.pod !== undefined ? `${ref.namespace}/${ref.pod}` : undefined;
     const byIP = ref.podIP !== undefined ? this.model.workloadByIP(ref.podIP)?.key : undefined;
+    const withoutPod = !this.workloadGroups.has(group);
     const podChanged =
       (named !== undefined && change.workloads.has(named)) ||
       (byIP !== undefined && change.workloads.has(byIP)) ||
-      (group === baseGroup && change.workloads.size > 0);
+      (withoutPod && change.workloads.size > 0);
     // Services select pods of their own namespace only.
     const namespace = this.workloadGroups.get(group)?.shape.namespace;
-    const servicesChanged =
-      change.services.size > 0 && (group === baseGroup || [...change.services].some((key) => key.startsWith(`${namespace}/`)));
-    if (!podChanged && !servicesChanged) return false;
+    const servicesChanged = change.services.size > 0 && (withoutPod || [...change.services].some((key) => key.startsWith(`${namespace}/`)));
+    const ownNamespace = ref.namespace ?? namespace ?? byIP?.slice(0, byIP.indexOf('/'));
+    const scopeChanged = ownNamespace !== undefined && change.namespaces.has(ownNamespace);
+    if (!podChanged && !servicesChanged && !scopeChanged) return false;
     return this.workloadGroup(baseGroup, ref) !== group;
   }
 
@@ -602,12 +677,45 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       // Proxyless: pods carry the gRFC A36 server listeners (by pod IP and port).
       const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' ? headlessEndpoints : change.workloads.size > 0);
       const groupUnits = this.meshGroupUnits(group, mesh, services, shared, memo);
-      for (const [name, workload] of this.workloadGroups) {
-        if (workload.meshGroup === group && workload.built) mirror(groupUnits, group, name, workload);
-      }
+      this.mirrorToWorkloads(groupUnits, group);
       units.push(...groupUnits);
+      // After the mesh group's units: they translate what the scoped groups take.
+      for (const [name, scoped] of this.scopedGroups) {
+        if (scoped.meshGroup !== group || !scoped.built) continue;
+        const scopedUnits = this.scopedUnits(name, scoped, mesh, change);
+        this.mirrorToWorkloads(scopedUnits, name);
+        units.push(...scopedUnits);
+      }
     }
     return units;
+  }
+
+  /** Gives the built workload groups of this base group the same changes. */
+  private mirrorToWorkloads(units: WorkUnit[], base: ProxyGroup): void {
+    for (const [name, workload] of this.workloadGroups) {
+      if (workload.meshGroup === base && workload.built) mirror(units, base, name, workload);
+    }
+  }
+
+  /**
+   * A scoped group's units for one change: only the Services it reaches, or reached before the
+   * change (they leave it), or reaches now (they enter it: a new Service its scope holds, a new
+   * split backend). An endpoint change of a Service outside its reach gives it nothing.
+   */
+  private scopedUnits(name: ProxyGroup, scoped: ScopedGroup, mesh: MeshGroup, change: ModelChange): WorkUnit[] {
+    const before = scoped.reach;
+    // Reach follows Services and their policies (a policy change reaches the model as its Service's).
+    const after = change.all || change.services.size > 0 ? this.model.scopeReach(scoped.scope) : before;
+    const moved = new Set<string>();
+    for (const key of before) if (!after.has(key)) moved.add(key);
+    for (const key of after) if (!before.has(key)) moved.add(key);
+    const candidates = change.all ? [...after, ...moved] : [...change.services, ...change.endpoints, ...moved];
+    const services = [...new Set(candidates)].filter((key) => after.has(key) || before.has(key));
+    if (services.length === 0) return [];
+    const shared =
+      change.all || services.some((key) => change.services.has(key) || moved.has(key) || this.model.service(key)?.headless === true);
+    scoped.reach = after;
+    return this.meshGroupUnits(name, mesh, services, shared, new FlushMemo(this.model), { meshGroup: scoped.meshGroup, reach: after });
   }
 
   /**
@@ -617,9 +725,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
    * span Services (one outbound route table): rebuilt whole; the cache compares bytes, so only
    * what really changed is pushed.
    */
-  private meshGroupUnits(group: ProxyGroup, mesh: MeshGroup, services: string[], routes: boolean, memo: FlushMemo): WorkUnit[] {
+  private meshGroupUnits(
+    group: ProxyGroup,
+    mesh: MeshGroup,
+    services: string[],
+    routes: boolean,
+    memo: FlushMemo,
+    from?: DerivedFrom,
+  ): WorkUnit[] {
     const { role } = mesh;
-    const options: TranslateOptions = { ...this.options, served: mesh.shape };
+    const options: TranslateOptions = { ...this.options, served: mesh.shape, ...(from?.reach ? { reach: from.reach } : {}) };
     // The baseline groups are named after their role; a profile's group is named in full.
     const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
@@ -634,9 +749,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
       units.push(
         ...this.unit(spec, () => {
-          const fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, options) : [];
-          const endpoints = memo.endpointsOf(serviceKey, fresh);
           const key = `${group}|${serviceKey}`;
+          let fresh: XdsResource[];
+          let endpoints: XdsResource[];
+          if (from) {
+            // A derived group takes its mesh group's objects (translated, or kept as last good, just before).
+            const last = from.reach && !from.reach.has(serviceKey) ? undefined : this.lastTranslated.get(`${from.meshGroup}|${serviceKey}`);
+            fresh = last?.clusters ?? [];
+            endpoints = last?.endpoints ?? [];
+          } else {
+            fresh = this.model.service(serviceKey) ? translateServiceClusters(this.model, serviceKey, role, options) : [];
+            endpoints = memo.endpointsOf(serviceKey, fresh);
+            if (fresh.length > 0) this.lastTranslated.set(key, { clusters: fresh, endpoints });
+            else this.lastTranslated.delete(key);
+          }
           const names = new Set(fresh.map((r) => r.name));
           const removed = [...(this.written.get(key) ?? [])].filter((n) => !names.has(n));
           return {
@@ -697,7 +823,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const touched = new Set<string>();
     for (const key of new Set(services)) {
       for (const name of previous.get(key) ?? []) touched.add(name);
-      const now = sidecarRouteNamesOf(this.model, key);
+      const now = options.reach && !options.reach.has(key) ? [] : sidecarRouteNamesOf(this.model, key);
       for (const name of now) touched.add(name);
       if (now.length > 0) next.set(key, now);
       else next.delete(key);

@@ -50,6 +50,7 @@ export function translateAll(
   const clusters: XdsResource[] = [];
   const endpoints: XdsResource[] = [];
   for (const service of model.services()) {
+    if (role === 'sidecar' && options.reach && !options.reach.has(service.key)) continue;
     if (want('clusters')) clusters.push(...buildServiceClusters(model, service, role, options));
     if (want('endpoints')) endpoints.push(...buildServiceEndpoints(model, service, role));
   }

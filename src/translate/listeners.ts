@@ -53,7 +53,8 @@ function statName(service: ServiceInfo, port: number): string {
  *   connection manager with that port's route configuration (one chain per port, all its cluster IPs);
  * - a headless Service's pod IP and port: on to exactly that pod (stateful sets address pods);
  * - the listener's own port (a connection made to the proxy itself, not captured): closed, not looped;
- * - anything else: on to its original destination, or closed in registry-only mode.
+ * - anything else: on to its original destination, or closed in registry-only mode — as is a
+ *   Service outside the group's egress scope (`options.reach`): it has no chain.
  * Chains match on destination address and port only, so no TLS or HTTP inspector is needed: an
  * inspector would only wait for client bytes, which server-first protocols (MySQL, SMTP) never send.
  * Each address belongs to one Service port (model `serviceAddresses`); one claimed twice is left
@@ -65,6 +66,7 @@ export function buildOutboundListener(model: MeshModel, options: TranslateOption
   const headless = new Map<string, ServiceAddress[]>();
   for (const address of serviceAddresses(model).owned) {
     const { service, servicePort } = address;
+    if (options.reach && !options.reach.has(service.key)) continue;
     if (address.headless) {
       const name = clusterName(service.key, servicePort.port) + (address.port !== servicePort.port ? `|${address.port}` : '');
       headless.set(name, [...(headless.get(name) ?? []), address]);

@@ -30,6 +30,11 @@ export interface TranslateOptions {
   gatewayHttpsPort: number;
   /** What the group's clients understand (client profiles); unset: the role's full-featured client. */
   served?: ServedShape;
+  /**
+   * Sidecars: the Services the group's egress scope reaches (`MeshModel.scopeReach`); unset: every
+   * Service. Others get no cluster, route or listener chain: their traffic takes the default chain.
+   */
+  reach?: ReadonlySet<string>;
 }
 
 /** The shape translation serves a role with these options. */

@@ -31,11 +31,12 @@ export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
   'unavailable',
 ]);
 
-/** The HTTP Service ports a sidecar reaches at their cluster IP, by port (the owners of their address only). */
-export function outboundHttpAddresses(model: MeshModel): Map<number, ServiceAddress[]> {
+/** The HTTP Service ports a sidecar reaches at their cluster IP, by port (the owners of their address only, in its scope). */
+export function outboundHttpAddresses(model: MeshModel, reach?: ReadonlySet<string>): Map<number, ServiceAddress[]> {
   const byPort = new Map<number, ServiceAddress[]>();
   for (const address of serviceAddresses(model).owned) {
     if (address.headless || !isHttpPort(address.servicePort)) continue;
+    if (reach && !reach.has(address.service.key)) continue;
     byPort.set(address.port, [...(byPort.get(address.port) ?? []), address]);
   }
   return byPort;
@@ -85,7 +86,7 @@ export function buildOutboundRouteConfig(
 
 /** The sidecar route configurations of these ports (every port when none are given); a port without HTTP Services has none. */
 export function buildOutboundRouteConfigs(model: MeshModel, options: TranslateOptions, ports?: Iterable<number>): XdsResource[] {
-  const byPort = outboundHttpAddresses(model);
+  const byPort = outboundHttpAddresses(model, options.reach);
   const wanted = ports === undefined ? [...byPort.keys()] : [...new Set(ports)];
   return wanted
     .sort((a, b) => a - b)
