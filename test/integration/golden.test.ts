@@ -122,7 +122,8 @@ async function renderCase(name: string): Promise<RenderedCase> {
     outputs.push({ file, text: text(renderModel(model, { role: 'sidecar', translate, pod })) });
     const [namespace, name] = pod.split('/');
     const workload = model.workload(namespace, name);
-    const resources = translateAll(model, 'sidecar', translate);
+    const scope = model.egressScope(namespace);
+    const resources = translateAll(model, 'sidecar', { ...translate, ...(scope ? { reach: model.scopeReach(scope) } : {}) });
     if (workload) {
       const inbound = translateInbound(model.workloadShape(workload), translate);
       resources.listeners.push(...inbound.listeners);
