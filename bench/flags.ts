@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'soak',
   'rest',
   'capacity',
+  'scope',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -61,6 +62,7 @@ const SCENARIO_DEFAULTS: Record<Scenario, Partial<Flags>> = {
   soak: { services: 1000, endpoints: 10, clients: 1000, deltaShare: 0.5, durationS: 600, rate: 50 },
   rest: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 1, durationS: 60, source: 'folder' },
   capacity: { services: 1000, endpoints: 10, deltaShare: 1, changes: 50, source: 'folder', clientsList: [500, 1000, 2000, 4000] },
+  scope: { services: 10_000, endpoints: 10, clients: 0 },
 };
 
 const NUMERIC_FLAGS: Record<string, keyof Flags> = {

@@ -15,6 +15,7 @@ import { runMemory } from './scenarios/memory.js';
 import { runRest } from './scenarios/rest.js';
 import { runSoak } from './scenarios/soak.js';
 import { runTranslate } from './scenarios/translate.js';
+import { runScope } from './scenarios/scope.js';
 
 export async function run(
   flags: Flags,
@@ -30,6 +31,7 @@ export async function run(
     soak: runSoak,
     rest: runRest,
     capacity: runCapacity,
+    scope: runScope,
   };
   const startedAt = new Date();
   const { rows, figures } = await runners[flags.scenario](flags, log);
