@@ -15,6 +15,7 @@ import type {
 } from '../sources/types.js';
 import {
   addressKey,
+  checkAccessPolicy,
   checkPolicy,
   DEFAULT_INGRESS_CLASS,
   isOurIngress,
@@ -74,6 +75,7 @@ export class Analysis {
     if (!this.analysed || !change || !endpointsOnly(change)) {
       const found = new Found();
       policies(found, model, records);
+      accessPolicies(found, model, records);
       ingresses(found, model, records, ingressClass);
       gatewayApi(found, model);
       outboundAddresses(found, model);
@@ -108,7 +110,8 @@ function endpointsOnly(change: ModelChange): boolean {
     change.ingresses.size === 0 &&
     change.secrets.size === 0 &&
     change.policyStatus.size === 0 &&
-    change.namespaces.size === 0
+    change.namespaces.size === 0 &&
+    change.accessPolicyStatus.size === 0
   );
 }
 
@@ -360,6 +363,44 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
         leadingField(accepted.message) ?? 'spec.targetRef.name',
         `${label}: ${accepted.message}`,
         'merge the two policies into one, or point this one at another target; until then the older policy (by creation time, then namespace/name) is the one applied',
+      );
+    }
+  }
+}
+
+// ---- AccessPolicies ----------------------------------------------------------------------------
+
+function accessPolicies(found: Found, model: MeshModel, records: SourceRecords): void {
+  const lookup = (namespace: string, name: string) => model.service(objectKey(namespace, name));
+  for (const status of model.accessPolicyStatuses()) {
+    const { namespace, name } = status;
+    const policyRef = ref('AccessPolicy', namespace, name);
+    // Schema errors are reported by rejections().
+    if (records.rejection(policyRef)) continue;
+    const spec = model.accessPolicy(namespace, name)?.spec;
+    if (!spec) continue;
+    const label = `AccessPolicy ${namespace}/${name}`;
+    const issues = checkAccessPolicy(namespace, spec, lookup);
+    for (const issue of issues.spec) {
+      const field = leadingField(issue);
+      found.add(
+        'AccessPolicyInvalid',
+        policyRef,
+        field,
+        `${label}: ${issue}`,
+        `correct ${field ?? 'the spec'} as the message says; until then the policy's last valid spec (if any) stays applied`,
+      );
+    }
+    for (const issue of issues.refs) {
+      const field = leadingField(issue);
+      found.add(
+        'AccessPolicyRefNotFound',
+        policyRef,
+        field,
+        `${label}: ${issue}`,
+        field === 'spec.targetRef.name'
+          ? `create that Service, name an existing Service of namespace ${namespace}, or remove targetRef to apply the policy to the whole namespace`
+          : 'name a port the Service sends to (its targetPort), or remove the port',
       );
     }
   }

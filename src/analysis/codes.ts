@@ -18,6 +18,9 @@ export const PROBLEM_CODES = {
   PolicyBackendNotFound: 'error',
   PolicyConflict: 'error',
   WeightsNotHundred: 'warning',
+  // ---- AccessPolicy meaning
+  AccessPolicyInvalid: 'error',
+  AccessPolicyRefNotFound: 'error',
   // ---- Ingress references
   IngressServiceNotFound: 'error',
   IngressPortNotFound: 'error',

@@ -12,9 +12,9 @@
 //   one enforcing policy has `allow` (even empty), everything no rule admits is denied.
 // - DryRun: its rules are not enforced; shadow rules (Envoy's shadow_rules) show what the Service
 //   would admit if they were: the enforcing rules plus the dry-run ones.
-import type { AccessPolicySpec, MtlsMode } from '../sources/types.js';
+import type { AccessPolicyObject, AccessPolicySpec, Condition, MtlsMode } from '../sources/types.js';
 import { compare, objectKey } from './keys.js';
-import type { ServiceInfo } from './types.js';
+import type { PolicyStatus, ServiceInfo } from './types.js';
 
 export type { MtlsMode } from '../sources/types.js';
 
@@ -233,4 +233,202 @@ export function effectiveAccess(
   const out = new Map<string, ServiceAccess>();
   for (const service of services) out.set(objectKey(service.namespace, service.name), serviceAccess(service, policies, defaultMtls));
   return out;
+}
+
+// ---- the model's AccessPolicies ---------------------------------------------------------------
+
+interface StoredAccessPolicy {
+  namespace: string;
+  name: string;
+  /** The last structurally valid object; undefined when only a rejected version was seen. */
+  object?: AccessPolicyObject;
+  /** Schema errors of the source's last `rejected` event, cleared by the next upsert. */
+  rejectedErrors?: string[];
+  rejectedGeneration?: number;
+  created?: number;
+}
+
+/** What one re-evaluation changed. */
+export interface AccessPolicyChange {
+  /** Services whose ServiceAccess changed. */
+  services: Set<string>;
+  /** AccessPolicies whose status changed (or that were deleted). */
+  statuses: Set<string>;
+}
+
+/**
+ * The AccessPolicies of the model: each policy as last written, its status conditions (Accepted,
+ * ResolvedRefs), the spec it is applied with (the current one if valid, else its last valid one) and
+ * the resulting ServiceAccess of every Service. Work follows the change: a policy event re-evaluates
+ * its namespace, a Service event that Service and the policies of its namespace.
+ */
+export class AccessPolicyStore {
+  private readonly entries = new Map<string, StoredAccessPolicy>();
+  private readonly lastGood = new Map<string, AccessPolicySpec>();
+  /** Policies applied, by namespace (valid specs, or the last valid one of an invalid policy). */
+  private readonly appliedByNamespace = new Map<string, Map<string, AccessPolicyEntry>>();
+  private readonly statuses = new Map<string, PolicyStatus>();
+  private readonly access = new Map<string, ServiceAccess>();
+  private readonly dirtyNamespaces = new Set<string>();
+
+  constructor(readonly defaultMtls: MtlsMode = 'Permissive') {}
+
+  upsert(object: AccessPolicyObject): void {
+    const namespace = object.metadata.namespace ?? 'default';
+    const created = creationTime(object.metadata.creationTimestamp);
+    this.entries.set(objectKey(namespace, object.metadata.name), {
+      namespace,
+      name: object.metadata.name,
+      object,
+      ...(created !== undefined ? { created } : {}),
+    });
+    this.dirtyNamespaces.add(namespace);
+  }
+
+  reject(namespace: string, name: string, errors: string[], object: AccessPolicyObject | undefined): void {
+    const key = objectKey(namespace, name);
+    const entry: StoredAccessPolicy = this.entries.get(key) ?? { namespace, name };
+    entry.created ??= creationTime(object?.metadata.creationTimestamp);
+    entry.rejectedErrors = errors.length ? errors : ['the object failed schema validation'];
+    entry.rejectedGeneration = object?.metadata.generation;
+    this.entries.set(key, entry);
+    this.dirtyNamespaces.add(namespace);
+  }
+
+  remove(namespace: string, name: string): void {
+    const key = objectKey(namespace, name);
+    this.entries.delete(key);
+    this.lastGood.delete(key);
+    this.dirtyNamespaces.add(namespace);
+  }
+
+  /** Whether a re-evaluation has anything to do beyond the given Services. */
+  get pending(): boolean {
+    return this.dirtyNamespaces.size > 0;
+  }
+
+  /**
+   * Re-evaluates what the policy events since the last call and the changed Services touch:
+   * statuses of the policies of those namespaces, and the access of their Services.
+   */
+  reevaluate(
+    changedServices: Iterable<string>,
+    lookup: ServiceLookup,
+    servicesOf: (namespace: string) => ServiceInfo[],
+  ): AccessPolicyChange {
+    const out: AccessPolicyChange = { services: new Set(), statuses: new Set() };
+    const changed = [...changedServices];
+    const namespaces = new Set(this.dirtyNamespaces);
+    for (const key of changed) namespaces.add(key.slice(0, key.indexOf('/')));
+    for (const namespace of namespaces) this.evaluateNamespace(namespace, lookup, out);
+    // A policy change touches its whole namespace (namespace-wide policies); a Service change itself.
+    const serviceKeys = new Set(changed);
+    for (const namespace of this.dirtyNamespaces) for (const service of servicesOf(namespace)) serviceKeys.add(service.key);
+    this.dirtyNamespaces.clear();
+    for (const key of serviceKeys) {
+      const slash = key.indexOf('/');
+      const service = lookup(key.slice(0, slash), key.slice(slash + 1));
+      const before = this.access.get(key);
+      if (!service) {
+        if (this.access.delete(key)) out.services.add(key);
+        continue;
+      }
+      const next = serviceAccess(service, [...(this.appliedByNamespace.get(service.namespace)?.values() ?? [])], this.defaultMtls);
+      if (JSON.stringify(before) !== JSON.stringify(next)) out.services.add(key);
+      this.access.set(key, next);
+    }
+    return out;
+  }
+
+  /** How a Service's workloads are served (the mesh default when no policy applies or the Service is unknown). */
+  serviceAccess(serviceKey: string): ServiceAccess {
+    return this.access.get(serviceKey) ?? { serviceKey, mtls: this.defaultMtls };
+  }
+
+  policy(namespace: string, name: string): AccessPolicyObject | undefined {
+    return this.entries.get(objectKey(namespace, name))?.object;
+  }
+
+  status(namespace: string, name: string): PolicyStatus | undefined {
+    return this.statuses.get(objectKey(namespace, name));
+  }
+
+  /** Every AccessPolicy's status, sorted by namespace/name. */
+  allStatuses(): PolicyStatus[] {
+    return [...this.statuses.entries()].sort(([a], [b]) => compare(a, b)).map(([, status]) => status);
+  }
+
+  private evaluateNamespace(namespace: string, lookup: ServiceLookup, out: AccessPolicyChange): void {
+    const applied = new Map<string, AccessPolicyEntry>();
+    const keys = [...this.statuses.keys(), ...this.entries.keys()].filter((key) => key.startsWith(`${namespace}/`));
+    for (const key of new Set(keys)) {
+      const entry = this.entries.get(key);
+      const next = entry ? this.evaluate(key, entry, lookup, applied) : undefined;
+      if (JSON.stringify(this.statuses.get(key)) !== JSON.stringify(next)) out.statuses.add(key);
+      if (next) this.statuses.set(key, next);
+      else this.statuses.delete(key);
+    }
+    if (applied.size > 0) this.appliedByNamespace.set(namespace, applied);
+    else this.appliedByNamespace.delete(namespace);
+  }
+
+  /** One policy's status; records the spec it is applied with in `applied`. */
+  private evaluate(key: string, entry: StoredAccessPolicy, lookup: ServiceLookup, applied: Map<string, AccessPolicyEntry>): PolicyStatus {
+    const generation = (entry.rejectedErrors ? entry.rejectedGeneration : undefined) ?? entry.object?.metadata.generation;
+    const conditions: Condition[] = [];
+    const condition = (type: string, ok: boolean, reason: string, message: string) =>
+      conditions.push({
+        type,
+        status: ok ? 'True' : 'False',
+        reason,
+        message,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      });
+    const spec = entry.object?.spec;
+    const issues = spec && !entry.rejectedErrors ? checkAccessPolicy(entry.namespace, spec, lookup) : undefined;
+    const valid = issues !== undefined && issues.spec.length === 0;
+    if (valid && spec) this.lastGood.set(key, spec);
+    const appliedSpec = valid ? spec : this.lastGood.get(key);
+    if (appliedSpec) {
+      applied.set(key, {
+        namespace: entry.namespace,
+        name: entry.name,
+        spec: appliedSpec,
+        ...(entry.created !== undefined ? { created: entry.created } : {}),
+      });
+    }
+    const meanwhile = appliedSpec
+      ? '; the last valid spec of this policy stays applied'
+      : '; the policy applies to nothing until it is fixed';
+    if (entry.rejectedErrors) condition('Accepted', false, 'Invalid', entry.rejectedErrors.join('; ') + meanwhile);
+    else if (issues && issues.spec.length > 0) condition('Accepted', false, 'Invalid', issues.spec.join('; ') + meanwhile);
+    else condition('Accepted', true, 'Accepted', 'the policy is valid');
+    if (issues) {
+      if (issues.refs.length > 0) {
+        const targetMissing = issues.refs.some((r) => r.startsWith('spec.targetRef.name'));
+        condition('ResolvedRefs', false, targetMissing ? 'TargetNotFound' : 'PortNotFound', issues.refs.join('; '));
+      } else {
+        const target = spec?.targetRef?.name;
+        condition(
+          'ResolvedRefs',
+          true,
+          'ResolvedRefs',
+          target ? `applies to Service ${entry.namespace}/${target}` : `applies to every Service of namespace ${entry.namespace}`,
+        );
+      }
+    }
+    return {
+      namespace: entry.namespace,
+      name: entry.name,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      conditions,
+    };
+  }
+}
+
+/** metadata.creationTimestamp in ms; undefined when absent or not a date. */
+function creationTime(timestamp: unknown): number | undefined {
+  if (typeof timestamp !== 'string') return undefined;
+  const ms = Date.parse(timestamp);
+  return Number.isNaN(ms) ? undefined : ms;
 }

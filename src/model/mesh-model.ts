@@ -6,6 +6,7 @@
 import { log } from '../log.js';
 import { GATEWAY_API_KINDS } from '../sources/types.js';
 import type {
+  AccessPolicyObject,
   Condition,
   EndpointSliceObject,
   IngressClassObject,
@@ -20,12 +21,14 @@ import type {
   PodObject,
   SecretObject,
   ServiceObject,
+  MtlsMode,
   SourceEvent,
   TrafficPolicyObject,
   TrafficPolicySpec,
 } from '../sources/types.js';
 import { checkPolicy, isAttachedPolicy } from './policy-check.js';
 import { attachedTargetKey, resolveAttachedPolicies, type AttachedKind, type AttachedTarget } from './attached-policy.js';
+import { AccessPolicyStore, type ServiceAccess } from './access-policy.js';
 import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
@@ -122,6 +125,12 @@ export class MeshModel {
   private attachedSignature = '[]';
   /** Namespaces with a `switchyard.dev/egress` annotation: its scope, or why it was refused. */
   private readonly namespaceEgress = new Map<string, { scope: EgressScope } | { error: string; value: string }>();
+  private readonly accessPolicies: AccessPolicyStore;
+
+  /** `defaultMtls`: the mesh-wide mTLS mode of a Service no AccessPolicy sets one for (--mtls-mode). */
+  constructor(options: { defaultMtls?: MtlsMode } = {}) {
+    this.accessPolicies = new AccessPolicyStore(options.defaultMtls ?? 'Permissive');
+  }
 
   apply(events: SourceEvent[]): ModelChange {
     const change = emptyChange();
@@ -140,6 +149,17 @@ export class MeshModel {
     // Policies depend on Services and on each other only: an endpoints-only batch skips this.
     const policyInputsChanged = events.some((e) => e.ref.kind === 'Service' || e.ref.kind === 'TrafficPolicy');
     if (policyInputsChanged) this.reevaluatePolicies(change, changedServices);
+    // AccessPolicies: a policy event re-evaluates its namespace, a Service event that Service.
+    const serviceEvents = events.filter((e) => e.ref.kind === 'Service').map((e) => objectKey(e.ref.namespace, e.ref.name));
+    if (serviceEvents.length > 0 || this.accessPolicies.pending) {
+      const access = this.accessPolicies.reevaluate(
+        serviceEvents,
+        (namespace, name) => this.serviceInfos.get(objectKey(namespace, name)),
+        (namespace) => this.services().filter((service) => service.namespace === namespace),
+      );
+      for (const key of access.services) change.access.add(key);
+      for (const key of access.statuses) change.accessPolicyStatus.add(key);
+    }
     for (const key of changedServices) change.services.add(key);
     // Services that route to a changed Service (split / route backends) re-translate their routes.
     for (const [serviceKey, policy] of this.effective) {
@@ -291,6 +311,31 @@ export class MeshModel {
     return [...this.statuses.entries()].sort(([a], [b]) => compare(a, b)).map(([, status]) => status);
   }
 
+  // ---- AccessPolicies ---------------------------------------------------------------------------
+
+  /** How a Service's workloads are served: mTLS mode and allow rules (the mesh default without a policy). */
+  serviceAccess(serviceKey: string): ServiceAccess {
+    return this.accessPolicies.serviceAccess(serviceKey);
+  }
+
+  /** The mesh-wide mTLS mode (--mtls-mode). */
+  get defaultMtls(): MtlsMode {
+    return this.accessPolicies.defaultMtls;
+  }
+
+  accessPolicy(namespace: string, name: string): AccessPolicyObject | undefined {
+    return this.accessPolicies.policy(namespace, name);
+  }
+
+  accessPolicyStatus(namespace: string, name: string): PolicyStatus | undefined {
+    return this.accessPolicies.status(namespace, name);
+  }
+
+  /** Every AccessPolicy's status, sorted by namespace/name. */
+  accessPolicyStatuses(): PolicyStatus[] {
+    return this.accessPolicies.allStatuses();
+  }
+
   // ---- Ingresses, IngressClasses and Secrets ------------------------------------------------
 
   /** Every Ingress, normalized, sorted by key. */
@@ -423,6 +468,8 @@ export class MeshModel {
         entry.rejectedTargetKind = typeof targetRef?.kind === 'string' ? targetRef.kind : undefined;
         entry.rejectedSectionName = typeof targetRef?.sectionName === 'string' ? targetRef.sectionName : undefined;
         this.policies.set(key, entry);
+      } else if (kind === 'AccessPolicy') {
+        this.accessPolicies.reject(namespace, name, event.errors, event.object as AccessPolicyObject | undefined);
       } else {
         // The last good version (if any) keeps being served; the analysis reports the errors.
         log.debug('model: object rejected by its source; keeping the last good version', { ref: event.ref, errors: event.errors });
@@ -478,6 +525,10 @@ export class MeshModel {
           this.policies.delete(key);
           this.lastGoodSpecs.delete(key);
         }
+        break;
+      case 'AccessPolicy':
+        if (object) this.accessPolicies.upsert(object as AccessPolicyObject);
+        else this.accessPolicies.remove(namespace, name);
         break;
       case 'Ingress':
         if (object) {

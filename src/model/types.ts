@@ -71,6 +71,10 @@ export interface ModelChange {
   workloads: Set<string>;
   /** TrafficPolicies whose conditions changed (or that were deleted: `policyStatus` then returns undefined). */
   policyStatus: Set<string>;
+  /** Services whose AccessPolicy outcome (mTLS mode, allow rules) changed: their inbound side and the clusters to them. */
+  access: Set<string>;
+  /** AccessPolicies whose conditions changed (or that were deleted). */
+  accessPolicyStatus: Set<string>;
   /** The Gateway API picture (gateways, attached routes, their statuses) changed: re-translate Gateway API gateways. */
   gatewayApi: boolean;
   /** Namespaces whose egress annotation (`switchyard.dev/egress`) changed: their sidecars may change group. */
@@ -87,6 +91,8 @@ export function emptyChange(): ModelChange {
     secrets: new Set(),
     workloads: new Set(),
     policyStatus: new Set(),
+    access: new Set(),
+    accessPolicyStatus: new Set(),
     gatewayApi: false,
     namespaces: new Set(),
     all: false,

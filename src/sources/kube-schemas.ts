@@ -20,6 +20,7 @@ export const API_VERSIONS: Record<ResourceKind, string> = {
   Secret: 'v1',
   Pod: 'v1',
   TrafficPolicy: 'switchyard.dev/v1alpha1',
+  AccessPolicy: 'switchyard.dev/v1alpha1',
   Namespace: 'v1',
   ...GATEWAY_API_VERSIONS,
 };
@@ -242,6 +243,8 @@ const BODY_SCHEMAS: Record<ResourceKind, object | undefined> = {
   },
   // TrafficPolicy's body is checked against the CRD (crd-schema.ts).
   TrafficPolicy: undefined,
+  // AccessPolicy's body is checked against its CRD (crd-schema.ts).
+  AccessPolicy: undefined,
   Namespace: undefined,
   ...GATEWAY_API_BODY_SCHEMAS,
 };

@@ -1,7 +1,7 @@
 // YAML manifests -> Kubernetes objects with their file and line, and the structural checks
 // every source applies before an object reaches the model.
 import YAML, { isMap, isSeq, LineCounter, type Document } from 'yaml';
-import { validateTrafficPolicySchema } from './crd-schema.js';
+import { validateAccessPolicySchema, validateTrafficPolicySchema } from './crd-schema.js';
 import { API_VERSIONS, checkKindRules, CLUSTER_SCOPED_KINDS, validateKindSchema } from './kube-schemas.js';
 import { FieldLines } from './field-lines.js';
 import { nearestWord } from './spelling.js';
@@ -258,7 +258,7 @@ export function describeObject(object: unknown): string {
 
 /**
  * Structural validation of one object: apiVersion and kind, metadata, the fields each kind
- * requires, and for TrafficPolicy the CRD's schema and rules. Each message names the
+ * requires, and for TrafficPolicy and AccessPolicy the CRD's schema and rules. Each message names the
  * object and the field, e.g. `TrafficPolicy shop/reviews: spec.split[0].weight: must be at
  * most 10000 (got 20000)`. Empty when the object is valid.
  */
@@ -282,6 +282,7 @@ export function validateObject(object: unknown): string[] {
   const schemaMessages = validateKindSchema(kind, object);
   // The CRD leaves metadata open; the kind schema above checked it.
   if (kind === 'TrafficPolicy') schemaMessages.push(...validateTrafficPolicySchema(object));
+  if (kind === 'AccessPolicy') schemaMessages.push(...validateAccessPolicySchema(object));
   messages.push(...schemaMessages);
   if (schemaMessages.length === 0) messages.push(...checkKindRules(kind, object));
   return messages.map((message) => prefix + message);

@@ -4,7 +4,16 @@
 import type { ManifestError } from './manifests.js';
 
 export type ResourceKind =
-  'Service' | 'EndpointSlice' | 'Ingress' | 'IngressClass' | 'Secret' | 'TrafficPolicy' | 'Namespace' | 'Pod' | GatewayApiKind;
+  | 'Service'
+  | 'EndpointSlice'
+  | 'Ingress'
+  | 'IngressClass'
+  | 'Secret'
+  | 'TrafficPolicy'
+  | 'AccessPolicy'
+  | 'Namespace'
+  | 'Pod'
+  | GatewayApiKind;
 
 /** The Gateway API kinds Switchyard reads (standard channel). */
 export type GatewayApiKind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'GRPCRoute' | 'ReferenceGrant';
@@ -18,6 +27,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'IngressClass',
   'Secret',
   'TrafficPolicy',
+  'AccessPolicy',
   'Namespace',
   ...GATEWAY_API_KINDS,
   'Pod',
@@ -374,6 +384,7 @@ export type KubeObject =
   | IngressClassObject
   | SecretObject
   | TrafficPolicyObject
+  | AccessPolicyObject
   | GatewayApiObject
   | PodObject;
 
@@ -407,8 +418,7 @@ export interface AccessPolicySpec {
   allow?: Array<{ from?: AccessSourceSpec; to?: AccessTargetSpec }>;
 }
 
-/** Not yet a ResourceKind: the sources do not read AccessPolicy objects yet (see docs/architecture.md). */
-export interface AccessPolicyObject extends Omit<KubeObjectBase, 'kind'> {
+export interface AccessPolicyObject extends KubeObjectBase {
   kind: 'AccessPolicy';
   spec: AccessPolicySpec;
   status?: { observedGeneration?: number; conditions?: Condition[] };

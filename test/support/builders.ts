@@ -7,6 +7,8 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { MeshModel } from '../../src/model/index.js';
 import type {
+  AccessPolicyObject,
+  AccessPolicySpec,
   EndpointSliceObject,
   IngressObject,
   KubeObject,
@@ -140,6 +142,15 @@ export function tlsSecret(name: string, certificate: PemCertificate, options: Me
     type: 'kubernetes.io/tls',
     data: { 'tls.crt': Buffer.from(certificate.certPem).toString('base64'), 'tls.key': Buffer.from(certificate.keyPem).toString('base64') },
   };
+}
+
+/** An AccessPolicy (namespace-wide unless `spec.targetRef` names a Service). */
+export function accessPolicy(
+  name: string,
+  spec: AccessPolicySpec,
+  options: Meta & { generation?: number; creationTimestamp?: string } = {},
+): AccessPolicyObject {
+  return { apiVersion: 'switchyard.dev/v1alpha1', kind: 'AccessPolicy', metadata: meta(name, options), spec } as AccessPolicyObject;
 }
 
 export function upsert(object: KubeObject): SourceEvent {

@@ -1,7 +1,9 @@
 // The AccessPolicy processor: semantic checks name the field and the fix; policies combine per
 // Service (own beats namespace-wide beats the mesh default for mtls, oldest first; allow rules add
 // up; DryRun rules only shadow).
-import { checkAccessPolicy, serviceAccess, type AccessPolicyEntry, type ServiceInfo } from '../../src/model/index.js';
+import { checkAccessPolicy, MeshModel, serviceAccess, type AccessPolicyEntry, type ServiceInfo } from '../../src/model/index.js';
+import { validateObject } from '../../src/sources/manifests.js';
+import { accessPolicy, remove, service, upsert, upserts } from '../support/builders.js';
 import type { AccessPolicySpec } from '../../src/sources/types.js';
 import { validateAccessPolicySchema } from '../../src/sources/crd-schema.js';
 
@@ -197,5 +199,91 @@ describe('the AccessPolicy CRD schema (deploy/crds/accesspolicies.switchyard.dev
       'spec.allow[0].form: unknown field (known fields: from, to)',
       'spec.allow[0].to.ports[0]: must be at least 1 (got 0)',
     ]);
+  });
+});
+
+describe('AccessPolicies in the model', () => {
+  const svc = (name: string) => service(name, [{ name: 'http', port: 80, targetPort: 9080 }]);
+
+  it('applies a valid policy to its Service, names the Services it changes, and reports Accepted / ResolvedRefs', () => {
+    const model = new MeshModel({ defaultMtls: 'Permissive' });
+    model.apply(upserts(svc('reviews'), svc('ratings'), service('db', [{ name: 'pg', port: 5432 }], {}, { namespace: 'data' })));
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Permissive');
+
+    const change = model.apply([upsert(accessPolicy('reviews-strict', { targetRef: { name: 'reviews' }, mtls: 'Strict', allow: [] }))]);
+    expect(change.access).toEqual(new Set(['shop/reviews']));
+    expect(change.accessPolicyStatus).toEqual(new Set(['shop/reviews-strict']));
+    expect(model.serviceAccess('shop/reviews')).toMatchObject({ mtls: 'Strict', mtlsFrom: 'shop/reviews-strict', rules: [] });
+    expect(model.serviceAccess('shop/ratings').mtls).toBe('Permissive');
+    const conditions = model.accessPolicyStatus('shop', 'reviews-strict')?.conditions ?? [];
+    expect(conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Accepted', 'True', 'Accepted'],
+      ['ResolvedRefs', 'True', 'ResolvedRefs'],
+    ]);
+
+    // A namespace-wide policy reaches every Service of its namespace, none of another.
+    const wide = model.apply([upsert(accessPolicy('shop-wide', { mtls: 'Disable' }))]);
+    expect(wide.access).toEqual(new Set(['shop/ratings']));
+    expect(model.serviceAccess('shop/ratings').mtls).toBe('Disable');
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Strict');
+    expect(model.serviceAccess('data/db').mtls).toBe('Permissive');
+
+    // A status-neutral Service event elsewhere changes no access and no status.
+    const unrelated = model.apply([upsert(service('db', [{ name: 'pg', port: 5433 }], {}, { namespace: 'data' }))]);
+    expect(unrelated.access.size).toBe(0);
+    expect(unrelated.accessPolicyStatus.size).toBe(0);
+  });
+
+  it('keeps the last valid spec of a policy turned invalid, and says so', () => {
+    const model = new MeshModel();
+    model.apply(upserts(svc('reviews'), accessPolicy('p', { targetRef: { name: 'reviews' }, mtls: 'Strict' }, { generation: 1 })));
+    const bad = accessPolicy(
+      'p',
+      { targetRef: { name: 'reviews' }, mtls: 'Disable', allow: [{ from: { namespaces: ['shop'] } }] },
+      { generation: 2 },
+    );
+    const change = model.apply([upsert(bad)]);
+    expect(change.access.size).toBe(0);
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Strict');
+    const accepted = model.accessPolicyStatus('shop', 'p')?.conditions.find((c) => c.type === 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'Invalid', observedGeneration: 2 });
+    expect(accepted?.message).toMatch(/spec\.allow\[0\]\.from: .*mtls is Disable.*last valid spec of this policy stays applied/);
+
+    // A schema rejection is reported the same way and keeps the last valid spec too.
+    model.apply([
+      {
+        type: 'rejected',
+        ref: { kind: 'AccessPolicy', namespace: 'shop', name: 'p' },
+        errors: ['spec.mtls: must be one of Strict, Permissive, Disable'],
+      },
+    ]);
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Strict');
+    expect(model.accessPolicyStatus('shop', 'p')?.conditions).toHaveLength(1);
+
+    // Deleted: back to the mesh default, and the status goes.
+    const gone = model.apply([remove('AccessPolicy', 'p')]);
+    expect(gone.access).toEqual(new Set(['shop/reviews']));
+    expect(gone.accessPolicyStatus).toEqual(new Set(['shop/p']));
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Permissive');
+    expect(model.accessPolicyStatus('shop', 'p')).toBeUndefined();
+  });
+
+  it('a target that appears later resolves the policy and changes that Service only', () => {
+    const model = new MeshModel({ defaultMtls: 'Strict' });
+    model.apply(upserts(svc('ratings'), accessPolicy('p', { targetRef: { name: 'reviews' }, mtls: 'Permissive' })));
+    const refs = () => model.accessPolicyStatus('shop', 'p')?.conditions.find((c) => c.type === 'ResolvedRefs');
+    expect(refs()).toMatchObject({ status: 'False', reason: 'TargetNotFound' });
+    const change = model.apply([upsert(svc('reviews'))]);
+    expect(change.access).toEqual(new Set(['shop/reviews']));
+    expect(change.accessPolicyStatus).toEqual(new Set(['shop/p']));
+    expect(refs()).toMatchObject({ status: 'True' });
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Permissive');
+    expect(model.serviceAccess('shop/ratings').mtls).toBe('Strict');
+  });
+
+  it('reads AccessPolicy manifests: the CRD schema rejects a bad one with the object and field named', () => {
+    const errors = validateObject(accessPolicy('p', { mtls: 'Sometimes' as never }));
+    expect(errors.join('\n')).toMatch(/^AccessPolicy shop\/p: spec\.mtls/);
+    expect(validateObject(accessPolicy('p', { mtls: 'Strict' }))).toEqual([]);
   });
 });
