@@ -26,6 +26,7 @@ const RESOURCES: Record<string, { group: string; version: string; plural: string
   Ingress: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', namespaced: true },
   IngressClass: { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', namespaced: false },
   TrafficPolicy: { group: 'switchyard.dev', version: 'v1alpha1', plural: 'trafficpolicies', namespaced: true },
+  AccessPolicy: { group: 'switchyard.dev', version: 'v1alpha1', plural: 'accesspolicies', namespaced: true },
   GatewayClass: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', namespaced: false },
   Gateway: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespaced: true },
   HTTPRoute: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', namespaced: true },

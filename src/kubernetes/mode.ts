@@ -33,6 +33,8 @@ export interface KubernetesMode {
   source: KubernetesSource;
   leader: LeaderElector;
   statusWriter: PolicyStatusWriter | undefined;
+  /** AccessPolicy status (Accepted, ResolvedRefs); with writeStatus. */
+  accessStatusWriter: PolicyStatusWriter | undefined;
   ingressStatusWriter: IngressStatusWriter | undefined;
   /** Gateway API status (GatewayClasses, Gateways, routes of ours); with writeStatus. */
   gatewayStatusWriter: GatewayStatusWriter | undefined;
@@ -75,6 +77,17 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
         ...status,
       })
     : undefined;
+  const accessStatusWriter = writeStatus
+    ? new PolicyStatusWriter({
+        kind: 'AccessPolicy',
+        kubeConfig: source.config,
+        source,
+        pipeline: app.pipeline,
+        leader,
+        ready: app.ready,
+        ...status,
+      })
+    : undefined;
   const ingressStatusWriter =
     writeStatus && ingressStatus
       ? new IngressStatusWriter({
@@ -105,6 +118,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
   const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
   const injection = injectionSettings ? await startInjectionWebhook(injectionSettings, source.config, leader, lease.namespace) : undefined;
   statusWriter?.start();
+  accessStatusWriter?.start();
   ingressStatusWriter?.start();
   gatewayStatusWriter?.start();
   eventRecorder?.start();
@@ -115,6 +129,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
     source,
     leader,
     statusWriter,
+    accessStatusWriter,
     ingressStatusWriter,
     gatewayStatusWriter,
     eventRecorder,
@@ -125,6 +140,7 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
       stopped = true;
       await injection?.stop();
       await statusWriter?.stop();
+      await accessStatusWriter?.stop();
       await ingressStatusWriter?.stop();
       await gatewayStatusWriter?.stop();
       await eventRecorder?.stop();

@@ -1,7 +1,8 @@
-// TrafficPolicy status in the cluster: while this replica leads, each policy's status
-// subresource gets observedGeneration and the conditions Accepted and ResolvedRefs (from the
-// model) and Programmed (from the model, then from what proxies did with the resources: a NACK
-// of a resource that carries the policy turns it False with the proxies' message).
+// Policy status in the cluster (TrafficPolicy and AccessPolicy, one writer per kind): while this
+// replica leads, each policy's status subresource gets observedGeneration and the model's
+// conditions — Accepted and ResolvedRefs, and for TrafficPolicy Programmed (from the model, then
+// from what proxies did with the resources: a NACK of a resource that carries the policy turns it
+// False with the proxies' message).
 // A status is written only when it differs from what the cluster holds (lastTransitionTime
 // aside), and a condition keeps its lastTransitionTime while its status stays the same.
 import { EventEmitter } from 'node:events';
@@ -10,8 +11,15 @@ import { log } from '../log.js';
 import { KeyedReconciler } from './keyed-reconciler.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { TypeUrl } from '../envoy/protos.js';
-import { KubernetesSource, TRAFFIC_POLICY_GROUP, TRAFFIC_POLICY_PLURAL, TRAFFIC_POLICY_VERSION } from '../sources/kubernetes.js';
-import type { Condition, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
+import {
+  ACCESS_POLICY_PLURAL,
+  KubernetesSource,
+  TRAFFIC_POLICY_GROUP,
+  TRAFFIC_POLICY_PLURAL,
+  TRAFFIC_POLICY_VERSION,
+} from '../sources/kubernetes.js';
+import type { AccessPolicyObject, Condition, ObjectRef, TrafficPolicyObject, TrafficPolicySpec } from '../sources/types.js';
+import type { ModelChange } from '../model/index.js';
 import type { AckEvent, NackEvent, StreamClosedEvent } from '../xds/events.js';
 import type { XdsServer } from '../xds/server.js';
 import { degradationSource, policyDegradationMessages } from '../admin/client-degradations.js';
@@ -169,7 +177,40 @@ function kubeTime(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
+/** What differs between the policy kinds whose status the writer keeps. */
+interface PolicyKind {
+  kind: 'TrafficPolicy' | 'AccessPolicy';
+  plural: string;
+  /** The source's event for one object of the kind. */
+  sourceEvent: 'trafficPolicy' | 'accessPolicy';
+  refs(source: KubernetesSource): ObjectRef[];
+  current(source: KubernetesSource, namespace: string, name: string): TrafficPolicyObject | AccessPolicyObject | undefined;
+  /** The keys of the policies whose model conditions changed in a batch. */
+  changed(change: ModelChange): Set<string>;
+}
+
+const POLICY_KINDS: Record<PolicyKind['kind'], PolicyKind> = {
+  TrafficPolicy: {
+    kind: 'TrafficPolicy',
+    plural: TRAFFIC_POLICY_PLURAL,
+    sourceEvent: 'trafficPolicy',
+    refs: (source) => source.trafficPolicyRefs(),
+    current: (source, namespace, name) => source.trafficPolicy(namespace, name),
+    changed: (change) => change.policyStatus,
+  },
+  AccessPolicy: {
+    kind: 'AccessPolicy',
+    plural: ACCESS_POLICY_PLURAL,
+    sourceEvent: 'accessPolicy',
+    refs: (source) => source.accessPolicyRefs(),
+    current: (source, namespace, name) => source.accessPolicy(namespace, name),
+    changed: (change) => change.accessPolicyStatus,
+  },
+};
+
 interface PolicyStatusWriterOptions {
+  /** Whose status to write. Default TrafficPolicy. */
+  kind?: PolicyKind['kind'];
   kubeConfig: KubeConfig;
   source: KubernetesSource;
   pipeline: Pipeline;
@@ -200,13 +241,15 @@ export class PolicyStatusWriter {
    * watch brings the written version, the stale copy must not cause a second write. */
   private readonly lastWrite = new Map<string, { signature: string; staleResourceVersion: string | undefined }>();
   private readonly detachers: Array<() => void> = [];
+  private readonly kind: PolicyKind;
 
   constructor(private readonly options: PolicyStatusWriterOptions) {
     this.api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    const kind = (this.kind = POLICY_KINDS[options.kind ?? 'TrafficPolicy']);
     this.writer = new KeyedReconciler({
       batchMs: options.batchMs,
       retryMs: options.retryMs,
-      allKeys: () => options.source.trafficPolicyRefs().map((ref) => `${ref.namespace}/${ref.name}`),
+      allKeys: () => kind.refs(options.source).map((ref) => `${ref.namespace}/${ref.name}`),
       canWrite: () => this.isReady && options.leader.isLeader(),
       reconcileOne: (key) => {
         const slash = key.indexOf('/');
@@ -219,9 +262,9 @@ export class PolicyStatusWriter {
     if (this.started) return;
     this.started = true;
     const { pipeline, source, leader, nacks } = this.options;
-    const onFlushed = (report: { change: { policyStatus: Set<string> } }) => {
+    const onFlushed = (report: { change: ModelChange }) => {
       this.degraded = undefined;
-      for (const key of report.change.policyStatus) this.writer.mark(key);
+      for (const key of this.kind.changed(report.change)) this.writer.mark(key);
     };
     const onPolicy = (ref: { namespace: string; name: string }) => this.writer.mark(`${ref.namespace}/${ref.name}`);
     const onStarted = () => this.writer.markAll();
@@ -244,13 +287,13 @@ export class PolicyStatusWriter {
       () => this.options.server?.off('streamClosed', onProxies),
     );
     pipeline.on('flushed', onFlushed);
-    source.on('trafficPolicy', onPolicy);
+    source.on(this.kind.sourceEvent, onPolicy);
     leader.on('started', onStarted);
     leader.on('lost', onLost);
     nacks?.on('changed', onNacks);
     this.detachers.push(
       () => pipeline.off('flushed', onFlushed),
-      () => source.off('trafficPolicy', onPolicy),
+      () => source.off(this.kind.sourceEvent, onPolicy),
       () => leader.off('started', onStarted),
       () => leader.off('lost', onLost),
       () => nacks?.off('changed', onNacks),
@@ -284,6 +327,14 @@ export class PolicyStatusWriter {
   /** The status this replica would write for a policy now, or undefined when the model has none. */
   desiredStatus(namespace: string, name: string): TrafficPolicyStatus | undefined {
     const model = this.options.pipeline.model;
+    if (this.kind.kind === 'AccessPolicy') {
+      const status = model.accessPolicyStatus(namespace, name);
+      if (!status) return undefined;
+      return {
+        ...(status.observedGeneration !== undefined ? { observedGeneration: status.observedGeneration } : {}),
+        conditions: status.conditions.map((c) => ({ ...c })),
+      };
+    }
     const conditions = model.policyStatus(namespace, name);
     if (!conditions) return undefined;
     const generation = model.policyStatuses().find((s) => s.namespace === namespace && s.name === name)?.observedGeneration;
@@ -310,7 +361,7 @@ export class PolicyStatusWriter {
   /** Writes one policy's status if it changed. False when the write failed (retried later). */
   private async reconcileOne(namespace: string, name: string): Promise<boolean> {
     const key = `${namespace}/${name}`;
-    const current: TrafficPolicyObject | undefined = this.options.source.trafficPolicy(namespace, name);
+    const current = this.kind.current(this.options.source, namespace, name);
     const desired = this.desiredStatus(namespace, name);
     if (!current || !desired) return true;
     const signature = statusSignature(desired);
@@ -331,12 +382,12 @@ export class PolicyStatusWriter {
     if (this.writer.isStopped || !this.options.leader.isLeader()) return true;
     try {
       await this.api.patchNamespacedCustomObjectStatus(
-        { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: TRAFFIC_POLICY_PLURAL, namespace, name, body: { status } },
+        { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: this.kind.plural, namespace, name, body: { status } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
       this.writes++;
       this.lastWrite.set(key, { signature, staleResourceVersion: current.metadata.resourceVersion });
-      log.info('TrafficPolicy status written', {
+      log.info(`${this.kind.kind} status written`, {
         policy: key,
         conditions: Object.fromEntries(conditions.map((c) => [c.type, c.status === 'True' ? 'True' : `${c.status} (${c.reason})`])),
       });
@@ -345,7 +396,7 @@ export class PolicyStatusWriter {
       const code = (error as { code?: number }).code;
       // Deleted meanwhile: nothing to report on.
       if (code === 404) return true;
-      log.warn('TrafficPolicy status write failed; retrying', { policy: key, error: (error as Error).message.split('\n')[0] });
+      log.warn(`${this.kind.kind} status write failed; retrying`, { policy: key, error: (error as Error).message.split('\n')[0] });
       return false;
     }
   }

@@ -33,11 +33,13 @@ import {
   type Source,
   type SourceEvent,
   type TrafficPolicyObject,
+  type AccessPolicyObject,
 } from './types.js';
 
 export const TRAFFIC_POLICY_GROUP = 'switchyard.dev';
 export const TRAFFIC_POLICY_VERSION = 'v1alpha1';
 export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
+export const ACCESS_POLICY_PLURAL = 'accesspolicies';
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
@@ -165,6 +167,19 @@ function kindSpecs(config: KubeConfig): KindSpec[] {
       usesLabelSelector: true,
     },
     {
+      // Optional: a cluster without the AccessPolicy CRD is served with the mesh default (--mtls-mode).
+      kind: 'AccessPolicy',
+      path: namespaced(`/apis/${TRAFFIC_POLICY_GROUP}/${TRAFFIC_POLICY_VERSION}`, ACCESS_POLICY_PLURAL),
+      list: (namespace, page) => {
+        const resource = { group: TRAFFIC_POLICY_GROUP, version: TRAFFIC_POLICY_VERSION, plural: ACCESS_POLICY_PLURAL, ...page };
+        return namespace === undefined
+          ? (custom.listClusterCustomObject(resource) as Promise<ListPage>)
+          : (custom.listNamespacedCustomObject({ namespace, ...resource }) as Promise<ListPage>);
+      },
+      usesLabelSelector: true,
+      optional: true,
+    },
+    {
       // Only for their labels: a Gateway listener may select route namespaces by them.
       kind: 'Namespace',
       path: () => '/api/v1/namespaces',
@@ -211,7 +226,8 @@ function plainObject(kind: ResourceKind, object: unknown): Record<string, any> {
  * the leader writes, and translating it again would change nothing). */
 function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject {
   if (kind === 'Pod') return normalizeObject(slimPod(plain));
-  const ownStatus = kind === 'TrafficPolicy' || kind === 'Ingress' || (GATEWAY_API_KINDS as readonly string[]).includes(kind);
+  const ownStatus =
+    kind === 'TrafficPolicy' || kind === 'AccessPolicy' || kind === 'Ingress' || (GATEWAY_API_KINDS as readonly string[]).includes(kind);
   if (!ownStatus || plain.status === undefined) return normalizeObject(plain as KubeObject);
   const { status: _status, ...rest } = plain;
   return normalizeObject(rest as KubeObject);
@@ -322,6 +338,8 @@ interface KubernetesSourceEvents {
   gatewayApi: [ObjectRef];
   /** A TrafficPolicy was added, changed (spec or status) or deleted in the cluster. */
   trafficPolicy: [ObjectRef];
+  /** An AccessPolicy was added, changed (spec or status) or deleted in the cluster. */
+  accessPolicy: [ObjectRef];
   /** An Ingress was added, changed (spec or status) or deleted in the cluster. */
   ingress: [ObjectRef];
   /** The connection to the API server went down (false) or came back (true). */
@@ -522,6 +540,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   private readonly emitted = new Map<string, { ref: ObjectRef; fingerprint: string }>();
   /** The latest TrafficPolicies as stored in the cluster, status included (for the status writer). */
   private readonly trafficPolicies = new Map<string, TrafficPolicyObject>();
+  private readonly accessPolicies = new Map<string, AccessPolicyObject>();
   /** The status and resourceVersion of every Ingress as stored in the cluster (for the Ingress status writer). */
   private readonly ingressStates = new Map<string, IngressState>();
   /** Gateway API objects as stored in the cluster, by `<kind>/<namespace>/<name>` (for the Gateway API status writer). */
@@ -602,6 +621,15 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     return [...this.trafficPolicies.values()].map((p) => objectRef(p));
   }
 
+  /** The AccessPolicy as last seen in the cluster, status included. */
+  accessPolicy(namespace: string, name: string): AccessPolicyObject | undefined {
+    return this.accessPolicies.get(`${namespace}/${name}`);
+  }
+
+  accessPolicyRefs(): ObjectRef[] {
+    return [...this.accessPolicies.values()].map((p) => objectRef(p));
+  }
+
   /** The Ingress's status and resourceVersion as last seen in the cluster. */
   ingressState(namespace: string, name: string): IngressState | undefined {
     return this.ingressStates.get(`${namespace}/${name}`);
@@ -659,6 +687,10 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       this.trafficPolicies.set(`${event.ref.namespace}/${event.ref.name}`, normalizeObject(plain as TrafficPolicyObject));
       this.emit('trafficPolicy', event.ref);
     }
+    if (kind === 'AccessPolicy') {
+      this.accessPolicies.set(`${event.ref.namespace}/${event.ref.name}`, normalizeObject(plain as AccessPolicyObject));
+      this.emit('accessPolicy', event.ref);
+    }
     if (kind === 'Ingress') {
       this.ingressStates.set(`${event.ref.namespace}/${event.ref.name}`, {
         status: plain.status,
@@ -691,6 +723,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
       this.trafficPolicies.delete(`${ref.namespace}/${ref.name}`);
       this.emit('trafficPolicy', ref);
     }
+    if (kind === 'AccessPolicy' && this.accessPolicies.delete(`${ref.namespace}/${ref.name}`)) this.emit('accessPolicy', ref);
     if (kind === 'Ingress' && this.ingressStates.delete(`${ref.namespace}/${ref.name}`)) this.emit('ingress', ref);
     if (this.gatewayApiStates.delete(`${kind}/${ref.namespace}/${ref.name}`)) this.emit('gatewayApi', ref);
     const key = refKey(ref);

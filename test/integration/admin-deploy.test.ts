@@ -71,6 +71,7 @@ describe('deploy/', () => {
     expect(kustomization.kind).toBe('Kustomization');
     expect(kustomization.namespace).toBe(NAMESPACE);
     expect(kustomization.resources).toContain('crds/trafficpolicies.switchyard.dev.yaml');
+    expect(kustomization.resources).toContain('crds/accesspolicies.switchyard.dev.yaml');
     const files = [...kustomization.resources, ...kustomization.configMapGenerator.flatMap((g: Doc) => g.files)];
     for (const file of files) expect([file, existsSync(path.join(DEPLOY, file))]).toEqual([file, true]);
     // Everything in deploy/ except the optional Prometheus operator object is installed.
@@ -149,6 +150,8 @@ describe('deploy/', () => {
       'networking.k8s.io/ingressclasses': read,
       'switchyard.dev/trafficpolicies': read,
       'switchyard.dev/trafficpolicies/status': ['patch'],
+      'switchyard.dev/accesspolicies': read,
+      'switchyard.dev/accesspolicies/status': ['patch'],
       'networking.k8s.io/ingresses/status': ['patch'],
       ...Object.fromEntries(
         ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((r) => [`gateway.networking.k8s.io/${r}`, read]),
@@ -166,6 +169,7 @@ describe('deploy/', () => {
       ['core/secrets get', 'src/kubernetes/event-recorder.ts', 'readNamespacedSecret('],
       ['custom kinds get', 'src/kubernetes/event-recorder.ts', 'getNamespacedCustomObject('],
       ['trafficpolicies/status patch', 'src/kubernetes/policy-status.ts', 'patchNamespacedCustomObjectStatus('],
+      ['accesspolicies/status patch', 'src/kubernetes/policy-status.ts', 'ACCESS_POLICY_PLURAL'],
       ['ingresses/status patch', 'src/kubernetes/ingress-status.ts', 'patchNamespacedIngressStatus('],
       ['gateways, httproutes, grpcroutes /status patch', 'src/kubernetes/gateway-status.ts', 'patchNamespacedCustomObjectStatus('],
       ['gatewayclasses/status patch', 'src/kubernetes/gateway-status.ts', 'patchClusterCustomObjectStatus('],

@@ -44,6 +44,14 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
     namespaced: true,
     statusSubresource: true,
   },
+  {
+    group: 'switchyard.dev',
+    version: 'v1alpha1',
+    plural: 'accesspolicies',
+    kind: 'AccessPolicy',
+    namespaced: true,
+    statusSubresource: true,
+  },
   // Gateway API (standard channel), with the status subresource the upstream CRDs declare.
   {
     group: 'gateway.networking.k8s.io',
