@@ -27,6 +27,7 @@ import {
   type IngressBackendRef,
   type MeshModel,
   type ModelChange,
+  type MtlsMode,
 } from '../model/index.js';
 import { nearestWord } from '../sources/spelling.js';
 import { severityOf, type ProblemCode } from './codes.js';
@@ -45,6 +46,8 @@ interface AnalysisInput {
 export interface AnalysisSettings {
   /** Ingresses of this class are ours (default `switchyard`). */
   ingressClass?: string;
+  /** The mesh-wide mTLS mode (default Permissive). */
+  mtlsMode?: MtlsMode;
 }
 
 /** Every problem, sorted by file, line, code and object. */

@@ -25,7 +25,7 @@ interface FolderAnalysis {
 /** Reads a folder once and analyses it: what `validate` and `render` report. */
 export async function analyzeManifestDir(dir: string, options: AnalysisSettings = {}): Promise<FolderAnalysis> {
   const { events, problems: sourceProblems } = await loadManifestDir(dir);
-  const model = new MeshModel();
+  const model = new MeshModel({ defaultMtls: options.mtlsMode });
   model.apply(events);
   const records = new SourceRecords();
   records.apply(events);

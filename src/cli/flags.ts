@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import YAML from 'yaml';
 import type { OutboundTraffic, TranslateOptions } from '../translate/index.js';
+import type { MtlsMode } from '../model/index.js';
 
 export type FlagType = 'string' | 'int' | 'boolean' | 'list';
 
@@ -293,6 +294,9 @@ export function translateSettings(values: FlagValues): Partial<TranslateOptions>
     outboundPort: values.outboundPort as number,
     inboundPort: values.inboundPort as number,
     outboundTraffic: values.outboundTraffic as OutboundTraffic,
+    mtlsMode: values.mtlsMode as MtlsMode,
+    // serve's --trust-domain (the identity rule's) is the mesh's; empty: the default.
+    trustDomain: typeof values.trustDomain === 'string' && values.trustDomain !== '' ? values.trustDomain : undefined,
     legacyLbPolicy: values.legacyLbPolicy as boolean,
     maglevMinEndpoints: values.maglevMinEndpoints as number,
     ingressClass: values.ingressClass as string,

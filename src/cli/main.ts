@@ -60,6 +60,13 @@ const TRANSLATE_FLAGS: FlagSpec[] = [
     help: 'captured connections to no Service: on to where they were going (allow-any), or closed (registry-only)',
   },
   {
+    name: 'mtls-mode',
+    type: 'string',
+    default: 'Permissive',
+    choices: ['Strict', 'Permissive', 'Disable'],
+    help: 'mutual TLS between workloads for Services no AccessPolicy sets a mode for: Strict (TLS only), Permissive (TLS and plain text), Disable',
+  },
+  {
     name: 'legacy-lb-policy',
     type: 'boolean',
     default: false,
@@ -117,6 +124,7 @@ const RENDER_FLAGS: FlagSpec[] = [
     type: 'string',
     help: "with --role sidecar: <namespace>/<name> of a Pod in the manifests; adds its workload's inbound side and group",
   },
+  { name: 'trust-domain', type: 'string', default: '', help: 'the SPIFFE trust domain of workload identities (default cluster.local)' },
   {
     name: 'client',
     type: 'string',

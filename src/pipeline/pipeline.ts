@@ -198,7 +198,7 @@ interface PipelineOptions {
 }
 
 export class Pipeline extends EventEmitter<PipelineEvents> {
-  readonly model = new MeshModel();
+  readonly model: MeshModel;
   /**
    * Every current configuration problem — the analysis after every flush, plus the parts that
    * fail to translate — with `problemsChanged(added, removed)` / `onProblems` for listeners.
@@ -252,6 +252,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     super();
     this.cache = options.cache;
     this.options = translateOptions(options.translate);
+    this.model = new MeshModel({ defaultMtls: this.options.mtlsMode });
     this.retrySettings = options.retry ?? DEFAULT_RETRY;
     this.debouncer = new Debouncer(options.debounce ?? DEFAULT_DEBOUNCE, (waitedMs) => this.flush(waitedMs, true));
     for (const name of options.gateways ?? []) this.gatewayStates.set(name, emptyGatewayState());

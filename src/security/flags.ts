@@ -15,7 +15,12 @@ export const SECURITY_FLAGS: FlagSpec[] = [
     choices: ['auto', 'none', 'spiffe', 'dns'],
     help: 'how a client certificate must match the node it claims; auto: spiffe with --client-ca, none without; none with --client-ca is an explicit opt-out',
   },
-  { name: 'trust-domain', type: 'string', default: '', help: 'with --identity-rule spiffe: the only SPIFFE trust domain accepted' },
+  {
+    name: 'trust-domain',
+    type: 'string',
+    default: '',
+    help: "the mesh's SPIFFE trust domain (default cluster.local): workload identities in mutual TLS and AccessPolicy rules, and with --identity-rule spiffe the only one accepted",
+  },
   {
     name: 'gateway-secret-access',
     type: 'list',

@@ -1,6 +1,6 @@
 // Settings of the translator. Every field has a default; callers override what they need.
 import { baselineShape, type ServedShape } from '../clients/index.js';
-import { DEFAULT_INGRESS_CLASS } from '../model/index.js';
+import { DEFAULT_INGRESS_CLASS, type MtlsMode } from '../model/index.js';
 
 export type ProxyRole = 'sidecar' | 'proxyless';
 
@@ -22,6 +22,10 @@ export interface TranslateOptions {
    */
   outboundTraffic: OutboundTraffic;
   clusterDomain: string;
+  /** The SPIFFE trust domain of workload identities (spiffe://<trustDomain>/ns/<namespace>/sa/<account>). */
+  trustDomain: string;
+  /** The mesh-wide mTLS mode of a Service no AccessPolicy sets one for. */
+  mtlsMode: MtlsMode;
   /** Ingresses with this `ingressClassName` are ours (as are those of an IngressClass naming our controller). */
   ingressClass: string;
   /** Gateway listeners: `gateway/<name>/<port>` bound on `gatewayAddress`. */
@@ -50,6 +54,8 @@ export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.free
   inboundPort: 15006,
   outboundTraffic: 'allow-any',
   clusterDomain: 'cluster.local',
+  trustDomain: 'cluster.local',
+  mtlsMode: 'Permissive',
   ingressClass: DEFAULT_INGRESS_CLASS,
   gatewayAddress: '0.0.0.0',
   gatewayHttpPort: 8080,

@@ -3,6 +3,11 @@
 // up; DryRun rules only shadow).
 import { checkAccessPolicy, MeshModel, serviceAccess, type AccessPolicyEntry, type ServiceInfo } from '../../src/model/index.js';
 import { validateObject } from '../../src/sources/manifests.js';
+import { main } from '../../src/cli/main.js';
+import { translateSettings } from '../../src/cli/flags.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { ResourceCache } from '../../src/cache/cache.js';
+import { translateOptions } from '../../src/translate/index.js';
 import { accessPolicy, remove, service, upsert, upserts } from '../support/builders.js';
 import type { AccessPolicySpec } from '../../src/sources/types.js';
 import { validateAccessPolicySchema } from '../../src/sources/crd-schema.js';
@@ -285,5 +290,27 @@ describe('AccessPolicies in the model', () => {
     const errors = validateObject(accessPolicy('p', { mtls: 'Sometimes' as never }));
     expect(errors.join('\n')).toMatch(/^AccessPolicy shop\/p: spec\.mtls/);
     expect(validateObject(accessPolicy('p', { mtls: 'Strict' }))).toEqual([]);
+  });
+});
+
+describe('the mesh default mode and trust domain from the command line', () => {
+  it('--mtls-mode sets the mode of Services without a policy; --trust-domain the translator trust domain, cluster.local when empty', () => {
+    const settings = translateOptions(translateSettings({ mtlsMode: 'Strict', trustDomain: '' }));
+    expect(settings).toMatchObject({ mtlsMode: 'Strict', trustDomain: 'cluster.local' });
+    expect(translateOptions(translateSettings({ trustDomain: 'example.org' }))).toMatchObject({
+      mtlsMode: 'Permissive',
+      trustDomain: 'example.org',
+    });
+    const pipeline = new Pipeline({ cache: new ResourceCache(), translate: translateSettings({ mtlsMode: 'Disable' }) });
+    pipeline.model.apply([upsert(service('reviews'))]);
+    expect(pipeline.model.serviceAccess('shop/reviews').mtls).toBe('Disable');
+  });
+
+  it('main refuses a mode it does not know, naming the choices', async () => {
+    const out: string[] = [];
+    const sink = { write: (text: string) => out.push(text) };
+    const code = await main(['render', '--mtls-mode', 'Sometimes'], { stdout: sink, stderr: sink }, {});
+    expect(code).toBe(2);
+    expect(out.join('')).toMatch(/mtls-mode.*Strict, Permissive, Disable|Strict.*Permissive.*Disable/);
   });
 });
