@@ -51,8 +51,12 @@ function referencesOf(resource: XdsResource): Array<{ kind: ReferenceKind; name:
     // HttpConnectionManager.rds.
     const rds = object.rds as { routeConfigName?: string } | undefined;
     if (rds?.routeConfigName) found.push({ kind: 'routeConfiguration', name: rds.routeConfigName });
-    // An SDS secret config: { name, sdsConfig }.
-    if (typeof object.name === 'string' && object.sdsConfig !== undefined) found.push({ kind: 'secret', name: object.name });
+    // An SDS secret config: { name, sdsConfig }. One read from a file in the pod (a path config
+    // source: the workload certificate, the trust bundle) is not ours to serve.
+    const sdsConfig = object.sdsConfig as { pathConfigSource?: unknown } | undefined;
+    if (typeof object.name === 'string' && sdsConfig !== undefined && sdsConfig.pathConfigSource === undefined) {
+      found.push({ kind: 'secret', name: object.name });
+    }
     for (const [key, value] of Object.entries(object)) {
       if (key !== 'weightedClusters' && key !== 'rds') walk(value);
     }

@@ -19,6 +19,34 @@ describe('consistency check', () => {
     expect(danglingReferences(consistent)).toEqual([]);
   });
 
+  it('does not ask for secrets Envoy reads from files in the pod (file-based SDS), only for those served over ADS', () => {
+    const inbound = {
+      typeUrl: TypeUrl.Listener,
+      name: 'inbound',
+      value: {
+        name: 'inbound',
+        filterChains: [
+          {
+            transportSocket: {
+              name: 'envoy.transport_sockets.tls',
+              typedConfig: {
+                commonTlsContext: {
+                  tlsCertificateSdsSecretConfigs: [
+                    { name: 'workload-certificate', sdsConfig: { pathConfigSource: { path: '/etc/envoy/workload-certificate.yaml' } } },
+                    { name: 'shop/tls', sdsConfig: { ads: {} } },
+                  ],
+                },
+              },
+            },
+          },
+        ],
+      },
+    };
+    expect(danglingReferences(group({ listeners: [inbound] })).map(describeDangling)).toEqual([
+      'Listener inbound names secret "shop/tls", which the group does not have',
+    ]);
+  });
+
   it('names each missing route configuration, cluster, assignment and secret with what names it', () => {
     const https = {
       typeUrl: TypeUrl.Listener,
