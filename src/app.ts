@@ -75,7 +75,11 @@ export async function startSwitchyard(options: SwitchyardOptions): Promise<Switc
   // A sidecar's workload group is chosen when its stream opens; when a pod appears or changes
   // shape, the streams it concerns end and their proxies reconnect into the right group.
   pipeline.on('flushed', ({ change }) => {
-    if (change.all || (change.workloads.size === 0 && change.services.size === 0 && change.namespaces.size === 0)) return;
+    if (
+      change.all ||
+      (change.workloads.size === 0 && change.services.size === 0 && change.namespaces.size === 0 && change.access.size === 0)
+    )
+      return;
     server.regroup((group, baseGroup, node) => pipeline.isStaleGroup(group, baseGroup, nodeWorkload(node), change));
   });
   // A folder's own problems (YAML syntax, unknown kinds) join the analysis, and are re-analysed when they change.

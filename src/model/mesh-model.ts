@@ -258,7 +258,7 @@ export class MeshModel {
 
   /** A pod's workload shape: what its inbound configuration depends on. */
   workloadShape(workload: WorkloadInfo): WorkloadShape {
-    return workloadShape(workload, this.selectingServices(workload));
+    return workloadShape(workload, this.selectingServices(workload), (key) => this.serviceAccess(key));
   }
 
   // ---- Egress scopes (model/scope.ts) ---------------------------------------------------------

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { PodObject } from '../sources/types.js';
 import { compare, objectKey } from './keys.js';
 import type { PortProtocol, ServiceInfo } from './types.js';
+import type { ServiceAccess } from './access-policy.js';
 
 export interface WorkloadInfo {
   key: string;
@@ -51,6 +52,8 @@ export interface InboundPort {
   protocol: PortProtocol;
   /** The Service ports that lead here, `<namespace>/<service>:<port>`, sorted. */
   services: string[];
+  /** Mutual TLS and who may call (AccessPolicy): those of the first Service by key leading here. */
+  access?: ServiceAccess;
 }
 
 /** What a workload's inbound configuration depends on; equal shapes, equal configuration. */
@@ -68,21 +71,34 @@ export interface WorkloadShape {
  * (one port has one protocol). A named targetPort the pod does not declare leads nowhere: as in
  * Kubernetes, that Service port has no endpoint on this pod.
  */
-export function workloadShape(workload: WorkloadInfo, selecting: readonly ServiceInfo[]): WorkloadShape {
+export function workloadShape(
+  workload: WorkloadInfo,
+  selecting: readonly ServiceInfo[],
+  accessOf?: (serviceKey: string) => ServiceAccess,
+): WorkloadShape {
   const byPort = new Map<number, InboundPort>();
   for (const service of selecting) {
     for (const servicePort of service.ports) {
       const target = servicePort.targetPort ?? servicePort.port;
       const port = typeof target === 'number' ? target : workload.containerPorts.find((p) => p.name === target)?.port;
       if (port === undefined) continue;
-      const entry = byPort.get(port) ?? { port, protocol: servicePort.protocol, services: [] };
+      const entry: InboundPort = byPort.get(port) ?? {
+        port,
+        protocol: servicePort.protocol,
+        services: [],
+        ...(accessOf ? { access: accessOf(service.key) } : {}),
+      };
       entry.services.push(`${service.key}:${servicePort.port}`);
       byPort.set(port, entry);
     }
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   for (const entry of ports) entry.services.sort(compare);
-  const canonical = JSON.stringify([workload.namespace, ports.map((p) => [p.port, p.protocol, p.services])]);
+  // The access (mode and rules) is part of the shape: a policy change moves the pods to a new group.
+  const canonical = JSON.stringify([
+    workload.namespace,
+    ports.map((p) => [p.port, p.protocol, p.services, ...(p.access ? [{ ...p.access, serviceKey: undefined }] : [])]),
+  ]);
   const id = createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
   return { namespace: workload.namespace, ports, id };
 }

@@ -422,7 +422,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       (withoutPod && change.workloads.size > 0);
     // Services select pods of their own namespace only.
     const namespace = this.workloadGroups.get(group)?.shape.namespace;
-    const servicesChanged = change.services.size > 0 && (withoutPod || [...change.services].some((key) => key.startsWith(`${namespace}/`)));
+    // An AccessPolicy outcome is part of the shape too.
+    const touched = [...change.services, ...change.access];
+    const servicesChanged = touched.length > 0 && (withoutPod || touched.some((key) => key.startsWith(`${namespace}/`)));
     const ownNamespace = ref.namespace ?? namespace ?? byIP?.slice(0, byIP.indexOf('/'));
     const scopeChanged = ownNamespace !== undefined && change.namespaces.has(ownNamespace);
     if (!podChanged && !servicesChanged && !scopeChanged) return false;
@@ -676,7 +678,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         ? this.model.services().map((s) => objectKey(s.namespace, s.name))
         : [...new Set([...change.services, ...change.endpoints])];
       // Proxyless: pods carry the gRFC A36 server listeners (by pod IP and port).
-      const shared = change.all || change.services.size > 0 || (mesh.role === 'sidecar' ? headlessEndpoints : change.workloads.size > 0);
+      const shared =
+        change.all ||
+        change.services.size > 0 ||
+        (mesh.role === 'sidecar' ? headlessEndpoints : change.workloads.size > 0 || change.access.size > 0);
       const groupUnits = this.meshGroupUnits(group, mesh, services, shared, memo);
       this.mirrorToWorkloads(groupUnits, group);
       units.push(...groupUnits);

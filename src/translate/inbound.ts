@@ -4,12 +4,20 @@
 // through an HTTP connection manager (where mutual TLS, authorization and rate limits go), TCP
 // ports through a TCP proxy. Connections to any other port pass through untouched. Built from
 // the shape alone: every pod of one shape gets the same bytes.
-import { protoDuration, type InboundPort, type WorkloadInfo, type WorkloadShape } from '../model/index.js';
+//
+// Each port's AccessPolicy outcome (part of the shape) decides its chains: Strict a TLS chain
+// requiring a client certificate from the trust domain (plain text on that port is closed, never
+// passed through), Permissive a TLS chain and a plain one (the TLS inspector tells them apart),
+// Disable one plain chain; allow rules become the RBAC filter before the router (HTTP) or before
+// the TCP proxy (TCP).
+import { protoDuration, type InboundPort, type ServiceAccess, type WorkloadInfo, type WorkloadShape } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { http2Upstream } from './clusters.js';
 import { httpConnectionManager, tcpProxy } from './listeners.js';
 import { BLACKHOLE_CLUSTER, INBOUND_LISTENER, inboundName, PASSTHROUGH_CLUSTER, serverListenerName } from './names.js';
 import type { TranslateOptions } from './options.js';
+import { inboundTls, TLS_INSPECTOR_FILTER } from './mesh-tls.js';
+import { httpRbacFilter, networkRbacFilter } from './rbac.js';
 
 const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
 
@@ -57,13 +65,51 @@ function inboundRouteConfig(port: InboundPort): XdsResource {
   };
 }
 
+/** A port's access: the one its shape carries, else the mesh default with no rules. */
+function accessOf(port: InboundPort, options: TranslateOptions): ServiceAccess {
+  return port.access ?? { serviceKey: '', mtls: options.mtlsMode };
+}
+
+/** The filters of one inbound port's chain: RBAC (when the port's policies have rules), then the HCM or TCP proxy. */
+function inboundFilters(port: InboundPort, access: ServiceAccess, options: TranslateOptions): Record<string, unknown>[] {
+  const name = inboundName(port.port);
+  const statPrefix = `inbound_${port.port}`;
+  if (isHttp(port)) {
+    const hcm = httpConnectionManager(statPrefix, name);
+    const rbac = httpRbacFilter(access, options.trustDomain);
+    if (rbac) hcm.httpFilters = [rbac, ...(hcm.httpFilters as unknown[])];
+    return [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm }];
+  }
+  const rbac = networkRbacFilter(access, options.trustDomain, statPrefix);
+  return [...(rbac ? [rbac] : []), tcpProxy(statPrefix, name)];
+}
+
 export function buildInbound(shape: WorkloadShape, options: TranslateOptions): InboundResources {
-  const chains: Record<string, unknown>[] = shape.ports.map((port) => {
+  let inspectTls = false;
+  const chains: Record<string, unknown>[] = shape.ports.flatMap((port) => {
     const name = inboundName(port.port);
-    const filter = isHttp(port)
-      ? { name: 'envoy.filters.network.http_connection_manager', typedConfig: httpConnectionManager(`inbound_${port.port}`, name) }
-      : tcpProxy(`inbound_${port.port}`, name);
-    return { name, filterChainMatch: { destinationPort: { value: port.port } }, filters: [filter] };
+    const access = accessOf(port, options);
+    const tls = inboundTls(access.mtls, options.trustDomain, isHttp(port));
+    if (tls.listenerFilters.length > 0) inspectTls = true;
+    const filters = inboundFilters(port, access, options);
+    const variants = tls.chains.map((variant) => ({
+      name: variant.transportProtocol ? `${name}|${variant.transportProtocol}` : name,
+      filterChainMatch: {
+        destinationPort: { value: port.port },
+        ...(variant.transportProtocol ? { transportProtocol: variant.transportProtocol } : {}),
+      },
+      filters,
+      ...(variant.transportSocket ? { transportSocket: variant.transportSocket } : {}),
+    }));
+    // Strict: plain text on the port must not fall through to the passthrough chain.
+    if (access.mtls === 'Strict') {
+      variants.push({
+        name: `${name}|plaintext-refused`,
+        filterChainMatch: { destinationPort: { value: port.port }, transportProtocol: 'raw_buffer' },
+        filters: [tcpProxy(`inbound_${port.port}_plaintext_refused`, BLACKHOLE_CLUSTER)],
+      });
+    }
+    return variants;
   });
   // A connection made to the listener itself (not captured) would loop: closed.
   if (!shape.ports.some((p) => p.port === options.inboundPort)) {
@@ -80,7 +126,10 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
       name: INBOUND_LISTENER,
       address: { socketAddress: { address: '0.0.0.0', portValue: options.inboundPort } },
       trafficDirection: 'INBOUND',
-      listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': ORIGINAL_DST_TYPE } }],
+      listenerFilters: [
+        { name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': ORIGINAL_DST_TYPE } },
+        ...(inspectTls ? [TLS_INSPECTOR_FILTER] : []),
+      ],
       filterChains: chains,
       defaultFilterChain: { name: PASSTHROUGH_CLUSTER, filters: [tcpProxy('inbound_passthrough', PASSTHROUGH_CLUSTER)] },
     },
@@ -104,12 +153,14 @@ const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3
  * the call). The route configuration is inline: one fewer round trip before the server serves.
  * A server listening on 0.0.0.0 asks for a name no pod owns, and gets none.
  */
-export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShape): XdsResource[] {
+export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShape, options: TranslateOptions): XdsResource[] {
   if (workload.ip === undefined) return [];
   const ip = workload.ip;
   return shape.ports.filter(isHttp).map((port) => {
     const name = serverListenerName(ip, port.port);
     const routeName = inboundName(port.port);
+    // gRFC A41: the port's allow rules, before the router (gRPC enforces `rules`, ignores shadow rules).
+    const rbac = httpRbacFilter(accessOf(port, options), options.trustDomain);
     const hcm = {
       '@type': HCM_TYPE,
       statPrefix: `inbound_${port.port}`,
@@ -117,7 +168,7 @@ export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShap
         name: routeName,
         virtualHosts: [{ name: routeName, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, nonForwardingAction: {} }] }],
       },
-      httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
+      httpFilters: [...(rbac ? [rbac] : []), { name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
     };
     return {
       typeUrl: TypeUrl.Listener,

@@ -98,7 +98,7 @@ function translateListeners(model: MeshModel, role: ProxyRole, overrides: Partia
   if (role === 'sidecar') return [buildOutboundListener(model, options)];
   return sortByName([
     ...model.services().flatMap((service) => buildProxylessListeners(service, options)),
-    ...translateServerListeners(model),
+    ...translateServerListeners(model, options),
   ]);
 }
 
@@ -128,8 +128,9 @@ export function translateInbound(shape: WorkloadShape, overrides: Partial<Transl
 }
 
 /** The gRFC A36 Listeners of every pod with an IP: what xDS-enabled gRPC servers ask for, sorted by name. */
-export function translateServerListeners(model: MeshModel): XdsResource[] {
-  return sortByName(model.workloadList().flatMap((workload) => buildServerListeners(workload, model.workloadShape(workload))));
+export function translateServerListeners(model: MeshModel, overrides: Partial<TranslateOptions> = {}): XdsResource[] {
+  const options = translateOptions(overrides);
+  return sortByName(model.workloadList().flatMap((workload) => buildServerListeners(workload, model.workloadShape(workload), options)));
 }
 
 /** The sidecar route configuration names a Service's HTTP ports are in (its ports' numbers). */

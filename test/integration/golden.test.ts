@@ -97,9 +97,9 @@ async function renderCase(name: string): Promise<RenderedCase> {
   if (!settings.manifests && !existsSync(path.join(dir, INPUT)))
     throw new Error(`test/golden/${name}: has neither ${INPUT} nor "manifests" in ${SETTINGS}`);
   const { events, problems } = await loadCase(dir, settings);
-  const model = new MeshModel();
-  model.apply(events);
   const translate = translateOptions(settings.translate);
+  const model = new MeshModel({ defaultMtls: translate.mtlsMode });
+  model.apply(events);
   const outputs: Output[] = [];
   const groups: RenderedCase['groups'] = [];
 
@@ -148,9 +148,15 @@ async function renderCase(name: string): Promise<RenderedCase> {
   // Gateway API statuses only where the case has Gateway API objects, so other cases stay as they were.
   const gatewayApi = model.gatewayApiStatus();
   const hasGatewayApi = events.some((e) => ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'].includes(e.ref.kind));
+  // AccessPolicy statuses likewise only where the case has AccessPolicies.
+  const accessPolicies = model.accessPolicyStatuses();
   outputs.push({
     file: 'status.json',
-    text: text({ trafficPolicies: statuses, ...(hasGatewayApi ? { gatewayApi: gatewayApiStatusView(gatewayApi) } : {}) }),
+    text: text({
+      trafficPolicies: statuses,
+      ...(accessPolicies.length > 0 ? { accessPolicies } : {}),
+      ...(hasGatewayApi ? { gatewayApi: gatewayApiStatusView(gatewayApi) } : {}),
+    }),
   });
   // The one analysis's problems, as validate and serve report them (src/analysis/, docs/problems.md).
   const records = new SourceRecords();
