@@ -83,6 +83,12 @@ interface SliceEntry {
 
 export { objectKey, compare };
 
+/** A Service whose pods all terminate mutual TLS, and their service accounts (sorted). */
+export interface MeshDestinationInfo {
+  namespace: string;
+  serviceAccounts: string[];
+}
+
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceEntry>();
@@ -126,6 +132,8 @@ export class MeshModel {
   /** Namespaces with a `switchyard.dev/egress` annotation: its scope, or why it was refused. */
   private readonly namespaceEgress = new Map<string, { scope: EgressScope } | { error: string; value: string }>();
   private readonly accessPolicies: AccessPolicyStore;
+  /** Services reached over mutual TLS, and their pods' identities (meshDestination). */
+  private readonly destinations = new Map<string, MeshDestinationInfo>();
 
   /** `defaultMtls`: the mesh-wide mTLS mode of a Service no AccessPolicy sets one for (--mtls-mode). */
   constructor(options: { defaultMtls?: MtlsMode } = {}) {
@@ -160,6 +168,7 @@ export class MeshModel {
       for (const key of access.services) change.access.add(key);
       for (const key of access.statuses) change.accessPolicyStatus.add(key);
     }
+    this.updateMeshDestinations(change, changedServices);
     for (const key of changedServices) change.services.add(key);
     // Services that route to a changed Service (split / route backends) re-translate their routes.
     for (const [serviceKey, policy] of this.effective) {
@@ -312,6 +321,53 @@ export class MeshModel {
   }
 
   // ---- AccessPolicies ---------------------------------------------------------------------------
+
+  /**
+   * Who a client reaches through a Service over mutual TLS: the service accounts of the pods it
+   * selects, when every one of them runs a sidecar with the workload certificate and the Service's
+   * mode is not Disable; undefined otherwise (the cluster stays plain: a pod without a sidecar
+   * could not answer TLS).
+   */
+  meshDestination(serviceKey: string): MeshDestinationInfo | undefined {
+    return this.destinations.get(serviceKey);
+  }
+
+  /**
+   * Recomputes the mesh destination of the Services a batch can have changed it for (their own
+   * events, access changes, pods of their namespace) and reports those whose destination changed
+   * as changed Services (their clusters are re-translated). Pods scaling with the same service
+   * account change nothing.
+   */
+  private updateMeshDestinations(change: ModelChange, changedServices: Set<string>): void {
+    const candidates = new Set<string>([...changedServices, ...change.access]);
+    const podNamespaces = new Set([...change.workloads].map((key) => key.slice(0, key.indexOf('/'))));
+    if (change.all) for (const key of this.serviceInfos.keys()) candidates.add(key);
+    else if (podNamespaces.size > 0) {
+      for (const service of this.serviceInfos.values()) if (podNamespaces.has(service.namespace)) candidates.add(service.key);
+    }
+    if (candidates.size === 0) return;
+    const podsByNamespace = new Map<string, WorkloadInfo[]>();
+    for (const workload of this.workloads.values()) {
+      let list = podsByNamespace.get(workload.namespace);
+      if (!list) podsByNamespace.set(workload.namespace, (list = []));
+      list.push(workload);
+    }
+    for (const key of candidates) {
+      const service = this.serviceInfos.get(key);
+      let next: MeshDestinationInfo | undefined;
+      if (service && this.serviceAccess(key).mtls !== 'Disable') {
+        const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
+        if (pods.length > 0 && pods.every((pod) => pod.meshTls)) {
+          next = { namespace: service.namespace, serviceAccounts: [...new Set(pods.map((pod) => pod.serviceAccount))].sort(compare) };
+        }
+      }
+      const before = this.destinations.get(key);
+      if (JSON.stringify(before) === JSON.stringify(next)) continue;
+      if (next) this.destinations.set(key, next);
+      else this.destinations.delete(key);
+      changedServices.add(key);
+    }
+  }
 
   /** How a Service's workloads are served: mTLS mode and allow rules (the mesh default without a policy). */
   serviceAccess(serviceKey: string): ServiceAccess {

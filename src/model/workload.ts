@@ -21,7 +21,12 @@ export interface WorkloadInfo {
   serviceAccount: string;
   /** TCP container ports, by name where named. */
   containerPorts: ReadonlyArray<{ name: string; port: number }>;
+  /** Its sidecar terminates mutual TLS: the injection webhook gave it the workload certificate (MESH_TLS_ANNOTATION). */
+  meshTls: boolean;
 }
+
+/** The annotation the injection webhook sets on a pod whose sidecar reads the workload certificate (injection/sidecar.ts SDS_ANNOTATIONS). */
+export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
 
 export function workloadInfo(namespace: string, name: string, object: PodObject): WorkloadInfo {
   const ip = object.status?.podIP;
@@ -32,6 +37,7 @@ export function workloadInfo(namespace: string, name: string, object: PodObject)
     labels: { ...(object.metadata.labels ?? {}) },
     ...(ip !== undefined && isIP(ip) !== 0 ? { ip } : {}),
     serviceAccount: object.spec?.serviceAccountName || 'default',
+    meshTls: object.metadata.annotations?.[MESH_TLS_ANNOTATION] !== undefined,
     containerPorts: (object.spec?.containers ?? []).flatMap((c) =>
       (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => ({ name: p.name ?? '', port: p.containerPort })),
     ),

@@ -40,6 +40,8 @@ export const TRAFFIC_POLICY_GROUP = 'switchyard.dev';
 export const TRAFFIC_POLICY_VERSION = 'v1alpha1';
 export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
 export const ACCESS_POLICY_PLURAL = 'accesspolicies';
+/** Set by the injection webhook on a pod whose sidecar has the workload certificate (src/injection/sidecar.ts SDS_ANNOTATIONS). */
+export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
@@ -252,6 +254,10 @@ function slimPod(plain: Record<string, any>): KubeObject {
       ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(metadata.labels !== undefined ? { labels: metadata.labels } : {}),
+      // Only the mark of an injected sidecar with a workload certificate (mutual TLS to it works).
+      ...(metadata.annotations?.[MESH_TLS_ANNOTATION] !== undefined
+        ? { annotations: { [MESH_TLS_ANNOTATION]: metadata.annotations[MESH_TLS_ANNOTATION] } }
+        : {}),
     },
     spec: {
       ...(spec.serviceAccountName !== undefined ? { serviceAccountName: spec.serviceAccountName } : {}),

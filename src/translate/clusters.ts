@@ -1,6 +1,7 @@
 // One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
 // TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
+import { upstreamMeshTransportSocket } from './mesh-tls.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
@@ -31,6 +32,9 @@ export function portsForRole(service: ServiceInfo, role: ProxyRole): ServicePort
 
 export function buildServiceClusters(model: MeshModel, service: ServiceInfo, role: ProxyRole, options: TranslateOptions): XdsResource[] {
   const policy = model.servicePolicy(service.key);
+  // Envoy (sidecars, gateways) reaches a Service whose pods all terminate mutual TLS over it, with
+  // its own workload certificate, checking the pods' identities. Proxyless clients: not yet.
+  const destination = role === 'sidecar' ? model.meshDestination(service.key) : undefined;
   return portsForRole(service, role).map((port) => {
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
@@ -42,6 +46,15 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
       ...clusterLbFields(choice, policy, role, options),
       ...(port.protocol === 'grpc' || port.protocol === 'http2' ? http2Upstream() : {}),
       ...policyClusterFields(policy, port, role),
+      ...(destination
+        ? {
+            transportSocket: upstreamMeshTransportSocket(
+              options.trustDomain,
+              destination,
+              port.protocol === 'grpc' || port.protocol === 'http2',
+            ),
+          }
+        : {}),
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });

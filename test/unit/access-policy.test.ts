@@ -3,6 +3,10 @@
 // up; DryRun rules only shadow).
 import { checkAccessPolicy, MeshModel, serviceAccess, type AccessPolicyEntry, type ServiceInfo } from '../../src/model/index.js';
 import { validateObject } from '../../src/sources/manifests.js';
+import { MESH_TLS_ANNOTATION as SOURCE_MESH_TLS_ANNOTATION } from '../../src/sources/kubernetes.js';
+import { MESH_TLS_ANNOTATION } from '../../src/model/workload.js';
+import { SDS_ANNOTATIONS } from '../../src/injection/sidecar.js';
+import type { PodObject } from '../../src/sources/types.js';
 import { main } from '../../src/cli/main.js';
 import { translateSettings } from '../../src/cli/flags.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
@@ -312,5 +316,51 @@ describe('the mesh default mode and trust domain from the command line', () => {
     const code = await main(['render', '--mtls-mode', 'Sometimes'], { stdout: sink, stderr: sink }, {});
     expect(code).toBe(2);
     expect(out.join('')).toMatch(/mtls-mode.*Strict, Permissive, Disable|Strict.*Permissive.*Disable/);
+  });
+});
+
+describe('mesh destinations: which Services are reached over mutual TLS', () => {
+  const pod = (name: string, serviceAccount: string, sidecar: boolean) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'shop',
+        labels: { app: 'reviews' },
+        ...(sidecar ? { annotations: { [SDS_ANNOTATIONS.workloadCertificate]: '{}' } } : {}),
+      },
+      spec: { serviceAccountName: serviceAccount, containers: [{ name: 'app' }] },
+      status: { podIP: `10.5.0.${name.length}` },
+    }) as PodObject;
+  const reviews = service('reviews', [{ name: 'http', port: 80 }], { selector: { app: 'reviews' } });
+
+  it('the annotation the model looks for is the one the injection webhook writes', () => {
+    expect(MESH_TLS_ANNOTATION).toBe(SDS_ANNOTATIONS.workloadCertificate);
+    expect(SOURCE_MESH_TLS_ANNOTATION).toBe(SDS_ANNOTATIONS.workloadCertificate);
+  });
+
+  it('only when every pod runs a sidecar and the mode is not Disable; a change re-translates only when the destination changes', () => {
+    const model = new MeshModel();
+    model.apply(upserts(reviews, pod('a', 'reviews', false)));
+    expect(model.meshDestination('shop/reviews')).toBeUndefined();
+
+    const injected = model.apply([upsert(pod('a', 'reviews', true))]);
+    expect(model.meshDestination('shop/reviews')).toEqual({ namespace: 'shop', serviceAccounts: ['reviews'] });
+    expect(injected.services.has('shop/reviews')).toBe(true);
+
+    // Scaling with the same identity changes nothing the clusters carry.
+    const scaled = model.apply([upsert(pod('bb', 'reviews', true))]);
+    expect(scaled.services.size).toBe(0);
+
+    // A pod without a sidecar (mid-rollout): plain again, so it can still be reached.
+    model.apply([upsert(pod('ccc', 'reviews', false))]);
+    expect(model.meshDestination('shop/reviews')).toBeUndefined();
+    model.apply([remove('Pod', 'ccc')]);
+    expect(model.meshDestination('shop/reviews')).toEqual({ namespace: 'shop', serviceAccounts: ['reviews'] });
+
+    const disabled = model.apply([upsert(accessPolicy('off', { targetRef: { name: 'reviews' }, mtls: 'Disable' }))]);
+    expect(disabled.services.has('shop/reviews')).toBe(true);
+    expect(model.meshDestination('shop/reviews')).toBeUndefined();
   });
 });
