@@ -1,6 +1,7 @@
 // The Kubernetes source end to end: the real client-node informers against the test API server
 // (real HTTP list/watch), Switchyard's pipeline and xDS server, and an ADS test client that
 // decodes what a proxy receives.
+import { MESH_TLS_ANNOTATION } from '../../src/sources/kubernetes.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -175,6 +176,7 @@ describe('Kubernetes source', () => {
       ip: '10.1.0.7',
       serviceAccount: 'reviews',
       containerPorts: [{ name: 'http', port: 9080 }],
+      meshTls: false,
     });
     expect(model.selectingServices(model.workload(NS, 'reviews-1')!).map((s) => s.key)).toEqual([`${NS}/reviews`]);
     api.apply({ ...pod, metadata: { ...pod.metadata, labels: { app: 'other' } }, status: { ...pod.status, podIP: '10.1.0.8' } });
@@ -182,6 +184,9 @@ describe('Kubernetes source', () => {
     expect(model.workloadByIP('10.1.0.8')?.name).toBe('reviews-1');
     expect(model.workloadByIP('10.1.0.7')).toBeUndefined();
     expect(model.selectingServices(model.workload(NS, 'reviews-1')!)).toEqual([]);
+    // The injection webhook's mark of a sidecar with the workload certificate is the one annotation kept.
+    api.apply({ ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, [MESH_TLS_ANNOTATION]: '{}' } } });
+    await eventually('the sidecar mark', () => (model.workload(NS, 'reviews-1')?.meshTls ? true : undefined));
   });
 
   it('reads only the given namespaces and the objects the label selector picks', async () => {
