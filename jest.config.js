@@ -1,5 +1,9 @@
 // Tests are TypeScript ES modules; ts-jest compiles them without type-checking
 // (`npm run typecheck` does that), which keeps the suite fast on two cores.
+// grpc-js-xds 1.14 reads the RBAC filter (gRFC A41) only when this is set as it loads, as a user
+// running AccessPolicy with grpc-node servers sets it (README, Security). Workers inherit it.
+process.env.GRPC_XDS_EXPERIMENTAL_RBAC = 'true';
+
 export default {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
