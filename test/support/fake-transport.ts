@@ -94,6 +94,9 @@ function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** What a test may set on the stream's context: the caps and guards the server would pass. */
+export type FakeStreamOptions = Pick<StreamContext, 'maxSubscriptions' | 'guard' | 'fixedTypeUrl' | 'controlPlaneId' | 'refineGroup'>;
+
 abstract class FakeStream<Request, Response> {
   readonly cache = new ResourceCache();
   readonly transport = new FakeTransport();
@@ -105,8 +108,9 @@ abstract class FakeStream<Request, Response> {
   private nonce = 0;
   private identified = false;
 
-  constructor() {
+  constructor(options: FakeStreamOptions = {}) {
     this.context = {
+      ...options,
       cache: this.cache,
       fullSets: new SharedFullSets(this.cache),
       subscriptions: this.subscriptions,
@@ -160,8 +164,8 @@ export class FakeSotwStream extends FakeStream<SotwRequestFields, DecodedSotwRes
   protected readonly stream: SotwStream;
   protected readonly requestType = 'envoy.service.discovery.v3.DiscoveryRequest';
 
-  constructor() {
-    super();
+  constructor(options: FakeStreamOptions = {}) {
+    super(options);
     this.stream = new SotwStream(1, this.context, this.transport);
     this.cache.onChange((changes) => this.stream.onCacheChange(changes));
   }
@@ -199,8 +203,8 @@ export class FakeDeltaStream extends FakeStream<DeltaRequestFields, DecodedDelta
   protected readonly stream: DeltaStream;
   protected readonly requestType = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
 
-  constructor() {
-    super();
+  constructor(options: FakeStreamOptions = {}) {
+    super(options);
     this.stream = new DeltaStream(1, this.context, this.transport);
     this.cache.onChange((changes) => this.stream.onCacheChange(changes));
   }
