@@ -95,7 +95,9 @@ function settle(): Promise<void> {
 }
 
 /** What a test may set on the stream's context: the caps and guards the server would pass. */
-export type FakeStreamOptions = Pick<StreamContext, 'maxSubscriptions' | 'guard' | 'fixedTypeUrl' | 'controlPlaneId' | 'refineGroup'>;
+export type FakeStreamOptions = Partial<
+  Pick<StreamContext, 'maxSubscriptions' | 'guard' | 'fixedTypeUrl' | 'controlPlaneId' | 'refineGroup' | 'ready' | 'budget'>
+>;
 
 abstract class FakeStream<Request, Response> {
   readonly cache = new ResourceCache();
@@ -110,7 +112,6 @@ abstract class FakeStream<Request, Response> {
 
   constructor(options: FakeStreamOptions = {}) {
     this.context = {
-      ...options,
       cache: this.cache,
       fullSets: new SharedFullSets(this.cache),
       subscriptions: this.subscriptions,
@@ -118,10 +119,12 @@ abstract class FakeStream<Request, Response> {
       ready: Promise.resolve(),
       budget: new SendBudget(0),
       nextNonce: () => `n${++this.nonce}`,
+      ...options,
     };
   }
 
-  protected abstract readonly stream: SotwStream | DeltaStream;
+  /** The stream itself, for what the server calls on it (snapshot, accessChanged, regroup, end, close). */
+  abstract readonly stream: SotwStream | DeltaStream;
   protected abstract readonly requestType: string;
   protected abstract encodeFields(fields: Request): Record<string, unknown>;
   protected abstract decode(raw: Buffer): Response;
@@ -131,12 +134,22 @@ abstract class FakeStream<Request, Response> {
     this.cache.apply(changes);
   }
 
-  /** Sends a request (the first carries the node) and lets the stream handle it. */
-  async request(fields: Request): Promise<void> {
+  /** Sends a request (the first carries `node`, unless it is null) and lets the stream handle it. */
+  async request(fields: Request, node: Record<string, unknown> | null = testNode({ id: 'node-1' })): Promise<void> {
     const message = this.encodeFields(fields);
-    if (!this.identified) message.node = testNode({ id: 'node-1' });
+    if (!this.identified && node !== null) message.node = node;
     this.identified = true;
-    this.stream.receive(Buffer.from(encodeMessage(this.requestType, message)));
+    await this.receive(Buffer.from(encodeMessage(this.requestType, message)));
+  }
+
+  /** Lets what the stream queued (requests waiting for the gate or the budget) run. */
+  settle(): Promise<void> {
+    return settle();
+  }
+
+  /** Hands the stream raw bytes as they came off the wire. */
+  async receive(bytes: Buffer): Promise<void> {
+    this.stream.receive(bytes);
     await settle();
   }
 
@@ -161,7 +174,7 @@ abstract class FakeStream<Request, Response> {
 }
 
 export class FakeSotwStream extends FakeStream<SotwRequestFields, DecodedSotwResponse> {
-  protected readonly stream: SotwStream;
+  readonly stream: SotwStream;
   protected readonly requestType = 'envoy.service.discovery.v3.DiscoveryRequest';
 
   constructor(options: FakeStreamOptions = {}) {
@@ -200,7 +213,7 @@ export class FakeSotwStream extends FakeStream<SotwRequestFields, DecodedSotwRes
 }
 
 export class FakeDeltaStream extends FakeStream<DeltaRequestFields, DecodedDeltaResponse> {
-  protected readonly stream: DeltaStream;
+  readonly stream: DeltaStream;
   protected readonly requestType = 'envoy.service.discovery.v3.DeltaDiscoveryRequest';
 
   constructor(options: FakeStreamOptions = {}) {
