@@ -280,6 +280,15 @@ describe('ACK and NACK bookkeeping', () => {
     ]);
   });
 
+  it('SotW: a first request carrying a nonce from an earlier stream is no ACK', async () => {
+    const fake = new FakeSotwStream();
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a')] }]);
+    await fake.request({ typeUrl: TypeUrl.Cluster, resourceNames: ['a'], versionInfo: 'v-before', responseNonce: 'n-before' });
+    expect(fake.response().names).toEqual(['a']);
+    expect(fake.observer.acks).toEqual([]);
+    expect(fake.stream.snapshot().types[0].versionAcked).toBe('');
+  });
+
   it('SotW: an ACK carries the version of the response it answers', async () => {
     const fake = new FakeSotwStream();
     fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a')] }]);
