@@ -103,7 +103,31 @@ describe('delta: leaving the wildcard', () => {
     await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['*'] });
     expect(fake.responses()).toEqual([]);
     withClusters(fake, ['a', 'b', 'c', 'd'], 2);
-    expect(fake.response().names).toEqual(['a']);
+    const changed = fake.response();
+    expect(changed.names).toEqual(['a']);
+    await fake.ack(changed);
+    // It still holds the named one: its removal is told.
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, removals: ['a', 'b'] }]);
+    expect(fake.response()).toMatchObject({ names: [], removedResources: ['a'] });
+  });
+
+  it('leaving the wildcard, the client still holds what it names: its removal is told', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*', 'a'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['*'] });
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, removals: ['a', 'b'] }]);
+    expect(fake.response()).toMatchObject({ names: [], removedResources: ['a'] });
+  });
+
+  it('a wildcard client that stops naming a resource still holds it through the wildcard: its removal is told', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*', 'a'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['a'] });
+    expect(fake.responses()).toEqual([]);
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, removals: ['a'] }]);
+    expect(fake.response()).toMatchObject({ names: [], removedResources: ['a'] });
   });
 
   it('a resource dropped with the wildcard is sent again in full when named later', async () => {
@@ -116,6 +140,63 @@ describe('delta: leaving the wildcard', () => {
     const again = fake.response();
     expect(again.names).toEqual(['b']);
     expect(again.resources[0].version).toBe(versionOf(fake, TypeUrl.Cluster, 'b'));
+  });
+});
+
+describe('delta: coming back to what was left', () => {
+  it('returning to the wildcard after leaving it sends every resource again', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['*'] });
+    expect(fake.responses()).toEqual([]);
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'] });
+    expect(sorted(fake.response().names)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a resource unsubscribed by name is sent again when the client takes the wildcard', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a', 'b'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['a'] });
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'] });
+    expect(sorted(fake.response().names)).toEqual(['a', 'c']);
+  });
+
+  it('the removal of a resource the client unsubscribed from, or left with the wildcard, is not sent', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*', 'c'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['*', 'c'] });
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, removals: ['a', 'c'] }]);
+    expect(fake.responses()).toEqual([]);
+  });
+
+  it('a wildcard client naming a resource it holds is sent it: an explicit subscription is always answered', async () => {
+    const fake = withClusters(new FakeDeltaStream());
+    await fake.request({ typeUrl: TypeUrl.Cluster });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['b'] });
+    expect(fake.response().names).toEqual(['b']);
+  });
+});
+
+describe('delta: a change that touches other types than the stream watches', () => {
+  it('sends what the stream watches and keeps it open', async () => {
+    const fake = withEndpoints(withClusters(new FakeDeltaStream()), ['a']);
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
+    await fake.ack(fake.response());
+    await fake.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: ['a'] });
+    await fake.ack(fake.response());
+    // Listeners: never asked for; endpoints: asked for, not in this change.
+    fake.apply([
+      { group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a', 4)] },
+      { group: SIDECAR_GROUP, typeUrl: TypeUrl.Listener, upserts: [listener('l1', 'r1')] },
+    ]);
+    expect(fake.responses().map((r) => [r.typeUrl, r.names])).toEqual([[TypeUrl.Cluster, ['a']]]);
+    withEndpoints(fake, ['a'], '10.0.0.7');
+    expect(fake.response().names).toEqual(['a']);
+    expect(fake.transport.ended).toBeUndefined();
   });
 });
 
