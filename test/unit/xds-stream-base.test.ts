@@ -87,7 +87,8 @@ describe('a stream that was accepted', () => {
     expect(fake.transport.ended?.code).toBe(GrpcStatus.OK);
     expect(fake.stream.isClosed).toBe(true);
     expect(fake.stream.close('connection reset')).toMatchObject({ nodeId: 'node-1', reason: 'shutdown' });
-    // Reported once.
+    // Reported once; a second end changes nothing.
+    fake.stream.end('client');
     expect(fake.stream.close('again')).toBeUndefined();
   });
 
@@ -95,6 +96,14 @@ describe('a stream that was accepted', () => {
     const fake = delta();
     await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
     expect(fake.stream.close('client went away')).toMatchObject({ reason: 'client went away' });
+  });
+
+  it('ended twice, reports the first reason', async () => {
+    const fake = delta();
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
+    fake.stream.end('shutdown');
+    fake.stream.end('client');
+    expect(fake.stream.close('connection reset')).toMatchObject({ reason: 'shutdown' });
   });
 
   it('sends nothing more once ended, neither answers nor pushes', async () => {
@@ -117,6 +126,7 @@ describe('a stream that was accepted', () => {
     await fake.ack(first);
     fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a', 3)] }]);
     expect(fake.responses()).toEqual([]);
+    expect(fake.transport.ended).toBeUndefined();
   });
 
   it('regroup ends the stream with OK only when the server says its group is stale', async () => {
@@ -214,6 +224,16 @@ describe('a client that stopped reading', () => {
     fake.transport.drain();
     expect(fake.responses().map((r) => r.names)).toEqual([['a']]);
     expect(fake.stream.snapshot().heldTypes).toEqual([]);
+  });
+
+  it('a client that reads gets each push at once: nothing is held or coalesced', async () => {
+    const fake = delta();
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
+    await fake.ack(fake.response());
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a', 2)] }]);
+    fake.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('a', 3)] }]);
+    expect(fake.responses()).toHaveLength(2);
+    expect(fake.stream.snapshot()).toMatchObject({ heldTypes: [], coalescedChanges: 0 });
   });
 
   it('a drain with nothing held sends nothing', async () => {
