@@ -6,7 +6,6 @@
 // without an `envoy` binary on PATH the test is skipped, and its name says why.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -16,7 +15,7 @@ import { fromProto3Json } from '../../src/envoy/proto-json.js';
 import { startBackends, type BackendSet } from './support/backends.js';
 import { checkSplit } from './support/binomial.js';
 import { eventually, startHarness, type Harness } from './support/harness.js';
-import { endpointSlice, grpcService, trafficPolicy } from './support/manifests.js';
+import { endpointSlice, freePort, grpcService, trafficPolicy } from './support/manifests.js';
 import { WhoClient } from './support/proxyless-client.js';
 
 const SIDECAR_BOOTSTRAP = join(process.cwd(), 'envoy', 'sidecar.yaml');
@@ -40,17 +39,6 @@ const skipReason = !envoyBinary ? 'no envoy binary on PATH' : !existsSync(SIDECA
 const envoyTest = skipReason ? test.skip : test;
 // Say it in the run's output too: Jest lists skipped tests' names only with --verbose.
 if (skipReason) process.stderr.write(`envoy-sidecar: the Envoy test is skipped: ${skipReason}\n`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 type Bootstrap = {
   node: { id: string };

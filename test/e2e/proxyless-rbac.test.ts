@@ -5,41 +5,20 @@
 // GRPC_XDS_EXPERIMENTAL_RBAC=true, set before it loads (jest.config.js sets it for the suite);
 // without it, it NACKs such a Listener.
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { XdsServer, XdsServerCredentials } from '@grpc/grpc-js-xds';
 import { WHO_METHOD, WHOAMI_SERVICE } from '../../demo/loopback.js';
 import { eventually, startHarness, type Harness } from './support/harness.js';
-import { grpcService } from './support/manifests.js';
+import { freePort, whoWorkload } from './support/manifests.js';
 import { proxylessBootstrap, WhoClient } from './support/proxyless-client.js';
 
 const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
 const NODE = 'e2e-xds-rbac-server';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** The Service `who` (gRPC, targetPort `port`) selecting pod who-1 at 127.0.0.1, and an AccessPolicy admitting these method paths. */
+/** The `who` workload and an AccessPolicy admitting these method paths. */
 function manifests(port: number, admitted: string[]): object[] {
-  const who = grpcService('shop', 'who', 9080);
-  who.spec = { ...who.spec, clusterIP: '10.96.7.1', ports: [{ ...who.spec.ports![0], targetPort: port }] };
   return [
-    who,
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'who-1', namespace: 'shop', labels: { app: 'who' } },
-      spec: { containers: [{ name: 'who', ports: [{ name: 'grpc', containerPort: port }] }] },
-      status: { podIP: '127.0.0.1' },
-    },
+    ...whoWorkload(port),
     {
       apiVersion: 'switchyard.dev/v1alpha1',
       kind: 'AccessPolicy',

@@ -7,7 +7,6 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,39 +14,12 @@ import { XdsServer, XdsServerCredentials } from '@grpc/grpc-js-xds';
 import { WHOAMI_SERVICE } from '../../demo/loopback.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { eventually, startHarness, type Harness } from './support/harness.js';
-import { grpcService } from './support/manifests.js';
+import { freePort, whoWorkload } from './support/manifests.js';
 import { proxylessBootstrap, WhoClient } from './support/proxyless-client.js';
 
 const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
 const NODE = 'e2e-xds-server';
 const SERVER_TEMPLATE = 'grpc/server?xds.resource.listening_address=%s';
-
-/** The Service `who` (gRPC, targetPort `port`) selecting the pod who-1 at 127.0.0.1. */
-function whoManifests(port: number): object[] {
-  const who = grpcService('shop', 'who', 9080);
-  who.spec = { ...who.spec, clusterIP: '10.96.7.1', ports: [{ ...who.spec.ports![0], targetPort: port }] };
-  return [
-    who,
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'who-1', namespace: 'shop', labels: { app: 'who' } },
-      spec: { containers: [{ name: 'who', ports: [{ name: 'grpc', containerPort: port }] }] },
-      status: { podIP: '127.0.0.1' },
-    },
-  ];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function xdsServer(xdsPort: number): XdsServer {
   const bootstrap = {
@@ -88,7 +60,7 @@ describe('grpc-js-xds XdsServer', () => {
   test('accepts the Listener for its pod IP and port and serves a call through it; a port no Service leads to gets none', async () => {
     const port = await freePort();
     const unserved = await freePort();
-    harness = await startHarness((manifests) => manifests.write('who', whoManifests(port)));
+    harness = await startHarness((manifests) => manifests.write('who', whoWorkload(port)));
     const server = xdsServer(harness.switchyard.xdsPort);
     servers.push(server);
     expect(await serving(server, `127.0.0.1:${port}`, 15_000)).toBe(port);
@@ -156,7 +128,7 @@ describe('C-core xDS-enabled server (python3-grpcio)', () => {
   test('accepts the Listener for its pod IP and port and serves a call through it; a port no Service leads to is refused', async () => {
     const port = await freePort();
     const unserved = await freePort();
-    harness = await startHarness((manifests) => manifests.write('who', whoManifests(port)));
+    harness = await startHarness((manifests) => manifests.write('who', whoWorkload(port)));
     const server = ccoreServer(harness.switchyard.xdsPort, 'e2e-ccore-server', `127.0.0.1:${port}`);
     stops.push(() => server.stop());
     await server.started;

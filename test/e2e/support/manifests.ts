@@ -1,12 +1,41 @@
 // Kubernetes manifests for the e2e tests, written as YAML files into the folder Switchyard
 // watches. Files are written whole and renamed into place, so the watcher never reads half a file.
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { EndpointSliceObject, ServiceObject, TrafficPolicyObject, TrafficPolicySpec } from '../../../src/sources/types.js';
 
 const PORT_NAME = 'grpc';
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers the test starts itself). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The Service `who` (gRPC 9080, targetPort `port`) selecting the pod who-1 at 127.0.0.1: an xDS-enabled server's workload. */
+export function whoWorkload(port: number): object[] {
+  const who = grpcService('shop', 'who', 9080);
+  who.spec = { ...who.spec, clusterIP: '10.96.7.1', ports: [{ ...who.spec.ports![0], targetPort: port }] };
+  return [
+    who,
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'who-1', namespace: 'shop', labels: { app: 'who' } },
+      spec: { containers: [{ name: 'who', ports: [{ name: 'grpc', containerPort: port }] }] },
+      status: { podIP: '127.0.0.1' },
+    },
+  ];
+}
 
 /** A Service with one gRPC port. */
 export function grpcService(namespace: string, name: string, port: number): ServiceObject {
