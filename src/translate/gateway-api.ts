@@ -16,19 +16,15 @@ import {
   type MeshModel,
 } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { baselineShape } from '../clients/index.js';
 import { buildServiceClusters } from './clusters.js';
 import { buildServiceEndpoints } from './endpoints.js';
 import { clusterName, gatewayListenerName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
-import { gatewayConnectionManager } from './gateway-hcm.js';
+import { gatewayConnectionManager, GATEWAY_SHAPE } from './gateway-hcm.js';
 import { perFilterConfig, routeRateLimit, usesRateLimit } from './rate-limit.js';
-
-const GATEWAY_SHAPE = baselineShape('sidecar');
-const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
-const TLS_INSPECTOR_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+import { DOWNSTREAM_TLS_TYPE, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
 export interface GatewayApiResources {
   clusters: XdsResource[];
@@ -348,9 +344,7 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
         name,
         address: { socketAddress: { address: options.gatewayAddress, portValue: port } },
         trafficDirection: 'INBOUND',
-        ...(https
-          ? { listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TLS_INSPECTOR_TYPE } }] }
-          : {}),
+        ...(https ? { listenerFilters: [TLS_INSPECTOR_FILTER] } : {}),
         filterChains,
       },
     });

@@ -1,8 +1,10 @@
 // The HTTP connection manager of every gateway listener (Ingress and Gateway API gateways).
 import { localRateLimitHttpFilter } from './rate-limit.js';
+import { baselineShape } from '../clients/index.js';
+import { HCM_TYPE, ROUTER_FILTER } from './envoy-filters.js';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+/** Gateways are Envoys: they get the sidecar's full-featured shape. */
+export const GATEWAY_SHAPE = baselineShape('sidecar');
 
 /** Routes over RDS; the local rate limit filter only when a route of the configuration carries a limit. */
 export function gatewayConnectionManager(statPrefix: string, routeConfigName: string, rateLimited = false): Record<string, unknown> {
@@ -14,9 +16,6 @@ export function gatewayConnectionManager(statPrefix: string, routeConfigName: st
     stripAnyHostPort: true,
     // The edge: the peer's address is the client, not a hop to trust.
     useRemoteAddress: { value: true },
-    httpFilters: [
-      ...(rateLimited ? [localRateLimitHttpFilter()] : []),
-      { name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } },
-    ],
+    httpFilters: [...(rateLimited ? [localRateLimitHttpFilter()] : []), ROUTER_FILTER],
   };
 }

@@ -22,16 +22,10 @@ import { gatewayListenerName, tlsSecretName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
 import { buildTlsSecret } from './secrets.js';
-import { baselineShape } from '../clients/index.js';
 import { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
-import { gatewayConnectionManager } from './gateway-hcm.js';
+import { gatewayConnectionManager, GATEWAY_SHAPE } from './gateway-hcm.js';
 import { routeRateLimit, usesRateLimit } from './rate-limit.js';
-
-/** Gateways are Envoys: they get the sidecar's full-featured shape. */
-const GATEWAY_SHAPE = baselineShape('sidecar');
-
-const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
-const TLS_INSPECTOR = 'envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+import { DOWNSTREAM_TLS_TYPE, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
 interface GatewayResources {
   clusters: XdsResource[];
@@ -358,9 +352,7 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
         name: httpsName,
         address: { socketAddress: { address: options.gatewayAddress, portValue: options.gatewayHttpsPort } },
         trafficDirection: 'INBOUND',
-        listenerFilters: [
-          { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': `type.googleapis.com/${TLS_INSPECTOR}` } },
-        ],
+        listenerFilters: [TLS_INSPECTOR_FILTER],
         filterChains,
       },
     });

@@ -16,10 +16,9 @@ import { http2Upstream } from './clusters.js';
 import { httpConnectionManager, tcpProxy } from './listeners.js';
 import { BLACKHOLE_CLUSTER, INBOUND_LISTENER, inboundName, PASSTHROUGH_CLUSTER, serverListenerName } from './names.js';
 import type { TranslateOptions } from './options.js';
-import { inboundTls, TLS_INSPECTOR_FILTER } from './mesh-tls.js';
+import { inboundTls } from './mesh-tls.js';
 import { httpRbacFilter, networkRbacFilter } from './rbac.js';
-
-const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
+import { HCM_TYPE, ORIGINAL_DST_FILTER, ROUTER_FILTER, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
 export interface InboundResources {
   listeners: XdsResource[];
@@ -126,10 +125,7 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
       name: INBOUND_LISTENER,
       address: { socketAddress: { address: '0.0.0.0', portValue: options.inboundPort } },
       trafficDirection: 'INBOUND',
-      listenerFilters: [
-        { name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': ORIGINAL_DST_TYPE } },
-        ...(inspectTls ? [TLS_INSPECTOR_FILTER] : []),
-      ],
+      listenerFilters: [ORIGINAL_DST_FILTER, ...(inspectTls ? [TLS_INSPECTOR_FILTER] : [])],
       filterChains: chains,
       defaultFilterChain: { name: PASSTHROUGH_CLUSTER, filters: [tcpProxy('inbound_passthrough', PASSTHROUGH_CLUSTER)] },
     },
@@ -140,9 +136,6 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
     routes: shape.ports.filter(isHttp).map(inboundRouteConfig),
   };
 }
-
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 
 /**
  * The Listeners an xDS-enabled gRPC server (gRFC A36) of this pod asks for: one per HTTP port of
@@ -168,7 +161,7 @@ export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShap
         name: routeName,
         virtualHosts: [{ name: routeName, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, nonForwardingAction: {} }] }],
       },
-      httpFilters: [...(rbac ? [rbac] : []), { name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
+      httpFilters: [...(rbac ? [rbac] : []), ROUTER_FILTER],
     };
     return {
       typeUrl: TypeUrl.Listener,

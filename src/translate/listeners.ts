@@ -13,11 +13,9 @@ import {
   proxylessRouteName,
 } from './names.js';
 import type { TranslateOptions } from './options.js';
+import { HCM_TYPE, ORIGINAL_DST_FILTER, ROUTER_FILTER } from './envoy-filters.js';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
-const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
 
 /** An HTTP connection manager that takes its routes from RDS over ADS; the router filter is last (Envoy and gRPC require it). */
 export function httpConnectionManager(statPrefix: string, routeConfigName: string): Record<string, unknown> {
@@ -25,7 +23,7 @@ export function httpConnectionManager(statPrefix: string, routeConfigName: strin
     '@type': HCM_TYPE,
     statPrefix,
     rds: { configSource: { ads: {}, resourceApiVersion: 'V3' }, routeConfigName },
-    httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': ROUTER_TYPE } }],
+    httpFilters: [ROUTER_FILTER],
   };
 }
 
@@ -127,7 +125,7 @@ export function buildOutboundListener(model: MeshModel, options: TranslateOption
       name: OUTBOUND_LISTENER,
       address: socketAddress('0.0.0.0', options.outboundPort),
       trafficDirection: 'OUTBOUND',
-      listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': ORIGINAL_DST_TYPE } }],
+      listenerFilters: [ORIGINAL_DST_FILTER],
       filterChains: chains.map((c) => c.chain),
       defaultFilterChain: { name: fallback, filters: [tcpProxy(`outbound_${fallback}`, fallback)] },
     },

@@ -4,6 +4,7 @@
 // the pod's files (file-based SDS, the same two files and secret names as envoy/sidecar.yaml), so
 // Switchyard never sees a workload key and a renewed certificate needs no push.
 import type { MtlsMode } from '../model/index.js';
+import { DOWNSTREAM_TLS_TYPE, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
 /** The SDS secret names of envoy/workload-certificate.yaml and envoy/trust-bundle.yaml. */
 export const WORKLOAD_CERTIFICATE_SECRET = 'workload-certificate';
@@ -16,12 +17,7 @@ export const WORKLOAD_SDS_FILES = {
 } as const;
 
 const TLS_SOCKET = 'envoy.transport_sockets.tls';
-const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-export const TLS_INSPECTOR_FILTER = {
-  name: 'envoy.filters.listener.tls_inspector',
-  typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' },
-};
 
 /** A workload's SPIFFE ID. */
 export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
