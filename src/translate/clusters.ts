@@ -65,7 +65,16 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
  * application dialled, in the protocol it spoke) and `blackhole` (no endpoints: closed).
  */
 export function buildSidecarBaseClusters(options: TranslateOptions): XdsResource[] {
-  const connectTimeout = protoDuration(options.connectTimeoutMs);
+  // The same objects for every group and flush: the cache encodes a value object once.
+  let built = baseClustersByTimeout.get(options.connectTimeoutMs);
+  if (!built) baseClustersByTimeout.set(options.connectTimeoutMs, (built = baseClusters(options.connectTimeoutMs)));
+  return [...built];
+}
+
+const baseClustersByTimeout = new Map<number, XdsResource[]>();
+
+function baseClusters(connectTimeoutMs: number): XdsResource[] {
+  const connectTimeout = protoDuration(connectTimeoutMs);
   return [
     {
       typeUrl: TypeUrl.Cluster,
