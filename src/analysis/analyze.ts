@@ -24,6 +24,7 @@ import {
   serviceAddresses,
   SERVICE_NAME_LABEL,
   EGRESS_ANNOTATION,
+  describeScope,
   type IngressBackendRef,
   type MeshModel,
   type ModelChange,
@@ -64,6 +65,8 @@ export function analyze(input: AnalysisInput): Problem[] {
 export class Analysis {
   private modelWide: Problem[] = [];
   private readonly byService = new Map<string, Problem[]>();
+  /** Pods' own problems (a refused egress annotation), by pod key: re-checked when the pod changes. */
+  private readonly byPod = new Map<string, Problem[]>();
   private analysed = false;
 
   /** `change`: what the model batch touched since the last run (omitted: everything). */
@@ -86,15 +89,29 @@ export class Analysis {
       this.modelWide = found.problems;
       this.byService.clear();
       for (const serviceKey of model.slicedServiceKeys()) this.checkEndpoints(model, serviceKey);
+      this.byPod.clear();
+      this.checkPods(model);
       this.analysed = true;
     } else {
       for (const serviceKey of change.endpoints) this.checkEndpoints(model, serviceKey);
+      for (const podKey of change.workloads) this.byPod.delete(podKey);
+      this.checkPods(model, change.workloads);
     }
-    const aboutObjects = [...rejected.problems, ...this.modelWide, ...[...this.byService.values()].flat()].map((problem) => {
+    const ofObjects = [...this.byService.values(), ...this.byPod.values()].flat();
+    const aboutObjects = [...rejected.problems, ...this.modelWide, ...ofObjects].map((problem) => {
       const { kind, namespace = '', name } = problem.object;
       return place({ ...problem }, records.origin({ kind: kind as ResourceKind, namespace, name }));
     });
     return sortProblems([...fromSources.problems, ...aboutObjects]);
+  }
+
+  /** The pods' own problems: of these pods (default every pod). */
+  private checkPods(model: MeshModel, keys?: Iterable<string>): void {
+    for (const pod of model.refusedPodEgress(keys)) {
+      const found = new Found();
+      podEgress(found, model, pod);
+      this.byPod.set(objectKey(pod.namespace, pod.name), found.problems);
+    }
   }
 
   private checkEndpoints(model: MeshModel, serviceKey: string): void {
@@ -658,6 +675,20 @@ function egressScopes(found: Found, model: MeshModel): void {
       'write comma-separated <namespace>/<service> hosts, "." for the own namespace and "*" for any, e.g. "./*,shared/*,payments/billing"',
     );
   }
+}
+
+/** A Pod's own egress annotation that does not parse: its sidecar keeps its namespace's scope. */
+function podEgress(found: Found, model: MeshModel, pod: { namespace: string; name: string; value: string; error: string }): void {
+  const field = `metadata.annotations[${JSON.stringify(EGRESS_ANNOTATION)}]`;
+  const fallback = model.egressScope(pod.namespace);
+  const instead = `its sidecar gets the scope of Namespace ${pod.namespace}: ${fallback ? describeScope(fallback) : 'every Service'}`;
+  found.add(
+    'PodEgressScopeInvalid',
+    ref('Pod', pod.namespace, pod.name),
+    field,
+    `Pod ${pod.namespace}/${pod.name}: ${field}: ${JSON.stringify(pod.value)}: ${pod.error}; the pod's scope is not applied, so ${instead}`,
+    'write comma-separated <namespace>/<service> hosts on the pod template, "." for the pod\'s own namespace and "*" for any, e.g. "./*,shared/*,payments/billing"',
+  );
 }
 
 function endpointSlices(found: Found, model: MeshModel, serviceKey: string): void {

@@ -33,6 +33,7 @@ export const PROBLEM_CODES = {
   GatewayRouteRefsNotResolved: 'error',
   // ---- Sidecar egress scopes
   EgressScopeInvalid: 'error',
+  PodEgressScopeInvalid: 'error',
   // ---- Services and endpoints
   OutboundAddressConflict: 'warning',
   EndpointPortUnmatched: 'warning',

@@ -100,9 +100,12 @@ export function renderModel(
   }
   const profile = options.client ? clientProfile(options.client) : undefined;
   const shape = profile ? servedShape(profile, options.role) : undefined;
-  // A pod's sidecar is served within its namespace's egress scope, as `serve` does.
-  const podNamespace = options.role === 'sidecar' && options.pod !== undefined ? options.pod.split('/')[0] : undefined;
-  const scope = podNamespace !== undefined ? model.egressScope(podNamespace) : undefined;
+  // A pod's sidecar is served within its egress scope — the pod's own annotation, else its
+  // namespace's — as `serve` does.
+  const [podNamespace, podName] = options.role === 'sidecar' && options.pod !== undefined ? options.pod.split('/') : [];
+  const pod = podNamespace !== undefined ? model.workload(podNamespace, podName ?? '') : undefined;
+  const egress = pod ? model.workloadEgress(pod) : undefined;
+  const scope = egress ? egress.scope : podNamespace !== undefined ? model.egressScope(podNamespace) : undefined;
   const all = translateAll(model, options.role, {
     ...translate,
     ...(shape ? { served: shape } : {}),
@@ -110,11 +113,14 @@ export function renderModel(
   });
   const baseGroup = shape ? meshGroupName('sidecar', shape) : 'sidecar';
   const group = scope ? scopedGroupName(baseGroup, scope.id) : baseGroup;
-  const scopeView = scope ? { scope: describeScope(scope) } : {};
+  const scopeView = {
+    ...(scope ? { scope: describeScope(scope) } : {}),
+    // Said only where the pod's own annotation decides: it applies, or it was refused.
+    ...(egress?.from === 'pod' ? { scopeFrom: 'pod' } : {}),
+    ...(egress?.refused !== undefined ? { podScopeRefused: egress.refused } : {}),
+  };
   let workload: Record<string, unknown> | undefined;
   if (options.role === 'sidecar' && options.pod !== undefined) {
-    const [namespace, name] = options.pod.split('/');
-    const pod = model.workload(namespace, name);
     if (!pod) {
       // What the sidecar of a pod Switchyard does not know yet gets: the outbound side only.
       workload = { pod: options.pod, known: false, ...(scope ? { ...scopeView, group } : {}) };

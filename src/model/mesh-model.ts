@@ -131,6 +131,8 @@ export class MeshModel {
   private attachedSignature = '[]';
   /** Namespaces with a `switchyard.dev/egress` annotation: its scope, or why it was refused. */
   private readonly namespaceEgress = new Map<string, { scope: EgressScope } | { error: string; value: string }>();
+  /** Pods with a `switchyard.dev/egress` annotation of their own (it replaces the namespace's): its scope, or why it was refused. */
+  private readonly podEgress = new Map<string, { scope: EgressScope } | { error: string; value: string }>();
   private readonly accessPolicies: AccessPolicyStore;
   /** Services reached over mutual TLS, and their pods' identities (meshDestination). */
   private readonly destinations = new Map<string, MeshDestinationInfo>();
@@ -276,6 +278,36 @@ export class MeshModel {
   egressScope(namespace: string): EgressScope | undefined {
     const entry = this.namespaceEgress.get(namespace);
     return entry && 'scope' in entry ? entry.scope : undefined;
+  }
+
+  /**
+   * The scope of a pod's sidecar. A pod's own annotation replaces its namespace's scope (it does
+   * not narrow it: the pod lists everything it reaches, as a workload-selecting Istio Sidecar
+   * does); a pod without one, or whose annotation was refused, has its namespace's scope.
+   */
+  workloadEgress(workload: Pick<WorkloadInfo, 'key' | 'namespace'>): {
+    scope: EgressScope | undefined;
+    from: 'pod' | 'namespace';
+    /** The pod's own annotation, when it was refused: why. */
+    refused?: string;
+  } {
+    const own = this.podEgress.get(workload.key);
+    if (own && 'scope' in own) return { scope: own.scope, from: 'pod' };
+    return { scope: this.egressScope(workload.namespace), from: 'namespace', ...(own ? { refused: own.error } : {}) };
+  }
+
+  /** Pods whose own egress annotation was refused, with why, sorted by pod. */
+  refusedPodEgress(
+    keys: Iterable<string> = this.podEgress.keys(),
+  ): Array<{ namespace: string; name: string; value: string; error: string }> {
+    const refused: Array<{ namespace: string; name: string; value: string; error: string }> = [];
+    for (const key of keys) {
+      const entry = this.podEgress.get(key);
+      const workload = this.workloads.get(key);
+      if (!entry || !workload || !('error' in entry)) continue;
+      refused.push({ namespace: workload.namespace, name: workload.name, value: entry.value, error: entry.error });
+    }
+    return refused.sort((a, b) => compare(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
   }
 
   /** Namespaces whose egress annotation was refused, with why, sorted by namespace. */
@@ -611,6 +643,12 @@ export class MeshModel {
       case 'Pod': {
         const previous = this.workloads.get(key);
         if (previous?.ip !== undefined) this.workloadsByIP.get(previous.ip)?.delete(key);
+        const egress = object?.metadata.annotations?.[EGRESS_ANNOTATION];
+        if (egress === undefined) this.podEgress.delete(key);
+        else {
+          const parsed = parseEgress(namespace, egress);
+          this.podEgress.set(key, 'scope' in parsed ? parsed : { error: parsed.error, value: egress });
+        }
         if (object) {
           const workload = workloadInfo(namespace, name, object as PodObject);
           this.workloads.set(key, workload);

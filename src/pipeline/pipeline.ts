@@ -303,8 +303,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * The group of a sidecar whose node names its workload: its mesh group plus the shape of its
-   * pod (found by namespace and name, else by IP), within the egress scope of its namespace
-   * (`<mesh group>~<scope id>`) when that namespace declares one. A pod not known yet gets the
+   * pod (found by namespace and name, else by IP), within the egress scope of the pod (its own
+   * annotation, else its namespace's: `<mesh group>~<scope id>`) when there is one. A pod not known yet gets the
    * (scoped) mesh group — the outbound side only — until the proxy reconnects; every other role
    * its group as is.
    */
@@ -313,8 +313,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const pod =
       (ref.namespace !== undefined && ref.pod !== undefined ? this.model.workload(ref.namespace, ref.pod) : undefined) ??
       (ref.podIP !== undefined ? this.model.workloadByIP(ref.podIP) : undefined);
-    const namespace = pod?.namespace ?? ref.namespace;
-    const scope = namespace !== undefined ? this.model.egressScope(namespace) : undefined;
+    // A known pod's own annotation replaces its namespace's scope; otherwise the namespace's.
+    const scope = pod
+      ? this.model.workloadEgress(pod).scope
+      : ref.namespace !== undefined
+        ? this.model.egressScope(ref.namespace)
+        : undefined;
     const base = scope ? this.scopedGroup(group, scope) : group;
     if (!pod) {
       if (ref.pod !== undefined || ref.podIP !== undefined)

@@ -42,6 +42,10 @@ export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
 export const ACCESS_POLICY_PLURAL = 'accesspolicies';
 /** Set by the injection webhook on a pod whose sidecar has the workload certificate (src/injection/sidecar.ts SDS_ANNOTATIONS). */
 export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
+/** A pod's own egress scope (src/model/scope.ts EGRESS_ANNOTATION; sources/ does not import the model). */
+export const POD_EGRESS_ANNOTATION = 'switchyard.dev/egress';
+/** The pod annotations the model reads; the informer keeps these and drops the rest. */
+const POD_ANNOTATIONS = [MESH_TLS_ANNOTATION, POD_EGRESS_ANNOTATION];
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
@@ -240,6 +244,11 @@ function modelObject(kind: ResourceKind, plain: Record<string, any>): KubeObject
  * rest (status conditions, volumes, images...) changes often and would only cost memory and
  * no-op events.
  */
+function keptAnnotations(annotations: Record<string, unknown> | undefined): { annotations?: Record<string, string> } {
+  const kept = POD_ANNOTATIONS.filter((key) => typeof annotations?.[key] === 'string').map((key) => [key, annotations![key] as string]);
+  return kept.length > 0 ? { annotations: Object.fromEntries(kept) } : {};
+}
+
 function slimPod(plain: Record<string, any>): KubeObject {
   const metadata = plain.metadata ?? {};
   const spec = plain.spec ?? {};
@@ -254,10 +263,9 @@ function slimPod(plain: Record<string, any>): KubeObject {
       ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(metadata.labels !== undefined ? { labels: metadata.labels } : {}),
-      // Only the mark of an injected sidecar with a workload certificate (mutual TLS to it works).
-      ...(metadata.annotations?.[MESH_TLS_ANNOTATION] !== undefined
-        ? { annotations: { [MESH_TLS_ANNOTATION]: metadata.annotations[MESH_TLS_ANNOTATION] } }
-        : {}),
+      // Only the mark of an injected sidecar with a workload certificate (mutual TLS to it works)
+      // and the pod's own egress scope.
+      ...keptAnnotations(metadata.annotations),
     },
     spec: {
       ...(spec.serviceAccountName !== undefined ? { serviceAccountName: spec.serviceAccountName } : {}),
