@@ -1,6 +1,7 @@
 // Egress scopes from the Kubernetes source: the Namespace informer carries the
 // `switchyard.dev/egress` annotation; a sidecar of that namespace receives only the Services it
-// names, and an edited annotation (a watch event) regroups it into the new scope.
+// names, and an edited annotation (a watch event) regroups it into the new scope. The Pod informer
+// keeps a pod's own annotation (it replaces the namespace's scope for that pod's sidecar).
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { KubernetesMode } from '../../src/kubernetes/mode.js';
 import { endpointSlice, eventually, KubeApiServer, NS, service } from '../support/kube-api-server.js';
@@ -36,9 +37,10 @@ describe('egress scopes from the Kubernetes API', () => {
     await api.stop();
   });
 
-  async function clustersOf(id: string) {
+  async function clustersOf(id: string, pod?: string) {
     const stream = client.delta();
-    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata: { 'switchyard.dev/namespace': NS } }) });
+    const metadata = { 'switchyard.dev/namespace': NS, ...(pod ? { 'switchyard.dev/pod': pod } : {}) };
+    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata }) });
     const clusters = await stream.next(TypeUrl.Cluster);
     stream.ack(clusters);
     return { stream, names: clusters.names.sort() };
@@ -58,6 +60,36 @@ describe('egress scopes from the Kubernetes API', () => {
       return undefined;
     });
     expect(again.names).toEqual(['blackhole', 'passthrough', 'shop/ratings/9080']);
+    again.stream.close();
+  });
+
+  it("serves a pod with its own annotation its own scope instead of the namespace's, and follows an edit of it", async () => {
+    api.apply(namespace('./ratings'));
+    const pod = (egress: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'tool-1',
+        namespace: NS,
+        labels: { app: 'tool' },
+        annotations: { 'switchyard.dev/egress': egress, other: 'dropped' },
+      },
+      spec: { containers: [{ name: 'tool', image: 'tool:1' }] },
+      status: { phase: 'Running', podIP: '10.1.9.1' },
+    });
+    api.apply(pod('./reviews'));
+    const model = mode.app.pipeline.model;
+    await eventually('the pod scope in the model', () => {
+      const workload = model.workload(NS, 'tool-1');
+      return workload && model.workloadEgress(workload).from === 'pod' ? true : undefined;
+    });
+    const first = await clustersOf('tool-1.shop', 'tool-1');
+    expect(first.names).toEqual(['blackhole', 'passthrough', 'shop/reviews/9080']);
+
+    api.apply(pod('./*'));
+    expect((await first.stream.status).code).toBe(0);
+    const again = await clustersOf('tool-1b.shop', 'tool-1');
+    expect(again.names).toEqual(['blackhole', 'passthrough', 'shop/ratings/9080', 'shop/reviews/9080']);
     again.stream.close();
   });
 });

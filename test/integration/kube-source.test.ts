@@ -184,7 +184,7 @@ describe('Kubernetes source', () => {
     expect(model.workloadByIP('10.1.0.8')?.name).toBe('reviews-1');
     expect(model.workloadByIP('10.1.0.7')).toBeUndefined();
     expect(model.selectingServices(model.workload(NS, 'reviews-1')!)).toEqual([]);
-    // The injection webhook's mark of a sidecar with the workload certificate is the one annotation kept.
+    // The injection webhook's mark of a sidecar with the workload certificate is kept (as is the pod's egress scope; the rest is not).
     api.apply({ ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, [MESH_TLS_ANNOTATION]: '{}' } } });
     await eventually('the sidecar mark', () => (model.workload(NS, 'reviews-1')?.meshTls ? true : undefined));
   });
