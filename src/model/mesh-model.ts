@@ -35,7 +35,7 @@ import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
 import { selects, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
-import { EGRESS_ANNOTATION, parseEgress, scopeReach, type EgressScope } from './scope.js';
+import { EGRESS_ANNOTATION, holdsEverything, parseEgress, scopeReach, type EgressScope } from './scope.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
 import {
@@ -274,16 +274,17 @@ export class MeshModel {
 
   // ---- Egress scopes (model/scope.ts) ---------------------------------------------------------
 
-  /** The scope of a namespace's sidecars; undefined: every Service (no annotation, or a refused one). */
+  /** The scope of a namespace's sidecars; undefined: every Service (no annotation, a refused one, or one listing `*\/*`). */
   egressScope(namespace: string): EgressScope | undefined {
     const entry = this.namespaceEgress.get(namespace);
-    return entry && 'scope' in entry ? entry.scope : undefined;
+    return entry && 'scope' in entry && !holdsEverything(entry.scope) ? entry.scope : undefined;
   }
 
   /**
    * The scope of a pod's sidecar. A pod's own annotation replaces its namespace's scope (it does
    * not narrow it: the pod lists everything it reaches, as a workload-selecting Istio Sidecar
-   * does); a pod without one, or whose annotation was refused, has its namespace's scope.
+   * does); a pod without one, or whose annotation was refused, has its namespace's scope. A scope
+   * listing `*\/*` is undefined: every Service, in the unscoped group.
    */
   workloadEgress(workload: Pick<WorkloadInfo, 'key' | 'namespace'>): {
     scope: EgressScope | undefined;
@@ -292,7 +293,7 @@ export class MeshModel {
     refused?: string;
   } {
     const own = this.podEgress.get(workload.key);
-    if (own && 'scope' in own) return { scope: own.scope, from: 'pod' };
+    if (own && 'scope' in own) return { scope: holdsEverything(own.scope) ? undefined : own.scope, from: 'pod' };
     return { scope: this.egressScope(workload.namespace), from: 'namespace', ...(own ? { refused: own.error } : {}) };
   }
 

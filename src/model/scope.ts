@@ -53,6 +53,11 @@ export function parseEgress(namespace: string, value: string): { scope: EgressSc
   return { scope: { hosts: sorted, id } };
 }
 
+/** Whether the scope lists `*\/*`: every Service, the same as no scope (so it is served as none, sharing the unscoped group). */
+export function holdsEverything(scope: EgressScope): boolean {
+  return scope.hosts.some((host) => host.namespace === '*' && host.service === '*');
+}
+
 /** Whether the scope holds the Service `<namespace>/<name>`. */
 export function scopeHolds(scope: EgressScope, namespace: string, name: string): boolean {
   return scope.hosts.some(

@@ -157,6 +157,12 @@ describe('workload egress scopes (a Pod annotation)', () => {
     expect(idOf('web-3')).toBe(m.egressScope('shop')!.id);
   });
 
+  it('serves a scope listing */* as no scope (every Service, the unscoped group), for a pod as for a namespace', () => {
+    const m = model(pod('shop', 'all', '*/*'), ns('wide', '*/*, ./x'));
+    expect(m.workloadEgress(m.workload('shop', 'all')!)).toEqual({ scope: undefined, from: 'pod' });
+    expect(m.egressScope('wide')).toBeUndefined();
+  });
+
   it("keeps the namespace's scope for a pod without the annotation, or with one that does not parse (and says why)", () => {
     const m = model(pod('shop', 'plain'), pod('shop', 'bad', './*, pay/Billing'), pod('other', 'bad', 'x'));
     expect(m.workloadEgress(m.workload('shop', 'plain')!)).toEqual({ scope: m.egressScope('shop'), from: 'namespace' });
