@@ -3,7 +3,8 @@
 // scope share a group; annotating one of them ends that pod's stream alone (the other is not
 // touched), and the proxy, reconnecting with the versions it holds as Envoy does, is told only
 // what left its new, smaller set; an endpoint change of a Service now out of its scope does not
-// reach it, while it still reaches the other pod.
+// reach it, while it still reaches the other pod. A Namespace scope change leaves pods with their
+// own scope alone.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -180,6 +181,20 @@ describe('workload egress scopes (a Pod annotation), live', () => {
     // Same effective scope as before: the stream stays, in its group.
     await quiet(before.stream);
     expect(groupOf('api-2b.shop')).toBe(group);
+  });
+
+  it('ends, on a Namespace scope change, the streams of its pods without a scope of their own, not those with one', async () => {
+    // api-1 has its own scope ("./*"); api-2's annotation is refused, so it has the namespace's.
+    const own = await sidecar('api-1c.shop', 'api-1', [SHOP_API]);
+    const inherits = await sidecar('api-2c.shop', 'api-2', [SHOP_API]);
+    writeFileSync(
+      path.join(dir, 'shop-ns.yaml'),
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: { switchyard.dev/egress: "./*,other/*" }\n',
+    );
+    expect((await inherits.stream.status).code).toBe(0);
+    await quiet(own.stream);
+    const again = await sidecar('api-2d.shop', 'api-2', []);
+    expect(again.clusters.names.sort()).toEqual(['blackhole', 'inbound|8080', OTHER_REPORTS, 'passthrough', SHOP_API]);
   });
 });
 
