@@ -22,6 +22,7 @@ export interface ProblemFeed {
 const RESOURCES: Record<string, { group: string; version: string; plural: string; namespaced: boolean }> = {
   Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
   Secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true },
+  Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },
   EndpointSlice: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true },
   Ingress: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', namespaced: true },
   IngressClass: { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', namespaced: false },
@@ -202,10 +203,13 @@ export class EventRecorder {
     const name = problem.object.name;
     let object: { metadata?: { uid?: string } };
     if (resource.group === '') {
+      const kind = problem.object.kind;
       object =
-        problem.object.kind === 'Service'
+        kind === 'Service'
           ? await this.core.readNamespacedService({ namespace, name })
-          : await this.core.readNamespacedSecret({ namespace, name });
+          : kind === 'Pod'
+            ? await this.core.readNamespacedPod({ namespace, name })
+            : await this.core.readNamespacedSecret({ namespace, name });
     } else if (resource.namespaced) {
       object = (await this.custom.getNamespacedCustomObject({
         group: resource.group,

@@ -167,6 +167,7 @@ describe('deploy/', () => {
     const uses: Array<[string, string, string]> = [
       ['core/services get', 'src/kubernetes/ingress-status.ts', 'readNamespacedService('],
       ['core/secrets get', 'src/kubernetes/event-recorder.ts', 'readNamespacedSecret('],
+      ['core/pods get', 'src/kubernetes/event-recorder.ts', 'readNamespacedPod('],
       ['custom kinds get', 'src/kubernetes/event-recorder.ts', 'getNamespacedCustomObject('],
       ['trafficpolicies/status patch', 'src/kubernetes/policy-status.ts', 'patchNamespacedCustomObjectStatus('],
       ['accesspolicies/status patch', 'src/kubernetes/policy-status.ts', 'ACCESS_POLICY_PLURAL'],

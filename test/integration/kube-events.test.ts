@@ -62,6 +62,7 @@ describe('Kubernetes Events for configuration problems', () => {
     for (const name of ['a', 'b', 'c', 'd', 'e']) api.apply(trafficPolicy(name, 'nowhere'));
     api.apply(service('reviews'));
     api.apply(ingressClass('switchyard'));
+    api.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: NS }, spec: { containers: [{ name: 'web' }] } });
     feed = new FakeFeed();
     leader = new FakeLeader();
   });
@@ -133,19 +134,21 @@ describe('Kubernetes Events for configuration problems', () => {
     ).toEqual(['a', 'b']);
   });
 
-  it('finds the object of every kind: core Services, and cluster-scoped IngressClasses with their Events in default', async () => {
+  it('finds the object of every kind: core Services and Pods, and cluster-scoped IngressClasses with their Events in default', async () => {
     leader.set(true);
     startRecorder();
     feed.change([
       problem('reviews', { object: { kind: 'Service', namespace: NS, name: 'reviews' }, code: 'ServicePortUnnamed' }),
       problem('switchyard', { object: { kind: 'IngressClass', name: 'switchyard' }, code: 'IngressClassConflict' }),
+      problem('web-1', { object: { kind: 'Pod', namespace: NS, name: 'web-1' }, code: 'PodEgressScopeInvalid' }),
       // Gone from the cluster (or only in a file): nothing to post on, and nothing breaks.
       problem('ghost', { object: { kind: 'Service', namespace: NS, name: 'ghost' } }),
       problem('weird', { object: { kind: 'Sevice', namespace: NS, name: 'weird' } }),
     ]);
-    await eventually('two Events', () => events().length === 2);
+    await eventually('three Events', () => events().length === 3);
     const byKind = Object.fromEntries(events().map((e) => [e.regarding.kind, e]));
     expect(byKind.Service.regarding).toMatchObject({ apiVersion: 'v1', uid: api.get('Service', NS, 'reviews')!.metadata.uid });
+    expect(byKind.Pod.regarding).toMatchObject({ apiVersion: 'v1', uid: api.get('Pod', NS, 'web-1')!.metadata.uid });
     expect(byKind.IngressClass.metadata.namespace).toBe('default');
     expect(byKind.IngressClass.regarding).toMatchObject({
       apiVersion: 'networking.k8s.io/v1',
