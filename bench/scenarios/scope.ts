@@ -5,10 +5,12 @@
 // of that group carries: the bytes of every Cluster, ClusterLoadAssignment, Listener and
 // RouteConfiguration it holds, against the unscoped `sidecar` group. Then endpoint changes in a
 // shared and in an ordinary namespace: the flush's time, and how many groups' resources changed.
+// One pod per namespace carries its own annotation, "./*" (its namespace only, replacing the
+// namespace's scope): its sidecar's group and bytes are measured the same way.
 import { startSwitchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { configureLog } from '../../src/log.js';
-import type { KubeObject, NamespaceObject, SourceEvent } from '../../src/sources/types.js';
+import type { KubeObject, NamespaceObject, PodObject, SourceEvent } from '../../src/sources/types.js';
 import type { FlushReport } from '../../src/pipeline/pipeline.js';
 import type { Flags } from '../flags.js';
 import { MemorySource } from '../memory-source.js';
@@ -34,9 +36,19 @@ export async function runScope(flags: Flags, log: (line: string) => void): Promi
     // Namespaces are not among the kinds a manifest's object union names; the model reads their metadata only.
     return { type: 'upsert', ref: { kind: 'Namespace', namespace: '', name }, object: object as unknown as KubeObject };
   });
+  const podEvents: SourceEvent[] = namespaces.map((namespace, index) => {
+    const object: PodObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'narrow-0', namespace, annotations: { 'switchyard.dev/egress': './*' } },
+      spec: { containers: [{ name: 'app' }] },
+      status: { podIP: `10.250.${index >> 8}.${index & 255}` },
+    };
+    return { type: 'upsert', ref: { kind: 'Pod', namespace, name: 'narrow-0' }, object };
+  });
   // In this process: quiet, as the other scenarios run the server (one line per built group otherwise).
   if (process.env.SWITCHYARD_LOG_LEVEL === undefined) configureLog({ level: 'warn' });
-  const source = new MemorySource([...namespaceEvents, ...mesh.initialEvents()]);
+  const source = new MemorySource([...namespaceEvents, ...podEvents, ...mesh.initialEvents()]);
   const started = performance.now();
   const app = await startSwitchyard({ sources: [source], xdsPort: 0, adminPort: null, debounce: { quietMs: 1, maxMs: 20 } });
   try {
@@ -64,6 +76,17 @@ export async function runScope(flags: Flags, log: (line: string) => void): Promi
     const encodes = app.cache.stats().encodes - encodesBefore;
     const stored = app.cache.stats().storedResources - storedBefore;
     log(`scope: ${namespaces.length} scoped groups built in ${ms(buildMs)}; ${encodes} encodes, ${stored} new stored resources`);
+    // The pods with their own scope: the outbound part of their group (before `@<shape id>`).
+    const podGroups = new Set<string>();
+    for (const namespace of namespaces) {
+      const group = app.pipeline.workloadGroup('sidecar', { namespace, pod: 'narrow-0' });
+      app.pipeline.ensureGroup(group);
+      podGroups.add(group.split('@')[0]);
+    }
+    const podScoped = namespaces
+      .filter((ns) => !SHARED.includes(ns))
+      .map((ns) => groupBytes(app.pipeline.workloadGroup('sidecar', { namespace: ns, pod: 'narrow-0' }).split('@')[0]));
+    const meanPodScoped = podScoped.reduce((a, b) => a + b, 0) / podScoped.length;
 
     /** One endpoint change, flushed at once: its flush time and how many groups' resources changed. */
     const change = async (serviceIndex: number): Promise<{ flushMs: number; resources: number }> => {
@@ -85,6 +108,10 @@ export async function runScope(flags: Flags, log: (line: string) => void): Promi
       { figure: 'sync bytes per proxy, unscoped sidecar', value: mb(unscoped) },
       { figure: `sync bytes per proxy, scoped to own + ${SHARED.length} namespaces (mean)`, value: mb(meanScoped) },
       { figure: 'unscoped / scoped', value: `${(unscoped / meanScoped).toFixed(1)}x fewer`, target: '>= 20x fewer' },
+      {
+        figure: `sync bytes per proxy, a pod scoped to its own namespace ("./*", ${podGroups.size} groups), mean`,
+        value: `${mb(meanPodScoped)} (${(unscoped / meanPodScoped).toFixed(1)}x fewer)`,
+      },
       { figure: `first proxy of every namespace: its scoped group built`, value: ms(buildMs) },
       { figure: 'protobuf encodes for them (listener, route configuration, the 2 base clusters per group)', value: String(encodes) },
       {
@@ -103,6 +130,7 @@ export async function runScope(flags: Flags, log: (line: string) => void): Promi
         readyMs,
         unscoped,
         meanScoped,
+        meanPodScoped,
         buildMs,
         encodes,
         stored,
