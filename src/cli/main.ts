@@ -122,7 +122,7 @@ const RENDER_FLAGS: FlagSpec[] = [
   {
     name: 'pod',
     type: 'string',
-    help: "with --role sidecar: <namespace>/<name> of a Pod in the manifests; adds its workload's inbound side and group",
+    help: "with --role sidecar: <namespace>/<name> of a Pod in the manifests; renders its sidecar: within its egress scope (the pod's own annotation, else its namespace's), with its inbound side and group",
   },
   { name: 'trust-domain', type: 'string', default: '', help: 'the SPIFFE trust domain of workload identities (default cluster.local)' },
   {

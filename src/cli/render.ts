@@ -40,7 +40,7 @@ export interface RenderOptions {
   translate?: Partial<TranslateOptions>;
   /** Render what this client gets (mesh roles), with its group and degradations. */
   client?: ClientIdentity;
-  /** With role sidecar: `<namespace>/<name>` of a Pod; adds its workload's inbound side. */
+  /** With role sidecar: `<namespace>/<name>` of a Pod; its sidecar, within its egress scope, with its workload's inbound side. */
   pod?: string;
 }
 
