@@ -303,10 +303,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * The group of a sidecar whose node names its workload: its mesh group plus the shape of its
-   * pod (found by namespace and name, else by IP), within the egress scope of the pod (its own
-   * annotation, else its namespace's: `<mesh group>~<scope id>`) when there is one. A pod not known yet gets the
-   * (scoped) mesh group — the outbound side only — until the proxy reconnects; every other role
-   * its group as is.
+   * pod (found by namespace and name, else by IP), within its egress scope (`<mesh group>~<scope
+   * id>`; the pod's own annotation, else its namespace's) when there is one. A pod not known yet
+   * gets the (scoped) mesh group — the outbound side only — until the proxy reconnects; every
+   * other role its group as is.
    */
   workloadGroup(group: ProxyGroup, ref: WorkloadRef): ProxyGroup {
     if (parseMeshGroup(group)?.role !== 'sidecar') return group;
@@ -411,8 +411,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /**
    * Whether a sidecar stream's group went stale with this change: its pod appeared (it was served
-   * the outbound side only), changed, a changed Service now selects it or no longer does, or its
-   * namespace's egress scope changed. Only streams the change can concern are looked at again.
+   * the outbound side only), changed (its shape, or its own egress annotation), a changed Service
+   * now selects it or no longer does, or its namespace's egress scope changed (which matters only
+   * to a pod without a scope of its own). Only streams the change can concern are looked at again.
    */
   isStaleGroup(group: ProxyGroup, baseGroup: ProxyGroup, ref: WorkloadRef, change: ModelChange): boolean {
     if (parseMeshGroup(baseGroup)?.role !== 'sidecar') return false;
