@@ -14,6 +14,7 @@ import {
   type TranslateOptions,
 } from '../translate/index.js';
 import {
+  baselineShape,
   clientProfile,
   describeClient,
   meshGroupName,
@@ -42,6 +43,8 @@ export interface RenderOptions {
   client?: ClientIdentity;
   /** With role sidecar: `<namespace>/<name>` of a Pod; adds its workload's inbound side. */
   pod?: string;
+  /** With role proxyless: the client has the `workload` certificate provider (gets gRFC A29 TLS). */
+  certificateProvider?: boolean;
 }
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
@@ -99,7 +102,12 @@ export function renderModel(
     };
   }
   const profile = options.client ? clientProfile(options.client) : undefined;
-  const shape = profile ? servedShape(profile, options.role) : undefined;
+  const provider = options.role === 'proxyless' && options.certificateProvider === true;
+  const shape = profile
+    ? servedShape(profile, options.role, provider)
+    : provider
+      ? { ...baselineShape('proxyless'), workloadTls: true }
+      : undefined;
   // A pod's sidecar is served within its namespace's egress scope, as `serve` does.
   const podNamespace = options.role === 'sidecar' && options.pod !== undefined ? options.pod.split('/')[0] : undefined;
   const scope = podNamespace !== undefined ? model.egressScope(podNamespace) : undefined;
@@ -143,7 +151,9 @@ export function renderModel(
           client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) },
           degradations: degradationsFor(model, options.role, profile, translate),
         }
-      : {}),
+      : shape && provider
+        ? { client: { group: meshGroupName('proxyless', shape) } }
+        : {}),
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
     routes: json(all.routes),
@@ -179,6 +189,7 @@ export async function render(values: FlagValues): Promise<number> {
     ...(values.pod !== undefined ? { pod: String(values.pod) } : {}),
     translate: translateSettings(values),
     ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
+    ...(values['certificate-provider'] === true ? { certificateProvider: true } : {}),
   });
   // stdout is the JSON alone (it is piped into files and jq); the problems go to stderr.
   if (problems.length > 0) process.stderr.write(`${formatProblems(problems)}\n${values.manifests}: ${countText(problems)}\n`);

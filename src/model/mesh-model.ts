@@ -357,7 +357,10 @@ export class MeshModel {
       let next: MeshDestinationInfo | undefined;
       if (service && this.serviceAccess(key).mtls !== 'Disable') {
         const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
-        if (pods.length > 0 && pods.every((pod) => pod.meshTls)) {
+        const mode = this.serviceAccess(key).mtls;
+        // A sidecar terminates TLS under Strict and Permissive; a proxyless gRPC server only under
+        // Strict (it cannot tell TLS from plain text, so Permissive serves it plain text).
+        if (pods.length > 0 && pods.every((pod) => pod.meshTls || (pod.proxylessTls && mode === 'Strict'))) {
           next = { namespace: service.namespace, serviceAccounts: [...new Set(pods.map((pod) => pod.serviceAccount))].sort(compare) };
         }
       }

@@ -42,6 +42,18 @@ export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
 export const ACCESS_POLICY_PLURAL = 'accesspolicies';
 /** Set by the injection webhook on a pod whose sidecar has the workload certificate (src/injection/sidecar.ts SDS_ANNOTATIONS). */
 export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
+/** Set by the user on a pod whose proxyless gRPC bootstrap has the workload certificate provider (model PROXYLESS_TLS_ANNOTATION). */
+export const PROXYLESS_TLS_ANNOTATION = 'switchyard.dev/certificate-provider';
+
+/** The pod annotations the model reads, or undefined when it has none of them. */
+function meshAnnotations(annotations: Record<string, string> | undefined): { annotations: Record<string, string> } | undefined {
+  const kept = Object.fromEntries(
+    [MESH_TLS_ANNOTATION, PROXYLESS_TLS_ANNOTATION]
+      .filter((key) => annotations?.[key] !== undefined)
+      .map((key) => [key, annotations![key]]),
+  );
+  return Object.keys(kept).length > 0 ? { annotations: kept } : undefined;
+}
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
@@ -254,10 +266,8 @@ function slimPod(plain: Record<string, any>): KubeObject {
       ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(metadata.labels !== undefined ? { labels: metadata.labels } : {}),
-      // Only the mark of an injected sidecar with a workload certificate (mutual TLS to it works).
-      ...(metadata.annotations?.[MESH_TLS_ANNOTATION] !== undefined
-        ? { annotations: { [MESH_TLS_ANNOTATION]: metadata.annotations[MESH_TLS_ANNOTATION] } }
-        : {}),
+      // Only the marks of mutual TLS to it: an injected sidecar with a workload certificate, proxyless gRPC with its certificate provider.
+      ...(meshAnnotations(metadata.annotations) ?? {}),
     },
     spec: {
       ...(spec.serviceAccountName !== undefined ? { serviceAccountName: spec.serviceAccountName } : {}),
