@@ -118,7 +118,10 @@ describe('proxyless gRPC mutual TLS (gRPC C-core 1.51 client and server)', () =>
     const frontend = await ccoreClient('e2e-ccore-frontend', certs.issue('frontend', shopIdentity('frontend')));
     const served = await eventually(
       'the frontend served',
-      async () => ((await outcome(frontend)).startsWith('error:') ? undefined : outcome(frontend)),
+      async () => {
+        const caller = await outcome(frontend);
+        return caller.startsWith('error:') ? undefined : caller;
+      },
       30_000,
       200,
     );
