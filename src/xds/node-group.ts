@@ -1,6 +1,7 @@
 // Which proxy group a connecting node belongs to, from what its first request says about it:
 // its role (metadata, or its user agent), and for mesh roles its client profile's served shape.
 import { gatewayGroup, type ProxyGroup } from '../cache/types.js';
+import { log } from '../log.js';
 import {
   clientProfile,
   identifyClient,
@@ -51,7 +52,16 @@ function meshGroup(role: MeshRole, node: NodeInfo): ProxyGroup {
         `call the bootstrap's certificate_providers entry "${WORKLOAD_CERTIFICATE_PROVIDER}" and set the key to it`,
     );
   }
-  return meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role, provider !== undefined));
+  const profile = clientProfile(identifyClient(node));
+  const lacks = profile.lacks('security');
+  if (provider !== undefined && role === 'proxyless' && lacks) {
+    // Told TLS naming the instance it would still refuse it: served plain text, and said why.
+    log.warn('node declares the workload certificate provider but its client has no gRFC A29: served plain text', {
+      node: node.id ?? '',
+      reason: lacks,
+    });
+  }
+  return meshGroupName(role, servedShape(profile, role, provider !== undefined));
 }
 
 /**
