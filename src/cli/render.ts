@@ -189,7 +189,7 @@ export async function render(values: FlagValues): Promise<number> {
     ...(values.pod !== undefined ? { pod: String(values.pod) } : {}),
     translate: translateSettings(values),
     ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
-    ...(values['certificate-provider'] === true ? { certificateProvider: true } : {}),
+    ...(values.certificateProvider === true ? { certificateProvider: true } : {}),
   });
   // stdout is the JSON alone (it is piped into files and jq); the problems go to stderr.
   if (problems.length > 0) process.stderr.write(`${formatProblems(problems)}\n${values.manifests}: ${countText(problems)}\n`);
