@@ -355,9 +355,9 @@ export class MeshModel {
     for (const key of candidates) {
       const service = this.serviceInfos.get(key);
       let next: MeshDestinationInfo | undefined;
-      if (service && this.serviceAccess(key).mtls !== 'Disable') {
+      const mode = this.serviceAccess(key).mtls;
+      if (service && mode !== 'Disable') {
         const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
-        const mode = this.serviceAccess(key).mtls;
         // A sidecar terminates TLS under Strict and Permissive; a proxyless gRPC server only under
         // Strict (it cannot tell TLS from plain text, so Permissive serves it plain text).
         if (pods.length > 0 && pods.every((pod) => pod.meshTls || (pod.proxylessTls && mode === 'Strict'))) {

@@ -145,10 +145,11 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
  * action is `non_forwarding_action` (the server handles the call itself; any other action fails
  * the call). The route configuration is inline: one fewer round trip before the server serves.
  * A server listening on 0.0.0.0 asks for a name no pod owns, and gets none.
- * Mutual TLS (gRFC A29): gRPC picks a chain without looking at the first bytes (under A36 a chain
- * asking for transport_protocol `tls` never matches), so one port is either TLS or plain text. Strict: TLS requiring a client
- * certificate, through the `workload` certificate provider — for a pod marked as having it and a
- * node that has it; otherwise no Listener. Permissive and Disable: plain text.
+ * Mutual TLS (gRFC A29): gRPC picks a chain without looking at the first bytes (under A36 a
+ * chain asking for transport_protocol `tls` never matches), so one port is either TLS or plain
+ * text. Strict: TLS requiring a client certificate, through the `workload` certificate provider —
+ * for a pod marked as having it and a node that has it; otherwise no Listener. Permissive and
+ * Disable: plain text.
  */
 export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShape, options: TranslateOptions): XdsResource[] {
   if (workload.ip === undefined) return [];
