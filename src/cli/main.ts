@@ -130,6 +130,12 @@ const RENDER_FLAGS: FlagSpec[] = [
     type: 'string',
     help: 'render for this client, <implementation>/<version> (envoy, grpc-core, grpc-java, grpc-go, grpc-node; or unknown), e.g. grpc-core/1.51.1; adds the group and its degradations',
   },
+  {
+    name: 'certificate-provider',
+    type: 'boolean',
+    default: false,
+    help: 'with --role proxyless: the client has the `workload` certificate provider (node metadata switchyard.dev/certificate-provider); adds its mutual TLS (gRFC A29)',
+  },
   ...TRANSLATE_FLAGS,
   ...LOG_FLAGS,
 ];

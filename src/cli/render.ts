@@ -14,6 +14,7 @@ import {
   type TranslateOptions,
 } from '../translate/index.js';
 import {
+  baselineShape,
   clientProfile,
   describeClient,
   meshGroupName,
@@ -42,6 +43,8 @@ export interface RenderOptions {
   client?: ClientIdentity;
   /** With role sidecar: `<namespace>/<name>` of a Pod; its sidecar, within its egress scope, with its workload's inbound side. */
   pod?: string;
+  /** With role proxyless: the client has the `workload` certificate provider (gets gRFC A29 TLS). */
+  certificateProvider?: boolean;
 }
 
 /** Every resource a proxy of `role` would get from the manifests in `dir`, as config-dump JSON. */
@@ -99,7 +102,12 @@ export function renderModel(
     };
   }
   const profile = options.client ? clientProfile(options.client) : undefined;
-  const shape = profile ? servedShape(profile, options.role) : undefined;
+  const provider = options.role === 'proxyless' && options.certificateProvider === true;
+  const shape = profile
+    ? servedShape(profile, options.role, provider)
+    : provider
+      ? { ...baselineShape('proxyless'), workloadTls: true }
+      : undefined;
   // A pod's sidecar is served within its egress scope — the pod's own annotation, else its
   // namespace's — as `serve` does.
   const [podNamespace, podName] = options.role === 'sidecar' && options.pod !== undefined ? options.pod.split('/') : [];
@@ -149,7 +157,9 @@ export function renderModel(
           client: { description: describeClient(profile.identity), group: meshGroupName(options.role, shape) },
           degradations: degradationsFor(model, options.role, profile, translate),
         }
-      : {}),
+      : shape && provider
+        ? { client: { group: meshGroupName('proxyless', shape) } }
+        : {}),
     clusters: json(all.clusters),
     endpoints: json(all.endpoints),
     routes: json(all.routes),
@@ -185,6 +195,7 @@ export async function render(values: FlagValues): Promise<number> {
     ...(values.pod !== undefined ? { pod: String(values.pod) } : {}),
     translate: translateSettings(values),
     ...(values.client !== undefined ? { client: clientFlag(values.client, values.role) } : {}),
+    ...(values.certificateProvider === true ? { certificateProvider: true } : {}),
   });
   // stdout is the JSON alone (it is piped into files and jq); the problems go to stderr.
   if (problems.length > 0) process.stderr.write(`${formatProblems(problems)}\n${values.manifests}: ${countText(problems)}\n`);

@@ -19,6 +19,13 @@ export const LEGACY_LB_POLICIES: Record<LegacyLbFamily, readonly LbPolicyName[]>
   grpc: ['ring_hash', 'round_robin'],
 };
 
+/**
+ * The certificate provider instance (gRFC A29) a proxyless client's bootstrap defines for its
+ * workload certificate, and the name Switchyard's TLS contexts give it: one fixed name, so one
+ * translation serves every client that has it.
+ */
+export const WORKLOAD_CERTIFICATE_PROVIDER = 'workload';
+
 /** The flags translation reads. */
 export interface ServedShape {
   /** HeaderMatcher.string_match (gRFC A63); false: the legacy exact_match / safe_regex_match / present_match fields. */
@@ -26,11 +33,17 @@ export interface ServedShape {
   /** Hashing policies may be sent; false: ring_hash and maglev are served as round_robin (missing or crashing). */
   ringHash: boolean;
   legacyLb: LegacyLbFamily;
+  /**
+   * Proxyless only: the node's bootstrap has the `workload` certificate provider instance and the
+   * client implements gRFC A29, so TLS naming that instance may be sent (to any other client it
+   * is a NACK: gRPC refuses a Cluster or Listener naming an instance its bootstrap lacks).
+   */
+  workloadTls: boolean;
 }
 
 /** What a role's full-featured client gets: a current Envoy for sidecars, a current gRPC for proxyless. */
 export function baselineShape(role: MeshRole): ServedShape {
-  return { headerStringMatch: true, ringHash: true, legacyLb: role === 'sidecar' ? 'envoy' : 'grpc' };
+  return { headerStringMatch: true, ringHash: true, legacyLb: role === 'sidecar' ? 'envoy' : 'grpc', workloadTls: false };
 }
 
 /**
@@ -38,18 +51,20 @@ export function baselineShape(role: MeshRole): ServedShape {
  * definition, so their legacy lb_policy stays gRPC's whatever the node calls itself; a sidecar
  * that is not an Envoy (a gRPC or unknown client) reads only gRPC's legacy values.
  */
-export function servedShape(profile: ClientProfile, role: MeshRole): ServedShape {
+export function servedShape(profile: ClientProfile, role: MeshRole, certificateProvider = false): ServedShape {
   return {
     headerStringMatch: profile.has('header_string_match'),
     ringHash: profile.has('ring_hash'),
     legacyLb: role === 'sidecar' && profile.identity.implementation === 'envoy' ? 'envoy' : 'grpc',
+    workloadTls: role === 'proxyless' && certificateProvider && profile.has('security'),
   };
 }
 
 /**
  * The group of a mesh role and shape: the role's name for its baseline, plus one suffix per
  * difference, in this order — `+grpc-lb-policy` (a sidecar that reads only gRPC's legacy lb_policy
- * values), `+legacy-header-match`, `+no-ring-hash`. E.g. gRPC C-core 1.51.1 proxyless:
+ * values), `+legacy-header-match`, `+no-ring-hash`, `+mtls` (a proxyless client with the workload
+ * certificate provider). E.g. gRPC C-core 1.51.1 proxyless:
  * `proxyless+legacy-header-match+no-ring-hash`.
  */
 export function meshGroupName(role: MeshRole, shape: ServedShape): string {
@@ -58,6 +73,7 @@ export function meshGroupName(role: MeshRole, shape: ServedShape): string {
   if (shape.legacyLb !== baseline.legacyLb) name += '+grpc-lb-policy';
   if (!shape.headerStringMatch) name += '+legacy-header-match';
   if (!shape.ringHash) name += '+no-ring-hash';
+  if (shape.workloadTls) name += '+mtls';
   return name;
 }
 
@@ -70,6 +86,7 @@ export function parseMeshGroup(group: string): { role: MeshRole; shape: ServedSh
     if (suffix === 'grpc-lb-policy' && role === 'sidecar') shape.legacyLb = 'grpc';
     else if (suffix === 'legacy-header-match') shape.headerStringMatch = false;
     else if (suffix === 'no-ring-hash') shape.ringHash = false;
+    else if (suffix === 'mtls' && role === 'proxyless') shape.workloadTls = true;
     else return undefined;
   }
   return meshGroupName(role, shape) === group ? { role, shape } : undefined;

@@ -76,8 +76,9 @@ export const FEATURE_TABLE: readonly FeatureRow[] = [
   {
     feature: 'security',
     description: 'TLS from certificate providers (gRFC A29)',
-    since: { 'grpc-core': [1, 41, 0], 'grpc-java': [1, 41, 0], 'grpc-go': [1, 41, 0], envoy: ENVOY_V3 },
-    source: 'grpc/grpc doc/grpc_xds_features.md, row A29; Envoy: v3 API',
+    since: { 'grpc-core': [1, 41, 0], 'grpc-java': [1, 41, 0], 'grpc-go': [1, 41, 0], 'grpc-node': [1, 13, 0], envoy: ENVOY_V3 },
+    source:
+      'grpc/grpc doc/grpc_xds_features.md, row A29; grpc-node: XdsServerCredentials and XdsChannelCredentials (grpc/grpc-node#2837, #2866), first in grpc-js-xds 1.13; Envoy: v3 API',
   },
   {
     feature: 'server',

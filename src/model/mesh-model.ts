@@ -388,9 +388,12 @@ export class MeshModel {
     for (const key of candidates) {
       const service = this.serviceInfos.get(key);
       let next: MeshDestinationInfo | undefined;
-      if (service && this.serviceAccess(key).mtls !== 'Disable') {
+      const mode = this.serviceAccess(key).mtls;
+      if (service && mode !== 'Disable') {
         const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
-        if (pods.length > 0 && pods.every((pod) => pod.meshTls)) {
+        // A sidecar terminates TLS under Strict and Permissive; a proxyless gRPC server only under
+        // Strict (it cannot tell TLS from plain text, so Permissive serves it plain text).
+        if (pods.length > 0 && pods.every((pod) => pod.meshTls || (pod.proxylessTls && mode === 'Strict'))) {
           next = { namespace: service.namespace, serviceAccounts: [...new Set(pods.map((pod) => pod.serviceAccount))].sort(compare) };
         }
       }

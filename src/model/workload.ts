@@ -23,10 +23,21 @@ export interface WorkloadInfo {
   containerPorts: ReadonlyArray<{ name: string; port: number }>;
   /** Its sidecar terminates mutual TLS: the injection webhook gave it the workload certificate (MESH_TLS_ANNOTATION). */
   meshTls: boolean;
+  /**
+   * Its proxyless gRPC has the workload certificate provider (PROXYLESS_TLS_ANNOTATION): under
+   * Strict its xDS-enabled servers terminate mutual TLS (gRFC A29), so callers use TLS to it.
+   */
+  proxylessTls: boolean;
 }
 
 /** The annotation the injection webhook sets on a pod whose sidecar reads the workload certificate (injection/sidecar.ts SDS_ANNOTATIONS). */
 export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
+/**
+ * Set by the user on a pod whose proxyless gRPC bootstrap has the `workload` certificate provider
+ * (the same key and value its node metadata carries): `switchyard.dev/certificate-provider: workload`.
+ */
+export const PROXYLESS_TLS_ANNOTATION = 'switchyard.dev/certificate-provider';
+export const PROXYLESS_TLS_VALUE = 'workload';
 
 export function workloadInfo(namespace: string, name: string, object: PodObject): WorkloadInfo {
   const ip = object.status?.podIP;
@@ -38,6 +49,7 @@ export function workloadInfo(namespace: string, name: string, object: PodObject)
     ...(ip !== undefined && isIP(ip) !== 0 ? { ip } : {}),
     serviceAccount: object.spec?.serviceAccountName || 'default',
     meshTls: object.metadata.annotations?.[MESH_TLS_ANNOTATION] !== undefined,
+    proxylessTls: object.metadata.annotations?.[PROXYLESS_TLS_ANNOTATION] === PROXYLESS_TLS_VALUE,
     containerPorts: (object.spec?.containers ?? []).flatMap((c) =>
       (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => ({ name: p.name ?? '', port: p.containerPort })),
     ),

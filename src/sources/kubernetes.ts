@@ -42,10 +42,12 @@ export const TRAFFIC_POLICY_PLURAL = 'trafficpolicies';
 export const ACCESS_POLICY_PLURAL = 'accesspolicies';
 /** Set by the injection webhook on a pod whose sidecar has the workload certificate (src/injection/sidecar.ts SDS_ANNOTATIONS). */
 export const MESH_TLS_ANNOTATION = 'switchyard.dev/sds-workload-certificate';
+/** Set by the user on a pod whose proxyless gRPC bootstrap has the workload certificate provider (model PROXYLESS_TLS_ANNOTATION). */
+export const PROXYLESS_TLS_ANNOTATION = 'switchyard.dev/certificate-provider';
 /** A pod's own egress scope (src/model/scope.ts EGRESS_ANNOTATION; sources/ does not import the model). */
 export const POD_EGRESS_ANNOTATION = 'switchyard.dev/egress';
 /** The pod annotations the model reads; the informer keeps these and drops the rest. */
-const POD_ANNOTATIONS = [MESH_TLS_ANNOTATION, POD_EGRESS_ANNOTATION];
+const POD_ANNOTATIONS = [MESH_TLS_ANNOTATION, PROXYLESS_TLS_ANNOTATION, POD_EGRESS_ANNOTATION];
 const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export interface KubernetesSourceOptions {
@@ -263,8 +265,8 @@ function slimPod(plain: Record<string, any>): KubeObject {
       ...(metadata.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(metadata.labels !== undefined ? { labels: metadata.labels } : {}),
-      // Only the mark of an injected sidecar with a workload certificate (mutual TLS to it works)
-      // and the pod's own egress scope.
+      // Only the marks of mutual TLS to it (an injected sidecar with a workload certificate,
+      // proxyless gRPC with its certificate provider) and the pod's own egress scope.
       ...keptAnnotations(metadata.annotations),
     },
     spec: {

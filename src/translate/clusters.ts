@@ -1,11 +1,11 @@
 // One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
 // TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
-import { upstreamMeshTransportSocket } from './mesh-tls.js';
+import { proxylessUpstreamTransportSocket, upstreamMeshTransportSocket } from './mesh-tls.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
-import type { ProxyRole, TranslateOptions } from './options.js';
+import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
@@ -32,9 +32,11 @@ export function portsForRole(service: ServiceInfo, role: ProxyRole): ServicePort
 
 export function buildServiceClusters(model: MeshModel, service: ServiceInfo, role: ProxyRole, options: TranslateOptions): XdsResource[] {
   const policy = model.servicePolicy(service.key);
-  // Envoy (sidecars, gateways) reaches a Service whose pods all terminate mutual TLS over it, with
-  // its own workload certificate, checking the pods' identities. Proxyless clients: not yet.
-  const destination = role === 'sidecar' ? model.meshDestination(service.key) : undefined;
+  // A Service whose pods all terminate mutual TLS is reached over it, with the caller's workload
+  // certificate, checking the pods' identities: by Envoy (sidecars, gateways) through SDS files,
+  // by proxyless gRPC through its certificate provider — only when its bootstrap has one.
+  const tls = role === 'sidecar' || servedShapeOf(role, options).workloadTls;
+  const destination = tls ? model.meshDestination(service.key) : undefined;
   return portsForRole(service, role).map((port) => {
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
@@ -48,11 +50,10 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
       ...policyClusterFields(policy, port, role),
       ...(destination
         ? {
-            transportSocket: upstreamMeshTransportSocket(
-              options.trustDomain,
-              destination,
-              port.protocol === 'grpc' || port.protocol === 'http2',
-            ),
+            transportSocket:
+              role === 'proxyless'
+                ? proxylessUpstreamTransportSocket(options.trustDomain, destination)
+                : upstreamMeshTransportSocket(options.trustDomain, destination, port.protocol === 'grpc' || port.protocol === 'http2'),
           }
         : {}),
     };

@@ -15,8 +15,8 @@ import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { http2Upstream } from './clusters.js';
 import { httpConnectionManager, tcpProxy } from './listeners.js';
 import { BLACKHOLE_CLUSTER, INBOUND_LISTENER, inboundName, PASSTHROUGH_CLUSTER, serverListenerName } from './names.js';
-import type { TranslateOptions } from './options.js';
-import { inboundTls } from './mesh-tls.js';
+import { servedShapeOf, type TranslateOptions } from './options.js';
+import { inboundTls, proxylessServerTransportSocket } from './mesh-tls.js';
 import { httpRbacFilter, networkRbacFilter } from './rbac.js';
 import { HCM_TYPE, ORIGINAL_DST_FILTER, ROUTER_FILTER, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
@@ -145,15 +145,25 @@ export function buildInbound(shape: WorkloadShape, options: TranslateOptions): I
  * action is `non_forwarding_action` (the server handles the call itself; any other action fails
  * the call). The route configuration is inline: one fewer round trip before the server serves.
  * A server listening on 0.0.0.0 asks for a name no pod owns, and gets none.
+ * Mutual TLS (gRFC A29): gRPC picks a chain without looking at the first bytes (under A36 a
+ * chain asking for transport_protocol `tls` never matches), so one port is either TLS or plain
+ * text. Strict: TLS requiring a client certificate, through the `workload` certificate provider —
+ * for a pod marked as having it and a node that has it; otherwise no Listener. Permissive and
+ * Disable: plain text.
  */
 export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShape, options: TranslateOptions): XdsResource[] {
   if (workload.ip === undefined) return [];
   const ip = workload.ip;
-  return shape.ports.filter(isHttp).map((port) => {
+  const tls = workload.proxylessTls && servedShapeOf('proxyless', options).workloadTls;
+  return shape.ports.filter(isHttp).flatMap((port) => {
     const name = serverListenerName(ip, port.port);
     const routeName = inboundName(port.port);
+    const access = accessOf(port, options);
+    // Strict: mutual TLS or nothing. A server that cannot do it (the pod or the node lacks the
+    // certificate provider) gets no Listener, so it does not serve rather than serve plain text.
+    if (access.mtls === 'Strict' && !tls) return [];
     // gRFC A41: the port's allow rules, before the router (gRPC enforces `rules`, ignores shadow rules).
-    const rbac = httpRbacFilter(accessOf(port, options), options.trustDomain);
+    const rbac = httpRbacFilter(access, options.trustDomain);
     const hcm = {
       '@type': HCM_TYPE,
       statPrefix: `inbound_${port.port}`,
@@ -170,7 +180,13 @@ export function buildServerListeners(workload: WorkloadInfo, shape: WorkloadShap
         name,
         address: { socketAddress: { address: ip, portValue: port.port } },
         trafficDirection: 'INBOUND',
-        filterChains: [{ name: routeName, filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm }] }],
+        filterChains: [
+          {
+            name: routeName,
+            filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm }],
+            ...(access.mtls === 'Strict' ? { transportSocket: proxylessServerTransportSocket() } : {}),
+          },
+        ],
       },
     };
   });

@@ -4,6 +4,7 @@
 // the pod's files (file-based SDS, the same two files and secret names as envoy/sidecar.yaml), so
 // Switchyard never sees a workload key and a renewed certificate needs no push.
 import type { MtlsMode } from '../model/index.js';
+import { WORKLOAD_CERTIFICATE_PROVIDER } from '../clients/index.js';
 import { DOWNSTREAM_TLS_TYPE, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
 
 /** The SDS secret names of envoy/workload-certificate.yaml and envoy/trust-bundle.yaml. */
@@ -101,6 +102,44 @@ export function upstreamMeshTransportSocket(trustDomain: string, destination: Me
     typedConfig: {
       '@type': UPSTREAM_TLS_TYPE,
       commonTlsContext: commonTlsContext(destinationSans(trustDomain, destination), http2 ? ['h2'] : []),
+    },
+  };
+}
+
+// Proxyless gRPC (gRFC A29): no SDS. Its bootstrap's certificate provider instance `workload`
+// (a `file_watcher` on the same files) holds the workload certificate and the trust bundle, so
+// both contexts name that instance for the identity and for the CA. gRPC refuses (NACKs) a
+// context naming an instance its bootstrap lacks, so these go only to clients whose node says
+// it has one (ServedShape.workloadTls).
+
+const PROVIDER = { instanceName: WORKLOAD_CERTIFICATE_PROVIDER };
+
+/** A proxyless client's cluster to a mesh destination: its certificate, the server's identity checked (any listed SAN). */
+export function proxylessUpstreamTransportSocket(trustDomain: string, destination: MeshDestination): Record<string, unknown> {
+  return {
+    name: TLS_SOCKET,
+    typedConfig: {
+      '@type': UPSTREAM_TLS_TYPE,
+      commonTlsContext: {
+        tlsCertificateProviderInstance: PROVIDER,
+        validationContext: { caCertificateProviderInstance: PROVIDER, matchSubjectAltNames: destinationSans(trustDomain, destination) },
+      },
+    },
+  };
+}
+
+/**
+ * A proxyless server's listener under Strict: its certificate, and a client certificate from the
+ * trust bundle required. No SAN match: C-core refuses match_subject_alt_names on servers
+ * ("not supported on servers"); the trust bundle is the trust domain's, and allow rules name callers.
+ */
+export function proxylessServerTransportSocket(): Record<string, unknown> {
+  return {
+    name: TLS_SOCKET,
+    typedConfig: {
+      '@type': DOWNSTREAM_TLS_TYPE,
+      commonTlsContext: { tlsCertificateProviderInstance: PROVIDER, validationContext: { caCertificateProviderInstance: PROVIDER } },
+      requireClientCertificate: { value: true },
     },
   };
 }

@@ -1,10 +1,24 @@
 // Which proxy group a connecting node belongs to, from what its first request says about it:
 // its role (metadata, or its user agent), and for mesh roles its client profile's served shape.
 import { gatewayGroup, type ProxyGroup } from '../cache/types.js';
-import { clientProfile, identifyClient, meshGroupName, servedShape, type ClientNode, type MeshRole } from '../clients/index.js';
+import { log } from '../log.js';
+import {
+  clientProfile,
+  identifyClient,
+  meshGroupName,
+  servedShape,
+  WORKLOAD_CERTIFICATE_PROVIDER,
+  type ClientNode,
+  type MeshRole,
+} from '../clients/index.js';
 
 const ROLE_KEY = 'switchyard.dev/role';
 const GATEWAY_KEY = 'switchyard.dev/gateway';
+/**
+ * Proxyless gRPC: names the certificate provider instance of the node's bootstrap holding its
+ * workload certificate (gRFC A29); only such a node is sent TLS naming that instance.
+ */
+export const CERTIFICATE_PROVIDER_KEY = 'switchyard.dev/certificate-provider';
 
 /** The parts of envoy.config.core.v3.Node the server reads, as protobufjs decodes them. */
 export interface NodeInfo extends ClientNode {
@@ -31,7 +45,23 @@ function metadataString(node: NodeInfo, key: string): string | undefined {
 
 /** Proxies whose profiles give the same configuration share the group. */
 function meshGroup(role: MeshRole, node: NodeInfo): ProxyGroup {
-  return meshGroupName(role, servedShape(clientProfile(identifyClient(node)), role));
+  const provider = metadataString(node, CERTIFICATE_PROVIDER_KEY);
+  if (provider !== undefined && provider !== WORKLOAD_CERTIFICATE_PROVIDER) {
+    throw new NodeGroupError(
+      `node "${node.id ?? ''}": metadata ${CERTIFICATE_PROVIDER_KEY}="${provider}" is not the instance Switchyard names; ` +
+        `call the bootstrap's certificate_providers entry "${WORKLOAD_CERTIFICATE_PROVIDER}" and set the key to it`,
+    );
+  }
+  const profile = clientProfile(identifyClient(node));
+  const lacks = profile.lacks('security');
+  if (provider !== undefined && role === 'proxyless' && lacks) {
+    // Told TLS naming the instance it would still refuse it: served plain text, and said why.
+    log.warn('node declares the workload certificate provider but its client has no gRFC A29: served plain text', {
+      node: node.id ?? '',
+      reason: lacks,
+    });
+  }
+  return meshGroupName(role, servedShape(profile, role, provider !== undefined));
 }
 
 /**

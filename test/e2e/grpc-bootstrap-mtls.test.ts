@@ -21,7 +21,7 @@ const SYSTEM_PYTHON = '/usr/bin/python3';
 
 type Bootstrap = {
   xds_servers: Array<{ server_uri: string; channel_creds: Array<{ type: string; config?: Record<string, string> }> }>;
-  node: { id: string };
+  node: { id: string; metadata: Record<string, string> };
   certificate_providers: Record<string, { plugin_name: string; config: Record<string, string> }>;
 };
 
@@ -85,6 +85,8 @@ describe('envoy/proxyless-bootstrap-mtls.json', () => {
     });
     // The node id claims the namespace and service account of the certificate's SPIFFE ID.
     expect(bootstrap.node.id).toMatch(/~shop~reviews$/);
+    // It tells Switchyard it has the `workload` instance, so it is sent TLS naming it (gRFC A29).
+    expect(bootstrap.node.metadata['switchyard.dev/certificate-provider']).toBe('workload');
   });
 
   it('grpc-js-xds validates its file_watcher provider; it refuses the tls channel creds it does not implement instead of using plain text', () => {

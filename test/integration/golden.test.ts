@@ -14,7 +14,7 @@ import { danglingReferences, describeDangling, duplicateChainMatches, type Group
 import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
 import { describeViolation, validateResource } from '../../src/envoy/validation-rules.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
-import { clientProfile, parseClientLabel, servedShape } from '../../src/clients/index.js';
+import { clientProfile, parseClientLabel, parseMeshGroup, servedShape } from '../../src/clients/index.js';
 import type { SourceEvent } from '../../src/sources/types.js';
 import type { ManifestError } from '../../src/sources/manifests.js';
 import { analyze, SourceRecords } from '../../src/analysis/index.js';
@@ -40,6 +40,8 @@ interface CaseSettings {
   clients?: Partial<Record<'sidecar' | 'proxyless', string[]>>;
   /** Pods (`<namespace>/<name>`) whose sidecar is rendered beside the role's, as `render --pod` does: `sidecar@pod-<ns>-<name>.json`. */
   pods?: string[];
+  /** Also render proxyless clients with the `workload` certificate provider, as `render --certificate-provider` does: `proxyless+mtls.json`. */
+  certificateProvider?: boolean;
 }
 
 const INPUT = 'input.yaml';
@@ -116,6 +118,11 @@ async function renderCase(name: string): Promise<RenderedCase> {
       outputs.push({ file: profileFile, text: text(renderModel(model, { role, translate, client })) });
       groups.push({ file: profileFile, resources: translateAll(model, role, { ...translate, served: shape }) });
     }
+  }
+  if (settings.certificateProvider) {
+    const file = 'proxyless+mtls.json';
+    outputs.push({ file, text: text(renderModel(model, { role: 'proxyless', translate, certificateProvider: true })) });
+    groups.push({ file, resources: translateAll(model, 'proxyless', { ...translate, served: parseMeshGroup('proxyless+mtls')!.shape }) });
   }
   for (const pod of settings.pods ?? []) {
     const file = `sidecar@pod-${pod.replace('/', '-')}.json`;

@@ -1,7 +1,7 @@
 // The Kubernetes source end to end: the real client-node informers against the test API server
 // (real HTTP list/watch), Switchyard's pipeline and xDS server, and an ADS test client that
 // decodes what a proxy receives.
-import { MESH_TLS_ANNOTATION } from '../../src/sources/kubernetes.js';
+import { MESH_TLS_ANNOTATION, PROXYLESS_TLS_ANNOTATION } from '../../src/sources/kubernetes.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -177,6 +177,7 @@ describe('Kubernetes source', () => {
       serviceAccount: 'reviews',
       containerPorts: [{ name: 'http', port: 9080 }],
       meshTls: false,
+      proxylessTls: false,
     });
     expect(model.selectingServices(model.workload(NS, 'reviews-1')!).map((s) => s.key)).toEqual([`${NS}/reviews`]);
     api.apply({ ...pod, metadata: { ...pod.metadata, labels: { app: 'other' } }, status: { ...pod.status, podIP: '10.1.0.8' } });
@@ -187,6 +188,12 @@ describe('Kubernetes source', () => {
     // The injection webhook's mark of a sidecar with the workload certificate is kept (as is the pod's egress scope; the rest is not).
     api.apply({ ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, [MESH_TLS_ANNOTATION]: '{}' } } });
     await eventually('the sidecar mark', () => (model.workload(NS, 'reviews-1')?.meshTls ? true : undefined));
+    // So is the user's mark of proxyless gRPC with the workload certificate provider.
+    api.apply({
+      ...pod,
+      metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, [PROXYLESS_TLS_ANNOTATION]: 'workload' } },
+    });
+    await eventually('the certificate provider mark', () => (model.workload(NS, 'reviews-1')?.proxylessTls ? true : undefined));
   });
 
   it('reads only the given namespaces and the objects the label selector picks', async () => {

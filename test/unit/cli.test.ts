@@ -87,6 +87,19 @@ describe('render DIR and validate DIR', () => {
     expect((await run(['render', mesh, `--manifests=${mesh}/`])).code).toBe(0);
   });
 
+  it('render --role proxyless --certificate-provider renders what a client with the workload certificate provider gets', async () => {
+    const result = await run(['render', 'test/golden/proxyless-tls-strict', '--role', 'proxyless', '--certificate-provider']);
+    expect(result.code).toBe(0);
+    const document = JSON.parse(result.stdout) as {
+      client: { group: string };
+      clusters: Array<{ name: string; transport_socket?: unknown }>;
+    };
+    expect(document.client.group).toBe('proxyless+mtls');
+    expect(document.clusters.find((c) => c.name === 'shop/reviews/9080')?.transport_socket).toBeDefined();
+    const plain = JSON.parse((await run(['render', 'test/golden/proxyless-tls-strict', '--role', 'proxyless'])).stdout) as typeof document;
+    expect(plain.clusters.find((c) => c.name === 'shop/reviews/9080')?.transport_socket).toBeUndefined();
+  });
+
   it('refuses two different folders, naming both', async () => {
     const result = await run(['render', mesh, '--manifests', 'examples']);
     expect(result.code).toBe(2);

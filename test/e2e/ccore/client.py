@@ -11,11 +11,16 @@ process). The Jest test drives this process over stdin/stdout, one JSON object p
 
 The service is the e2e backends' Whoami: any bytes in, JSON {"backend": name} out, so a generic
 bytes call is enough (no generated code).
+
+With SWITCHYARD_CCORE_CREDENTIALS=xds the channels use xDS channel credentials (gRFC A29, plain
+text as the fallback): each Cluster's UpstreamTlsContext decides whether a call uses TLS.
 """
 import json
+import os
 import sys
 
 import grpc
+import grpc.experimental
 
 METHOD = "/switchyard.demo.Whoami/Who"
 REQUEST = b"{}"
@@ -26,7 +31,12 @@ channels = {}
 def who(target):
     """The Who method on a channel to `target`, one channel per target for the process's life."""
     if target not in channels:
-        channels[target] = grpc.insecure_channel(target).unary_unary(METHOD)
+        if os.environ.get("SWITCHYARD_CCORE_CREDENTIALS") == "xds":
+            credentials = grpc.xds_channel_credentials(grpc.experimental.insecure_channel_credentials())
+            channel = grpc.secure_channel(target, credentials)
+        else:
+            channel = grpc.insecure_channel(target)
+        channels[target] = channel.unary_unary(METHOD)
     return channels[target]
 
 

@@ -79,13 +79,23 @@ export class CcoreClient {
     child.on('error', (err) => died(`could not run: ${err.message}`));
   }
 
-  /** Starts the process with a bootstrap naming Switchyard on `xdsPort`, and waits until grpc is imported. */
-  static async start(xdsPort: number, nodeId: string): Promise<CcoreClient> {
+  /**
+   * Starts the process with a bootstrap naming Switchyard on `xdsPort`, and waits until grpc is
+   * imported. `bootstrap` may extend the bootstrap (certificate providers); `xdsCredentials` makes
+   * its channels use xDS channel credentials (gRFC A29) instead of plain text.
+   */
+  static async start(
+    xdsPort: number,
+    nodeId: string,
+    options: { bootstrap?: (bootstrap: Record<string, unknown>) => Record<string, unknown>; xdsCredentials?: boolean } = {},
+  ): Promise<CcoreClient> {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-ccore-'));
     const bootstrapPath = join(dir, 'bootstrap.json');
-    writeFileSync(bootstrapPath, JSON.stringify(ccoreBootstrap(xdsPort, nodeId)));
+    const bootstrap = ccoreBootstrap(xdsPort, nodeId);
+    writeFileSync(bootstrapPath, JSON.stringify(options.bootstrap ? options.bootstrap(bootstrap) : bootstrap));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...(options.xdsCredentials ? { SWITCHYARD_CCORE_CREDENTIALS: 'xds' } : {}),
       GRPC_XDS_BOOTSTRAP: bootstrapPath,
       GRPC_VERBOSITY: process.env.GRPC_VERBOSITY ?? 'ERROR',
       // Between calls nothing in the Python process polls C-core's sockets but its backup poller

@@ -39,8 +39,9 @@ export class WhoClient {
   constructor(
     readonly target: string,
     channelOptions: grpc.ChannelOptions = {},
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), channelOptions);
+    this.client = new grpc.Client(target, credentials, channelOptions);
   }
 
   /** One call: the backend's name, or the gRPC error. */
