@@ -368,7 +368,7 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
             policyRef,
             leadingField(resolved.message) ?? 'spec.targetRef.name',
             `${label}: ${resolved.message}; the policy applies to nothing`,
-            `name ${spec.targetRef.kind === 'HTTPRoute' ? 'an HTTPRoute' : 'a Gateway (and one of its listeners)'} of namespace ${namespace} ` +
+            `name ${spec.targetRef.kind === 'Gateway' ? 'a Gateway (and one of its listeners)' : `a${spec.targetRef.kind === 'HTTPRoute' ? 'n' : ''} ${spec.targetRef.kind}`} of namespace ${namespace} ` +
               'that Switchyard serves through its GatewayClass (a policy applies only in its own namespace)',
           );
         }

@@ -86,8 +86,12 @@ const NESTED_KEYS: Record<string, Record<string, true>> = {
   } satisfies Record<keyof HealthCheck, true>,
   'spec.healthCheck.http': { path: true, host: true } satisfies Record<keyof NonNullable<HealthCheck['http']>, true>,
   'spec.locality': { preferLocalZone: true, failoverZones: true } satisfies Record<keyof NonNullable<TrafficPolicySpec['locality']>, true>,
-  'spec.rateLimit': { requestsPerSecond: true, requestsPerMinute: true, burst: true } satisfies Record<
+  'spec.rateLimit': { requestsPerSecond: true, requestsPerMinute: true, burst: true, connections: true } satisfies Record<
     keyof NonNullable<TrafficPolicySpec['rateLimit']>,
+    true
+  >,
+  'spec.rateLimit.connections': { perSecond: true, perMinute: true, burst: true } satisfies Record<
+    keyof NonNullable<NonNullable<TrafficPolicySpec['rateLimit']>['connections']>,
     true
   >,
 };
