@@ -114,6 +114,8 @@ export const FIELD_DEFAULTS: Record<string, string> = {
   'spec.locality.failoverZones': 'none: every zone has the same priority',
   'spec.rateLimit': 'no limit',
   'spec.rateLimit.burst': 'the rate',
+  'spec.rateLimit.connections': 'no connection limit',
+  'spec.rateLimit.connections.burst': 'the rate',
 };
 
 /** Example policies for the reference: together they set every field (checked by a test). */
@@ -175,7 +177,16 @@ export const REFERENCE_EXAMPLES: Array<Record<string, unknown>> = [
       targetRef: { name: 'payments' },
       loadBalancer: { policy: 'LeastRequest' },
       healthCheck: { tcp: {}, interval: '10s' },
-      rateLimit: { requestsPerMinute: 600 },
+      rateLimit: { requestsPerMinute: 600, connections: { perSecond: 50, burst: 100 } },
+    },
+  },
+  {
+    apiVersion: 'switchyard.dev/v1alpha1',
+    kind: 'TrafficPolicy',
+    metadata: { name: 'ledger', namespace: 'shop' },
+    spec: {
+      targetRef: { name: 'ledger' },
+      rateLimit: { connections: { perMinute: 600 } },
     },
   },
   {

@@ -355,6 +355,7 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
             );
         }
         weights(found, policyRef, label, spec);
+        connectionLimitUnused(found, model, policyRef, label, namespace, spec);
         // A policy on an HTTPRoute or Gateway: the model resolved its target against the Gateway API objects.
         const resolved = condition('ResolvedRefs');
         if (
@@ -368,7 +369,7 @@ function policies(found: Found, model: MeshModel, records: SourceRecords): void 
             policyRef,
             leadingField(resolved.message) ?? 'spec.targetRef.name',
             `${label}: ${resolved.message}; the policy applies to nothing`,
-            `name ${spec.targetRef.kind === 'HTTPRoute' ? 'an HTTPRoute' : 'a Gateway (and one of its listeners)'} of namespace ${namespace} ` +
+            `name ${spec.targetRef.kind === 'Gateway' ? 'a Gateway (and one of its listeners)' : `a${spec.targetRef.kind === 'HTTPRoute' ? 'n' : ''} ${spec.targetRef.kind}`} of namespace ${namespace} ` +
               'that Switchyard serves through its GatewayClass (a policy applies only in its own namespace)',
           );
         }
@@ -458,6 +459,30 @@ function weights(found: Found, policyRef: ObjectRef, label: string, spec: Traffi
   };
   check('spec.split', spec.split);
   spec.routes?.forEach((route, i) => check(`spec.routes[${i}].split`, route.split));
+}
+
+/** A connection limit on a Service with no TCP port: sidecars apply it only to TCP ports, so it limits nothing. */
+function connectionLimitUnused(
+  found: Found,
+  model: MeshModel,
+  policyRef: ObjectRef,
+  label: string,
+  namespace: string,
+  spec: TrafficPolicySpec,
+): void {
+  if (!spec.rateLimit?.connections || (spec.targetRef.kind ?? 'Service') !== 'Service') return;
+  const service = model.service(objectKey(namespace, spec.targetRef.name));
+  if (!service || service.ports.length === 0 || service.ports.some((port) => port.protocol === 'tcp')) return;
+  const ports = service.ports.map((port) => `${port.port} (${port.protocol})`).join(', ');
+  found.add(
+    'ConnectionLimitUnused',
+    policyRef,
+    'spec.rateLimit.connections',
+    `${label}: spec.rateLimit.connections: Service ${service.key} has no TCP port (${ports}); ` +
+      'connection limits apply to TCP ports only, so this one limits nothing',
+    'limit its HTTP ports with requestsPerSecond or requestsPerMinute instead, or remove connections ' +
+      '(a port that does not speak HTTP is proxied as TCP when its appProtocol or name says neither http, http2 nor grpc)',
+  );
 }
 
 function formatPercent(value: number): string {

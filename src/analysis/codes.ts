@@ -18,6 +18,7 @@ export const PROBLEM_CODES = {
   PolicyBackendNotFound: 'error',
   PolicyConflict: 'error',
   WeightsNotHundred: 'warning',
+  ConnectionLimitUnused: 'warning',
   // ---- AccessPolicy meaning
   AccessPolicyInvalid: 'error',
   AccessPolicyRefNotFound: 'error',

@@ -115,7 +115,10 @@ function policyServices(namespace: string, spec: TrafficPolicySpec): { target: s
 /** True when a policy puts anything into routes (and so into listeners that embed them). */
 function shapesRoutes(spec: TrafficPolicySpec): boolean {
   if ((spec.targetRef?.kind ?? 'Service') !== 'Service') return true; // its rate limit rides in routes
-  return Boolean(spec.routes?.length || spec.split?.length || spec.loadBalancer?.hashOn?.length || spec.timeout || spec.retries);
+  // A Service's rate limit rides in gateways' routes and in its pods' inbound routes and listener.
+  return Boolean(
+    spec.routes?.length || spec.split?.length || spec.loadBalancer?.hashOn?.length || spec.timeout || spec.retries || spec.rateLimit,
+  );
 }
 
 /**

@@ -1,13 +1,13 @@
-// TrafficPolicies attached to Gateway API objects (targetRef kind HTTPRoute or Gateway, the
+// TrafficPolicies attached to Gateway API objects (targetRef kind HTTPRoute, GRPCRoute or Gateway, the
 // policy-attachment pattern): each carries a rate limit only. This resolves them against the
 // Gateway API objects: the target must exist and be served by us, one policy wins a target
 // (the first in precedence order, as for Services), and the winners' limits are what the
 // translator reads. Statuses take the TrafficPolicy's conditions (Accepted, ResolvedRefs, Programmed).
 import type { Condition, TrafficPolicySpec } from '../sources/types.js';
-import { normalizeRateLimit } from './policy.js';
+import { requestLimit } from './policy.js';
 import type { AttachedRateLimit, PolicyStatus } from './types.js';
 
-export type AttachedKind = 'HTTPRoute' | 'Gateway';
+export type AttachedKind = 'HTTPRoute' | 'GRPCRoute' | 'Gateway';
 
 export interface AttachedTarget {
   kind: AttachedKind;
@@ -41,7 +41,7 @@ export interface AttachedPolicies {
   statuses: Map<string, PolicyStatus>;
 }
 
-/** `HTTPRoute <ns>/<name>`, `Gateway <ns>/<name>` (every listener) or `Gateway <ns>/<name> <listener>`. */
+/** `HTTPRoute <ns>/<name>`, `GRPCRoute <ns>/<name>`, `Gateway <ns>/<name>` (every listener) or `Gateway <ns>/<name> <listener>`. */
 export function attachedTargetKey(kind: AttachedKind, routeOrGatewayKey: string, sectionName?: string): string {
   return `${kind} ${routeOrGatewayKey}${sectionName !== undefined ? ` ${sectionName}` : ''}`;
 }
@@ -117,8 +117,9 @@ export function resolveAttachedPolicies(
       spec.targetRef.name === target!.name &&
       spec.targetRef.sectionName === target!.sectionName;
     if (valid && entry.spec) lastGood.set(entry.key, entry.spec);
-    if (spec?.rateLimit && sameTarget) {
-      limits.set(targetKey, { policyKey: entry.key, limit: normalizeRateLimit(spec.rateLimit) });
+    const limit = spec?.rateLimit ? requestLimit(spec.rateLimit) : undefined;
+    if (limit && sameTarget) {
+      limits.set(targetKey, { policyKey: entry.key, limit });
       if (valid) condition('Programmed', true, 'Programmed', `applied to ${label}`);
       else condition('Programmed', false, 'LastGoodKept', `${label} keeps this policy's last valid rate limit`);
     } else {

@@ -71,7 +71,7 @@ interface PolicyEntry {
   created?: number;
   /** The Service the rejected version names, so a policy never valid still finds its target. */
   rejectedTarget?: string;
-  /** The rejected version's targetRef kind and sectionName (an HTTPRoute or Gateway target). */
+  /** The rejected version's targetRef kind and sectionName (an HTTPRoute, GRPCRoute or Gateway target). */
   rejectedTargetKind?: string;
   rejectedSectionName?: string;
 }
@@ -126,7 +126,7 @@ export class MeshModel {
   private gatewayApiSignature = '';
   /** The labels of every Namespace (Gateway listeners select route namespaces by them). */
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
-  /** Rate limits of TrafficPolicies on HTTPRoutes and Gateways, by attachedTargetKey. */
+  /** Rate limits of TrafficPolicies on HTTPRoutes, GRPCRoutes and Gateways, by attachedTargetKey. */
   private attachedLimits = new Map<string, AttachedRateLimit>();
   private attachedSignature = '[]';
   /** Namespaces with a `switchyard.dev/egress` annotation: its scope, or why it was refused. */
@@ -201,7 +201,7 @@ export class MeshModel {
     if (gatewayApiInputs && (change.all || this.hasGatewayApiObjects() || this.gatewayApiResolution.gateways.length > 0)) {
       this.resolveGatewayApi(change);
     }
-    // Policies on HTTPRoutes and Gateways depend on the resolution just made.
+    // Policies on routes and Gateways depend on the resolution just made.
     if (change.gatewayApi || events.some((e) => e.ref.kind === 'TrafficPolicy' || GATEWAY_API_KIND_SET.has(e.ref.kind))) {
       this.reevaluateAttachedPolicies(change);
     }
@@ -269,7 +269,12 @@ export class MeshModel {
 
   /** A pod's workload shape: what its inbound configuration depends on. */
   workloadShape(workload: WorkloadInfo): WorkloadShape {
-    return workloadShape(workload, this.selectingServices(workload), (key) => this.serviceAccess(key));
+    return workloadShape(
+      workload,
+      this.selectingServices(workload),
+      (key) => this.serviceAccess(key),
+      (key) => this.servicePolicy(key),
+    );
   }
 
   // ---- Egress scopes (model/scope.ts) ---------------------------------------------------------
@@ -503,7 +508,7 @@ export class MeshModel {
   }
 
   /**
-   * The rate limit a TrafficPolicy attaches to an HTTPRoute (`<namespace>/<name>`), or to a Gateway:
+   * The rate limit a TrafficPolicy attaches to an HTTPRoute or GRPCRoute (`<namespace>/<name>`), or to a Gateway:
    * with a listener name, that listener's own; without, the whole Gateway's.
    */
   attachedRateLimit(kind: AttachedKind, key: string, sectionName?: string): AttachedRateLimit | undefined {
@@ -801,13 +806,13 @@ export class MeshModel {
     replaceMap(this.statuses, nextStatuses);
   }
 
-  /** Whether a policy (its newest version, valid or rejected) targets an HTTPRoute or Gateway. */
+  /** Whether a policy (its newest version, valid or rejected) targets a route or Gateway. */
   private isAttached(entry: PolicyEntry): boolean {
     if (entry.rejectedErrors) return entry.rejectedTargetKind !== undefined && entry.rejectedTargetKind !== 'Service';
     return isAttachedPolicy(entry.object?.spec);
   }
 
-  /** Checks the policies on HTTPRoutes and Gateways against the Gateway API resolution; see attached-policy.ts. */
+  /** Checks the policies on routes and Gateways against the Gateway API resolution; see attached-policy.ts. */
   private reevaluateAttachedPolicies(change: ModelChange): void {
     const ordered = [...this.policies.entries()]
       .filter(([, entry]) => this.isAttached(entry))
@@ -847,16 +852,16 @@ export class MeshModel {
     }
   }
 
-  /** Why an HTTPRoute or Gateway a policy names is not one we serve; undefined when it is. */
+  /** Why an HTTPRoute, GRPCRoute or Gateway a policy names is not one we serve; undefined when it is. */
   private attachedTargetProblem(namespace: string, target: AttachedTarget): string | undefined {
     const key = objectKey(namespace, target.name);
-    const object = this.gatewayApiObject<GatewayObject | HTTPRouteObject>(target.kind, namespace, target.name);
+    const object = this.gatewayApiObject<GatewayObject | HTTPRouteObject | GRPCRouteObject>(target.kind, namespace, target.name);
     if (!object) return `spec.targetRef.name: ${target.kind} ${key} not found in namespace ${namespace}`;
-    if (target.kind === 'HTTPRoute') {
+    if (target.kind === 'HTTPRoute' || target.kind === 'GRPCRoute') {
       const ours = this.gatewayApiResolution.routes.some(
-        (r) => r.kind === 'HTTPRoute' && `${r.namespace}/${r.name}` === key && r.parents.length,
+        (r) => r.kind === target.kind && `${r.namespace}/${r.name}` === key && r.parents.length,
       );
-      return ours ? undefined : `spec.targetRef.name: HTTPRoute ${key} names no Gateway served by Switchyard in its parentRefs`;
+      return ours ? undefined : `spec.targetRef.name: ${target.kind} ${key} names no Gateway served by Switchyard in its parentRefs`;
     }
     if (!this.gatewayApiGateway(key)) {
       return `spec.targetRef.name: Gateway ${key} is not served by Switchyard (its GatewayClass names another controller, or none exists)`;

@@ -261,21 +261,33 @@ function checkBackendRef(
 }
 
 /**
- * A policy on an HTTPRoute or Gateway sets rateLimit and nothing else: balancing, splits, retries
- * and health checks belong to the backend Service's policy. Its target is resolved by the model
- * against the Gateway API objects (attached-policy.ts), not here.
+ * A policy on an HTTPRoute, GRPCRoute or Gateway sets a request rateLimit and nothing else: balancing,
+ * splits, retries, health checks and connection limits belong to the backend Service's policy (a
+ * connection limit guards the Service's TCP ports on its sidecars; a gateway's connections are HTTP).
+ * Its target is resolved by the model against the Gateway API objects (attached-policy.ts), not here.
  */
 function checkAttachedPolicy(spec: TrafficPolicySpec): PolicyIssues {
   const issues: PolicyIssues = { spec: [], refs: [], targetFound: true };
   const kind = spec.targetRef.kind as string;
+  const target = `a${kind === 'HTTPRoute' ? 'n' : ''} ${kind}`;
   for (const field of Object.keys(spec).sort()) {
     if (field === 'targetRef' || field === 'rateLimit') continue;
     issues.spec.push(
-      `spec.${field}: a policy targeting a${kind === 'HTTPRoute' ? 'n' : ''} ${kind} sets only rateLimit; ` +
-        `move ${field} to a policy targeting the backend Service`,
+      `spec.${field}: a policy targeting ${target} sets only rateLimit; move ${field} to a policy targeting the backend Service`,
     );
   }
-  if (!spec.rateLimit)
-    issues.spec.push(`spec.rateLimit: missing; a policy targeting a${kind === 'HTTPRoute' ? 'n' : ''} ${kind} sets rateLimit`);
+  const limit = spec.rateLimit;
+  if (!limit) issues.spec.push(`spec.rateLimit: missing; a policy targeting ${target} sets rateLimit`);
+  else {
+    if (limit.connections) {
+      issues.spec.push(
+        `spec.rateLimit.connections: a policy targeting ${target} limits requests only; ` +
+          "move connections to a policy targeting the backend Service (it limits connections to the Service's TCP ports on its sidecars)",
+      );
+    }
+    if (limit.requestsPerSecond === undefined && limit.requestsPerMinute === undefined) {
+      issues.spec.push(`spec.rateLimit: a policy targeting ${target} sets requestsPerSecond or requestsPerMinute`);
+    }
+  }
   return issues;
 }

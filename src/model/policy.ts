@@ -57,7 +57,8 @@ export function normalizePolicy(policyKey: string, namespace: string, spec: Traf
       match: routeMatch(route.match),
       backends: backends(namespace, route.split ?? (route.backend ? [{ backend: route.backend, port: route.port, weight: 1 }] : [])),
     })),
-    ...(spec.rateLimit ? { rateLimit: normalizeRateLimit(spec.rateLimit) } : {}),
+    ...optional('rateLimit', spec.rateLimit ? requestLimit(spec.rateLimit) : undefined),
+    ...optional('connectionLimit', spec.rateLimit?.connections ? connectionLimit(spec.rateLimit.connections) : undefined),
     ...optional('timeoutMs', ms(spec.timeout)),
     ...(retries
       ? {
@@ -153,9 +154,19 @@ function healthCheck(hc: NonNullable<TrafficPolicySpec['healthCheck']>): PolicyH
   };
 }
 
-/** The token bucket of a (valid) rateLimit: the rate per second or per minute; burst defaults to the rate. */
-export function normalizeRateLimit(limit: NonNullable<TrafficPolicySpec['rateLimit']>): RateLimit {
-  const perSecond = limit.requestsPerSecond !== undefined;
-  const tokensPerFill = (perSecond ? limit.requestsPerSecond : limit.requestsPerMinute) ?? 1;
-  return { tokensPerFill, fillIntervalMs: perSecond ? 1000 : 60_000, maxTokens: limit.burst ?? tokensPerFill };
+/** A token bucket refilled with the rate every second or minute; burst defaults to the rate. */
+function tokenBucket(perSecond: number | undefined, perMinute: number | undefined, burst: number | undefined): RateLimit | undefined {
+  const tokensPerFill = perSecond ?? perMinute;
+  if (tokensPerFill === undefined) return undefined;
+  return { tokensPerFill, fillIntervalMs: perSecond !== undefined ? 1000 : 60_000, maxTokens: burst ?? tokensPerFill };
+}
+
+/** The request bucket of a (valid) rateLimit; undefined when it limits connections only. */
+export function requestLimit(limit: NonNullable<TrafficPolicySpec['rateLimit']>): RateLimit | undefined {
+  return tokenBucket(limit.requestsPerSecond, limit.requestsPerMinute, limit.burst);
+}
+
+/** The connection bucket of a (valid) rateLimit.connections. */
+export function connectionLimit(limit: NonNullable<NonNullable<TrafficPolicySpec['rateLimit']>['connections']>): RateLimit | undefined {
+  return tokenBucket(limit.perSecond, limit.perMinute, limit.burst);
 }

@@ -173,17 +173,20 @@ export interface ServicePolicy {
   healthCheck?: PolicyHealthCheck;
   preferLocalZone: boolean;
   failoverZones: string[];
+  /** On requests: at gateways, and on the inbound HTTP ports of the Service's pods. */
   rateLimit?: RateLimit;
+  /** On connections to the inbound TCP ports of the Service's pods. */
+  connectionLimit?: RateLimit;
 }
 
-/** A token bucket per gateway proxy: `tokensPerFill` every `fillIntervalMs`, at most `maxTokens`. */
+/** A token bucket per proxy: `tokensPerFill` every `fillIntervalMs`, at most `maxTokens`. */
 export interface RateLimit {
   tokensPerFill: number;
   fillIntervalMs: number;
   maxTokens: number;
 }
 
-/** The rate limit a TrafficPolicy attaches to an HTTPRoute or a Gateway (listener). */
+/** The rate limit a TrafficPolicy attaches to an HTTPRoute, a GRPCRoute or a Gateway (listener). */
 export interface AttachedRateLimit {
   /** `<namespace>/<name>` of the TrafficPolicy. */
   policyKey: string;

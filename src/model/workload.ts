@@ -1,13 +1,14 @@
 // The Pod processor and workload shapes. A pod becomes a workload: identity (namespace, name,
 // IP, service account), labels and container ports. Its shape is what its inbound side depends
 // on: the namespace and, for every port of every Service selecting it, the port it listens on
-// (the targetPort, a named one resolved through the pod's container ports) and its protocol.
+// (the targetPort, a named one resolved through the pod's container ports), its protocol, its
+// AccessPolicy outcome and its TrafficPolicy rate limit.
 // Pods of one shape get the same inbound configuration, so proxies are grouped by it.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { PodObject } from '../sources/types.js';
 import { compare, objectKey } from './keys.js';
-import type { PortProtocol, ServiceInfo } from './types.js';
+import type { PortProtocol, RateLimit, ServiceInfo, ServicePolicy } from './types.js';
 import type { ServiceAccess } from './access-policy.js';
 
 export interface WorkloadInfo {
@@ -72,6 +73,8 @@ export interface InboundPort {
   services: string[];
   /** Mutual TLS and who may call (AccessPolicy): those of the first Service by key leading here. */
   access?: ServiceAccess;
+  /** The first Service's TrafficPolicy limit that applies here: on requests (HTTP ports) or on connections (TCP ports). */
+  rateLimit?: RateLimit;
 }
 
 /** What a workload's inbound configuration depends on; equal shapes, equal configuration. */
@@ -93,6 +96,7 @@ export function workloadShape(
   workload: WorkloadInfo,
   selecting: readonly ServiceInfo[],
   accessOf?: (serviceKey: string) => ServiceAccess,
+  policyOf?: (serviceKey: string) => ServicePolicy | undefined,
 ): WorkloadShape {
   const byPort = new Map<number, InboundPort>();
   for (const service of selecting) {
@@ -100,11 +104,14 @@ export function workloadShape(
       const target = servicePort.targetPort ?? servicePort.port;
       const port = typeof target === 'number' ? target : workload.containerPorts.find((p) => p.name === target)?.port;
       if (port === undefined) continue;
+      const policy = policyOf?.(service.key);
+      const rateLimit = servicePort.protocol === 'tcp' ? policy?.connectionLimit : policy?.rateLimit;
       const entry: InboundPort = byPort.get(port) ?? {
         port,
         protocol: servicePort.protocol,
         services: [],
         ...(accessOf ? { access: accessOf(service.key) } : {}),
+        ...(rateLimit ? { rateLimit } : {}),
       };
       entry.services.push(`${service.key}:${servicePort.port}`);
       byPort.set(port, entry);
@@ -112,10 +119,16 @@ export function workloadShape(
   }
   const ports = [...byPort.values()].sort((a, b) => a.port - b.port);
   for (const entry of ports) entry.services.sort(compare);
-  // The access (mode and rules) is part of the shape: a policy change moves the pods to a new group.
+  // The access (mode and rules) and the rate limit are part of the shape: a policy change moves the pods to a new group.
   const canonical = JSON.stringify([
     workload.namespace,
-    ports.map((p) => [p.port, p.protocol, p.services, ...(p.access ? [{ ...p.access, serviceKey: undefined }] : [])]),
+    ports.map((p) => [
+      p.port,
+      p.protocol,
+      p.services,
+      ...(p.access ? [{ ...p.access, serviceKey: undefined }] : []),
+      ...(p.rateLimit ? [{ rateLimit: p.rateLimit }] : []),
+    ]),
   ]);
   const id = createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
   return { namespace: workload.namespace, ports, id };

@@ -88,8 +88,17 @@ export const CEL_RULE_CHECKS: Record<string, (self: any) => boolean> = {
   '(has(self.exact) ? 1 : 0) + (has(self.regex) ? 1 : 0) + (has(self.present) ? 1 : 0) <= 1': (self: Entry) =>
     ['exact', 'regex', 'present'].filter((key) => has(self, key)).length <= 1,
   '!has(self.port) || has(self.backend)': (self: Entry) => !has(self, 'port') || has(self, 'backend'),
-  '(has(self.requestsPerSecond) ? 1 : 0) + (has(self.requestsPerMinute) ? 1 : 0) == 1': (self: Entry) =>
-    ['requestsPerSecond', 'requestsPerMinute'].filter((key) => has(self, key)).length === 1,
+  '!has(self.requestsPerSecond) || !has(self.requestsPerMinute)': (self: Entry) =>
+    !has(self, 'requestsPerSecond') || !has(self, 'requestsPerMinute'),
+  'has(self.requestsPerSecond) || has(self.requestsPerMinute) || has(self.connections)': (self: Entry) =>
+    has(self, 'requestsPerSecond') || has(self, 'requestsPerMinute') || has(self, 'connections'),
+  '!has(self.burst) || has(self.requestsPerSecond) || has(self.requestsPerMinute)': (self: Entry) =>
+    !has(self, 'burst') || has(self, 'requestsPerSecond') || has(self, 'requestsPerMinute'),
+  '(has(self.perSecond) ? 1 : 0) + (has(self.perMinute) ? 1 : 0) == 1': (self: Entry) =>
+    ['perSecond', 'perMinute'].filter((key) => has(self, key)).length === 1,
+  '!has(self.burst) || self.burst >= (has(self.perSecond) ? self.perSecond : (has(self.perMinute) ? self.perMinute : 0))': (self: Entry) =>
+    !has(self, 'burst') ||
+    (self.burst as number) >= ((has(self, 'perSecond') ? self.perSecond : has(self, 'perMinute') ? self.perMinute : 0) as number),
   '!has(self.burst) || self.burst >= (has(self.requestsPerSecond) ? self.requestsPerSecond : (has(self.requestsPerMinute) ? self.requestsPerMinute : 0))':
     (self: Entry) =>
       !has(self, 'burst') ||

@@ -167,10 +167,10 @@ export interface RouteMatchSpec {
   headers?: Array<{ name: string; exact?: string; regex?: string; present?: boolean }>;
 }
 
-export type PolicyTargetKind = 'Service' | 'HTTPRoute' | 'Gateway';
+export type PolicyTargetKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'Gateway';
 
 export interface TrafficPolicySpec {
-  /** A Service (the default), or for rateLimit alone an HTTPRoute or Gateway (sectionName: one listener). */
+  /** A Service (the default), or for rateLimit alone an HTTPRoute, GRPCRoute or Gateway (sectionName: one listener). */
   targetRef: { group?: '' | 'gateway.networking.k8s.io'; kind?: PolicyTargetKind; name: string; sectionName?: string };
   loadBalancer?: {
     policy?: LoadBalancerPolicy;
@@ -201,8 +201,14 @@ export interface TrafficPolicySpec {
     unhealthyThreshold?: number;
   };
   locality?: { preferLocalZone?: boolean; failoverZones?: string[] };
-  /** A local (per gateway proxy) token bucket on requests to the Service. */
-  rateLimit?: { requestsPerSecond?: number; requestsPerMinute?: number; burst?: number };
+  /** Local (per proxy) token buckets: on requests to the Service (gateways, sidecars' inbound HTTP ports) and on
+   * connections to its TCP ports (sidecars' inbound side). */
+  rateLimit?: {
+    requestsPerSecond?: number;
+    requestsPerMinute?: number;
+    burst?: number;
+    connections?: { perSecond?: number; perMinute?: number; burst?: number };
+  };
 }
 
 export interface Condition {

@@ -166,13 +166,13 @@ function forwardAction(model: MeshModel, rule: GatewayRouteRule): Record<string,
 }
 
 /**
- * The rate limit an Envoy route carries itself. A limit on its HTTPRoute beats one on its listener
+ * The rate limit an Envoy route carries itself. A limit on its HTTPRoute or GRPCRoute beats one on its listener
  * (carried by the virtual host, which Envoy applies to routes without their own), which beats the
  * backend Service's TrafficPolicy limit.
  */
 function ruleRateLimit(model: MeshModel, rule: GatewayRouteRule, listenerLimited: boolean): Record<string, unknown> {
-  const attached = rule.routeKind === 'HTTPRoute' ? model.attachedRateLimit('HTTPRoute', rule.routeKey) : undefined;
-  if (attached) return perFilterConfig(`rate_limit_httproute_${rule.routeKey.replace('/', '_')}`, attached.limit);
+  const attached = model.attachedRateLimit(rule.routeKind, rule.routeKey);
+  if (attached) return perFilterConfig(`rate_limit_${rule.routeKind.toLowerCase()}_${rule.routeKey.replace('/', '_')}`, attached.limit);
   if (listenerLimited || rule.backends.length === 0 || rule.filters.redirect) return {};
   return routeRateLimit(model, rule.backends[0].serviceKey);
 }

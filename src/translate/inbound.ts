@@ -9,7 +9,9 @@
 // requiring a client certificate from the trust domain (plain text on that port is closed, never
 // passed through), Permissive a TLS chain and a plain one (the TLS inspector tells them apart),
 // Disable one plain chain; allow rules become the RBAC filter before the router (HTTP) or before
-// the TCP proxy (TCP).
+// the TCP proxy (TCP). The port's TrafficPolicy limit (rate-limit.ts), also part of the shape:
+// on an HTTP port a token bucket on its inbound route, on a TCP port the connection limit filter
+// after RBAC (a refused caller spends no token's worth of the application) and before the TCP proxy.
 import { protoDuration, type InboundPort, type ServiceAccess, type WorkloadInfo, type WorkloadShape } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { http2Upstream } from './clusters.js';
@@ -19,6 +21,7 @@ import { servedShapeOf, type TranslateOptions } from './options.js';
 import { inboundTls, proxylessServerTransportSocket } from './mesh-tls.js';
 import { httpRbacFilter, networkRbacFilter } from './rbac.js';
 import { HCM_TYPE, ORIGINAL_DST_FILTER, ROUTER_FILTER, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
+import { connectionRateLimitFilter, localRateLimitHttpFilter, perFilterConfig } from './rate-limit.js';
 
 export interface InboundResources {
   listeners: XdsResource[];
@@ -53,14 +56,19 @@ function inboundCluster(port: InboundPort, options: TranslateOptions): XdsResour
   };
 }
 
-/** Every request on the port goes to the application; long gRPC and HTTP/2 streams are not cut at 15s. */
+/**
+ * Every request on the port goes to the application; long gRPC and HTTP/2 streams are not cut at
+ * 15s. A request limit rides on the route, in the one route configuration (over RDS) that the
+ * port's chains (TLS and plain text) name.
+ */
 function inboundRouteConfig(port: InboundPort): XdsResource {
   const name = inboundName(port.port);
   const route = { cluster: name, ...(isHttp2(port) ? { timeout: { seconds: 0 } } : {}) };
+  const limit = port.rateLimit ? perFilterConfig(`inbound_${port.port}_rate_limit`, port.rateLimit) : {};
   return {
     typeUrl: TypeUrl.RouteConfiguration,
     name,
-    value: { name, virtualHosts: [{ name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route }] }] },
+    value: { name, virtualHosts: [{ name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route, ...limit }] }] },
   };
 }
 
@@ -69,18 +77,23 @@ function accessOf(port: InboundPort, options: TranslateOptions): ServiceAccess {
   return port.access ?? { serviceKey: '', mtls: options.mtlsMode };
 }
 
-/** The filters of one inbound port's chain: RBAC (when the port's policies have rules), then the HCM or TCP proxy. */
+/**
+ * The filters of one inbound port's chain: RBAC (when the port's policies have rules), the rate
+ * limit (when its policy sets one), then the HCM (with the router last) or the TCP proxy.
+ */
 function inboundFilters(port: InboundPort, access: ServiceAccess, options: TranslateOptions): Record<string, unknown>[] {
   const name = inboundName(port.port);
   const statPrefix = `inbound_${port.port}`;
   if (isHttp(port)) {
     const hcm = httpConnectionManager(statPrefix, name);
     const rbac = httpRbacFilter(access, options.trustDomain);
-    if (rbac) hcm.httpFilters = [rbac, ...(hcm.httpFilters as unknown[])];
+    const limit = port.rateLimit ? localRateLimitHttpFilter() : undefined;
+    hcm.httpFilters = [...(rbac ? [rbac] : []), ...(limit ? [limit] : []), ...(hcm.httpFilters as unknown[])];
     return [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: hcm }];
   }
   const rbac = networkRbacFilter(access, options.trustDomain, statPrefix);
-  return [...(rbac ? [rbac] : []), tcpProxy(statPrefix, name)];
+  const limit = port.rateLimit ? connectionRateLimitFilter(`${statPrefix}_connection_limit`, statPrefix, port.rateLimit) : undefined;
+  return [...(rbac ? [rbac] : []), ...(limit ? [limit] : []), tcpProxy(statPrefix, name)];
 }
 
 export function buildInbound(shape: WorkloadShape, options: TranslateOptions): InboundResources {

@@ -1,8 +1,9 @@
 // Rate limits attached to Gateway API objects in Kubernetes mode, against the test API server: a
-// TrafficPolicy whose targetRef is an HTTPRoute or a Gateway listener gets its status from the
+// TrafficPolicy whose targetRef is an HTTPRoute, a GRPCRoute or a Gateway listener gets its status from the
 // leader (ResolvedRefs=False, TargetNotFound, until the target exists; Conflicted for the newer
 // of two on one target), corrected when the cause is fixed, and its token bucket reaches the
-// gateway proxy's routes (HTTPRoute) or virtual host (listener).
+// gateway proxy's routes (HTTPRoute, GRPCRoute) or virtual host (listener). A Service policy with a
+// bad connection limit is refused with Accepted=False naming the field, and applied once fixed.
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { KubernetesMode } from '../../src/kubernetes/mode.js';
 import type { Condition } from '../../src/sources/types.js';
@@ -160,5 +161,56 @@ describe('rate limits attached to Gateway API objects, in Kubernetes mode', () =
       message: 'applied to Gateway infra/edge listener admin',
     });
     expect(writes()).toBe(2);
+  });
+
+  it('a GRPCRoute limit reaches its routes; a bad connection limit on a Service is refused naming the field until fixed', async () => {
+    const orders = service('orders', 9000);
+    (orders.spec as { ports: JsonObject[] }).ports = [{ name: 'grpc', port: 9000, targetPort: 9000, appProtocol: 'kubernetes.io/h2c' }];
+    api.apply(orders);
+    api.apply({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'GRPCRoute',
+      metadata: { name: 'orders', namespace: NS },
+      spec: {
+        parentRefs: [{ name: 'edge', namespace: 'infra' }],
+        hostnames: ['grpc.example.com'],
+        rules: [{ matches: [{ method: { service: 'shop.v1.Orders' } }], backendRefs: [{ name: 'orders', port: 9000 }] }],
+      },
+    });
+    api.apply(attachedPolicy('orders-limit', NS, { kind: 'GRPCRoute', name: 'orders' }, 30));
+    const bad = {
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'orders', namespace: NS },
+      spec: { targetRef: { name: 'orders' }, rateLimit: { connections: { perSecond: 20, burst: 5 } } },
+    };
+    api.apply(bad);
+    mode = await startTestReplica(api);
+    client = new XdsTestClient(mode.app.xdsPort);
+
+    await eventually('GRPCRoute policy Programmed', () => condition(NS, 'orders-limit', 'Programmed')?.status === 'True');
+    expect(condition(NS, 'orders-limit', 'Programmed')!.message).toBe('applied to GRPCRoute shop/orders');
+    const ads = client.sotw();
+    ads.request({ typeUrl: TypeUrl.Listener, node: gatewayNode });
+    const lds = await ads.next(TypeUrl.Listener);
+    ads.ack(lds);
+    ads.request({ typeUrl: TypeUrl.RouteConfiguration, resourceNames: lds.names });
+    const rds = await routesUntil(ads, (r) => r.resources.length > 0);
+    const hosts = (rds.resources[0].value as { virtualHosts: Array<VirtualHost & { domains: string[] }> }).virtualHosts;
+    const grpcHost = hosts.find((vh) => vh.domains.includes('grpc.example.com'))!;
+    expect(grpcHost.routes.map((route) => route.typedPerFilterConfig?.[LIMIT_FILTER]?.tokenBucket?.tokensPerFill?.value)).toEqual([30]);
+
+    await eventually('bad limit refused', () => condition(NS, 'orders', 'Accepted')?.status === 'False');
+    expect(condition(NS, 'orders', 'Accepted')!.message).toMatch(/spec\.rateLimit\.connections\.burst: must be at least the rate/);
+    expect(mode.app.pipeline.model.servicePolicy('shop/orders')).toBeUndefined();
+
+    api.apply({ ...bad, spec: { ...bad.spec, rateLimit: { connections: { perSecond: 20, burst: 40 } } } });
+    await eventually('fixed', () => condition(NS, 'orders', 'Programmed')?.status === 'True');
+    expect(condition(NS, 'orders', 'Accepted')).toMatchObject({ status: 'True' });
+    expect(mode.app.pipeline.model.servicePolicy('shop/orders')?.connectionLimit).toEqual({
+      tokensPerFill: 20,
+      fillIntervalMs: 1000,
+      maxTokens: 40,
+    });
   });
 });

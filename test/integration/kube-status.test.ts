@@ -221,6 +221,11 @@ describe('NACK attribution', () => {
     expect(nackedCondition('shop', canary, [nack(TypeUrl.RouteConfiguration, 'duplicate virtual host')])).toBe(
       '1 proxy NACKed the route configuration response: duplicate virtual host',
     );
+    // A rate limit rides in routes and in the inbound listener of the Service's pods.
+    const limited = { targetRef: { name: 'reviews' }, rateLimit: { connections: { perSecond: 5 } } };
+    expect(nackedCondition('shop', limited, [nack(TypeUrl.Listener, 'unknown network filter')])).toBe(
+      '1 proxy NACKed the listener response: unknown network filter',
+    );
     // A route message naming a backend of the policy's split concerns it.
     expect(nackedCondition('shop', canary, [nack(TypeUrl.RouteConfiguration, 'route: unknown cluster shop/reviews-v2/9080')])).toBe(
       '1 proxy NACKed route configuration naming shop/reviews-v2/9080: route: unknown cluster shop/reviews-v2/9080',

@@ -147,6 +147,22 @@ describe('TrafficPolicy', () => {
     expect(problems[0].fix).toContain('82, 18');
   });
 
+  it('warns about a connection limit on a Service with HTTP ports only, and is quiet when it has a TCP port', async () => {
+    const problems = await problemsOf({
+      's.yaml': SERVICE('api') + '---\n' + SERVICE('db', '[{ name: pg, port: 5432 }]'),
+      'p.yaml':
+        policy('api', '  targetRef: { name: api }\n  rateLimit: { connections: { perSecond: 5 } }\n') +
+        '---\n' +
+        policy('db', '  targetRef: { name: db }\n  rateLimit: { connections: { perSecond: 5 } }\n'),
+    });
+    expect(problems.map(brief)).toEqual(['ConnectionLimitUnused TrafficPolicy api spec.rateLimit.connections :6']);
+    expect(problems[0].severity).toBe('warning');
+    expect(problems[0].message).toBe(
+      'TrafficPolicy shop/api: spec.rateLimit.connections: Service shop/api has no TCP port (80 (http)); ' +
+        'connection limits apply to TCP ports only, so this one limits nothing',
+    );
+  });
+
   it('is quiet about weights that sum to 100', async () => {
     const problems = await problemsOf({
       's.yaml': SERVICE('api') + '---\n' + SERVICE('api-v2'),

@@ -7,6 +7,7 @@ import {
   crdFilePath,
   loadTrafficPolicyCrd,
   trafficPolicyOpenApiSchema,
+  validateTrafficPolicySchema,
 } from '../../src/sources/crd-schema.js';
 import type { HashOnEntry, RouteMatchSpec, TrafficPolicySpec, WeightedBackend } from '../../src/sources/types.js';
 
@@ -86,8 +87,12 @@ const NESTED_KEYS: Record<string, Record<string, true>> = {
   } satisfies Record<keyof HealthCheck, true>,
   'spec.healthCheck.http': { path: true, host: true } satisfies Record<keyof NonNullable<HealthCheck['http']>, true>,
   'spec.locality': { preferLocalZone: true, failoverZones: true } satisfies Record<keyof NonNullable<TrafficPolicySpec['locality']>, true>,
-  'spec.rateLimit': { requestsPerSecond: true, requestsPerMinute: true, burst: true } satisfies Record<
+  'spec.rateLimit': { requestsPerSecond: true, requestsPerMinute: true, burst: true, connections: true } satisfies Record<
     keyof NonNullable<TrafficPolicySpec['rateLimit']>,
+    true
+  >,
+  'spec.rateLimit.connections': { perSecond: true, perMinute: true, burst: true } satisfies Record<
+    keyof NonNullable<NonNullable<TrafficPolicySpec['rateLimit']>['connections']>,
     true
   >,
 };
@@ -227,5 +232,33 @@ describe('the TrafficPolicy CRD', () => {
     expect(() => compileTrafficPolicySchema(withNewRule)).toThrow(
       'the TrafficPolicy CRD rule at spec.timeout has no check in code: self != "0s"',
     );
+  });
+});
+
+describe('the CRD on rate limits (schema and the code twins of its CEL rules)', () => {
+  const fieldsOf = (rateLimit: unknown, kind = 'Service') =>
+    validateTrafficPolicySchema({
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'TrafficPolicy',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: { targetRef: { kind, name: 'api' }, rateLimit },
+    }).map((message) => message.slice(0, message.indexOf(':')));
+
+  it('takes a request limit, a connection limit, or both', () => {
+    expect(fieldsOf({ requestsPerSecond: 10, burst: 20 })).toEqual([]);
+    expect(fieldsOf({ connections: { perMinute: 600, burst: 600 } })).toEqual([]);
+    expect(fieldsOf({ requestsPerMinute: 60, connections: { perSecond: 5 } })).toEqual([]);
+    expect(fieldsOf({ requestsPerSecond: 10 }, 'GRPCRoute')).toEqual([]);
+  });
+
+  it('refuses each bad limit naming its field', () => {
+    expect(fieldsOf({})).toEqual(['spec.rateLimit']);
+    expect(fieldsOf({ requestsPerSecond: 1, requestsPerMinute: 60 })).toEqual(['spec.rateLimit']);
+    expect(fieldsOf({ burst: 5, connections: { perSecond: 1 } })).toEqual(['spec.rateLimit.burst']);
+    expect(fieldsOf({ connections: {} })).toEqual(['spec.rateLimit.connections']);
+    expect(fieldsOf({ connections: { perSecond: 1, perMinute: 60 } })).toEqual(['spec.rateLimit.connections']);
+    expect(fieldsOf({ connections: { perSecond: 10, burst: 9 } })).toEqual(['spec.rateLimit.connections.burst']);
+    expect(fieldsOf({ connections: { perSecond: 0 } })).toEqual(['spec.rateLimit.connections.perSecond']);
+    expect(fieldsOf({ connections: { perSecond: 1, rate: 2 } })).toEqual(['spec.rateLimit.connections.rate']);
   });
 });

@@ -178,3 +178,29 @@ describe('checkPolicy: durations, retries, outlier detection, health checks', ()
     expect(fieldsOf(spec as Partial<TrafficPolicySpec>)).toEqual(fields);
   });
 });
+
+describe('checkPolicy: a policy attached to a route or Gateway', () => {
+  const attached = (kind: 'HTTPRoute' | 'GRPCRoute' | 'Gateway', rateLimit: TrafficPolicySpec['rateLimit']) =>
+    checkPolicy(NS, { targetRef: { group: 'gateway.networking.k8s.io', kind, name: 'orders' }, rateLimit }, lookup).spec;
+
+  it('takes a request limit on a GRPCRoute as on an HTTPRoute', () => {
+    expect(attached('GRPCRoute', { requestsPerSecond: 10 })).toEqual([]);
+    expect(attached('HTTPRoute', { requestsPerMinute: 600, burst: 900 })).toEqual([]);
+  });
+
+  it('refuses a connection limit, naming the field and where it belongs', () => {
+    expect(attached('GRPCRoute', { requestsPerSecond: 10, connections: { perSecond: 5 } })).toEqual([
+      'spec.rateLimit.connections: a policy targeting a GRPCRoute limits requests only; ' +
+        "move connections to a policy targeting the backend Service (it limits connections to the Service's TCP ports on its sidecars)",
+    ]);
+    expect(attached('Gateway', { connections: { perSecond: 5 } })).toEqual([
+      expect.stringMatching(/^spec\.rateLimit\.connections: a policy targeting a Gateway limits requests only/),
+      'spec.rateLimit: a policy targeting a Gateway sets requestsPerSecond or requestsPerMinute',
+    ]);
+  });
+
+  it('lets a Service policy set a connection limit alone, or with a request limit', () => {
+    expect(fieldsOf({ rateLimit: { connections: { perMinute: 600 } } })).toEqual([]);
+    expect(fieldsOf({ rateLimit: { requestsPerSecond: 10, connections: { perSecond: 5, burst: 10 } } })).toEqual([]);
+  });
+});
