@@ -4,14 +4,11 @@
 // limit share that group, and the sidecars of other Services are left alone. A policy change that
 // leaves the limit as it was regroups nothing, and a bad limit is refused naming the field while
 // the last valid one stays.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { FilesSource } from '../../src/sources/files.js';
+import type { Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { ModelChange } from '../../src/model/index.js';
-import { XdsTestClient, testNode, type DecodedResource, type DeltaTestStream } from '../support/xds-client.js';
+import type { DecodedResource, DeltaTestStream } from '../support/xds-client.js';
+import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const MESH = `
 apiVersion: v1
@@ -70,20 +67,14 @@ function inboundFilters(listeners: DecodedResource[], port: number): string[] {
 }
 
 describe('TrafficPolicy rate limits on sidecar inbound chains', () => {
-  let dir: string;
+  let folder: FolderApp;
   let app: Switchyard;
-  let client: XdsTestClient;
+  /** Every sidecar stream opened, in order. */
   const streams: DeltaTestStream[] = [];
 
   async function sidecar(id: string, podName: string): Promise<Sidecar> {
-    const stream = client.delta();
+    const { stream, listeners } = await syncSidecar(folder, id, { 'switchyard.dev/namespace': 'shop', 'switchyard.dev/pod': podName });
     streams.push(stream);
-    const metadata = { 'switchyard.dev/namespace': 'shop', 'switchyard.dev/pod': podName };
-    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata }) });
-    stream.ack(await stream.next(TypeUrl.Cluster));
-    stream.request({ typeUrl: TypeUrl.Listener, subscribe: ['*'] });
-    const listeners = await stream.next(TypeUrl.Listener);
-    stream.ack(listeners);
     return { stream, listeners: listeners.resources };
   }
 
@@ -96,7 +87,7 @@ describe('TrafficPolicy rate limits on sidecar inbound chains', () => {
     return routes[0];
   }
 
-  const groupOf = (id: string) => app.server.streams().find((s) => s.nodeId === id)?.group;
+  const groupOf = (id: string) => folder.groupOf(id);
 
   /** Writes a file and resolves with the model change of the flush that applied it (regrouping has run by then). */
   function writeAndFlush(file: string, content: string, applied: (change: ModelChange) => boolean): Promise<ModelChange> {
@@ -108,31 +99,22 @@ describe('TrafficPolicy rate limits on sidecar inbound chains', () => {
       };
       app.pipeline.on('flushed', onFlushed);
     });
-    writeFileSync(path.join(dir, file), content);
+    folder.write(file, content);
     return flushed;
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-rate-limit-'));
-    writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
-    writeFileSync(path.join(dir, 'api-1.yaml'), pod('api-1', '10.5.7.1', 'api', 8080));
-    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.7.2', 'api', 8080));
-    writeFileSync(path.join(dir, 'db-1.yaml'), pod('db-1', '10.5.7.3', 'db', 5432));
-    app = await startSwitchyard({
-      sources: [new FilesSource(dir, { debounceMs: 20, rescanIntervalMs: 200 })],
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 10, maxMs: 100 },
+    folder = await startFolderApp('rate-limit', {
+      'mesh.yaml': MESH,
+      'api-1.yaml': pod('api-1', '10.5.7.1', 'api', 8080),
+      'api-2.yaml': pod('api-2', '10.5.7.2', 'api', 8080),
+      'db-1.yaml': pod('db-1', '10.5.7.3', 'db', 5432),
     });
-    await app.ready;
-    client = new XdsTestClient(app.xdsPort);
+    app = folder.app;
   });
 
   afterAll(async () => {
-    for (const stream of streams) stream.close();
-    client?.close();
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await folder?.stop();
   });
 
   it('moves the pods of a Service given a request limit into one new group whose inbound route carries it, leaving other sidecars alone', async () => {

@@ -2,13 +2,9 @@
 // what its sidecars receive to the Services it names; sidecars of one scope share a group (and the
 // very bytes of the unscoped group's resources); an endpoint change outside the scope sends a
 // scoped sidecar nothing, one inside sends it the assignment alone; a changed annotation regroups.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { FilesSource } from '../../src/sources/files.js';
+import type { Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
-import { XdsTestClient, testNode, type DeltaTestStream } from '../support/xds-client.js';
+import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const namespace = (name: string, egress?: string) => `
 apiVersion: v1
@@ -54,59 +50,34 @@ const SHARED_AUTH = 'shared/auth/80';
 const OTHER_REPORTS = 'other/reports/80';
 
 describe('sidecar egress scopes', () => {
-  let dir: string;
+  let folder: FolderApp;
   let app: Switchyard;
-  let client: XdsTestClient;
-  const streams: DeltaTestStream[] = [];
 
   /** A sidecar stream that has received (and ACKed) its clusters, listeners and the assignments of `eds`. */
   async function sidecar(id: string, metadata: Record<string, string>, eds: string[] = []) {
-    const stream = client.delta();
-    streams.push(stream);
-    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata }) });
-    const clusters = await stream.next(TypeUrl.Cluster);
-    stream.ack(clusters);
-    stream.request({ typeUrl: TypeUrl.Listener, subscribe: ['*'] });
-    const listeners = await stream.next(TypeUrl.Listener);
-    stream.ack(listeners);
-    if (eds.length > 0) {
-      stream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: eds });
-      stream.ack(await stream.next(TypeUrl.ClusterLoadAssignment));
-    }
+    const { stream, clusters, listeners } = await syncSidecar(folder, id, metadata, eds);
     return { stream, clusters: clusters.names.sort(), listeners: listeners.names.sort() };
   }
 
-  const groupOf = (id: string) => app.server.streams().find((s) => s.nodeId === id)?.group;
+  const groupOf = (id: string) => folder.groupOf(id);
   const POD_META = { 'switchyard.dev/namespace': 'shop', 'switchyard.dev/pod': 'api-1' };
 
   /** Moves one Service's endpoint (an EndpointSlice edit). */
-  function moveEndpoint(file: string, from: string, to: string): void {
-    const full = path.join(dir, file);
-    writeFileSync(full, readFileSync(full, 'utf8').replace(`addresses: [${from}]`, `addresses: [${to}]`));
-  }
+  const moveEndpoint = (file: string, from: string, to: string) => folder.edit(file, `addresses: [${from}]`, `addresses: [${to}]`);
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-scope-'));
-    writeFileSync(path.join(dir, 'shop-ns.yaml'), namespace('shop', './*,shared/*'));
-    writeFileSync(path.join(dir, 'shop.yaml'), service('shop', 'api', '10.96.0.10', 80, '10.5.0.1'));
-    writeFileSync(path.join(dir, 'shared.yaml'), service('shared', 'auth', '10.96.1.10', 80, '10.5.1.1'));
-    writeFileSync(path.join(dir, 'other.yaml'), service('other', 'reports', '10.96.2.10', 80, '10.5.2.1'));
-    writeFileSync(path.join(dir, 'pod.yaml'), POD);
-    app = await startSwitchyard({
-      sources: [new FilesSource(dir, { debounceMs: 20, rescanIntervalMs: 200 })],
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 10, maxMs: 100 },
+    folder = await startFolderApp('scope', {
+      'shop-ns.yaml': namespace('shop', './*,shared/*'),
+      'shop.yaml': service('shop', 'api', '10.96.0.10', 80, '10.5.0.1'),
+      'shared.yaml': service('shared', 'auth', '10.96.1.10', 80, '10.5.1.1'),
+      'other.yaml': service('other', 'reports', '10.96.2.10', 80, '10.5.2.1'),
+      'pod.yaml': POD,
     });
-    await app.ready;
-    client = new XdsTestClient(app.xdsPort);
+    app = folder.app;
   });
 
   afterAll(async () => {
-    for (const stream of streams) stream.close();
-    client?.close();
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await folder?.stop();
   });
 
   it("gives a scoped namespace's sidecars its own and the shared Services only; others get everything", async () => {
@@ -160,7 +131,7 @@ describe('sidecar egress scopes', () => {
     const scoped = await sidecar('api-1c.shop', POD_META);
     const plain = await sidecar('plain-c', {});
     const before = groupOf('api-1c.shop');
-    writeFileSync(path.join(dir, 'shop-ns.yaml'), namespace('shop', './*'));
+    folder.write('shop-ns.yaml', namespace('shop', './*'));
     expect((await scoped.stream.status).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 150));
     await plain.stream.barrier();
@@ -172,7 +143,7 @@ describe('sidecar egress scopes', () => {
 
   it('refuses an annotation that does not parse, naming the field, and serves the namespace everything', async () => {
     const scoped = await sidecar('api-1d.shop', POD_META);
-    writeFileSync(path.join(dir, 'shop-ns.yaml'), namespace('shop', './*, shared'));
+    folder.write('shop-ns.yaml', namespace('shop', './*, shared'));
     expect((await scoped.stream.status).code).toBe(0);
     const again = await sidecar('api-1d.shop', POD_META);
     expect(groupOf('api-1d.shop')).toMatch(/^sidecar@/);

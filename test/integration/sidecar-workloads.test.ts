@@ -3,13 +3,8 @@
 // pod is unknown gets the outbound side only until the pod appears; an endpoint change still
 // reaches a workload group as its assignment alone, and a pod change touches only that pod's
 // proxies (their streams end and they reconnect into their new group).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { FilesSource } from '../../src/sources/files.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
-import { XdsTestClient, testNode, type DeltaTestStream } from '../support/xds-client.js';
+import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const MESH = `
 apiVersion: v1
@@ -54,49 +49,26 @@ status: { podIP: ${ip} }
 const WORKLOAD = (namespace: string, podName: string) => ({ 'switchyard.dev/namespace': namespace, 'switchyard.dev/pod': podName });
 
 describe('sidecars grouped by workload shape', () => {
-  let dir: string;
-  let app: Switchyard;
-  let client: XdsTestClient;
-  const streams: DeltaTestStream[] = [];
+  let folder: FolderApp;
 
   /** A sidecar stream that has received (and ACKed) its listeners and clusters. */
-  async function sidecar(
-    id: string,
-    metadata: Record<string, string>,
-  ): Promise<{ stream: DeltaTestStream; listeners: string[]; clusters: string[] }> {
-    const stream = client.delta();
-    streams.push(stream);
-    stream.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*'], node: testNode({ id, metadata }) });
-    const clusters = await stream.next(TypeUrl.Cluster);
-    stream.ack(clusters);
-    stream.request({ typeUrl: TypeUrl.Listener, subscribe: ['*'] });
-    const listeners = await stream.next(TypeUrl.Listener);
-    stream.ack(listeners);
+  async function sidecar(id: string, metadata: Record<string, string>) {
+    const { stream, clusters, listeners } = await syncSidecar(folder, id, metadata);
     return { stream, listeners: listeners.names.sort(), clusters: clusters.names.sort() };
   }
 
-  const groupOf = (id: string) => app.server.streams().find((s) => s.nodeId === id)?.group;
+  const groupOf = (id: string) => folder.groupOf(id);
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-workloads-'));
-    writeFileSync(path.join(dir, 'mesh.yaml'), MESH);
-    writeFileSync(path.join(dir, 'api-1.yaml'), pod('api-1', '10.5.0.1', 'api'));
-    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', 'api'));
-    app = await startSwitchyard({
-      sources: [new FilesSource(dir, { debounceMs: 20, rescanIntervalMs: 200 })],
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 10, maxMs: 100 },
+    folder = await startFolderApp('workloads', {
+      'mesh.yaml': MESH,
+      'api-1.yaml': pod('api-1', '10.5.0.1', 'api'),
+      'api-2.yaml': pod('api-2', '10.5.0.2', 'api'),
     });
-    await app.ready;
-    client = new XdsTestClient(app.xdsPort);
   });
 
   afterAll(async () => {
-    for (const stream of streams) stream.close();
-    client?.close();
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await folder?.stop();
   });
 
   it('gives two pods of one shape one group, with the inbound listener and clusters beside the outbound side', async () => {
@@ -125,8 +97,7 @@ describe('sidecars grouped by workload shape', () => {
     const { stream } = await sidecar('api-1b.shop', WORKLOAD('shop', 'api-1'));
     stream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: ['shop/api/80'] });
     stream.ack(await stream.next(TypeUrl.ClusterLoadAssignment));
-    const file = path.join(dir, 'mesh.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('addresses: [10.5.0.1]', 'addresses: [10.5.0.9]'));
+    folder.edit('mesh.yaml', 'addresses: [10.5.0.1]', 'addresses: [10.5.0.9]');
     const update = await stream.next(TypeUrl.ClusterLoadAssignment, 10000);
     stream.ack(update);
     expect(update.names).toEqual(['shop/api/80']);
@@ -139,7 +110,7 @@ describe('sidecars grouped by workload shape', () => {
     const one = await sidecar('api-1c.shop', WORKLOAD('shop', 'api-1'));
     const two = await sidecar('api-2c.shop', WORKLOAD('shop', 'api-2'));
     const before = groupOf('api-2c.shop');
-    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', 'db'));
+    folder.write('api-2.yaml', pod('api-2', '10.5.0.2', 'db'));
     expect((await two.stream.status).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 150));
     await one.stream.barrier();
@@ -153,7 +124,7 @@ describe('sidecars grouped by workload shape', () => {
   it('ends the stream of a sidecar whose pod appears after it connected, and serves it the inbound side on reconnecting', async () => {
     const early = await sidecar('api-3.shop', WORKLOAD('shop', 'api-3'));
     expect(groupOf('api-3.shop')).toBe('sidecar');
-    writeFileSync(path.join(dir, 'api-3.yaml'), pod('api-3', '10.5.0.3', 'api'));
+    folder.write('api-3.yaml', pod('api-3', '10.5.0.3', 'api'));
     expect((await early.stream.status).code).toBe(0);
     const again = await sidecar('api-3.shop', WORKLOAD('shop', 'api-3'));
     expect(again.listeners).toEqual(['inbound', 'outbound']);

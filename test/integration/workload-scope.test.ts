@@ -5,13 +5,10 @@
 // what left its new, smaller set; an endpoint change of a Service now out of its scope does not
 // reach it, while it still reaches the other pod. A Namespace scope change leaves pods with their
 // own scope alone.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startSwitchyard, type Switchyard } from '../../src/app.js';
-import { FilesSource } from '../../src/sources/files.js';
+import type { Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
-import { XdsTestClient, testNode, type DeltaTestStream } from '../support/xds-client.js';
+import type { DeltaTestStream } from '../support/xds-client.js';
+import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const service = (ns: string, name: string, ip: string, endpoint: string) => `
 apiVersion: v1
@@ -53,43 +50,20 @@ const SHARED_AUTH = 'shared/auth/80';
 const OTHER_REPORTS = 'other/reports/80';
 
 describe('workload egress scopes (a Pod annotation), live', () => {
-  let dir: string;
+  let folder: FolderApp;
   let app: Switchyard;
-  let client: XdsTestClient;
-  const streams: DeltaTestStream[] = [];
 
   const meta = (pod: string) => ({ 'switchyard.dev/namespace': 'shop', 'switchyard.dev/pod': pod });
-  /** The group of the node's newest stream (an ended one may still be listed). */
-  const groupOf = (id: string) =>
-    app.server
-      .streams()
-      .filter((s) => s.nodeId === id)
-      .at(-1)?.group;
+  const groupOf = (id: string) => folder.groupOf(id);
 
   /** A sidecar that has its clusters and listeners (ACKed) and watches the assignments of `eds`. */
   async function sidecar(id: string, pod: string, eds: string[], held?: Record<string, string>) {
-    const stream = client.delta();
-    streams.push(stream);
-    stream.request({
-      typeUrl: TypeUrl.Cluster,
-      subscribe: ['*'],
-      node: testNode({ id, metadata: meta(pod) }),
-      ...(held ? { initialResourceVersions: held } : {}),
-    });
-    const clusters = await stream.next(TypeUrl.Cluster);
-    stream.ack(clusters);
-    stream.request({ typeUrl: TypeUrl.Listener, subscribe: ['*'] });
-    stream.ack(await stream.next(TypeUrl.Listener));
-    stream.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: eds });
-    stream.ack(await stream.next(TypeUrl.ClusterLoadAssignment));
+    const { stream, clusters } = await syncSidecar(folder, id, meta(pod), eds, held ? { initialResourceVersions: held } : {});
     const versions = Object.fromEntries(clusters.resources.map((r) => [r.name, r.version ?? '']));
     return { stream, clusters, versions };
   }
 
-  function moveEndpoint(file: string, from: string, to: string): void {
-    const full = path.join(dir, file);
-    writeFileSync(full, readFileSync(full, 'utf8').replace(`addresses: [${from}]`, `addresses: [${to}]`));
-  }
+  const moveEndpoint = (file: string, from: string, to: string) => folder.edit(file, `addresses: [${from}]`, `addresses: [${to}]`);
 
   /** Whatever the server was going to send has arrived, and it sent nothing. */
   async function quiet(stream: DeltaTestStream): Promise<void> {
@@ -99,31 +73,20 @@ describe('workload egress scopes (a Pod annotation), live', () => {
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'switchyard-workload-scope-'));
-    writeFileSync(
-      path.join(dir, 'shop-ns.yaml'),
-      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: { switchyard.dev/egress: "./*,shared/*" }\n',
-    );
-    writeFileSync(path.join(dir, 'shop.yaml'), service('shop', 'api', '10.96.0.10', '10.5.0.1'));
-    writeFileSync(path.join(dir, 'shared.yaml'), service('shared', 'auth', '10.96.1.10', '10.5.1.1'));
-    writeFileSync(path.join(dir, 'other.yaml'), service('other', 'reports', '10.96.2.10', '10.5.2.1'));
-    writeFileSync(path.join(dir, 'api-1.yaml'), pod('api-1', '10.5.0.1'));
-    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2'));
-    app = await startSwitchyard({
-      sources: [new FilesSource(dir, { debounceMs: 20, rescanIntervalMs: 200 })],
-      xdsPort: 0,
-      adminPort: null,
-      debounce: { quietMs: 10, maxMs: 100 },
+    folder = await startFolderApp('workload-scope', {
+      'shop-ns.yaml':
+        'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: { switchyard.dev/egress: "./*,shared/*" }\n',
+      'shop.yaml': service('shop', 'api', '10.96.0.10', '10.5.0.1'),
+      'shared.yaml': service('shared', 'auth', '10.96.1.10', '10.5.1.1'),
+      'other.yaml': service('other', 'reports', '10.96.2.10', '10.5.2.1'),
+      'api-1.yaml': pod('api-1', '10.5.0.1'),
+      'api-2.yaml': pod('api-2', '10.5.0.2'),
     });
-    await app.ready;
-    client = new XdsTestClient(app.xdsPort);
+    app = folder.app;
   });
 
   afterAll(async () => {
-    for (const stream of streams) stream.close();
-    client?.close();
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await folder?.stop();
   });
 
   it("moves an annotated pod's sidecar to its smaller set, leaves its neighbour alone, and keeps out-of-scope changes from it", async () => {
@@ -135,7 +98,7 @@ describe('workload egress scopes (a Pod annotation), live', () => {
     expect(one.clusters.names.sort()).toEqual(['blackhole', 'inbound|8080', 'passthrough', SHARED_AUTH, SHOP_API]);
 
     // Annotate api-1 alone: its own namespace only.
-    writeFileSync(path.join(dir, 'api-1.yaml'), pod('api-1', '10.5.0.1', './*'));
+    folder.write('api-1.yaml', pod('api-1', '10.5.0.1', './*'));
     expect((await one.stream.status).code).toBe(0);
     // Its neighbour's stream is not ended, and nothing of its group changed.
     await quiet(two.stream);
@@ -170,7 +133,7 @@ describe('workload egress scopes (a Pod annotation), live', () => {
   it('refuses an annotation that does not parse, naming the pod, and keeps the namespace scope for it', async () => {
     const before = await sidecar('api-2b.shop', 'api-2', [SHOP_API]);
     const group = groupOf('api-2b.shop');
-    writeFileSync(path.join(dir, 'api-2.yaml'), pod('api-2', '10.5.0.2', './*, shared'));
+    folder.write('api-2.yaml', pod('api-2', '10.5.0.2', './*, shared'));
     const problem = await waitFor(() => app.pipeline.problemTracker.problems().find((p) => p.code === 'PodEgressScopeInvalid'));
     expect(problem).toMatchObject({
       object: { kind: 'Pod', namespace: 'shop', name: 'api-2' },
@@ -187,8 +150,8 @@ describe('workload egress scopes (a Pod annotation), live', () => {
     // api-1 has its own scope ("./*"); api-2's annotation is refused, so it has the namespace's.
     const own = await sidecar('api-1c.shop', 'api-1', [SHOP_API]);
     const inherits = await sidecar('api-2c.shop', 'api-2', [SHOP_API]);
-    writeFileSync(
-      path.join(dir, 'shop-ns.yaml'),
+    folder.write(
+      'shop-ns.yaml',
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: { switchyard.dev/egress: "./*,other/*" }\n',
     );
     expect((await inherits.stream.status).code).toBe(0);
