@@ -40,6 +40,7 @@ export async function runTranslate(flags: Flags, log: (line: string) => void): P
           value: ms(result.ms as number),
           target: '<= 1 s',
         },
+        { figure: 'server CPU over the same interval (user + system)', value: ms(result.cpuMs as number) },
         { figure: 'of which the first flush (model + translate + cache)', value: ms(result.flushMs as number | undefined) },
         { figure: 'sidecar clusters / assignments cached', value: `${result.clusters} / ${result.assignments}` },
         { figure: 'heap after (after GC)', value: mb(result.heapUsed as number), target: '<= 500 MB' },
