@@ -16,6 +16,8 @@ export class LbChoiceLog {
       ? new Set([...this.logged.keys(), ...model.services().map((s) => s.key)])
       : new Set([...change.services, ...change.endpoints]);
     const first = this.logged.size === 0;
+    // Asked once: a debug line filtered out still costs winston its formatting, 10,000 times at start.
+    const debug = log.isDebugEnabled();
     const counts: Record<string, number> = {};
     for (const key of keys) {
       const service = model.service(key);
@@ -31,8 +33,8 @@ export class LbChoiceLog {
         after.set(port.port, text);
         if (before.get(port.port) !== text) {
           const line = { service: key, port: port.port, policy: choice.policy, reason: choice.reason };
-          if (first) log.debug('load balancing chosen', line);
-          else log.info('load balancing chosen', line);
+          if (!first) log.info('load balancing chosen', line);
+          else if (debug) log.debug('load balancing chosen', line);
           counts[choice.policy] = (counts[choice.policy] ?? 0) + 1;
         }
       }
