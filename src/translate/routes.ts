@@ -37,7 +37,9 @@ export function outboundHttpAddresses(model: MeshModel, reach?: ReadonlySet<stri
   for (const address of serviceAddresses(model).owned) {
     if (address.headless || !isHttpPort(address.servicePort)) continue;
     if (reach && !reach.has(address.service.key)) continue;
-    byPort.set(address.port, [...(byPort.get(address.port) ?? []), address]);
+    const list = byPort.get(address.port);
+    if (list) list.push(address);
+    else byPort.set(address.port, [address]);
   }
   return byPort;
 }
