@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { encodeDirect } from './direct-encode.js';
 
 const require = createRequire(import.meta.url);
 
@@ -129,6 +130,14 @@ export function messageType(typeUrlOrName: string): protobuf.Type {
  */
 export function encodeMessage(typeUrlOrName: string, value: object): Uint8Array {
   const type = messageType(typeUrlOrName);
+  const direct = encodeDirect(type, value, messageType);
+  if (direct) return direct;
+  return encodeThroughMessages(type, value);
+}
+
+/** protobufjs' own path (fromObject, then encode), after the unknown-field check: the reference
+ * the direct encoder matches, and what reports a value it does not take. */
+export function encodeThroughMessages(type: protobuf.Type, value: object): Uint8Array {
   const path: string[] = [];
   const unknown = findUnknownField(guardFor(type), value, path);
   if (unknown) throw new Error(`${guardFor(type).name}${path.join('')}: unknown field "${unknown.key}" for ${unknown.type}`);

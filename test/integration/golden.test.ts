@@ -11,7 +11,8 @@ import { MeshModel } from '../../src/model/index.js';
 import { translateAll, translateGateway, translateInbound } from '../../src/translate/index.js';
 import { translateOptions, type TranslateOptions } from '../../src/translate/options.js';
 import { danglingReferences, describeDangling, duplicateChainMatches, type GroupResources } from '../../src/translate/consistency.js';
-import { decodeMessage, encodeMessage, type XdsResource } from '../../src/envoy/protos.js';
+import { decodeMessage, encodeMessage, encodeThroughMessages, messageType, type XdsResource } from '../../src/envoy/protos.js';
+import { encodeDirect } from '../../src/envoy/direct-encode.js';
 import { describeViolation, validateResource } from '../../src/envoy/validation-rules.js';
 import { renderModel, type RenderOptions } from '../../src/cli/render.js';
 import { clientProfile, parseClientLabel, parseMeshGroup, servedShape } from '../../src/clients/index.js';
@@ -186,15 +187,27 @@ function gatewayApiStatusView(resolution: ReturnType<MeshModel['gatewayApiStatus
   };
 }
 
-/** Every resource encodes with Envoy's protos and decodes to the same bytes again: nothing unknown, nothing lost. */
+/** Every resource encodes with Envoy's protos and decodes to the same bytes again: nothing unknown, nothing lost.
+ * The direct encoder takes it (translator form and decoded form) and writes protobufjs' own bytes. */
 function roundTripErrors(resources: XdsResource[]): string[] {
   const errors: string[] = [];
   for (const resource of resources) {
     try {
       const bytes = encodeMessage(resource.typeUrl, resource.value);
-      const again = encodeMessage(resource.typeUrl, decodeMessage(resource.typeUrl, bytes));
+      const decoded = decodeMessage(resource.typeUrl, bytes);
+      const again = encodeMessage(resource.typeUrl, decoded);
       if (!Buffer.from(again).equals(Buffer.from(bytes)))
         errors.push(`${resource.name}: re-encoding the decoded message gives other bytes`);
+      const type = messageType(resource.typeUrl);
+      for (const [form, value] of [
+        ['translated', resource.value],
+        ['decoded', decoded],
+      ] as const) {
+        const direct = encodeDirect(type, value, messageType);
+        if (!direct) errors.push(`${resource.name} (${form}): the direct encoder left it to fromObject`);
+        else if (!Buffer.from(direct).equals(Buffer.from(encodeThroughMessages(type, value))))
+          errors.push(`${resource.name} (${form}): the direct encoder's bytes differ from protobufjs' fromObject + encode`);
+      }
     } catch (error) {
       errors.push(`${resource.name}: ${(error as Error).message}`);
     }
