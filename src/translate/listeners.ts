@@ -39,6 +39,13 @@ function hostRange(ip: string): Record<string, unknown> {
   return { addressPrefix: ip, prefixLen: { value: ip.includes(':') ? 128 : 32 } };
 }
 
+/** Appends in place: copying the list per address made the listener quadratic in Services per port. */
+function appendTo<K>(lists: Map<K, ServiceAddress[]>, key: K, address: ServiceAddress): void {
+  const list = lists.get(key);
+  if (list) list.push(address);
+  else lists.set(key, [address]);
+}
+
 function statName(service: ServiceInfo, port: number): string {
   return `${service.namespace}_${service.name}_${port}`;
 }
@@ -67,9 +74,9 @@ export function buildOutboundListener(model: MeshModel, options: TranslateOption
     if (options.reach && !options.reach.has(service.key)) continue;
     if (address.headless) {
       const name = clusterName(service.key, servicePort.port) + (address.port !== servicePort.port ? `|${address.port}` : '');
-      headless.set(name, [...(headless.get(name) ?? []), address]);
+      appendTo(headless, name, address);
     } else if (isHttpPort(servicePort)) {
-      httpByPort.set(address.port, [...(httpByPort.get(address.port) ?? []), address]);
+      appendTo(httpByPort, address.port, address);
     } else {
       const cluster = clusterName(service.key, servicePort.port);
       chains.push({
