@@ -6,6 +6,7 @@
 // conversions. Anything out of the ordinary (an unknown field, a wrong kind of value, an enum name
 // the type lacks, a non-string map key) is left to that slower path, which reports it as before.
 import protobuf from 'protobufjs';
+import { FlatWriter } from './flat-writer.js';
 
 /** Thrown inside the walk: this value takes the `fromObject` path. */
 const UNHANDLED = new Error('not handled by the direct encoder');
@@ -13,7 +14,7 @@ const UNHANDLED = new Error('not handled by the direct encoder');
 /** Well below protobufjs' own recursion limit (100), so a deep value takes the path that enforces it. */
 const MAX_DEPTH = 64;
 
-type Write = (writer: protobuf.Writer, value: unknown, depth: number) => void;
+type Write = (writer: FlatWriter, value: unknown, depth: number) => void;
 
 interface FieldPlan {
   id: number;
@@ -40,7 +41,7 @@ const plans = new WeakMap<protobuf.Type, TypePlan>();
  */
 export function encodeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): Uint8Array | undefined {
   if (type.fullName === ANY || !isPlainObject(value)) return undefined;
-  const writer = protobuf.Writer.create();
+  const writer = new FlatWriter();
   try {
     writeMessage(planFor(type, lookup), value as Record<string, unknown>, writer, 0, false);
   } catch (error) {
@@ -56,12 +57,12 @@ function isPlainObject(value: unknown): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-// Present fields of one message, collected then written in field-number order.
-function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: protobuf.Writer, depth: number, anyBody: boolean): void {
+// The set fields of one message in field-number order. Most objects list their keys in that order
+// already: they are checked first (nothing allocated) and written as they come; the others sorted.
+function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: FlatWriter, depth: number, anyBody: boolean): void {
   if (plan.unsupported || depth > MAX_DEPTH) throw UNHANDLED;
-  const fields: FieldPlan[] = [];
-  const values: unknown[] = [];
   let ordered = true;
+  let lastId = 0;
   for (const key in record) {
     const field = plan.fields.get(key);
     if (!field) {
@@ -71,16 +72,25 @@ function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: p
     }
     const value = record[key];
     if (value === undefined || value === null) continue;
-    if (fields.length > 0 && fields[fields.length - 1].id > field.id) ordered = false;
-    fields.push(field);
-    values.push(value);
+    if (field.id < lastId) ordered = false;
+    lastId = field.id;
   }
   if (ordered) {
-    for (let i = 0; i < fields.length; i++) fields[i].write(writer, values[i], depth);
+    for (const key in record) {
+      const field = plan.fields.get(key);
+      const value = record[key];
+      if (field && value !== undefined && value !== null) field.write(writer, value, depth);
+    }
     return;
   }
-  const order = fields.map((_, i) => i).sort((a, b) => fields[a].id - fields[b].id);
-  for (const i of order) fields[i].write(writer, values[i], depth);
+  const present: Array<{ field: FieldPlan; value: unknown }> = [];
+  for (const key in record) {
+    const field = plan.fields.get(key);
+    const value = record[key];
+    if (field && value !== undefined && value !== null) present.push({ field, value });
+  }
+  present.sort((a, b) => a.field.id - b.field.id);
+  for (const { field, value } of present) field.write(writer, value, depth);
 }
 
 function planFor(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.Type): TypePlan {
@@ -103,9 +113,8 @@ function fieldWriter(field: protobuf.Field, lookup: (typeUrl: string) => protobu
   if (resolved instanceof protobuf.Type) {
     const write = messageBody(resolved, lookup);
     const tag = ((field.id << 3) | 2) >>> 0;
-    const one = (writer: protobuf.Writer, value: unknown, depth: number): void => {
-      // fromObject throws on a message field that is not an object: that path reports it.
-      if (typeof value !== 'object' || Array.isArray(value)) throw UNHANDLED;
+    // A value that is not a plain object (fromObject throws on it) is refused by `write`.
+    const one = (writer: FlatWriter, value: unknown, depth: number): void => {
       writer.uint32(tag).fork();
       write(writer, value, depth + 1);
       writer.ldelim();
@@ -191,7 +200,7 @@ function mapWriter(field: protobuf.MapField, lookup: (typeUrl: string) => protob
   }
   const tag = ((field.id << 3) | 2) >>> 0;
   const resolved = field.resolvedType;
-  let writeValue: (writer: protobuf.Writer, value: unknown, depth: number) => void;
+  let writeValue: (writer: FlatWriter, value: unknown, depth: number) => void;
   if (resolved instanceof protobuf.Type) {
     const body = messageBody(resolved, lookup);
     writeValue = (writer, value, depth) => {
@@ -286,7 +295,7 @@ function scalarConverter(type: string): Convert {
   }
 }
 
-type WriteScalar = (writer: protobuf.Writer, value: unknown) => void;
+type WriteScalar = (writer: FlatWriter, value: unknown) => void;
 
 function writerMethod(type: string): WriteScalar {
   switch (type) {

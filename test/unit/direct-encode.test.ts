@@ -79,6 +79,22 @@ describe('direct encoder', () => {
       },
     ],
     ['bytes as base64 text', 'envoy.config.core.v3.DataSource', { inlineBytes: 'aGVsbG8=' }],
+    [
+      'a large route configuration (nested lengths of one to three bytes; long, short and non-ASCII strings)',
+      TypeUrl.RouteConfiguration,
+      {
+        name: 'big',
+        virtualHosts: [
+          ...Array.from({ length: 400 }, (_, i) => ({
+            name: `vh-${i}-${'ü'.repeat(i % 50)}`,
+            domains: [`service-${i}.namespace-${i}.svc.cluster.local:8080`, `s${i}`],
+            routes: [{ match: { prefix: `/${'x'.repeat(i)}` }, route: { cluster: `c${i}` } }],
+          })),
+          // One nested message over 16 KiB: a three-byte length.
+          { name: 'wide', domains: Array.from({ length: 1000 }, (_, i) => `host-${i}.example.com`) },
+        ],
+      },
+    ],
     ['bytes as a byte array', 'envoy.config.core.v3.DataSource', { inlineBytes: new Uint8Array([1, 2, 3]) }],
   ])('writes protobufjs own bytes for %s', (_what, typeUrl, value) => {
     const bytes = direct(typeUrl, value);
