@@ -148,19 +148,14 @@ function fieldWriter(field: protobuf.Field, lookup: (typeUrl: string) => protobu
     if (!value) return;
     if (!Array.isArray(value)) throw UNHANDLED;
     if (value.length === 0) return;
-    // Converted first: an item fromObject would turn into something else takes that path.
-    const items = value.map((item) => {
+    // An item fromObject would turn into something else takes that path (what was written is dropped).
+    if (packed) writer.uint32(listTag).fork();
+    for (const item of value) {
       const converted = scalar(item);
       if (converted === SKIP) throw UNHANDLED;
-      return converted;
-    });
-    if (packed) {
-      writer.uint32(listTag).fork();
-      for (const item of items) method(writer, item);
-      writer.ldelim();
-    } else {
-      for (const item of items) method(writer.uint32(itemTag), item);
+      method(packed ? writer : writer.uint32(itemTag), converted);
     }
+    if (packed) writer.ldelim();
   };
 }
 
