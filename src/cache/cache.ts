@@ -1,6 +1,6 @@
 // The resource cache: every resource is encoded to protobuf bytes once, versioned by a hash
 // of those bytes, and shared by every group (and, downstream, every stream) that holds it.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import protobuf from 'protobufjs';
 import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { describeViolation, validateResource, type Violation } from '../envoy/validation-rules.js';
@@ -24,7 +24,8 @@ interface ResourceCacheStats {
 
 /** The version of a byte string: the first 16 hex digits of its sha256. */
 function bytesVersion(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+  // The one-shot form: no Hash object per resource (20,000 of them for a 10,000-Service mesh).
+  return hash('sha256', bytes, 'hex').slice(0, 16);
 }
 
 interface EncodedValue {
