@@ -25,12 +25,10 @@ import {
   SERVICE_NAME_LABEL,
   EGRESS_ANNOTATION,
   describeScope,
-  terminatesMeshTls,
   MESH_TLS_ANNOTATION,
   PROXYLESS_TLS_ANNOTATION,
   PROXYLESS_TLS_VALUE,
   type IngressBackendRef,
-  type WorkloadInfo,
   type MeshModel,
   type ModelChange,
   type MtlsMode,
@@ -681,13 +679,14 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, ingre
 
 const LISTED_PODS = 5;
 
-function podList(pods: readonly WorkloadInfo[]): string {
-  const names = pods.slice(0, LISTED_PODS).map((pod) => pod.key);
+function podList(pods: readonly string[]): string {
+  const names = pods.slice(0, LISTED_PODS);
   return pods.length > LISTED_PODS ? `${names.join(', ')} and ${pods.length - LISTED_PODS} more` : names.join(', ');
 }
 
 /**
- * Strict Services whose pods cannot all answer mutual TLS. Both outages are silent otherwise:
+ * Strict Services whose pods cannot all answer mutual TLS (the model keeps them per Service as
+ * pods change). Both outages are silent otherwise:
  * - a pod with neither a sidecar holding the workload certificate nor the proxyless certificate
  *   provider: if it runs an xDS gRPC server, that server gets no Listener and stops serving; if it
  *   runs no mesh proxy, it takes plain text and Strict protects nothing (StrictPodWithoutCertificate);
@@ -697,31 +696,26 @@ function podList(pods: readonly WorkloadInfo[]): string {
  */
 function strictMtls(model: MeshModel): Problem[] {
   const found = new Found();
-  const strict = model.services().filter((service) => model.serviceAccess(service.key).mtls === 'Strict');
-  if (strict.length === 0) return found.problems;
-  const podsOf = model.selectedPods(strict);
-  for (const service of strict) {
-    const pods = podsOf.get(service.key) ?? [];
-    const without = pods.filter((pod) => !terminatesMeshTls(pod, 'Strict'));
-    if (without.length === 0) continue;
-    const tls = pods.filter((pod) => terminatesMeshTls(pod, 'Strict'));
-    const from = model.serviceAccess(service.key).mtlsFrom;
+  for (const { serviceKey, tls, plain } of model.strictTlsGaps()) {
+    const from = model.serviceAccess(serviceKey).mtlsFrom;
     const slash = from?.indexOf('/') ?? -1;
+    const serviceSlash = serviceKey.indexOf('/');
+    const serviceName = serviceKey.slice(serviceSlash + 1);
     const object = from
       ? ref('AccessPolicy', from.slice(0, slash), from.slice(slash + 1))
-      : ref('Service', service.namespace, service.name);
+      : ref('Service', serviceKey.slice(0, serviceSlash), serviceName);
     const field = from ? 'spec.mtls' : undefined;
     const why = from
-      ? `AccessPolicy ${from}: spec.mtls: Strict applies to Service ${service.key}`
-      : `Service ${service.key}: the mesh default --mtls-mode Strict applies (no AccessPolicy sets its mode)`;
+      ? `AccessPolicy ${from}: spec.mtls: Strict applies to Service ${serviceKey}`
+      : `Service ${serviceKey}: the mesh default --mtls-mode Strict applies (no AccessPolicy sets its mode)`;
     const relax = from
-      ? `set mtls: Permissive for Service ${service.key} until then (in this policy, or a policy with targetRef ${service.name})`
-      : `give Service ${service.key} an AccessPolicy with mtls: Permissive until then`;
+      ? `set mtls: Permissive for Service ${serviceKey} until then (in this policy, or a policy with targetRef ${serviceName})`
+      : `give Service ${serviceKey} an AccessPolicy with mtls: Permissive until then`;
     found.add(
       'StrictPodWithoutCertificate',
       object,
       field,
-      `${why}, but its pod${without.length > 1 ? 's' : ''} ${podList(without)} ${without.length > 1 ? 'have' : 'has'} no workload certificate ` +
+      `${why}, but its pod${plain.length > 1 ? 's' : ''} ${podList(plain)} ${plain.length > 1 ? 'have' : 'has'} no workload certificate ` +
         `(neither ${MESH_TLS_ANNOTATION}, set when a sidecar is injected with it, nor ${PROXYLESS_TLS_ANNOTATION}: ${PROXYLESS_TLS_VALUE}): ` +
         'an xDS gRPC server there gets no Listener and does not serve, a sidecar without the certificate completes no handshake, ' +
         'and a pod without a mesh proxy takes plain text, unprotected by Strict',
@@ -733,9 +727,9 @@ function strictMtls(model: MeshModel): Problem[] {
       'StrictServiceMixedTls',
       object,
       field,
-      `${why}, whose pods answer mutual TLS (${podList(tls)}) and plain text (${podList(without)}): proxyless gRPC callers are sent plain text ` +
-        `to every pod (gRPC cannot choose TLS per endpoint), which ${tls.length > 1 ? 'the TLS pods refuse' : `${tls[0].key} refuses`}; sidecars and gateways choose per endpoint`,
-      `give every pod of Service ${service.key} the workload certificate (see StrictPodWithoutCertificate); ${relax}`,
+      `${why}, whose pods answer mutual TLS (${podList(tls)}) and plain text (${podList(plain)}): proxyless gRPC callers are sent plain text ` +
+        `to every pod (gRPC cannot choose TLS per endpoint), which ${tls.length > 1 ? 'the TLS pods refuse' : `${tls[0]} refuses`}; sidecars and gateways choose per endpoint`,
+      `give every pod of Service ${serviceKey} the workload certificate (see StrictPodWithoutCertificate); ${relax}`,
     );
   }
   return found.problems;

@@ -1,4 +1,12 @@
-export { MeshModel, objectKey, compare, SERVICE_NAME_LABEL, type MeshDestinationInfo, type MeshRolloutInfo } from './mesh-model.js';
+export {
+  MeshModel,
+  objectKey,
+  compare,
+  SERVICE_NAME_LABEL,
+  type MeshDestinationInfo,
+  type MeshRolloutInfo,
+  type StrictTlsGap,
+} from './mesh-model.js';
 export { checkPolicy } from './policy-check.js';
 export { protoDuration } from './duration.js';
 export { normalizePolicy, DEFAULT_RETRY_ON, HEALTH_CHECK_DEFAULTS } from './policy.js';

@@ -102,6 +102,13 @@ export interface MeshRolloutInfo {
   addresses: string[];
 }
 
+/** A Strict Service whose pods cannot all answer mutual TLS: the pods (keys, sorted) that can and those that cannot. */
+export interface StrictTlsGap {
+  serviceKey: string;
+  tls: string[];
+  plain: string[];
+}
+
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceEntry>();
@@ -151,6 +158,8 @@ export class MeshModel {
   private readonly destinations = new Map<string, MeshDestinationInfo>();
   /** Services some but not all of whose pods terminate mutual TLS (meshRollout). */
   private readonly rollouts = new Map<string, MeshRolloutInfo>();
+  /** Strict Services with pods that cannot answer mutual TLS (strictTlsGaps). */
+  private readonly strictGaps = new Map<string, StrictTlsGap>();
 
   /** `defaultMtls`: the mesh-wide mTLS mode of a Service no AccessPolicy sets one for (--mtls-mode). */
   constructor(options: { defaultMtls?: MtlsMode } = {}) {
@@ -404,10 +413,15 @@ export class MeshModel {
       const service = this.serviceInfos.get(key);
       let next: MeshDestinationInfo | undefined;
       let rollout: MeshRolloutInfo | undefined;
+      let gap: StrictTlsGap | undefined;
       const mode = this.serviceAccess(key).mtls;
       if (service && mode !== 'Disable') {
         const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
         const tls = pods.filter((pod) => terminatesMeshTls(pod, mode));
+        if (mode === 'Strict' && tls.length < pods.length) {
+          const keys = (list: WorkloadInfo[]) => list.map((pod) => pod.key).sort(compare);
+          gap = { serviceKey: key, tls: keys(tls), plain: keys(pods.filter((pod) => !terminatesMeshTls(pod, mode))) };
+        }
         const accounts = [...new Set(tls.map((pod) => pod.serviceAccount))].sort(compare);
         if (pods.length > 0 && tls.length === pods.length) next = { namespace: service.namespace, serviceAccounts: accounts };
         else {
@@ -418,6 +432,7 @@ export class MeshModel {
       const changed = !sameJson(this.destinations.get(key), next) || !sameJson(this.rollouts.get(key), rollout);
       setOrDelete(this.destinations, key, next);
       setOrDelete(this.rollouts, key, rollout);
+      setOrDelete(this.strictGaps, key, gap);
       if (changed) changedServices.add(key);
     }
   }
@@ -442,18 +457,9 @@ export class MeshModel {
     return this.rollouts.get(serviceKey);
   }
 
-  /** The pods each Service of `services` selects (sorted by key), keyed by Service key; one pass over the pods per namespace. */
-  selectedPods(services: readonly ServiceInfo[]): Map<string, WorkloadInfo[]> {
-    const podsByNamespace = this.workloadsByNamespace();
-    const out = new Map<string, WorkloadInfo[]>();
-    for (const service of services) {
-      const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
-      out.set(
-        service.key,
-        pods.sort((a, b) => compare(a.key, b.key)),
-      );
-    }
-    return out;
+  /** Strict Services whose pods cannot all answer mutual TLS, sorted by Service (the analysis reports them). */
+  strictTlsGaps(): StrictTlsGap[] {
+    return sortedValues(this.strictGaps);
   }
 
   /** How a Service's workloads are served: mTLS mode and allow rules (the mesh default without a policy). */
