@@ -25,6 +25,9 @@ import {
   SERVICE_NAME_LABEL,
   EGRESS_ANNOTATION,
   describeScope,
+  MESH_TLS_ANNOTATION,
+  PROXYLESS_TLS_ANNOTATION,
+  PROXYLESS_TLS_VALUE,
   type IngressBackendRef,
   type MeshModel,
   type ModelChange,
@@ -67,6 +70,8 @@ export class Analysis {
   private readonly byService = new Map<string, Problem[]>();
   /** Pods' own problems (a refused egress annotation), by pod key: re-checked when the pod changes. */
   private readonly byPod = new Map<string, Problem[]>();
+  /** Strict Services whose pods cannot all answer mutual TLS: re-checked when any pod changes. */
+  private strict: Problem[] = [];
   private analysed = false;
 
   /** `change`: what the model batch touched since the last run (omitted: everything). */
@@ -91,13 +96,15 @@ export class Analysis {
       for (const serviceKey of model.slicedServiceKeys()) this.checkEndpoints(model, serviceKey);
       this.byPod.clear();
       this.checkPods(model);
+      this.strict = strictMtls(model);
       this.analysed = true;
     } else {
       for (const serviceKey of change.endpoints) this.checkEndpoints(model, serviceKey);
       for (const podKey of change.workloads) this.byPod.delete(podKey);
       this.checkPods(model, change.workloads);
+      if (change.workloads.size > 0) this.strict = strictMtls(model);
     }
-    const ofObjects = [...this.byService.values(), ...this.byPod.values()].flat();
+    const ofObjects = [...this.byService.values(), ...this.byPod.values(), ...this.strict].flat();
     const aboutObjects = [...rejected.problems, ...this.modelWide, ...ofObjects].map((problem) => {
       const { kind, namespace = '', name } = problem.object;
       return place({ ...problem }, records.origin({ kind: kind as ResourceKind, namespace, name }));
@@ -666,6 +673,66 @@ function ingresses(found: Found, model: MeshModel, records: SourceRecords, ingre
       );
     });
   }
+}
+
+// ---- Mutual TLS under Strict ------------------------------------------------------------------
+
+const LISTED_PODS = 5;
+
+function podList(pods: readonly string[]): string {
+  const names = pods.slice(0, LISTED_PODS);
+  return pods.length > LISTED_PODS ? `${names.join(', ')} and ${pods.length - LISTED_PODS} more` : names.join(', ');
+}
+
+/**
+ * Strict Services whose pods cannot all answer mutual TLS (the model keeps them per Service as
+ * pods change). Both outages are silent otherwise:
+ * - a pod with neither a sidecar holding the workload certificate nor the proxyless certificate
+ *   provider: if it runs an xDS gRPC server, that server gets no Listener and stops serving; if it
+ *   runs no mesh proxy, it takes plain text and Strict protects nothing (StrictPodWithoutCertificate);
+ * - such pods beside pods that do answer TLS: a caller that cannot choose TLS per endpoint
+ *   (proxyless gRPC) is sent plain text to every pod, and the TLS pods refuse it (StrictServiceMixedTls).
+ * Whether a pod runs a gRPC server is not in the Pod object, so the message names both cases.
+ */
+function strictMtls(model: MeshModel): Problem[] {
+  const found = new Found();
+  for (const { serviceKey, tls, plain } of model.strictTlsGaps()) {
+    const from = model.serviceAccess(serviceKey).mtlsFrom;
+    const slash = from?.indexOf('/') ?? -1;
+    const serviceSlash = serviceKey.indexOf('/');
+    const serviceName = serviceKey.slice(serviceSlash + 1);
+    const object = from
+      ? ref('AccessPolicy', from.slice(0, slash), from.slice(slash + 1))
+      : ref('Service', serviceKey.slice(0, serviceSlash), serviceName);
+    const field = from ? 'spec.mtls' : undefined;
+    const why = from
+      ? `AccessPolicy ${from}: spec.mtls: Strict applies to Service ${serviceKey}`
+      : `Service ${serviceKey}: the mesh default --mtls-mode Strict applies (no AccessPolicy sets its mode)`;
+    const relax = from
+      ? `set mtls: Permissive for Service ${serviceKey} until then (in this policy, or a policy with targetRef ${serviceName})`
+      : `give Service ${serviceKey} an AccessPolicy with mtls: Permissive until then`;
+    found.add(
+      'StrictPodWithoutCertificate',
+      object,
+      field,
+      `${why}, but its pod${plain.length > 1 ? 's' : ''} ${podList(plain)} ${plain.length > 1 ? 'have' : 'has'} no workload certificate ` +
+        `(neither ${MESH_TLS_ANNOTATION}, set when a sidecar is injected with it, nor ${PROXYLESS_TLS_ANNOTATION}: ${PROXYLESS_TLS_VALUE}): ` +
+        'an xDS gRPC server there gets no Listener and does not serve, a sidecar without the certificate completes no handshake, ' +
+        'and a pod without a mesh proxy takes plain text, unprotected by Strict',
+      `on the pod template, add the annotation ${PROXYLESS_TLS_ANNOTATION}: ${PROXYLESS_TLS_VALUE} if it runs xDS gRPC servers whose bootstrap has the workload certificate provider ` +
+        `(envoy/proxyless-bootstrap-mtls.json), or inject the sidecar with the workload certificate; ${relax}`,
+    );
+    if (tls.length === 0) continue;
+    found.add(
+      'StrictServiceMixedTls',
+      object,
+      field,
+      `${why}, whose pods answer mutual TLS (${podList(tls)}) and plain text (${podList(plain)}): proxyless gRPC callers are sent plain text ` +
+        `to every pod (gRPC cannot choose TLS per endpoint), which ${tls.length > 1 ? 'the TLS pods refuse' : `${tls[0]} refuses`}; sidecars and gateways choose per endpoint`,
+      `give every pod of Service ${serviceKey} the workload certificate (see StrictPodWithoutCertificate); ${relax}`,
+    );
+  }
+  return found.problems;
 }
 
 // ---- Services and endpoints ---------------------------------------------------------------------

@@ -22,6 +22,9 @@ export const PROBLEM_CODES = {
   // ---- AccessPolicy meaning
   AccessPolicyInvalid: 'error',
   AccessPolicyRefNotFound: 'error',
+  // ---- Mutual TLS under Strict (an AccessPolicy's, or the mesh default's)
+  StrictPodWithoutCertificate: 'error',
+  StrictServiceMixedTls: 'error',
   // ---- Ingress references
   IngressServiceNotFound: 'error',
   IngressPortNotFound: 'error',

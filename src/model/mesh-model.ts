@@ -34,7 +34,7 @@ import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
 import { tlsCertificate } from './secret.js';
-import { selects, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
+import { selects, terminatesMeshTls, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
 import { EGRESS_ANNOTATION, holdsEverything, parseEgress, scopeReach, type EgressScope } from './scope.js';
 import { ingressClassInfo, ingressInfo, resolveIngressBackend } from './ingress.js';
 import { GATEWAY_NAME_LABEL, resolveGatewayApi, type GatewayApiResolution, type GatewayInfo } from './gateway-api.js';
@@ -89,6 +89,26 @@ export interface MeshDestinationInfo {
   serviceAccounts: string[];
 }
 
+/**
+ * A Service mid-rollout: some of its pods terminate mutual TLS and some do not. An Envoy caller
+ * reaches the ones at `addresses` over mutual TLS (checking `serviceAccounts`, theirs) and the
+ * others in plain text, choosing per endpoint.
+ */
+export interface MeshRolloutInfo {
+  namespace: string;
+  /** The service accounts of the pods that terminate TLS, sorted. */
+  serviceAccounts: string[];
+  /** The pod IPs that terminate TLS, sorted. */
+  addresses: string[];
+}
+
+/** A Strict Service whose pods cannot all answer mutual TLS: the pods (keys, sorted) that can and those that cannot. */
+export interface StrictTlsGap {
+  serviceKey: string;
+  tls: string[];
+  plain: string[];
+}
+
 export class MeshModel {
   private readonly serviceInfos = new Map<string, ServiceInfo>();
   private readonly slices = new Map<string, SliceEntry>();
@@ -136,6 +156,10 @@ export class MeshModel {
   private readonly accessPolicies: AccessPolicyStore;
   /** Services reached over mutual TLS, and their pods' identities (meshDestination). */
   private readonly destinations = new Map<string, MeshDestinationInfo>();
+  /** Services some but not all of whose pods terminate mutual TLS (meshRollout). */
+  private readonly rollouts = new Map<string, MeshRolloutInfo>();
+  /** Strict Services with pods that cannot answer mutual TLS (strictTlsGaps). */
+  private readonly strictGaps = new Map<string, StrictTlsGap>();
 
   /** `defaultMtls`: the mesh-wide mTLS mode of a Service no AccessPolicy sets one for (--mtls-mode). */
   constructor(options: { defaultMtls?: MtlsMode } = {}) {
@@ -384,30 +408,58 @@ export class MeshModel {
       for (const service of this.serviceInfos.values()) if (podNamespaces.has(service.namespace)) candidates.add(service.key);
     }
     if (candidates.size === 0) return;
+    const podsByNamespace = this.workloadsByNamespace();
+    for (const key of candidates) {
+      const service = this.serviceInfos.get(key);
+      let next: MeshDestinationInfo | undefined;
+      let rollout: MeshRolloutInfo | undefined;
+      let gap: StrictTlsGap | undefined;
+      const mode = this.serviceAccess(key).mtls;
+      if (service && mode !== 'Disable') {
+        const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
+        const tls = pods.filter((pod) => terminatesMeshTls(pod, mode));
+        if (mode === 'Strict' && tls.length < pods.length) {
+          const keys = (list: WorkloadInfo[]) => list.map((pod) => pod.key).sort(compare);
+          gap = { serviceKey: key, tls: keys(tls), plain: keys(pods.filter((pod) => !terminatesMeshTls(pod, mode))) };
+        }
+        const accounts = [...new Set(tls.map((pod) => pod.serviceAccount))].sort(compare);
+        if (pods.length > 0 && tls.length === pods.length) next = { namespace: service.namespace, serviceAccounts: accounts };
+        else {
+          const addresses = [...new Set(tls.flatMap((pod) => (pod.ip !== undefined ? [pod.ip] : [])))].sort(compare);
+          if (addresses.length > 0) rollout = { namespace: service.namespace, serviceAccounts: accounts, addresses };
+        }
+      }
+      const changed = !sameJson(this.destinations.get(key), next) || !sameJson(this.rollouts.get(key), rollout);
+      setOrDelete(this.destinations, key, next);
+      setOrDelete(this.rollouts, key, rollout);
+      setOrDelete(this.strictGaps, key, gap);
+      if (changed) changedServices.add(key);
+    }
+  }
+
+  /** Every pod, by namespace. */
+  private workloadsByNamespace(): Map<string, WorkloadInfo[]> {
     const podsByNamespace = new Map<string, WorkloadInfo[]>();
     for (const workload of this.workloads.values()) {
       let list = podsByNamespace.get(workload.namespace);
       if (!list) podsByNamespace.set(workload.namespace, (list = []));
       list.push(workload);
     }
-    for (const key of candidates) {
-      const service = this.serviceInfos.get(key);
-      let next: MeshDestinationInfo | undefined;
-      const mode = this.serviceAccess(key).mtls;
-      if (service && mode !== 'Disable') {
-        const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
-        // A sidecar terminates TLS under Strict and Permissive; a proxyless gRPC server only under
-        // Strict (it cannot tell TLS from plain text, so Permissive serves it plain text).
-        if (pods.length > 0 && pods.every((pod) => pod.meshTls || (pod.proxylessTls && mode === 'Strict'))) {
-          next = { namespace: service.namespace, serviceAccounts: [...new Set(pods.map((pod) => pod.serviceAccount))].sort(compare) };
-        }
-      }
-      const before = this.destinations.get(key);
-      if (JSON.stringify(before) === JSON.stringify(next)) continue;
-      if (next) this.destinations.set(key, next);
-      else this.destinations.delete(key);
-      changedServices.add(key);
-    }
+    return podsByNamespace;
+  }
+
+  /**
+   * A Service some but not all of whose pods terminate mutual TLS (a rollout of sidecars or of
+   * the proxyless certificate provider), when at least one such pod has an address; undefined
+   * otherwise (all of them: meshDestination; none, or Disable: plain text).
+   */
+  meshRollout(serviceKey: string): MeshRolloutInfo | undefined {
+    return this.rollouts.get(serviceKey);
+  }
+
+  /** Strict Services whose pods cannot all answer mutual TLS, sorted by Service (the analysis reports them). */
+  strictTlsGaps(): StrictTlsGap[] {
+    return sortedValues(this.strictGaps);
   }
 
   /** How a Service's workloads are served: mTLS mode and allow rules (the mesh default without a policy). */
@@ -924,4 +976,13 @@ function replaceMap<K, V>(target: Map<K, V>, source: Map<K, V>): void {
 
 function sortedValues<T>(map: Map<string, T>): T[] {
   return [...map.entries()].sort(([a], [b]) => compare(a, b)).map(([, v]) => v);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function setOrDelete<V>(map: Map<string, V>, key: string, value: V | undefined): void {
+  if (value === undefined) map.delete(key);
+  else map.set(key, value);
 }

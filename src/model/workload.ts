@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import type { PodObject } from '../sources/types.js';
 import { compare, objectKey } from './keys.js';
 import type { PortProtocol, RateLimit, ServiceInfo, ServicePolicy } from './types.js';
-import type { ServiceAccess } from './access-policy.js';
+import type { MtlsMode, ServiceAccess } from './access-policy.js';
 
 export interface WorkloadInfo {
   key: string;
@@ -55,6 +55,16 @@ export function workloadInfo(namespace: string, name: string, object: PodObject)
       (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => ({ name: p.name ?? '', port: p.containerPort })),
     ),
   };
+}
+
+/**
+ * Whether the pod answers mutual TLS on its Service ports under a mode: a sidecar with the
+ * workload certificate under Strict or Permissive; a marked proxyless gRPC server only under
+ * Strict (gRPC cannot tell TLS from plain text on one port, so Permissive serves it plain text).
+ */
+export function terminatesMeshTls(pod: WorkloadInfo, mode: MtlsMode): boolean {
+  if (mode === 'Disable') return false;
+  return pod.meshTls || (pod.proxylessTls && mode === 'Strict');
 }
 
 /** Whether a Service selects the pod: same namespace, a non-empty selector, every label equal. */

@@ -15,6 +15,7 @@ import {
   degradationsFor,
   translateAll,
   translateEndpointsFor,
+  usesEndpointTlsMatch,
   translateGateway,
   isGatewayApiName,
   translateOptions,
@@ -116,27 +117,31 @@ function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
 /**
  * One flush's per-Service translations. A ClusterLoadAssignment is the same for every group
  * that has its cluster, so it is built once per flush and the same object goes to every group:
- * the cache encodes it once.
+ * the cache encodes it once. The exception: an Envoy cluster to a Service mid-rollout picks TLS
+ * per endpoint, and only its assignment carries the endpoints' TLS tag (a second variant, built
+ * only then), so the other groups' bytes do not move.
  */
 class FlushMemo {
   private readonly assignments = new Map<string, Map<string, XdsResource>>();
 
   constructor(private readonly model: MeshModel) {}
 
-  /** The Service's assignments by cluster name ([] once the Service is gone). */
-  endpoints(serviceKey: string): Map<string, XdsResource> {
-    let byName = this.assignments.get(serviceKey);
+  /** The Service's assignments by cluster name ([] once the Service is gone); `tlsMatch`: the tagged variant. */
+  endpoints(serviceKey: string, tlsMatch = false): Map<string, XdsResource> {
+    const memoKey = `${tlsMatch ? 'tls' : 'plain'}|${serviceKey}`;
+    let byName = this.assignments.get(memoKey);
     if (!byName) {
-      const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar') : [];
-      this.assignments.set(serviceKey, (byName = new Map(resources.map((r) => [r.name, r]))));
+      const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar', tlsMatch) : [];
+      this.assignments.set(memoKey, (byName = new Map(resources.map((r) => [r.name, r]))));
     }
     return byName;
   }
 
-  /** The assignments of these clusters. */
+  /** The assignments of these clusters, each in the variant its cluster reads. */
   endpointsOf(serviceKey: string, clusters: XdsResource[]): XdsResource[] {
-    const byName = this.endpoints(serviceKey);
-    return clusters.map((c) => byName.get(c.name)).filter((r): r is XdsResource => r !== undefined);
+    return clusters
+      .map((c) => this.endpoints(serviceKey, usesEndpointTlsMatch(c)).get(c.name))
+      .filter((r): r is XdsResource => r !== undefined);
   }
 }
 

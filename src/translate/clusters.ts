@@ -1,7 +1,7 @@
 // One Cluster per Service port: EDS over ADS, HTTP/2 upstreams for gRPC and h2c ports, the
 // TrafficPolicy's circuit breakers, outlier detection and health checks, and the LB policy.
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
-import { proxylessUpstreamTransportSocket, upstreamMeshTransportSocket } from './mesh-tls.js';
+import { proxylessUpstreamTransportSocket, rolloutTransportSocketMatches, upstreamMeshTransportSocket } from './mesh-tls.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
@@ -37,7 +37,11 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
   // by proxyless gRPC through its certificate provider — only when its bootstrap has one.
   const tls = role === 'sidecar' || servedShapeOf(role, options).workloadTls;
   const destination = tls ? model.meshDestination(service.key) : undefined;
+  // Mid-rollout, Envoy (sidecars and gateways) chooses per endpoint: mutual TLS to the pods that
+  // terminate it, plain text to the others. gRPC cannot (no transport_socket_matches): plain text.
+  const rollout = role === 'sidecar' && !destination ? model.meshRollout(service.key) : undefined;
   return portsForRole(service, role).map((port) => {
+    const http2 = port.protocol === 'grpc' || port.protocol === 'http2';
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
     const value = {
@@ -46,16 +50,17 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
       edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' } },
       connectTimeout: protoDuration(options.connectTimeoutMs),
       ...clusterLbFields(choice, policy, role, options),
-      ...(port.protocol === 'grpc' || port.protocol === 'http2' ? http2Upstream() : {}),
+      ...(http2 ? http2Upstream() : {}),
       ...policyClusterFields(policy, port, role),
       ...(destination
         ? {
             transportSocket:
               role === 'proxyless'
                 ? proxylessUpstreamTransportSocket(options.trustDomain, destination)
-                : upstreamMeshTransportSocket(options.trustDomain, destination, port.protocol === 'grpc' || port.protocol === 'http2'),
+                : upstreamMeshTransportSocket(options.trustDomain, destination, http2),
           }
         : {}),
+      ...(rollout ? { transportSocketMatches: rolloutTransportSocketMatches(options.trustDomain, rollout, http2) } : {}),
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });

@@ -4,11 +4,23 @@ import { compare, type MeshModel, type EndpointInfo, type ServiceInfo, type Serv
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';
+import { tlsEndpointMetadata } from './mesh-tls.js';
 import type { ProxyRole } from './options.js';
 
-export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, role: ProxyRole): XdsResource[] {
+/**
+ * `tlsMatch`: tag the endpoints whose pod terminates mutual TLS of a Service mid-rollout, for a
+ * cluster that picks its transport socket per endpoint (Envoy's; the default for sidecars). Other
+ * assignments stay untagged, so groups whose clusters do not read the tag get the same bytes as before.
+ */
+export function buildServiceEndpoints(
+  model: MeshModel,
+  service: ServiceInfo,
+  role: ProxyRole,
+  tlsMatch = role === 'sidecar',
+): XdsResource[] {
   const failoverZones = model.servicePolicy(service.key)?.failoverZones ?? [];
-  return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones));
+  const tlsAddresses = tlsMatch ? new Set(model.meshRollout(service.key)?.addresses ?? []) : new Set<string>();
+  return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones, tlsAddresses));
 }
 
 /**
@@ -21,7 +33,13 @@ export function buildServiceEndpoints(model: MeshModel, service: ServiceInfo, ro
  *   prefers the caller's own zone within a priority, using the caller's node locality.
  * Every locality carries a weight (its endpoint count): gRPC ignores localities without one.
  */
-function buildLoadAssignment(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, failoverZones: readonly string[]): XdsResource {
+function buildLoadAssignment(
+  model: MeshModel,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+  failoverZones: readonly string[],
+  tlsAddresses: ReadonlySet<string>,
+): XdsResource {
   const name = clusterName(service.key, port.port);
   const byZone = new Map<string, EndpointInfo[]>();
   for (const endpoint of model.endpoints(service.key, port)) {
@@ -44,6 +62,7 @@ function buildLoadAssignment(model: MeshModel, service: ServiceInfo, port: Servi
       lbEndpoints: members.map((endpoint) => ({
         endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
         healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
+        ...(tlsAddresses.has(endpoint.address) ? { metadata: tlsEndpointMetadata() } : {}),
       })),
       loadBalancingWeight: { value: members.length },
       ...(priority > 0 ? { priority } : {}),

@@ -23,7 +23,14 @@ export { translateGateway } from './gateway.js';
 export { duplicateChainMatches } from './consistency.js';
 export { isGatewayApiName, translateGatewayApi } from './gateway-api.js';
 export { httpRbacFilter, networkRbacFilter } from './rbac.js';
-export { inboundTls, upstreamMeshTransportSocket, destinationSans, spiffeId } from './mesh-tls.js';
+export {
+  inboundTls,
+  upstreamMeshTransportSocket,
+  destinationSans,
+  spiffeId,
+  usesEndpointTlsMatch,
+  TLS_ENDPOINT_MATCH,
+} from './mesh-tls.js';
 export type { InboundTls, InboundChainTls, MeshDestination } from './mesh-tls.js';
 
 export interface TranslatedResources {
@@ -80,10 +87,14 @@ export function translateServiceClusters(
   return service ? sortByName(buildServiceClusters(model, service, role, translateOptions(overrides))) : [];
 }
 
-/** The ClusterLoadAssignments of one Service (one per port), or [] when it is gone. */
-export function translateEndpointsFor(model: MeshModel, serviceKey: string, role: ProxyRole): XdsResource[] {
+/**
+ * The ClusterLoadAssignments of one Service (one per port), or [] when it is gone. `tlsMatch`:
+ * tag the endpoints of a Service mid-rollout whose pods terminate mutual TLS, for clusters that
+ * pick their transport socket per endpoint (usesEndpointTlsMatch); default: a sidecar's.
+ */
+export function translateEndpointsFor(model: MeshModel, serviceKey: string, role: ProxyRole, tlsMatch = role === 'sidecar'): XdsResource[] {
   const service = model.service(serviceKey);
-  return service ? sortByName(buildServiceEndpoints(model, service, role)) : [];
+  return service ? sortByName(buildServiceEndpoints(model, service, role, tlsMatch)) : [];
 }
 
 /** Sidecar: one route configuration per HTTP port. Proxyless: one per Service HTTP port. */

@@ -106,6 +106,48 @@ export function upstreamMeshTransportSocket(trustDomain: string, destination: Me
   };
 }
 
+// A Service mid-rollout (some pods terminate mutual TLS, some not): Envoy picks the transport
+// socket per endpoint. The cluster's transport_socket_matches entry applies to endpoints whose
+// metadata under `envoy.transport_socket_match` holds TLS_ENDPOINT_MATCH; the others fall back to
+// the cluster's own transport socket, none here: plain text. gRPC has no transport_socket_matches
+// (gRFC A29 reads only the cluster's transport_socket), so proxyless clusters never get this.
+
+const TRANSPORT_SOCKET_MATCH_FILTER = 'envoy.transport_socket_match';
+/** The key and value an endpoint whose pod terminates mutual TLS carries, and the cluster matches on. */
+export const TLS_ENDPOINT_MATCH = { key: 'switchyard.dev/tls', value: 'true' } as const;
+/** The name of the match (Envoy's stats name it). */
+export const TLS_SOCKET_MATCH_NAME = 'mtls';
+
+/** google.protobuf.Struct as protobufjs takes it. */
+function struct(entries: Record<string, string>): Record<string, unknown> {
+  return { fields: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, { stringValue: v }])) };
+}
+
+/** A cluster's transport_socket_matches for a rollout: mutual TLS to the tagged endpoints, checking these identities. */
+export function rolloutTransportSocketMatches(
+  trustDomain: string,
+  destination: MeshDestination,
+  http2: boolean,
+): Array<Record<string, unknown>> {
+  return [
+    {
+      name: TLS_SOCKET_MATCH_NAME,
+      match: struct({ [TLS_ENDPOINT_MATCH.key]: TLS_ENDPOINT_MATCH.value }),
+      transportSocket: upstreamMeshTransportSocket(trustDomain, destination, http2),
+    },
+  ];
+}
+
+/** The LbEndpoint metadata that selects the rollout's TLS socket. */
+export function tlsEndpointMetadata(): Record<string, unknown> {
+  return { filterMetadata: { [TRANSPORT_SOCKET_MATCH_FILTER]: struct({ [TLS_ENDPOINT_MATCH.key]: TLS_ENDPOINT_MATCH.value }) } };
+}
+
+/** Whether a cluster picks its transport socket per endpoint (its assignment must then carry the metadata). */
+export function usesEndpointTlsMatch(cluster: { value: object }): boolean {
+  return (cluster.value as { transportSocketMatches?: unknown[] }).transportSocketMatches !== undefined;
+}
+
 // Proxyless gRPC (gRFC A29): no SDS. Its bootstrap's certificate provider instance `workload`
 // (a `file_watcher` on the same files) holds the workload certificate and the trust bundle, so
 // both contexts name that instance for the identity and for the CA. gRPC refuses (NACKs) a
