@@ -179,8 +179,12 @@ export class EventRecorder {
       const problem = this.open.get(key);
       if (!problem) continue;
       this.tokens--;
+      // Claimed before the post: the same problem found again while it is in flight is not queued
+      // a second time (it would be posted twice).
+      this.done.add(key);
       const outcome = await this.post(problem);
       if (outcome === 'retry') {
+        this.done.delete(key);
         // Back in front: it keeps its turn.
         const rest = [...this.queue];
         this.queue.clear();
@@ -188,8 +192,8 @@ export class EventRecorder {
         retry = true;
         break;
       }
-      // Posted, or cannot be (its object is gone): either way not again while it lasts.
-      if (this.open.has(key)) this.done.add(key);
+      // Posted, or cannot be (its object is gone): either way not again while it lasts (it stays in
+      // `done` until it is fixed).
     }
     if (this.stopped || this.queue.size === 0 || !this.options.leader.isLeader()) return;
     const wait = retry ? (this.options.retryMs ?? 2000) : Math.max(1, this.lastRefill + (this.options.refillMs ?? 1000) - Date.now());

@@ -115,6 +115,21 @@ describe('Kubernetes Events for configuration problems', () => {
     expect(events()).toHaveLength(3);
   });
 
+  it('posts a problem reported again while its Event is being posted once', async () => {
+    leader.set(true);
+    startRecorder();
+    const hold = api.holdNext('POST', '/events');
+    feed.change([problem('a')]);
+    await hold.arrived;
+    // Found again (an equal object) while the post is in flight: nothing more to post.
+    feed.change([problem('a')]);
+    hold.release();
+    await eventually('the post counted', () => recorder.posted === 1);
+    feed.change([problem('b')]);
+    await eventually('the next problem posted', () => recorder.posted === 2);
+    expect(events().map((e) => e.regarding.name)).toEqual(['a', 'b']);
+  });
+
   it('posts only while leading; a new leader posts the problems that are open', async () => {
     startRecorder();
     feed.change([problem('a'), problem('b')]);

@@ -216,6 +216,7 @@ export class KubeApiServer {
   private watchesEndAtOnce = false;
   private readonly blockedClients = new Set<string>();
   private readonly injectedFailures: Array<{ method: string; kind: string; code: number; left: number }> = [];
+  private readonly holds: Array<{ method: string; pathEnd: string; arrived: () => void; released: Promise<void> }> = [];
   private listsBlocked = false;
   /** Every create / update / patch / delete, in order, with the client that sent it. */
   readonly writes: WriteRecord[] = [];
@@ -355,6 +356,17 @@ export class KubeApiServer {
    * conflict would, anything else as an internal error). */
   failNext(method: string, kind: string, code: number, count = 1): void {
     this.injectedFailures.push({ method, kind, code, left: count });
+  }
+
+  /** The next request with this method whose path ends with `pathEnd` waits, unanswered, until
+   * `release()`: a request in flight for as long as the test needs. */
+  holdNext(method: string, pathEnd: string): { arrived: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const arrivedPromise = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ method, pathEnd, arrived, released });
+    return { arrived: arrivedPromise, release };
   }
 
   /** While set, every watch is answered 200 and ended at once, with no events. */
@@ -523,7 +535,13 @@ export class KubeApiServer {
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
+    request.on('end', async () => {
+      const held = this.holds.findIndex((h) => h.method === request.method && (request.url ?? '').split('?')[0].endsWith(h.pathEnd));
+      if (held >= 0) {
+        const [hold] = this.holds.splice(held, 1);
+        hold.arrived();
+        await hold.released;
+      }
       try {
         this.route(request, response, Buffer.concat(chunks).toString('utf8'));
       } catch (error) {
