@@ -79,18 +79,18 @@ export async function startServe(flags: Flags, mesh: Mesh, source: ServeSource, 
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
   const args = ['serve', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--log-level', 'warn', '--log-format', 'json'];
   let api: KubeApiServer | undefined;
-  let changeEndpoints: (change: EndpointChange) => Promise<void>;
+  let prepareEndpointChange: (change: EndpointChange) => Promise<() => Promise<void>>;
   if (source === 'folder') {
     const dir = path.join(work, 'manifests');
     const files = await writeMeshFolder(mesh, dir);
     log(`folder: ${files} files in ${dir}`);
     args.push('--manifests', dir);
-    changeEndpoints = async (change) => {
+    prepareEndpointChange = async (change) => {
       // How editors and `kubectl cp` replace a file: a hidden temporary file renamed over it.
       const target = sliceFile(dir, change.service);
       const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${renames++}.tmp`);
       await writeFile(temporary, stringify(asWritten(change.service.slice)));
-      await rename(temporary, target);
+      return () => rename(temporary, target);
     };
   } else {
     // Bookmarks as often as a real API server sends them (about once a minute), not the tests' 1 s.
@@ -102,15 +102,18 @@ export async function startServe(flags: Flags, mesh: Mesh, source: ServeSource, 
     log(`kube: test API server at ${api.url} with ${mesh.initialEvents().length} objects`);
     args.push('--kubernetes', '--kubeconfig', kubeconfig);
     const url = api.url;
-    changeEndpoints = async (change) => {
+    prepareEndpointChange = async (change) => {
       const slice = asWritten(change.service.slice);
       const { namespace, name } = slice.metadata;
-      const response = await fetch(`${url}/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
-        body: JSON.stringify(slice),
-      });
-      if (!response.ok) throw new Error(`PUT EndpointSlice ${namespace}/${name}: HTTP ${response.status} ${await response.text()}`);
+      const body = JSON.stringify(slice);
+      return async () => {
+        const response = await fetch(`${url}/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+          body,
+        });
+        if (!response.ok) throw new Error(`PUT EndpointSlice ${namespace}/${name}: HTTP ${response.status} ${await response.text()}`);
+      };
     };
   }
   const child = spawn(process.execPath, [...profileArgs(), fileURLToPath(CLI), ...args], {
@@ -134,5 +137,5 @@ export async function startServe(flags: Flags, mesh: Mesh, source: ServeSource, 
     await stop();
     throw error;
   }
-  return { kind: 'switchyard', address: `127.0.0.1:${xdsPort}`, pid: child.pid, changeEndpoints, stop };
+  return { kind: 'switchyard', address: `127.0.0.1:${xdsPort}`, pid: child.pid, prepareEndpointChange, stop };
 }

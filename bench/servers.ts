@@ -20,8 +20,9 @@ export interface Server {
   pid?: number;
   applyEvents?(events: SourceEvent[]): Promise<void>;
   setResource?(typeUrl: string, name: string, bytes: Uint8Array, version: string): Promise<void>;
-  /** `switchyard serve`: an endpoint change as a user makes it (a file renamed over, an API PUT). */
-  changeEndpoints?(change: EndpointChange): Promise<void>;
+  /** `switchyard serve`: prepares an endpoint change as a user makes it and returns the act itself
+   * (the rename of a file written beside its target, the API PUT); the clock starts before the act. */
+  prepareEndpointChange?(change: EndpointChange): Promise<() => Promise<void>>;
   child?: ServerChild;
   stop(): Promise<void>;
 }

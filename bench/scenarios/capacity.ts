@@ -5,7 +5,7 @@ import type { Flags } from '../flags.js';
 import { Mesh } from '../mesh.js';
 import { mb, ms, percentile, sec, type Row } from '../report.js';
 import { meshOptions, startServerUnderTest } from '../servers.js';
-import { churnPhase } from './churn.js';
+import { churnPhase, serveOrEventStep } from './churn.js';
 
 interface CapacityPoint {
   clients: number;
@@ -26,11 +26,9 @@ export async function runCapacity(flags: Flags, log: (line: string) => void): Pr
     const server = await startServerUnderTest(flags, mesh, log);
     try {
       const steps = () => {
-        const change = mesh.endpointChange();
-        if (!server.changeEndpoints && !server.applyEvents)
+        if (!server.prepareEndpointChange && !server.applyEvents)
           throw new Error('capacity needs a Switchyard it can change (not --target without --apply-url)');
-        const apply = server.changeEndpoints ? () => server.changeEndpoints!(change) : () => server.applyEvents!([change.event]);
-        return { name: change.service.clusterName, description: change.description, apply };
+        return serveOrEventStep(server, mesh.endpointChange());
       };
       const phase = await churnPhase({ ...flags, clients }, server, steps, log);
       const n = phase.changes.length || 1;

@@ -5,7 +5,7 @@ import { LoadGenerator, type ChangeObservation, type SyncResult } from '../loadg
 import { CLA_TYPE } from '../loadgen/xds-messages.js';
 import type { FloorResources } from '../floor-server.js';
 import type { Flags } from '../flags.js';
-import { Mesh } from '../mesh.js';
+import { Mesh, type EndpointChange } from '../mesh.js';
 import { mb, ms, percentile, sec, type Row } from '../report.js';
 import { encodeClusterLoadAssignment } from '../resources.js';
 import {
@@ -24,7 +24,26 @@ import {
 interface ChangeStep {
   name: string;
   description: string;
+  /** Work before the clock starts (writing the file that `apply` renames into place). */
+  prepare?(): Promise<void>;
   apply(): Promise<void>;
+}
+
+/** A step through `switchyard serve`'s own source (a file renamed over, an API PUT), else through the in-memory source's events. */
+export function serveOrEventStep(server: Server, change: EndpointChange): ChangeStep {
+  const step = { name: change.service.clusterName, description: change.description };
+  if (server.prepareEndpointChange) {
+    let act: (() => Promise<void>) | undefined;
+    return {
+      ...step,
+      prepare: async () => {
+        act = await server.prepareEndpointChange!(change);
+      },
+      apply: () => act!(),
+    };
+  }
+  if (!server.applyEvents) throw new Error('an external --target needs --apply-url to receive endpoint changes');
+  return { ...step, apply: () => server.applyEvents!([change.event]) };
 }
 
 interface ChangeResult {
@@ -93,6 +112,7 @@ export async function churnPhase(
       const watch = { typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash };
       recorder.client.beginWatch(watch);
       const seq = await loadgen.watch({ typeUrl: CLA_TYPE, name: step.name, oldHash: old.hash });
+      await step.prepare?.();
       const markAt = nowMs();
       await step.apply();
       const observation: ChangeObservation = await loadgen.observe(seq, markAt, flags.changeTimeoutMs);
@@ -206,9 +226,7 @@ export async function runChurn(flags: Flags, log: (line: string) => void): Promi
         const encoded = encodeClusterLoadAssignment(change.service);
         return { name, description: change.description, apply: () => server.setResource!(CLA_TYPE, name, encoded.bytes, encoded.version) };
       }
-      if (server.changeEndpoints) return { name, description: change.description, apply: () => server.changeEndpoints!(change) };
-      if (!server.applyEvents) throw new Error('an external --target needs --apply-url to receive endpoint changes');
-      return { name, description: change.description, apply: () => server.applyEvents!([change.event]) };
+      return serveOrEventStep(server, change);
     };
     first = await churnPhase(flags, server, steps, log);
   } finally {

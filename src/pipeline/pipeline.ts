@@ -45,6 +45,7 @@ import type { ManifestError } from '../sources/manifests.js';
 import type { Problem, ProblemObject } from '../analysis/problem.js';
 import { Analysis, ProblemTracker, SourceRecords } from '../analysis/index.js';
 import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
 
 /** A mesh group being produced: its role and what its clients understand. */
 interface MeshGroup {
@@ -527,6 +528,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.retryTimer = undefined;
     if (events.length === 0 && this.flushes > 0 && isEmptyRetry(retry)) return;
     this.flushes++;
+    markPush('flush');
     const started = performance.now();
     let change = emptyChange();
     let modelApplied = false;
@@ -535,6 +537,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       change = this.model.apply(events);
       modelApplied = true;
+      markPush('model');
       this.degradationMemo = new Map();
       try {
         this.lbChoices.update(this.model, change, this.options);
@@ -548,6 +551,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       }
       const memo = new FlushMemo(this.model);
       const units = [...this.meshUnits(change, memo), ...this.gatewayUnits(change, events, memo, retry.gateways)];
+      markPush('translated');
       changeSet = this.store(units);
     } catch (error) {
       // Not one unit's failure (those are caught where they happen): the model itself. Retry
@@ -586,6 +590,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     };
     log.debug('flushed', { events: events.length, changedResources, translateMs: Math.round(ended - started) });
     this.emit('flushed', report);
+    markPush('flushed');
     // After the push: the diagnosis never delays configuration.
     if (deferAnalysis) this.deferAnalysis(modelApplied ? change : undefined);
     else this.refreshProblems(modelApplied ? change : undefined);

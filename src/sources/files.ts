@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
 import { canonicalJson, describeObject, located, parseManifests, toSourceEvent, type ManifestError } from './manifests.js';
 import { refKey, type EventSink, type ObjectOrigin, type ObjectRef, type Source, type SourceEvent } from './types.js';
 
@@ -557,6 +558,7 @@ export class FilesSource implements Source {
       return;
     }
     if (entry.startsWith('.')) return;
+    markPush('source');
     const rel = folder === '' ? entry : path.join(folder, entry);
     if (event === 'rename') {
       this.now.add(rel);
@@ -590,6 +592,7 @@ export class FilesSource implements Source {
         if (!this.watchFailed) for (const rel of newDirs) this.watchFolder(rel);
         if (events.length > 0) {
           log.info('manifest folder changed', { dir: this.dir, events: events.length });
+          markPush('delivered');
           this.sink(events);
         }
         // After the events: the pipeline analyses them at its next flush; this covers the rest.

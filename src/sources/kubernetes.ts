@@ -18,6 +18,7 @@ import {
   type KubernetesListObject,
 } from '@kubernetes/client-node';
 import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
 import { API_VERSIONS, CLUSTER_SCOPED_KINDS } from './kube-schemas.js';
 import { GATEWAY_API_GROUP } from './gateway-api-schemas.js';
 import { canonicalJson, normalizeObject, objectRef, toSourceEvent } from './manifests.js';
@@ -812,11 +813,14 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   private queue(event: SourceEvent): void {
     this.pending.push(event);
     // Before the initial sync, events wait for it; after, a burst becomes one batch.
-    if (!this.synced || this.flushScheduled) return;
+    if (!this.synced) return;
+    markPush('source');
+    if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
       const events = this.takePending();
+      markPush('delivered');
       if (events.length > 0 && !this.stopped) this.sink!(events);
     });
   }

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import type { NodeInfo } from './node-group.js';
 import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
 import { TypeUrl } from '../envoy/protos.js';
 import { nodeIdentityRefusal, peerIdentityFromSubjectAltName, type IdentityRule, type PeerIdentity } from '../security/identity.js';
 import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview } from '../security/gateway-secrets.js';
@@ -451,11 +452,13 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private dispatch(changes: ChangeSet): void {
+    markPush('cached');
     for (const [group, byType] of changes) {
       const secrets = group.startsWith('gateway/') ? byType.get(TypeUrl.Secret) : undefined;
       for (const name of secrets?.changed ?? []) this.secretPolicy.forgetSecret(name);
     }
     for (const stream of this.streamsById.values()) stream.onCacheChange(changes);
+    markPush('lastWrite');
   }
 
   private readonly observer: StreamObserver = {

@@ -4,6 +4,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import type { CachedResource, ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
 import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
 import type {
   RefusalReason,
@@ -435,6 +436,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     state.lastNonceAnswered = false;
     state.versionSent = version;
     this.transport.write(bytes);
+    markPush('firstWrite');
     this.context.observer.responseSent({
       streamId: this.streamId,
       nodeId: this.nodeId,
