@@ -14,6 +14,7 @@ import { DeltaStream } from './delta-stream.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
 import { SharedFullSets } from './shared-sets.js';
+import { PushQueue } from './push-queue.js';
 import { SotwStream } from './sotw-stream.js';
 import { SubscriptionPool } from './subscription-pool.js';
 import type { StreamContext, StreamGuard, StreamTransport } from './stream-base.js';
@@ -152,6 +153,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly fullSets: SharedFullSets;
   private readonly subscriptions = new SubscriptionPool();
   private readonly streamsById = new Map<number, AnyStream>();
+  /** Cache changes on their way to the streams, a slice at a time. */
+  private readonly pushes = new PushQueue<AnyStream>();
   private readonly ready: Promise<void>;
   private markReady: () => void = () => {};
   private readonly unsubscribeCache: () => void;
@@ -262,6 +265,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.pushes.clear();
     this.budget.close();
     this.tls?.provider.close();
     return new Promise((resolve) => {
@@ -285,6 +289,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   forceShutdown(): void {
     this.shuttingDown = true;
     this.unsubscribeCache();
+    this.pushes.clear();
     this.budget.close();
     this.tls?.provider.close();
     this.grpcServer.forceShutdown();
@@ -457,8 +462,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       const secrets = group.startsWith('gateway/') ? byType.get(TypeUrl.Secret) : undefined;
       for (const name of secrets?.changed ?? []) this.secretPolicy.forgetSecret(name);
     }
-    for (const stream of this.streamsById.values()) stream.onCacheChange(changes);
-    markPush('lastWrite');
+    this.pushes.add(changes, this.streamsById.values());
   }
 
   private readonly observer: StreamObserver = {

@@ -173,9 +173,11 @@ describe('xDS server', () => {
     for (let update = 1; update <= 3; update++) {
       cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster(`c${update}`)] }]);
     }
+    // Streams are written a slice at a time: one still waiting for an update when the next comes
+    // gets both in one response. Either way each stream hears of every cluster once, ending at c3.
     await Promise.all(
       streams.map(async (stream) => {
-        for (let update = 1; update <= 3; update++) await stream.next(TypeUrl.Cluster);
+        while (!(await stream.next(TypeUrl.Cluster)).names.includes('c3'));
         await stream.barrier();
       }),
     );
@@ -183,9 +185,10 @@ describe('xDS server', () => {
     expect(cache.stats().encodes).toBe(4);
     for (const [i, stream] of streams.entries()) {
       const cds = stream.received.filter((r) => r.typeUrl === TypeUrl.Cluster);
-      expect(cds).toHaveLength(4);
-      if (i % 2 === 1) expect(cds.map((r) => r.names)).toEqual([['c0'], ['c1'], ['c2'], ['c3']]);
-      else expect(cds[3].names.sort()).toEqual(['c0', 'c1', 'c2', 'c3']);
+      expect(cds.length).toBeGreaterThanOrEqual(2);
+      expect(cds.length).toBeLessThanOrEqual(4);
+      if (i % 2 === 1) expect(cds.flatMap((r) => r.names)).toEqual(['c0', 'c1', 'c2', 'c3']);
+      else expect(cds[cds.length - 1].names.sort()).toEqual(['c0', 'c1', 'c2', 'c3']);
       expect(stream.protocolErrors).toEqual([]);
     }
   });

@@ -1,0 +1,111 @@
+// A cache change reaches the streams in slices of a few milliseconds. HTTP/2 sends what a stream
+// wrote only once the event loop turns, so writing 2,000 streams in one go would hold the first
+// proxy's bytes until the last proxy's response was built; between slices the loop turns and
+// what was written leaves the process. A stream still waiting when a newer change comes gets
+// both at once, in one push: streams read the cache's current state, and one push keeps the
+// make-before-break order over everything it carries.
+import type { ChangeSet, ProxyGroup } from '../cache/types.js';
+import { log } from '../log.js';
+import { markPush } from '../push-trace.js';
+
+/** How long one slice may write before the event loop turns. */
+export const PUSH_SLICE_MS = 2;
+
+export interface PushTarget {
+  readonly group: ProxyGroup | undefined;
+  onCacheChange(changes: ChangeSet): void;
+}
+
+type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
+
+/** `earlier` then `later` as one change: per name the later word wins (changed, or removed). */
+export function mergeChanges(earlier: ChangeSet, later: ChangeSet): ChangeSet {
+  const merged: ChangeSet = new Map();
+  for (const group of new Set([...earlier.keys(), ...later.keys()])) {
+    const before = earlier.get(group);
+    const after = later.get(group);
+    if (!before || !after) {
+      merged.set(group, (before ?? after)!);
+      continue;
+    }
+    const types: GroupChanges = new Map();
+    for (const typeUrl of new Set([...before.keys(), ...after.keys()])) {
+      const first = before.get(typeUrl);
+      const second = after.get(typeUrl);
+      if (!first || !second) {
+        types.set(typeUrl, (first ?? second)!);
+        continue;
+      }
+      const changed = new Set(first.changed);
+      const removed = new Set(first.removed);
+      for (const name of second.changed) {
+        changed.add(name);
+        removed.delete(name);
+      }
+      for (const name of second.removed) {
+        removed.add(name);
+        changed.delete(name);
+      }
+      types.set(typeUrl, { changed, removed });
+    }
+    merged.set(group, types);
+  }
+  return merged;
+}
+
+export class PushQueue<S extends PushTarget> {
+  /** Streams with changes not pushed yet, longest waiting first. */
+  private readonly waiting = new Map<S, ChangeSet>();
+  private next: NodeJS.Immediate | undefined;
+
+  constructor(private readonly sliceMs = PUSH_SLICE_MS) {}
+
+  /** A change for these streams (those of a group it touches): the first slice is written now. */
+  add(changes: ChangeSet, streams: Iterable<S>): void {
+    // Streams waiting for the same earlier change share its merge with this one.
+    const merges = new Map<ChangeSet, ChangeSet>();
+    for (const stream of streams) {
+      if (stream.group === undefined || !changes.has(stream.group)) continue;
+      const earlier = this.waiting.get(stream);
+      if (earlier === undefined) {
+        this.waiting.set(stream, changes);
+        continue;
+      }
+      let both = merges.get(earlier);
+      if (!both) merges.set(earlier, (both = mergeChanges(earlier, changes)));
+      this.waiting.set(stream, both);
+    }
+    this.drain();
+  }
+
+  /** Streams waiting for a push. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  clear(): void {
+    this.waiting.clear();
+    if (this.next) clearImmediate(this.next);
+    this.next = undefined;
+  }
+
+  private drain(): void {
+    if (this.next) clearImmediate(this.next);
+    this.next = undefined;
+    const started = performance.now();
+    for (const [stream, changes] of this.waiting) {
+      this.waiting.delete(stream);
+      try {
+        stream.onCacheChange(changes);
+      } catch (err) {
+        // One stream's failure must not keep the others from hearing the change.
+        log.error('push to a stream failed', { error: (err as Error).message });
+      }
+      if (this.waiting.size > 0 && performance.now() - started >= this.sliceMs) {
+        this.next = setImmediate(() => this.drain());
+        return;
+      }
+    }
+    markPush('lastWrite');
+  }
+}
