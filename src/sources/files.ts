@@ -3,7 +3,7 @@
 // those are read (new subfolders are walked and watched, removed ones forgotten); a rare safety
 // rescan compares every file's stat with what was read, for what the events missed.
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +25,13 @@ interface FilesSourceOptions {
 }
 
 const DEFAULT_MAX_MANIFEST_FILE_BYTES = 8 * 1024 * 1024;
+/**
+ * Files up to this size are read synchronously: a manifest of a few KiB is read in microseconds,
+ * while each trip through libuv's thread pool (stat, open, read, close) waits for a thread and a
+ * turn of the event loop — milliseconds on a busy machine, on the path of every change. Larger
+ * files are read without blocking the loop.
+ */
+const SYNC_READ_BYTES = 256 * 1024;
 
 function mebibytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
@@ -178,7 +185,8 @@ class ManifestFolder {
       seen.add(rel);
       let info;
       try {
-        info = await stat(path.join(this.dir, rel));
+        // A stat is answered from the inode cache: at once, without a trip through the thread pool.
+        info = statSync(path.join(this.dir, rel));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code !== 'ENOENT' && code !== 'ENOTDIR') {
@@ -254,7 +262,7 @@ class ManifestFolder {
         this.store(rel, { signature, contentHash: '', objects: previous?.objects ?? [], problems: [problem] }, touched, result);
         return;
       }
-      content = await readFile(file, 'utf8');
+      content = info.size <= SYNC_READ_BYTES ? readFileSync(file, 'utf8') : await readFile(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
