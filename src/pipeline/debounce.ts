@@ -1,6 +1,7 @@
 // When to flush. An isolated change goes out at once: the first event after a quiet spell is
-// flushed on the next turn of the event loop (so events delivered together still flush
-// together). Events that follow a flush closely are a burst: they are coalesced into one flush
+// flushed as soon as the code that delivered it returns (a microtask, so events delivered
+// together still flush together, and the flush does not wait behind a turn of the event loop's
+// I/O — 2,000 streams' ACKs, say). Events that follow a flush closely are a burst: they are coalesced into one flush
 // that runs once they have been quiet for `quietMs`, but never later than `maxMs` after the
 // first of them, so a steady stream of events cannot postpone a push forever.
 export interface DebounceSettings {
@@ -11,7 +12,8 @@ export interface DebounceSettings {
 export const DEFAULT_DEBOUNCE: DebounceSettings = { quietMs: 20, maxMs: 250 };
 
 export class Debouncer {
-  private leading: NodeJS.Immediate | undefined;
+  /** A leading-edge flush is queued (as a microtask, which cannot be cancelled: it checks this). */
+  private leading = false;
   private quietTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
   private firstPendingAt = 0;
@@ -29,7 +31,10 @@ export class Debouncer {
     const now = performance.now();
     if (!this.pending && now - this.lastFlushAt >= this.settings.quietMs) {
       this.firstPendingAt = now;
-      this.leading = setImmediate(() => this.fire());
+      this.leading = true;
+      queueMicrotask(() => {
+        if (this.leading) this.fire();
+      });
       return;
     }
     if (this.quietTimer) clearTimeout(this.quietTimer);
@@ -41,7 +46,7 @@ export class Debouncer {
   }
 
   get pending(): boolean {
-    return this.leading !== undefined || this.maxTimer !== undefined;
+    return this.leading || this.maxTimer !== undefined;
   }
 
   /** Runs the flush now if anything is pending. */
@@ -50,10 +55,10 @@ export class Debouncer {
   }
 
   cancel(): void {
-    if (this.leading) clearImmediate(this.leading);
     if (this.quietTimer) clearTimeout(this.quietTimer);
     if (this.maxTimer) clearTimeout(this.maxTimer);
-    this.leading = this.quietTimer = this.maxTimer = undefined;
+    this.leading = false;
+    this.quietTimer = this.maxTimer = undefined;
   }
 
   private fire(): void {
