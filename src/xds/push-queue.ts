@@ -62,10 +62,19 @@ export class PushQueue<S extends PushTarget> {
 
   /** A change for these streams (those of a group it touches): the first slice is written now. */
   add(changes: ChangeSet, streams: Iterable<S>): void {
+    // With nobody waiting, the first slice is written as the streams are walked: the first
+    // proxy's response does not wait for 2,000 streams to be queued.
+    let writing = this.waiting.size === 0;
+    const started = performance.now();
     // Streams waiting for the same earlier change share its merge with this one.
     const merges = new Map<ChangeSet, ChangeSet>();
     for (const stream of streams) {
       if (stream.group === undefined || !changes.has(stream.group)) continue;
+      if (writing) {
+        this.push(stream, changes);
+        writing = performance.now() - started < this.sliceMs;
+        continue;
+      }
       const earlier = this.waiting.get(stream);
       if (earlier === undefined) {
         this.waiting.set(stream, changes);
@@ -75,7 +84,9 @@ export class PushQueue<S extends PushTarget> {
       if (!both) merges.set(earlier, (both = mergeChanges(earlier, changes)));
       this.waiting.set(stream, both);
     }
-    this.drain();
+    if (this.waiting.size === 0) markPush('lastWrite');
+    else if (writing || performance.now() - started < this.sliceMs) this.drain();
+    else this.next ??= setImmediate(() => this.drain());
   }
 
   /** Streams waiting for a push. */
@@ -95,17 +106,21 @@ export class PushQueue<S extends PushTarget> {
     const started = performance.now();
     for (const [stream, changes] of this.waiting) {
       this.waiting.delete(stream);
-      try {
-        stream.onCacheChange(changes);
-      } catch (err) {
-        // One stream's failure must not keep the others from hearing the change.
-        log.error('push to a stream failed', { error: (err as Error).message });
-      }
+      this.push(stream, changes);
       if (this.waiting.size > 0 && performance.now() - started >= this.sliceMs) {
         this.next = setImmediate(() => this.drain());
         return;
       }
     }
     markPush('lastWrite');
+  }
+
+  private push(stream: S, changes: ChangeSet): void {
+    try {
+      stream.onCacheChange(changes);
+    } catch (err) {
+      // One stream's failure must not keep the others from hearing the change.
+      log.error('push to a stream failed', { error: (err as Error).message });
+    }
   }
 }
