@@ -484,6 +484,13 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   flushNow(): void {
     this.debouncer.cancel();
     this.flush(0);
+    // An analysis an earlier flush deferred runs now as well: whoever flushes now (start-up before
+    // ready, tests, shutdown) reads the problems next.
+    if (this.analysisTimer !== undefined) {
+      clearImmediate(this.analysisTimer);
+      this.analysisTimer = undefined;
+      this.refreshProblems(this.deferredChange);
+    }
   }
 
   /** How many flushes have run: a burst of events should cost few. */
