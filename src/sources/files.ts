@@ -103,6 +103,8 @@ interface UpdateResult {
   newDirs: string[];
   goneDirs: string[];
   reportChanged: boolean;
+  /** Files read empty that held objects, left as they were (see `update`'s keepIfEmpty). */
+  keptEmpty: string[];
 }
 
 /**
@@ -176,9 +178,9 @@ class ManifestFolder {
    * signature is the same), a folder is walked, a path that is gone removes what was under it —
    * and returns the events for every object they touched.
    */
-  async update(paths: Iterable<string>, skipUnchanged = false): Promise<UpdateResult> {
+  async update(paths: Iterable<string>, skipUnchanged = false, keepIfEmpty: ReadonlySet<string> = new Set()): Promise<UpdateResult> {
     const touched = new Set<string>();
-    const result: UpdateResult = { events: [], newDirs: [], goneDirs: [], reportChanged: false };
+    const result: UpdateResult = { events: [], newDirs: [], goneDirs: [], reportChanged: false, keptEmpty: [] };
     const seen = new Set<string>();
     for (const rel of paths) {
       if (seen.has(rel)) continue;
@@ -211,6 +213,11 @@ class ManifestFolder {
       }
       if (!info.isFile() || !MANIFEST_FILE.test(rel) || isHidden(rel)) {
         if (this.files.has(rel)) this.forget(rel, touched, result);
+        continue;
+      }
+      if (info.size === 0 && keepIfEmpty.has(rel) && (this.files.get(rel)?.objects.length ?? 0) > 0) {
+        // Truncated by a write in place that is still going on, most likely: its objects stay.
+        result.keptEmpty.push(rel);
         continue;
       }
       await this.refresh(rel, skipUnchanged, touched, result, info);
@@ -418,6 +425,8 @@ export class FilesSource implements Source {
   /** Paths to read on the next turn of the event loop (created, renamed or deleted entries). */
   private readonly now = new Set<string>();
   private nowScheduled: NodeJS.Immediate | undefined;
+  /** Files found empty mid-write whose objects were kept: their next read applies what it finds. */
+  private readonly keptEmpty = new Set<string>();
   /** Paths written in place, read once they have been quiet for `settleMs`. */
   private readonly settling = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
@@ -578,6 +587,11 @@ export class FilesSource implements Source {
       });
       return;
     }
+    this.settle(rel);
+  }
+
+  /** Reads a file written in place once it has been quiet for `settleMs`. */
+  private settle(rel: string): void {
     this.settling.add(rel);
     const now = performance.now();
     if (this.settleTimer === undefined) this.settleStartedAt = now;
@@ -587,15 +601,26 @@ export class FilesSource implements Source {
       this.settleTimer = undefined;
       const paths = [...this.settling];
       this.settling.clear();
-      void this.enqueueUpdate(paths);
+      void this.enqueueUpdate(paths, true);
     }, wait);
   }
 
-  private enqueueUpdate(paths: string[]): Promise<void> {
+  /**
+   * `inPlace`: the paths were written in place. One found empty that held objects is most likely
+   * truncated by a write still going on (an editor saving): its objects stay, and it is read once
+   * more after settling; what that second read finds is applied, empty or not.
+   */
+  private enqueueUpdate(paths: string[], inPlace = false): Promise<void> {
     this.queue = this.queue.then(async () => {
       if (this.stopped || !this.sink || paths.length === 0) return;
+      const keepIfEmpty = new Set(inPlace ? paths.filter((rel) => !this.keptEmpty.has(rel)) : []);
+      for (const rel of paths) this.keptEmpty.delete(rel);
       try {
-        const { events, newDirs, goneDirs, reportChanged } = await this.folder.update(paths);
+        const { events, newDirs, goneDirs, reportChanged, keptEmpty } = await this.folder.update(paths, false, keepIfEmpty);
+        for (const rel of keptEmpty) {
+          this.keptEmpty.add(rel);
+          this.settle(rel);
+        }
         for (const rel of goneDirs) this.unwatchUnder(rel);
         if (!this.watchFailed) for (const rel of newDirs) this.watchFolder(rel);
         if (events.length > 0) {

@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rename, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FilesSource, loadManifestDir } from '../../src/sources/files.js';
@@ -110,6 +110,26 @@ describe('FilesSource', () => {
 
     await unlink(path.join(dir, 'web.yaml'));
     expect(summary(await recorder.next())).toEqual(['delete Service/shop/web', 'delete Service/shop/api']);
+  });
+
+  it('keeps the objects of a file truncated by a write in place until the write ends, and applies an emptying that lasts', async () => {
+    const file = path.join(dir, 'shop.yaml');
+    await writeFile(file, docs(service('reviews'), service('ratings')));
+    const recorder = await started({ rescanIntervalMs: 0, debounceMs: 300 });
+    await recorder.next();
+
+    // Truncated, then written a while later (an editor saving in place on a slow disk): the read
+    // after the truncation keeps the objects, so only the real change flows.
+    // The source reads it 300 ms after the truncation, keeps its objects, and looks again 300 ms
+    // after that; the write comes between the two (any event on the file delays the second look).
+    await truncate(file);
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await writeFile(file, docs(service('reviews'), service('ratings', 8080)));
+    expect(summary(await recorder.next())).toEqual(['upsert Service/shop/ratings']);
+
+    // Left empty: the second read applies it.
+    await truncate(file);
+    expect(summary(await recorder.next())).toEqual(['delete Service/shop/reviews', 'delete Service/shop/ratings']);
   });
 
   it('keeps serving a file that became malformed, reports where, and resumes when it is fixed', async () => {
