@@ -2,7 +2,9 @@
 // versions, so a response carries only what the client does not already hold.
 import type { CachedResource, ChangeSet } from '../cache/types.js';
 import type { TypeUrl } from '../envoy/protos.js';
+import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
+import type { SharedFullSet } from './shared-sets.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { deltaResponseBytes } from './wire.js';
 
@@ -14,8 +16,9 @@ interface DeltaRequest extends DecodedRequest {
 
 interface DeltaTypeState extends TypeStateBase {
   names: Set<string>;
-  /** What the client holds, per name: from initial_resource_versions, then from what was sent. */
-  clientVersions: Map<string, string>;
+  /** What the client holds, per name: from initial_resource_versions, then from what was sent
+   * (over the group's whole set once that went out, shared with the other streams). */
+  clientVersions: LayeredMap<string>;
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -26,7 +29,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
   }
 
   protected newTypeState(typeUrl: string): DeltaTypeState {
-    return { ...this.newTypeStateBase(typeUrl), names: new Set(), clientVersions: new Map() };
+    return { ...this.newTypeStateBase(typeUrl), names: new Set(), clientVersions: new LayeredMap() };
   }
 
   protected clientHolds(state: DeltaTypeState): Iterable<string> {
@@ -121,7 +124,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     // and shared by every stream of the group.
     const whole =
       sending.length > 0 && sending.length === all.size ? this.context.fullSets.get(this.group!, typeUrl as TypeUrl) : undefined;
-    this.respond(state, whole?.resources ?? sending, [...removed], whole?.deltaBody);
+    this.respond(state, whole?.resources ?? sending, [...removed], whole);
   }
 
   protected push(changes: GroupChanges): void {
@@ -151,10 +154,16 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     return state.wildcard || state.names.has(name);
   }
 
-  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[], assembled?: Buffer): void {
+  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[], whole?: SharedFullSet): void {
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) : '';
-    for (const resource of resources) state.clientVersions.set(resource.name, resource.version);
-    for (const name of removed) state.clientVersions.delete(name);
+    const held = state.clientVersions;
+    if (whole && holdsOnly(held, whole.byName, new Set(removed))) {
+      // The client is left holding exactly the whole set: keep the set's own map, not a copy.
+      held.resetTo(whole.versions);
+    } else {
+      for (const resource of resources) held.set(resource.name, resource.version);
+      for (const name of removed) held.delete(name);
+    }
     this.send(
       state,
       (nonce) =>
@@ -162,7 +171,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
           systemVersionInfo: version,
           typeUrl: state.typeUrl,
           nonce,
-          resources: assembled ?? resources.map((r) => r.deltaBytes),
+          resources: whole?.deltaBody ?? resources.map((r) => r.deltaBytes),
           removedResources: removed,
           controlPlaneId: this.context.controlPlaneId,
         }),
@@ -171,4 +180,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       removed.length,
     );
   }
+}
+
+/** Whether every name `held` has is in `set` or about to be removed. */
+function holdsOnly(held: LayeredMap<string>, set: ReadonlyMap<string, unknown>, removed: ReadonlySet<string>): boolean {
+  for (const name of held.keys()) if (!set.has(name) && !removed.has(name)) return false;
+  return true;
 }

@@ -530,14 +530,18 @@ function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedB
     },
     queued: () => ({ responses: queuedResponses, bytes: queuedBytes }),
     write: (bytes) => {
+      // The callback keeps only the length: grpc-js copies the response into its own frame, and
+      // holding `bytes` too until the flush would keep two copies of every queued response alive
+      // (long enough to reach the old generation, which only a full GC frees).
+      const length = bytes.length;
       queuedResponses++;
-      queuedBytes += bytes.length;
-      const ticket = budget.written(bytes.length);
+      queuedBytes += length;
+      const ticket = budget.written(length);
       unflushed.add(ticket);
       const accepted = call.write(bytes, () => {
         if (unflushed.delete(ticket)) budget.flushed(ticket);
         queuedResponses--;
-        queuedBytes -= bytes.length;
+        queuedBytes -= length;
         if (!blocked || queuedResponses > 0) return;
         blocked = false;
         call.resume();

@@ -5,11 +5,13 @@ import type { CachedResource, ProxyGroup, ResourceCache } from '../cache/types.j
 import type { TypeUrl } from '../envoy/protos.js';
 import { resourceEntriesBytes } from './wire.js';
 
-interface SharedFullSet {
+export interface SharedFullSet {
   version: string;
   resources: CachedResource[];
-  /** The same resources by name; never modified (streams copy it before changing their own view). */
+  /** The same resources by name; never modified (streams keep it as the base of what they sent). */
   byName: ReadonlyMap<string, CachedResource>;
+  /** Each resource's version by name (assembled when first asked for), likewise shared. */
+  readonly versions: ReadonlyMap<string, string>;
   /** DiscoveryResponse.resources entries, ready to follow a response's own fields. */
   readonly body: Buffer;
   /** DeltaDiscoveryResponse.resources entries, likewise (assembled when first asked for). */
@@ -30,6 +32,7 @@ export class SharedFullSets {
     const resources = [...this.cache.resources(group, typeUrl).values()];
     let body: Buffer | undefined;
     let deltaBody: Buffer | undefined;
+    let versions: Map<string, string> | undefined;
     const set: SharedFullSet = {
       version,
       resources,
@@ -39,6 +42,9 @@ export class SharedFullSets {
       },
       get deltaBody() {
         return (deltaBody ??= resourceEntriesBytes(resources.map((r) => r.deltaBytes)));
+      },
+      get versions() {
+        return (versions ??= new Map(resources.map((r) => [r.name, r.version])));
       },
     };
     this.latest.set(key, set);

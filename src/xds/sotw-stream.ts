@@ -4,7 +4,9 @@
 // for those types, and it keeps an endpoint change to one ClusterLoadAssignment on the wire).
 import type { CachedResource, ChangeSet } from '../cache/types.js';
 import { TypeUrl } from '../envoy/protos.js';
+import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
+import type { SharedFullSet } from './shared-sets.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
 import { sameList } from './subscription-pool.js';
 import { peekSotwRequest, sotwResponseBytes } from './wire.js';
@@ -21,10 +23,9 @@ interface SotwRequest extends DecodedRequest {
 interface SotwTypeState extends TypeStateBase {
   /** Wildcard because the client never named anything (legacy), as opposed to asking for `*`. */
   legacyWildcard: boolean;
-  /** What the client was last sent, per name. After a shared wildcard set went out this is that
-   * set's own map (read-only); `mutableSent` copies it before the stream changes it. */
-  sent: Map<string, CachedResource>;
-  sentIsShared: boolean;
+  /** What the client was last sent, per name. After a group's whole set went out, that set's own
+   * map (shared with the other streams) plus this stream's changes since. */
+  sent: LayeredMap<CachedResource>;
   /** Removed clusters kept in CDS responses until the rest of a change went out (make before break). */
   heldRemovals: Set<string>;
   /** The names of the last request, as sent: an ACK repeats them, and comparing the list is
@@ -46,8 +47,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     return {
       ...this.newTypeStateBase(typeUrl),
       legacyWildcard: false,
-      sent: new Map(),
-      sentIsShared: false,
+      sent: new LayeredMap(),
       heldRemovals: new Set(),
       lastRequested: undefined,
       lastRequestedBytes: undefined,
@@ -102,7 +102,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     // once and shared by every stream of the group.
     if (fresh.length === this.context.cache.resources(this.group!, typeUrl as TypeUrl).size) {
       const whole = this.context.fullSets.get(this.group!, typeUrl as TypeUrl);
-      this.respond(state, whole.resources, '', whole.body);
+      this.respond(state, whole.resources, '', whole);
       return;
     }
     this.respond(state, fresh);
@@ -155,12 +155,11 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       if (names.has(name)) continue;
       removedAny = true;
       // The client forgets what it stops watching; a later re-subscription must send it again.
-      if (!wildcard) this.mutableSent(state).delete(name);
+      if (!wildcard) state.sent.delete(name);
     }
     const wildcardChanged = wildcard !== state.wildcard;
     if (wildcardChanged && !wildcard) {
-      const sent = this.mutableSent(state);
-      for (const name of [...sent.keys()]) if (!names.has(name)) sent.delete(name);
+      for (const name of [...state.sent.keys()]) if (!names.has(name)) state.sent.delete(name);
     }
     state.names = names;
     state.wildcard = wildcard;
@@ -231,31 +230,25 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       this.respond(state, this.fullSet(state));
       return;
     }
-    const shared = this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl);
-    this.respond(state, shared.resources, '', shared.body);
-    state.sent = shared.byName as Map<string, CachedResource>;
-    state.sentIsShared = true;
-  }
-
-  private mutableSent(state: SotwTypeState): Map<string, CachedResource> {
-    if (state.sentIsShared) {
-      state.sent = new Map(state.sent);
-      state.sentIsShared = false;
-    }
-    return state.sent;
+    this.respond(state, [], '', this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl));
   }
 
   /** Sends `resources` and records them as what the client has; full-state responses also forget the rest. */
-  private respond(state: SotwTypeState, resources: CachedResource[], versionSuffix = '', assembled?: Buffer): void {
+  /** `whole`: the group's whole set goes out (its entries assembled once for every stream), in
+   * place of `resources`. */
+  private respond(state: SotwTypeState, listed: CachedResource[], versionSuffix = '', whole?: SharedFullSet): void {
+    const resources = whole?.resources ?? listed;
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) + versionSuffix : '';
-    if (isFullStateType(state.typeUrl)) {
-      // A full set replaces what the client has; a shared one brings its own map (respondFullSet).
-      if (!assembled) {
-        state.sent = new Map(resources.map((r) => [r.name, r]));
-        state.sentIsShared = false;
-      }
+    const sent = state.sent;
+    if (whole && (isFullStateType(state.typeUrl) || holdsOnly(sent, whole.byName))) {
+      // The client is left holding exactly the whole set: keep the set's own map, not a copy.
+      sent.resetTo(whole.byName);
+    } else if (isFullStateType(state.typeUrl)) {
+      // A full set replaces what the client has.
+      sent.clear();
+      for (const resource of resources) sent.set(resource.name, resource);
     } else {
-      for (const resource of resources) this.mutableSent(state).set(resource.name, resource);
+      for (const resource of resources) sent.set(resource.name, resource);
     }
     this.send(
       state,
@@ -264,7 +257,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
           versionInfo: version,
           typeUrl: state.typeUrl,
           nonce,
-          resources: assembled ?? resources.map((r) => r.anyBytes),
+          resources: whole?.body ?? resources.map((r) => r.anyBytes),
           controlPlaneId: this.context.controlPlaneId,
         }),
       version,
@@ -272,4 +265,10 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       0,
     );
   }
+}
+
+/** Whether every name in `sent` is in `set`. */
+function holdsOnly(sent: LayeredMap<CachedResource>, set: ReadonlyMap<string, CachedResource>): boolean {
+  for (const name of sent.keys()) if (!set.has(name)) return false;
+  return true;
 }
