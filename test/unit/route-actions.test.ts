@@ -175,9 +175,37 @@ describe('route configurations and virtual hosts', () => {
     const config = translateAll(apiModel([HTTP], undefined, 'fd00:10:96::a'), 'sidecar').routes.find((r) => r.name === '8080')!
       .value as any;
     const domains: string[] = config.virtualHosts.find((v: any) => v.name === 'shop/api/8080').domains;
-    expect(domains).toContain('[fd00:10:96::a]:8080');
-    expect(domains).toContain('[fd00:10:96::a]');
-    expect(domains).not.toContain('fd00:10:96::a');
+    const hosts = ['api', 'api.shop', 'api.shop.svc', 'api.shop.svc.cluster.local', '[fd00:10:96::a]'];
+    expect(domains).toEqual([...hosts.map((h) => `${h}:8080`), ...hosts]);
+  });
+
+  it('gives a short name two Services share to the first by key only, and ends with the catch-all to the original destination', () => {
+    const model = new MeshModel();
+    model.apply([
+      upsert(service('api', [HTTP], { clusterIP: '10.96.0.10' }, { namespace: 'a' })),
+      upsert(service('api', [HTTP], { clusterIP: '10.96.0.20' }, { namespace: 'b' })),
+    ]);
+    const config = translateAll(model, 'sidecar').routes.find((r) => r.name === '8080')!.value as any;
+    const [first, second, catchAll] = config.virtualHosts;
+    expect(first.domains).toContain('api');
+    expect(second.name).toBe('b/api/8080');
+    expect(second.domains).not.toContain('api');
+    expect(second.domains).not.toContain('api:8080');
+    expect(second.domains).toContain('api.b:8080');
+    expect(catchAll).toEqual({
+      name: 'passthrough',
+      domains: ['*'],
+      routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'passthrough' } }],
+    });
+  });
+
+  it('has no sidecar route configuration for a TCP port or a headless Service', () => {
+    const model = new MeshModel();
+    model.apply([
+      upsert(service('api', [HTTP, { name: 'redis', port: 6379 }], { clusterIP: '10.96.0.10' })),
+      upsert(service('db', [{ name: 'http', port: 5432 }], { clusterIP: 'None' })),
+    ]);
+    expect(translateAll(model, 'sidecar').routes.map((r) => r.name)).toEqual(['8080']);
   });
 
   it('holds only the Services in the egress scope; a port whose Services are all outside it has no configuration', () => {
