@@ -556,7 +556,16 @@ function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedB
       call.end();
     },
     fail: (code, message) => {
-      call.emit('error', { code, details: message });
+      call.emit('error', { code, details: wellFormed(message) });
     },
   };
+}
+
+/**
+ * The message with lone UTF-16 surrogates replaced: a status message often quotes the client's own
+ * bytes (a node's metadata), and grpc-js percent-encodes it with encodeURI, which throws on a lone
+ * surrogate — the status is then never sent and the stream stays open.
+ */
+function wellFormed(message: string): string {
+  return message.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }

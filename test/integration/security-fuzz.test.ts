@@ -149,6 +149,21 @@ describe('hostile xDS requests', () => {
     await healthyStillServed();
   });
 
+  it('refuses a node whose metadata is not valid UTF-8 (its status quotes it), instead of leaving the stream open', async () => {
+    const request = (await import('../../src/envoy/protos.js')).encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', {
+      typeUrl: TypeUrl.Cluster,
+      node: testNode({ id: 'mutant', role: 'gateway' }),
+    });
+    // The role's first byte made an invalid UTF-8 lead byte: it decodes to a lone surrogate.
+    const bytes = Buffer.from(request);
+    bytes[bytes.indexOf(Buffer.from('gateway'))] = 0xed;
+    const stream = client.delta();
+    stream.sendRaw(bytes);
+    const status = await stream.status;
+    expect(grpc.status[status.code]).toBe('INVALID_ARGUMENT');
+    expect(status.details).toContain('is not a role');
+  });
+
   it('random bytes, and valid requests with bytes flipped', async () => {
     const valid = Buffer.from(
       (await import('../../src/envoy/protos.js')).encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', {
