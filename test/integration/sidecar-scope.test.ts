@@ -4,7 +4,7 @@
 // scoped sidecar nothing, one inside sends it the assignment alone; a changed annotation regroups.
 import type { Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
-import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
+import { apiPodManifest, serviceManifest, startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const namespace = (name: string, egress?: string) => `
 apiVersion: v1
@@ -12,37 +12,6 @@ kind: Namespace
 metadata:
   name: ${name}
 ${egress === undefined ? '' : `  annotations: { switchyard.dev/egress: "${egress}" }`}
-`;
-
-const service = (ns: string, name: string, ip: string, port: number, endpoint: string) => `
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  clusterIP: ${ip}
-  selector: { app: ${name} }
-  ports: [{ name: http, port: ${port}, targetPort: 8080 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: ${name}-1
-  namespace: ${ns}
-  labels: { kubernetes.io/service-name: ${name} }
-addressType: IPv4
-ports: [{ name: http, port: 8080 }]
-endpoints:
-  - addresses: [${endpoint}]
-    conditions: { ready: true }
-`;
-
-const POD = `
-apiVersion: v1
-kind: Pod
-metadata: { name: api-1, namespace: shop, labels: { app: api } }
-spec:
-  containers: [{ name: app, ports: [{ containerPort: 8080 }] }]
-status: { podIP: 10.5.0.1 }
 `;
 
 const SHOP_API = 'shop/api/80';
@@ -68,10 +37,10 @@ describe('sidecar egress scopes', () => {
   beforeAll(async () => {
     folder = await startFolderApp('scope', {
       'shop-ns.yaml': namespace('shop', './*,shared/*'),
-      'shop.yaml': service('shop', 'api', '10.96.0.10', 80, '10.5.0.1'),
-      'shared.yaml': service('shared', 'auth', '10.96.1.10', 80, '10.5.1.1'),
-      'other.yaml': service('other', 'reports', '10.96.2.10', 80, '10.5.2.1'),
-      'pod.yaml': POD,
+      'shop.yaml': serviceManifest('shop', 'api', '10.96.0.10', '10.5.0.1'),
+      'shared.yaml': serviceManifest('shared', 'auth', '10.96.1.10', '10.5.1.1'),
+      'other.yaml': serviceManifest('other', 'reports', '10.96.2.10', '10.5.2.1'),
+      'pod.yaml': apiPodManifest('api-1', '10.5.0.1'),
     });
     app = folder.app;
   });

@@ -8,42 +8,7 @@
 import type { Switchyard } from '../../src/app.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import type { DeltaTestStream } from '../support/xds-client.js';
-import { startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
-
-const service = (ns: string, name: string, ip: string, endpoint: string) => `
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  clusterIP: ${ip}
-  selector: { app: ${name} }
-  ports: [{ name: http, port: 80, targetPort: 8080 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: ${name}-1
-  namespace: ${ns}
-  labels: { kubernetes.io/service-name: ${name} }
-addressType: IPv4
-ports: [{ name: http, port: 8080 }]
-endpoints:
-  - addresses: [${endpoint}]
-    conditions: { ready: true }
-`;
-
-const pod = (name: string, ip: string, egress?: string) => `
-apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}
-  namespace: shop
-  labels: { app: api }
-${egress === undefined ? '' : `  annotations: { switchyard.dev/egress: "${egress}" }`}
-spec:
-  containers: [{ name: app, ports: [{ containerPort: 8080 }] }]
-status: { podIP: ${ip} }
-`;
+import { apiPodManifest, serviceManifest, startFolderApp, syncSidecar, type FolderApp } from '../support/folder-app.js';
 
 const SHOP_API = 'shop/api/80';
 const SHARED_AUTH = 'shared/auth/80';
@@ -76,11 +41,11 @@ describe('workload egress scopes (a Pod annotation), live', () => {
     folder = await startFolderApp('workload-scope', {
       'shop-ns.yaml':
         'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  annotations: { switchyard.dev/egress: "./*,shared/*" }\n',
-      'shop.yaml': service('shop', 'api', '10.96.0.10', '10.5.0.1'),
-      'shared.yaml': service('shared', 'auth', '10.96.1.10', '10.5.1.1'),
-      'other.yaml': service('other', 'reports', '10.96.2.10', '10.5.2.1'),
-      'api-1.yaml': pod('api-1', '10.5.0.1'),
-      'api-2.yaml': pod('api-2', '10.5.0.2'),
+      'shop.yaml': serviceManifest('shop', 'api', '10.96.0.10', '10.5.0.1'),
+      'shared.yaml': serviceManifest('shared', 'auth', '10.96.1.10', '10.5.1.1'),
+      'other.yaml': serviceManifest('other', 'reports', '10.96.2.10', '10.5.2.1'),
+      'api-1.yaml': apiPodManifest('api-1', '10.5.0.1'),
+      'api-2.yaml': apiPodManifest('api-2', '10.5.0.2'),
     });
     app = folder.app;
   });
@@ -98,7 +63,7 @@ describe('workload egress scopes (a Pod annotation), live', () => {
     expect(one.clusters.names.sort()).toEqual(['blackhole', 'inbound|8080', 'passthrough', SHARED_AUTH, SHOP_API]);
 
     // Annotate api-1 alone: its own namespace only.
-    folder.write('api-1.yaml', pod('api-1', '10.5.0.1', './*'));
+    folder.write('api-1.yaml', apiPodManifest('api-1', '10.5.0.1', './*'));
     expect((await one.stream.status).code).toBe(0);
     // Its neighbour's stream is not ended, and nothing of its group changed.
     await quiet(two.stream);
@@ -133,7 +98,7 @@ describe('workload egress scopes (a Pod annotation), live', () => {
   it('refuses an annotation that does not parse, naming the pod, and keeps the namespace scope for it', async () => {
     const before = await sidecar('api-2b.shop', 'api-2', [SHOP_API]);
     const group = groupOf('api-2b.shop');
-    folder.write('api-2.yaml', pod('api-2', '10.5.0.2', './*, shared'));
+    folder.write('api-2.yaml', apiPodManifest('api-2', '10.5.0.2', './*, shared'));
     const problem = await waitFor(() => app.pipeline.problemTracker.problems().find((p) => p.code === 'PodEgressScopeInvalid'));
     expect(problem).toMatchObject({
       object: { kind: 'Pod', namespace: 'shop', name: 'api-2' },

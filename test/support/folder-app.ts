@@ -93,3 +93,40 @@ export async function syncSidecar(
   }
   return { stream, clusters, listeners };
 }
+
+/** A Service (HTTP on `port`, pods on 8080) and the EndpointSlice of its one ready endpoint, as manifest YAML. */
+export const serviceManifest = (namespace: string, name: string, clusterIP: string, endpoint: string, port = 80) => `
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  clusterIP: ${clusterIP}
+  selector: { app: ${name} }
+  ports: [{ name: http, port: ${port}, targetPort: 8080 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ${name}-1
+  namespace: ${namespace}
+  labels: { kubernetes.io/service-name: ${name} }
+addressType: IPv4
+ports: [{ name: http, port: 8080 }]
+endpoints:
+  - addresses: [${endpoint}]
+    conditions: { ready: true }
+`;
+
+/** A Pod of app `api` in namespace shop serving 8080, with its own egress scope when given, as manifest YAML. */
+export const apiPodManifest = (name: string, ip: string, egress?: string) => `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: shop
+  labels: { app: api }
+${egress === undefined ? '' : `  annotations: { switchyard.dev/egress: "${egress}" }`}
+spec:
+  containers: [{ name: app, ports: [{ containerPort: 8080 }] }]
+status: { podIP: ${ip} }
+`;
