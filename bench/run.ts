@@ -61,8 +61,8 @@ async function main(): Promise<void> {
   }
   const target = flags.target ?? flags.server;
   process.stdout.write(
-    `${flags.scenario}: S=${flags.services} E=${flags.endpoints} N=${flags.clients} delta-share=${flags.deltaShare}` +
-      `${flags.scenario.endsWith('churn') ? ` changes=${flags.changes}` : ''} against ${target}` +
+    `${flags.scenario}: S=${flags.services} E=${flags.endpoints} N=${flags.scenario === 'capacity' ? flags.clientsList.join(',') : flags.clients} delta-share=${flags.deltaShare}` +
+      `${flags.scenario.endsWith('churn') || flags.scenario === 'capacity' ? ` changes=${flags.changes}` : ''} against ${target}` +
       `${flags.source !== 'memory' && !flags.target ? ` (switchyard serve, ${flags.source} source)` : ''}; ` +
       `${os.cpus().length} cores, Node ${process.version}\n`,
   );

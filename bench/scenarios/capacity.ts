@@ -13,6 +13,8 @@ interface CapacityPoint {
   syncP99Ms: number | undefined;
   rssAfterSync: number | undefined;
   cpuPerChange: number | undefined;
+  /** The load generator's own CPU per change: on two cores it competes with the server. */
+  generatorCpuPerChange: number;
   firstP50Ms: number | undefined;
   lastP50Ms: number | undefined;
   lastP99Ms: number | undefined;
@@ -38,6 +40,7 @@ export async function runCapacity(flags: Flags, log: (line: string) => void): Pr
         syncP99Ms: percentile(phase.sync.syncMs, 99),
         rssAfterSync: phase.serverRssAfterSync,
         cpuPerChange: phase.serverCpuSeconds === undefined ? undefined : phase.serverCpuSeconds / n,
+        generatorCpuPerChange: phase.loadgenCpuSeconds / n,
         firstP50Ms: percentile(
           phase.changes.map((c) => c.firstMs),
           50,
@@ -62,6 +65,7 @@ export async function runCapacity(flags: Flags, log: (line: string) => void): Pr
     value:
       `RSS ${mb(p.rssAfterSync)}, CPU/change ${sec(p.cpuPerChange)}, first p50 ${ms(p.firstP50Ms)}, ` +
       `last p50/p99 ${ms(p.lastP50Ms)} / ${ms(p.lastP99Ms)}${p.missed ? `, ${p.missed} misses` : ''}`,
+    loadgenCpu: sec(p.generatorCpuPerChange),
   }));
   return { rows, figures: { source: flags.source, points } };
 }
