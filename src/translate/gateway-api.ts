@@ -16,8 +16,7 @@ import {
   type MeshModel,
 } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { buildServiceClusters } from './clusters.js';
-import { buildServiceEndpoints } from './endpoints.js';
+import { routedClusters } from './gateway-clusters.js';
 import { clusterName, gatewayListenerName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
@@ -251,24 +250,6 @@ function virtualHosts(
   });
 }
 
-/** Cluster names a route configuration sends to (routes, weighted clusters, mirrors). */
-function collectClusters(config: Record<string, unknown>, into: Set<string>): void {
-  type Action = {
-    cluster?: string;
-    weightedClusters?: { clusters?: Array<{ name: string }> };
-    requestMirrorPolicies?: Array<{ cluster: string }>;
-  };
-  for (const vh of (config.virtualHosts ?? []) as Array<{ routes?: Array<{ route?: Action }> }>) {
-    for (const route of vh.routes ?? []) {
-      const action = route.route;
-      if (!action) continue;
-      if (action.cluster) into.add(action.cluster);
-      for (const weighted of action.weightedClusters?.clusters ?? []) into.add(weighted.name);
-      for (const mirror of action.requestMirrorPolicies ?? []) into.add(mirror.cluster);
-    }
-  }
-}
-
 /** Everything the gateway proxies naming Gateway `gatewayKey` (`<namespace>/<name>`) receive, each list sorted by name. */
 export function translateGatewayApi(model: MeshModel, gatewayKey: string, overrides: Partial<TranslateOptions> = {}): GatewayApiResources {
   const options = translateOptions(overrides);
@@ -350,17 +331,7 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
     });
   }
 
-  const clusterNames = new Set<string>();
-  for (const route of routes) collectClusters(route.value as Record<string, unknown>, clusterNames);
-  const services = new Set([...clusterNames].map((n) => n.slice(0, n.lastIndexOf('/'))));
-  const clusters: XdsResource[] = [];
-  const endpoints: XdsResource[] = [];
-  for (const serviceKey of [...services].sort(compare)) {
-    const service = model.service(serviceKey);
-    if (!service) continue;
-    clusters.push(...buildServiceClusters(model, service, 'sidecar', options).filter((r) => clusterNames.has(r.name)));
-    endpoints.push(...buildServiceEndpoints(model, service, 'sidecar').filter((r) => clusterNames.has(r.name)));
-  }
+  const { clusters, endpoints, serviceKeys } = routedClusters(model, routes, options);
   return {
     clusters: sortByName(clusters),
     endpoints: sortByName(endpoints),
@@ -368,7 +339,7 @@ export function translateGatewayApi(model: MeshModel, gatewayKey: string, overri
     listeners: sortByName(listeners),
     secrets: sortByName([...secrets.values()]),
     problems: [...new Set(problems)],
-    usedServices: [...new Set([...gateway.serviceKeys, ...services])].sort(compare),
+    usedServices: [...new Set([...gateway.serviceKeys, ...serviceKeys])].sort(compare),
     usedSecrets: gateway.secretKeys,
   };
 }

@@ -16,8 +16,7 @@ import {
   type PolicyRouteMatch,
 } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { buildServiceClusters } from './clusters.js';
-import { buildServiceEndpoints } from './endpoints.js';
+import { routedClusters } from './gateway-clusters.js';
 import { gatewayListenerName, tlsSecretName } from './names.js';
 import { translateOptions, type TranslateOptions } from './options.js';
 import { headerMatchers, serviceRoutes, sortByName } from './routes.js';
@@ -359,18 +358,8 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
   }
 
   // Only the clusters the routes name, and their assignments: a gateway does not get the mesh.
-  const clusterNames = new Set<string>();
-  for (const route of routes) collectClusters(route.value, clusterNames);
-  const servicesWithClusters = new Set([...clusterNames].map((name) => name.slice(0, name.lastIndexOf('/'))));
-  const clusters: XdsResource[] = [];
-  const endpoints: XdsResource[] = [];
-  for (const serviceKey of [...servicesWithClusters].sort(compare)) {
-    usedServices.add(serviceKey);
-    const service = model.service(serviceKey);
-    if (!service) continue;
-    clusters.push(...buildServiceClusters(model, service, 'sidecar', options).filter((r) => clusterNames.has(r.name)));
-    endpoints.push(...buildServiceEndpoints(model, service, 'sidecar').filter((r) => clusterNames.has(r.name)));
-  }
+  const { clusters, endpoints, serviceKeys } = routedClusters(model, routes, options);
+  for (const serviceKey of serviceKeys) usedServices.add(serviceKey);
 
   return {
     clusters: sortByName(clusters),
@@ -383,17 +372,4 @@ export function translateGateway(model: MeshModel, gatewayName: string, override
     usedServices: [...usedServices].sort(compare),
     usedSecrets: [...usedSecrets].sort(compare),
   };
-}
-
-/** Cluster names a RouteConfiguration value sends to (`cluster` and weighted clusters). */
-function collectClusters(value: unknown, into: Set<string>): void {
-  const config = value as {
-    virtualHosts?: Array<{ routes?: Array<{ route?: { cluster?: string; weightedClusters?: { clusters?: Array<{ name: string }> } } }> }>;
-  };
-  for (const virtualHost of config.virtualHosts ?? []) {
-    for (const route of virtualHost.routes ?? []) {
-      if (route.route?.cluster) into.add(route.route.cluster);
-      for (const weighted of route.route?.weightedClusters?.clusters ?? []) into.add(weighted.name);
-    }
-  }
 }
