@@ -12,6 +12,7 @@
 //   one enforcing policy has `allow` (even empty), everything no rule admits is denied.
 // - DryRun: its rules are not enforced; shadow rules (Envoy's shadow_rules) show what the Service
 //   would admit if they were: the enforcing rules plus the dry-run ones.
+import { statusCondition } from './conditions.js';
 import type { AccessPolicyObject, AccessPolicySpec, Condition, MtlsMode } from '../sources/types.js';
 import { compare, objectKey } from './keys.js';
 import type { PolicyStatus, ServiceInfo } from './types.js';
@@ -377,13 +378,7 @@ export class AccessPolicyStore {
     const generation = (entry.rejectedErrors ? entry.rejectedGeneration : undefined) ?? entry.object?.metadata.generation;
     const conditions: Condition[] = [];
     const condition = (type: string, ok: boolean, reason: string, message: string) =>
-      conditions.push({
-        type,
-        status: ok ? 'True' : 'False',
-        reason,
-        message,
-        ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      });
+      conditions.push(statusCondition(type, ok, reason, message, generation));
     const spec = entry.object?.spec;
     const issues = spec && !entry.rejectedErrors ? checkAccessPolicy(entry.namespace, spec, lookup) : undefined;
     const valid = issues !== undefined && issues.spec.length === 0;

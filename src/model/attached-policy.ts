@@ -3,6 +3,7 @@
 // Gateway API objects: the target must exist and be served by us, one policy wins a target
 // (the first in precedence order, as for Services), and the winners' limits are what the
 // translator reads. Statuses take the TrafficPolicy's conditions (Accepted, ResolvedRefs, Programmed).
+import { statusCondition } from './conditions.js';
 import type { Condition, TrafficPolicySpec } from '../sources/types.js';
 import { requestLimit } from './policy.js';
 import type { AttachedRateLimit, PolicyStatus } from './types.js';
@@ -73,13 +74,7 @@ export function resolveAttachedPolicies(
       conditions,
     });
     const condition = (type: string, ok: boolean, reason: string, message: string) =>
-      conditions.push({
-        type,
-        status: ok ? 'True' : 'False',
-        reason,
-        message,
-        ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      });
+      conditions.push(statusCondition(type, ok, reason, message, generation));
 
     const target = entry.target;
     const targetKey = target ? attachedTargetKey(target.kind, `${entry.namespace}/${target.name}`, target.sectionName) : undefined;

@@ -3,6 +3,7 @@
 // rules that attached, with hostnames intersected and in the specification's precedence order —
 // and the status every object gets (conditions and reasons as the specification defines them).
 // Pure: the same objects give the same result, whatever order they arrived in.
+import { statusCondition } from './conditions.js';
 import type {
   BackendObjectReference,
   Condition,
@@ -172,10 +173,6 @@ export interface GatewayApiInput {
 }
 
 // ---- helpers --------------------------------------------------------------------------------------
-
-function condition(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): Condition {
-  return { type, status: ok ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
-}
 
 function creationTime(timestamp: string | undefined): number | undefined {
   if (timestamp === undefined) return undefined;
@@ -730,7 +727,7 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
   const classes = ourClasses
     .map((c) => ({
       name: c.metadata.name,
-      conditions: [condition('Accepted', true, 'Accepted', `handled by ${GATEWAY_CONTROLLER}`, c.metadata.generation)],
+      conditions: [statusCondition('Accepted', true, 'Accepted', `handled by ${GATEWAY_CONTROLLER}`, c.metadata.generation)],
     }))
     .sort((a, b) => compare(a.name, b.name));
 
@@ -767,13 +764,19 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
       status.parents.push({ parentRef, conditions });
       const accepted = attach(input, route, work.listeners, work.gateway, parentRef);
       if (accepted.ok) for (const key of route.serviceKeys) work.serviceKeys.add(key);
-      conditions.push(condition('Accepted', accepted.ok, accepted.reason, accepted.message, generation));
+      conditions.push(statusCondition('Accepted', accepted.ok, accepted.reason, accepted.message, generation));
       if (route.refProblems.length) {
         conditions.push(
-          condition('ResolvedRefs', false, route.refProblems[0].reason, route.refProblems.map((p) => p.message).join('; '), generation),
+          statusCondition(
+            'ResolvedRefs',
+            false,
+            route.refProblems[0].reason,
+            route.refProblems.map((p) => p.message).join('; '),
+            generation,
+          ),
         );
       } else {
-        conditions.push(condition('ResolvedRefs', true, 'ResolvedRefs', 'every backend reference resolves', generation));
+        conditions.push(statusCondition('ResolvedRefs', true, 'ResolvedRefs', 'every backend reference resolves', generation));
       }
     }
     if (status.parents.length) routes.push(status);
@@ -791,14 +794,14 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
         supportedKinds: l.supportedKinds.map((kind) => ({ group: GROUP, kind })),
         attachedRoutes: l.attachedRoutes.size,
         conditions: [
-          condition('Accepted', l.accepted.ok, l.accepted.reason, l.accepted.message, generation),
+          statusCondition('Accepted', l.accepted.ok, l.accepted.reason, l.accepted.message, generation),
           l.conflicted
-            ? condition('Conflicted', true, l.conflicted.reason, l.conflicted.message, generation)
-            : condition('Conflicted', false, 'NoConflicts', 'no other listener claims this port and hostname', generation),
-          condition('ResolvedRefs', l.resolvedRefs.ok, l.resolvedRefs.reason, l.resolvedRefs.message, generation),
+            ? statusCondition('Conflicted', true, l.conflicted.reason, l.conflicted.message, generation)
+            : statusCondition('Conflicted', false, 'NoConflicts', 'no other listener claims this port and hostname', generation),
+          statusCondition('ResolvedRefs', l.resolvedRefs.ok, l.resolvedRefs.reason, l.resolvedRefs.message, generation),
           programmed
-            ? condition('Programmed', true, 'Programmed', `served on port ${l.spec.port}`, generation)
-            : condition('Programmed', false, 'Invalid', 'not served: see the other conditions', generation),
+            ? statusCondition('Programmed', true, 'Programmed', `served on port ${l.spec.port}`, generation)
+            : statusCondition('Programmed', false, 'Invalid', 'not served: see the other conditions', generation),
         ],
       };
     });
@@ -820,8 +823,8 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
       })),
       conditions: [
         invalid.length === 0
-          ? condition('Accepted', true, 'Accepted', 'the Gateway is valid', generation)
-          : condition(
+          ? statusCondition('Accepted', true, 'Accepted', 'the Gateway is valid', generation)
+          : statusCondition(
               'Accepted',
               programmedCount > 0,
               'ListenersNotValid',
@@ -829,14 +832,14 @@ export function resolveGatewayApi(input: GatewayApiInput): GatewayApiResolution 
               generation,
             ),
         programmedCount > 0
-          ? condition(
+          ? statusCondition(
               'Programmed',
               true,
               'Programmed',
               `${programmedCount} listener${programmedCount > 1 ? 's' : ''} served to gateway proxies named ${key}`,
               generation,
             )
-          : condition('Programmed', false, 'Invalid', 'no listener can be served', generation),
+          : statusCondition('Programmed', false, 'Invalid', 'no listener can be served', generation),
       ],
       listenerStatuses,
       addresses: address.addresses,

@@ -3,6 +3,7 @@
 // good spec of each), Ingresses, IngressClasses and Secrets, and says what each batch touched.
 // One processor per kind turns an object into what the translator reads: service.ts,
 // endpoints.ts, policy.ts (after policy-check.ts), ingress.ts, secret.ts.
+import { statusCondition } from './conditions.js';
 import { log } from '../log.js';
 import { GATEWAY_API_KINDS } from '../sources/types.js';
 import type {
@@ -783,13 +784,7 @@ export class MeshModel {
       };
       nextStatuses.set(policyKey, status);
       const condition = (type: string, ok: boolean, reason: string, message: string) =>
-        conditions.push({
-          type,
-          status: ok ? 'True' : 'False',
-          reason,
-          message,
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        });
+        conditions.push(statusCondition(type, ok, reason, message, generation));
 
       const spec = entry.object?.spec;
       const issues = spec ? checkPolicy(entry.namespace, spec, lookup) : undefined;
