@@ -65,55 +65,20 @@ export async function startKubernetesMode(options: KubernetesModeOptions): Promi
   const app = await startSwitchyard({ ...appOptions, xdsSecurity, sources: [source] });
   const leader = new LeaderElector({ ...lease, kubeConfig: source.config });
   const nacks = new NackTracker(app.server);
-  const statusWriter = writeStatus
-    ? new PolicyStatusWriter({
-        kubeConfig: source.config,
-        source,
-        pipeline: app.pipeline,
-        nacks,
-        server: app.server,
-        leader,
-        ready: app.ready,
-        ...status,
-      })
-    : undefined;
-  const accessStatusWriter = writeStatus
-    ? new PolicyStatusWriter({
-        kind: 'AccessPolicy',
-        kubeConfig: source.config,
-        source,
-        pipeline: app.pipeline,
-        leader,
-        ready: app.ready,
-        ...status,
-      })
-    : undefined;
+  // What every status writer needs: the API, the objects, the pipeline, and who leads.
+  const writerBase = { kubeConfig: source.config, source, pipeline: app.pipeline, leader, ready: app.ready, ...status };
+  const statusWriter = writeStatus ? new PolicyStatusWriter({ ...writerBase, nacks, server: app.server }) : undefined;
+  const accessStatusWriter = writeStatus ? new PolicyStatusWriter({ ...writerBase, kind: 'AccessPolicy' }) : undefined;
   const ingressStatusWriter =
     writeStatus && ingressStatus
       ? new IngressStatusWriter({
-          kubeConfig: source.config,
-          source,
-          pipeline: app.pipeline,
+          ...writerBase,
           address: ingressStatus,
           servicePollMs: ingressStatus.servicePollMs,
           translate: appOptions.translate,
-          leader,
-          ready: app.ready,
-          ...status,
         })
       : undefined;
-  const gatewayStatusWriter = writeStatus
-    ? new GatewayStatusWriter({
-        kubeConfig: source.config,
-        source,
-        pipeline: app.pipeline,
-        nacks,
-        server: app.server,
-        leader,
-        ready: app.ready,
-        ...status,
-      })
-    : undefined;
+  const gatewayStatusWriter = writeStatus ? new GatewayStatusWriter({ ...writerBase, nacks, server: app.server }) : undefined;
   const feed = problems ?? app.pipeline.problemTracker;
   const eventRecorder = writeStatus ? new EventRecorder({ kubeConfig: source.config, feed, leader, instance: leader.identity }) : undefined;
   const injection = injectionSettings ? await startInjectionWebhook(injectionSettings, source.config, leader, lease.namespace) : undefined;
