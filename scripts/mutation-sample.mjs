@@ -8,13 +8,14 @@
 //   npm run mutation:sample                         # K=120 per folder, seed 15
 //   npm run mutation:sample -- --per-folder 60 --seed 7
 //   npm run mutation:sample -- --score              # the table again, from the last run's report
+//   npm run mutation:sample -- --collect            # the results of a run stopped early (its recorded events)
 //   npm run mutation:sample -- --rerun survived     # only the sample's survivors (after new tests)
 //   npm run mutation:sample -- --per-folder 200 --continue  # a larger sample, keeping the results so far
 //
 // Extra arguments after `--stryker` go to `stryker run` (e.g. `--stryker --concurrency 2`).
 // The sample and its results are kept in reports/mutation/sample.json.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Instrumenter } from '@stryker-mutator/instrumenter';
 import config from '../stryker.config.mjs';
@@ -23,6 +24,7 @@ const SAMPLE_FILE = 'reports/mutation/sample.json';
 const REPORT_FILE = 'reports/mutation/mutation.json';
 const SPANS_FILE = 'reports/mutation/sample-spans.json';
 const CONFIG_FILE = 'reports/mutation/sample.stryker.config.mjs';
+const EVENTS_DIR = 'reports/mutation/events';
 const FOLDERS = ['src/cache', 'src/xds', 'src/translate', 'src/model'];
 
 const args = process.argv.slice(2);
@@ -36,6 +38,7 @@ const flag = (name, fallback) => {
 const perFolder = Number(flag('--per-folder', '120'));
 const seed = Number(flag('--seed', '15'));
 const rerun = flag('--rerun', undefined);
+const startedAt = Date.now();
 
 /** A small seeded generator (mulberry32): the same seed picks the same sample on every machine. */
 function random(seedValue) {
@@ -126,6 +129,9 @@ function runStryker(mutants) {
     mutate: ranges,
     plugins: ['@stryker-mutator/*', path.resolve('scripts/mutation-sample-ignorer.mjs')],
     ignorers: ['mutation-sample'],
+    // One file per tested mutant as it is tested, so a run stopped early still tells what it found.
+    reporters: [...config.reporters, 'event-recorder'],
+    eventReporter: { baseDir: EVENTS_DIR },
   };
   writeFileSync(CONFIG_FILE, `export default ${JSON.stringify(sampleConfig, null, 1)};\n`);
   console.log(`mutation sample: running ${mutants.length} sampled mutants (${ranges.length} spans)`);
@@ -134,13 +140,28 @@ function runStryker(mutants) {
   if (result.status !== 0) throw new Error(`stryker run exited with ${result.status}`);
 }
 
-/** Copies each sampled mutant's status from Stryker's report (a span can hold mutants not sampled). */
+/**
+ * Copies each sampled mutant's status from Stryker's report (a span can hold mutants not sampled),
+ * or, when the run was stopped before its report, from the events it recorded per mutant.
+ */
 function readResults(sample, onlyKeys) {
-  const report = JSON.parse(readFileSync(REPORT_FILE, 'utf8'));
   const found = new Map();
-  for (const [file, { mutants }] of Object.entries(report.files)) {
-    const rel = path.relative(process.cwd(), path.resolve(file));
-    for (const m of mutants) found.set(keyOf(rel, m.location, m.mutatorName, m.replacement), m.status);
+  if (existsSync(REPORT_FILE) && statSync(REPORT_FILE).mtimeMs > startedAt) {
+    const report = JSON.parse(readFileSync(REPORT_FILE, 'utf8'));
+    for (const [file, { mutants }] of Object.entries(report.files)) {
+      const rel = path.relative(process.cwd(), path.resolve(file));
+      for (const m of mutants) found.set(keyOf(rel, m.location, m.mutatorName, m.replacement), m.status);
+    }
+  } else if (existsSync(EVENTS_DIR)) {
+    for (const name of readdirSync(EVENTS_DIR).filter((f) => f.endsWith('-onMutantTested.json'))) {
+      const m = JSON.parse(readFileSync(path.join(EVENTS_DIR, name), 'utf8'));
+      // Events carry the API's locations: lines and columns 0-based.
+      const loc = {
+        start: { line: m.location.start.line + 1, column: m.location.start.column + 1 },
+        end: { line: m.location.end.line + 1, column: m.location.end.column + 1 },
+      };
+      found.set(keyOf(path.relative(process.cwd(), path.resolve(m.fileName)), loc, m.mutatorName, m.replacement), m.status);
+    }
   }
   for (const m of sample) {
     if (onlyKeys && !onlyKeys.has(m.key)) continue;
@@ -175,6 +196,14 @@ function printScores(sample) {
 
 async function main() {
   mkdirSync('reports/mutation', { recursive: true });
+  if (own.includes('--collect')) {
+    // A run stopped early: what its events say, into the sample.
+    const saved = JSON.parse(readFileSync(SAMPLE_FILE, 'utf8'));
+    readResults(saved.sample);
+    writeFileSync(SAMPLE_FILE, JSON.stringify(saved, null, 1));
+    printScores(saved.sample);
+    return;
+  }
   if (own.includes('--score')) {
     printScores(JSON.parse(readFileSync(SAMPLE_FILE, 'utf8')).sample);
     return;
