@@ -1,17 +1,20 @@
 // The resource cache: every resource is encoded to protobuf bytes once, versioned by a hash
 // of those bytes, and shared by every group (and, downstream, every stream) that holds it.
 import { createHash, hash } from 'node:crypto';
-import protobuf from 'protobufjs';
 import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { FlatWriter } from '../envoy/flat-writer.js';
 import { describeViolation, validateResource, type Violation } from '../envoy/validation-rules.js';
 import { log } from '../log.js';
-import type {
-  CachedResource,
-  ChangeSet,
-  GroupChange,
-  ProxyGroup,
-  RefusedResource,
-  ResourceCache as ResourceCacheContract,
+import {
+  isEncoded,
+  type CachedResource,
+  type ChangeSet,
+  type EncodedResource,
+  type GroupChange,
+  type OfferedResource,
+  type ProxyGroup,
+  type RefusedResource,
+  type ResourceCache as ResourceCacheContract,
 } from './types.js';
 
 /** Counters that show the encode-once and sharing behaviour (also useful as metrics). */
@@ -43,7 +46,11 @@ type TypeMap = Map<string, CachedResource>;
 
 /** A resource that breaks one of Envoy's validation rules: refused alone, the batch goes on. */
 class RuleViolations extends Error {
-  constructor(readonly violations: Violation[]) {
+  constructor(
+    readonly violations: readonly Violation[],
+    /** What a refusal is reported once for: the plain value, or the encoded resource that carries the refusal. */
+    readonly offered: object,
+  ) {
     super('breaks Envoy validation rules');
   }
 }
@@ -69,6 +76,17 @@ export class ResourceCache implements ResourceCacheContract {
   /** Per (group, type): the refused value last reported for a name, so a value offered again is not reported again. */
   private readonly reported = new Map<string, Map<string, object>>();
   private encodes = 0;
+
+  encode(resource: OfferedResource, group?: ProxyGroup): EncodedResource {
+    if (isEncoded(resource)) return resource;
+    const where = group === undefined ? `type ${resource.typeUrl}` : `cache change for group "${group}", type ${resource.typeUrl}`;
+    try {
+      return { typeUrl: resource.typeUrl, name: resource.name, cached: this.cachedFor(resource, where) };
+    } catch (err) {
+      if (err instanceof RuleViolations) return { typeUrl: resource.typeUrl, name: resource.name, violations: err.violations };
+      throw err;
+    }
+  }
 
   /**
    * Applies a batch atomically: every resource is encoded before anything is stored, so a
@@ -222,7 +240,7 @@ export class ResourceCache implements ResourceCacheContract {
       } catch (err) {
         if (err instanceof RuleViolations) {
           refused.add(resource.name);
-          this.reportRefused(change.group, resource, err.violations);
+          this.reportRefused(change.group, resource, err);
           continue;
         }
         for (const held of resources) this.release(held);
@@ -236,22 +254,38 @@ export class ResourceCache implements ResourceCacheContract {
     return { change, resources, refused };
   }
 
-  private intern(resource: XdsResource, where: string): CachedResource {
-    const encoded = this.encode(resource, where);
-    const key = storedKey(resource.typeUrl, resource.name, encoded.version);
+  /** The stored form of a resource (stored now if its bytes are new); throws RuleViolations for a refused one. */
+  private intern(resource: OfferedResource, where: string): CachedResource {
+    let cached: CachedResource;
+    if (isEncoded(resource)) {
+      if (!resource.cached) throw new RuleViolations(resource.violations ?? [], resource);
+      cached = resource.cached;
+    } else {
+      cached = this.cachedFor(resource, where);
+    }
+    const key = storedKey(cached.typeUrl, cached.name, cached.version);
     const existing = this.stored.get(key);
     if (existing) return existing.resource;
-    const cached = buildCachedResource(resource.typeUrl, resource.name, encoded);
     this.stored.set(key, { resource: cached, refs: 0 });
     return cached;
   }
 
-  private encode(resource: XdsResource, where: string): EncodedValue {
+  /** The stored resource with this value's bytes if there is one, else a new one (not stored yet). */
+  private cachedFor(resource: XdsResource, where: string): CachedResource {
+    const encoded = this.encodeValue(resource, where);
+    const cached =
+      this.stored.get(storedKey(resource.typeUrl, resource.name, encoded.version))?.resource ?? buildCachedResource(resource, encoded);
+    // The memo keeps a view of the stored bytes, not a copy of its own.
+    encoded.bytes = cached.bytes;
+    return cached;
+  }
+
+  private encodeValue(resource: XdsResource, where: string): EncodedValue {
     let byType = this.encodedValues.get(resource.value);
     const memo = byType?.get(resource.typeUrl);
     if (memo) return memo;
     const known = this.violationsOf.get(resource.value)?.get(resource.typeUrl);
-    if (known) throw new RuleViolations(known);
+    if (known) throw new RuleViolations(known, resource.value);
     let bytes: Uint8Array;
     try {
       bytes = encodeMessage(resource.typeUrl, resource.value);
@@ -264,7 +298,7 @@ export class ResourceCache implements ResourceCacheContract {
       let refused = this.violationsOf.get(resource.value);
       if (!refused) this.violationsOf.set(resource.value, (refused = new Map()));
       refused.set(resource.typeUrl, violations);
-      throw new RuleViolations(violations);
+      throw new RuleViolations(violations, resource.value);
     }
     this.encodes++;
     const encoded = { bytes, version: bytesVersion(bytes) };
@@ -274,12 +308,12 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
-  private reportRefused(group: ProxyGroup, resource: XdsResource, violations: Violation[]): void {
+  private reportRefused(group: ProxyGroup, resource: OfferedResource, { violations, offered }: RuleViolations): void {
     const key = setKey(group, resource.typeUrl);
     let names = this.reported.get(key);
-    if (names?.get(resource.name) === resource.value) return;
+    if (names?.get(resource.name) === offered) return;
     if (!names) this.reported.set(key, (names = new Map()));
-    names.set(resource.name, resource.value);
+    names.set(resource.name, offered);
     const lines = violations.map((violation) => describeViolation(resource.typeUrl, resource.name, violation));
     const kept = this.typeMap(group, resource.typeUrl, false)?.has(resource.name);
     log.error('resource refused: it breaks a rule Envoy enforces, and Envoy would reject the whole response with it', {
@@ -363,9 +397,10 @@ function storedKey(typeUrl: TypeUrl, name: string, version: string): string {
  * `Any` ends with the message bytes, so `anyBytes` and `bytes` are views into `deltaBytes`.
  *   Resource { name = 3; version = 1; resource = 2 (Any { type_url = 1; value = 2 }) }
  */
-function buildCachedResource(typeUrl: TypeUrl, name: string, encoded: EncodedValue): CachedResource {
+function buildCachedResource({ typeUrl, name }: XdsResource, encoded: EncodedValue): CachedResource {
   const anyLength = lengthOfAny(typeUrl, encoded.bytes.length);
-  const writer = protobuf.Writer.create();
+  // The flat writer: no operation object per field (protobufjs' Writer queues one), the same bytes.
+  const writer = new FlatWriter();
   writer.uint32((3 << 3) | 2).string(name);
   writer.uint32((1 << 3) | 2).string(encoded.version);
   writer.uint32((2 << 3) | 2).uint32(anyLength);

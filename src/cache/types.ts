@@ -2,6 +2,7 @@
 // (which reads them and is woken by change sets). The cache knows protobuf bytes and
 // groups of proxies; it knows nothing of Kubernetes.
 import type { TypeUrl, XdsResource } from '../envoy/protos.js';
+import type { Violation } from '../envoy/validation-rules.js';
 
 /**
  * A proxy group: every proxy in a group receives the same resources.
@@ -16,14 +17,36 @@ export function gatewayGroup(gatewayName: string): ProxyGroup {
   return `gateway/${gatewayName}`;
 }
 
+/**
+ * A resource the cache encoded (and checked against Envoy's rules) ahead of `apply`: a change may
+ * carry it instead of the plain value, which can then be dropped at once rather than live until
+ * the batch is applied (a 10,000-Service first flush otherwise holds every translated object).
+ */
+export interface EncodedResource {
+  readonly typeUrl: TypeUrl;
+  readonly name: string;
+  /** Its stored form; undefined when it breaks one of Envoy's validation rules. */
+  readonly cached?: CachedResource;
+  /** The rules it breaks (refused by `apply`, as the plain value would be). */
+  readonly violations?: readonly Violation[];
+}
+
+/** What a change carries per resource: the plain value, or its encoded form. */
+export type OfferedResource = XdsResource | EncodedResource;
+
+/** Whether a resource in a change is already encoded. */
+export function isEncoded(resource: OfferedResource): resource is EncodedResource {
+  return !('value' in resource);
+}
+
 /** One change to one group's resources of one type. */
 export interface GroupChange {
   group: ProxyGroup;
   typeUrl: TypeUrl;
   /** The complete new set for this group and type: names absent from it are removed. */
-  set?: XdsResource[];
+  set?: OfferedResource[];
   /** Added or replaced resources (ignored when `set` is given). */
-  upserts?: XdsResource[];
+  upserts?: OfferedResource[];
   /** Names removed (ignored when `set` is given). */
   removals?: string[];
 }
@@ -55,6 +78,11 @@ export interface RefusedResource {
 }
 
 export interface ResourceCache {
+  /**
+   * Encodes and checks a resource now, for a later `apply` (an encoded one comes back as it is).
+   * Throws when it cannot be encoded at all; `group` only names where in that error.
+   */
+  encode?(resource: OfferedResource, group?: ProxyGroup): EncodedResource;
   /** Applies a batch; notifies listeners once with exactly what changed (not at all if nothing did). */
   apply(changes: GroupChange[]): ChangeSet;
   /** The group's current resources of a type, by name. */

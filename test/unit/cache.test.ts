@@ -250,3 +250,62 @@ describe('ResourceCache: Envoy validation rules', () => {
     expect(cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80')).toBeDefined();
   });
 });
+
+describe('ResourceCache: encoding ahead of apply', () => {
+  let errorLog: ReturnType<typeof jest.spyOn>;
+  beforeEach(() => {
+    errorLog = jest.spyOn(log, 'error').mockImplementation(() => log);
+  });
+  afterEach(() => errorLog.mockRestore());
+
+  it('applies an encoded resource exactly as its plain value, sharing the stored resource', () => {
+    const cache = new ResourceCache();
+    const encoded = cache.encode(cluster('shop/cart/80'));
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).size).toBe(0); // encoding alone stores nothing
+    const changes = cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [encoded] }]);
+    expect(plain(changes)).toEqual({ [SIDECAR_GROUP]: { [TypeUrl.Cluster]: { changed: ['shop/cart/80'], removed: [] } } });
+
+    const fromPlain = new ResourceCache();
+    fromPlain.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('shop/cart/80')] }]);
+    const expected = fromPlain.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/cart/80')!;
+    const got = cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'shop/cart/80')!;
+    expect(got.version).toBe(expected.version);
+    expect(Buffer.from(got.deltaBytes)).toEqual(Buffer.from(expected.deltaBytes));
+
+    // The same bytes encoded again, offered to another group: one stored resource, nothing changed for the first group.
+    const again = cache.apply([{ group: PROXYLESS_GROUP, typeUrl: TypeUrl.Cluster, set: [cache.encode(cluster('shop/cart/80'))] }]);
+    expect(cache.get(PROXYLESS_GROUP, TypeUrl.Cluster, 'shop/cart/80')).toBe(got);
+    expect(cache.stats().storedResources).toBe(1);
+    expect(plain(again)).toEqual({ [PROXYLESS_GROUP]: { [TypeUrl.Cluster]: { changed: ['shop/cart/80'], removed: [] } } });
+    expect(cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cache.encode(cluster('shop/cart/80'))] }]).size).toBe(0);
+    // An encoded resource passed to encode comes back as it is.
+    expect(cache.encode(encoded)).toBe(encoded);
+  });
+
+  it('refuses an encoded resource that breaks a rule when it is applied, keeping the last good version, reported once', () => {
+    const cache = new ResourceCache();
+    const refusals: string[] = [];
+    cache.onRefused((refused) => refusals.push(`${refused.group} ${refused.name}: ${refused.violations.join()}`));
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [endpoints('shop/a/80', '10.0.0.1')] }]);
+    const good = cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80');
+
+    const bad = endpoints('shop/a/80', '10.0.0.1');
+    (bad.value as any).endpoints[0].lbEndpoints[0].endpoint.address.socketAddress.portValue = 70000;
+    const encoded = cache.encode(bad);
+    expect(encoded.cached).toBeUndefined();
+    expect(refusals).toEqual([]); // refused when a group is offered it, not before
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [encoded] }]);
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, set: [encoded] }]);
+    expect(cache.get(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment, 'shop/a/80')).toBe(good);
+    expect(refusals).toEqual([
+      'sidecar shop/a/80: ClusterLoadAssignment "shop/a/80": endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value: must be <= 65535 (uint32.lte)',
+    ]);
+  });
+
+  it('throws, naming the resource and the group, when a value cannot be encoded at all', () => {
+    const cache = new ResourceCache();
+    expect(() => cache.encode({ typeUrl: TypeUrl.Cluster, name: 'bad', value: { nmae: 'bad' } }, SIDECAR_GROUP)).toThrow(
+      /group "sidecar".*resource "bad" cannot be encoded.*unknown field "nmae"/,
+    );
+  });
+});

@@ -94,6 +94,34 @@ describe('pipeline retries', () => {
     pipeline.stop();
   });
 
+  it('leaves out, at the cache stage, a Service whose resource the cache cannot encode ahead of the batch, and sends it once it can', () => {
+    const cache = new ResourceCache();
+    const realEncode = cache.encode.bind(cache);
+    let refusing = true;
+    cache.encode = (resource, group) => {
+      if (refusing && resource.name === 'shop/b/8080') throw new Error('resource "shop/b/8080" cannot be encoded (injected)');
+      return realEncode(resource, group);
+    };
+    const pipeline = new Pipeline({ cache, retry: { initialMs: 60_000, maxMs: 60_000 } });
+    const failures: TranslateFailure[] = [];
+    pipeline.on('translateFailed', (f) => failures.push(f));
+    pipeline.push(
+      upserts(service('a'), slice('a-1', 'a', endpointsAt('10.0.0.1')), service('b'), slice('b-1', 'b', endpointsAt('10.0.1.1'))),
+    );
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/a/8080')).toBe(true);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(false);
+    expect(failures.map((f) => [f.stage, f.keys.join()])).toEqual([['cache', 'shop/b']]);
+    expect(failures[0]!.problem.message).toContain('cannot be encoded');
+    refusing = false;
+    pipeline.push([upsert(slice('a-1', 'a', endpointsAt('10.0.0.2')))]);
+    pipeline.flushNow();
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.Cluster).has('shop/b/8080')).toBe(true);
+    expect(cache.resources(SIDECAR_GROUP, TypeUrl.ClusterLoadAssignment).has('shop/b/8080')).toBe(true);
+    expect(pipeline.problems()).toEqual([]);
+    pipeline.stop();
+  });
+
   it("isolates a failure in a client profile's group: that group's other units and every other group go out, and it recovers", () => {
     // gRPC C-core 1.51.1's group: built on demand when such a client connects.
     const group = 'proxyless+legacy-header-match+no-ring-hash';
