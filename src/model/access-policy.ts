@@ -335,7 +335,8 @@ export class AccessPolicyStore {
         continue;
       }
       const next = serviceAccess(service, [...(this.appliedByNamespace.get(service.namespace)?.values() ?? [])], this.defaultMtls);
-      if (JSON.stringify(before) !== JSON.stringify(next)) out.services.add(key);
+      // A Service seen for the first time (every one on the first batch) has changed without comparing.
+      if (before === undefined || JSON.stringify(before) !== JSON.stringify(next)) out.services.add(key);
       this.access.set(key, next);
     }
     return out;

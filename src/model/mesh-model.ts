@@ -843,11 +843,16 @@ export class MeshModel {
       }
     }
 
+    // Present on one side only: changed, without serialising (every policy on the first batch).
     for (const key of new Set([...this.effective.keys(), ...nextEffective.keys()])) {
-      if (effectiveSignature(this.effective.get(key)) !== effectiveSignature(nextEffective.get(key))) changedServices.add(key);
+      const before = this.effective.get(key);
+      const after = nextEffective.get(key);
+      if (!before || !after || effectiveSignature(before) !== effectiveSignature(after)) changedServices.add(key);
     }
     for (const key of new Set([...this.statuses.keys(), ...nextStatuses.keys()])) {
-      if (JSON.stringify(this.statuses.get(key)) !== JSON.stringify(nextStatuses.get(key))) change.policyStatus.add(key);
+      const before = this.statuses.get(key);
+      const after = nextStatuses.get(key);
+      if (!before || !after || JSON.stringify(before) !== JSON.stringify(after)) change.policyStatus.add(key);
     }
     replaceMap(this.effective, nextEffective);
     replaceMap(this.statuses, nextStatuses);
