@@ -38,6 +38,8 @@ interface EncodedValue {
 
 interface StoredEntry {
   resource: CachedResource;
+  /** Its key in `stored`. */
+  key: string;
   /** How many (group, type) sets hold this exact resource. */
   refs: number;
 }
@@ -66,6 +68,8 @@ export class ResourceCache implements ResourceCacheContract {
   private readonly encodedValues = new WeakMap<object, Map<TypeUrl, EncodedValue>>();
   /** One CachedResource per (type, name, version), shared by every group that has it. */
   private readonly stored = new Map<string, StoredEntry>();
+  /** The same entries by the stored object: retain and release find them without building the key. */
+  private readonly entries = new Map<CachedResource, StoredEntry>();
   private readonly byGroup = new Map<ProxyGroup, Map<TypeUrl, TypeMap>>();
   /** Memoized set versions, dropped when the set changes. */
   private readonly setVersions = new Map<string, string>();
@@ -266,7 +270,9 @@ export class ResourceCache implements ResourceCacheContract {
     const key = storedKey(cached.typeUrl, cached.name, cached.version);
     const existing = this.stored.get(key);
     if (existing) return existing.resource;
-    this.stored.set(key, { resource: cached, refs: 0 });
+    const entry = { resource: cached, key, refs: 0 };
+    this.stored.set(key, entry);
+    this.entries.set(cached, entry);
     return cached;
   }
 
@@ -340,16 +346,17 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   private retain(resource: CachedResource): void {
-    const entry = this.stored.get(storedKey(resource.typeUrl, resource.name, resource.version));
+    const entry = this.entries.get(resource);
     if (entry) entry.refs++;
   }
 
   private release(resource: CachedResource): void {
-    const key = storedKey(resource.typeUrl, resource.name, resource.version);
-    const entry = this.stored.get(key);
+    const entry = this.entries.get(resource);
     if (!entry) return;
     entry.refs--;
-    if (entry.refs <= 0) this.stored.delete(key);
+    if (entry.refs > 0) return;
+    this.stored.delete(entry.key);
+    this.entries.delete(resource);
   }
 
   private drop(current: TypeMap, name: string): void {
