@@ -258,6 +258,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Degradations per role and client profile, for the current model (dropped by every flush). */
   private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
+  /** How long the first flush (start-up: the whole mesh) took, for whoever subscribed too late to hear its report. */
+  private firstSeconds: number | undefined;
   /** Gateways being produced, by name. */
   private readonly gatewayStates = new Map<string, GatewayState>();
   private readonly lbChoices = new LbChoiceLog();
@@ -530,6 +532,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
   }
 
+  /** The first flush's `translateSeconds` (undefined before it). */
+  get firstFlushSeconds(): number | undefined {
+    return this.firstSeconds;
+  }
+
   /** How many flushes have run: a burst of events should cost few. */
   get flushCount(): number {
     return this.flushes;
@@ -632,6 +639,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       change,
       at: ended,
     };
+    this.firstSeconds ??= report.translateSeconds;
     log.debug('flushed', { events: events.length, changedResources, translateMs: Math.round(ended - started) });
     this.emit('flushed', report);
     markPush('flushed');

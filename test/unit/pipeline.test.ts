@@ -122,6 +122,20 @@ describe('pipeline', () => {
     pipeline.stop();
   });
 
+  it('keeps the start-up flush time for a caller that subscribes after it ran, and only that one', () => {
+    const pipeline = new Pipeline({ cache: new ResourceCache() });
+    expect(pipeline.firstFlushSeconds).toBeUndefined();
+    const reports: FlushReport[] = [];
+    pipeline.on('flushed', (report) => reports.push(report));
+    pipeline.push([upsert(service('a')), upsert(slice('a-1', 'a', endpointsAt('10.0.0.1')))]);
+    pipeline.flushNow();
+    pipeline.push([upsert(slice('a-1', 'a', endpointsAt('10.0.0.2')))]);
+    pipeline.flushNow();
+    expect(reports).toHaveLength(2);
+    expect(pipeline.firstFlushSeconds).toBe(reports[0]!.translateSeconds);
+    pipeline.stop();
+  });
+
   it('coalesces a burst of events into one flush that ends on the final state', async () => {
     const { pipeline, cache, events } = await examplePipeline();
     const before = pipeline.flushCount;
