@@ -159,14 +159,21 @@ export class Mesh {
         timeout: '5s',
       };
     } else {
-      // A canary split with the previous service of the same namespace (or itself when first).
-      const sibling = i % perNamespace === 0 ? s.name : `svc-${i - 1}`;
+      // A canary split with another service of the same namespace: the previous one, or the next
+      // one for the first (a backend may appear only once in a split). Alone in its namespace, a
+      // service gets retries without a split.
+      const next = i + 1 < this.options.services && (i + 1) % perNamespace !== 0 ? i + 1 : undefined;
+      const sibling = i % perNamespace === 0 ? next : i - 1;
       spec = {
         targetRef: { kind: 'Service', name: s.name },
-        split: [
-          { backend: s.name, weight: 90 },
-          { backend: sibling, weight: 10 },
-        ],
+        ...(sibling === undefined
+          ? {}
+          : {
+              split: [
+                { backend: s.name, weight: 90 },
+                { backend: `svc-${sibling}`, weight: 10 },
+              ],
+            }),
         retries: { attempts: 2, retryOn: ['5xx'] },
       };
     }

@@ -23,6 +23,7 @@ import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../be
 import { parseFlags } from '../../bench/flags.js';
 import { writeMeshFolder } from '../../bench/serve.js';
 import { loadManifestDir } from '../../src/sources/files.js';
+import { validateObject } from '../../src/sources/manifests.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,6 +71,16 @@ describe('bench synthetic mesh', () => {
     expect(new Set(object.endpoints!.map((e) => e.zone))).toEqual(new Set(['zone-a', 'zone-b']));
     expect(object.metadata.labels!['kubernetes.io/service-name']).toBe(object.metadata.name.replace(/-slice$/, ''));
     expect(mesh.clusterNames()[0]).toBe('ns-0/svc-0/8080');
+  });
+
+  it('is a mesh the server accepts: every object passes the checks a source applies', () => {
+    // Two services per namespace: the first of each namespace splits with the next one; the
+    // last service alone in its namespace has no sibling to split with.
+    const mesh = new Mesh({ services: 41, endpointsPerService: 2, seed: 1, policyShare: 1, servicesPerNamespace: 2 });
+    const events = mesh.initialEvents();
+    const splits = mesh.services.filter((s) => s.policy?.spec.split).map((s) => Number(s.name.slice('svc-'.length)));
+    expect(splits.filter((i) => i % 2 === 0).length).toBeGreaterThan(0);
+    for (const event of events) if (event.type === 'upsert') expect(validateObject(event.object)).toEqual([]);
   });
 
   it('changes exactly one endpoint of one EndpointSlice per change', () => {
@@ -276,7 +287,9 @@ describe('bench runner flags and figures', () => {
     try {
       const mesh = new Mesh({ services: 30, endpointsPerService: 4, seed: 3 });
       await writeMeshFolder(mesh, dir);
-      const { events } = await loadManifestDir(dir);
+      const { events, problems } = await loadManifestDir(dir);
+      expect(problems).toEqual([]);
+      expect(events.filter((e) => e.type === 'rejected')).toEqual([]);
       const upserted = (kind: string) => events.filter((e) => e.type === 'upsert' && e.ref.kind === kind).map((e) => e.ref.name);
       expect(upserted('Service').sort()).toEqual(mesh.services.map((s) => s.name).sort());
       expect(upserted('EndpointSlice').sort()).toEqual(mesh.services.map((s) => s.slice.metadata.name).sort());
