@@ -49,6 +49,8 @@ export function serveOrEventStep(server: Server, change: EndpointChange): Change
 interface ChangeResult {
   name: string;
   description: string;
+  /** When the clock started (epoch ms): the trace's `at` (the server noticing the change) is on the same clock. */
+  markAt: number;
   /** From the change mark to the last client receiving the new version. */
   lastMs: number | undefined;
   /** From the change mark to the first client receiving it. */
@@ -128,6 +130,7 @@ export async function churnPhase(
       changes.push({
         name: step.name,
         description: step.description,
+        markAt,
         lastMs: observation.missed ? undefined : percentile(observation.latencyMs, 100),
         firstMs: percentile(observation.latencyMs, 0),
         clientP50Ms: percentile(observation.latencyMs, 50),
