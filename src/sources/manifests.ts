@@ -298,12 +298,23 @@ export function toSourceEvent(object: KubeObject, origin?: ObjectOrigin): Source
 
 /** JSON with sorted keys, so the same object written in another key order compares equal. */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  // Built by appending, without intermediate arrays: it runs on every object of every change.
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) text += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return text + ']';
+  }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    const object = value as Record<string, unknown>;
+    // The default sort orders by UTF-16 code units, as `<` does.
+    const keys = Object.keys(object).sort();
+    let text = '{';
+    for (const key of keys) {
+      const field = object[key];
+      if (field === undefined) continue;
+      text += (text.length === 1 ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(field);
+    }
+    return text + '}';
   }
   return JSON.stringify(value) ?? 'null';
 }

@@ -1,4 +1,4 @@
-import { parseManifests, toSourceEvent, validateObject } from '../../src/sources/manifests.js';
+import { canonicalJson, parseManifests, toSourceEvent, validateObject } from '../../src/sources/manifests.js';
 import type { KubeObject, TrafficPolicyObject } from '../../src/sources/types.js';
 
 /** A TrafficPolicy that sets every field of TrafficPolicySpec. */
@@ -524,5 +524,16 @@ describe('validateObject: TrafficPolicy against the CRD schema', () => {
       'TrafficPolicy shop/reviews: spc: unknown field (known fields: apiVersion, kind, metadata, spec, status)',
       'TrafficPolicy shop/reviews: status.conditions[0].status: must be one of True, False, Unknown (got "Yes")',
     ]);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('writes an object the same whatever its key order, without undefined fields, keys in code-unit order', () => {
+    const text = canonicalJson({ b: [1, undefined, { y: 'é', x: null }], a: undefined, Z: true, é: 2, '10': 'ten', '9': 9 });
+    expect(text).toBe('{"10":"ten","9":9,"Z":true,"b":[1,null,{"x":null,"y":"é"}],"é":2}');
+    expect(canonicalJson({ '9': 9, é: 2, Z: true, '10': 'ten', b: [1, undefined, { x: null, y: 'é' }] })).toBe(text);
+    expect(canonicalJson([])).toBe('[]');
+    expect(canonicalJson({})).toBe('{}');
+    expect(canonicalJson(undefined)).toBe('null');
   });
 });
