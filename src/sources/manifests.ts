@@ -4,6 +4,7 @@ import YAML, { isMap, isSeq, LineCounter, type Document } from 'yaml';
 import { validateAccessPolicySchema, validateTrafficPolicySchema } from './crd-schema.js';
 import { API_VERSIONS, checkKindRules, CLUSTER_SCOPED_KINDS, validateKindSchema } from './kube-schemas.js';
 import { FieldLines } from './field-lines.js';
+import { readPlainDocument } from './plain-yaml.js';
 import { nearestWord } from './spelling.js';
 import { RESOURCE_KINDS, type KubeObject, type ObjectOrigin, type ObjectRef, type ResourceKind, type SourceEvent } from './types.js';
 
@@ -125,6 +126,14 @@ export function parseManifests(text: string, file: string): ParsedManifests {
       ],
     };
   }
+  // The plainest files (one block-style document, as YAML writers emit them) are read quickly, to
+  // the same object the full parser gives (plain-yaml.ts); anything else, and every error, is the full parser's.
+  const plain = readPlainDocument(text);
+  if (plain !== undefined && !isList(plain)) {
+    const result: ParsedManifests = { objects: [], errors: [] };
+    collect(plain, file, 1, new FieldLines(text, 1, ''), result);
+    return result;
+  }
   const lineCounter = new LineCounter();
   // Merge keys (<<) as kubectl's YAML reader accepts them; duplicate keys are errors, as there.
   const documents = YAML.parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
@@ -167,7 +176,7 @@ export function parseManifests(text: string, file: string): ParsedManifests {
       continue;
     }
     const itemsNode = isMap(contents) ? contents.get('items', true) : undefined;
-    if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+    if (isList(value)) {
       value.items.forEach((item, index) => {
         const itemNode = isSeq(itemsNode) ? itemsNode.items[index] : undefined;
         const itemLine = lineOf((itemNode as { range?: [number] } | undefined)?.range?.[0] ?? contents.range?.[0]);
@@ -178,6 +187,11 @@ export function parseManifests(text: string, file: string): ParsedManifests {
     collect(value, file, line, fieldsAt(''), result);
   }
   return result;
+}
+
+/** A `List` kind (`v1/List`, `ServiceList`): its items are the objects. */
+function isList(value: Record<string, unknown>): value is Record<string, unknown> & { items: unknown[] } {
+  return typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items);
 }
 
 function invalid(file: string, line: number, text: string, extra: Partial<ManifestError> = {}): ManifestError {
