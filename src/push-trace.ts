@@ -41,11 +41,11 @@ export const pushTraceEnabled = file !== undefined;
  * Records a stage of the change in flight, the first time it is reached. A `source` mark starts a
  * new change once the previous one has been flushed; while one is in flight, further source
  * events join it (a burst is one change). The line is written when the next change starts, or a
- * second after the flush.
+ * second after the flush. `now`: when the stage was reached, if earlier than the call (a source
+ * that learns only after reading an event whether it changes anything).
  */
-export function markPush(stage: PushStage): void {
+export function markPush(stage: PushStage, now = performance.now()): void {
   if (file === undefined) return;
-  const now = performance.now();
   if (stage === 'source') {
     if (current && current.stages.flushed === undefined) return;
     if (current) write(current);

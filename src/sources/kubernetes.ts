@@ -697,6 +697,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
   /** @internal An object was added or changed. */
   observed(kind: ResourceKind, raw: KubernetesObject): void {
     if (this.stopped) return;
+    // The push trace starts here, at the watch event, as the folder source's starts at the file event.
+    const noticedAt = performance.now();
     const plain = plainObject(kind, raw);
     const object = modelObject(kind, plain);
     const event = toSourceEvent(object);
@@ -729,7 +731,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     if (this.emitted.get(key)?.fingerprint === fingerprint) return;
     this.emitted.set(key, { ref: event.ref, fingerprint });
     if (event.type === 'rejected') log.warn('Kubernetes object rejected', { ref: event.ref, errors: event.errors });
-    this.queue(event);
+    this.queue(event, noticedAt);
   }
 
   /** @internal An object was deleted (or vanished while the watch was down). */
@@ -810,11 +812,11 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> imple
     this.emit('connection', connected);
   }
 
-  private queue(event: SourceEvent): void {
+  private queue(event: SourceEvent, noticedAt?: number): void {
     this.pending.push(event);
     // Before the initial sync, events wait for it; after, a burst becomes one batch.
     if (!this.synced) return;
-    markPush('source');
+    markPush('source', noticedAt);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {

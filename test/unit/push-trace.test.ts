@@ -43,4 +43,15 @@ describe('push trace', () => {
     expect(offsets[0]).toBeGreaterThanOrEqual(0);
     expect(first.at).toBeGreaterThan(Date.now() - 60_000);
   });
+
+  it('counts from when a source noticed the change, when it says so after reading the event', async () => {
+    const { markPush } = await import('../../src/push-trace.js');
+    markPush('source', performance.now() - 50); // noticed 50 ms ago: the event took that long to read
+    markPush('delivered');
+    markPush('flushed');
+    markPush('source');
+
+    const lines = await linesOf(3);
+    expect(lines[2].delivered).toBeGreaterThanOrEqual(50);
+  });
 });
