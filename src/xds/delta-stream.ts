@@ -6,7 +6,7 @@ import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
 import type { SharedFullSet } from './shared-sets.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
-import { deltaResponseBytes } from './wire.js';
+import { deltaResponseBytes, peekDeltaAck } from './wire.js';
 
 interface DeltaRequest extends DecodedRequest {
   resourceNamesSubscribe: string[];
@@ -36,6 +36,20 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     return state.clientVersions.keys();
   }
 
+  /** An ACK names only its type and nonce: once the stream knows its node, those two strings are
+   * all that is read of it. */
+  protected override decodeRequest(bytes: Buffer): DeltaRequest {
+    const ack = this.group === undefined ? undefined : peekDeltaAck(bytes);
+    if (!ack) return this.decode(bytes);
+    return {
+      typeUrl: ack.typeUrl,
+      responseNonce: ack.responseNonce,
+      resourceNamesSubscribe: [],
+      resourceNamesUnsubscribe: [],
+      initialResourceVersions: {},
+    };
+  }
+
   protected handleRequest(request: DeltaRequest, typeUrl: string): void {
     if (request.resourceNamesSubscribe.length > 0) {
       const after = new Set(this.types.get(typeUrl)?.names ?? []);
@@ -46,6 +60,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     const { state, first } = this.typeState(typeUrl);
     // ACK / NACK only count for the latest response; subscription changes count whatever the nonce.
     if (!first && request.responseNonce === state.lastNonce) this.acknowledge(state, request);
+    // An ACK or NACK that changes no subscription asks for nothing more.
+    if (!first && request.resourceNamesSubscribe.length === 0 && request.resourceNamesUnsubscribe.length === 0) return;
 
     const wildcardCapable = isFullStateType(typeUrl);
     const subscribe = request.resourceNamesSubscribe;
@@ -129,9 +145,12 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
 
   protected push(changes: GroupChanges): void {
     for (const step of PUSH_ORDER) {
-      const state = this.types.get(step.typeUrl);
+      // The change (shared by the group) first: most steps have none, and the stream's own maps
+      // are what a push to thousands of streams waits on memory for.
       const change = changes.get(step.typeUrl);
-      if (!state || !change) continue;
+      if (!change) continue;
+      const state = this.types.get(step.typeUrl);
+      if (!state) continue;
       const removed: string[] = [];
       const deferred = removalsDeferred(step.typeUrl);
       if (step.phase === 'break' || !deferred) {
@@ -146,7 +165,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
         }
       }
       const sending = this.permitted(state.typeUrl, outgoing);
-      if (sending.length > 0 || removed.length > 0) this.respond(state, sending, removed);
+      if (sending.length > 0 || removed.length > 0) this.respond(state, sending, removed, undefined, change);
     }
   }
 
@@ -154,7 +173,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     return state.wildcard || state.names.has(name);
   }
 
-  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[], whole?: SharedFullSet): void {
+  /** `whole`: the group's whole set goes out (its entries assembled once for every stream), in
+   * place of `resources`. `change`: a push of that cache change, whose response streams share. */
+  private respond(state: DeltaTypeState, resources: CachedResource[], removed: string[], whole?: SharedFullSet, change?: object): void {
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) : '';
     const held = state.clientVersions;
     if (whole && holdsOnly(held, whole.byName, new Set(removed))) {
@@ -164,21 +185,17 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       for (const resource of resources) held.set(resource.name, resource.version);
       for (const name of removed) held.delete(name);
     }
-    this.send(
-      state,
-      (nonce) =>
-        deltaResponseBytes({
-          systemVersionInfo: version,
-          typeUrl: state.typeUrl,
-          nonce,
-          resources: whole?.deltaBody ?? resources.map((r) => r.deltaBytes),
-          removedResources: removed,
-          controlPlaneId: this.context.controlPlaneId,
-        }),
-      version,
-      resources.length,
-      removed.length,
-    );
+    const build = (nonce: string): Buffer =>
+      deltaResponseBytes({
+        systemVersionInfo: version,
+        typeUrl: state.typeUrl,
+        nonce,
+        resources: whole?.deltaBody ?? resources.map((r) => r.deltaBytes),
+        removedResources: removed,
+        controlPlaneId: this.context.controlPlaneId,
+      });
+    if (change) this.sendPush(state, change, { version, resources, removed }, build);
+    else this.send(state, build, version, resources.length, removed.length);
   }
 }
 

@@ -14,6 +14,7 @@ import { DeltaStream } from './delta-stream.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
 import { SharedFullSets } from './shared-sets.js';
+import { SharedResponses } from './shared-responses.js';
 import { PushQueue } from './push-queue.js';
 import { SotwStream } from './sotw-stream.js';
 import { SubscriptionPool } from './subscription-pool.js';
@@ -151,6 +152,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly grpcServer: grpc.Server;
   private readonly cache: ResourceCache;
   private readonly fullSets: SharedFullSets;
+  private readonly sharedResponses = new SharedResponses();
   private readonly subscriptions = new SubscriptionPool();
   private readonly streamsById = new Map<number, AnyStream>();
   /** Cache changes on their way to the streams, a slice at a time. */
@@ -415,6 +417,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const context: StreamContext = {
       cache: this.cache,
       fullSets: this.fullSets,
+      sharedResponses: this.sharedResponses,
       subscriptions: this.subscriptions,
       observer: this.observer,
       ready: this.ready,

@@ -37,6 +37,7 @@ interface SotwTypeState extends TypeStateBase {
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
+type TypeChange = NonNullable<ReturnType<GroupChanges['get']>>;
 
 export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   constructor(streamId: number, context: StreamContext, transport: StreamTransport) {
@@ -110,17 +111,19 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
 
   protected push(changes: GroupChanges): void {
     for (const step of PUSH_ORDER) {
-      const state = this.types.get(step.typeUrl);
+      // The change (shared by the group) first: most steps have none.
       const change = changes.get(step.typeUrl);
-      if (!state || !change) continue;
+      if (!change) continue;
+      const state = this.types.get(step.typeUrl);
+      if (!state) continue;
       if (isFullStateType(step.typeUrl)) {
-        if (step.phase === 'make') this.pushFullState(state, change.changed, change.removed);
-        else this.releaseHeldRemovals(state);
+        if (step.phase === 'make') this.pushFullState(state, change);
+        else this.releaseHeldRemovals(state, change);
       } else if (step.phase === 'make') {
         // A removed EDS/RDS/SDS resource cannot be expressed in SotW for these types; the client
         // drops it when it stops asking for it.
         const fresh = this.unsent(state, change.changed);
-        if (fresh.length > 0) this.respond(state, fresh);
+        if (fresh.length > 0) this.respond(state, fresh, '', undefined, change);
       }
     }
   }
@@ -195,15 +198,16 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     return this.permitted(state.typeUrl, fresh);
   }
 
-  private pushFullState(state: SotwTypeState, changed: Set<string>, removed: Set<string>): void {
+  /** `change`: the cache's record of what changed, which the streams of the group share responses by. */
+  private pushFullState(state: SotwTypeState, change: TypeChange): void {
     let affected = false;
-    for (const name of changed) {
+    for (const name of change.changed) {
       if (!this.inScope(state, name)) continue;
       const resource = this.context.cache.get(this.group!, state.typeUrl as TypeUrl, name);
       if (resource && state.sent.get(name)?.version !== resource.version) affected = true;
     }
     const goneFromClient: string[] = [];
-    for (const name of removed) if (state.sent.has(name)) goneFromClient.push(name);
+    for (const name of change.removed) if (state.sent.has(name)) goneFromClient.push(name);
     if (!affected && goneFromClient.length === 0) return;
 
     if (state.typeUrl === TypeUrl.Cluster && goneFromClient.length > 0) {
@@ -212,31 +216,31 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       for (const name of goneFromClient) state.heldRemovals.add(name);
       if (!affected) return;
       const held = [...state.heldRemovals].map((name) => state.sent.get(name)!);
-      this.respond(state, [...this.fullSet(state), ...held], '.make');
+      this.respond(state, [...this.fullSet(state), ...held], '.make', undefined, change);
       return;
     }
-    this.respondFullSet(state);
+    this.respondFullSet(state, change);
   }
 
-  private releaseHeldRemovals(state: SotwTypeState): void {
+  private releaseHeldRemovals(state: SotwTypeState, change: object): void {
     if (state.heldRemovals.size === 0) return;
     state.heldRemovals.clear();
-    this.respondFullSet(state);
+    this.respondFullSet(state, change);
   }
 
   /** The complete subscribed set; a wildcard set is assembled once and shared by every stream of the group. */
-  private respondFullSet(state: SotwTypeState): void {
+  private respondFullSet(state: SotwTypeState, change?: object): void {
     if (!state.wildcard) {
-      this.respond(state, this.fullSet(state));
+      this.respond(state, this.fullSet(state), '', undefined, change);
       return;
     }
-    this.respond(state, [], '', this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl));
+    this.respond(state, [], '', this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl), change);
   }
 
-  /** Sends `resources` and records them as what the client has; full-state responses also forget the rest. */
-  /** `whole`: the group's whole set goes out (its entries assembled once for every stream), in
-   * place of `resources`. */
-  private respond(state: SotwTypeState, listed: CachedResource[], versionSuffix = '', whole?: SharedFullSet): void {
+  /** Sends `resources` and records them as what the client has; full-state responses also forget the rest.
+   * `whole`: the group's whole set goes out (its entries assembled once for every stream), in
+   * place of `resources`. `change`: a push of that cache change, whose response streams share. */
+  private respond(state: SotwTypeState, listed: CachedResource[], versionSuffix = '', whole?: SharedFullSet, change?: object): void {
     const resources = whole?.resources ?? listed;
     const version = state.served ? this.context.cache.setVersion(this.group!, state.typeUrl as TypeUrl) + versionSuffix : '';
     const sent = state.sent;
@@ -250,20 +254,16 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     } else {
       for (const resource of resources) sent.set(resource.name, resource);
     }
-    this.send(
-      state,
-      (nonce) =>
-        sotwResponseBytes({
-          versionInfo: version,
-          typeUrl: state.typeUrl,
-          nonce,
-          resources: whole?.body ?? resources.map((r) => r.anyBytes),
-          controlPlaneId: this.context.controlPlaneId,
-        }),
-      version,
-      resources.length,
-      0,
-    );
+    const build = (nonce: string): Buffer =>
+      sotwResponseBytes({
+        versionInfo: version,
+        typeUrl: state.typeUrl,
+        nonce,
+        resources: whole?.body ?? resources.map((r) => r.anyBytes),
+        controlPlaneId: this.context.controlPlaneId,
+      });
+    if (change) this.sendPush(state, change, { version, resources, removed: [] }, build);
+    else this.send(state, build, version, resources.length, 0);
   }
 }
 

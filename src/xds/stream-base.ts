@@ -5,7 +5,7 @@ import type protobuf from 'protobufjs';
 import type { CachedResource, ChangeSet, ProxyGroup, ResourceCache } from '../cache/types.js';
 import { log } from '../log.js';
 import { markPush } from '../push-trace.js';
-import { isServedTypeUrl, messageType, type TypeUrl } from '../envoy/protos.js';
+import { isServedTypeUrl, messageType, SERVED_TYPE_URLS, type TypeUrl } from '../envoy/protos.js';
 import type {
   RefusalReason,
   StreamClosedEvent,
@@ -19,6 +19,7 @@ import { nodeGroup, NodeGroupError, type NodeInfo } from './node-group.js';
 import { identifyClient, type ClientIdentity } from '../clients/index.js';
 import type { SendBudget } from './send-budget.js';
 import type { SharedFullSets } from './shared-sets.js';
+import type { ResponseContent, SharedResponses } from './shared-responses.js';
 import type { SubscriptionPool } from './subscription-pool.js';
 
 /** The side of a gRPC call a stream writes to; the server adapts a grpc-js call to it. */
@@ -40,6 +41,8 @@ export interface StreamTransport {
 export interface StreamContext {
   cache: ResourceCache;
   fullSets: SharedFullSets;
+  /** Push responses shared by the streams of a group that a change gives the same content. */
+  sharedResponses: SharedResponses;
   subscriptions: SubscriptionPool;
   observer: StreamObserver;
   /** Resolves when the server may answer; requests wait for it. */
@@ -87,6 +90,8 @@ export interface TypeStateBase {
   /** Whether the client already ACKed or NACKed `lastNonce`: later requests carrying the same
    * nonce (a subscription change after a NACK, say) are not ACKs of the rejected response. */
   lastNonceAnswered: boolean;
+  /** Whether that answer was a NACK. */
+  lastNonceRejected: boolean;
   versionSent: string;
   versionAcked: string;
   nackCount: number;
@@ -240,6 +245,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
         versionAcked: state.versionAcked,
         nackCount: state.nackCount,
       };
+      if (state.lastNonce !== '')
+        snapshot.lastResponse = !state.lastNonceAnswered ? 'awaiting' : state.lastNonceRejected ? 'nacked' : 'acked';
       if (state.lastNack !== undefined) snapshot.lastNack = state.lastNack;
       const withheld = this.withheld.get(state.typeUrl);
       if (withheld && withheld.size > 0 && this.group !== undefined) {
@@ -382,6 +389,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       names: new Set(),
       lastNonce: '',
       lastNonceAnswered: false,
+      lastNonceRejected: false,
       versionSent: '',
       versionAcked: '',
       nackCount: 0,
@@ -394,6 +402,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     state.lastNonceAnswered = true;
     const group = this.group!;
     if (request.errorDetail) {
+      state.lastNonceRejected = true;
       const message = request.errorDetail.message ?? '';
       state.nackCount++;
       state.lastNack = message;
@@ -431,9 +440,21 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   protected send(state: State, build: (nonce: string) => Buffer, version: string, resourceCount: number, removedCount: number): void {
     if (this.closed) return;
     const nonce = this.context.nextNonce();
-    const bytes = build(nonce);
+    this.write(state, nonce, build(nonce), version, resourceCount, removedCount);
+  }
+
+  /** Like `send`, for a push of `change` (the cache's record of one group and type): every stream
+   * the change gives the same content gets the same response, nonce and bytes, built once. */
+  protected sendPush(state: State, change: object, content: ResponseContent, build: (nonce: string) => Buffer): void {
+    if (this.closed) return;
+    const shared = this.context.sharedResponses.get(change, content, state.lastNonce, this.context.nextNonce, build);
+    this.write(state, shared.nonce, shared.bytes, content.version, content.resources.length, content.removed.length);
+  }
+
+  private write(state: State, nonce: string, bytes: Buffer, version: string, resourceCount: number, removedCount: number): void {
     state.lastNonce = nonce;
     state.lastNonceAnswered = false;
+    state.lastNonceRejected = false;
     state.versionSent = version;
     this.transport.write(bytes);
     markPush('firstWrite');
@@ -491,7 +512,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
       throw new InvalidRequestError(`this stream serves only ${fixed}; the request asks for ${typeUrl}`);
     }
     if (typeUrl === '') throw new InvalidRequestError('request without type_url: ADS needs the type URL of every request');
-    return typeUrl;
+    // The constant for a served type: the stream's per-type state is looked up by it on every request.
+    return SERVED_TYPE_URLS.find((served) => served === typeUrl) ?? typeUrl;
   }
 
   private identify(node: NodeInfo | null | undefined): void {

@@ -18,6 +18,7 @@ import type {
 } from '../../src/xds/events.js';
 import { SendBudget } from '../../src/xds/send-budget.js';
 import { SharedFullSets } from '../../src/xds/shared-sets.js';
+import { SharedResponses } from '../../src/xds/shared-responses.js';
 import { SotwStream } from '../../src/xds/sotw-stream.js';
 import type { StreamContext, StreamTransport } from '../../src/xds/stream-base.js';
 import { SubscriptionPool } from '../../src/xds/subscription-pool.js';
@@ -97,29 +98,38 @@ function settle(): Promise<void> {
 /** What a test may set on the stream's context: the caps and guards the server would pass. */
 export type FakeStreamOptions = Partial<
   Pick<StreamContext, 'maxSubscriptions' | 'guard' | 'fixedTypeUrl' | 'controlPlaneId' | 'refineGroup' | 'ready' | 'budget'>
->;
+> & {
+  /** Another fake stream of the same server: this one shares its cache, shared sets and responses, pools,
+   * send budget and nonces (each stream still has its own transport and observer). */
+  sameServerAs?: FakeStream<unknown, unknown>;
+};
 
 abstract class FakeStream<Request, Response> {
-  readonly cache = new ResourceCache();
+  readonly cache: ResourceCache;
   readonly transport = new FakeTransport();
   readonly observer = new RecordingObserver();
   /** The server's pool of SotW subscriptions, to see when a request makes the stream rebuild its subscription. */
-  readonly subscriptions = new SubscriptionPool();
+  readonly subscriptions: SubscriptionPool;
   protected readonly context: StreamContext;
   private read = 0;
   private nonce = 0;
   private identified = false;
 
   constructor(options: FakeStreamOptions = {}) {
+    const { sameServerAs, ...contextOptions } = options;
+    const server = sameServerAs?.context;
+    this.cache = sameServerAs?.cache ?? new ResourceCache();
+    this.subscriptions = sameServerAs?.subscriptions ?? new SubscriptionPool();
     this.context = {
       cache: this.cache,
-      fullSets: new SharedFullSets(this.cache),
+      fullSets: server?.fullSets ?? new SharedFullSets(this.cache),
+      sharedResponses: server?.sharedResponses ?? new SharedResponses(),
       subscriptions: this.subscriptions,
       observer: this.observer,
       ready: Promise.resolve(),
-      budget: new SendBudget(0),
-      nextNonce: () => `n${++this.nonce}`,
-      ...options,
+      budget: server?.budget ?? new SendBudget(0),
+      nextNonce: server?.nextNonce ?? (() => `n${++this.nonce}`),
+      ...contextOptions,
     };
   }
 
