@@ -2,6 +2,7 @@
 // `Any` and delta `Resource` already encoded, so a response is a few per-stream fields
 // followed by length-prefixed copies of those shared bytes, written into one buffer.
 import protobuf from 'protobufjs';
+import { SERVED_TYPE_URLS } from '../envoy/protos.js';
 
 const LENGTH_DELIMITED = 2;
 
@@ -106,6 +107,55 @@ export function deltaResponseBytes(fields: DeltaResponseFields): Buffer {
   return assemble(head.finish(), 2, fields.resources);
 }
 
+/**
+ * Calls `visit` with each top-level field of a message, in order: its number, wire type, where
+ * its key starts, and for a length-delimited field where its content starts and ends. False when
+ * the bytes do not parse as protobuf fields or `visit` returned false (the caller then decodes
+ * the message in full).
+ */
+function eachField(
+  bytes: Uint8Array,
+  visit: (field: number, wireType: number, keyStart: number, start: number, end: number) => boolean,
+): boolean {
+  let offset = 0;
+  const varint = (): number => {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      if (offset >= bytes.length || shift > 28) throw new RangeError('bad varint');
+      const byte = bytes[offset++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+      shift += 7;
+    }
+  };
+  try {
+    while (offset < bytes.length) {
+      const keyStart = offset;
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wireType = key & 7;
+      let start = offset;
+      if (wireType === 0) {
+        varint();
+      } else if (wireType === 1 || wireType === 5) {
+        offset += wireType === 1 ? 8 : 4;
+      } else if (wireType === LENGTH_DELIMITED) {
+        const length = varint();
+        start = offset;
+        offset += length;
+      } else {
+        return false;
+      }
+      if (offset > bytes.length) return false;
+      if (!visit(field, wireType, keyStart, start, offset)) return false;
+    }
+  } catch {
+    return false;
+  }
+  return true;
+}
+
 /** What a DiscoveryRequest says, read without decoding its names: `names` is the raw bytes of its
  * resource_names entries (tags included), to compare with the previous request's. */
 export interface SotwRequestPeek {
@@ -128,51 +178,69 @@ export function peekSotwRequest(bytes: Uint8Array): SotwRequestPeek | undefined 
   const peek: SotwRequestPeek = { versionInfo: '', typeUrl: '', responseNonce: '', hasErrorDetail: false, names: Buffer.alloc(0) };
   let namesStart = -1;
   let namesEnd = -1;
-  let offset = 0;
-  const varint = (): number => {
-    let value = 0;
-    let shift = 0;
-    for (;;) {
-      if (offset >= bytes.length || shift > 28) throw new RangeError('bad varint');
-      const byte = bytes[offset++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-      shift += 7;
-    }
-  };
-  try {
-    while (offset < bytes.length) {
-      const fieldStart = offset;
-      const key = varint();
-      const field = Math.floor(key / 8);
-      const wireType = key & 7;
-      if (wireType === 0) {
-        varint();
-      } else if (wireType === 1 || wireType === 5) {
-        offset += wireType === 1 ? 8 : 4;
-      } else if (wireType === LENGTH_DELIMITED) {
-        const length = varint();
-        const start = offset;
-        offset += length;
-        if (offset > bytes.length) return undefined;
-        if (field === 3) {
-          if (namesStart === -1) namesStart = fieldStart;
-          else if (namesEnd !== fieldStart) return undefined;
-          namesEnd = offset;
-          continue;
-        }
-        if (field === 1) peek.versionInfo = utf8.decode(bytes.subarray(start, offset));
-        else if (field === 4) peek.typeUrl = utf8.decode(bytes.subarray(start, offset));
-        else if (field === 5) peek.responseNonce = utf8.decode(bytes.subarray(start, offset));
-        else if (field === 6) peek.hasErrorDetail = true;
-      } else {
-        return undefined;
-      }
-      if (offset > bytes.length) return undefined;
-    }
-  } catch {
-    return undefined;
-  }
+  const parsed = eachField(bytes, (field, wireType, keyStart, start, end) => {
+    if (wireType !== LENGTH_DELIMITED) return true;
+    if (field === 3) {
+      if (namesStart === -1) namesStart = keyStart;
+      else if (namesEnd !== keyStart) return false;
+      namesEnd = end;
+    } else if (field === 1) peek.versionInfo = utf8.decode(bytes.subarray(start, end));
+    else if (field === 4) peek.typeUrl = utf8.decode(bytes.subarray(start, end));
+    else if (field === 5) peek.responseNonce = utf8.decode(bytes.subarray(start, end));
+    else if (field === 6) peek.hasErrorDetail = true;
+    return true;
+  });
+  if (!parsed) return undefined;
   if (namesStart !== -1) peek.names = Buffer.from(bytes.buffer, bytes.byteOffset + namesStart, namesEnd - namesStart);
   return peek;
+}
+
+/** A DeltaDiscoveryRequest that only names its type and the response it answers. */
+export interface DeltaAckPeek {
+  typeUrl: string;
+  responseNonce: string;
+}
+
+/**
+ * Reads a DeltaDiscoveryRequest that carries nothing but node = 1, type_url = 2 and
+ * response_nonce = 6 — an ACK, most of what a stream receives — without decoding the node.
+ * Undefined for anything else (names to subscribe or unsubscribe (3, 4, 8, 9), initial versions
+ * (5), an error detail (7), unknown fields) or bytes that do not parse: those are decoded in full.
+ */
+export function peekDeltaAck(bytes: Uint8Array): DeltaAckPeek | undefined {
+  let typeUrl = '';
+  let responseNonce = '';
+  let offset = 0;
+  while (offset < bytes.length) {
+    // Keys of fields 1 to 15 are one byte; the fields an ACK has are all length-delimited.
+    const key = bytes[offset++]!;
+    if (key >= 0x80 || (key & 7) !== LENGTH_DELIMITED) return undefined;
+    let length = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (offset >= bytes.length || shift > 28) return undefined;
+      const byte = bytes[offset++]!;
+      length += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    const start = offset;
+    offset += length;
+    if (offset > bytes.length) return undefined;
+    const field = key >> 3;
+    if (field === 2) typeUrl = servedTypeUrlAt(bytes, start, offset) ?? protobuf.util.utf8.read(bytes, start, offset);
+    else if (field === 6) responseNonce = protobuf.util.utf8.read(bytes, start, offset);
+    else if (field !== 1) return undefined;
+  }
+  return { typeUrl, responseNonce };
+}
+
+const SERVED_TYPE_URL_BYTES = SERVED_TYPE_URLS.map((typeUrl) => ({ typeUrl, bytes: Buffer.from(typeUrl) }));
+
+/** The served type URL spelled by `bytes[start..end)`, without decoding it (thousands of ACKs a push). */
+function servedTypeUrlAt(bytes: Uint8Array, start: number, end: number): string | undefined {
+  outer: for (const served of SERVED_TYPE_URL_BYTES) {
+    if (served.bytes.length !== end - start) continue;
+    for (let i = end - start - 1; i >= 0; i--) if (served.bytes[i] !== bytes[start + i]) continue outer;
+    return served.typeUrl;
+  }
+  return undefined;
 }

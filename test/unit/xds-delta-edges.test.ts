@@ -5,9 +5,10 @@
 // a stream ended.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { SIDECAR_GROUP, type GroupChange } from '../../src/cache/types.js';
-import { TypeUrl } from '../../src/envoy/protos.js';
+import { encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { FakeDeltaStream } from '../support/fake-transport.js';
 import { cluster, endpoints, listener, route } from '../support/xds-fixtures.js';
+import { testNode } from '../support/xds-client.js';
 
 const sorted = (names: string[]) => [...names].sort();
 
@@ -326,5 +327,32 @@ describe('delta: a type the control plane does not serve', () => {
     expect(fake.response().removedResources).toEqual(['y']);
     await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
     expect(fake.response().names).toEqual(['a']);
+  });
+});
+
+describe('delta: ACKs read from their raw bytes', () => {
+  const request = (fields: Record<string, unknown>) =>
+    Buffer.from(encodeMessage('envoy.service.discovery.v3.DeltaDiscoveryRequest', { node: testNode({ id: 'node-1' }), ...fields }));
+
+  it('an ACK that repeats the node is an ACK; one that also subscribes or carries an error is read in full', async () => {
+    const fake = withEndpoints(new FakeDeltaStream(), ['a', 'b']);
+    await fake.request({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: ['a'] });
+    const first = fake.response();
+
+    await fake.receive(request({ typeUrl: TypeUrl.ClusterLoadAssignment, responseNonce: first.nonce }));
+    expect(fake.responses()).toEqual([]);
+    expect(fake.typeSnapshot(TypeUrl.ClusterLoadAssignment)).toMatchObject({
+      lastResponse: 'acked',
+      versionAcked: first.systemVersionInfo,
+    });
+
+    await fake.receive(request({ typeUrl: TypeUrl.ClusterLoadAssignment, responseNonce: first.nonce, resourceNamesSubscribe: ['b'] }));
+    const second = fake.response();
+    expect(second.names).toEqual(['b']);
+
+    await fake.receive(
+      request({ typeUrl: TypeUrl.ClusterLoadAssignment, responseNonce: second.nonce, errorDetail: { code: 3, message: 'no' } }),
+    );
+    expect(fake.typeSnapshot(TypeUrl.ClusterLoadAssignment)).toMatchObject({ lastResponse: 'nacked', nackCount: 1, lastNack: 'no' });
   });
 });
