@@ -24,6 +24,14 @@ const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 const TRANSLATE_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DEBOUNCE_BUCKETS = [0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+/** The `type` label of each served type URL, made once (a push observes thousands of samples). */
+const TYPE_LABELS = new Map<string, { type: string }>(SERVED_TYPE_URLS.map((typeUrl) => [typeUrl, { type: shortTypeName(typeUrl) }]));
+const OTHER_TYPE = { type: shortTypeName('') };
+
+function typeLabels(typeUrl: string): { type: string } {
+  return TYPE_LABELS.get(typeUrl) ?? OTHER_TYPE;
+}
+
 /** Versions remembered per (group, type) for convergence: enough for a burst of flushes in flight. */
 const ORIGINS_KEPT = 16;
 
@@ -54,7 +62,8 @@ interface MetricsOptions extends AdminSources {
 export class AdminMetrics {
   readonly registry: Registry;
   private readonly detachers: Array<() => void> = [];
-  private readonly origins = new Map<string, VersionOrigin[]>();
+  /** By group, then type URL: the versions recent flushes produced. */
+  private readonly origins = new Map<ProxyGroup, Map<string, VersionOrigin[]>>();
   private readonly streams = new Map<number, { group: ProxyGroup; openedAt: number; measured: Map<string, string> }>();
 
   constructor(options: MetricsOptions) {
@@ -94,23 +103,38 @@ export class AdminMetrics {
         this.set(server.sendQueue().waiting);
       },
     });
+    // A push writes thousands of responses: each adds to plain numbers, and the labelled counters
+    // take the sums when scraped.
+    const unscraped = new Map([...TYPE_LABELS.values(), OTHER_TYPE].map((labels) => [labels, { responses: 0, resources: 0, bytes: 0 }]));
+    const addUnscraped = (): void => {
+      for (const [labels, sums] of unscraped) {
+        if (sums.responses === 0) continue;
+        responses.inc(labels, sums.responses);
+        if (sums.resources > 0) resourcesSent.inc(labels, sums.resources);
+        bytesSent.inc(labels, sums.bytes);
+        sums.responses = sums.resources = sums.bytes = 0;
+      }
+    };
     const responses = new Counter({
       name: 'switchyard_xds_responses_total',
       help: 'xDS responses sent, by resource type',
       labelNames: ['type'],
       registers: register,
+      collect: addUnscraped,
     });
     const resourcesSent = new Counter({
       name: 'switchyard_xds_resources_sent_total',
       help: 'Resources carried by xDS responses, by resource type',
       labelNames: ['type'],
       registers: register,
+      collect: addUnscraped,
     });
     const bytesSent = new Counter({
       name: 'switchyard_xds_bytes_sent_total',
       help: 'Bytes of xDS responses written, by resource type',
       labelNames: ['type'],
       registers: register,
+      collect: addUnscraped,
     });
     const nacks = new Counter({
       name: 'switchyard_xds_nacks_total',
@@ -226,10 +250,10 @@ export class AdminMetrics {
       this.streams.delete(event.streamId);
     };
     const onResponse = (event: ResponseSentEvent) => {
-      const type = shortTypeName(event.typeUrl);
-      responses.inc({ type });
-      if (event.resourceCount > 0) resourcesSent.inc({ type }, event.resourceCount);
-      bytesSent.inc({ type }, event.bytes);
+      const sums = unscraped.get(typeLabels(event.typeUrl))!;
+      sums.responses++;
+      sums.resources += event.resourceCount;
+      sums.bytes += event.bytes;
     };
     const onNack = (event: NackEvent) => {
       nacks.inc({ type: shortTypeName(event.typeUrl), node: event.nodeId });
@@ -242,7 +266,7 @@ export class AdminMetrics {
     };
     const onAck = (event: AckEvent) => {
       const seconds = this.convergenceOf(event);
-      if (seconds !== undefined) convergence.observe({ type: shortTypeName(event.typeUrl) }, seconds);
+      if (seconds !== undefined) convergence.observe(typeLabels(event.typeUrl), seconds);
     };
     const onFlushed = (report: FlushReport) => {
       flushes.inc();
@@ -254,8 +278,8 @@ export class AdminMetrics {
       // Only changes made during this flush take its end time; a change applied to the cache
       // outside any flush keeps its own time.
       const flushStarted = report.at - report.translateSeconds * 1000;
-      for (const list of this.origins.values()) {
-        for (const origin of list) {
+      for (const byType of this.origins.values()) {
+        for (const origin of [...byType.values()].flat()) {
           if (!origin.awaitingFlush) continue;
           origin.awaitingFlush = false;
           if (origin.at >= flushStarted && origin.at <= report.at) origin.at = report.at;
@@ -272,12 +296,13 @@ export class AdminMetrics {
       for (const [group, byType] of changes) {
         // A group nobody is connected to has no one to converge; its set version is not computed.
         if (!watchedGroups.has(group)) continue;
+        let ofGroup = this.origins.get(group);
+        if (!ofGroup) this.origins.set(group, (ofGroup = new Map()));
         for (const typeUrl of byType.keys()) {
-          const key = `${group}|${typeUrl}`;
-          const list = this.origins.get(key) ?? [];
+          const list = ofGroup.get(typeUrl) ?? [];
           list.push({ version: cache.setVersion(group, typeUrl), at: now, awaitingFlush: true });
           if (list.length > ORIGINS_KEPT) list.shift();
-          this.origins.set(key, list);
+          ofGroup.set(typeUrl, list);
         }
       }
     };
@@ -322,7 +347,7 @@ export class AdminMetrics {
     const stream = this.streams.get(event.streamId);
     if (!stream) return undefined;
     // The latest flush that produced this version (a revert can produce an older one again).
-    const list = this.origins.get(`${stream.group}|${event.typeUrl}`) ?? [];
+    const list = this.origins.get(stream.group)?.get(event.typeUrl) ?? [];
     let origin: VersionOrigin | undefined;
     for (let i = list.length - 1; i >= 0 && !origin; i--) if (list[i].version === event.version) origin = list[i];
     // A stream that connected after the flush received the version on connecting, not as a push.

@@ -1,9 +1,9 @@
 // Which connected proxies hold what: per stream and type, whether the last response was ACKed,
 // is still in flight or was NACKed. Versions alone cannot tell (an EDS response can repeat the
-// set version the client already ACKed), so the latest nonce sent, ACKed and NACKed is tracked
-// from the server's events; the stream snapshot supplies the rest.
+// set version the client already ACKed): the stream snapshot says how the client answered its
+// last response, so nothing is tracked per response or ACK here.
 import type { ProxyGroup } from '../cache/types.js';
-import type { AckEvent, NackEvent, ResponseSentEvent, StreamClosedEvent, StreamSnapshot, TypeSnapshot } from '../xds/events.js';
+import type { StreamSnapshot, TypeSnapshot } from '../xds/events.js';
 import { shortTypeName, type ObservedXdsServer } from './types.js';
 import { clientLabel, describeClient, formatVersion, groupRole } from '../clients/index.js';
 import type { Degradation } from '../translate/index.js';
@@ -60,12 +60,6 @@ export interface ClientView {
   clientFeatures: string[];
 }
 
-interface NonceState {
-  sent: string;
-  acked: string;
-  nacked: string;
-}
-
 function roleOfGroup(group: ProxyGroup | undefined): { role: string; gateway?: string } {
   if (group === undefined) return { role: 'unidentified' };
   if (group.startsWith('gateway/')) return { role: 'gateway', gateway: group.slice('gateway/'.length) };
@@ -74,40 +68,10 @@ function roleOfGroup(group: ProxyGroup | undefined): { role: string; gateway?: s
 }
 
 export class ProxyTracker {
-  private readonly nonces = new Map<number, Map<string, NonceState>>();
-  private readonly detachers: Array<() => void> = [];
-
   constructor(
     private readonly server: ObservedXdsServer,
     private readonly degradations?: DegradationSource,
-  ) {
-    const onResponse = (event: ResponseSentEvent) => {
-      this.state(event.streamId, event.typeUrl).sent = event.nonce;
-    };
-    const onAck = (event: AckEvent) => {
-      this.state(event.streamId, event.typeUrl).acked = event.nonce;
-    };
-    const onNack = (event: NackEvent) => {
-      this.state(event.streamId, event.typeUrl).nacked = event.nonce;
-    };
-    const onClosed = (event: StreamClosedEvent) => {
-      this.nonces.delete(event.streamId);
-    };
-    server.on('responseSent', onResponse);
-    server.on('ack', onAck);
-    server.on('nack', onNack);
-    server.on('streamClosed', onClosed);
-    this.detachers.push(
-      () => server.off('responseSent', onResponse),
-      () => server.off('ack', onAck),
-      () => server.off('nack', onNack),
-      () => server.off('streamClosed', onClosed),
-    );
-  }
-
-  detach(): void {
-    for (const detach of this.detachers.splice(0)) detach();
-  }
+  ) {}
 
   /** Every open stream, oldest first. */
   proxies(): ProxyView[] {
@@ -126,7 +90,7 @@ export class ProxyTracker {
         names: type.names,
         versionSent: type.versionSent,
         versionAcked: type.versionAcked,
-        state: this.syncState(stream.streamId, type),
+        state: this.syncState(type),
         nackCount: type.nackCount,
       };
       if (type.lastNack !== undefined) view.lastNack = type.lastNack;
@@ -159,24 +123,10 @@ export class ProxyTracker {
     return view;
   }
 
-  private syncState(streamId: number, type: TypeSnapshot): SyncState {
-    const nonces = this.nonces.get(streamId)?.get(type.typeUrl);
-    if (nonces && nonces.sent !== '') {
-      if (nonces.sent === nonces.acked) return 'SYNCED';
-      if (nonces.sent === nonces.nacked) return 'NACKED';
-      return 'STALE';
-    }
-    // Responses sent before the tracker was attached: the versions are the best evidence left.
-    if (type.versionSent === '' && type.versionAcked === '' && type.nackCount === 0) return 'NOT SENT';
-    if (type.versionSent === type.versionAcked) return 'SYNCED';
-    return type.lastNack !== undefined ? 'NACKED' : 'STALE';
-  }
-
-  private state(streamId: number, typeUrl: string): NonceState {
-    let byType = this.nonces.get(streamId);
-    if (!byType) this.nonces.set(streamId, (byType = new Map()));
-    let state = byType.get(typeUrl);
-    if (!state) byType.set(typeUrl, (state = { sent: '', acked: '', nacked: '' }));
-    return state;
+  private syncState(type: TypeSnapshot): SyncState {
+    if (type.lastResponse === 'acked') return 'SYNCED';
+    if (type.lastResponse === 'nacked') return 'NACKED';
+    if (type.lastResponse === 'awaiting') return 'STALE';
+    return 'NOT SENT';
   }
 }

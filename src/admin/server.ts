@@ -117,7 +117,6 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
   const detach = () => {
     metrics.detach();
-    tracker.detach();
   };
 
   const port = await new Promise<number>((resolve, reject) => {

@@ -99,6 +99,8 @@ export interface TypeSnapshot {
   /** The version of the last response the client ACKed, or '' before any. */
   versionAcked: string;
   nackCount: number;
+  /** How the client answered the last response sent: not yet, ACK or NACK; absent before any response. */
+  lastResponse?: 'awaiting' | 'acked' | 'nacked';
   /** The error message of the last NACK, if the client ever rejected a response. */
   lastNack?: string;
   /** Resources the client asked for and may not have (yet), with the reason. */
