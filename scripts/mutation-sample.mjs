@@ -155,12 +155,8 @@ function readResults(sample, onlyKeys) {
   } else if (existsSync(EVENTS_DIR)) {
     for (const name of readdirSync(EVENTS_DIR).filter((f) => f.endsWith('-onMutantTested.json'))) {
       const m = JSON.parse(readFileSync(path.join(EVENTS_DIR, name), 'utf8'));
-      // Events carry the API's locations: lines and columns 0-based.
-      const loc = {
-        start: { line: m.location.start.line + 1, column: m.location.start.column + 1 },
-        end: { line: m.location.end.line + 1, column: m.location.end.column + 1 },
-      };
-      found.set(keyOf(path.relative(process.cwd(), path.resolve(m.fileName)), loc, m.mutatorName, m.replacement), m.status);
+      // Events carry the report's locations (1-based), as mutation.json does.
+      found.set(keyOf(path.relative(process.cwd(), path.resolve(m.fileName)), m.location, m.mutatorName, m.replacement), m.status);
     }
   }
   for (const m of sample) {
