@@ -1,6 +1,7 @@
-// Two Gateway API behaviours a mutation sample found unpinned: the specification's precedence by
-// match kind (Exact before RegularExpression before PathPrefix, however long the prefix), and
-// the paths a GRPCRoute's method match becomes when it names only a method, or uses a regex.
+// Gateway API behaviours a mutation sample found unpinned: the specification's precedence by
+// match kind (Exact before RegularExpression before PathPrefix, however long the prefix), a
+// RegularExpression query parameter, and the paths a GRPCRoute's method match becomes when it
+// names only a method, or uses a regex.
 import { MeshModel } from '../../src/model/index.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { KubeObject } from '../../src/sources/types.js';
@@ -61,6 +62,36 @@ describe('Gateway API route precedence', () => {
       expect.objectContaining({ path: '/a' }),
       expect.objectContaining({ safeRegex: expect.objectContaining({ regex: '/r.*' }) }),
       { pathSeparatedPrefix: '/a-very-long-prefix' },
+    ]);
+  });
+});
+
+describe('HTTPRoute query parameter matches', () => {
+  it('an Exact query parameter is an exact match, a RegularExpression one a regex', () => {
+    const routes = gatewayRoutes({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'HTTPRoute',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ name: 'edge' }],
+        rules: [
+          {
+            matches: [
+              {
+                queryParams: [
+                  { type: 'Exact', name: 'lang', value: 'en' },
+                  { type: 'RegularExpression', name: 'page', value: '[0-9]+' },
+                ],
+              },
+            ],
+            backendRefs,
+          },
+        ],
+      },
+    });
+    expect((routes[0]!.match as { queryParameters?: unknown }).queryParameters).toEqual([
+      { name: 'lang', stringMatch: { exact: 'en' } },
+      { name: 'page', stringMatch: { safeRegex: { regex: '[0-9]+' } } },
     ]);
   });
 });
