@@ -147,6 +147,7 @@ describe('the Ingress processor', () => {
           http: { paths: [{ path: '/x', pathType: 'Exact', backend: { service: { name: 'cart', port: { number: 80 } } } }] },
         },
         { host: 'deep.a.example.com', http: { paths: [] } },
+        { host: 'a.io', http: { paths: [] } },
       ],
     },
   };
@@ -176,6 +177,7 @@ describe('the Ingress processor', () => {
       ['shop.example.com', true],
       ['plain.example.org', false],
       ['deep.a.example.com', false],
+      ['a.io', false], // shorter than the wildcard's suffix: not under it
     ]);
   });
 
