@@ -167,8 +167,15 @@ export class MeshModel {
     this.accessPolicies = new AccessPolicyStore(options.defaultMtls ?? 'Permissive');
   }
 
-  apply(events: SourceEvent[]): ModelChange {
+  apply(batch: SourceEvent[]): ModelChange {
     const change = emptyChange();
+    // Sources check objects before they become events; an object that still names itself with
+    // something other than text (a namespace `{toString: 0}` cannot even be printed) is left out.
+    const events = batch.filter((event) => {
+      if (typeof event.ref.namespace === 'string' && typeof event.ref.name === 'string') return true;
+      log.error('model: event not applied', { kind: String(event.ref.kind), error: 'its namespace or name is not a string' });
+      return false;
+    });
     if (events.length === 0) return change;
     this.batchSeq++;
     change.all = this.batchSeq === 1;

@@ -212,6 +212,14 @@ describe('hostile manifests', () => {
     );
   });
 
+  it('a Service whose namespace cannot even be turned into text is left out, and the rest applies (found by the property above)', () => {
+    const index = base.findIndex((object) => object.kind === 'Service');
+    const hostile = structuredClone(base[index]) as unknown as { metadata: Record<string, unknown> };
+    hostile.metadata.namespace = { toString: 0 };
+    const events = base.map((object, i) => toSourceEvent(i === index ? (hostile as unknown as KubeObject) : object));
+    expect(() => runMesh(events)).not.toThrow();
+  });
+
   it('the example mesh with one string replaced by a hostile one: nothing translated breaks a rule Envoy enforces', () => {
     // Every string leaf of every object, as a path of keys and indexes.
     const stringLeaves = (value: unknown, at: Array<string | number> = []): Array<Array<string | number>> => {
