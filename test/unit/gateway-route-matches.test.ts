@@ -43,21 +43,25 @@ function gatewayRoutes(route: Record<string, unknown>): RouteOut[] {
 
 const backendRefs = [{ name: 'web', port: 80 }];
 
+/** An HTTPRoute shop/web on the edge Gateway with these rules. */
+function httpRoute(rules: unknown[]): Record<string, unknown> {
+  return {
+    apiVersion: `${GROUP}/v1`,
+    kind: 'HTTPRoute',
+    metadata: { name: 'web', namespace: 'shop' },
+    spec: { parentRefs: [{ name: 'edge' }], rules },
+  };
+}
+
 describe('Gateway API route precedence', () => {
   it('puts an Exact path before a RegularExpression, and both before a longer PathPrefix', () => {
-    const routes = gatewayRoutes({
-      apiVersion: `${GROUP}/v1`,
-      kind: 'HTTPRoute',
-      metadata: { name: 'web', namespace: 'shop' },
-      spec: {
-        parentRefs: [{ name: 'edge' }],
-        rules: [
-          { matches: [{ path: { type: 'PathPrefix', value: '/a-very-long-prefix' } }], backendRefs },
-          { matches: [{ path: { type: 'RegularExpression', value: '/r.*' } }], backendRefs },
-          { matches: [{ path: { type: 'Exact', value: '/a' } }], backendRefs },
-        ],
-      },
-    });
+    const routes = gatewayRoutes(
+      httpRoute([
+        { matches: [{ path: { type: 'PathPrefix', value: '/a-very-long-prefix' } }], backendRefs },
+        { matches: [{ path: { type: 'RegularExpression', value: '/r.*' } }], backendRefs },
+        { matches: [{ path: { type: 'Exact', value: '/a' } }], backendRefs },
+      ]),
+    );
     expect(routes.map((r) => r.match)).toEqual([
       expect.objectContaining({ path: '/a' }),
       expect.objectContaining({ safeRegex: expect.objectContaining({ regex: '/r.*' }) }),
@@ -68,27 +72,21 @@ describe('Gateway API route precedence', () => {
 
 describe('HTTPRoute query parameter matches', () => {
   it('an Exact query parameter is an exact match, a RegularExpression one a regex', () => {
-    const routes = gatewayRoutes({
-      apiVersion: `${GROUP}/v1`,
-      kind: 'HTTPRoute',
-      metadata: { name: 'web', namespace: 'shop' },
-      spec: {
-        parentRefs: [{ name: 'edge' }],
-        rules: [
-          {
-            matches: [
-              {
-                queryParams: [
-                  { type: 'Exact', name: 'lang', value: 'en' },
-                  { type: 'RegularExpression', name: 'page', value: '[0-9]+' },
-                ],
-              },
-            ],
-            backendRefs,
-          },
-        ],
-      },
-    });
+    const routes = gatewayRoutes(
+      httpRoute([
+        {
+          matches: [
+            {
+              queryParams: [
+                { type: 'Exact', name: 'lang', value: 'en' },
+                { type: 'RegularExpression', name: 'page', value: '[0-9]+' },
+              ],
+            },
+          ],
+          backendRefs,
+        },
+      ]),
+    );
     expect((routes[0]!.match as { queryParameters?: unknown }).queryParameters).toEqual([
       { name: 'lang', stringMatch: { exact: 'en' } },
       { name: 'page', stringMatch: { safeRegex: { regex: '[0-9]+' } } },
