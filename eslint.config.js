@@ -110,6 +110,8 @@ export default defineConfig(
   {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    // require() is how a CommonJS file imports.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   ...boundaryConfigs,
 );

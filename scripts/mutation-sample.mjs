@@ -23,6 +23,7 @@ import config from '../stryker.config.mjs';
 const SAMPLE_FILE = 'reports/mutation/sample.json';
 const REPORT_FILE = 'reports/mutation/mutation.json';
 const SPANS_FILE = 'reports/mutation/sample-spans.json';
+const KEYS_FILE = 'reports/mutation/sample-keys.json';
 const CONFIG_FILE = 'reports/mutation/sample.stryker.config.mjs';
 const EVENTS_DIR = 'reports/mutation/events';
 const FOLDERS = ['src/cache', 'src/xds', 'src/translate', 'src/model'];
@@ -135,7 +136,15 @@ function runStryker(mutants) {
   };
   writeFileSync(CONFIG_FILE, `export default ${JSON.stringify(sampleConfig, null, 1)};\n`);
   console.log(`mutation sample: running ${mutants.length} sampled mutants (${ranges.length} spans)`);
-  const env = { ...process.env, MUTATION_SAMPLE_SPANS: path.resolve(SPANS_FILE) };
+  writeFileSync(KEYS_FILE, JSON.stringify(mutants.map((m) => m.key)));
+  // The sequencer (scripts/mutation-covering-tests.cjs) runs no tests for a span's other mutants.
+  const env = {
+    ...process.env,
+    MUTATION_SAMPLE_SPANS: path.resolve(SPANS_FILE),
+    MUTATION_SAMPLE_KEYS: path.resolve(KEYS_FILE),
+    MUTATION_SAMPLE_EVENTS: path.resolve(EVENTS_DIR),
+    MUTATION_SAMPLE_ROOT: process.cwd(),
+  };
   const result = spawnSync('npx', ['stryker', 'run', CONFIG_FILE, ...strykerArgs], { stdio: 'inherit', env });
   if (result.status !== 0) throw new Error(`stryker run exited with ${result.status}`);
 }
