@@ -10,6 +10,9 @@ import { markPush } from '../push-trace.js';
 
 /** How long one slice may write before the event loop turns. */
 export const PUSH_SLICE_MS = 2;
+/** The first slice of a change is shorter: its first proxies' bytes leave at once, not after
+ * a whole slice of other streams' responses. */
+export const FIRST_PUSH_SLICE_MS = 0.25;
 
 export interface PushTarget {
   readonly group: ProxyGroup | undefined;
@@ -58,13 +61,17 @@ export class PushQueue<S extends PushTarget> {
   private readonly waiting = new Map<S, ChangeSet>();
   private next: NodeJS.Immediate | undefined;
 
-  constructor(private readonly sliceMs = PUSH_SLICE_MS) {}
+  constructor(
+    private readonly sliceMs = PUSH_SLICE_MS,
+    private readonly firstSliceMs = FIRST_PUSH_SLICE_MS,
+  ) {}
 
   /** A change for these streams (those of a group it touches): the first slice is written now. */
   add(changes: ChangeSet, streams: Iterable<S>): void {
     // With nobody waiting, the first slice is written as the streams are walked: the first
     // proxy's response does not wait for 2,000 streams to be queued.
-    let writing = this.waiting.size === 0;
+    const first = this.waiting.size === 0;
+    let writing = first;
     const started = performance.now();
     // Streams waiting for the same earlier change share its merge with this one.
     const merges = new Map<ChangeSet, ChangeSet>();
@@ -72,7 +79,7 @@ export class PushQueue<S extends PushTarget> {
       if (stream.group === undefined || !changes.has(stream.group)) continue;
       if (writing) {
         this.push(stream, changes);
-        writing = performance.now() - started < this.sliceMs;
+        writing = performance.now() - started < this.firstSliceMs;
         continue;
       }
       const earlier = this.waiting.get(stream);
@@ -85,7 +92,8 @@ export class PushQueue<S extends PushTarget> {
       this.waiting.set(stream, both);
     }
     if (this.waiting.size === 0) markPush('lastWrite');
-    else if (writing || performance.now() - started < this.sliceMs) this.drain();
+    // After a first slice, the loop turns before the rest so its bytes leave now.
+    else if (!first && performance.now() - started < this.sliceMs) this.drain();
     else this.next ??= setImmediate(() => this.drain());
   }
 

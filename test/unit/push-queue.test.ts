@@ -48,7 +48,7 @@ const CDS = TypeUrl.Cluster;
 describe('PushQueue', () => {
   it('pushes to the streams of the groups a change touches, all at once while the slice lasts', () => {
     const log: Pushed[] = [];
-    const queue = new PushQueue<FakeStream>(Infinity);
+    const queue = new PushQueue<FakeStream>(Infinity, Infinity);
     const streams = [
       new FakeStream('a', 'sidecar', log),
       new FakeStream('other-group', 'proxyless', log),
@@ -62,7 +62,7 @@ describe('PushQueue', () => {
 
   it('lets the event loop turn once a slice is used up: the rest are written after what was written leaves', async () => {
     const log: Pushed[] = [];
-    const queue = new PushQueue<FakeStream>(0);
+    const queue = new PushQueue<FakeStream>(0, 0);
     const streams = ['a', 'b', 'c'].map((name) => new FakeStream(name, 'sidecar', log));
     queue.add(change('sidecar', { [EDS]: { changed: ['x'] } }), streams);
     expect(log.map((p) => p.stream)).toEqual(['a']);
@@ -73,9 +73,20 @@ describe('PushQueue', () => {
     expect(queue.size).toBe(0);
   });
 
+  it("writes a change's first slice, lets the loop turn so those bytes leave, then writes the rest in full slices", async () => {
+    const log: Pushed[] = [];
+    const queue = new PushQueue<FakeStream>(Infinity, 0);
+    const streams = ['a', 'b', 'c'].map((name) => new FakeStream(name, 'sidecar', log));
+    queue.add(change('sidecar', { [EDS]: { changed: ['x'] } }), streams);
+    expect(log.map((p) => p.stream)).toEqual(['a']);
+    await tick();
+    expect(log.map((p) => p.stream)).toEqual(['a', 'b', 'c']);
+    expect(queue.size).toBe(0);
+  });
+
   it('gives a stream still waiting for an earlier change both in one push, the later word per name winning', async () => {
     const log: Pushed[] = [];
-    const queue = new PushQueue<FakeStream>(0);
+    const queue = new PushQueue<FakeStream>(0, 0);
     const streams = ['a', 'b', 'c'].map((name) => new FakeStream(name, 'sidecar', log));
     queue.add(change('sidecar', { [EDS]: { changed: ['x', 'y'], removed: ['z'] } }), streams);
     // Only a has the first change; b and c are still waiting when the second comes.
@@ -94,7 +105,7 @@ describe('PushQueue', () => {
 
   it('keeps pushing to the other streams when one fails', () => {
     const log: Pushed[] = [];
-    const queue = new PushQueue<FakeStream>(Infinity);
+    const queue = new PushQueue<FakeStream>(Infinity, Infinity);
     const streams = [new FakeStream('broken', 'sidecar', log, true), new FakeStream('b', 'sidecar', log)];
     queue.add(change('sidecar', { [EDS]: { changed: ['x'] } }), streams);
     expect(log.map((p) => p.stream)).toEqual(['b']);
@@ -102,7 +113,7 @@ describe('PushQueue', () => {
 
   it('drops what is still waiting when cleared (the server shuts down)', async () => {
     const log: Pushed[] = [];
-    const queue = new PushQueue<FakeStream>(0);
+    const queue = new PushQueue<FakeStream>(0, 0);
     const streams = ['a', 'b'].map((name) => new FakeStream(name, 'sidecar', log));
     queue.add(change('sidecar', { [EDS]: { changed: ['x'] } }), streams);
     queue.clear();
