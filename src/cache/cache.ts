@@ -286,7 +286,7 @@ export class ResourceCache implements ResourceCacheContract {
   private intern(resource: OfferedResource, where: string): CachedResource {
     let cached: CachedResource;
     if (isEncoded(resource)) {
-      if (!resource.cached) throw new RuleViolations(resource.violations ?? [], resource);
+      if (!resource.cached) throw new RuleViolations(resource.violations, resource);
       cached = resource.cached;
     } else {
       cached = this.cachedFor(resource, where);

@@ -22,14 +22,21 @@ export function gatewayGroup(gatewayName: string): ProxyGroup {
  * carry it instead of the plain value, which can then be dropped at once rather than live until
  * the batch is applied (a 10,000-Service first flush otherwise holds every translated object).
  */
-export interface EncodedResource {
+export type EncodedResource = {
   readonly typeUrl: TypeUrl;
   readonly name: string;
-  /** Its stored form; undefined when it breaks one of Envoy's validation rules. */
-  readonly cached?: CachedResource;
-  /** The rules it breaks (refused by `apply`, as the plain value would be). */
-  readonly violations?: readonly Violation[];
-}
+} & (
+  | {
+      /** Its stored form. */
+      readonly cached: CachedResource;
+      readonly violations?: undefined;
+    }
+  | {
+      readonly cached?: undefined;
+      /** The Envoy validation rules it breaks (refused by `apply`, as the plain value would be). */
+      readonly violations: readonly Violation[];
+    }
+);
 
 /** What a change carries per resource: the plain value, or its encoded form. */
 export type OfferedResource = XdsResource | EncodedResource;
