@@ -549,11 +549,14 @@ function gatewayApi(found: Found, model: MeshModel): void {
         (c) => (c.type === 'Conflicted' ? c.status === 'True' : c.status === 'False') && c.type !== 'Programmed',
       );
       if (!bad) return;
+      // A listener may be served with part of it left out: route kinds it cannot take, or one
+      // of several certificates.
+      const served = listener.conditions.some((c) => c.type === 'Programmed' && c.status === 'True');
       found.add(
-        'GatewayListenerNotServed',
+        served ? 'GatewayListenerPartlyServed' : 'GatewayListenerNotServed',
         ref('Gateway', gateway.namespace, gateway.name),
         leadingField(bad.message) ?? (index >= 0 ? `spec.listeners[${index}]` : undefined),
-        `Gateway ${gateway.key}: listener ${listener.name} is not served (${bad.type} ${bad.reason}): ${bad.message}`,
+        `Gateway ${gateway.key}: listener ${listener.name} is ${served ? 'served, with a problem' : 'not served'} (${bad.type} ${bad.reason}): ${bad.message}`,
         LISTENER_FIXES[bad.reason] ?? 'see the Gateway status',
       );
     });

@@ -33,6 +33,7 @@ export const PROBLEM_CODES = {
   IngressSecretInvalid: 'error',
   // ---- Gateway API (the reasons the objects' status carries)
   GatewayListenerNotServed: 'error',
+  GatewayListenerPartlyServed: 'warning',
   GatewayRouteNotAccepted: 'error',
   GatewayRouteRefsNotResolved: 'error',
   // ---- Sidecar egress scopes
