@@ -137,7 +137,7 @@ export class ResourceCache implements ResourceCacheContract {
         }
       } else {
         const removals = new Set(change.removals ?? []);
-        if (removals.size > 0) this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
+        this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
         for (const name of removals) {
           if (!current.has(name)) continue;
           touch(change.group, change.typeUrl, current, name);
