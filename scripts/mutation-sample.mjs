@@ -10,6 +10,7 @@
 //   npm run mutation:sample -- --score              # the table again, from the last run's report
 //   npm run mutation:sample -- --collect            # the results of a run stopped early (its recorded events)
 //   npm run mutation:sample -- --rerun survived     # only the sample's survivors (after new tests)
+//   npm run mutation:sample -- --rerun Pending,NoCoverage --folders src/xds   # by status, in these folders
 //   npm run mutation:sample -- --per-folder 200 --continue  # a larger sample, keeping the results so far
 //
 // Extra arguments after `--stryker` go to `stryker run` (e.g. `--stryker --concurrency 2`).
@@ -39,6 +40,7 @@ const flag = (name, fallback) => {
 const perFolder = Number(flag('--per-folder', '120'));
 const seed = Number(flag('--seed', '15'));
 const rerun = flag('--rerun', undefined);
+const onlyFolders = flag('--folders', undefined)?.split(',');
 const startedAt = Date.now();
 
 /** A small seeded generator (mulberry32): the same seed picks the same sample on every machine. */
@@ -217,7 +219,7 @@ async function main() {
     if (!existsSync(SAMPLE_FILE)) throw new Error(`${SAMPLE_FILE} is missing: run the sample first`);
     const saved = JSON.parse(readFileSync(SAMPLE_FILE, 'utf8'));
     const wanted = rerun === 'survived' ? ['Survived', 'NoCoverage'] : rerun.split(',');
-    const again = saved.sample.filter((m) => wanted.includes(m.status));
+    const again = saved.sample.filter((m) => wanted.includes(m.status) && (!onlyFolders || onlyFolders.includes(m.folder)));
     if (again.length === 0) return printScores(saved.sample);
     runStryker(again);
     readResults(saved.sample, new Set(again.map((m) => m.key)));
