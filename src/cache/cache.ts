@@ -79,8 +79,6 @@ export class ResourceCache implements ResourceCacheContract {
   private readonly pairDigests = new WeakMap<CachedResource, bigint>();
   private readonly listeners = new Set<(changes: ChangeSet) => void>();
   private readonly refusedListeners = new Set<(refused: RefusedResource) => void>();
-  /** By value object identity: the rules a value breaks, so it is checked once. */
-  private readonly violationsOf = new WeakMap<object, Map<TypeUrl, Violation[]>>();
   /** Per (group, type): the refused value last reported for a name, so a value offered again is not reported again. */
   private readonly reported = new Map<string, Map<string, object>>();
   private encodes = 0;
@@ -314,22 +312,16 @@ export class ResourceCache implements ResourceCacheContract {
     let byType = this.encodedValues.get(resource.value);
     const memo = byType?.get(resource.typeUrl);
     if (memo) return memo;
-    const known = this.violationsOf.get(resource.value)?.get(resource.typeUrl);
-    if (known) throw new RuleViolations(known, resource.value);
     let bytes: Uint8Array;
     try {
       bytes = encodeMessage(resource.typeUrl, resource.value);
     } catch (err) {
       throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
     }
-    // Envoy refuses a whole response for one resource that breaks a rule: check before it can be sent.
+    // Envoy refuses a whole response for one resource that breaks a rule: check before it can be
+    // sent. A refused value offered again is checked again: refusals are rare.
     const violations = validateResource(resource.typeUrl, resource.value);
-    if (violations.length > 0) {
-      let refused = this.violationsOf.get(resource.value);
-      if (!refused) this.violationsOf.set(resource.value, (refused = new Map()));
-      refused.set(resource.typeUrl, violations);
-      throw new RuleViolations(violations, resource.value);
-    }
+    if (violations.length > 0) throw new RuleViolations(violations, resource.value);
     this.encodes++;
     const encoded = { bytes, version: bytesVersion(bytes) };
     if (!byType) this.encodedValues.set(resource.value, (byType = new Map()));
