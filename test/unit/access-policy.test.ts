@@ -290,6 +290,22 @@ describe('AccessPolicies in the model', () => {
     expect(model.serviceAccess('shop/ratings').mtls).toBe('Strict');
   });
 
+  it('a target Service that goes away takes its access with it, and the policy no longer resolves', () => {
+    const model = new MeshModel({ defaultMtls: 'Permissive' });
+    model.apply(upserts(svc('reviews'), svc('ratings'), accessPolicy('p', { targetRef: { name: 'reviews' }, mtls: 'Strict' })));
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Strict');
+    const change = model.apply([remove('Service', 'reviews')]);
+    expect(change.access).toEqual(new Set(['shop/reviews']));
+    expect(model.accessPolicyStatus('shop', 'p')?.conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({
+      status: 'False',
+      reason: 'TargetNotFound',
+    });
+    // Back with no policy of its own, it starts again from the policy that names it.
+    model.apply([upsert(svc('reviews'))]);
+    expect(model.serviceAccess('shop/reviews').mtls).toBe('Strict');
+    expect(model.serviceAccess('shop/ratings').mtls).toBe('Permissive');
+  });
+
   it('reads AccessPolicy manifests: the CRD schema rejects a bad one with the object and field named', () => {
     const errors = validateObject(accessPolicy('p', { mtls: 'Sometimes' as never }));
     expect(errors.join('\n')).toMatch(/^AccessPolicy shop\/p: spec\.mtls/);
