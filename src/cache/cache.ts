@@ -385,11 +385,10 @@ export class ResourceCache implements ResourceCacheContract {
     this.entries.delete(resource);
   }
 
+  /** Removes a name the map holds (both callers check it does). */
   private drop(current: TypeMap, name: string): void {
-    const resource = current.get(name);
-    if (!resource) return;
+    this.release(current.get(name)!);
     current.delete(name);
-    this.release(resource);
   }
 
   private typeMap(group: ProxyGroup, typeUrl: TypeUrl, create: true): TypeMap;
