@@ -139,6 +139,15 @@ describe('namespace selectors', () => {
     expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web'] }] }, labels)).toBe(false);
     expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'DoesNotExist' }] }, labels)).toBe(true);
     expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'Exists' }] }, labels)).toBe(false);
+    // Each operator both ways: a label present with another value, and a label absent.
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'In', values: ['api'] }] }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'In', values: ['prod'] }] }, labels)).toBe(false);
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['api'] }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['prod'] }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, labels)).toBe(true);
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }, labels)).toBe(false);
+    // An operator Kubernetes does not define selects nothing.
+    expect(selectorMatches({ matchExpressions: [{ key: 'tier', operator: 'Like' as never }] }, labels)).toBe(false);
   });
 });
 
@@ -218,6 +227,16 @@ describe('the Gateway API model', () => {
   it("takes the Gateway's addresses from the Service labelled for it, and drops them when the label goes", () => {
     const model = new MeshModel();
     model.apply([gatewayClass, gateway].map((o) => upsert(o as unknown as KubeObject)));
+    expect(model.gatewayApiGateway('shop/edge')?.addresses).toEqual([]);
+    // Services labelled for another Gateway, or for a Gateway of this name in another namespace, are not its.
+    const lb = (name: string, namespace: string, gatewayName: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace, labels: { 'gateway.networking.k8s.io/gateway-name': gatewayName } },
+      spec: { type: 'LoadBalancer', clusterIP: '10.0.0.8', ports: [{ name: 'http', port: 80 }] },
+      status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } },
+    });
+    model.apply([lb('other-gw', 'shop', 'other'), lb('edge-gw', 'infra', 'edge')].map((o) => upsert(o as unknown as KubeObject)));
     expect(model.gatewayApiGateway('shop/edge')?.addresses).toEqual([]);
     const own = {
       apiVersion: 'v1',
