@@ -113,6 +113,21 @@ describe('the TrafficPolicy processor', () => {
     expect(model.servicePolicy('shop/api')).toMatchObject({ key: 'shop/p', timeoutMs: 2000 });
     expect(model.servicePolicy('shop/other')).toBeUndefined();
   });
+
+  it('two policies holding one spec object each stay their own policy', () => {
+    const model = new MeshModel();
+    const spec = { targetRef: { name: 'api' }, timeout: '3s' };
+    const inNamespace = (namespace: string) => ({
+      apiVersion: 'switchyard.dev/v1alpha1',
+      kind: 'TrafficPolicy' as const,
+      metadata: { name: 'p', namespace },
+      spec,
+    });
+    const api = (namespace: string) => service('api', [{ name: 'http', port: 8080 }], {}, { namespace });
+    model.apply([upsert(api('shop')), upsert(api('ads')), upsert(inNamespace('shop')), upsert(inNamespace('ads'))]);
+    expect(model.servicePolicy('shop/api')).toMatchObject({ key: 'shop/p', timeoutMs: 3000 });
+    expect(model.servicePolicy('ads/api')).toMatchObject({ key: 'ads/p', timeoutMs: 3000 });
+  });
 });
 
 describe('the Ingress processor', () => {
