@@ -47,4 +47,24 @@ describe('service addresses', () => {
       conflicts: ['shop/z-clash 10.5.0.2:5432 (owner shop/db)'],
     });
   });
+
+  it('takes the ports of a Service lowest first: of two headless ports to one container port, the lower owns the pod address', () => {
+    const model = new MeshModel();
+    const ports = [
+      { name: 'http-alt', port: 8080, targetPort: 9000 },
+      { name: 'http', port: 80, targetPort: 9000 },
+    ];
+    model.apply(
+      upserts(
+        service('web', ports, { clusterIP: 'None' }),
+        slice('web-1', 'web', endpointsAt('10.5.0.7'), [
+          { name: 'http-alt', port: 9000 },
+          { name: 'http', port: 9000 },
+        ]),
+      ),
+    );
+    const { owned, conflicts } = serviceAddresses(model);
+    expect(owned.map((a) => `${a.ip}:${a.port} ${a.servicePort.name}`)).toEqual(['10.5.0.7:9000 http']);
+    expect(conflicts).toEqual([]);
+  });
 });
