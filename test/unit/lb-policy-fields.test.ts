@@ -1,7 +1,8 @@
 // The load-balancing settings a user writes in a TrafficPolicy reach the clients that can use
 // them, and stay away from the ones that cannot.
 import { MeshModel } from '../../src/model/index.js';
-import { translateAll } from '../../src/translate/index.js';
+import { degradationsFor, translateAll } from '../../src/translate/index.js';
+import { clientProfile, identifyClient } from '../../src/clients/index.js';
 import { policy, service, upsert } from '../support/builders.js';
 
 function modelWith(spec: object): MeshModel {
@@ -111,5 +112,16 @@ describe('hash keys on proxyless routes', () => {
       { header: { headerName: 'x-user' }, terminal: true },
       { filterState: { key: 'io.grpc.channel_id' } },
     ]);
+    // And the client is told, key by key, what became of what was asked.
+    const grpcJs = clientProfile(identifyClient({ userAgentName: 'gRPC Node Pure JS', userAgentVersion: '1.14.1' }));
+    const told = degradationsFor(model, 'proxyless', grpcJs).filter((d) => d.feature === 'hash_policy');
+    expect(told.map(({ asked, served }) => ({ asked, served }))).toEqual([
+      { asked: 'hashOn cookie session', served: 'left out' },
+      { asked: 'hashOn query parameter q', served: 'left out' },
+      { asked: 'hashOn source IP', served: 'hash on the channel id (io.grpc.channel_id)' },
+    ]);
+    expect(told[2].reason).toBe(
+      'hashOn source IP served as hash on the channel id (io.grpc.channel_id): gRPC hashes on headers and its channel id only (gRFC A42)',
+    );
   });
 });
