@@ -1,5 +1,6 @@
 // Client profiles: real user agents identified, the table's features and defects per version,
 // and the group each profile is served from.
+import { jest } from '@jest/globals';
 import {
   clientProfile,
   describeClient,
@@ -10,7 +11,8 @@ import {
   servedShape,
   type ClientNode,
 } from '../../src/clients/index.js';
-import { nodeGroup } from '../../src/xds/node-group.js';
+import { CERTIFICATE_PROVIDER_KEY, nodeGroup } from '../../src/xds/node-group.js';
+import { log } from '../../src/log.js';
 
 // Captured from Debian bookworm's python3-grpcio 1.51.1 on this machine (its first DiscoveryRequest).
 const PYTHON_1_51_1: ClientNode = {
@@ -146,6 +148,29 @@ describe('groups by role and profile', () => {
     expect(nodeGroup({ id: 'py', ...PYTHON_1_51_1 })).toBe('proxyless+legacy-header-match+no-ring-hash');
     expect(nodeGroup({ id: 'js', ...GRPC_JS_XDS })).toBe('proxyless');
     expect(nodeGroup({ id: 'e', userAgentName: 'envoy' })).toBe('sidecar');
+  });
+
+  it('serves plain text, with a warning naming the node, to a client told of the certificate provider but without gRFC A29', () => {
+    const warn = jest.spyOn(log, 'warn').mockImplementation(() => log);
+    try {
+      const withProvider = { fields: { [CERTIFICATE_PROVIDER_KEY]: { stringValue: 'workload' } } };
+      const node = (id: string, version: string, metadata?: object) => ({
+        id,
+        userAgentName: 'gRPC Node Pure JS',
+        userAgentVersion: version,
+        metadata,
+      });
+      expect(nodeGroup(node('old', '1.12.0', withProvider))).toBe(nodeGroup(node('old-plain', '1.12.0')));
+      expect(nodeGroup(node('new', '1.14.1', withProvider))).not.toBe(nodeGroup(node('new-plain', '1.14.1')));
+      expect(warn.mock.calls).toEqual([
+        [
+          'node declares the workload certificate provider but its client has no gRFC A29: served plain text',
+          { node: 'old', reason: expect.stringContaining('1.12.0') },
+        ],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('parses render --client labels and says what it accepts', () => {
