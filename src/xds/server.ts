@@ -76,9 +76,6 @@ export interface XdsLimits {
   keepaliveTimeMs?: number;
   /** A ping unanswered for this long closes the connection and frees its streams (grpc.keepalive_timeout_ms; default 10000). */
   keepaliveTimeoutMs?: number;
-  /** The least interval between client pings the server tolerates without data
-   * (grpc.http2.min_ping_interval_without_data_ms; default 10000). */
-  minClientPingIntervalMs?: number;
 }
 
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -86,6 +83,17 @@ const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_TOTAL_QUEUED_BYTES = 64 * 1024 * 1024;
 
 type AnyStream = SotwStream | DeltaStream;
+
+/** The grpc-js server options the limits set, each with its default. (grpc-js has no limit on a
+ * client's pings: Node's HTTP/2 answers every one, so there is no minimum ping interval to set.) */
+export function grpcServerOptions(limits: XdsLimits): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    'grpc.keepalive_time_ms': limits.keepaliveTimeMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs ?? 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  };
+}
 
 const identity = (bytes: Buffer): Buffer => bytes;
 
@@ -197,13 +205,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     });
     this.options = { ...options, identityRule: rule };
     this.limits = options.limits ?? {};
-    this.grpcServer = new grpc.Server({
-      'grpc.max_receive_message_length': this.limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
-      'grpc.keepalive_time_ms': this.limits.keepaliveTimeMs ?? 30_000,
-      'grpc.keepalive_timeout_ms': this.limits.keepaliveTimeoutMs ?? 10_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': this.limits.minClientPingIntervalMs ?? 10_000,
-    });
+    this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
     this.budget = new SendBudget(this.limits.maxQueuedBytes ?? DEFAULT_MAX_TOTAL_QUEUED_BYTES);
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);

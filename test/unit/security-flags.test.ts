@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { defineFlags, flagValues } from '../../src/cli/flags.js';
 import { SECURITY_FLAGS, xdsSecuritySettings } from '../../src/security/flags.js';
-import { defaultIdentityRule } from '../../src/xds/server.js';
+import { defaultIdentityRule, grpcServerOptions } from '../../src/xds/server.js';
 
 function settings(...argv: string[]) {
   const command = defineFlags(new Command('serve').exitOverride(), SECURITY_FLAGS);
@@ -23,6 +23,19 @@ describe('security flags', () => {
     expect(defaultIdentityRule(settings().tls)).toBe('none');
     // The opt-out is explicit and kept.
     expect(settings(...mutual, '--identity-rule', 'none').identityRule).toBe('none');
+  });
+
+  it("become grpc-js's server options, each with its default", () => {
+    expect(grpcServerOptions(settings().limits ?? {})).toEqual({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    expect(grpcServerOptions(settings('--keepalive-time-ms', '5000', '--keepalive-timeout-ms', '2000').limits ?? {})).toMatchObject({
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
+    });
   });
 
   it('reads gateway=identity pairs, "*" included, and names a malformed one', () => {
