@@ -218,6 +218,11 @@ describe('hostile manifests', () => {
     hostile.metadata.namespace = { toString: 0 };
     const events = base.map((object, i) => toSourceEvent(i === index ? (hostile as unknown as KubeObject) : object));
     expect(() => runMesh(events)).not.toThrow();
+    // A batch of nothing but such events is not the model's first batch: the next one still is,
+    // and translates everything.
+    const model = new MeshModel();
+    expect(model.apply([toSourceEvent(hostile as unknown as KubeObject)]).all).toBe(false);
+    expect(model.apply(base.map((object) => toSourceEvent(object))).all).toBe(true);
   });
 
   it('the example mesh with one string replaced by a hostile one: nothing translated breaks a rule Envoy enforces', () => {
