@@ -411,8 +411,8 @@ export class MeshModel {
   private updateMeshDestinations(change: ModelChange, changedServices: Set<string>): void {
     const candidates = new Set<string>([...changedServices, ...change.access]);
     const podNamespaces = new Set([...change.workloads].map((key) => key.slice(0, key.indexOf('/'))));
-    if (change.all) for (const key of this.serviceInfos.keys()) candidates.add(key);
-    else if (podNamespaces.size > 0) {
+    // (On the first batch every Service is a changed one already.)
+    if (podNamespaces.size > 0) {
       for (const service of this.serviceInfos.values()) if (podNamespaces.has(service.namespace)) candidates.add(service.key);
     }
     if (candidates.size === 0) return;
