@@ -12,8 +12,6 @@ export interface LbChoice {
   /** The Cluster's list: `policy` first, then what clients without it use. */
   policies: LbKind[];
   reason: string;
-  /** Hash keys for the route (empty when the policy does not hash). */
-  hashOn: HashKey[];
 }
 
 interface LbFacts {
@@ -83,20 +81,13 @@ export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
 
   if (requested !== 'Auto') {
     const policy = EXPLICIT[requested];
-    const hashing = policy === 'maglev' || policy === 'ring_hash';
-    return {
-      policy,
-      policies: POLICY_LISTS[policy],
-      reason: `${origin} sets policy ${requested}`,
-      hashOn: hashing ? hashOn : [],
-    };
+    return { policy, policies: POLICY_LISTS[policy], reason: `${origin} sets policy ${requested}` };
   }
   if (hashOn.length === 0) {
     return {
       policy: 'least_request',
       policies: POLICY_LISTS.least_request,
       reason: `Auto (${origin}): no hash keys requested, so least_request (fewest active requests among 2 random hosts)`,
-      hashOn: [],
     };
   }
   const why = lb?.hashOn?.length ? `hashOn ${describeHashOn(lb.hashOn)}` : 'sessionAffinity: ClientIP';
@@ -117,7 +108,6 @@ export function chooseLb(facts: LbFacts, options: TranslateOptions): LbChoice {
     policy,
     policies: POLICY_LISTS[policy],
     reason: `Auto (${origin}): hash keys requested (${why}); ${sizing}, so ${policy}`,
-    hashOn,
   };
 }
 
