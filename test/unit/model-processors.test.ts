@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HEALTH_CHECK_DEFAULTS, MeshModel, normalizePolicy } from '../../src/model/index.js';
-import type { IngressObject, SecretObject } from '../../src/sources/types.js';
+import type { IngressObject, PodObject, SecretObject } from '../../src/sources/types.js';
 import { remove, service, tlsSecret, upsert } from '../support/builders.js';
 import { selfSigned, shopIngress } from './gateway-fixtures.js';
 
@@ -266,6 +266,27 @@ describe('the Secret processor', () => {
     });
     model.apply([remove('Secret', 'tls')]);
     expect(model.tlsCertificate('shop', 'tls').ok).toBe(false);
+  });
+});
+
+describe('the Pod processor', () => {
+  const pod = (name: string, ip: string) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', labels: { app: 'api' } },
+      spec: { containers: [{ name: 'app' }] },
+      status: { podIP: ip },
+    }) as PodObject;
+
+  it('finds a pod by its IP; of two holding one IP (reused before the old pod went), the first by key', () => {
+    const model = new MeshModel();
+    model.apply([upsert(pod('api-b', '10.5.0.1')), upsert(pod('api-a', '10.5.0.1')), upsert(pod('api-c', '10.5.0.2'))]);
+    expect(model.workloadByIP('10.5.0.1')?.name).toBe('api-a');
+    expect(model.workloadByIP('10.5.0.2')?.name).toBe('api-c');
+    expect(model.workloadByIP('10.5.0.3')).toBeUndefined();
+    model.apply([remove('Pod', 'api-a')]);
+    expect(model.workloadByIP('10.5.0.1')?.name).toBe('api-b');
   });
 });
 
