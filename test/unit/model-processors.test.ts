@@ -222,6 +222,34 @@ describe('the Ingress processor', () => {
     });
   });
 
+  it('takes the only port of a Service for a backend that names none, and says so when there are several', () => {
+    const portless = new MeshModel();
+    const backend = (service: string) => ({
+      kind: 'service' as const,
+      label: 'Ingress shop/web',
+      field: 'spec.defaultBackend',
+      serviceKey: `shop/${service}`,
+      namespace: 'shop',
+      name: service,
+      port: {},
+    });
+    portless.apply([
+      upsert(service('one', [{ name: 'http', port: 8080 }])),
+      upsert(
+        service('two', [
+          { name: 'http', port: 80 },
+          { name: 'admin', port: 9000 },
+        ]),
+      ),
+    ]);
+    const one = portless.resolveIngressBackend(backend('one'));
+    expect(one.ok && one.port.port).toBe(8080);
+    expect(portless.resolveIngressBackend(backend('two'))).toEqual({
+      ok: false,
+      error: 'spec.defaultBackend.service.port: Service shop/two has no TCP port (none given); its ports: 80 (http), 9000 (admin)',
+    });
+  });
+
   it('knows an IngressClass by controller and default annotation', () => {
     const classes = new MeshModel();
     classes.apply([
