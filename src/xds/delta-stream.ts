@@ -15,7 +15,11 @@ interface DeltaRequest extends DecodedRequest {
 }
 
 interface DeltaTypeState extends TypeStateBase {
-  names: Set<string>;
+  /** The subscribed names. A first request's set comes from the server's pool, shared by every
+   * stream that asked for the same names (2,000 sidecars watching 1,000 endpoints each would
+   * otherwise hold 2,000 copies); a stream copies it before changing it. */
+  names: ReadonlySet<string>;
+  namesShared: boolean;
   /** What the client holds, per name: from initial_resource_versions, then from what was sent
    * (over the group's whole set once that went out, shared with the other streams). */
   clientVersions: LayeredMap<string>;
@@ -29,7 +33,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
   }
 
   protected newTypeState(typeUrl: string): DeltaTypeState {
-    return { ...this.newTypeStateBase(typeUrl), names: new Set(), clientVersions: new LayeredMap() };
+    return { ...this.newTypeStateBase(typeUrl), names: new Set(), namesShared: false, clientVersions: new LayeredMap() };
   }
 
   protected clientHolds(state: DeltaTypeState): Iterable<string> {
@@ -80,21 +84,29 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
         state.wildcard = false;
         continue;
       }
-      state.names.delete(name);
+      if (state.names.has(name)) this.ownNames(state).delete(name);
     }
-    const newlySubscribed: string[] = [];
+    let newlySubscribed: string[] = [];
     const all = this.context.cache.resources(this.group!, typeUrl as TypeUrl);
-    for (const name of subscribe) {
-      if (wildcardCapable && name === '*') {
-        state.wildcard = true;
-        continue;
+    if (state.names.size === 0 && subscribe.length > 0) {
+      // The usual first request: the whole subscription at once. Keep the cache's strings for
+      // the names, not the request's fresh copies.
+      const pooled = this.context.subscriptions.get(typeUrl, subscribe, wildcardCapable, (name) => all.get(name)?.name ?? name);
+      if (wildcardCapable && subscribe.includes('*')) state.wildcard = true;
+      state.names = pooled.set;
+      state.namesShared = true;
+      newlySubscribed = [...pooled.set];
+    } else {
+      for (const name of subscribe) {
+        if (wildcardCapable && name === '*') {
+          state.wildcard = true;
+          continue;
+        }
+        if (state.names.has(name)) continue;
+        const kept = all.get(name)?.name ?? name;
+        newlySubscribed.push(kept);
+        this.ownNames(state).add(kept);
       }
-      if (state.names.has(name)) continue;
-      // Keep the cache's string for the name, not the request's fresh copy: 2,000 streams
-      // watching 1,000 names each would otherwise hold 2 million strings.
-      const kept = all.get(name)?.name ?? name;
-      newlySubscribed.push(kept);
-      state.names.add(kept);
     }
     // The client drops what it no longer watches; forget it so a re-subscription sends it again.
     // Only a request that narrows the scope can drop anything: a plain ACK must stay O(1), not
@@ -167,6 +179,15 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       const sending = this.permitted(state.typeUrl, outgoing);
       if (sending.length > 0 || removed.length > 0) this.respond(state, sending, removed, undefined, change);
     }
+  }
+
+  /** The stream's own set of names, copied from the pooled one the first time it changes. */
+  private ownNames(state: DeltaTypeState): Set<string> {
+    if (state.namesShared) {
+      state.names = new Set(state.names);
+      state.namesShared = false;
+    }
+    return state.names as Set<string>;
   }
 
   private inScope(state: DeltaTypeState, name: string): boolean {

@@ -1,7 +1,8 @@
-// State-of-the-world subscriptions shared between streams. Proxies of one group ask for the same
-// names in the same order (every sidecar watches every cluster's endpoints), and each request
-// decodes into fresh strings: kept per stream, 2,000 copies of a 1,000-name list cost ~100 MB.
-// A pooled subscription is frozen; a stream that asks for something else gets another one.
+// Subscriptions shared between streams: every state-of-the-world request's, and a delta stream's
+// first. Proxies of one group ask for the same names in the same order (every sidecar watches
+// every cluster's endpoints), and each request decodes into fresh strings: kept per stream, 2,000
+// copies of a 1,000-name list cost ~100 MB. A pooled subscription is frozen; a stream that asks
+// for something else gets another one (a delta stream copies its set before changing it).
 
 interface Subscription {
   /** The names as requested (in order), using the cache's own name strings where it has them. */

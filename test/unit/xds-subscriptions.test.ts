@@ -87,3 +87,36 @@ describe('a delta stream that stalled while the cache changed', () => {
     expect(client.responses()).toEqual([]);
   });
 });
+
+describe('delta streams that asked for the same names first', () => {
+  it('share the subscription until one changes its own: the other keeps hearing what it asked for', async () => {
+    const a = withClusters(new FakeDeltaStream());
+    const b = new FakeDeltaStream({ sameServerAs: a });
+    for (const client of [a, b]) {
+      await client.request({ typeUrl: TypeUrl.Cluster, subscribe: ['shop/a/80', 'shop/b/80'] });
+      const first = client.response();
+      expect(first.names.sort()).toEqual(['shop/a/80', 'shop/b/80']);
+      await client.ack(first);
+    }
+    // One set for both (the pool's), until a drops shop/b/80 and adds shop/c/80.
+    expect(a.stream.snapshot().types).toEqual(b.stream.snapshot().types);
+    await a.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['shop/b/80'], subscribe: ['shop/c/80'] });
+    const added = a.response();
+    expect(added.names).toEqual(['shop/c/80']);
+    await a.ack(added);
+
+    a.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('shop/b/80', 2), cluster('shop/c/80', 2)] }]);
+    expect(a.responses().map((r) => r.names)).toEqual([['shop/c/80']]);
+    expect(b.responses().map((r) => r.names)).toEqual([['shop/b/80']]);
+  });
+
+  it('take * in a first request as the wildcard, not as a name', async () => {
+    const a = withClusters(new FakeDeltaStream());
+    await a.request({ typeUrl: TypeUrl.Cluster, subscribe: ['*', 'shop/a/80'] });
+    const all = a.response();
+    expect(all.names.sort()).toEqual(['shop/a/80', 'shop/b/80', 'shop/c/80']);
+    await a.ack(all);
+    a.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, upserts: [cluster('shop/d/80')] }]);
+    expect(a.responses().map((r) => r.names)).toEqual([['shop/d/80']]);
+  });
+});
