@@ -443,8 +443,9 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     this.write(state, nonce, build(nonce), version, resourceCount, removedCount);
   }
 
-  /** Like `send`, for a push of `change` (the cache's record of one group and type): every stream
-   * the change gives the same content gets the same response, nonce and bytes, built once. */
+  /** Like `send`, for a push of `change` (the cache's record of one group and type, or a group's
+   * whole set): every stream it gives the same content gets the same response, nonce and bytes,
+   * built once. */
   protected sendPush(state: State, change: object, content: ResponseContent, build: (nonce: string) => Buffer): void {
     if (this.closed) return;
     const shared = this.context.sharedResponses.get(change, content, state.lastNonce, this.context.nextNonce, build);

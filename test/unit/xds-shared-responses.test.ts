@@ -39,6 +39,23 @@ describe('delta: one push response for the streams a change gives the same thing
     expect(nextA.nonce).not.toBe(toA.nonce);
   });
 
+  it('writes the first response carrying the whole set as the same bytes too; a client holding part of it gets its own', async () => {
+    const a = new FakeDeltaStream();
+    const b = new FakeDeltaStream({ sameServerAs: a });
+    const c = new FakeDeltaStream({ sameServerAs: a });
+    a.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('x'), cluster('y')] }]);
+    await a.request({ typeUrl: TypeUrl.Cluster });
+    await b.request({ typeUrl: TypeUrl.Cluster });
+    const [toA, toB] = [a.response(), b.response()];
+    expect(toA.names.sort()).toEqual(['x', 'y']);
+    expect(toB.raw).toBe(toA.raw);
+    // c says it holds x at its current version: only y goes out, in a response of its own.
+    await c.request({ typeUrl: TypeUrl.Cluster, initialResourceVersions: { x: toA.resources.find((r) => r.name === 'x')!.version! } });
+    const toC = c.response();
+    expect(toC.names).toEqual(['y']);
+    expect(toC.nonce).not.toBe(toA.nonce);
+  });
+
   it("counts a client's ACK for its own stream only", async () => {
     const [a, b] = await twoDeltaStreams(['x']);
     setEndpoints(a, ['x'], '10.0.0.2');
