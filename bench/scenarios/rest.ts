@@ -8,6 +8,24 @@ import { meshOptions, ownCpu, serverCpu, serverRss, sleep, startServerUnderTest,
 
 /** After the sync, before measuring: the sync's garbage collected, its stragglers answered. */
 const SETTLE_MS = 5000;
+/** Then until the server is quiet: a second in which it used under 1% of a core. The generator
+ * counts a client synced when it holds what it asked for; the server may still be writing the
+ * last whole sets to slower streams then (seen in a profile: ~2 s past the settle). */
+const QUIET_CPU_SECONDS = 0.01;
+const QUIET_WAIT_MAX_MS = 60_000;
+
+/** Waits for a second of near-idle server CPU; how long it waited, ms. */
+async function untilQuiet(cpu: () => number | undefined): Promise<number> {
+  const started = Date.now();
+  let before = cpu();
+  while (before !== undefined && Date.now() - started < QUIET_WAIT_MAX_MS) {
+    await sleep(1000);
+    const after = cpu();
+    if (after === undefined || after - before < QUIET_CPU_SECONDS) break;
+    before = after;
+  }
+  return Date.now() - started;
+}
 
 export async function runRest(flags: Flags, log: (line: string) => void): Promise<{ rows: Row[]; figures: object }> {
   const mesh = new Mesh(meshOptions(flags));
@@ -23,6 +41,8 @@ export async function runRest(flags: Flags, log: (line: string) => void): Promis
       const sync = await loadgen.waitSynced(flags.syncTimeoutMs);
       log(`${server.kind}: ${sync.synced}/${sync.clients} clients synced in ${ms(sync.allSyncedMs)}; idle ${SETTLE_MS} ms, then measuring`);
       await sleep(SETTLE_MS);
+      const waited = await untilQuiet(() => serverCpu(server));
+      log(`${server.kind}: quiet after another ${ms(waited)}`);
       const seconds = flags.durationS ?? 60;
       const cpuBefore = serverCpu(server);
       const ownBefore = ownCpu();
