@@ -2,7 +2,7 @@
 // SWITCHYARD_PUSH_TRACE=<file>, every change appends one JSON line to the file with the
 // milliseconds from the source noticing it (a file event, a watch event) to each later stage.
 // Off by default: then `mark` returns at its first test.
-import { appendFile } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 
 /** The stages of one change, in the order they happen. */
 export type PushStage =
@@ -27,11 +27,19 @@ interface Trace {
 }
 
 let current: Trace | undefined;
+/** One stream for the file, so lines land in the order they are written (separate appends may not). */
+let out: WriteStream | undefined;
+let failed = false;
 
 function write(trace: Trace): void {
-  if (trace.written || file === undefined) return;
+  if (trace.written || file === undefined || failed) return;
   trace.written = true;
-  appendFile(file, JSON.stringify({ at: trace.at, ...trace.stages }) + '\n', () => {});
+  if (!out) {
+    out = createWriteStream(file, { flags: 'a' });
+    // A debug aid: a file that cannot be written turns the trace off, it does not end the server.
+    out.on('error', () => (failed = true));
+  }
+  out.write(JSON.stringify({ at: trace.at, ...trace.stages }) + '\n');
 }
 
 /** Whether tracing is on (SWITCHYARD_PUSH_TRACE names a file). */
