@@ -10,6 +10,7 @@ import type {
   AccessPolicyObject,
   AccessPolicySpec,
   EndpointSliceObject,
+  GatewayClassObject,
   IngressObject,
   KubeObject,
   ResourceKind,
@@ -41,6 +42,16 @@ function meta(name: string, options: Meta & { generation?: number; creationTimes
     ...(generation !== undefined ? { generation } : {}),
     ...(creationTimestamp !== undefined ? { creationTimestamp } : {}),
   } as KubeObject['metadata'];
+}
+
+/** The GatewayClass `switchyard`, naming Switchyard's Gateway API controller. */
+export function gatewayClass(): GatewayClassObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GatewayClass',
+    metadata: { name: 'switchyard' },
+    spec: { controllerName: 'switchyard.dev/gateway-controller' },
+  } as GatewayClassObject;
 }
 
 /** A Service; ports default to one `http` port 8080; `spec` adds fields (type, selector, clusterIP, sessionAffinity...). */

@@ -4,18 +4,13 @@
 // later resolves a policy written before it.
 import { MeshModel } from '../../src/model/index.js';
 import type { KubeObject } from '../../src/sources/types.js';
-import { upsert, upserts } from '../support/builders.js';
+import { gatewayClass, upsert, upserts } from '../support/builders.js';
 
 const GROUP = 'gateway.networking.k8s.io';
 const objects = (): KubeObject[] =>
   [
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: 'shop' }, spec: { ports: [{ name: 'http', port: 80 }] } },
-    {
-      apiVersion: `${GROUP}/v1`,
-      kind: 'GatewayClass',
-      metadata: { name: 'switchyard' },
-      spec: { controllerName: 'switchyard.dev/gateway-controller' },
-    },
+    gatewayClass(),
     {
       apiVersion: `${GROUP}/v1`,
       kind: 'HTTPRoute',

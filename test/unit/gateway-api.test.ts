@@ -6,16 +6,11 @@ import { intersectHostnames, MeshModel } from '../../src/model/index.js';
 import { selectorMatches } from '../../src/model/gateway-api.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { KubeObject } from '../../src/sources/types.js';
-import { remove, upsert } from '../support/builders.js';
+import { gatewayClass as gatewayClassObject, remove, upsert } from '../support/builders.js';
 
 const GROUP = 'gateway.networking.k8s.io';
 
-const gatewayClass = {
-  apiVersion: `${GROUP}/v1`,
-  kind: 'GatewayClass',
-  metadata: { name: 'switchyard' },
-  spec: { controllerName: 'switchyard.dev/gateway-controller' },
-};
+const gatewayClass = gatewayClassObject();
 const gateway = {
   apiVersion: `${GROUP}/v1`,
   kind: 'Gateway',

@@ -5,16 +5,11 @@
 import { MeshModel } from '../../src/model/index.js';
 import { translateGateway } from '../../src/translate/index.js';
 import type { KubeObject } from '../../src/sources/types.js';
-import { upsert } from '../support/builders.js';
+import { gatewayClass, upsert } from '../support/builders.js';
 
 const GROUP = 'gateway.networking.k8s.io';
 const objects = [
-  {
-    apiVersion: `${GROUP}/v1`,
-    kind: 'GatewayClass',
-    metadata: { name: 'switchyard' },
-    spec: { controllerName: 'switchyard.dev/gateway-controller' },
-  },
+  gatewayClass(),
   {
     apiVersion: `${GROUP}/v1`,
     kind: 'Gateway',
