@@ -12,7 +12,7 @@ import { markPush } from '../push-trace.js';
 export const PUSH_SLICE_MS = 2;
 /** The first slice of a change is shorter: its first proxies' bytes leave at once, not after
  * a whole slice of other streams' responses. */
-export const FIRST_PUSH_SLICE_MS = 0.25;
+const FIRST_PUSH_SLICE_MS = 0.25;
 
 export interface PushTarget {
   readonly group: ProxyGroup | undefined;
