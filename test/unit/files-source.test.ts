@@ -241,6 +241,19 @@ describe('FilesSource', () => {
     ]);
   });
 
+  it('finds by its safety rescan a change in any file of a folder larger than one turn of stats', async () => {
+    const names = Array.from({ length: 450 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
+    for (const name of names) await writeFile(path.join(dir, `${name}.yaml`), service(name));
+    const recorder = await started({ watch: false, rescanIntervalMs: 0 });
+    await recorder.next();
+    // A file past the first few hundred stats.
+    await writeFile(path.join(dir, 'svc-421.yaml'), service('svc-421', 8080));
+    await source!.rescan();
+    const changed = await recorder.next();
+    expect(summary(changed)).toEqual(['upsert Service/shop/svc-421']);
+    expect(changed).toEqual([expect.objectContaining({ object: expect.objectContaining({ spec: { ports: [{ port: 8080 }] } }) })]);
+  });
+
   describe('with file events alone (no safety rescan), reading only the files named', () => {
     const slice = (name: string, address: string) =>
       `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ${name}-slice\n  namespace: shop\n  labels: {kubernetes.io/service-name: ${name}}\naddressType: IPv4\nendpoints:\n  - addresses: ["${address}"]\nports:\n  - {name: http, port: 8080}\n`;
