@@ -47,7 +47,7 @@ export const SECURITY_FLAGS: FlagSpec[] = [
   {
     name: 'keepalive-time-ms',
     type: 'int',
-    default: 30000,
+    default: 120000,
     min: 1000,
     help: 'ping an idle client connection this often, so dead peers are noticed',
   },

@@ -28,7 +28,7 @@ describe('security flags', () => {
   it("become grpc-js's server options, each with its default", () => {
     expect(grpcServerOptions(settings().limits ?? {})).toEqual({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_time_ms': 120_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
