@@ -78,6 +78,8 @@ export async function startServe(flags: Flags, mesh: Mesh, source: ServeSource, 
   const work = await mkdtemp(path.join(os.tmpdir(), 'switchyard-bench-'));
   const [xdsPort, adminPort] = [await freePort(), await freePort()];
   const args = ['serve', '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--log-level', 'warn', '--log-format', 'json'];
+  // BENCH_SERVE_ARGS adds `serve` flags (say `--keepalive-time-ms 300000`), to measure what a setting costs.
+  args.push(...(process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter((arg) => arg !== ''));
   let api: KubeApiServer | undefined;
   let prepareEndpointChange: (change: EndpointChange) => Promise<() => Promise<void>>;
   if (source === 'folder') {
