@@ -56,10 +56,13 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
 
   protected handleRequest(request: DeltaRequest, typeUrl: string): void {
     if (request.resourceNamesSubscribe.length > 0) {
-      const after = new Set(this.types.get(typeUrl)?.names ?? []);
-      for (const name of request.resourceNamesUnsubscribe) after.delete(name);
-      for (const name of request.resourceNamesSubscribe) after.add(name);
-      this.checkSubscriptions(typeUrl, after.size);
+      const before = this.types.get(typeUrl)?.names;
+      this.checkSubscriptions(typeUrl, (before?.size ?? 0) + request.resourceNamesSubscribe.length, () => {
+        const after = new Set(before ?? []);
+        for (const name of request.resourceNamesUnsubscribe) after.delete(name);
+        for (const name of request.resourceNamesSubscribe) after.add(name);
+        return after.size;
+      });
     }
     const { state, first } = this.typeState(typeUrl);
     // ACK / NACK only count for the latest response; subscription changes count whatever the nonce.
@@ -86,7 +89,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       }
       if (state.names.has(name)) this.ownNames(state).delete(name);
     }
-    let newlySubscribed: string[] = [];
+    let newlySubscribed: Iterable<string>;
     const all = this.context.cache.resources(this.group!, typeUrl as TypeUrl);
     if (state.names.size === 0 && subscribe.length > 0) {
       // The usual first request: the whole subscription at once. Keep the cache's strings for
@@ -95,8 +98,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       if (wildcardCapable && subscribe.includes('*')) state.wildcard = true;
       state.names = pooled.set;
       state.namesShared = true;
-      newlySubscribed = [...pooled.set];
+      newlySubscribed = pooled.set;
     } else {
+      const added: string[] = (newlySubscribed = []);
       for (const name of subscribe) {
         if (wildcardCapable && name === '*') {
           state.wildcard = true;
@@ -104,7 +108,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
         }
         if (state.names.has(name)) continue;
         const kept = all.get(name)?.name ?? name;
-        newlySubscribed.push(kept);
+        added.push(kept);
         this.ownNames(state).add(kept);
       }
     }
@@ -122,7 +126,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
         this.respond(
           state,
           [],
-          (first ? subscribe : newlySubscribed).filter((n) => n !== '*'),
+          (first ? subscribe : [...newlySubscribed]).filter((n) => n !== '*'),
         );
       return;
     }
@@ -141,10 +145,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     }
     for (const name of newlySubscribed) {
       const resource = all.get(name);
-      // On the first request initial_resource_versions says what the client has; later, a new
-      // subscription is sent even if unchanged (the client may have dropped it).
-      if (resource && !(first && state.clientVersions.get(name) === resource.version)) outgoing.set(name, resource);
       if (!resource) removed.add(name);
+      // On the first request the loop above decided it from initial_resource_versions; later, a
+      // new subscription is sent even if unchanged (the client may have dropped it).
+      else if (!first) outgoing.set(name, resource);
     }
     const sending = this.permitted(typeUrl, [...outgoing.values()]);
     if (sending.length === 0 && removed.size === 0 && !first) return;

@@ -79,7 +79,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     const known = this.types.get(typeUrl);
     const unchanged = known !== undefined && (request.sameNames === true || sameList(known.lastRequested, request.resourceNames));
     // A SotW request names its whole subscription for the type.
-    if (!unchanged) this.checkSubscriptions(typeUrl, new Set(request.resourceNames).size);
+    if (!unchanged) this.checkSubscriptions(typeUrl, request.resourceNames.length, () => new Set(request.resourceNames).size);
     const { state, first } = this.typeState(typeUrl);
     // Only the latest response's nonce counts; anything else is an old request crossing a newer response.
     if (!first && request.responseNonce !== state.lastNonce) return;

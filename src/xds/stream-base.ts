@@ -319,11 +319,15 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
 
   /** Refuses a request that would take the stream's subscriptions past the cap; `namesAfter` is
    * how many names `typeUrl` would have. */
-  protected checkSubscriptions(typeUrl: string, namesAfter: number): void {
+  /** `atMost`: a bound on the type's names after the request; `exactly` counts them, asked only
+   * when the bound would pass the cap (counting means a set of every name: 1,000 per first request). */
+  protected checkSubscriptions(typeUrl: string, atMost: number, exactly: () => number = () => atMost): void {
     const max = this.context.maxSubscriptions;
     if (max === undefined) return;
-    let total = Math.max(1, namesAfter);
-    for (const [other, state] of this.types) if (other !== typeUrl) total += Math.max(1, state.names.size);
+    let others = 0;
+    for (const [other, state] of this.types) if (other !== typeUrl) others += Math.max(1, state.names.size);
+    if (others + Math.max(1, atMost) <= max) return;
+    const total = others + Math.max(1, exactly());
     if (total > max) {
       throw new RefusalError(
         GrpcStatus.RESOURCE_EXHAUSTED,
