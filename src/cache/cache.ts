@@ -71,8 +71,9 @@ export class ResourceCache implements ResourceCacheContract {
   /** The same entries by the stored object: retain and release find them without building the key. */
   private readonly entries = new Map<CachedResource, StoredEntry>();
   private readonly byGroup = new Map<ProxyGroup, Map<TypeUrl, TypeMap>>();
-  /** Memoized set versions, dropped when the set changes. */
-  private readonly setVersions = new Map<string, string>();
+  /** Memoized set versions by group and type, dropped when the set changes. Asked for by every
+   * stream on every push, so the lookup builds no key string. */
+  private readonly setVersions = new Map<ProxyGroup, Map<TypeUrl, string>>();
   /** Per set whose version has been asked for: its digest, kept up to date by `apply` from then on. */
   private readonly setDigests = new Map<string, bigint>();
   /** By resource: its name:version pair's share of a set digest (shared by every group holding it). */
@@ -168,7 +169,7 @@ export class ResourceCache implements ResourceCacheContract {
         }
         if (changed.size === 0 && removed.size === 0) continue;
         const key = setKey(group, typeUrl);
-        this.setVersions.delete(key);
+        this.setVersions.get(group)?.delete(typeUrl);
         const digest = this.setDigests.get(key);
         if (digest !== undefined) {
           // What left the set and what came in: the work follows the change, not the set's size.
@@ -208,9 +209,10 @@ export class ResourceCache implements ResourceCacheContract {
    * date with the names a change touched, so a change to one of 10,000 resources costs one pair.
    */
   setVersion(group: ProxyGroup, typeUrl: TypeUrl): string {
-    const key = setKey(group, typeUrl);
-    const memo = this.setVersions.get(key);
+    let versions = this.setVersions.get(group);
+    const memo = versions?.get(typeUrl);
     if (memo !== undefined) return memo;
+    const key = setKey(group, typeUrl);
     let digest = this.setDigests.get(key);
     if (digest === undefined) {
       digest = 0n;
@@ -219,7 +221,8 @@ export class ResourceCache implements ResourceCacheContract {
       this.setDigests.set(key, digest);
     }
     const version = hash('sha256', digest.toString(16), 'hex').slice(0, 16);
-    this.setVersions.set(key, version);
+    if (!versions) this.setVersions.set(group, (versions = new Map()));
+    versions.set(typeUrl, version);
     return version;
   }
 
