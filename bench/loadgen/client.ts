@@ -26,7 +26,7 @@ export interface Subscription {
   readonly key: string;
   readonly names: readonly string[];
   readonly index: ReadonlyMap<string, number>;
-  /** DiscoveryRequest.resource_names, encoded once. */
+  /** DiscoveryRequest.resource_names (and a first DeltaDiscoveryRequest.resource_names_subscribe), encoded once. */
   readonly encoded: Buffer;
 }
 
@@ -242,13 +242,20 @@ export class AdsClient {
 
   private send(
     typeUrl: string,
-    request: { versionInfo?: string; nonce?: string; subscribe?: readonly string[]; unsubscribe?: readonly string[] },
+    request: { versionInfo?: string; nonce?: string; subscribe?: readonly string[]; unsubscribe?: readonly string[]; whole?: boolean },
   ): void {
     const node = this.node;
     this.node = undefined; // only the first request of a stream carries the node
     const state = this.types.get(typeUrl);
     const bytes = this.delta
-      ? encodeDeltaRequest({ node, typeUrl, subscribe: request.subscribe, unsubscribe: request.unsubscribe, nonce: request.nonce })
+      ? encodeDeltaRequest({
+          node,
+          typeUrl,
+          // A first subscription is the whole shared set: its names encoded once for every client.
+          ...(request.whole ? { encodedSubscribe: state!.subscription!.encoded } : { subscribe: request.subscribe }),
+          unsubscribe: request.unsubscribe,
+          nonce: request.nonce,
+        })
       : encodeSotwRequest({
           node,
           typeUrl,
@@ -383,9 +390,13 @@ export class AdsClient {
     state.receivedCount = receivedCount;
     state.hashes = hashes;
     if (this.delta) {
-      const subscribe = next.names.filter((name) => !previous?.index.has(name));
-      const unsubscribe = previous ? previous.names.filter((name) => !next.index.has(name)) : [];
-      if (subscribe.length || unsubscribe.length) this.send(typeUrl, { subscribe, unsubscribe });
+      if (!previous) {
+        if (next.names.length > 0) this.send(typeUrl, { whole: true });
+      } else {
+        const subscribe = next.names.filter((name) => !previous.index.has(name));
+        const unsubscribe = previous.names.filter((name) => !next.index.has(name));
+        if (subscribe.length || unsubscribe.length) this.send(typeUrl, { subscribe, unsubscribe });
+      }
     } else {
       // State of the world: the request names the whole new set; keep the last version seen.
       this.send(typeUrl, { versionInfo: state.lastVersion || undefined, nonce: state.lastNonce || undefined });

@@ -189,12 +189,16 @@ export function encodeDeltaRequest(request: {
   node?: Buffer;
   typeUrl: string;
   subscribe?: readonly string[];
+  /** In place of `subscribe`: the names already encoded as field 3 (as `encodeSotwResourceNames`
+   * writes them: resource_names_subscribe has DiscoveryRequest.resource_names' number). */
+  encodedSubscribe?: Buffer;
   unsubscribe?: readonly string[];
   nonce?: string;
 }): Buffer {
   const parts: Buffer[] = [];
   if (request.node) parts.push(lenField(1, request.node));
   parts.push(typeUrlField(2, request.typeUrl));
+  if (request.encodedSubscribe) parts.push(request.encodedSubscribe);
   for (const name of request.subscribe ?? []) parts.push(lenField(3, name));
   for (const name of request.unsubscribe ?? []) parts.push(lenField(4, name));
   if (request.nonce) parts.push(lenField(6, request.nonce));

@@ -10,6 +10,7 @@ import {
   CLA_TYPE,
   edsNameOfCluster,
   encodeDeltaRequest,
+  encodeSotwResourceNames,
   parseDeltaResponse,
   parseSotwResponse,
   routeNamesOfListener,
@@ -192,6 +193,12 @@ describe('bench wire-level xDS reading', () => {
     const bytes = encodeDeltaRequest({ typeUrl: CLA_TYPE, subscribe: ['a', 'b'], unsubscribe: ['c'], nonce: '5' });
     const decoded = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest').decode(bytes).toJSON();
     expect(decoded).toEqual({ typeUrl: CLA_TYPE, resourceNamesSubscribe: ['a', 'b'], resourceNamesUnsubscribe: ['c'], responseNonce: '5' });
+    // A first subscription's names encoded once, as for a state-of-the-world request, decode the same.
+    const shared = encodeDeltaRequest({ typeUrl: CLA_TYPE, encodedSubscribe: encodeSotwResourceNames(['a', 'b']) });
+    expect(messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest').decode(shared).toJSON()).toEqual({
+      typeUrl: CLA_TYPE,
+      resourceNamesSubscribe: ['a', 'b'],
+    });
   });
 });
 
