@@ -3,8 +3,11 @@
 // each of those streams is written the same Buffer, instead of 2,000 streams each assembling the
 // same bytes around a nonce of their own. A nonce only has to tell one response of a stream from
 // the others of that stream (an ACK names the response it answers), and a stream hears of one
-// cache change once, so a nonce shared across streams is still unique on each.
+// cache change once, so a nonce shared across streams is still unique on each. Delta and
+// state-of-the-world streams of one group hear of the same change with the same content, but
+// their messages differ: a response is shared only between streams of one flavour.
 import type { CachedResource } from '../cache/types.js';
+import type { StreamFlavour } from './events.js';
 
 /** What a response says, apart from its nonce. */
 export interface ResponseContent {
@@ -14,6 +17,7 @@ export interface ResponseContent {
 }
 
 export interface SharedResponse extends ResponseContent {
+  flavour: StreamFlavour;
   nonce: string;
   bytes: Buffer;
 }
@@ -30,12 +34,19 @@ export class SharedResponses {
    * one (`build` assembles its bytes around the nonce). `unlike` is the nonce the stream last
    * received: a response is never shared into the same stream twice in a row.
    */
-  get(change: object, content: ResponseContent, unlike: string, nextNonce: () => string, build: (nonce: string) => Buffer): SharedResponse {
+  get(
+    change: object,
+    flavour: StreamFlavour,
+    content: ResponseContent,
+    unlike: string,
+    nextNonce: () => string,
+    build: (nonce: string) => Buffer,
+  ): SharedResponse {
     let kept = this.byChange.get(change);
-    const found = kept?.find((response) => response.nonce !== unlike && sameContent(response, content));
+    const found = kept?.find((response) => response.flavour === flavour && response.nonce !== unlike && sameContent(response, content));
     if (found) return found;
     const nonce = nextNonce();
-    const response: SharedResponse = { ...content, nonce, bytes: build(nonce) };
+    const response: SharedResponse = { ...content, flavour, nonce, bytes: build(nonce) };
     if (!kept) this.byChange.set(change, (kept = []));
     kept.push(response);
     if (kept.length > KEPT_PER_CHANGE) kept.shift();

@@ -452,7 +452,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
    * built once. */
   protected sendPush(state: State, change: object, content: ResponseContent, build: (nonce: string) => Buffer): void {
     if (this.closed) return;
-    const shared = this.context.sharedResponses.get(change, content, state.lastNonce, this.context.nextNonce, build);
+    const shared = this.context.sharedResponses.get(change, this.flavour, content, state.lastNonce, this.context.nextNonce, build);
     this.write(state, shared.nonce, shared.bytes, content.version, content.resources.length, content.removed.length);
   }
 

@@ -130,3 +130,23 @@ describe('SotW: one push response for the streams a change gives the same thing'
     expect(toB.raw).toBe(toA.raw);
   });
 });
+
+describe('delta and SotW streams of one group', () => {
+  it('each get a response of their own flavour for the same change', async () => {
+    const delta = new FakeDeltaStream();
+    const sotw = new FakeSotwStream({ sameServerAs: delta });
+    setEndpoints(delta, ['x'], '10.0.0.1');
+    await delta.request({ typeUrl: CLA, subscribe: ['x'] });
+    await delta.ack(delta.response());
+    await sotw.request({ typeUrl: CLA, resourceNames: ['x'] });
+    await sotw.ack(sotw.response(), ['x']);
+    // The delta stream hears of it first; the SotW stream must not be written its bytes.
+    setEndpoints(delta, ['x'], '10.0.0.2');
+    const toDelta = delta.response();
+    const toSotw = sotw.response();
+    expect(toSotw.raw).not.toBe(toDelta.raw);
+    expect(toSotw.names).toEqual(['x']);
+    expect(toSotw.resources.map((r) => r.typeUrl)).toEqual([CLA]);
+    expect(toDelta.names).toEqual(['x']);
+  });
+});
