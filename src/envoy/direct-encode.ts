@@ -58,31 +58,46 @@ function isPlainObject(value: unknown): boolean {
 }
 
 // The set fields of one message in field-number order. Most objects list their keys in that order
-// already: they are checked first (nothing allocated) and written as they come; the others sorted.
+// already: they are written in one pass as they come (one field lookup per key). A key out of
+// order rewinds the writer and takes the sorted path, which checks every key first, as before.
 function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: FlatWriter, depth: number, anyBody: boolean): void {
   if (plan.unsupported || depth > MAX_DEPTH) throw UNHANDLED;
-  let ordered = true;
+  const start = writer.length;
   let lastId = 0;
-  for (const key in record) {
-    const field = plan.fields.get(key);
-    if (!field) {
-      // An Any's body is the Any object itself: its `@type` is not a field of the message inside.
-      if (plan.lenient || (anyBody && key === '@type')) continue;
-      throw UNHANDLED;
-    }
-    const value = record[key];
-    if (value === undefined || value === null) continue;
-    if (field.id < lastId) ordered = false;
-    lastId = field.id;
-  }
-  if (ordered) {
+  try {
     for (const key in record) {
       const field = plan.fields.get(key);
+      if (!field) {
+        // An Any's body is the Any object itself: its `@type` is not a field of the message inside.
+        if (plan.lenient || (anyBody && key === '@type')) continue;
+        throw UNHANDLED;
+      }
       const value = record[key];
-      if (field && value !== undefined && value !== null) field.write(writer, value, depth);
+      if (value === undefined || value === null) continue;
+      if (field.id < lastId) {
+        writer.rewind(start);
+        return writeSorted(plan, record, writer, depth, anyBody);
+      }
+      lastId = field.id;
+      field.write(writer, value, depth);
     }
-    return;
+  } catch (error) {
+    // Checking every key before writing, an unknown key later in the object took the slow path
+    // before a value's own error could surface: keep that order.
+    if (error !== UNHANDLED && unknownKey(plan, record, anyBody)) throw UNHANDLED;
+    throw error;
   }
+}
+
+function unknownKey(plan: TypePlan, record: Record<string, unknown>, anyBody: boolean): boolean {
+  if (plan.lenient) return false;
+  for (const key in record) if (!plan.fields.has(key) && !(anyBody && key === '@type')) return true;
+  return false;
+}
+
+/** A message whose keys are out of field-number order: every key checked, then the set fields sorted. */
+function writeSorted(plan: TypePlan, record: Record<string, unknown>, writer: FlatWriter, depth: number, anyBody: boolean): void {
+  if (unknownKey(plan, record, anyBody)) throw UNHANDLED;
   const present: Array<{ field: FieldPlan; value: unknown }> = [];
   for (const key in record) {
     const field = plan.fields.get(key);

@@ -91,7 +91,8 @@ export class FlatWriter {
   }
 
   string(value: string): this {
-    const length = Buffer.byteLength(value);
+    // Short strings (most names, addresses, zones) are measured in JS: a call into Node's C++ costs more than the loop.
+    const length = value.length < 40 ? utf8.length(value) : Buffer.byteLength(value);
     this.uint32(length);
     if (length === 0) return this;
     this.reserve(length);
@@ -111,6 +112,16 @@ export class FlatWriter {
     this.buf.set(bytes, this.pos);
     this.pos += length;
     return this;
+  }
+
+  /** How many bytes are written so far (a mark for `rewind`). */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Drops what was written after `length` was `mark` (no nested message may be open since). */
+  rewind(mark: number): void {
+    this.pos = mark;
   }
 
   /** Opens a nested message: its length is written by the matching `ldelim`. */

@@ -96,6 +96,31 @@ describe('direct encoder', () => {
       },
     ],
     ['bytes as a byte array', 'envoy.config.core.v3.DataSource', { inlineBytes: new Uint8Array([1, 2, 3]) }],
+    [
+      'nested messages whose keys turn out of field order after fields of theirs were written (the writer goes back)',
+      TypeUrl.ClusterLoadAssignment,
+      {
+        clusterName: 'shop/cart/80',
+        endpoints: [
+          {
+            lbEndpoints: [
+              { healthStatus: 'DRAINING', endpoint: { address: { socketAddress: { portValue: 8080, address: '10.0.0.1' } } } },
+              { endpoint: { address: { socketAddress: { address: '10.0.0.2', portValue: 8080 } } }, healthStatus: 'HEALTHY' },
+            ],
+            locality: { zone: 'a' },
+            loadBalancingWeight: { value: 2 },
+          },
+        ],
+      },
+    ],
+    [
+      'short strings with a lone surrogate, a surrogate pair and multi-byte characters, and strings either side of 40 characters',
+      TypeUrl.ClusterLoadAssignment,
+      {
+        clusterName: `a\ud800b\ud83d\ude00é${'x'.repeat(30)}`,
+        endpoints: [{ locality: { zone: 'z'.repeat(39), subZone: `${'é'.repeat(39)}`, region: 'r'.repeat(40) } }],
+      },
+    ],
   ])('writes protobufjs own bytes for %s', (_what, typeUrl, value) => {
     const bytes = direct(typeUrl, value);
     expect(bytes).toBeDefined();
@@ -118,6 +143,21 @@ describe('direct encoder', () => {
     const value = { name: 'c', conectTimeout: { seconds: 1 } };
     expect(direct(TypeUrl.Cluster, value)).toBeUndefined();
     expect(() => encodeMessage(TypeUrl.Cluster, value)).toThrow('envoy.config.cluster.v3.Cluster: unknown field "conectTimeout"');
+  });
+
+  it('leaves an unknown field after fields already written to the checked path, at any depth', () => {
+    const top = { name: 'c', connectTimeout: { seconds: 1 }, conectTimeout: { seconds: 1 } };
+    expect(direct(TypeUrl.Cluster, top)).toBeUndefined();
+    expect(() => encodeMessage(TypeUrl.Cluster, top)).toThrow('unknown field "conectTimeout"');
+    const nested = { clusterName: 'c', endpoints: [{ locality: { zone: 'a' }, lbEndpoints: [{ healthStatus: 'HEALTHY', wieght: 1 }] }] };
+    expect(direct(TypeUrl.ClusterLoadAssignment, nested)).toBeUndefined();
+    expect(() => encodeMessage(TypeUrl.ClusterLoadAssignment, nested)).toThrow('unknown field "wieght"');
+  });
+
+  it('names an unknown field rather than failing on a value before it that cannot be written', () => {
+    // The key check came first when every key was checked before writing: a bad value earlier in the object must not hide it.
+    const value = { name: Symbol('not text'), conectTimeout: { seconds: 1 } };
+    expect(() => encodeMessage(TypeUrl.Cluster, value)).toThrow('unknown field "conectTimeout"');
   });
 
   it('leaves an unknown field inside an Any to the checked path, which names it', () => {
