@@ -19,13 +19,10 @@ export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePo
         const existing = byAddress.get(id);
         // The same address in two slices (a slice being replaced): the healthier one counts.
         if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
-        byAddress.set(id, {
-          address,
-          port,
-          health,
-          zone: endpoint.zone ?? '',
-          ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
-        });
+        // Built field by field (no spread): 100,000 endpoints at start-up.
+        const info: EndpointInfo = { address, port, health, zone: endpoint.zone ?? '' };
+        if (endpoint.nodeName) info.nodeName = endpoint.nodeName;
+        byAddress.set(id, info);
       }
     }
   }

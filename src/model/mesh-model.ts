@@ -259,7 +259,11 @@ export class MeshModel {
     let perPort = this.endpointCache.get(serviceKey);
     const cached = perPort?.get(portKey);
     if (cached) return cached;
-    const slices = [...(this.slicesByService.get(serviceKey) ?? [])].flatMap((sliceKey) => this.slices.get(sliceKey)?.object ?? []);
+    const slices: EndpointSliceObject[] = [];
+    for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
+      const slice = this.slices.get(sliceKey);
+      if (slice) slices.push(slice.object);
+    }
     const merged = mergeEndpoints(slices, servicePort);
     if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
     perPort.set(portKey, merged);

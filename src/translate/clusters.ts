@@ -13,7 +13,8 @@ const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOp
 export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): LbChoice {
   const policy = model.servicePolicy(service.key);
   const endpoints = model.endpoints(service.key, port);
-  const draining = endpoints.filter((e) => e.health === 'draining').length;
+  let draining = 0;
+  for (const endpoint of endpoints) if (endpoint.health === 'draining') draining++;
   return chooseLb(
     {
       ...(policy ? { policy } : {}),

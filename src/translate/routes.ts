@@ -59,15 +59,20 @@ export function buildOutboundRouteConfig(
 ): XdsResource {
   const claimed = new Set<string>();
   const virtualHosts: Record<string, unknown>[] = [];
+  const suffix = `:${port}`;
   for (const { service, servicePort, ip } of addresses) {
-    const hosts = [...serviceHostNames(service, options), ip.includes(':') ? `[${ip}]` : ip];
+    const hosts = serviceHostNames(service, options);
+    hosts.push(ip.includes(':') ? `[${ip}]` : ip);
     const domains: string[] = [];
-    for (const domain of [...hosts.map((h) => `${h}:${port}`), ...hosts]) {
-      if (claimed.has(domain)) {
+    // Each host with the port, then each without. Indexed and one set operation per domain: 100,000 of them at 10,000 Services.
+    for (let i = 0; i < 2 * hosts.length; i++) {
+      const domain = i < hosts.length ? hosts[i] + suffix : hosts[i - hosts.length];
+      const claimedBefore = claimed.size;
+      claimed.add(domain);
+      if (claimed.size === claimedBefore) {
         log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
         continue;
       }
-      claimed.add(domain);
       domains.push(domain);
     }
     if (domains.length === 0) continue;
