@@ -275,7 +275,8 @@ export class ResourceCache implements ResourceCacheContract {
         for (const held of resources) this.release(held);
         throw err;
       }
-      this.reported.get(setKey(change.group, change.typeUrl))?.delete(resource.name);
+      // Most batches follow no refusal: no key to build per resource then.
+      if (this.reported.size > 0) this.forgetReportedName(change.group, change.typeUrl, resource.name);
       // Held until the batch is applied, so a resource dropped and re-added in one batch survives.
       this.retain(cached);
       resources.push(cached);
@@ -358,10 +359,22 @@ export class ResourceCache implements ResourceCacheContract {
     }
   }
 
+  private forgetReportedName(group: ProxyGroup, typeUrl: TypeUrl, name: string): void {
+    const key = setKey(group, typeUrl);
+    const names = this.reported.get(key);
+    if (!names) return;
+    names.delete(name);
+    if (names.size === 0) this.reported.delete(key);
+  }
+
   private forgetReported(group: ProxyGroup, typeUrl: TypeUrl, gone: (name: string) => boolean): void {
-    const names = this.reported.get(setKey(group, typeUrl));
+    if (this.reported.size === 0) return;
+    const key = setKey(group, typeUrl);
+    const names = this.reported.get(key);
     if (!names) return;
     for (const name of [...names.keys()]) if (gone(name)) names.delete(name);
+    // Emptied sets go, so the batches after the last refusal take the fast path again.
+    if (names.size === 0) this.reported.delete(key);
   }
 
   /** A name:version pair as a 128-bit number: its share of the digest of every set holding it. */

@@ -28,6 +28,8 @@ interface TypePlan {
   lenient: boolean;
   /** A type this encoder does not handle (proto2 required fields, groups). */
   unsupported: boolean;
+  /** google.protobuf.Any (asked once: protobufjs builds `fullName` anew on every read). */
+  any: boolean;
 }
 
 const FREE_FORM_TYPES = new Set(['.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue']);
@@ -40,10 +42,12 @@ const plans = new WeakMap<protobuf.Type, TypePlan>();
  * `fromObject` path (which then encodes it, or reports what is wrong with it).
  */
 export function encodeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): Uint8Array | undefined {
-  if (type.fullName === ANY || !isPlainObject(value)) return undefined;
+  if (!isPlainObject(value)) return undefined;
+  const plan = planFor(type, lookup);
+  if (plan.any) return undefined;
   const writer = new FlatWriter();
   try {
-    writeMessage(planFor(type, lookup), value as Record<string, unknown>, writer, 0, false);
+    writeMessage(plan, value as Record<string, unknown>, writer, 0, false);
   } catch (error) {
     if (error === UNHANDLED) return undefined;
     throw error;
@@ -111,7 +115,7 @@ function writeSorted(plan: TypePlan, record: Record<string, unknown>, writer: Fl
 function planFor(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.Type): TypePlan {
   let plan = plans.get(type);
   if (plan) return plan;
-  plan = { fields: new Map(), lenient: FREE_FORM_TYPES.has(type.fullName), unsupported: false };
+  plan = { fields: new Map(), lenient: FREE_FORM_TYPES.has(type.fullName), unsupported: false, any: type.fullName === ANY };
   // Registered before its fields are planned, so recursive types find it.
   plans.set(type, plan);
   for (const field of type.fieldsArray) {

@@ -815,7 +815,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     from?: DerivedFrom,
   ): WorkUnit[] {
     const { role } = mesh;
-    const options: TranslateOptions = { ...this.options, served: mesh.shape, ...(from?.reach ? { reach: from.reach } : {}) };
+    // Completed once here, so the translator takes them as they are for each Service.
+    const options = translateOptions({ ...this.options, served: mesh.shape, ...(from?.reach ? { reach: from.reach } : {}) });
     // The baseline groups are named after their role; a profile's group is named in full.
     const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
