@@ -7,6 +7,7 @@
 // the type lacks, a non-string map key) is left to that slower path, which reports it as before.
 import protobuf from 'protobufjs';
 import { FlatWriter } from './flat-writer.js';
+import { isDeepFrozen } from './frozen.js';
 
 /** Thrown inside the walk: this value takes the `fromObject` path. */
 const UNHANDLED = new Error('not handled by the direct encoder');
@@ -30,6 +31,8 @@ interface TypePlan {
   unsupported: boolean;
   /** google.protobuf.Any (asked once: protobufjs builds `fullName` anew on every read). */
   any: boolean;
+  /** Bodies of deeply frozen values of this type, by identity, and the depth they were written at. */
+  frozen: WeakMap<object, { bytes: Buffer; depth: number }>;
 }
 
 const FREE_FORM_TYPES = new Set(['.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue']);
@@ -115,7 +118,13 @@ function writeSorted(plan: TypePlan, record: Record<string, unknown>, writer: Fl
 function planFor(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.Type): TypePlan {
   let plan = plans.get(type);
   if (plan) return plan;
-  plan = { fields: new Map(), lenient: FREE_FORM_TYPES.has(type.fullName), unsupported: false, any: type.fullName === ANY };
+  plan = {
+    fields: new Map(),
+    lenient: FREE_FORM_TYPES.has(type.fullName),
+    unsupported: false,
+    any: type.fullName === ANY,
+    frozen: new WeakMap(),
+  };
   // Registered before its fields are planned, so recursive types find it.
   plans.set(type, plan);
   for (const field of type.fieldsArray) {
@@ -184,7 +193,15 @@ function messageBody(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.
     let plan: TypePlan | undefined;
     return (writer, value, depth) => {
       if (!isPlainObject(value)) throw UNHANDLED;
-      writeMessage((plan ??= planFor(type, lookup)), value as Record<string, unknown>, writer, depth, false);
+      plan ??= planFor(type, lookup);
+      if (!Object.isFrozen(value)) return writeMessage(plan, value as Record<string, unknown>, writer, depth, false);
+      // A value that cannot change has the same body every time. Written once at this depth or
+      // deeper, nothing in it went past MAX_DEPTH, so it does not here either.
+      const memo = plan.frozen.get(value as object);
+      if (memo && depth <= memo.depth) return void writer.raw(memo.bytes);
+      const start = writer.length;
+      writeMessage(plan, value as Record<string, unknown>, writer, depth, false);
+      if (!memo && isDeepFrozen(value)) plan.frozen.set(value as object, { bytes: writer.copy(start), depth });
     };
   }
   return (writer, value, depth) => {

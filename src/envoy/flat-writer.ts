@@ -124,6 +124,19 @@ export class FlatWriter {
     this.pos = mark;
   }
 
+  /** Writes bytes as they are (no length: a message body written before, see `copy`). */
+  raw(bytes: Uint8Array): this {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+    return this;
+  }
+
+  /** A copy of what was written since `length` was `mark` (no nested message may be open since). */
+  copy(mark: number): Buffer {
+    return Buffer.from(this.buf.subarray(mark, this.pos));
+  }
+
   /** Opens a nested message: its length is written by the matching `ldelim`. */
   fork(): this {
     this.reserve(1);

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import protobuf from 'protobufjs';
 import { decodeMessage, messageType, TYPE_PREFIX } from './protos.js';
+import { isDeepFrozen } from './frozen.js';
 
 /** One broken rule: where (proto field path, snake_case), which rule, and what it demands. */
 export interface Violation {
@@ -106,30 +107,38 @@ function checkerFor(type: protobuf.Type): MessageChecker {
   const byKey = new Map<string, FieldCheck>();
   const absentChecks: FieldCheck[] = [];
   const oneofs: Array<{ name: string; keys: string[] }> = [];
+  // Deeply frozen values found to break no rule: they never will (a constant shared by many resources is checked once).
+  const clean = new WeakSet<object>();
   // Registered before compiling the fields, so recursive types find it.
   checker = {
     check(value, path, out) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
-      const record = value as Record<string, unknown>;
-      for (const key in record) {
-        const fieldValue = record[key];
-        if (fieldValue === undefined || fieldValue === null) continue;
-        byKey.get(key)?.present(fieldValue, path, out);
-      }
-      for (const field of absentChecks) {
-        const fieldValue = record[field.key];
-        if (fieldValue === undefined || fieldValue === null) field.absent!(path, out);
-      }
-      for (const oneof of oneofs) {
-        if (!isAnySet(record, oneof.keys)) {
-          out.push({
-            path: joinPath(path, oneof.name),
-            rule: 'oneof.required',
-            message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set`,
-          });
-        }
-      }
+      const frozen = Object.isFrozen(value);
+      if (frozen && clean.has(value)) return;
+      const found = out.length;
+      checkRecord(value as Record<string, unknown>, path, out);
+      if (frozen && out.length === found && isDeepFrozen(value)) clean.add(value);
     },
+  };
+  const checkRecord = (record: Record<string, unknown>, path: Path, out: Violation[]): void => {
+    for (const key in record) {
+      const fieldValue = record[key];
+      if (fieldValue === undefined || fieldValue === null) continue;
+      byKey.get(key)?.present(fieldValue, path, out);
+    }
+    for (const field of absentChecks) {
+      const fieldValue = record[field.key];
+      if (fieldValue === undefined || fieldValue === null) field.absent!(path, out);
+    }
+    for (const oneof of oneofs) {
+      if (!isAnySet(record, oneof.keys)) {
+        out.push({
+          path: joinPath(path, oneof.name),
+          rule: 'oneof.required',
+          message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set`,
+        });
+      }
+    }
   };
   checkers.set(type, checker);
   for (const field of type.fieldsArray) {

@@ -4,6 +4,7 @@
 import { protoDuration, type HashKey, type ServicePolicy } from '../model/index.js';
 import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
+import { deepFreeze } from '../envoy/frozen.js';
 
 export type LbKind = LbPolicyName;
 
@@ -233,11 +234,20 @@ export function clusterLbFields(
   return {
     ...legacy,
     loadBalancingPolicy: {
-      policies: served.policies.map((kind) => ({
-        typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...configs[kind] } },
-      })),
+      policies: served.policies.map((kind) => policyEntry(kind, configs[kind])),
     },
   };
+}
+
+/** Entries without parameters, one frozen object per policy: the encoder and the validation rules work each out once. */
+const plainEntries = new Map<LbKind, object>();
+
+function policyEntry(kind: LbKind, config: Record<string, unknown>): object {
+  const build = () => ({ typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...config } } });
+  if (Object.keys(config).length > 0) return build();
+  let entry = plainEntries.get(kind);
+  if (!entry) plainEntries.set(kind, (entry = deepFreeze(build())));
+  return entry;
 }
 
 /**

@@ -1,6 +1,7 @@
 // The direct encoder writes exactly protobufjs' `encode(fromObject(value))` bytes, and leaves every
 // value it does not take to that path, which then encodes it or reports it as it always did.
 import { encodeDirect } from '../../src/envoy/direct-encode.js';
+import { deepFreeze } from '../../src/envoy/frozen.js';
 import { decodeMessage, encodeMessage, encodeThroughMessages, messageType, TypeUrl } from '../../src/envoy/protos.js';
 
 function direct(typeUrl: string, value: object): Buffer | undefined {
@@ -125,6 +126,33 @@ describe('direct encoder', () => {
     const bytes = direct(typeUrl, value);
     expect(bytes).toBeDefined();
     expect(bytes!.toString('hex')).toBe(reference(typeUrl, value).toString('hex'));
+  });
+
+  it('writes a deeply frozen part shared by many values once, and the same bytes wherever it appears', () => {
+    const lb = deepFreeze({
+      typedExtensionConfig: { name: 'rr', typedConfig: { '@type': ROUND_ROBIN } },
+    });
+    const timeout = deepFreeze({ seconds: 5 });
+    const clusters = ['a', 'b'].map((name) => ({ name, connectTimeout: timeout, loadBalancingPolicy: { policies: [lb, lb] } }));
+    for (const cluster of clusters)
+      expect(direct(TypeUrl.Cluster, cluster)?.toString('hex')).toBe(reference(TypeUrl.Cluster, cluster).toString('hex'));
+    // The same frozen value deeper in another message: still its own bytes.
+    const route = {
+      name: 'r',
+      virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout } }] }],
+    };
+    expect(direct(TypeUrl.RouteConfiguration, route)?.toString('hex')).toBe(reference(TypeUrl.RouteConfiguration, route).toString('hex'));
+  });
+
+  it('writes a value frozen on the outside only anew each time: what is inside may have changed', () => {
+    const socketAddress: { address: string; portValue: number } = { address: '10.0.0.1', portValue: 8080 };
+    const endpoint = Object.freeze({ address: Object.freeze({ socketAddress }) });
+    const assignment = { clusterName: 'c', endpoints: [{ lbEndpoints: [{ endpoint }] }] };
+    const before = direct(TypeUrl.ClusterLoadAssignment, assignment)?.toString('hex');
+    socketAddress.portValue = 9090;
+    const after = direct(TypeUrl.ClusterLoadAssignment, assignment)?.toString('hex');
+    expect(after).not.toBe(before);
+    expect(after).toBe(reference(TypeUrl.ClusterLoadAssignment, assignment).toString('hex'));
   });
 
   it('takes the decoded form (enums by name, 64-bit integers as strings, bytes as base64) to the same bytes', () => {
