@@ -21,10 +21,12 @@ export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePo
         const existing = byAddress.get(address);
         // The same address in two slices (a slice being replaced): the healthier one counts.
         if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
-        // Built field by field (no spread): 100,000 endpoints at start-up.
-        const info: EndpointInfo = { address, port, health, zone: endpoint.zone ?? '' };
-        if (endpoint.nodeName) info.nodeName = endpoint.nodeName;
-        byAddress.set(address, info);
+        // No spread, and every field in the literal (a field added later costs each object a second allocation): 100,000 endpoints at start-up.
+        const zone = endpoint.zone ?? '';
+        byAddress.set(
+          address,
+          endpoint.nodeName ? { address, port, health, zone, nodeName: endpoint.nodeName } : { address, port, health, zone },
+        );
       }
     }
   }
