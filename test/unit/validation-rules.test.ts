@@ -179,6 +179,13 @@ describe('validation rules: every supported rule kind is caught', () => {
     return validateMessage(type, value);
   };
 
+  it('counts code points, not UTF-16 units, whichever way the length could go', () => {
+    // s_len: 2 to 3 characters. Two or three emoji are four or six UTF-16 units, yet within the bounds.
+    expect(check({ sLen: '😀😀' })).toEqual([]);
+    expect(check({ sLen: '😀é😀' })).toEqual([]);
+    expect(check({ sLen: 'é' }).map((v) => v.rule)).toEqual(['string.min_len']);
+  });
+
   it('passes a value that keeps every rule (so each case below fails for its own rule only)', () => {
     expect(check({})).toEqual([]);
   });
@@ -190,6 +197,7 @@ describe('validation rules: every supported rule kind is caught', () => {
     // Lengths count code points: one emoji is one character, though two UTF-16 units.
     [{ sLen: '😀' }, 's_len', 'string.min_len'],
     [{ sLen: 'abcd' }, 's_len', 'string.max_len'],
+    [{ sLen: '😀😀😀😀' }, 's_len', 'string.max_len'],
     [{ sExact: 'abc' }, 's_exact', 'string.len'],
     [{ sBytes: 'a' }, 's_bytes', 'string.min_bytes'],
     [{ sBytes: 'ééé' }, 's_bytes', 'string.max_bytes'],
