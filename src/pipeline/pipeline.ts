@@ -132,7 +132,9 @@ function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
  * then), so the other groups' bytes do not move.
  */
 class FlushMemo {
+  /** By Service key: the plain assignments, and the tagged variant (`tlsMatch`). */
   private readonly assignments = new Map<string, Map<string, OfferedResource>>();
+  private readonly tagged = new Map<string, Map<string, OfferedResource>>();
 
   constructor(
     private readonly model: MeshModel,
@@ -141,11 +143,11 @@ class FlushMemo {
 
   /** The Service's assignments by cluster name ([] once the Service is gone); `tlsMatch`: the tagged variant. */
   endpoints(serviceKey: string, tlsMatch = false): Map<string, OfferedResource> {
-    const memoKey = `${tlsMatch ? 'tls' : 'plain'}|${serviceKey}`;
-    let byName = this.assignments.get(memoKey);
+    const memo = tlsMatch ? this.tagged : this.assignments;
+    let byName = memo.get(serviceKey);
     if (!byName) {
       const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar', tlsMatch) : [];
-      this.assignments.set(memoKey, (byName = new Map(resources.map((r) => [r.name, this.encode(r)]))));
+      memo.set(serviceKey, (byName = new Map(resources.map((r) => [r.name, this.encode(r)]))));
     }
     return byName;
   }
@@ -693,7 +695,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         if (change.set) change.set = change.set.map(encode);
         else if (change.upserts) change.upserts = change.upserts.map(encode);
       }
-      return [{ ...spec, changes, commit: commit ?? (() => {}) }];
+      // Field by field, not a spread of `spec`: one unit per Service and group, 10,000 at start-up.
+      const { id, object, what, keys, markRetry } = spec;
+      return [{ id, object, what, keys, markRetry, changes, commit: commit ?? noCommit }];
     } catch (error) {
       this.failed({ ...spec, changes: [], commit() {} }, error instanceof EncodeFailure ? 'cache' : 'translate', error);
       return [];
@@ -822,8 +826,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const units: WorkUnit[] = [];
     for (const serviceKey of services) {
       const [namespace, name] = serviceKey.split('/');
+      // The unit's id is also its key in `written` and `lastTranslated`: one string (hashed once) for all three.
+      const key = `${group}|${serviceKey}`;
       const spec = {
-        id: `${group}|${serviceKey}`,
+        id: key,
         object: { kind: 'Service', namespace, name },
         what: `the ${whose} clusters of Service ${serviceKey}`,
         keys: [serviceKey],
@@ -831,7 +837,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
       units.push(
         ...this.unit(spec, () => {
-          const key = `${group}|${serviceKey}`;
           let fresh: OfferedResource[];
           let endpoints: OfferedResource[];
           if (from) {
@@ -1032,6 +1037,8 @@ function gatewayUnitSpec(name: string, keys: string[]): Omit<WorkUnit, 'changes'
   const group = gatewayGroup(name);
   return { id: group, object: { kind: 'ProxyGroup', name: group }, what: `the configuration of gateway ${name}`, keys };
 }
+
+function noCommit(): void {}
 
 /** A workload group's Listener set carries its inbound listener beside the shared ones. */
 function withInbound(change: GroupChange, workload: WorkloadGroup): GroupChange {
