@@ -65,7 +65,7 @@ const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
  */
 export class ResourceCache implements ResourceCacheContract {
   /** By value object identity: a value shared by several groups or names is encoded once. */
-  private readonly encodedValues = new WeakMap<object, Map<TypeUrl, EncodedValue>>();
+  private readonly encodedValues = new Map<TypeUrl, WeakMap<object, EncodedValue>>();
   /** One CachedResource per (type, name, version), shared by every group that has it. */
   private readonly stored = new Map<string, StoredEntry>();
   /** The same entries by the stored object: retain and release find them without building the key. */
@@ -313,8 +313,9 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   private encodeValue(resource: XdsResource, where: string): EncodedValue {
-    let byType = this.encodedValues.get(resource.value);
-    const memo = byType?.get(resource.typeUrl);
+    // One weak map per type (a value is almost always offered as one type only): no map per value.
+    let byValue = this.encodedValues.get(resource.typeUrl);
+    const memo = byValue?.get(resource.value);
     if (memo) return memo;
     let bytes: Uint8Array;
     try {
@@ -328,8 +329,8 @@ export class ResourceCache implements ResourceCacheContract {
     if (violations.length > 0) throw new RuleViolations(violations, resource.value);
     this.encodes++;
     const encoded = { bytes, version: bytesVersion(bytes) };
-    if (!byType) this.encodedValues.set(resource.value, (byType = new Map()));
-    byType.set(resource.typeUrl, encoded);
+    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
+    byValue.set(resource.value, encoded);
     return encoded;
   }
 
