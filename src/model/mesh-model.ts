@@ -34,6 +34,7 @@ import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
+import { serviceAddresses, type ServiceAddresses } from './addresses.js';
 import { tlsCertificate } from './secret.js';
 import { selects, terminatesMeshTls, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
 import { EGRESS_ANNOTATION, holdsEverything, parseEgress, scopeReach, type EgressScope } from './scope.js';
@@ -132,6 +133,8 @@ export class MeshModel {
   /** Pod IP -> pod keys with that IP (a finished pod's IP may be reused before it is deleted). */
   private readonly workloadsByIP = new Map<string, Set<string>>();
   private batchSeq = 0;
+  /** serviceAddresses of the model as it is now; dropped by every batch. */
+  private addressMemo: ServiceAddresses | undefined;
   /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
   private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
   private gatewayApiResolution: GatewayApiResolution = {
@@ -178,6 +181,7 @@ export class MeshModel {
     });
     if (events.length === 0) return change;
     this.batchSeq++;
+    this.addressMemo = undefined;
     change.all = this.batchSeq === 1;
     const changedServices = new Set<string>();
     for (const event of events) {
@@ -239,6 +243,7 @@ export class MeshModel {
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
+    this.addressMemo = undefined;
     return change;
   }
 
@@ -268,6 +273,14 @@ export class MeshModel {
     if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
     perPort.set(portKey, merged);
     return merged;
+  }
+
+  /**
+   * Every Service port's addresses (`serviceAddresses`), worked out once per batch: the sidecar
+   * route table, the outbound listener and the analysis each read them. Not to be changed by callers.
+   */
+  addresses(): ServiceAddresses {
+    return (this.addressMemo ??= serviceAddresses(this));
   }
 
   /** Keys of the Services that have EndpointSlices (whether the Service exists or not). */

@@ -5,7 +5,6 @@ import {
   compare,
   protoDuration,
   DEFAULT_RETRY_ON,
-  serviceAddresses,
   type MeshModel,
   type HeaderMatch,
   type PathMatch,
@@ -34,7 +33,7 @@ export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
 /** The HTTP Service ports a sidecar reaches at their cluster IP, by port (the owners of their address only, in its scope). */
 export function outboundHttpAddresses(model: MeshModel, reach?: ReadonlySet<string>): Map<number, ServiceAddress[]> {
   const byPort = new Map<number, ServiceAddress[]>();
-  for (const address of serviceAddresses(model).owned) {
+  for (const address of model.addresses().owned) {
     if (address.headless || !isHttpPort(address.servicePort)) continue;
     if (reach && !reach.has(address.service.key)) continue;
     const list = byPort.get(address.port);
