@@ -134,8 +134,9 @@ export class ResourceCache implements ResourceCacheContract {
             this.drop(current, name);
           }
         }
-      } else {
-        const removals = new Set(change.removals ?? []);
+      } else if (change.removals?.length) {
+        // (Most upserts remove nothing: no set to build then.)
+        const removals = new Set(change.removals);
         this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
         for (const name of removals) {
           if (!current.has(name)) continue;
