@@ -27,13 +27,9 @@ export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: Servic
   const endpoints = model.endpoints(service.key, port);
   let draining = 0;
   for (const endpoint of endpoints) if (endpoint.health === 'draining') draining++;
+  // A literal, not a spread: two choices per Service port at start-up.
   return chooseLb(
-    {
-      ...(policy ? { policy } : {}),
-      clientIPAffinity: service.clientIPAffinity,
-      healthyEndpoints: endpoints.length - draining,
-      drainingEndpoints: draining,
-    },
+    { policy, clientIPAffinity: service.clientIPAffinity, healthyEndpoints: endpoints.length - draining, drainingEndpoints: draining },
     options,
   );
 }
