@@ -186,6 +186,25 @@ export function clusterLbFields(
   role: ProxyRole,
   options: TranslateOptions,
 ): Record<string, unknown> {
+  if (policy) return lbFields(choice, policy, role, options);
+  // Without a TrafficPolicy the fields follow from the choice's list, the role and what the
+  // clients understand alone: built once per combination and shared (frozen), so the encoder and
+  // the validation rules work them out once for most of a large mesh's Clusters.
+  const shape = servedShapeOf(role, options);
+  const key = `${choice.policies.join(',')}|${role}|${shape.ringHash}|${shape.legacyLb}|${options.legacyLbPolicy}`;
+  let fields = plainLbFields.get(key);
+  if (!fields) plainLbFields.set(key, (fields = deepFreeze(lbFields(choice, undefined, role, options))));
+  return fields;
+}
+
+const plainLbFields = new Map<string, Record<string, unknown>>();
+
+function lbFields(
+  choice: LbChoice,
+  policy: ServicePolicy | undefined,
+  role: ProxyRole,
+  options: TranslateOptions,
+): Record<string, unknown> {
   const lb = policy?.loadBalancer;
   // Zone-aware routing needs the local cluster in Envoy's bootstrap; without it Envoy ignores this.
   const zoneAware = policy?.preferLocalZone === true;
