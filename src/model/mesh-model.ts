@@ -127,8 +127,11 @@ export class MeshModel {
   private readonly secretObjects = new Map<string, SecretObject>();
   /** Parsed once per Secret version, on first use. */
   private readonly certificates = new Map<string, TlsCertificate>();
-  /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
-  private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
+  /**
+   * Merged endpoints per Service and port (the port object of its ServiceInfo: no key string built
+   * per call, three calls per port at start-up), dropped when the Service or one of its slices changes.
+   */
+  private readonly endpointCache = new Map<string, Map<ServicePortInfo, readonly EndpointInfo[]>>();
   private readonly workloads = new Map<string, WorkloadInfo>();
   /** Pod IP -> pod keys with that IP (a finished pod's IP may be reused before it is deleted). */
   private readonly workloadsByIP = new Map<string, Set<string>>();
@@ -260,9 +263,8 @@ export class MeshModel {
 
   /** The endpoints behind one Service port, merged over every EndpointSlice, sorted by zone, address, port. */
   endpoints(serviceKey: string, servicePort: ServicePortInfo): readonly EndpointInfo[] {
-    const portKey = `${servicePort.port}|${servicePort.name}|${servicePort.targetPort ?? ''}`;
     let perPort = this.endpointCache.get(serviceKey);
-    const cached = perPort?.get(portKey);
+    const cached = perPort?.get(servicePort);
     if (cached) return cached;
     const slices: EndpointSliceObject[] = [];
     for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
@@ -271,7 +273,7 @@ export class MeshModel {
     }
     const merged = mergeEndpoints(slices, servicePort);
     if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
-    perPort.set(portKey, merged);
+    perPort.set(servicePort, merged);
     return merged;
   }
 
