@@ -294,6 +294,8 @@ export class ResourceCache implements ResourceCacheContract {
     } else {
       cached = this.cachedFor(resource, where);
     }
+    // Already stored (most often: it came from `encode`, which found it): its own entry.
+    if (this.entries.has(cached)) return cached;
     const key = storedKey(cached.typeUrl, cached.name, cached.version);
     const existing = this.stored.get(key);
     if (existing) return existing.resource;
@@ -438,8 +440,13 @@ function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
 }
 
+/** Short codes for the type URLs: a stored key is built and hashed per new resource, and kept. */
+const typeCodes = new Map<string, number>();
+
 function storedKey(typeUrl: TypeUrl, name: string, version: string): string {
-  return `${typeUrl}\0${name}\0${version}`;
+  let code = typeCodes.get(typeUrl);
+  if (code === undefined) typeCodes.set(typeUrl, (code = typeCodes.size));
+  return `${code}\0${name}\0${version}`;
 }
 
 /**
