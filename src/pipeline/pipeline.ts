@@ -240,7 +240,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
   /** Per group and service: the cluster names last written, so removals are exact. */
-  private readonly written = new Map<string, Set<string>>();
+  private readonly written = new Map<string, string[]>();
   /** Per sidecar group, per Service: the route configurations (ports) it was last written into. */
   private readonly sidecarRouteNames = new Map<ProxyGroup, Map<string, string[]>>();
   /**
@@ -691,6 +691,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       const { changes, commit } = build();
       for (const change of changes) {
+        const list = change.set ?? change.upserts;
+        // Mesh groups hand over encoded resources already: no copy of their lists then.
+        if (!list || list.every(isEncoded)) continue;
         const encode = (resource: OfferedResource) => this.encodeNow(resource, change.group);
         if (change.set) change.set = change.set.map(encode);
         else if (change.upserts) change.upserts = change.upserts.map(encode);
@@ -852,15 +855,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             if (fresh.length > 0) this.lastTranslated.set(key, { clusters: fresh, endpoints });
             else this.lastTranslated.delete(key);
           }
-          const names = new Set(fresh.map((r) => r.name));
-          const removed = [...(this.written.get(key) ?? [])].filter((n) => !names.has(n));
+          // A list, not a set: a Service has a cluster or two, and 10,000 of them keep theirs.
+          const names = fresh.map((r) => r.name);
+          const removed = (this.written.get(key) ?? []).filter((n) => !names.includes(n));
           return {
             changes: [
               { group, typeUrl: TypeUrl.Cluster, upserts: fresh, removals: removed },
               { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
             ],
             commit: () => {
-              if (names.size > 0) this.written.set(key, names);
+              if (names.length > 0) this.written.set(key, names);
               else this.written.delete(key);
             },
           };
