@@ -21,7 +21,6 @@ import {
   isOurIngress,
   objectKey,
   ourIngressClasses,
-  serviceAddresses,
   SERVICE_NAME_LABEL,
   EGRESS_ANNOTATION,
   describeScope,
@@ -742,7 +741,7 @@ function strictMtls(model: MeshModel): Problem[] {
 
 /** Two Service ports at one address: a sidecar tells captured connections apart by it, so the second gets none. */
 function outboundAddresses(found: Found, model: MeshModel): void {
-  for (const { address, owner } of serviceAddresses(model).conflicts) {
+  for (const { address, owner } of model.addresses().conflicts) {
     const { service, servicePort } = address;
     const index = (service.object.spec?.ports ?? []).findIndex((p) => p.port === servicePort.port && (p.protocol ?? 'TCP') === 'TCP');
     const field = address.headless ? 'spec.clusterIP' : index >= 0 ? `spec.ports[${index}].port` : 'spec.ports';

@@ -65,7 +65,7 @@ const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
  */
 export class ResourceCache implements ResourceCacheContract {
   /** By value object identity: a value shared by several groups or names is encoded once. */
-  private readonly encodedValues = new WeakMap<object, Map<TypeUrl, EncodedValue>>();
+  private readonly encodedValues = new Map<TypeUrl, WeakMap<object, EncodedValue>>();
   /** One CachedResource per (type, name, version), shared by every group that has it. */
   private readonly stored = new Map<string, StoredEntry>();
   /** The same entries by the stored object: retain and release find them without building the key. */
@@ -134,8 +134,9 @@ export class ResourceCache implements ResourceCacheContract {
             this.drop(current, name);
           }
         }
-      } else {
-        const removals = new Set(change.removals ?? []);
+      } else if (change.removals?.length) {
+        // (Most upserts remove nothing: no set to build then.)
+        const removals = new Set(change.removals);
         this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
         for (const name of removals) {
           if (!current.has(name)) continue;
@@ -275,7 +276,8 @@ export class ResourceCache implements ResourceCacheContract {
         for (const held of resources) this.release(held);
         throw err;
       }
-      this.reported.get(setKey(change.group, change.typeUrl))?.delete(resource.name);
+      // Most batches follow no refusal: no key to build per resource then.
+      if (this.reported.size > 0) this.forgetReportedName(change.group, change.typeUrl, resource.name);
       // Held until the batch is applied, so a resource dropped and re-added in one batch survives.
       this.retain(cached);
       resources.push(cached);
@@ -292,6 +294,8 @@ export class ResourceCache implements ResourceCacheContract {
     } else {
       cached = this.cachedFor(resource, where);
     }
+    // Already stored (most often: it came from `encode`, which found it): its own entry.
+    if (this.entries.has(cached)) return cached;
     const key = storedKey(cached.typeUrl, cached.name, cached.version);
     const existing = this.stored.get(key);
     if (existing) return existing.resource;
@@ -312,8 +316,9 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   private encodeValue(resource: XdsResource, where: string): EncodedValue {
-    let byType = this.encodedValues.get(resource.value);
-    const memo = byType?.get(resource.typeUrl);
+    // One weak map per type (a value is almost always offered as one type only): no map per value.
+    let byValue = this.encodedValues.get(resource.typeUrl);
+    const memo = byValue?.get(resource.value);
     if (memo) return memo;
     let bytes: Uint8Array;
     try {
@@ -327,8 +332,8 @@ export class ResourceCache implements ResourceCacheContract {
     if (violations.length > 0) throw new RuleViolations(violations, resource.value);
     this.encodes++;
     const encoded = { bytes, version: bytesVersion(bytes) };
-    if (!byType) this.encodedValues.set(resource.value, (byType = new Map()));
-    byType.set(resource.typeUrl, encoded);
+    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
+    byValue.set(resource.value, encoded);
     return encoded;
   }
 
@@ -358,10 +363,22 @@ export class ResourceCache implements ResourceCacheContract {
     }
   }
 
+  private forgetReportedName(group: ProxyGroup, typeUrl: TypeUrl, name: string): void {
+    const key = setKey(group, typeUrl);
+    const names = this.reported.get(key);
+    if (!names) return;
+    names.delete(name);
+    if (names.size === 0) this.reported.delete(key);
+  }
+
   private forgetReported(group: ProxyGroup, typeUrl: TypeUrl, gone: (name: string) => boolean): void {
-    const names = this.reported.get(setKey(group, typeUrl));
+    if (this.reported.size === 0) return;
+    const key = setKey(group, typeUrl);
+    const names = this.reported.get(key);
     if (!names) return;
     for (const name of [...names.keys()]) if (gone(name)) names.delete(name);
+    // Emptied sets go, so the batches after the last refusal take the fast path again.
+    if (names.size === 0) this.reported.delete(key);
   }
 
   /** A name:version pair as a 128-bit number: its share of the digest of every set holding it. */
@@ -423,8 +440,13 @@ function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
 }
 
+/** Short codes for the type URLs: a stored key is built and hashed per new resource, and kept. */
+const typeCodes = new Map<string, number>();
+
 function storedKey(typeUrl: TypeUrl, name: string, version: string): string {
-  return `${typeUrl}\0${name}\0${version}`;
+  let code = typeCodes.get(typeUrl);
+  if (code === undefined) typeCodes.set(typeUrl, (code = typeCodes.size));
+  return `${code}\0${name}\0${version}`;
 }
 
 /**

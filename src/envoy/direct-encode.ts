@@ -7,6 +7,7 @@
 // the type lacks, a non-string map key) is left to that slower path, which reports it as before.
 import protobuf from 'protobufjs';
 import { FlatWriter } from './flat-writer.js';
+import { isDeepFrozen } from './frozen.js';
 
 /** Thrown inside the walk: this value takes the `fromObject` path. */
 const UNHANDLED = new Error('not handled by the direct encoder');
@@ -28,6 +29,10 @@ interface TypePlan {
   lenient: boolean;
   /** A type this encoder does not handle (proto2 required fields, groups). */
   unsupported: boolean;
+  /** google.protobuf.Any (asked once: protobufjs builds `fullName` anew on every read). */
+  any: boolean;
+  /** Bodies of deeply frozen values of this type, by identity, and the depth they were written at. */
+  frozen: WeakMap<object, { bytes: Buffer; depth: number }>;
 }
 
 const FREE_FORM_TYPES = new Set(['.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue']);
@@ -40,10 +45,12 @@ const plans = new WeakMap<protobuf.Type, TypePlan>();
  * `fromObject` path (which then encodes it, or reports what is wrong with it).
  */
 export function encodeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): Uint8Array | undefined {
-  if (type.fullName === ANY || !isPlainObject(value)) return undefined;
+  if (!isPlainObject(value)) return undefined;
+  const plan = planFor(type, lookup);
+  if (plan.any) return undefined;
   const writer = new FlatWriter();
   try {
-    writeMessage(planFor(type, lookup), value as Record<string, unknown>, writer, 0, false);
+    writeMessage(plan, value as Record<string, unknown>, writer, 0, false);
   } catch (error) {
     if (error === UNHANDLED) return undefined;
     throw error;
@@ -58,31 +65,46 @@ function isPlainObject(value: unknown): boolean {
 }
 
 // The set fields of one message in field-number order. Most objects list their keys in that order
-// already: they are checked first (nothing allocated) and written as they come; the others sorted.
+// already: they are written in one pass as they come (one field lookup per key). A key out of
+// order rewinds the writer and takes the sorted path, which checks every key first, as before.
 function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: FlatWriter, depth: number, anyBody: boolean): void {
   if (plan.unsupported || depth > MAX_DEPTH) throw UNHANDLED;
-  let ordered = true;
+  const start = writer.length;
   let lastId = 0;
-  for (const key in record) {
-    const field = plan.fields.get(key);
-    if (!field) {
-      // An Any's body is the Any object itself: its `@type` is not a field of the message inside.
-      if (plan.lenient || (anyBody && key === '@type')) continue;
-      throw UNHANDLED;
-    }
-    const value = record[key];
-    if (value === undefined || value === null) continue;
-    if (field.id < lastId) ordered = false;
-    lastId = field.id;
-  }
-  if (ordered) {
+  try {
     for (const key in record) {
       const field = plan.fields.get(key);
+      if (!field) {
+        // An Any's body is the Any object itself: its `@type` is not a field of the message inside.
+        if (plan.lenient || (anyBody && key === '@type')) continue;
+        throw UNHANDLED;
+      }
       const value = record[key];
-      if (field && value !== undefined && value !== null) field.write(writer, value, depth);
+      if (value === undefined || value === null) continue;
+      if (field.id < lastId) {
+        writer.rewind(start);
+        return writeSorted(plan, record, writer, depth, anyBody);
+      }
+      lastId = field.id;
+      field.write(writer, value, depth);
     }
-    return;
+  } catch (error) {
+    // Checking every key before writing, an unknown key later in the object took the slow path
+    // before a value's own error could surface: keep that order.
+    if (error !== UNHANDLED && unknownKey(plan, record, anyBody)) throw UNHANDLED;
+    throw error;
   }
+}
+
+function unknownKey(plan: TypePlan, record: Record<string, unknown>, anyBody: boolean): boolean {
+  if (plan.lenient) return false;
+  for (const key in record) if (!plan.fields.has(key) && !(anyBody && key === '@type')) return true;
+  return false;
+}
+
+/** A message whose keys are out of field-number order: every key checked, then the set fields sorted. */
+function writeSorted(plan: TypePlan, record: Record<string, unknown>, writer: FlatWriter, depth: number, anyBody: boolean): void {
+  if (unknownKey(plan, record, anyBody)) throw UNHANDLED;
   const present: Array<{ field: FieldPlan; value: unknown }> = [];
   for (const key in record) {
     const field = plan.fields.get(key);
@@ -96,7 +118,13 @@ function writeMessage(plan: TypePlan, record: Record<string, unknown>, writer: F
 function planFor(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.Type): TypePlan {
   let plan = plans.get(type);
   if (plan) return plan;
-  plan = { fields: new Map(), lenient: FREE_FORM_TYPES.has(type.fullName), unsupported: false };
+  plan = {
+    fields: new Map(),
+    lenient: FREE_FORM_TYPES.has(type.fullName),
+    unsupported: false,
+    any: type.fullName === ANY,
+    frozen: new WeakMap(),
+  };
   // Registered before its fields are planned, so recursive types find it.
   plans.set(type, plan);
   for (const field of type.fieldsArray) {
@@ -165,7 +193,15 @@ function messageBody(type: protobuf.Type, lookup: (typeUrl: string) => protobuf.
     let plan: TypePlan | undefined;
     return (writer, value, depth) => {
       if (!isPlainObject(value)) throw UNHANDLED;
-      writeMessage((plan ??= planFor(type, lookup)), value as Record<string, unknown>, writer, depth, false);
+      plan ??= planFor(type, lookup);
+      if (!Object.isFrozen(value)) return writeMessage(plan, value as Record<string, unknown>, writer, depth, false);
+      // A value that cannot change has the same body every time. Written once at this depth or
+      // deeper, nothing in it went past MAX_DEPTH, so it does not here either.
+      const memo = plan.frozen.get(value as object);
+      if (memo && depth <= memo.depth) return void writer.raw(memo.bytes);
+      const start = writer.length;
+      writeMessage(plan, value as Record<string, unknown>, writer, depth, false);
+      if (!memo && isDeepFrozen(value)) plan.frozen.set(value as object, { bytes: writer.copy(start), depth });
     };
   }
   return (writer, value, depth) => {

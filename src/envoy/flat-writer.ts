@@ -91,12 +91,32 @@ export class FlatWriter {
   }
 
   string(value: string): this {
-    const length = Buffer.byteLength(value);
+    const count = value.length;
+    if (count < 128) {
+      // Short ASCII text (names, addresses, zones): its length is its byte count and fits the one
+      // length byte, so it is measured and written in one pass; any other character, and the
+      // writer goes back to the general path below.
+      this.reserve(1 + count);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      while (i < count) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[start + i++] = code;
+      }
+      if (i === count) {
+        buf[this.pos] = count;
+        this.pos = start + count;
+        return this;
+      }
+    }
+    const length = count < 40 ? utf8.length(value) : Buffer.byteLength(value);
     this.uint32(length);
     if (length === 0) return this;
     this.reserve(length);
     // protobufjs' BufferWriter: its own UTF-8 writer for short strings, Node's for the others.
-    if (value.length < 40) utf8.write(value, this.buf, this.pos);
+    if (count < 40) utf8.write(value, this.buf, this.pos);
     else this.buf.write(value, this.pos, 'utf8');
     this.pos += length;
     return this;
@@ -111,6 +131,29 @@ export class FlatWriter {
     this.buf.set(bytes, this.pos);
     this.pos += length;
     return this;
+  }
+
+  /** How many bytes are written so far (a mark for `rewind`). */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** Drops what was written after `length` was `mark` (no nested message may be open since). */
+  rewind(mark: number): void {
+    this.pos = mark;
+  }
+
+  /** Writes bytes as they are (no length: a message body written before, see `copy`). */
+  raw(bytes: Uint8Array): this {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+    return this;
+  }
+
+  /** A copy of what was written since `length` was `mark` (no nested message may be open since). */
+  copy(mark: number): Buffer {
+    return Buffer.from(this.buf.subarray(mark, this.pos));
   }
 
   /** Opens a nested message: its length is written by the matching `ldelim`. */

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import protobuf from 'protobufjs';
 import { decodeMessage, messageType, TYPE_PREFIX } from './protos.js';
+import { isDeepFrozen } from './frozen.js';
 
 /** One broken rule: where (proto field path, snake_case), which rule, and what it demands. */
 export interface Violation {
@@ -106,30 +107,38 @@ function checkerFor(type: protobuf.Type): MessageChecker {
   const byKey = new Map<string, FieldCheck>();
   const absentChecks: FieldCheck[] = [];
   const oneofs: Array<{ name: string; keys: string[] }> = [];
+  // Deeply frozen values found to break no rule: they never will (a constant shared by many resources is checked once).
+  const clean = new WeakSet<object>();
   // Registered before compiling the fields, so recursive types find it.
   checker = {
     check(value, path, out) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
-      const record = value as Record<string, unknown>;
-      for (const key in record) {
-        const fieldValue = record[key];
-        if (fieldValue === undefined || fieldValue === null) continue;
-        byKey.get(key)?.present(fieldValue, path, out);
-      }
-      for (const field of absentChecks) {
-        const fieldValue = record[field.key];
-        if (fieldValue === undefined || fieldValue === null) field.absent!(path, out);
-      }
-      for (const oneof of oneofs) {
-        if (!isAnySet(record, oneof.keys)) {
-          out.push({
-            path: joinPath(path, oneof.name),
-            rule: 'oneof.required',
-            message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set`,
-          });
-        }
-      }
+      const frozen = Object.isFrozen(value);
+      if (frozen && clean.has(value)) return;
+      const found = out.length;
+      checkRecord(value as Record<string, unknown>, path, out);
+      if (frozen && out.length === found && isDeepFrozen(value)) clean.add(value);
     },
+  };
+  const checkRecord = (record: Record<string, unknown>, path: Path, out: Violation[]): void => {
+    for (const key in record) {
+      const fieldValue = record[key];
+      if (fieldValue === undefined || fieldValue === null) continue;
+      byKey.get(key)?.present(fieldValue, path, out);
+    }
+    for (const field of absentChecks) {
+      const fieldValue = record[field.key];
+      if (fieldValue === undefined || fieldValue === null) field.absent!(path, out);
+    }
+    for (const oneof of oneofs) {
+      if (!isAnySet(record, oneof.keys)) {
+        out.push({
+          path: joinPath(path, oneof.name),
+          rule: 'oneof.required',
+          message: `one of ${oneof.keys.map(snakeCase).join(', ')} must be set`,
+        });
+      }
+    }
   };
   checkers.set(type, checker);
   for (const field of type.fieldsArray) {
@@ -508,21 +517,26 @@ function stringCheck(rules: Rules): ValueCheck {
     checks.push({ rule: `string.${rule}`, message, ok });
   };
   const n = (key: string): number | undefined => num(rules[key]);
+  // The bounds are read once here, not at every check.
+  const len = n('len');
+  const minLen = n('min_len');
+  const maxLen = n('max_len');
+  const lenBytes = n('len_bytes');
+  const minBytes = n('min_bytes');
+  const maxBytes = n('max_bytes');
   if (rules.const !== undefined) add('const', `must equal ${JSON.stringify(rules.const)}`, (s) => s === rules.const);
-  if (n('len') !== undefined) add('len', `must be exactly ${n('len')} characters`, (s) => codePoints(s) === n('len'));
-  if (n('min_len') !== undefined)
+  if (len !== undefined) add('len', `must be exactly ${len} characters`, (s) => codePoints(s) === len);
+  // A string has between length / 2 and length code points: most lengths decide without counting them.
+  if (minLen !== undefined)
     add(
       'min_len',
-      n('min_len') === 1 ? 'must not be empty' : `must be at least ${n('min_len')} characters`,
-      (s) => codePoints(s) >= n('min_len')!,
+      minLen === 1 ? 'must not be empty' : `must be at least ${minLen} characters`,
+      (s) => s.length >= minLen && (s.length >= 2 * minLen || codePoints(s) >= minLen),
     );
-  if (n('max_len') !== undefined) add('max_len', `must be at most ${n('max_len')} characters`, (s) => codePoints(s) <= n('max_len')!);
-  if (n('len_bytes') !== undefined)
-    add('len_bytes', `must be exactly ${n('len_bytes')} bytes`, (s) => Buffer.byteLength(s) === n('len_bytes'));
-  if (n('min_bytes') !== undefined)
-    add('min_bytes', `must be at least ${n('min_bytes')} bytes`, (s) => Buffer.byteLength(s) >= n('min_bytes')!);
-  if (n('max_bytes') !== undefined)
-    add('max_bytes', `must be at most ${n('max_bytes')} bytes`, (s) => Buffer.byteLength(s) <= n('max_bytes')!);
+  if (maxLen !== undefined) add('max_len', `must be at most ${maxLen} characters`, (s) => s.length <= maxLen || codePoints(s) <= maxLen);
+  if (lenBytes !== undefined) add('len_bytes', `must be exactly ${lenBytes} bytes`, (s) => Buffer.byteLength(s) === lenBytes);
+  if (minBytes !== undefined) add('min_bytes', `must be at least ${minBytes} bytes`, (s) => Buffer.byteLength(s) >= minBytes);
+  if (maxBytes !== undefined) add('max_bytes', `must be at most ${maxBytes} bytes`, (s) => Buffer.byteLength(s) <= maxBytes);
   if (typeof rules.pattern === 'string') {
     const pattern = new RegExp(rules.pattern, 'u');
     add('pattern', `must match ${JSON.stringify(rules.pattern)}`, (s) => pattern.test(s));

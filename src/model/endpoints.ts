@@ -6,30 +6,33 @@ import type { EndpointHealth, EndpointInfo, ServicePortInfo } from './types.js';
 
 /** The endpoints behind one Service port, merged over its EndpointSlices, sorted by zone, address, port. */
 export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePort: ServicePortInfo): readonly EndpointInfo[] {
-  const byAddress = new Map<string, EndpointInfo>();
+  // By port, then address: the address strings of the slices are the keys as they are (no key built per endpoint).
+  const byPort = new Map<number, Map<string, EndpointInfo>>();
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue;
     const port = resolveEndpointPort(servicePort, slice);
     if (port === undefined) continue;
+    let byAddress = byPort.get(port);
+    if (!byAddress) byPort.set(port, (byAddress = new Map()));
     for (const endpoint of slice.endpoints ?? []) {
       const health = endpointHealth(endpoint.conditions);
       if (!health) continue;
       for (const address of endpoint.addresses ?? []) {
-        const id = `${address}|${port}`;
-        const existing = byAddress.get(id);
+        const existing = byAddress.get(address);
         // The same address in two slices (a slice being replaced): the healthier one counts.
         if (existing && (existing.health === 'healthy' || health === 'draining')) continue;
-        byAddress.set(id, {
+        // No spread, and every field in the literal (a field added later costs each object a second allocation): 100,000 endpoints at start-up.
+        const zone = endpoint.zone ?? '';
+        byAddress.set(
           address,
-          port,
-          health,
-          zone: endpoint.zone ?? '',
-          ...(endpoint.nodeName ? { nodeName: endpoint.nodeName } : {}),
-        });
+          endpoint.nodeName ? { address, port, health, zone, nodeName: endpoint.nodeName } : { address, port, health, zone },
+        );
       }
     }
   }
-  return Object.freeze([...byAddress.values()].sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port));
+  const merged: EndpointInfo[] = [];
+  for (const byAddress of byPort.values()) for (const info of byAddress.values()) merged.push(info);
+  return Object.freeze(merged.sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port));
 }
 
 /** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */

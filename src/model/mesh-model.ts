@@ -34,6 +34,7 @@ import { compare, objectKey } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
+import { serviceAddresses, type ServiceAddresses } from './addresses.js';
 import { tlsCertificate } from './secret.js';
 import { selects, terminatesMeshTls, workloadInfo, workloadShape, type WorkloadInfo, type WorkloadShape } from './workload.js';
 import { EGRESS_ANNOTATION, holdsEverything, parseEgress, scopeReach, type EgressScope } from './scope.js';
@@ -126,12 +127,17 @@ export class MeshModel {
   private readonly secretObjects = new Map<string, SecretObject>();
   /** Parsed once per Secret version, on first use. */
   private readonly certificates = new Map<string, TlsCertificate>();
-  /** Merged endpoints per Service and port, dropped when the Service or one of its slices changes. */
-  private readonly endpointCache = new Map<string, Map<string, readonly EndpointInfo[]>>();
+  /**
+   * Merged endpoints per Service and port (the port object of its ServiceInfo: no key string built
+   * per call, three calls per port at start-up), dropped when the Service or one of its slices changes.
+   */
+  private readonly endpointCache = new Map<string, Map<ServicePortInfo, readonly EndpointInfo[]>>();
   private readonly workloads = new Map<string, WorkloadInfo>();
   /** Pod IP -> pod keys with that IP (a finished pod's IP may be reused before it is deleted). */
   private readonly workloadsByIP = new Map<string, Set<string>>();
   private batchSeq = 0;
+  /** serviceAddresses of the model as it is now; dropped by every batch. */
+  private addressMemo: ServiceAddresses | undefined;
   /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
   private readonly gatewayApiObjects = new Map<GatewayApiKind, Map<string, KubeObject>>();
   private gatewayApiResolution: GatewayApiResolution = {
@@ -178,6 +184,7 @@ export class MeshModel {
     });
     if (events.length === 0) return change;
     this.batchSeq++;
+    this.addressMemo = undefined;
     change.all = this.batchSeq === 1;
     const changedServices = new Set<string>();
     for (const event of events) {
@@ -239,6 +246,7 @@ export class MeshModel {
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
+    this.addressMemo = undefined;
     return change;
   }
 
@@ -255,15 +263,26 @@ export class MeshModel {
 
   /** The endpoints behind one Service port, merged over every EndpointSlice, sorted by zone, address, port. */
   endpoints(serviceKey: string, servicePort: ServicePortInfo): readonly EndpointInfo[] {
-    const portKey = `${servicePort.port}|${servicePort.name}|${servicePort.targetPort ?? ''}`;
     let perPort = this.endpointCache.get(serviceKey);
-    const cached = perPort?.get(portKey);
+    const cached = perPort?.get(servicePort);
     if (cached) return cached;
-    const slices = [...(this.slicesByService.get(serviceKey) ?? [])].flatMap((sliceKey) => this.slices.get(sliceKey)?.object ?? []);
+    const slices: EndpointSliceObject[] = [];
+    for (const sliceKey of this.slicesByService.get(serviceKey) ?? []) {
+      const slice = this.slices.get(sliceKey);
+      if (slice) slices.push(slice.object);
+    }
     const merged = mergeEndpoints(slices, servicePort);
     if (!perPort) this.endpointCache.set(serviceKey, (perPort = new Map()));
-    perPort.set(portKey, merged);
+    perPort.set(servicePort, merged);
     return merged;
+  }
+
+  /**
+   * Every Service port's addresses (`serviceAddresses`), worked out once per batch: the sidecar
+   * route table, the outbound listener and the analysis each read them. Not to be changed by callers.
+   */
+  addresses(): ServiceAddresses {
+    return (this.addressMemo ??= serviceAddresses(this));
   }
 
   /** Keys of the Services that have EndpointSlices (whether the Service exists or not). */

@@ -7,8 +7,8 @@ import { lbChoiceFor, type TranslateOptions } from '../translate/index.js';
 import { log } from '../log.js';
 
 export class LbChoiceLog {
-  /** Per Service key: per port, `policy|reason` as last logged. */
-  private readonly logged = new Map<string, Map<number, string>>();
+  /** Per Service key: per port, `policy|reason` as last logged (a plain record: 10,000 maps were kept at start-up). */
+  private readonly logged = new Map<string, Record<number, string>>();
 
   /** Logs the choices a model change may have moved. */
   update(model: MeshModel, change: ModelChange, options: TranslateOptions): void {
@@ -25,13 +25,13 @@ export class LbChoiceLog {
         this.logged.delete(key);
         continue;
       }
-      const before = this.logged.get(key) ?? new Map<number, string>();
-      const after = new Map<number, string>();
+      const before = this.logged.get(key);
+      const after: Record<number, string> = {};
       for (const port of service.ports) {
         const choice = lbChoiceFor(model, service, port, options);
         const text = `${choice.policy}|${choice.reason}`;
-        after.set(port.port, text);
-        if (before.get(port.port) !== text) {
+        after[port.port] = text;
+        if (before?.[port.port] !== text) {
           const line = { service: key, port: port.port, policy: choice.policy, reason: choice.reason };
           if (!first) log.info('load balancing chosen', line);
           else if (debug) log.debug('load balancing chosen', line);

@@ -132,7 +132,9 @@ function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
  * then), so the other groups' bytes do not move.
  */
 class FlushMemo {
+  /** By Service key: the plain assignments, and the tagged variant (`tlsMatch`). */
   private readonly assignments = new Map<string, Map<string, OfferedResource>>();
+  private readonly tagged = new Map<string, Map<string, OfferedResource>>();
 
   constructor(
     private readonly model: MeshModel,
@@ -141,11 +143,11 @@ class FlushMemo {
 
   /** The Service's assignments by cluster name ([] once the Service is gone); `tlsMatch`: the tagged variant. */
   endpoints(serviceKey: string, tlsMatch = false): Map<string, OfferedResource> {
-    const memoKey = `${tlsMatch ? 'tls' : 'plain'}|${serviceKey}`;
-    let byName = this.assignments.get(memoKey);
+    const memo = tlsMatch ? this.tagged : this.assignments;
+    let byName = memo.get(serviceKey);
     if (!byName) {
       const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar', tlsMatch) : [];
-      this.assignments.set(memoKey, (byName = new Map(resources.map((r) => [r.name, this.encode(r)]))));
+      memo.set(serviceKey, (byName = new Map(resources.map((r) => [r.name, this.encode(r)]))));
     }
     return byName;
   }
@@ -238,7 +240,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
   /** Per group and service: the cluster names last written, so removals are exact. */
-  private readonly written = new Map<string, Set<string>>();
+  private readonly written = new Map<string, string[]>();
   /** Per sidecar group, per Service: the route configurations (ports) it was last written into. */
   private readonly sidecarRouteNames = new Map<ProxyGroup, Map<string, string[]>>();
   /**
@@ -689,11 +691,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     try {
       const { changes, commit } = build();
       for (const change of changes) {
+        const list = change.set ?? change.upserts;
+        // Mesh groups hand over encoded resources already: no copy of their lists then.
+        if (!list || list.every(isEncoded)) continue;
         const encode = (resource: OfferedResource) => this.encodeNow(resource, change.group);
         if (change.set) change.set = change.set.map(encode);
         else if (change.upserts) change.upserts = change.upserts.map(encode);
       }
-      return [{ ...spec, changes, commit: commit ?? (() => {}) }];
+      // Field by field, not a spread of `spec`: one unit per Service and group, 10,000 at start-up.
+      const { id, object, what, keys, markRetry } = spec;
+      return [{ id, object, what, keys, markRetry, changes, commit: commit ?? noCommit }];
     } catch (error) {
       this.failed({ ...spec, changes: [], commit() {} }, error instanceof EncodeFailure ? 'cache' : 'translate', error);
       return [];
@@ -815,14 +822,17 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     from?: DerivedFrom,
   ): WorkUnit[] {
     const { role } = mesh;
-    const options: TranslateOptions = { ...this.options, served: mesh.shape, ...(from?.reach ? { reach: from.reach } : {}) };
+    // Completed once here, so the translator takes them as they are for each Service.
+    const options = translateOptions({ ...this.options, served: mesh.shape, ...(from?.reach ? { reach: from.reach } : {}) });
     // The baseline groups are named after their role; a profile's group is named in full.
     const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
     for (const serviceKey of services) {
       const [namespace, name] = serviceKey.split('/');
+      // The unit's id is also its key in `written` and `lastTranslated`: one string (hashed once) for all three.
+      const key = `${group}|${serviceKey}`;
       const spec = {
-        id: `${group}|${serviceKey}`,
+        id: key,
         object: { kind: 'Service', namespace, name },
         what: `the ${whose} clusters of Service ${serviceKey}`,
         keys: [serviceKey],
@@ -830,7 +840,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       };
       units.push(
         ...this.unit(spec, () => {
-          const key = `${group}|${serviceKey}`;
           let fresh: OfferedResource[];
           let endpoints: OfferedResource[];
           if (from) {
@@ -846,15 +855,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             if (fresh.length > 0) this.lastTranslated.set(key, { clusters: fresh, endpoints });
             else this.lastTranslated.delete(key);
           }
-          const names = new Set(fresh.map((r) => r.name));
-          const removed = [...(this.written.get(key) ?? [])].filter((n) => !names.has(n));
+          // A list, not a set: a Service has a cluster or two, and 10,000 of them keep theirs.
+          const names = fresh.map((r) => r.name);
+          const removed = (this.written.get(key) ?? []).filter((n) => !names.includes(n));
           return {
             changes: [
               { group, typeUrl: TypeUrl.Cluster, upserts: fresh, removals: removed },
               { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
             ],
             commit: () => {
-              if (names.size > 0) this.written.set(key, names);
+              if (names.length > 0) this.written.set(key, names);
               else this.written.delete(key);
             },
           };
@@ -1031,6 +1041,8 @@ function gatewayUnitSpec(name: string, keys: string[]): Omit<WorkUnit, 'changes'
   const group = gatewayGroup(name);
   return { id: group, object: { kind: 'ProxyGroup', name: group }, what: `the configuration of gateway ${name}`, keys };
 }
+
+function noCommit(): void {}
 
 /** A workload group's Listener set carries its inbound listener beside the shared ones. */
 function withInbound(change: GroupChange, workload: WorkloadGroup): GroupChange {

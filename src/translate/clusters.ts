@@ -3,24 +3,33 @@
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
 import { proxylessUpstreamTransportSocket, rolloutTransportSocketMatches, upstreamMeshTransportSocket } from './mesh-tls.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { deepFreeze } from '../envoy/frozen.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
+// Parts every Service's Cluster has alike: one frozen object each, so the encoder and the
+// validation rules work each out once rather than once per Cluster (see envoy/frozen.ts).
+const EDS_OVER_ADS = deepFreeze({ edsConfig: { ads: {}, resourceApiVersion: 'V3' } });
+const durations = new Map<number, object>();
+
+function sharedDuration(ms: number): object {
+  let duration = durations.get(ms);
+  if (!duration) durations.set(ms, (duration = deepFreeze(protoDuration(ms))));
+  return duration;
+}
+
 /** The LB choice for one Service port, from its policy and its endpoints (Auto looks at both). */
 export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: ServicePortInfo, options: TranslateOptions): LbChoice {
   const policy = model.servicePolicy(service.key);
   const endpoints = model.endpoints(service.key, port);
-  const draining = endpoints.filter((e) => e.health === 'draining').length;
+  let draining = 0;
+  for (const endpoint of endpoints) if (endpoint.health === 'draining') draining++;
+  // A literal, not a spread: two choices per Service port at start-up.
   return chooseLb(
-    {
-      ...(policy ? { policy } : {}),
-      clientIPAffinity: service.clientIPAffinity,
-      healthyEndpoints: endpoints.length - draining,
-      drainingEndpoints: draining,
-    },
+    { policy, clientIPAffinity: service.clientIPAffinity, healthyEndpoints: endpoints.length - draining, drainingEndpoints: draining },
     options,
   );
 }
@@ -47,8 +56,8 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
     const value = {
       name,
       type: 'EDS',
-      edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 'V3' } },
-      connectTimeout: protoDuration(options.connectTimeoutMs),
+      edsClusterConfig: EDS_OVER_ADS,
+      connectTimeout: sharedDuration(options.connectTimeoutMs),
       ...clusterLbFields(choice, policy, role, options),
       ...(http2 ? http2Upstream() : {}),
       ...policyClusterFields(policy, port, role),

@@ -58,15 +58,43 @@ function buildLoadAssignment(
     const priority = ranks.indexOf(rankOf(zone));
     return {
       // Always present, empty when the slice gave no zone: gRPC rejects a group without a locality.
-      locality: zone ? { zone } : {},
-      lbEndpoints: members.map((endpoint) => ({
-        endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
-        healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
-        ...(tlsAddresses.has(endpoint.address) ? { metadata: tlsEndpointMetadata() } : {}),
-      })),
-      loadBalancingWeight: { value: members.length },
+      locality: sharedLocality(zone),
+      lbEndpoints: members.map((endpoint) => {
+        const lbEndpoint: Record<string, unknown> = {
+          endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
+          healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
+        };
+        // Set, not spread: 100,000 endpoints at start-up.
+        if (tlsAddresses.size > 0 && tlsAddresses.has(endpoint.address)) lbEndpoint.metadata = tlsEndpointMetadata();
+        return lbEndpoint;
+      }),
+      loadBalancingWeight: sharedWeight(members.length),
       ...(priority > 0 ? { priority } : {}),
     };
   });
   return { typeUrl: TypeUrl.ClusterLoadAssignment, name, value: { clusterName: name, endpoints } };
+}
+
+// A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,
+// so the encoder and the validation rules work each out once (see envoy/frozen.ts). Kept up to a
+// bound, so zones named anew all the time cannot grow them without end.
+const SHARED_LIMIT = 1024;
+const localities = new Map<string, object>();
+const weights = new Map<number, object>();
+
+function shared<K>(memo: Map<K, object>, key: K, build: () => object): object {
+  let value = memo.get(key);
+  if (!value) {
+    value = Object.freeze(build());
+    if (memo.size < SHARED_LIMIT) memo.set(key, value);
+  }
+  return value;
+}
+
+function sharedLocality(zone: string): object {
+  return shared(localities, zone, () => (zone ? { zone } : {}));
+}
+
+function sharedWeight(count: number): object {
+  return shared(weights, count, () => ({ value: count }));
 }

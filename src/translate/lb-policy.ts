@@ -4,6 +4,7 @@
 import { protoDuration, type HashKey, type ServicePolicy } from '../model/index.js';
 import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
+import { deepFreeze } from '../envoy/frozen.js';
 
 export type LbKind = LbPolicyName;
 
@@ -185,6 +186,25 @@ export function clusterLbFields(
   role: ProxyRole,
   options: TranslateOptions,
 ): Record<string, unknown> {
+  if (policy) return lbFields(choice, policy, role, options);
+  // Without a TrafficPolicy the fields follow from the choice's list, the role and what the
+  // clients understand alone: built once per combination and shared (frozen), so the encoder and
+  // the validation rules work them out once for most of a large mesh's Clusters.
+  const shape = servedShapeOf(role, options);
+  const key = `${choice.policies.join(',')}|${role}|${shape.ringHash}|${shape.legacyLb}|${options.legacyLbPolicy}`;
+  let fields = plainLbFields.get(key);
+  if (!fields) plainLbFields.set(key, (fields = deepFreeze(lbFields(choice, undefined, role, options))));
+  return fields;
+}
+
+const plainLbFields = new Map<string, Record<string, unknown>>();
+
+function lbFields(
+  choice: LbChoice,
+  policy: ServicePolicy | undefined,
+  role: ProxyRole,
+  options: TranslateOptions,
+): Record<string, unknown> {
   const lb = policy?.loadBalancer;
   // Zone-aware routing needs the local cluster in Envoy's bootstrap; without it Envoy ignores this.
   const zoneAware = policy?.preferLocalZone === true;
@@ -233,11 +253,20 @@ export function clusterLbFields(
   return {
     ...legacy,
     loadBalancingPolicy: {
-      policies: served.policies.map((kind) => ({
-        typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...configs[kind] } },
-      })),
+      policies: served.policies.map((kind) => policyEntry(kind, configs[kind])),
     },
   };
+}
+
+/** Entries without parameters, one frozen object per policy: the encoder and the validation rules work each out once. */
+const plainEntries = new Map<LbKind, object>();
+
+function policyEntry(kind: LbKind, config: Record<string, unknown>): object {
+  const build = () => ({ typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...config } } });
+  if (Object.keys(config).length > 0) return build();
+  let entry = plainEntries.get(kind);
+  if (!entry) plainEntries.set(kind, (entry = deepFreeze(build())));
+  return entry;
 }
 
 /**

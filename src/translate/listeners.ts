@@ -1,6 +1,6 @@
 // Listeners: the sidecar's virtual outbound listener (every captured outbound connection, sorted
 // by its original destination); for proxyless gRPC, an API listener per name a client may ask for.
-import { compare, serviceAddresses, type MeshModel, type ServiceAddress, type ServiceInfo } from '../model/index.js';
+import { compare, type MeshModel, type ServiceAddress, type ServiceInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import {
   BLACKHOLE_CLUSTER,
@@ -69,7 +69,7 @@ export function buildOutboundListener(model: MeshModel, options: TranslateOption
   const httpByPort = new Map<number, ServiceAddress[]>();
   const chains: Array<{ port: number; chain: Record<string, unknown> }> = [];
   const headless = new Map<string, ServiceAddress[]>();
-  for (const address of serviceAddresses(model).owned) {
+  for (const address of model.addresses().owned) {
     const { service, servicePort } = address;
     if (options.reach && !options.reach.has(service.key)) continue;
     if (address.headless) {

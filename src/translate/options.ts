@@ -62,13 +62,18 @@ export const DEFAULT_TRANSLATE_OPTIONS: Readonly<TranslateOptions> = Object.free
   gatewayHttpsPort: 8443,
 });
 
+/** Options this function made: complete already (nothing changes them), so taken as they are when passed again. */
+const complete = new WeakSet<object>();
+
 /** The defaults with `overrides` on top; an override left undefined (a flag not given) keeps its default. */
 export function translateOptions(overrides: Partial<TranslateOptions> = {}): TranslateOptions {
-  // A plain loop: the pipeline calls this once per Service, 10,000 times for a large mesh.
+  // The pipeline passes the same options for each of its Services: 10,000 times for a large mesh.
+  if (complete.has(overrides)) return overrides as TranslateOptions;
   const options: Record<string, unknown> = { ...DEFAULT_TRANSLATE_OPTIONS };
   for (const key of Object.keys(overrides)) {
     const value = (overrides as Record<string, unknown>)[key];
     if (value !== undefined) options[key] = value;
   }
+  complete.add(options);
   return options as unknown as TranslateOptions;
 }

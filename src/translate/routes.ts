@@ -5,7 +5,6 @@ import {
   compare,
   protoDuration,
   DEFAULT_RETRY_ON,
-  serviceAddresses,
   type MeshModel,
   type HeaderMatch,
   type PathMatch,
@@ -34,7 +33,7 @@ export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
 /** The HTTP Service ports a sidecar reaches at their cluster IP, by port (the owners of their address only, in its scope). */
 export function outboundHttpAddresses(model: MeshModel, reach?: ReadonlySet<string>): Map<number, ServiceAddress[]> {
   const byPort = new Map<number, ServiceAddress[]>();
-  for (const address of serviceAddresses(model).owned) {
+  for (const address of model.addresses().owned) {
     if (address.headless || !isHttpPort(address.servicePort)) continue;
     if (reach && !reach.has(address.service.key)) continue;
     const list = byPort.get(address.port);
@@ -59,17 +58,36 @@ export function buildOutboundRouteConfig(
 ): XdsResource {
   const claimed = new Set<string>();
   const virtualHosts: Record<string, unknown>[] = [];
+  const suffix = `:${port}`;
+  // With no ':' in any host, a domain with the port can only equal another with the port, and
+  // `host:port` is taken exactly when `host` is: the set holds the bare hosts (half the entries;
+  // 50,000 rather than 100,000 at 10,000 Services). An IPv6 address or an odd name: every domain.
+  const colonFree =
+    !options.clusterDomain.includes(':') &&
+    addresses.every(({ service, ip }) => !ip.includes(':') && !service.name.includes(':') && !service.namespace.includes(':'));
+  const claim = (domain: string): boolean => {
+    const claimedBefore = claimed.size;
+    claimed.add(domain);
+    return claimed.size > claimedBefore;
+  };
   for (const { service, servicePort, ip } of addresses) {
-    const hosts = [...serviceHostNames(service, options), ip.includes(':') ? `[${ip}]` : ip];
+    const hosts = serviceHostNames(service, options);
+    hosts.push(ip.includes(':') ? `[${ip}]` : ip);
+    // Each host with the port, then each without; a domain another virtual host has is left out.
     const domains: string[] = [];
-    for (const domain of [...hosts.map((h) => `${h}:${port}`), ...hosts]) {
-      if (claimed.has(domain)) {
-        log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
-        continue;
-      }
-      claimed.add(domain);
-      domains.push(domain);
+    const dropped: string[] = [];
+    if (colonFree) {
+      const kept: string[] = [];
+      const left: string[] = [];
+      for (const host of hosts) (claim(host) ? kept : left).push(host);
+      for (const host of kept) domains.push(host + suffix);
+      domains.push(...kept);
+      for (const host of left) dropped.push(host + suffix);
+      dropped.push(...left);
+    } else {
+      for (const domain of [...hosts.map((host) => host + suffix), ...hosts]) (claim(domain) ? domains : dropped).push(domain);
     }
+    for (const domain of dropped) log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
     if (domains.length === 0) continue;
     virtualHosts.push({
       name: clusterName(service.key, servicePort.port),

@@ -30,6 +30,18 @@ describe('service addresses', () => {
     });
   });
 
+  it("the model's own table (worked out once per batch) follows every batch: a Service added, an endpoint moved", () => {
+    const model = new MeshModel();
+    model.apply(upserts(service('a', tcp, { clusterIP: '10.96.0.1' }), service('h', tcp, { clusterIP: 'None' })));
+    const label = (a: { ip: string; port: number; service: { key: string } }) => `${a.service.key} ${a.ip}:${a.port}`;
+    expect(model.addresses().owned.map(label)).toEqual(['shop/a 10.96.0.1:5432']);
+    model.apply(
+      upserts(service('b', tcp, { clusterIP: '10.96.0.2' }), slice('h-1', 'h', endpointsAt('10.0.0.7'), [{ name: 'tcp-db', port: 5432 }])),
+    );
+    expect(model.addresses().owned.map(label)).toEqual(['shop/a 10.96.0.1:5432', 'shop/b 10.96.0.2:5432', 'shop/h 10.0.0.7:5432']);
+    expect(model.addresses()).toEqual(serviceAddresses(model));
+  });
+
   it("gives a headless Service each endpoint's IP and port; two headless Services of the same pods share them, a cluster IP may not", () => {
     const model = new MeshModel();
     const ports = [{ name: 'tcp-db', port: 5432 }];

@@ -91,6 +91,22 @@ describe('lb_policy beside load_balancing_policy', () => {
     }
   });
 
+  it('gives Services without a policy the fields of their choice, role and clients, however many combinations one process sees', () => {
+    // Shared between Clusters per combination: each one must still get its own.
+    const hashing = chooseLb({ clientIPAffinity: true, healthyEndpoints: 3, drainingEndpoints: 0 }, translateOptions());
+    const plain = chooseLb({ clientIPAffinity: false, healthyEndpoints: 3, drainingEndpoints: 0 }, translateOptions());
+    const names = (fields: Json) => fields.loadBalancingPolicy?.policies.map((p: Json) => p.typedExtensionConfig.name.split('.').pop());
+    const sidecar = clusterLbFields(hashing, undefined, 'sidecar', translateOptions()) as Json;
+    expect([sidecar.lbPolicy, names(sidecar)]).toEqual(['RING_HASH', ['ring_hash']]);
+    expect(clusterLbFields(hashing, undefined, 'sidecar', translateOptions({ legacyLbPolicy: true }))).toEqual({ lbPolicy: 'RING_HASH' });
+    const noRingHash = translateOptions({ served: servedShape(PYTHON_1_51_1, 'proxyless') });
+    const proxyless = clusterLbFields(hashing, undefined, 'proxyless', noRingHash) as Json;
+    expect([proxyless.lbPolicy, names(proxyless)]).toEqual(['ROUND_ROBIN', ['round_robin']]);
+    const leastRequest = clusterLbFields(plain, undefined, 'proxyless', translateOptions()) as Json;
+    expect([leastRequest.lbPolicy, names(leastRequest)]).toEqual(['ROUND_ROBIN', ['least_request', 'round_robin']]);
+    expect(clusterLbFields(hashing, undefined, 'sidecar', translateOptions())).toEqual(sidecar);
+  });
+
   it('carries the legacy config of the legacy policy, and only the legacy fields with --legacy-lb-policy', () => {
     const spec = normalizePolicy('shop/p', 'shop', {
       targetRef: { name: 's' },

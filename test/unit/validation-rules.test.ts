@@ -6,6 +6,7 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import { encodeMessage, envoyRoot, SERVED_TYPE_URLS, TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { fromProto3Json } from '../../src/envoy/proto-json.js';
+import { deepFreeze } from '../../src/envoy/frozen.js';
 import {
   compileAll,
   describeViolation,
@@ -178,6 +179,13 @@ describe('validation rules: every supported rule kind is caught', () => {
     return validateMessage(type, value);
   };
 
+  it('counts code points, not UTF-16 units, whichever way the length could go', () => {
+    // s_len: 2 to 3 characters. Two or three emoji are four or six UTF-16 units, yet within the bounds.
+    expect(check({ sLen: '😀😀' })).toEqual([]);
+    expect(check({ sLen: '😀é😀' })).toEqual([]);
+    expect(check({ sLen: 'é' }).map((v) => v.rule)).toEqual(['string.min_len']);
+  });
+
   it('passes a value that keeps every rule (so each case below fails for its own rule only)', () => {
     expect(check({})).toEqual([]);
   });
@@ -189,6 +197,7 @@ describe('validation rules: every supported rule kind is caught', () => {
     // Lengths count code points: one emoji is one character, though two UTF-16 units.
     [{ sLen: '😀' }, 's_len', 'string.min_len'],
     [{ sLen: 'abcd' }, 's_len', 'string.max_len'],
+    [{ sLen: '😀😀😀😀' }, 's_len', 'string.max_len'],
     [{ sExact: 'abc' }, 's_exact', 'string.len'],
     [{ sBytes: 'a' }, 's_bytes', 'string.min_bytes'],
     [{ sBytes: 'ééé' }, 's_bytes', 'string.max_bytes'],
@@ -320,6 +329,23 @@ describe("validation rules: read from Envoy's own descriptors", () => {
     expect(describeViolation(CLUSTER_URL, 'shop/cart/80', violation)).toBe(
       'Cluster "shop/cart/80": load_assignment.endpoints[0].lb_endpoints[1].endpoint.address.socket_address.port_value: must be <= 65535 (uint32.lte)',
     );
+  });
+
+  it('checks a frozen value shared by many resources as often as it is offered, refusing it every time it breaks a rule', () => {
+    // Found clean once, a deeply frozen value is not walked again; a refusal is never remembered that way.
+    const broken = deepFreeze({ address: { socketAddress: { address: '10.0.0.1', portValue: 70000 } } });
+    const assignment = (endpoint: object) => ({ clusterName: 'c', endpoints: [{ lbEndpoints: [{ endpoint }] }] });
+    for (let i = 0; i < 2; i++) {
+      expect(validateResource(TypeUrl.ClusterLoadAssignment, assignment(broken)).map((v) => v.rule)).toEqual(['uint32.lte']);
+    }
+    const clean = deepFreeze({ address: { socketAddress: { address: '10.0.0.1', portValue: 8080 } } });
+    for (let i = 0; i < 2; i++) expect(validateResource(TypeUrl.ClusterLoadAssignment, assignment(clean))).toEqual([]);
+    // Frozen on the outside only: what is inside may still change, and is checked again.
+    const socketAddress: { address: string; portValue: number } = { address: '10.0.0.1', portValue: 8080 };
+    const shallow = Object.freeze({ address: Object.freeze({ socketAddress }) });
+    expect(validateResource(TypeUrl.ClusterLoadAssignment, assignment(shallow))).toEqual([]);
+    socketAddress.portValue = 70000;
+    expect(validateResource(TypeUrl.ClusterLoadAssignment, assignment(shallow)).map((v) => v.rule)).toEqual(['uint32.lte']);
   });
 
   it('catches an endpoint address without a port (a required oneof), in objects and in bytes alike', () => {
