@@ -60,7 +60,7 @@ const SCENARIO_DEFAULTS: Record<Scenario, Partial<Flags>> = {
   memory: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5 },
   burst: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 0.5, events: 5000 },
   soak: { services: 1000, endpoints: 10, clients: 1000, deltaShare: 0.5, durationS: 600, rate: 50 },
-  rest: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 1, durationS: 60, source: 'folder' },
+  rest: { services: 1000, endpoints: 10, clients: 2000, deltaShare: 1, durationS: 120, source: 'folder' },
   capacity: { services: 1000, endpoints: 10, deltaShare: 1, changes: 50, source: 'folder', clientsList: [500, 1000, 2000, 4000] },
   scope: { services: 10_000, endpoints: 10, clients: 0 },
 };

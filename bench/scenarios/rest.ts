@@ -43,10 +43,11 @@ export async function runRest(flags: Flags, log: (line: string) => void): Promis
       await sleep(SETTLE_MS);
       const waited = await untilQuiet(() => serverCpu(server));
       log(`${server.kind}: quiet after another ${ms(waited)}`);
-      const seconds = flags.durationS ?? 60;
+      const seconds = flags.durationS ?? 120;
       // Two windows: the first still holds the work a sync leaves behind (V8 shrinking the heap
-      // the sync grew: a few full collections some 40 s later); the second is the steady state,
-      // and it holds a round of keepalive pings (every 2 min by default).
+      // the sync grew: a few full collections 40–80 s later, once); the second is the steady
+      // state. The default length is the default keepalive interval (2 min): a window then holds
+      // one round of pings, as many as any 2 minutes at rest.
       const measure = async (): Promise<{ cpu: number | undefined; own: number }> => {
         const cpuBefore = serverCpu(server);
         const ownBefore = ownCpu();

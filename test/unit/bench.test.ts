@@ -283,7 +283,7 @@ describe('bench runner flags and figures', () => {
   it('runs `switchyard serve` on a folder or the test API server when asked, and capacity over a list of client counts', () => {
     expect(parseFlags(['endpoint-churn'])).toMatchObject({ source: 'memory' });
     expect(parseFlags(['endpoint-churn', '--source', 'kube'])).toMatchObject({ source: 'kube' });
-    expect(parseFlags(['rest'])).toMatchObject({ source: 'folder', clients: 2000, deltaShare: 1, durationS: 60 });
+    expect(parseFlags(['rest'])).toMatchObject({ source: 'folder', clients: 2000, deltaShare: 1, durationS: 120 });
     expect(parseFlags(['capacity', '--clients-list', '10,20'])).toMatchObject({ source: 'folder', clientsList: [10, 20] });
     expect(() => parseFlags(['rest', '--source', 'disk'])).toThrow(/--source must be memory, folder or kube/);
     expect(() => parseFlags(['capacity', '--clients-list', '10,x'])).toThrow(/--clients-list takes positive integers/);
