@@ -246,7 +246,6 @@ export class MeshModel {
     }
     // An endpoints-only change is not reported for a Service whose clusters are re-translated anyway.
     for (const key of change.services) change.endpoints.delete(key);
-    this.addressMemo = undefined;
     return change;
   }
 

@@ -317,10 +317,9 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
     return allowed;
   }
 
-  /** Refuses a request that would take the stream's subscriptions past the cap; `namesAfter` is
-   * how many names `typeUrl` would have. */
-  /** `atMost`: a bound on the type's names after the request; `exactly` counts them, asked only
-   * when the bound would pass the cap (counting means a set of every name: 1,000 per first request). */
+  /** Refuses a request that would take the stream's subscriptions past the cap. `atMost`: a bound
+   * on how many names `typeUrl` would have; `exactly` counts them, asked only when the bound would
+   * pass the cap (counting means a set of every name: 1,000 per first request). */
   protected checkSubscriptions(typeUrl: string, atMost: number, exactly: () => number = () => atMost): void {
     const max = this.context.maxSubscriptions;
     if (max === undefined) return;
