@@ -11,6 +11,20 @@ export function isDeepFrozen(value: unknown): boolean {
   return true;
 }
 
+/** Kept per memo of `sharedFrozen`: keys named anew all the time (zones) cannot grow one without end. */
+const SHARED_LIMIT = 1024;
+
+/** The deeply frozen value `build` makes for `key`, built once per key and shared by every resource
+ * that asks (past the limit, built afresh each time). */
+export function sharedFrozen<K, V>(memo: Map<K, V>, key: K, build: () => V): V {
+  let value = memo.get(key);
+  if (value === undefined) {
+    value = deepFreeze(build());
+    if (memo.size < SHARED_LIMIT) memo.set(key, value);
+  }
+  return value;
+}
+
 /** Freezes `value` and everything in it (a constant to share between resources); returns it. */
 export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;

@@ -3,7 +3,7 @@
 import { protoDuration, type MeshModel, type ServiceInfo, type ServicePolicy, type ServicePortInfo } from '../model/index.js';
 import { proxylessUpstreamTransportSocket, rolloutTransportSocketMatches, upstreamMeshTransportSocket } from './mesh-tls.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { deepFreeze } from '../envoy/frozen.js';
+import { deepFreeze, sharedFrozen } from '../envoy/frozen.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
@@ -16,9 +16,7 @@ const EDS_OVER_ADS = deepFreeze({ edsConfig: { ads: {}, resourceApiVersion: 'V3'
 const durations = new Map<number, object>();
 
 function sharedDuration(ms: number): object {
-  let duration = durations.get(ms);
-  if (!duration) durations.set(ms, (duration = deepFreeze(protoDuration(ms))));
-  return duration;
+  return sharedFrozen(durations, ms, () => protoDuration(ms));
 }
 
 /** The LB choice for one Service port, from its policy and its endpoints (Auto looks at both). */

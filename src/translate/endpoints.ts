@@ -2,6 +2,7 @@
 // localities, with Envoy health statuses.
 import { compare, type MeshModel, type EndpointInfo, type ServiceInfo, type ServicePortInfo } from '../model/index.js';
 import { TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { sharedFrozen } from '../envoy/frozen.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';
 import { tlsEndpointMetadata } from './mesh-tls.js';
@@ -76,25 +77,14 @@ function buildLoadAssignment(
 }
 
 // A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,
-// so the encoder and the validation rules work each out once (see envoy/frozen.ts). Kept up to a
-// bound, so zones named anew all the time cannot grow them without end.
-const SHARED_LIMIT = 1024;
+// so the encoder and the validation rules work each out once (see envoy/frozen.ts).
 const localities = new Map<string, object>();
 const weights = new Map<number, object>();
 
-function shared<K>(memo: Map<K, object>, key: K, build: () => object): object {
-  let value = memo.get(key);
-  if (!value) {
-    value = Object.freeze(build());
-    if (memo.size < SHARED_LIMIT) memo.set(key, value);
-  }
-  return value;
-}
-
 function sharedLocality(zone: string): object {
-  return shared(localities, zone, () => (zone ? { zone } : {}));
+  return sharedFrozen(localities, zone, () => (zone ? { zone } : {}));
 }
 
 function sharedWeight(count: number): object {
-  return shared(weights, count, () => ({ value: count }));
+  return sharedFrozen(weights, count, () => ({ value: count }));
 }

@@ -4,7 +4,7 @@
 import { protoDuration, type HashKey, type ServicePolicy } from '../model/index.js';
 import { LEGACY_LB_POLICIES, type LbPolicyName, type ServedShape } from '../clients/index.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
-import { deepFreeze } from '../envoy/frozen.js';
+import { sharedFrozen } from '../envoy/frozen.js';
 
 export type LbKind = LbPolicyName;
 
@@ -192,9 +192,7 @@ export function clusterLbFields(
   // the validation rules work them out once for most of a large mesh's Clusters.
   const shape = servedShapeOf(role, options);
   const key = `${choice.policies.join(',')}|${role}|${shape.ringHash}|${shape.legacyLb}|${options.legacyLbPolicy}`;
-  let fields = plainLbFields.get(key);
-  if (!fields) plainLbFields.set(key, (fields = deepFreeze(lbFields(choice, undefined, role, options))));
-  return fields;
+  return sharedFrozen(plainLbFields, key, () => lbFields(choice, undefined, role, options));
 }
 
 const plainLbFields = new Map<string, Record<string, unknown>>();
@@ -264,9 +262,7 @@ const plainEntries = new Map<LbKind, object>();
 function policyEntry(kind: LbKind, config: Record<string, unknown>): object {
   const build = () => ({ typedExtensionConfig: { name: LB_TYPES[kind].name, typedConfig: { '@type': LB_TYPES[kind].type, ...config } } });
   if (Object.keys(config).length > 0) return build();
-  let entry = plainEntries.get(kind);
-  if (!entry) plainEntries.set(kind, (entry = deepFreeze(build())));
-  return entry;
+  return sharedFrozen(plainEntries, kind, build);
 }
 
 /**
