@@ -6,12 +6,17 @@ import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
 import type { SharedFullSet } from './shared-sets.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
-import { deltaResponseBytes, peekDeltaAck } from './wire.js';
+import type { Subscription } from './subscription-pool.js';
+import { deltaResponseBytes, peekDeltaAck, peekDeltaSubscribe, withoutNames } from './wire.js';
 
 interface DeltaRequest extends DecodedRequest {
-  resourceNamesSubscribe: string[];
+  resourceNamesSubscribe: readonly string[];
   resourceNamesUnsubscribe: string[];
   initialResourceVersions: Record<string, string>;
+  /** The pooled subscription whose bytes the request's names were (those were not decoded). */
+  pooled?: Subscription;
+  /** The resource_names_subscribe entries' raw bytes, when they are one run (see peekDeltaSubscribe). */
+  subscribeBytes?: Buffer;
 }
 
 interface DeltaTypeState extends TypeStateBase {
@@ -41,17 +46,32 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
   }
 
   /** An ACK names only its type and nonce: once the stream knows its node, those two strings are
-   * all that is read of it. */
+   * all that is read of it. A first request names what thousands of streams named before it:
+   * when its names are byte for byte a pooled subscription's, they are not decoded. */
   protected override decodeRequest(bytes: Buffer): DeltaRequest {
     const ack = this.group === undefined ? undefined : peekDeltaAck(bytes);
-    if (!ack) return this.decode(bytes);
-    return {
-      typeUrl: ack.typeUrl,
-      responseNonce: ack.responseNonce,
-      resourceNamesSubscribe: [],
-      resourceNamesUnsubscribe: [],
-      initialResourceVersions: {},
-    };
+    if (ack) {
+      return {
+        typeUrl: ack.typeUrl,
+        responseNonce: ack.responseNonce,
+        resourceNamesSubscribe: [],
+        resourceNamesUnsubscribe: [],
+        initialResourceVersions: {},
+      };
+    }
+    const subscribe = peekDeltaSubscribe(bytes);
+    if (!subscribe) return this.decode(bytes);
+    const pooled = this.context.subscriptions.find(subscribe.typeUrl, isFullStateType(subscribe.typeUrl), subscribe.names);
+    // Decoded messages keep their defaults on the prototype: set fields on them, never spread them.
+    if (!pooled) {
+      const request = this.decode(bytes);
+      request.subscribeBytes = subscribe.names;
+      return request;
+    }
+    const request = this.decode(withoutNames(bytes, subscribe.names));
+    request.resourceNamesSubscribe = pooled.list;
+    request.pooled = pooled;
+    return request;
   }
 
   protected handleRequest(request: DeltaRequest, typeUrl: string): void {
@@ -94,7 +114,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     if (state.names.size === 0 && subscribe.length > 0) {
       // The usual first request: the whole subscription at once. Keep the cache's strings for
       // the names, not the request's fresh copies.
-      const pooled = this.context.subscriptions.get(typeUrl, subscribe, wildcardCapable, (name) => all.get(name)?.name ?? name);
+      const pooled =
+        request.pooled ??
+        this.context.subscriptions.get(typeUrl, subscribe, wildcardCapable, (name) => all.get(name)?.name ?? name, request.subscribeBytes);
       if (wildcardCapable && subscribe.includes('*')) state.wildcard = true;
       state.names = pooled.set;
       state.namesShared = true;
@@ -131,6 +153,15 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       return;
     }
 
+    // The usual first request (a pooled subscription naming exactly the group's whole set, nothing
+    // held yet): the whole set goes out, decided without looking up each name.
+    if (first && !state.wildcard && state.namesShared && state.clientVersions.size === 0) {
+      const whole = this.context.fullSets.get(this.group!, typeUrl as TypeUrl);
+      if (whole.holdsExactly(state.names) && this.permitted(typeUrl, whole.resources).length === whole.resources.length) {
+        this.respond(state, whole.resources, [], whole);
+        return;
+      }
+    }
     const outgoing = new Map<string, CachedResource>();
     const removed = new Set<string>();
     if (first || (state.wildcard && !wasWildcard)) {

@@ -11,6 +11,7 @@ import { nodeIdentityRefusal, peerIdentityFromSubjectAltName, type IdentityRule,
 import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview } from '../security/gateway-secrets.js';
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
+import { installFramedWrites } from './framed.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
 import { SharedFullSets } from './shared-sets.js';
@@ -210,6 +211,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.options = { ...options, identityRule: rule };
     this.limits = options.limits ?? {};
     this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
+    if (!installFramedWrites()) log.warn('grpc-js has changed: every response is copied once more on its way out');
     this.budget = new SendBudget(this.limits.maxQueuedBytes ?? DEFAULT_MAX_TOTAL_QUEUED_BYTES);
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);
@@ -539,9 +541,9 @@ function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedB
     },
     queued: () => ({ responses: queuedResponses, bytes: queuedBytes }),
     write: (bytes) => {
-      // The callback keeps only the length: grpc-js copies the response into its own frame, and
-      // holding `bytes` too until the flush would keep two copies of every queued response alive
-      // (long enough to reach the old generation, which only a full GC frees).
+      // The callback keeps only the length: holding `bytes` until the flush would keep a response
+      // that grpc-js had to copy (one not assembled framed) alive twice, long enough to reach the
+      // old generation, which only a full GC frees.
       const length = bytes.length;
       queuedResponses++;
       queuedBytes += length;

@@ -16,6 +16,9 @@ export interface SharedFullSet {
   readonly body: Buffer;
   /** DeltaDiscoveryResponse.resources entries, likewise (assembled when first asked for). */
   readonly deltaBody: Buffer;
+  /** Whether `names` are exactly this set's names. Answered once per names object: thousands of
+   * streams share one pooled subscription, and each first request would look up every name. */
+  holdsExactly(names: ReadonlySet<string>): boolean;
 }
 
 export class SharedFullSets {
@@ -33,10 +36,12 @@ export class SharedFullSets {
     let body: Buffer | undefined;
     let deltaBody: Buffer | undefined;
     let versions: Map<string, string> | undefined;
+    const byName = new Map(resources.map((r) => [r.name, r]));
+    const exactly = new WeakMap<ReadonlySet<string>, boolean>();
     const set: SharedFullSet = {
       version,
       resources,
-      byName: new Map(resources.map((r) => [r.name, r])),
+      byName,
       get body() {
         return (body ??= resourceEntriesBytes(resources.map((r) => r.anyBytes)));
       },
@@ -45,6 +50,14 @@ export class SharedFullSets {
       },
       get versions() {
         return (versions ??= new Map(resources.map((r) => [r.name, r.version])));
+      },
+      holdsExactly(names) {
+        let answer = exactly.get(names);
+        if (answer === undefined) {
+          answer = names.size === byName.size && [...names].every((name) => byName.has(name));
+          exactly.set(names, answer);
+        }
+        return answer;
       },
     };
     this.latest.set(key, set);

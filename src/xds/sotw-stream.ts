@@ -8,8 +8,8 @@ import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
 import type { SharedFullSet } from './shared-sets.js';
 import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
-import { sameList } from './subscription-pool.js';
-import { peekSotwRequest, sotwResponseBytes } from './wire.js';
+import { sameList, type Subscription } from './subscription-pool.js';
+import { peekSotwRequest, sotwResponseBytes, withoutNames } from './wire.js';
 
 interface SotwRequest extends DecodedRequest {
   versionInfo: string;
@@ -18,6 +18,8 @@ interface SotwRequest extends DecodedRequest {
   namesBytes?: Buffer;
   /** Recognised from the raw bytes as the names of the type's previous request: not decoded. */
   sameNames?: boolean;
+  /** Recognised from the raw bytes as a pooled subscription's names: not decoded. */
+  pooled?: Subscription;
 }
 
 interface SotwTypeState extends TypeStateBase {
@@ -60,14 +62,24 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   /** An ACK repeats every subscribed name: when its names are byte for byte the previous
-   * request's, only the few other fields are read. */
+   * request's, only the few other fields are read. A first request names what thousands of
+   * streams named before it: when its names are a pooled subscription's bytes, they are not decoded. */
   protected override decodeRequest(bytes: Buffer): SotwRequest {
     const peek = peekSotwRequest(bytes);
     if (peek && !peek.hasErrorDetail) {
-      const state = this.types.get(peek.typeUrl || this.context.fixedTypeUrl || '');
+      const typeUrl = peek.typeUrl || this.context.fixedTypeUrl || '';
+      const state = this.types.get(typeUrl);
       if (state?.lastRequested && state.lastRequestedBytes?.equals(peek.names)) {
-        const { versionInfo, typeUrl, responseNonce } = peek;
-        return { versionInfo, typeUrl, responseNonce, resourceNames: state.lastRequested, sameNames: true };
+        const { versionInfo, responseNonce } = peek;
+        return { versionInfo, typeUrl: peek.typeUrl, responseNonce, resourceNames: state.lastRequested, sameNames: true };
+      }
+      const pooled = peek.names.length > 0 ? this.context.subscriptions.find(typeUrl, isFullStateType(typeUrl), peek.names) : undefined;
+      if (pooled) {
+        // Decoded messages keep their defaults on the prototype: set fields on them, never spread them.
+        const request = this.decode(withoutNames(bytes, peek.names));
+        request.resourceNames = pooled.list;
+        request.pooled = pooled;
+        return request;
       }
     }
     const request = this.decode(bytes);
@@ -86,7 +98,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
     this.acknowledge(state, request);
 
     if (unchanged && !first) return;
-    const added = this.updateSubscription(state, request.resourceNames, first, request.namesBytes);
+    const added = this.updateSubscription(state, request, first);
     if (!first && added === undefined) return;
 
     if (!state.served) {
@@ -129,24 +141,22 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   /** Applies the request's names; returns the names that became subscribed, or undefined if nothing changed. */
-  private updateSubscription(
-    state: SotwTypeState,
-    requested: readonly string[],
-    first: boolean,
-    namesBytes: Buffer | undefined,
-  ): Set<string> | undefined {
+  private updateSubscription(state: SotwTypeState, request: SotwRequest, first: boolean): Set<string> | undefined {
+    const requested = request.resourceNames;
     const wildcardCapable = isFullStateType(state.typeUrl);
     const explicitWildcard = requested.includes('*');
     const legacyWildcard = wildcardCapable && requested.length === 0 && (first || state.legacyWildcard);
     const wildcard = wildcardCapable && (explicitWildcard || legacyWildcard);
     const known = this.context.cache.resources(this.group!, state.typeUrl as TypeUrl);
-    const subscription = this.context.subscriptions.get(
-      state.typeUrl,
-      requested,
-      wildcardCapable,
-      (name) => known.get(name)?.name ?? name,
-      namesBytes,
-    );
+    const subscription =
+      request.pooled ??
+      this.context.subscriptions.get(
+        state.typeUrl,
+        requested,
+        wildcardCapable,
+        (name) => known.get(name)?.name ?? name,
+        request.namesBytes,
+      );
     const names = subscription.set;
     state.lastRequested = subscription.list;
     state.lastRequestedBytes = subscription.raw;

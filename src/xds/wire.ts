@@ -3,6 +3,7 @@
 // followed by length-prefixed copies of those shared bytes, written into one buffer.
 import protobuf from 'protobufjs';
 import { SERVED_TYPE_URLS } from '../envoy/protos.js';
+import { allocateFramed } from './framed.js';
 
 const LENGTH_DELIMITED = 2;
 
@@ -31,12 +32,13 @@ function writeVarint(target: Uint8Array, offset: number, value: number): number 
 /** `head`, then each message as an entry of the repeated field `field`, then `tail`: one
  * allocation and one copy per message (a response of 3,000 resources is sent to thousands of
  * streams, so per-entry overhead adds up). */
-function assemble(head: Uint8Array, field: number, messages: readonly Uint8Array[], tail?: Uint8Array): Buffer {
+/** A response is assembled framed (see framed.ts): grpc-js then writes it without a copy. */
+function assemble(head: Uint8Array, field: number, messages: readonly Uint8Array[], tail?: Uint8Array, allocate = allocateFramed): Buffer {
   const fieldTag = tag(field);
   const tagSize = varintSize(fieldTag);
   let length = head.length + (tail?.length ?? 0);
   for (const message of messages) length += tagSize + varintSize(message.length) + message.length;
-  const out = Buffer.allocUnsafe(length);
+  const out = allocate(length);
   out.set(head, 0);
   let offset = head.length;
   for (const message of messages) {
@@ -59,7 +61,7 @@ function controlPlane(writer: protobuf.Writer, field: number, identifier: string
  * DeltaDiscoveryResponse — each an encoded `Resource` — as one buffer, to share between every
  * stream that sends the same set. */
 export function resourceEntriesBytes(messages: readonly Uint8Array[]): Buffer {
-  return assemble(new Uint8Array(0), 2, messages);
+  return assemble(new Uint8Array(0), 2, messages, undefined, (length) => Buffer.allocUnsafe(length));
 }
 
 interface SotwResponseFields {
@@ -193,6 +195,37 @@ export function peekSotwRequest(bytes: Uint8Array): SotwRequestPeek | undefined 
   if (!parsed) return undefined;
   if (namesStart !== -1) peek.names = Buffer.from(bytes.buffer, bytes.byteOffset + namesStart, namesEnd - namesStart);
   return peek;
+}
+
+/** The request's bytes without its resource-name entries (`names`, a run found by a peek and a
+ * view of `bytes`): what is left decodes to the request's other fields. */
+export function withoutNames(bytes: Buffer, names: Buffer): Buffer {
+  const start = names.byteOffset - bytes.byteOffset;
+  return Buffer.concat([bytes.subarray(0, start), bytes.subarray(start + names.length)]);
+}
+
+/**
+ * Finds the resource_names_subscribe entries (3) of a DeltaDiscoveryRequest that carries nothing
+ * else but node = 1, type_url = 2 and response_nonce = 6 — a stream's first request of a type,
+ * usually — without decoding them: `names` is their raw bytes, tags included. Undefined when the
+ * names are not one run, the request has other fields, or the bytes do not parse.
+ */
+export function peekDeltaSubscribe(bytes: Uint8Array): { typeUrl: string; names: Buffer } | undefined {
+  let typeUrl = '';
+  let namesStart = -1;
+  let namesEnd = -1;
+  const parsed = eachField(bytes, (field, wireType, keyStart, start, end) => {
+    if (wireType !== LENGTH_DELIMITED) return false;
+    if (field === 3) {
+      if (namesStart === -1) namesStart = keyStart;
+      else if (namesEnd !== keyStart) return false;
+      namesEnd = end;
+    } else if (field === 2) typeUrl = servedTypeUrlAt(bytes, start, end) ?? utf8.decode(bytes.subarray(start, end));
+    else if (field !== 1 && field !== 6) return false;
+    return true;
+  });
+  if (!parsed || namesStart === -1) return undefined;
+  return { typeUrl, names: Buffer.from(bytes.buffer, bytes.byteOffset + namesStart, namesEnd - namesStart) };
 }
 
 /** A DeltaDiscoveryRequest that only names its type and the response it answers. */

@@ -1,7 +1,8 @@
 // The raw-bytes readers of requests (src/xds/wire.ts): what they read, what they skip, and what
 // they hand to the full decoder. A wrong answer here would misread an ACK or a subscription.
 import protobuf from 'protobufjs';
-import { peekDeltaAck, peekSotwRequest } from '../../src/xds/wire.js';
+import { peekDeltaAck, peekDeltaSubscribe, peekSotwRequest, withoutNames } from '../../src/xds/wire.js';
+import { messageType } from '../../src/envoy/protos.js';
 
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const key = (field: number, wireType: number): number => (field << 3) | wireType;
@@ -87,5 +88,35 @@ describe('peekDeltaAck', () => {
   it('refuses bytes that do not parse', () => {
     const whole = deltaRequest();
     expect(peekDeltaAck(whole.subarray(0, whole.length - 1))).toBeUndefined();
+  });
+});
+
+describe('peekDeltaSubscribe', () => {
+  const subscribing = (extra: (w: protobuf.Writer) => void = () => {}): Buffer =>
+    Buffer.from(
+      deltaRequest((w) => {
+        w.uint32(key(3, 2)).string('a').uint32(key(3, 2)).string('b');
+        extra(w);
+      }),
+    );
+
+  it('finds the subscribed names as one run of raw entries, and what is left decodes to the other fields', () => {
+    const bytes = subscribing();
+    const peek = peekDeltaSubscribe(bytes);
+    expect(peek?.typeUrl).toBe(CDS);
+    expect([...peek!.names]).toEqual([key(3, 2), 1, 0x61, key(3, 2), 1, 0x62]);
+    const rest = messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest').decode(withoutNames(bytes, peek!.names));
+    expect(rest.toJSON()).toEqual({ node: { id: 'node-a' }, typeUrl: CDS, responseNonce: 'n3' });
+  });
+
+  it.each([
+    ['nothing to subscribe to (an ACK)', () => Buffer.from(deltaRequest())],
+    ['an unsubscription too', () => subscribing((w) => w.uint32(key(4, 2)).string('c'))],
+    ['initial versions', () => subscribing((w) => w.uint32(key(5, 2)).fork().ldelim())],
+    ['an error detail', () => subscribing((w) => w.uint32(key(7, 2)).fork().ldelim())],
+    ['names split by another field', () => subscribing((w) => w.uint32(key(6, 2)).string('n4').uint32(key(3, 2)).string('c'))],
+    ['an unknown varint field', () => subscribing((w) => w.uint32(key(10, 0)).uint32(1))],
+  ])('hands a request with %s to the full decoder', (_what, request) => {
+    expect(peekDeltaSubscribe(request())).toBeUndefined();
   });
 });
