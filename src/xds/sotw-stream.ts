@@ -65,11 +65,15 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
    * request's, only the few other fields are read. A first request names what thousands of
    * streams named before it: when its names are a pooled subscription's bytes, they are not decoded. */
   protected override decodeRequest(bytes: Buffer): SotwRequest {
-    const peek = peekSotwRequest(bytes);
+    const previous: Buffer[] = [];
+    for (const state of this.types.values()) if (state.lastRequestedBytes?.length) previous.push(state.lastRequestedBytes);
+    const peek = peekSotwRequest(bytes, previous);
     if (peek && !peek.hasErrorDetail) {
       const typeUrl = peek.typeUrl || this.context.fixedTypeUrl || '';
       const state = this.types.get(typeUrl);
-      if (state?.lastRequested && state.lastRequestedBytes?.equals(peek.names)) {
+      const last = state?.lastRequestedBytes;
+      const sameNames = peek.sameAs !== undefined ? peek.sameAs === last : last?.length === 0 && peek.names.length === 0;
+      if (state?.lastRequested && sameNames) {
         const { versionInfo, responseNonce } = peek;
         return { versionInfo, typeUrl: peek.typeUrl, responseNonce, resourceNames: state.lastRequested, sameNames: true };
       }

@@ -111,13 +111,14 @@ export function deltaResponseBytes(fields: DeltaResponseFields): Buffer {
 
 /**
  * Calls `visit` with each top-level field of a message, in order: its number, wire type, where
- * its key starts, and for a length-delimited field where its content starts and ends. False when
- * the bytes do not parse as protobuf fields or `visit` returned false (the caller then decodes
- * the message in full).
+ * its key starts, and for a length-delimited field where its content starts and ends. `visit`
+ * may return the offset to go on from (past fields it recognised without walking them). False
+ * when the bytes do not parse as protobuf fields or `visit` returned false (the caller then
+ * decodes the message in full).
  */
 function eachField(
   bytes: Uint8Array,
-  visit: (field: number, wireType: number, keyStart: number, start: number, end: number) => boolean,
+  visit: (field: number, wireType: number, keyStart: number, start: number, end: number) => boolean | number,
 ): boolean {
   let offset = 0;
   const varint = (): number => {
@@ -150,7 +151,9 @@ function eachField(
         return false;
       }
       if (offset > bytes.length) return false;
-      if (!visit(field, wireType, keyStart, start, offset)) return false;
+      const next = visit(field, wireType, keyStart, start, offset);
+      if (next === false) return false;
+      if (typeof next === 'number') offset = next;
     }
   } catch {
     return false;
@@ -166,25 +169,40 @@ export interface SotwRequestPeek {
   responseNonce: string;
   hasErrorDetail: boolean;
   names: Buffer;
+  /** The one of the expected name lists that the names are, byte for byte. */
+  sameAs?: Buffer;
 }
 
 const utf8 = new TextDecoder();
+
+/** The key of a resource_names entry (field 3, length-delimited): one byte. */
+const NAMES_KEY = tag(3);
 
 /**
  * Walks a DiscoveryRequest's top-level fields (version_info = 1, node = 2, resource_names = 3,
  * type_url = 4, response_nonce = 5, error_detail = 6, resource_locators = 7) without decoding the
  * node or the names. Undefined when the names are not one run of entries (every encoder writes
  * them together; anything else is left to the full decoder) or the bytes do not parse.
+ * `expected`: the names of the stream's previous requests (one per type); when the run is one of
+ * them exactly, it is stepped over whole (an ACK repeats 1,000 names) and `sameAs` is that one.
  */
-export function peekSotwRequest(bytes: Uint8Array): SotwRequestPeek | undefined {
+export function peekSotwRequest(bytes: Uint8Array, expected: readonly Buffer[] = []): SotwRequestPeek | undefined {
   const peek: SotwRequestPeek = { versionInfo: '', typeUrl: '', responseNonce: '', hasErrorDetail: false, names: Buffer.alloc(0) };
   let namesStart = -1;
   let namesEnd = -1;
   const parsed = eachField(bytes, (field, wireType, keyStart, start, end) => {
     if (wireType !== LENGTH_DELIMITED) return true;
     if (field === 3) {
-      if (namesStart === -1) namesStart = keyStart;
-      else if (namesEnd !== keyStart) return false;
+      if (namesStart === -1) {
+        namesStart = keyStart;
+        for (const names of expected) {
+          const runEnd = keyStart + names.length;
+          if (runEnd > bytes.length || bytes[runEnd] === NAMES_KEY || !names.equals(bytes.subarray(keyStart, runEnd))) continue;
+          peek.sameAs = names;
+          namesEnd = runEnd;
+          return runEnd;
+        }
+      } else if (namesEnd !== keyStart) return false;
       namesEnd = end;
     } else if (field === 1) peek.versionInfo = utf8.decode(bytes.subarray(start, end));
     else if (field === 4) peek.typeUrl = utf8.decode(bytes.subarray(start, end));

@@ -47,6 +47,24 @@ describe('peekSotwRequest', () => {
     expect(peekSotwRequest(Uint8Array.from([key(9, 3)]))).toBeUndefined();
   });
 
+  it('steps over names that are one of the expected lists whole, and reads what follows them', () => {
+    const names = Buffer.from([key(3, 2), 1, 0x61, key(3, 2), 1, 0x62]);
+    const other = Buffer.from([key(3, 2), 1, 0x7a]);
+    const peek = peekSotwRequest(sotwRequest(), [other, names]);
+    expect(peek?.sameAs).toBe(names);
+    expect(peek).toMatchObject({ versionInfo: 'v1', typeUrl: CDS, responseNonce: 'n7' });
+    expect([...peek!.names]).toEqual([...names]);
+  });
+
+  it('does not take names for the expected ones when they only begin like them or differ', () => {
+    const prefix = Buffer.from([key(3, 2), 1, 0x61]);
+    const differs = Buffer.from([key(3, 2), 1, 0x61, key(3, 2), 1, 0x63]);
+    const peek = peekSotwRequest(sotwRequest(), [prefix, differs]);
+    expect(peek?.sameAs).toBeUndefined();
+    expect([...peek!.names]).toEqual([key(3, 2), 1, 0x61, key(3, 2), 1, 0x62]);
+    expect(peek?.typeUrl).toBe(CDS);
+  });
+
   it('notes an error detail (a NACK)', () => {
     const nack = sotwRequest((w) => w.uint32(key(6, 2)).fork().uint32(key(2, 2)).string('bad').ldelim());
     expect(peekSotwRequest(nack)?.hasErrorDetail).toBe(true);
