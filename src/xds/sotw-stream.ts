@@ -276,7 +276,10 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
         resources: whole?.body ?? resources.map((r) => r.anyBytes),
         controlPlaneId: this.context.controlPlaneId,
       });
-    if (change) this.sendPush(state, change, { version, resources, removed: [] }, build);
+    // A push, or the whole set (what every proxy connecting gets): one response, built once, for
+    // every stream given the same content.
+    const shared = change ?? whole;
+    if (shared) this.sendPush(state, shared, { version, resources, removed: [] }, build);
     else this.send(state, build, version, resources.length, 0);
   }
 }

@@ -131,6 +131,34 @@ describe('SotW: one push response for the streams a change gives the same thing'
   });
 });
 
+describe('SotW: one first response for the streams that ask for the whole set', () => {
+  it('clusters and endpoints: the same bytes and nonce to both; a stream asking for part of it gets its own', async () => {
+    const a = new FakeSotwStream();
+    const b = new FakeSotwStream({ sameServerAs: a });
+    const c = new FakeSotwStream({ sameServerAs: a });
+    a.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('x'), cluster('y')] }]);
+    setEndpoints(a, ['x', 'y'], '10.0.0.1');
+    for (const [typeUrl, resourceNames] of [
+      [TypeUrl.Cluster, []],
+      [CLA, ['x', 'y']],
+    ] as const) {
+      await a.request({ typeUrl, resourceNames: [...resourceNames] });
+      await b.request({ typeUrl, resourceNames: [...resourceNames] });
+      const [toA, toB] = [a.response(), b.response()];
+      expect([...toA.names].sort()).toEqual(['x', 'y']);
+      expect(toB.raw).toBe(toA.raw);
+      expect(toB.nonce).toBe(toA.nonce);
+      // Each stream's ACK counts for itself.
+      await a.ack(toA, [...resourceNames]);
+      expect(a.typeSnapshot(typeUrl)?.lastResponse).toBe('acked');
+      expect(b.typeSnapshot(typeUrl)?.lastResponse).toBe('awaiting');
+    }
+    await c.request({ typeUrl: CLA, resourceNames: ['y'] });
+    const toC = c.response();
+    expect(toC.names).toEqual(['y']);
+  });
+});
+
 describe('delta and SotW streams of one group', () => {
   it('each get a response of their own flavour for the same change', async () => {
     const delta = new FakeDeltaStream();
