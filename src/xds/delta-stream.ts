@@ -153,11 +153,13 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
       return;
     }
 
-    // The usual first request (a pooled subscription naming exactly the group's whole set, nothing
-    // held yet): the whole set goes out, decided without looking up each name.
-    if (first && !state.wildcard && state.namesShared && state.clientVersions.size === 0) {
+    // The usual first request (the wildcard alone, or a pooled subscription naming exactly the
+    // group's whole set; nothing held yet): the whole set goes out, decided without looking up
+    // each name.
+    if (first && state.clientVersions.size === 0 && (state.wildcard ? state.names.size === 0 : state.namesShared)) {
       const whole = this.context.fullSets.get(this.group!, typeUrl as TypeUrl);
-      if (whole.holdsExactly(state.names) && this.permitted(typeUrl, whole.resources).length === whole.resources.length) {
+      const exactly = state.wildcard || whole.holdsExactly(state.names);
+      if (exactly && whole.resources.length > 0 && this.permitted(typeUrl, whole.resources).length === whole.resources.length) {
         this.respond(state, whole.resources, [], whole);
         return;
       }
