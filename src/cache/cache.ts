@@ -316,6 +316,9 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   private encodeValue(resource: XdsResource, where: string): EncodedValue {
+    // A resource that writes its own bytes has checked its own rules; undefined: encode and check its value.
+    const own = resource.encode ? this.encodeOwn(resource, where) : undefined;
+    if (own) return own;
     // One weak map per type (a value is almost always offered as one type only): no map per value.
     let byValue = this.encodedValues.get(resource.typeUrl);
     const memo = byValue?.get(resource.value);
@@ -335,6 +338,18 @@ export class ResourceCache implements ResourceCacheContract {
     if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
     byValue.set(resource.value, encoded);
     return encoded;
+  }
+
+  private encodeOwn(resource: XdsResource, where: string): EncodedValue | undefined {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = resource.encode!();
+    } catch (err) {
+      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+    }
+    if (!bytes) return undefined;
+    this.encodes++;
+    return { bytes, version: bytesVersion(bytes) };
   }
 
   /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
@@ -462,8 +477,9 @@ function buildCachedResource({ typeUrl, name }: XdsResource, encoded: EncodedVal
   writer.uint32((1 << 3) | 2).string(encoded.version);
   writer.uint32((2 << 3) | 2).uint32(anyLength);
   writer.uint32((1 << 3) | 2).string(typeUrl);
-  writer.uint32((2 << 3) | 2).bytes(encoded.bytes);
-  const deltaBytes = writer.finish();
+  // The message's bytes go straight into the result (not through the writer's buffer first).
+  writer.uint32((2 << 3) | 2).uint32(encoded.bytes.length);
+  const deltaBytes = writer.finishWith(encoded.bytes);
   const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
   const bytes = deltaBytes.subarray(deltaBytes.length - encoded.bytes.length);
   return Object.freeze({ typeUrl, name, version: encoded.version, bytes, anyBytes, deltaBytes });

@@ -6,6 +6,7 @@ import { sharedFrozen } from '../envoy/frozen.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';
 import { tlsEndpointMetadata } from './mesh-tls.js';
+import { assignmentValue, encodeAssignment, type LocalityGroup } from './assignment-bytes.js';
 import type { ProxyRole } from './options.js';
 
 /**
@@ -54,26 +55,29 @@ function buildLoadAssignment(
   };
   const ranks = [...new Set([...byZone.keys()].map(rankOf))].sort((a, b) => a - b);
   const zones = [...byZone.keys()].sort((a, b) => rankOf(a) - rankOf(b) || compare(a, b));
-  const endpoints = zones.map((zone) => {
+  const groups: LocalityGroup[] = zones.map((zone) => {
     const members = byZone.get(zone) as EndpointInfo[];
-    const priority = ranks.indexOf(rankOf(zone));
-    return {
-      // Always present, empty when the slice gave no zone: gRPC rejects a group without a locality.
-      locality: sharedLocality(zone),
-      lbEndpoints: members.map((endpoint) => {
-        const lbEndpoint: Record<string, unknown> = {
-          endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
-          healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
-        };
-        // Set, not spread: 100,000 endpoints at start-up.
-        if (tlsAddresses.size > 0 && tlsAddresses.has(endpoint.address)) lbEndpoint.metadata = tlsEndpointMetadata();
-        return lbEndpoint;
-      }),
-      loadBalancingWeight: sharedWeight(members.length),
-      ...(priority > 0 ? { priority } : {}),
-    };
+    return { locality: sharedLocality(zone), weight: sharedWeight(members.length), priority: ranks.indexOf(rankOf(zone)), members };
   });
-  return { typeUrl: TypeUrl.ClusterLoadAssignment, name, value: { clusterName: name, endpoints } };
+  return assignmentResource(name, groups, tlsAddresses);
+}
+
+/**
+ * The resource writes its own bytes (`encode`, what the cache takes) and builds its plain object
+ * only when something reads `value` (tests, the config dump, the general path after a refusal).
+ */
+function assignmentResource(name: string, groups: LocalityGroup[], tlsAddresses: ReadonlySet<string>): XdsResource {
+  let value: object | undefined;
+  const resource = {
+    typeUrl: TypeUrl.ClusterLoadAssignment,
+    name,
+    get value(): object {
+      return (value ??= assignmentValue(name, groups, tlsAddresses, tlsEndpointMetadata));
+    },
+  };
+  // Not enumerable: a copy of the resource (a spread) is a plain resource and takes the general path.
+  Object.defineProperty(resource, 'encode', { value: () => encodeAssignment(name, groups, tlsAddresses, tlsEndpointMetadata) });
+  return resource;
 }
 
 // A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,

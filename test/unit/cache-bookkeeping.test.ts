@@ -1,6 +1,7 @@
 // The cache's bookkeeping that no protocol test looks at directly: which refusals are reported
 // again, when a stored resource is let go, what a batch that ends where it started announces,
 // and the framing of large resources.
+import protobuf from 'protobufjs';
 import { jest } from '@jest/globals';
 import { log } from '../../src/log.js';
 import { ResourceCache } from '../../src/cache/cache.js';
@@ -176,5 +177,9 @@ describe('ResourceCache: framing of resources of every size', () => {
     expect(any['@type']).toBe(TypeUrl.Cluster);
     expect(any.name).toBe(name);
     expect((decodeMessage(TypeUrl.Cluster, cached.bytes) as any).name).toBe(name);
+    // Byte for byte the frame protobufjs' own writer builds (name, version, then the Any).
+    const frame = protobuf.Writer.create().uint32(26).string(name).uint32(10).string(cached.version).uint32(18).fork();
+    frame.uint32(10).string(TypeUrl.Cluster).uint32(18).bytes(cached.bytes).ldelim();
+    expect(Buffer.from(cached.deltaBytes).equals(Buffer.from(frame.finish()))).toBe(true);
   });
 });
