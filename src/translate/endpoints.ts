@@ -49,35 +49,62 @@ function buildLoadAssignment(
     if (!list) byZone.set(endpoint.zone, (list = []));
     list.push(endpoint);
   }
+  const group = (zone: string, priority: number): LocalityGroup => {
+    const members = byZone.get(zone) as EndpointInfo[];
+    return { locality: sharedLocality(zone), weight: sharedWeight(members.length), priority, members };
+  };
+  // Without failover zones every zone ranks the same: one priority, zones by name (most Services).
+  if (failoverZones.length === 0)
+    return assignmentResource(
+      name,
+      [...byZone.keys()].sort(compare).map((zone) => group(zone, 0)),
+      tlsAddresses,
+    );
   const rankOf = (zone: string) => {
     const index = failoverZones.indexOf(zone);
     return index === -1 ? failoverZones.length : index;
   };
   const ranks = [...new Set([...byZone.keys()].map(rankOf))].sort((a, b) => a - b);
   const zones = [...byZone.keys()].sort((a, b) => rankOf(a) - rankOf(b) || compare(a, b));
-  const groups: LocalityGroup[] = zones.map((zone) => {
-    const members = byZone.get(zone) as EndpointInfo[];
-    return { locality: sharedLocality(zone), weight: sharedWeight(members.length), priority: ranks.indexOf(rankOf(zone)), members };
-  });
-  return assignmentResource(name, groups, tlsAddresses);
+  return assignmentResource(
+    name,
+    zones.map((zone) => group(zone, ranks.indexOf(rankOf(zone)))),
+    tlsAddresses,
+  );
 }
 
 /**
- * The resource writes its own bytes (`encode`, what the cache takes) and builds its plain object
- * only when something reads `value` (tests, the config dump, the general path after a refusal).
+ * An assignment that writes its own bytes (`encode`, what the cache takes) and builds its plain
+ * object only when something reads `value` (tests, the config dump, the general path after a
+ * refusal). A class: 10,000 of them at start-up, and an object literal with a getter costs several
+ * times more to make.
  */
+class AssignmentResource implements XdsResource {
+  readonly typeUrl = TypeUrl.ClusterLoadAssignment;
+  private built: object | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly groups: readonly LocalityGroup[],
+    private readonly tlsAddresses: ReadonlySet<string>,
+  ) {}
+
+  get value(): object {
+    return (this.built ??= assignmentValue(this.name, this.groups, this.tlsAddresses, tlsEndpointMetadata));
+  }
+
+  encode(): Uint8Array | undefined {
+    return encodeAssignment(this.name, this.groups, this.tlsAddresses, tlsEndpointMetadata);
+  }
+
+  /** As JSON, a resource like any other: its type, name and value. */
+  toJSON(): XdsResource {
+    return { typeUrl: this.typeUrl, name: this.name, value: this.value };
+  }
+}
+
 function assignmentResource(name: string, groups: LocalityGroup[], tlsAddresses: ReadonlySet<string>): XdsResource {
-  let value: object | undefined;
-  const resource = {
-    typeUrl: TypeUrl.ClusterLoadAssignment,
-    name,
-    get value(): object {
-      return (value ??= assignmentValue(name, groups, tlsAddresses, tlsEndpointMetadata));
-    },
-  };
-  // Not enumerable: a copy of the resource (a spread) is a plain resource and takes the general path.
-  Object.defineProperty(resource, 'encode', { value: () => encodeAssignment(name, groups, tlsAddresses, tlsEndpointMetadata) });
-  return resource;
+  return new AssignmentResource(name, groups, tlsAddresses);
 }
 
 // A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,

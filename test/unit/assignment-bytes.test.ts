@@ -109,6 +109,8 @@ describe('an assignment writing its own bytes', () => {
     const model = new MeshModel();
     model.apply(upserts(service('reviews', [{ name: 'http', port: 9080 }]), slice('reviews-1', 'reviews', endpointsAt('10.0.0.1'))));
     const [assignment] = translateEndpointsFor(model, 'shop/reviews', 'sidecar');
+    // Printed or copied as JSON, it is a plain resource with its value.
+    expect(JSON.parse(JSON.stringify(assignment))).toEqual({ typeUrl: assignment.typeUrl, name: assignment.name, value: assignment.value });
     const encoded = new ResourceCache().encode(assignment);
     expect(Buffer.from(encoded.cached!.bytes).equals(Buffer.from(encodeMessage(assignment.typeUrl, assignment.value)))).toBe(true);
   });
