@@ -756,9 +756,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     // The outbound listener has a chain per pod of a headless Service: its endpoints shape it.
     const headlessEndpoints = [...change.endpoints].some((key) => this.model.service(key)?.headless === true);
     for (const [group, mesh] of this.meshGroups) {
-      const services = change.all
-        ? this.model.services().map((s) => s.key)
-        : [...new Set([...change.services, ...change.endpoints])];
+      const services = change.all ? this.model.services().map((s) => s.key) : [...new Set([...change.services, ...change.endpoints])];
       // Proxyless: pods carry the gRFC A36 server listeners (by pod IP and port).
       const shared =
         change.all ||
