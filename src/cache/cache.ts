@@ -38,10 +38,10 @@ interface EncodedValue {
 
 interface StoredEntry {
   resource: CachedResource;
-  /** Its key in `stored`. */
-  key: string;
   /** How many (group, type) sets hold this exact resource. */
   refs: number;
+  /** Another stored version of the same type and name (a few at most: an assignment's TLS-tagged variant, a group a change behind). */
+  next: StoredEntry | undefined;
 }
 
 type TypeMap = Map<string, CachedResource>;
@@ -67,7 +67,8 @@ export class ResourceCache implements ResourceCacheContract {
   /** By value object identity: a value shared by several groups or names is encoded once. */
   private readonly encodedValues = new Map<TypeUrl, WeakMap<object, EncodedValue>>();
   /** One CachedResource per (type, name, version), shared by every group that has it. */
-  private readonly stored = new Map<string, StoredEntry>();
+  private readonly stored = new Map<TypeUrl, Map<string, StoredEntry>>();
+  private storedCount = 0;
   /** The same entries by the stored object: retain and release find them without building the key. */
   private readonly entries = new Map<CachedResource, StoredEntry>();
   private readonly byGroup = new Map<ProxyGroup, Map<TypeUrl, TypeMap>>();
@@ -246,7 +247,7 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   stats(): ResourceCacheStats {
-    return { encodes: this.encodes, storedResources: this.stored.size };
+    return { encodes: this.encodes, storedResources: this.storedCount };
   }
 
   /** Validates and encodes one change's resources, sharing stored resources where the bytes match. */
@@ -296,26 +297,51 @@ export class ResourceCache implements ResourceCacheContract {
     }
     // Already stored (most often: it came from `encode`, which found it): its own entry.
     if (this.entries.has(cached)) return cached;
-    const key = storedKey(cached.typeUrl, cached.name, cached.version);
-    const existing = this.stored.get(key);
+    const existing = this.findStored(cached.typeUrl, cached.name, cached.version);
     if (existing) return existing.resource;
-    const entry = { resource: cached, key, refs: 0 };
-    this.stored.set(key, entry);
+    let byName = this.stored.get(cached.typeUrl);
+    if (!byName) this.stored.set(cached.typeUrl, (byName = new Map()));
+    const entry: StoredEntry = { resource: cached, refs: 0, next: byName.get(cached.name) };
+    byName.set(cached.name, entry);
+    this.storedCount++;
     this.entries.set(cached, entry);
     return cached;
+  }
+
+  /** The stored resource of this type, name and version (found by type and name: no key string built and kept per resource). */
+  private findStored(typeUrl: TypeUrl, name: string, version: string): StoredEntry | undefined {
+    let entry = this.stored.get(typeUrl)?.get(name);
+    while (entry && entry.resource.version !== version) entry = entry.next;
+    return entry;
+  }
+
+  private forgetStored(entry: StoredEntry): void {
+    const { typeUrl, name } = entry.resource;
+    const byName = this.stored.get(typeUrl)!;
+    let at = byName.get(name);
+    if (at === entry) {
+      if (entry.next) byName.set(name, entry.next);
+      else byName.delete(name);
+    } else {
+      while (at && at.next !== entry) at = at.next;
+      if (at) at.next = entry.next;
+    }
+    this.storedCount--;
   }
 
   /** The stored resource with this value's bytes if there is one, else a new one (not stored yet). */
   private cachedFor(resource: XdsResource, where: string): CachedResource {
     const encoded = this.encodeValue(resource, where);
-    const cached =
-      this.stored.get(storedKey(resource.typeUrl, resource.name, encoded.version))?.resource ?? buildCachedResource(resource, encoded);
+    const cached = this.findStored(resource.typeUrl, resource.name, encoded.version)?.resource ?? buildCachedResource(resource, encoded);
     // The memo keeps a view of the stored bytes, not a copy of its own.
     encoded.bytes = cached.bytes;
     return cached;
   }
 
   private encodeValue(resource: XdsResource, where: string): EncodedValue {
+    // A resource that writes its own bytes has checked its own rules; undefined: encode and check its value.
+    const own = resource.encode ? this.encodeOwn(resource, where) : undefined;
+    if (own) return own;
     // One weak map per type (a value is almost always offered as one type only): no map per value.
     let byValue = this.encodedValues.get(resource.typeUrl);
     const memo = byValue?.get(resource.value);
@@ -335,6 +361,18 @@ export class ResourceCache implements ResourceCacheContract {
     if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
     byValue.set(resource.value, encoded);
     return encoded;
+  }
+
+  private encodeOwn(resource: XdsResource, where: string): EncodedValue | undefined {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = resource.encode!();
+    } catch (err) {
+      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+    }
+    if (!bytes) return undefined;
+    this.encodes++;
+    return { bytes, version: bytesVersion(bytes) };
   }
 
   /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
@@ -401,7 +439,7 @@ export class ResourceCache implements ResourceCacheContract {
     if (!entry) return;
     entry.refs--;
     if (entry.refs > 0) return;
-    this.stored.delete(entry.key);
+    this.forgetStored(entry);
     this.entries.delete(resource);
   }
 
@@ -440,15 +478,6 @@ function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
 }
 
-/** Short codes for the type URLs: a stored key is built and hashed per new resource, and kept. */
-const typeCodes = new Map<string, number>();
-
-function storedKey(typeUrl: TypeUrl, name: string, version: string): string {
-  let code = typeCodes.get(typeUrl);
-  if (code === undefined) typeCodes.set(typeUrl, (code = typeCodes.size));
-  return `${code}\0${name}\0${version}`;
-}
-
 /**
  * Builds the three encodings in one buffer: the delta `Resource` ends with its `Any`, and the
  * `Any` ends with the message bytes, so `anyBytes` and `bytes` are views into `deltaBytes`.
@@ -462,8 +491,9 @@ function buildCachedResource({ typeUrl, name }: XdsResource, encoded: EncodedVal
   writer.uint32((1 << 3) | 2).string(encoded.version);
   writer.uint32((2 << 3) | 2).uint32(anyLength);
   writer.uint32((1 << 3) | 2).string(typeUrl);
-  writer.uint32((2 << 3) | 2).bytes(encoded.bytes);
-  const deltaBytes = writer.finish();
+  // The message's bytes go straight into the result (not through the writer's buffer first).
+  writer.uint32((2 << 3) | 2).uint32(encoded.bytes.length);
+  const deltaBytes = writer.finishWith(encoded.bytes);
   const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
   const bytes = deltaBytes.subarray(deltaBytes.length - encoded.bytes.length);
   return Object.freeze({ typeUrl, name, version: encoded.version, bytes, anyBytes, deltaBytes });

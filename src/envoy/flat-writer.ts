@@ -186,6 +186,14 @@ export class FlatWriter {
     return this;
   }
 
+  /** The bytes written followed by `tail` (a message's bytes after the frame written here), in a buffer of their own. */
+  finishWith(tail: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(this.pos + tail.length);
+    this.buf.copy(out, 0, 0, this.pos);
+    out.set(tail, this.pos);
+    return out;
+  }
+
   /** The bytes written, in a buffer of their own. */
   finish(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);

@@ -26,6 +26,12 @@ export interface XdsResource {
   typeUrl: TypeUrl;
   name: string;
   value: object;
+  /**
+   * Set by a resource that writes its own bytes without building `value` (a ClusterLoadAssignment:
+   * the hottest resource of a large mesh): `encodeMessage(typeUrl, value)`'s bytes exactly, or
+   * undefined when the value may break one of Envoy's rules — the cache then encodes and checks `value`.
+   */
+  encode?(): Uint8Array | undefined;
 }
 
 /** The type URLs Switchyard serves, in make-before-break order (CDS, EDS, LDS, RDS, SDS). */

@@ -210,6 +210,8 @@ export function serviceAccess(
   policies: readonly AccessPolicyEntry[],
   defaultMtls: MtlsMode,
 ): ServiceAccess {
+  // No policy in the namespace (most Services): the mesh default, without sorting and filtering empty lists.
+  if (policies.length === 0) return { serviceKey: objectKey(service.namespace, service.name), mtls: defaultMtls };
   const applicable = policiesFor(service, policies);
   const modeSetter = applicable.find((p) => p.spec.mtls !== undefined);
   const withRules = [...applicable].sort(byAge).filter((p) => p.spec.allow !== undefined);

@@ -441,8 +441,10 @@ export class MeshModel {
       let rollout: MeshRolloutInfo | undefined;
       let gap: StrictTlsGap | undefined;
       const mode = this.serviceAccess(key).mtls;
-      if (service && mode !== 'Disable') {
-        const pods = (podsByNamespace.get(service.namespace) ?? []).filter((pod) => selects(service, pod));
+      // A namespace without pods (a mesh fed Services and EndpointSlices only): nothing to work out.
+      const namespacePods = service ? podsByNamespace.get(service.namespace) : undefined;
+      if (service && mode !== 'Disable' && namespacePods) {
+        const pods = namespacePods.filter((pod) => selects(service, pod));
         const tls = pods.filter((pod) => terminatesMeshTls(pod, mode));
         if (mode === 'Strict' && tls.length < pods.length) {
           const keys = (list: WorkloadInfo[]) => list.map((pod) => pod.key).sort(compare);

@@ -320,7 +320,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     this.meshGroups.set(group, mesh);
     log.info('mesh group: building its configuration', { group });
-    const services = this.model.services().map((s) => objectKey(s.namespace, s.name));
+    const services = this.model.services().map((s) => s.key);
     this.store(this.meshGroupUnits(group, mesh, services, true, this.flushMemo()));
     this.scheduleRetry();
   }
@@ -431,7 +431,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const mesh = this.meshGroups.get(meshGroup);
     if (!mesh) return;
     log.info('workload group: building its configuration', { group: name, namespace: workload.shape.namespace });
-    const services = scoped ? [...scoped.reach] : this.model.services().map((s) => objectKey(s.namespace, s.name));
+    const services = scoped ? [...scoped.reach] : this.model.services().map((s) => s.key);
     const units = this.meshGroupUnits(name, mesh, services, true, this.flushMemo(), {
       meshGroup,
       ...(scoped ? { reach: scoped.reach } : {}),
@@ -756,9 +756,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     // The outbound listener has a chain per pod of a headless Service: its endpoints shape it.
     const headlessEndpoints = [...change.endpoints].some((key) => this.model.service(key)?.headless === true);
     for (const [group, mesh] of this.meshGroups) {
-      const services = change.all
-        ? this.model.services().map((s) => objectKey(s.namespace, s.name))
-        : [...new Set([...change.services, ...change.endpoints])];
+      const services = change.all ? this.model.services().map((s) => s.key) : [...new Set([...change.services, ...change.endpoints])];
       // Proxyless: pods carry the gRFC A36 server listeners (by pod IP and port).
       const shared =
         change.all ||

@@ -6,6 +6,7 @@ import { sharedFrozen } from '../envoy/frozen.js';
 import { portsForRole } from './clusters.js';
 import { clusterName } from './names.js';
 import { tlsEndpointMetadata } from './mesh-tls.js';
+import { assignmentValue, encodeAssignment, type LocalityGroup } from './assignment-bytes.js';
 import type { ProxyRole } from './options.js';
 
 /**
@@ -48,32 +49,62 @@ function buildLoadAssignment(
     if (!list) byZone.set(endpoint.zone, (list = []));
     list.push(endpoint);
   }
+  const group = (zone: string, priority: number): LocalityGroup => {
+    const members = byZone.get(zone) as EndpointInfo[];
+    return { locality: sharedLocality(zone), weight: sharedWeight(members.length), priority, members };
+  };
+  // Without failover zones every zone ranks the same: one priority, zones by name (most Services).
+  if (failoverZones.length === 0)
+    return assignmentResource(
+      name,
+      [...byZone.keys()].sort(compare).map((zone) => group(zone, 0)),
+      tlsAddresses,
+    );
   const rankOf = (zone: string) => {
     const index = failoverZones.indexOf(zone);
     return index === -1 ? failoverZones.length : index;
   };
   const ranks = [...new Set([...byZone.keys()].map(rankOf))].sort((a, b) => a - b);
   const zones = [...byZone.keys()].sort((a, b) => rankOf(a) - rankOf(b) || compare(a, b));
-  const endpoints = zones.map((zone) => {
-    const members = byZone.get(zone) as EndpointInfo[];
-    const priority = ranks.indexOf(rankOf(zone));
-    return {
-      // Always present, empty when the slice gave no zone: gRPC rejects a group without a locality.
-      locality: sharedLocality(zone),
-      lbEndpoints: members.map((endpoint) => {
-        const lbEndpoint: Record<string, unknown> = {
-          endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
-          healthStatus: endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING',
-        };
-        // Set, not spread: 100,000 endpoints at start-up.
-        if (tlsAddresses.size > 0 && tlsAddresses.has(endpoint.address)) lbEndpoint.metadata = tlsEndpointMetadata();
-        return lbEndpoint;
-      }),
-      loadBalancingWeight: sharedWeight(members.length),
-      ...(priority > 0 ? { priority } : {}),
-    };
-  });
-  return { typeUrl: TypeUrl.ClusterLoadAssignment, name, value: { clusterName: name, endpoints } };
+  return assignmentResource(
+    name,
+    zones.map((zone) => group(zone, ranks.indexOf(rankOf(zone)))),
+    tlsAddresses,
+  );
+}
+
+/**
+ * An assignment that writes its own bytes (`encode`, what the cache takes) and builds its plain
+ * object only when something reads `value` (tests, the config dump, the general path after a
+ * refusal). A class: 10,000 of them at start-up, and an object literal with a getter costs several
+ * times more to make.
+ */
+class AssignmentResource implements XdsResource {
+  readonly typeUrl = TypeUrl.ClusterLoadAssignment;
+  private built: object | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly groups: readonly LocalityGroup[],
+    private readonly tlsAddresses: ReadonlySet<string>,
+  ) {}
+
+  get value(): object {
+    return (this.built ??= assignmentValue(this.name, this.groups, this.tlsAddresses, tlsEndpointMetadata));
+  }
+
+  encode(): Uint8Array | undefined {
+    return encodeAssignment(this.name, this.groups, this.tlsAddresses, tlsEndpointMetadata);
+  }
+
+  /** As JSON, a resource like any other: its type, name and value. */
+  toJSON(): XdsResource {
+    return { typeUrl: this.typeUrl, name: this.name, value: this.value };
+  }
+}
+
+function assignmentResource(name: string, groups: LocalityGroup[], tlsAddresses: ReadonlySet<string>): XdsResource {
+  return new AssignmentResource(name, groups, tlsAddresses);
 }
 
 // A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,

@@ -174,10 +174,11 @@ function buildRoutes(
   role: ProxyRole,
   shape: ServedShape = baselineShape(role),
 ): Record<string, unknown>[] {
+  // In field-number order (match 1, route 2, name 14): the encoder then writes the keys as they come.
   return serviceRoutes(model, service, port, role, shape).map((route) => ({
-    name: route.name,
     match: routeMatch(route.match, shape),
     route: route.action,
+    name: route.name,
   }));
 }
 

@@ -1,6 +1,7 @@
 // The cache's bookkeeping that no protocol test looks at directly: which refusals are reported
 // again, when a stored resource is let go, what a batch that ends where it started announces,
 // and the framing of large resources.
+import protobuf from 'protobufjs';
 import { jest } from '@jest/globals';
 import { log } from '../../src/log.js';
 import { ResourceCache } from '../../src/cache/cache.js';
@@ -93,6 +94,32 @@ describe('ResourceCache: stored resources and announcements', () => {
     expect(cache.stats().storedResources).toBe(0);
   });
 
+  it('keeps several versions of one name stored at once, shares each by its bytes, and lets each go on its own', () => {
+    const cache = new ResourceCache();
+    const group = (n: number) => `sidecar~scope-${n}`;
+    // Three groups hold three versions of one name; the oldest was stored first (the end of its list).
+    cache.apply([1, 2, 3].map((n) => ({ group: group(n), typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80', n)] })));
+    expect(cache.stats().storedResources).toBe(3);
+    const first = cache.get(group(1), TypeUrl.Cluster, 'shop/a/80')!;
+    // The same bytes as the first version, offered to another group: found past the newer ones, shared.
+    cache.apply([{ group: group(4), typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80', 1)] }]);
+    expect(cache.get(group(4), TypeUrl.Cluster, 'shop/a/80')).toBe(first);
+    expect(cache.stats().storedResources).toBe(3);
+    // The middle version goes; the others stay found.
+    cache.apply([{ group: group(2), typeUrl: TypeUrl.Cluster, set: [] }]);
+    expect(cache.stats().storedResources).toBe(2);
+    const third = cache.get(group(3), TypeUrl.Cluster, 'shop/a/80')!;
+    cache.apply([{ group: group(5), typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80', 3)] }]);
+    expect(cache.get(group(5), TypeUrl.Cluster, 'shop/a/80')).toBe(third);
+    cache.apply([{ group: group(6), typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80', 1)] }]);
+    expect(cache.get(group(6), TypeUrl.Cluster, 'shop/a/80')).toBe(first);
+    // A version let go and offered again is stored anew.
+    cache.apply([{ group: group(2), typeUrl: TypeUrl.Cluster, set: [cluster('shop/a/80', 2)] }]);
+    expect(cache.stats().storedResources).toBe(3);
+    for (const n of [1, 2, 3, 4, 5, 6]) cache.apply([{ group: group(n), typeUrl: TypeUrl.Cluster, set: [] }]);
+    expect(cache.stats().storedResources).toBe(0);
+  });
+
   it('announces nothing for a batch that adds a name and removes it again', () => {
     const cache = new ResourceCache();
     const heard: unknown[] = [];
@@ -176,5 +203,9 @@ describe('ResourceCache: framing of resources of every size', () => {
     expect(any['@type']).toBe(TypeUrl.Cluster);
     expect(any.name).toBe(name);
     expect((decodeMessage(TypeUrl.Cluster, cached.bytes) as any).name).toBe(name);
+    // Byte for byte the frame protobufjs' own writer builds (name, version, then the Any).
+    const frame = protobuf.Writer.create().uint32(26).string(name).uint32(10).string(cached.version).uint32(18).fork();
+    frame.uint32(10).string(TypeUrl.Cluster).uint32(18).bytes(cached.bytes).ldelim();
+    expect(Buffer.from(cached.deltaBytes).equals(Buffer.from(frame.finish()))).toBe(true);
   });
 });
