@@ -242,6 +242,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
     } else {
       for (const resource of resources) held.set(resource.name, resource.version);
       for (const name of removed) held.delete(name);
+      held.rebaseWhenSame(() => this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl).versions);
     }
     const build = (nonce: string): Buffer =>
       deltaResponseBytes({

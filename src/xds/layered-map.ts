@@ -6,10 +6,20 @@
 /** An own entry that hides the base's entry of the same name. */
 const REMOVED = Symbol('removed');
 
+/** Own entries past which a map checks whether it holds exactly its group's newest whole set, to
+ * take that set as its base: every change a stream hears of adds an own entry, and under steady
+ * churn each stream's map would grow back into a full copy. Maps start checking at different
+ * points in [REBASE_FROM, 2 × REBASE_FROM), so that the checks (each as long as the set) of
+ * thousands of streams do not all fall on one change. */
+const REBASE_FROM = 32;
+let created = 0;
+
 export class LayeredMap<V> {
   private base: ReadonlyMap<string, V> | undefined;
   private readonly own = new Map<string, V | typeof REMOVED>();
   private count = 0;
+  private readonly firstRebaseAt = REBASE_FROM + (created++ % REBASE_FROM);
+  private rebaseAt = this.firstRebaseAt;
 
   /** Starts over from `base` (never modified here; it must not change while it is the base). */
   resetTo(base: ReadonlyMap<string, V>): void {
@@ -45,6 +55,25 @@ export class LayeredMap<V> {
     this.count--;
     if (this.base?.has(name)) this.own.set(name, REMOVED);
     else this.own.delete(name);
+    return true;
+  }
+
+  /** Once the own entries have grown past the mark: takes `newest()` (a whole set, never modified)
+   * as the base if this map holds exactly its entries; if not, checks again at twice as many. */
+  rebaseWhenSame(newest: () => ReadonlyMap<string, V>): void {
+    if (this.own.size < this.rebaseAt) return;
+    const candidate = newest();
+    if (this.holdsExactly(candidate)) {
+      this.resetTo(candidate);
+      this.rebaseAt = this.firstRebaseAt;
+    } else {
+      this.rebaseAt = this.own.size * 2;
+    }
+  }
+
+  private holdsExactly(candidate: ReadonlyMap<string, V>): boolean {
+    if (this.count !== candidate.size) return false;
+    for (const [name, value] of candidate) if (this.get(name) !== value) return false;
     return true;
   }
 

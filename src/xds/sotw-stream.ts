@@ -267,6 +267,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
       for (const resource of resources) sent.set(resource.name, resource);
     } else {
       for (const resource of resources) sent.set(resource.name, resource);
+      sent.rebaseWhenSame(() => this.context.fullSets.get(this.group!, state.typeUrl as TypeUrl).byName);
     }
     const build = (nonce: string): Buffer =>
       sotwResponseBytes({
