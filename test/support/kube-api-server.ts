@@ -105,6 +105,8 @@ interface Watcher {
   client: string;
   response: http.ServerResponse;
   bookmarkTimer?: NodeJS.Timeout;
+  /** BOOKMARK events this watch was sent. */
+  bookmarksSent: number;
   timeoutTimer?: NodeJS.Timeout;
 }
 
@@ -401,6 +403,12 @@ export class KubeApiServer {
 
   openWatches(kind?: string): number {
     return [...this.watchers].filter((w) => kind === undefined || w.store.type.kind === kind).length;
+  }
+
+  /** The fewest BOOKMARK events any open watch that asked for them has been sent. */
+  fewestBookmarks(): number {
+    const counts = [...this.watchers].filter((w) => w.bookmarks).map((w) => w.bookmarksSent);
+    return counts.length === 0 ? 0 : Math.min(...counts);
   }
 
   /** Status writes (PUT or PATCH of trafficpolicies/<name>/status) per client. */
@@ -773,6 +781,7 @@ export class KubeApiServer {
       labelSelector: parseSelector(params.get('labelSelector')),
       fieldSelector: parseSelector(params.get('fieldSelector')),
       bookmarks: params.get('allowWatchBookmarks') === 'true',
+      bookmarksSent: 0,
       response,
     };
     response.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
@@ -807,6 +816,7 @@ export class KubeApiServer {
       watcher.bookmarkTimer = setInterval(() => {
         const type = store.type;
         this.bookmarksSent++;
+        watcher.bookmarksSent++;
         this.writeEvent(watcher, 'BOOKMARK', {
           apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
           kind: type.kind,
