@@ -55,7 +55,7 @@ function buildLoadAssignment(
   };
   // Without failover zones every zone ranks the same: one priority, zones by name (most Services).
   if (failoverZones.length === 0)
-    return assignmentResource(
+    return new AssignmentResource(
       name,
       [...byZone.keys()].sort(compare).map((zone) => group(zone, 0)),
       tlsAddresses,
@@ -66,7 +66,7 @@ function buildLoadAssignment(
   };
   const ranks = [...new Set([...byZone.keys()].map(rankOf))].sort((a, b) => a - b);
   const zones = [...byZone.keys()].sort((a, b) => rankOf(a) - rankOf(b) || compare(a, b));
-  return assignmentResource(
+  return new AssignmentResource(
     name,
     zones.map((zone) => group(zone, ranks.indexOf(rankOf(zone)))),
     tlsAddresses,
@@ -101,10 +101,6 @@ class AssignmentResource implements XdsResource {
   toJSON(): XdsResource {
     return { typeUrl: this.typeUrl, name: this.name, value: this.value };
   }
-}
-
-function assignmentResource(name: string, groups: LocalityGroup[], tlsAddresses: ReadonlySet<string>): XdsResource {
-  return new AssignmentResource(name, groups, tlsAddresses);
 }
 
 // A mesh has a few zones and endpoint counts: one frozen object each, shared by every assignment,

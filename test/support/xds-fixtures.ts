@@ -1,5 +1,6 @@
 // Small, valid Envoy resources for the cache and xDS server tests, and a server+cache harness.
 import { ResourceCache } from '../../src/cache/cache.js';
+import { SIDECAR_GROUP, type GroupChange } from '../../src/cache/types.js';
 import { TypeUrl, type XdsResource } from '../../src/envoy/protos.js';
 import { XdsServer, type XdsServerOptions } from '../../src/xds/server.js';
 
@@ -31,6 +32,11 @@ export function endpoints(clusterName: string, ...addresses: string[]): XdsResou
       ],
     },
   };
+}
+
+/** Sets the sidecar group's assignments `names` to one endpoint at `address`, through whatever applies cache changes (a fake stream). */
+export function setEndpoints(target: { apply(changes: GroupChange[]): unknown }, names: string[], address: string): void {
+  target.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: names.map((n) => endpoints(n, address)) }]);
 }
 
 export function listener(name: string, routeConfigName: string, port = 15001): XdsResource {

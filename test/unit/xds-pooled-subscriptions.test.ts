@@ -3,16 +3,11 @@
 // without decoding them; and when the names are exactly the group's whole set, the whole set goes
 // out without a lookup per name. Each stream must still get exactly what it asked for.
 import { jest } from '@jest/globals';
-import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { FakeDeltaStream, FakeSotwStream } from '../support/fake-transport.js';
-import { endpoints } from '../support/xds-fixtures.js';
+import { setEndpoints } from '../support/xds-fixtures.js';
 
 const CLA = TypeUrl.ClusterLoadAssignment;
-
-function setEndpoints(fake: FakeDeltaStream | FakeSotwStream, names: string[], address: string): void {
-  fake.apply([{ group: SIDECAR_GROUP, typeUrl: CLA, upserts: names.map((n) => endpoints(n, address)) }]);
-}
 
 describe('delta: a first request whose names are a pooled subscription', () => {
   it('is not decoded name by name, and gets what the first stream got', async () => {

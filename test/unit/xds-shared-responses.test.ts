@@ -4,13 +4,9 @@
 import { SIDECAR_GROUP } from '../../src/cache/types.js';
 import { TypeUrl } from '../../src/envoy/protos.js';
 import { FakeDeltaStream, FakeSotwStream } from '../support/fake-transport.js';
-import { cluster, endpoints } from '../support/xds-fixtures.js';
+import { cluster, setEndpoints } from '../support/xds-fixtures.js';
 
 const CLA = TypeUrl.ClusterLoadAssignment;
-
-function setEndpoints(fake: FakeDeltaStream | FakeSotwStream, names: string[], address: string): void {
-  fake.apply([{ group: SIDECAR_GROUP, typeUrl: CLA, upserts: names.map((n) => endpoints(n, address)) }]);
-}
 
 /** Two delta streams of one server, each subscribed to `names` and synced. */
 async function twoDeltaStreams(names: string[]): Promise<[FakeDeltaStream, FakeDeltaStream]> {
