@@ -18,6 +18,7 @@ import type {
 import { shortTypeName, type AdminSources } from './types.js';
 import type { Problem } from '../analysis/problem.js';
 import { degradationSource, degradedProxiesByFeature } from './client-degradations.js';
+import { BucketHistogram } from './bucket-histogram.js';
 
 /** Push latencies run from milliseconds (loopback) to tens of seconds (a slow or overloaded proxy). */
 const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -160,13 +161,13 @@ export class AdminMetrics {
       labelNames: ['type'],
       registers: register,
     });
-    const convergence = new Histogram({
-      name: 'switchyard_push_convergence_seconds',
-      help: 'From the end of the flush that produced a version to the ACK of that version, per stream and type',
-      labelNames: ['type'],
-      buckets: CONVERGENCE_BUCKETS,
-      registers: register,
-    });
+    const convergence = new BucketHistogram(
+      'switchyard_push_convergence_seconds',
+      'From the end of the flush that produced a version to the ACK of that version, per stream and type',
+      'type',
+      CONVERGENCE_BUCKETS,
+      registry,
+    );
     const translate = new Histogram({
       name: 'switchyard_translate_seconds',
       help: 'Time a flush spent applying events to the model, translating and updating the cache',
@@ -266,7 +267,7 @@ export class AdminMetrics {
     };
     const onAck = (event: AckEvent) => {
       const seconds = this.convergenceOf(event);
-      if (seconds !== undefined) convergence.observe(typeLabels(event.typeUrl), seconds);
+      if (seconds !== undefined) convergence.observe(typeLabels(event.typeUrl).type, seconds);
     };
     const onFlushed = (report: FlushReport) => {
       flushes.inc();
