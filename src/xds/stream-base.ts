@@ -125,6 +125,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private opened = false;
   private closeReason: string | undefined;
   private queue: Promise<void>;
+  /** Requests in `queue` not handled yet; -1 until the first one was (the server may not be ready). */
+  private queuedRequests = -1;
   private readonly requestType: protobuf.Type;
   /** Resources the guard kept from the client, by type and name, with the reason. */
   private readonly withheld = new Map<string, Map<string, string>>();
@@ -150,7 +152,17 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
    * and the send budget has room. */
   receive(bytes: Buffer): void {
     const budget = this.context.budget;
+    // The common case — the server is ready, nothing is waiting before this request and the
+    // budget has room — is handled at once: a promise turn per ACK is 2,000 per change.
+    if (this.queuedRequests === 0 && !budget.exhausted && budget.waiting === 0) {
+      this.handleBytes(bytes);
+      budget.next();
+      return;
+    }
+    if (this.queuedRequests < 0) this.queuedRequests = 0;
+    this.queuedRequests++;
     const handle = (): void => {
+      this.queuedRequests--;
       this.handleBytes(bytes);
       budget.next();
     };

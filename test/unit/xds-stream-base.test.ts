@@ -192,6 +192,32 @@ describe('the shared send budget', () => {
     budget.close();
   });
 
+  it('with room and nothing waiting, a request is handled as it arrives, not a turn later', async () => {
+    const fake = delta();
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
+    const acked = fake.ack(fake.response());
+    expect(fake.observer.acks).toHaveLength(1);
+    await acked;
+  });
+
+  it('a later request waits behind one that waits for the budget, and both are answered in order', async () => {
+    const budget = new SendBudget(100);
+    const fake = delta({ budget });
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['a'] });
+    await fake.ack(fake.response());
+    const ticket = budget.written(500);
+    await fake.request({ typeUrl: TypeUrl.Cluster, subscribe: ['b'] });
+    budget.flushed(budget.written(0)); // a flush that leaves the budget spent lets nobody through
+    await fake.request({ typeUrl: TypeUrl.Cluster, unsubscribe: ['b'] });
+    expect(fake.responses()).toEqual([]);
+    budget.flushed(ticket);
+    await fake.settle();
+    // In order, the unsubscribe comes last and leaves only 'a'; the other way round would leave 'b' too.
+    expect(fake.responses().map((r) => r.names)).toEqual([['b']]);
+    expect(fake.stream.snapshot().types).toEqual([expect.objectContaining({ typeUrl: TypeUrl.Cluster, names: ['a'] })]);
+    budget.close();
+  });
+
   it('a push while the budget is spent is held, then sent once, at the newest state', async () => {
     const budget = new SendBudget(100);
     const fake = delta({ budget });
