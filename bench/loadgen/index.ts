@@ -52,7 +52,9 @@ class WorkerHandle {
   private failure: Error | undefined;
 
   constructor(url: URL) {
-    this.worker = new Worker(url);
+    // LOADGEN_CPU_PROF=<dir>: a V8 CPU profile of each worker thread, written into <dir> when the worker exits.
+    const profileDir = process.env.LOADGEN_CPU_PROF;
+    this.worker = new Worker(url, profileDir ? { execArgv: [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {});
     this.worker.on('message', (message: FromWorker) => {
       if (message.type === 'client-error') this.errors.push(`client ${message.index}: ${message.message}`);
       const i = this.waiters.findIndex((w) => w.match(message));
