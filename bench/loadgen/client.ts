@@ -2,7 +2,6 @@
 // then EDS by the names of the EDS clusters it received and RDS by the route names its
 // listeners reference), ACKs every response and never NACKs. It keeps counters and a few
 // shared, interned structures so that thousands of clients fit in one thread.
-import * as grpc from '@grpc/grpc-js';
 import {
   CLA_TYPE,
   CLUSTER_TYPE,
@@ -15,6 +14,7 @@ import {
   encodeSotwRequest,
   encodeSotwResourceNames,
 } from './xds-messages.js';
+import { GrpcStream } from './grpc-stream.js';
 import { positionOf, ResponseMemo, scanResponse, type ParsedResources, type ResponseHead } from './responses.js';
 
 const ENVOY_DEFAULT_WINDOW_BYTES = 256 * 1024 * 1024;
@@ -143,8 +143,7 @@ export class AdsClient {
 
   private readonly options: ClientOptions;
   private readonly types = new Map<string, TypeState>();
-  private grpcClient: grpc.Client | undefined;
-  private stream: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private stream: GrpcStream | undefined;
   private node: Buffer | undefined;
   private stopping = false;
 
@@ -168,31 +167,27 @@ export class AdsClient {
 
   start(): void {
     this.startedAt = nowMs();
-    this.grpcClient = new grpc.Client(this.options.target, grpc.credentials.createInsecure(), {
-      // Every simulated Envoy gets its own HTTP/2 connection, as real proxies do.
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': -1,
-      // Retries buffer every sent message for replay: work a proxy's ADS stream never needs.
-      'grpc.enable_retries': 0,
+    // Every simulated Envoy gets its own HTTP/2 connection, as real proxies do.
+    this.stream = new GrpcStream({
+      target: this.options.target,
+      path: this.delta ? DELTA_METHOD : SOTW_METHOD,
       // Envoy's HTTP/2 flow-control windows (stream and connection: 256 MiB by default, see
       // Http2ProtocolOptions), not grpc-js's 64 KiB: with those, a proxy's ~1 MB first response
       // waited on ~17 window updates, each a turn of this generator's busy event loop.
-      'grpc-node.flow_control_window': ENVOY_DEFAULT_WINDOW_BYTES,
-    });
-    const identity = (buf: Buffer): Buffer => buf;
-    this.stream = this.grpcClient.makeBidiStreamRequest(this.delta ? DELTA_METHOD : SOTW_METHOD, identity, identity);
-    this.stream.on('data', (buf: Buffer) => {
-      try {
-        this.onResponse(buf);
-      } catch (error) {
-        this.fail(error as Error);
-      }
-    });
-    this.stream.on('error', (error: Error) => {
-      if (!this.stopping) this.fail(error);
-    });
-    this.stream.on('end', () => {
-      if (!this.stopping) this.fail(new Error(`client ${this.index}: the server ended the stream`));
+      windowBytes: ENVOY_DEFAULT_WINDOW_BYTES,
+      onMessage: (buf) => {
+        try {
+          this.onResponse(buf);
+        } catch (error) {
+          this.fail(error as Error);
+        }
+      },
+      onError: (error) => {
+        if (!this.stopping) this.fail(error);
+      },
+      onEnd: () => {
+        if (!this.stopping) this.fail(new Error(`client ${this.index}: the server ended the stream`));
+      },
     });
     this.node = encodeNode(`sidecar~10.0.0.${this.index % 250}~bench-${this.index}.bench~bench.svc.cluster.local`, 'bench', {
       'switchyard.dev/role': 'sidecar',
@@ -205,7 +200,6 @@ export class AdsClient {
   stop(): void {
     this.stopping = true;
     this.stream?.cancel();
-    this.grpcClient?.close();
   }
 
   get synced(): boolean {
