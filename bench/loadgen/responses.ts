@@ -2,7 +2,7 @@
 // resources part (every `resources` field) is compared byte for byte with ones this thread
 // has already parsed — thousands of clients receive the very same CDS and EDS bytes — and
 // parsed (names, versions, content hashes, EDS/RDS names they lead to) only when new.
-import { hashBytes, readVarint } from './wire.js';
+import { hashBytes, readVarint, readVarintValue, varintEnd } from './wire.js';
 import {
   CLUSTER_TYPE,
   LISTENER_TYPE,
@@ -33,12 +33,13 @@ export function scanResponse(buf: Buffer, delta: boolean): ResponseHead {
   const end = buf.length;
   while (pos < end) {
     const tagStart = pos;
-    let key: number;
-    [key, pos] = readVarint(buf, pos);
+    const key = readVarintValue(buf, pos);
+    pos = varintEnd;
     const field = Math.floor(key / 8);
     const wireType = key & 7;
     if (wireType === 0) {
-      [, pos] = readVarint(buf, pos);
+      readVarintValue(buf, pos);
+      pos = varintEnd;
       continue;
     }
     if (wireType === 1 || wireType === 5) {
@@ -46,8 +47,8 @@ export function scanResponse(buf: Buffer, delta: boolean): ResponseHead {
       continue;
     }
     if (wireType !== 2) throw new Error(`xDS response: unsupported wire type ${wireType} for field ${field}`);
-    let length: number;
-    [length, pos] = readVarint(buf, pos);
+    const length = readVarintValue(buf, pos);
+    pos = varintEnd;
     const valueEnd = pos + length;
     if (valueEnd > end) throw new Error(`xDS response: field ${field} overruns the message`);
     if (field === 2) {

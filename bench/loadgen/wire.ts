@@ -56,18 +56,30 @@ export function* fields(buf: Uint8Array, start = 0, end = buf.length): Generator
   if (pos !== end) throw new Error('protobuf wire: message ends inside a field');
 }
 
-/** Reads a varint (up to 2^53, enough for lengths and keys). */
-export function readVarint(buf: Uint8Array, pos: number): [number, number] {
+/** Where the varint readVarintValue last read ends: a module variable, so a hot loop allocates no tuple per field. */
+export let varintEnd = 0;
+
+/** Reads a varint (up to 2^53, enough for lengths and keys); the position after it is left in `varintEnd`. */
+export function readVarintValue(buf: Uint8Array, pos: number): number {
   let result = 0;
   let multiplier = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= buf.length) throw new Error('protobuf wire: truncated varint');
     const byte = buf[pos++]!;
     result += (byte & 0x7f) * multiplier;
-    if (byte < 0x80) return [result, pos];
+    if (byte < 0x80) {
+      varintEnd = pos;
+      return result;
+    }
     multiplier *= 128;
   }
   throw new Error('protobuf wire: varint longer than 10 bytes');
+}
+
+/** Reads a varint: [value, the position after it]. */
+export function readVarint(buf: Uint8Array, pos: number): [number, number] {
+  const value = readVarintValue(buf, pos);
+  return [value, varintEnd];
 }
 
 const utf8 = new TextDecoder();
