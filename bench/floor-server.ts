@@ -64,7 +64,8 @@ function trackWhileOpen<T>(call: grpc.ServerDuplexStream<Buffer, Buffer>, open: 
 }
 
 const identity = (buf: Buffer): Buffer => buf;
-const method = (path: string): grpc.MethodDefinition<Buffer, Buffer> => ({
+/** A bidi method that passes messages through as raw bytes. */
+export const bytesMethod = (path: string): grpc.MethodDefinition<Buffer, Buffer> => ({
   path,
   requestStream: true,
   responseStream: true,
@@ -105,7 +106,7 @@ export class FloorServer {
   async start(host = '127.0.0.1', port = 0): Promise<number> {
     const server = new grpc.Server({ 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 });
     server.addService(
-      { StreamAggregatedResources: method(SOTW_METHOD), DeltaAggregatedResources: method(DELTA_METHOD) },
+      { StreamAggregatedResources: bytesMethod(SOTW_METHOD), DeltaAggregatedResources: bytesMethod(DELTA_METHOD) },
       {
         StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.serveSotw(call),
         DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.serveDelta(call),

@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { bytesMethod } from '../../bench/floor-server.js';
 import { GrpcStatusError, GrpcStream, MessageReader } from '../../bench/loadgen/grpc-stream.js';
 import { DELTA_METHOD } from '../../bench/loadgen/xds-messages.js';
 
@@ -101,7 +102,6 @@ function call(target: string, request: string): Promise<CallResult> {
 describe('GrpcStream against a grpc-js server', () => {
   const big = message(300_000, 7);
   const small = Array.from({ length: 50 }, (_, i) => message(20 + i, i));
-  const identity = (b: Buffer): Buffer => b;
   let server: grpc.Server;
   let target: string;
   const seen: { requests: string[]; userAgent: string[]; cancelled: number } = { requests: [], userAgent: [], cancelled: 0 };
@@ -110,15 +110,7 @@ describe('GrpcStream against a grpc-js server', () => {
     server = new grpc.Server();
     server.addService(
       {
-        Delta: {
-          path: DELTA_METHOD,
-          requestStream: true,
-          responseStream: true,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
+        Delta: bytesMethod(DELTA_METHOD),
       },
       {
         Delta: (stream: grpc.ServerDuplexStream<Buffer, Buffer>) => {
