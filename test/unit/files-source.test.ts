@@ -120,10 +120,12 @@ describe('FilesSource', () => {
 
     // Truncated, then written a while later (an editor saving in place on a slow disk): the read
     // after the truncation keeps the objects, so only the real change flows.
-    // The source reads it 300 ms after the truncation, keeps its objects, and looks again 300 ms
-    // after that; the write comes between the two (any event on the file delays the second look).
+    // The source reads it 250 ms after the truncation (the longest it lets an in-place write
+    // settle), keeps its objects, and looks again 250 ms after that; the write comes halfway
+    // between the two, so a loaded machine has 125 ms either way (any event on the file delays
+    // the second look).
     await truncate(file);
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    await new Promise((resolve) => setTimeout(resolve, 375));
     await writeFile(file, docs(service('reviews'), service('ratings', 8080)));
     expect(summary(await recorder.next())).toEqual(['upsert Service/shop/ratings']);
 
