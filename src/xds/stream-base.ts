@@ -125,7 +125,7 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   private opened = false;
   private closeReason: string | undefined;
   private queue: Promise<void>;
-  /** Requests in `queue` not handled yet; -1 until the first one was (the server may not be ready). */
+  /** Requests in `queue` not handled yet; -1 before the first request, which always queues (it waits for the server to be ready). */
   private queuedRequests = -1;
   private readonly requestType: protobuf.Type;
   /** Resources the guard kept from the client, by type and name, with the reason. */
