@@ -31,8 +31,8 @@ function writeVarint(target: Uint8Array, offset: number, value: number): number 
 
 /** `head`, then each message as an entry of the repeated field `field`, then `tail`: one
  * allocation and one copy per message (a response of 3,000 resources is sent to thousands of
- * streams, so per-entry overhead adds up). */
-/** A response is assembled framed (see framed.ts): grpc-js then writes it without a copy. */
+ * streams, so per-entry overhead adds up). A response is assembled framed by default (see
+ * framed.ts): grpc-js then writes it without a copy. */
 function assemble(head: Uint8Array, field: number, messages: readonly Uint8Array[], tail?: Uint8Array, allocate = allocateFramed): Buffer {
   const fieldTag = tag(field);
   const tagSize = varintSize(fieldTag);
