@@ -12,6 +12,7 @@ import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview 
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
 import { installFramedWrites } from './framed.js';
+import { installReleasingDecoder } from './releasing-decoder.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
 import { SharedFullSets } from './shared-sets.js';
@@ -212,6 +213,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.limits = options.limits ?? {};
     this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
     if (!installFramedWrites()) log.warn('grpc-js has changed: every response is copied once more on its way out');
+    if (!installReleasingDecoder())
+      log.warn("grpc-js has changed: each stream keeps its last request's read buffers until its next request");
     this.budget = new SendBudget(this.limits.maxQueuedBytes ?? DEFAULT_MAX_TOTAL_QUEUED_BYTES);
     this.cache = options.cache;
     this.fullSets = new SharedFullSets(options.cache);
