@@ -1,8 +1,8 @@
 // The resource cache: every resource is encoded to protobuf bytes once, versioned by a hash
 // of those bytes, and shared by every group (and, downstream, every stream) that holds it.
 import { hash } from 'node:crypto';
-import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { FlatWriter } from '../envoy/flat-writer.js';
+import { encodeMessageTransient, type TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { FlatWriter, Scratch } from '../envoy/flat-writer.js';
 import { describeViolation, validateResource, type Violation } from '../envoy/validation-rules.js';
 import { log } from '../log.js';
 import {
@@ -331,48 +331,58 @@ export class ResourceCache implements ResourceCacheContract {
 
   /** The stored resource with this value's bytes if there is one, else a new one (not stored yet). */
   private cachedFor(resource: XdsResource, where: string): CachedResource {
-    const encoded = this.encodeValue(resource, where);
-    const cached = this.findStored(resource.typeUrl, resource.name, encoded.version)?.resource ?? buildCachedResource(resource, encoded);
-    // The memo keeps a view of the stored bytes, not a copy of its own.
-    encoded.bytes = cached.bytes;
-    return cached;
-  }
-
-  private encodeValue(resource: XdsResource, where: string): EncodedValue {
     // A resource that writes its own bytes has checked its own rules; undefined: encode and check its value.
     const own = resource.encode ? this.encodeOwn(resource, where) : undefined;
-    if (own) return own;
+    if (own) return this.storedOrBuilt(resource, own, bytesVersion(own));
     // One weak map per type (a value is almost always offered as one type only): no map per value.
     let byValue = this.encodedValues.get(resource.typeUrl);
     const memo = byValue?.get(resource.value);
-    if (memo) return memo;
+    if (memo) {
+      const cached = this.storedOrBuilt(resource, memo.bytes, memo.version);
+      memo.bytes = cached.bytes;
+      return cached;
+    }
+    const bytes = this.encodeValue(resource, where);
+    const version = bytesVersion(bytes);
+    const cached = this.storedOrBuilt(resource, bytes, version);
+    // The memo keeps a view of the stored bytes (the encoded ones are the encoder's scratch).
+    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
+    byValue.set(resource.value, { bytes: cached.bytes, version });
+    return cached;
+  }
+
+  /** The stored resource of these bytes, or a new one with a copy of them (they may be the encoder's scratch). */
+  private storedOrBuilt(resource: XdsResource, bytes: Uint8Array, version: string): CachedResource {
+    return this.findStored(resource.typeUrl, resource.name, version)?.resource ?? buildCachedResource(resource, bytes, version);
+  }
+
+  /** A value's bytes, checked against Envoy's rules: a view of the encoder's scratch, valid until the next encode. */
+  private encodeValue(resource: XdsResource, where: string): Uint8Array {
     let bytes: Uint8Array;
     try {
-      bytes = encodeMessage(resource.typeUrl, resource.value);
+      bytes = encodeMessageTransient(resource.typeUrl, resource.value);
     } catch (err) {
       throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
     }
     // Envoy refuses a whole response for one resource that breaks a rule: check before it can be
-    // sent. A refused value offered again is checked again: refusals are rare.
+    // sent. A refused value offered again is checked again: refusals are rare. (The rules encode
+    // nothing: the bytes stay valid.)
     const violations = validateResource(resource.typeUrl, resource.value);
     if (violations.length > 0) throw new RuleViolations(violations, resource.value);
     this.encodes++;
-    const encoded = { bytes, version: bytesVersion(bytes) };
-    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
-    byValue.set(resource.value, encoded);
-    return encoded;
+    return bytes;
   }
 
-  private encodeOwn(resource: XdsResource, where: string): EncodedValue | undefined {
+  /** A resource's own bytes (a view of the encoder's scratch, like `encodeValue`'s), or undefined: encode its value. */
+  private encodeOwn(resource: XdsResource, where: string): Uint8Array | undefined {
     let bytes: Uint8Array | undefined;
     try {
       bytes = resource.encode!();
     } catch (err) {
       throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
     }
-    if (!bytes) return undefined;
-    this.encodes++;
-    return { bytes, version: bytesVersion(bytes) };
+    if (bytes) this.encodes++;
+    return bytes;
   }
 
   /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
@@ -474,6 +484,9 @@ export class ResourceCache implements ResourceCacheContract {
   }
 }
 
+/** Where resource headers are written: a message's bytes may be in the encoders' scratch meanwhile. */
+const headerScratch = new Scratch(Buffer.allocUnsafe(1024));
+
 function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
 }
@@ -483,20 +496,21 @@ function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
  * `Any` ends with the message bytes, so `anyBytes` and `bytes` are views into `deltaBytes`.
  *   Resource { name = 3; version = 1; resource = 2 (Any { type_url = 1; value = 2 }) }
  */
-function buildCachedResource({ typeUrl, name }: XdsResource, encoded: EncodedValue): CachedResource {
-  const anyLength = lengthOfAny(typeUrl, encoded.bytes.length);
+function buildCachedResource({ typeUrl, name }: XdsResource, message: Uint8Array, version: string): CachedResource {
+  const anyLength = lengthOfAny(typeUrl, message.length);
   // The flat writer: no operation object per field (protobufjs' Writer queues one), the same bytes.
-  const writer = new FlatWriter();
+  // Its own scratch: the message may still be in the encoders'.
+  const writer = new FlatWriter(headerScratch);
   writer.uint32((3 << 3) | 2).string(name);
-  writer.uint32((1 << 3) | 2).string(encoded.version);
+  writer.uint32((1 << 3) | 2).string(version);
   writer.uint32((2 << 3) | 2).uint32(anyLength);
   writer.uint32((1 << 3) | 2).string(typeUrl);
   // The message's bytes go straight into the result (not through the writer's buffer first).
-  writer.uint32((2 << 3) | 2).uint32(encoded.bytes.length);
-  const deltaBytes = writer.finishWith(encoded.bytes);
+  writer.uint32((2 << 3) | 2).uint32(message.length);
+  const deltaBytes = writer.finishWith(message);
   const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
-  const bytes = deltaBytes.subarray(deltaBytes.length - encoded.bytes.length);
-  return Object.freeze({ typeUrl, name, version: encoded.version, bytes, anyBytes, deltaBytes });
+  const bytes = deltaBytes.subarray(deltaBytes.length - message.length);
+  return Object.freeze({ typeUrl, name, version, bytes, anyBytes, deltaBytes });
 }
 
 function lengthOfAny(typeUrl: string, valueLength: number): number {
