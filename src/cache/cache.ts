@@ -46,6 +46,13 @@ interface StoredEntry {
 
 type TypeMap = Map<string, CachedResource>;
 
+/** A change with its resources encoded and held, and the names refused. */
+interface PreparedChange {
+  change: GroupChange;
+  resources: CachedResource[];
+  refused: ReadonlySet<string>;
+}
+
 /** A resource that breaks one of Envoy's validation rules: refused alone, the batch goes on. */
 class RuleViolations extends Error {
   constructor(
@@ -58,6 +65,7 @@ class RuleViolations extends Error {
 }
 
 const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * Resource values are treated as immutable once applied: encodings are memoized by object
@@ -87,9 +95,8 @@ export class ResourceCache implements ResourceCacheContract {
 
   encode(resource: OfferedResource, group?: ProxyGroup): EncodedResource {
     if (isEncoded(resource)) return resource;
-    const where = group === undefined ? `type ${resource.typeUrl}` : `cache change for group "${group}", type ${resource.typeUrl}`;
     try {
-      return { typeUrl: resource.typeUrl, name: resource.name, cached: this.cachedFor(resource, where) };
+      return { typeUrl: resource.typeUrl, name: resource.name, cached: this.cachedFor(resource, group) };
     } catch (err) {
       if (err instanceof RuleViolations) return { typeUrl: resource.typeUrl, name: resource.name, violations: err.violations };
       throw err;
@@ -104,7 +111,7 @@ export class ResourceCache implements ResourceCacheContract {
    * last good version of that name (or goes without it), and the rest of the batch applies.
    */
   apply(changes: GroupChange[]): ChangeSet {
-    const prepared: Array<{ change: GroupChange; resources: CachedResource[]; refused: Set<string> }> = [];
+    const prepared: PreparedChange[] = [];
     try {
       for (const change of changes) prepared.push(this.prepare(change));
     } catch (err) {
@@ -251,26 +258,32 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** Validates and encodes one change's resources, sharing stored resources where the bytes match. */
-  private prepare(change: GroupChange): { change: GroupChange; resources: CachedResource[]; refused: Set<string> } {
-    const where = `cache change for group "${change.group}", type ${change.typeUrl}`;
+  private prepare(change: GroupChange): PreparedChange {
     const list = change.set ?? change.upserts ?? [];
-    const seen = new Set<string>();
+    // Most changes hold one resource (a Service's cluster, its assignment): no set of names for those.
+    const seen = list.length > 1 ? new Set<string>() : undefined;
     const resources: CachedResource[] = [];
-    const refused = new Set<string>();
+    let refused: Set<string> | undefined;
     for (const resource of list) {
       if (resource.typeUrl !== change.typeUrl) {
-        throw new Error(`${where}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`);
+        throw new Error(
+          `${whereOf(change.group, change.typeUrl)}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`,
+        );
       }
-      if (seen.has(resource.name)) {
-        throw new Error(`${where}: resource "${resource.name}" appears twice; names must be unique within a type`);
+      if (seen) {
+        if (seen.has(resource.name)) {
+          throw new Error(
+            `${whereOf(change.group, change.typeUrl)}: resource "${resource.name}" appears twice; names must be unique within a type`,
+          );
+        }
+        seen.add(resource.name);
       }
-      seen.add(resource.name);
       let cached: CachedResource;
       try {
-        cached = this.intern(resource, where);
+        cached = this.intern(resource, change.group);
       } catch (err) {
         if (err instanceof RuleViolations) {
-          refused.add(resource.name);
+          (refused ??= new Set()).add(resource.name);
           this.reportRefused(change.group, resource, err);
           continue;
         }
@@ -283,17 +296,17 @@ export class ResourceCache implements ResourceCacheContract {
       this.retain(cached);
       resources.push(cached);
     }
-    return { change, resources, refused };
+    return { change, resources, refused: refused ?? NONE };
   }
 
   /** The stored form of a resource (stored now if its bytes are new); throws RuleViolations for a refused one. */
-  private intern(resource: OfferedResource, where: string): CachedResource {
+  private intern(resource: OfferedResource, group: ProxyGroup): CachedResource {
     let cached: CachedResource;
     if (isEncoded(resource)) {
       if (!resource.cached) throw new RuleViolations(resource.violations, resource);
       cached = resource.cached;
     } else {
-      cached = this.cachedFor(resource, where);
+      cached = this.cachedFor(resource, group);
     }
     // Already stored (most often: it came from `encode`, which found it): its own entry.
     if (this.entries.has(cached)) return cached;
@@ -330,9 +343,9 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** The stored resource with this value's bytes if there is one, else a new one (not stored yet). */
-  private cachedFor(resource: XdsResource, where: string): CachedResource {
+  private cachedFor(resource: XdsResource, group: ProxyGroup | undefined): CachedResource {
     // A resource that writes its own bytes has checked its own rules; undefined: encode and check its value.
-    const own = resource.encode ? this.encodeOwn(resource, where) : undefined;
+    const own = resource.encode ? this.encodeOwn(resource, group) : undefined;
     if (own) return this.storedOrBuilt(resource, own, bytesVersion(own));
     // One weak map per type (a value is almost always offered as one type only): no map per value.
     let byValue = this.encodedValues.get(resource.typeUrl);
@@ -342,7 +355,7 @@ export class ResourceCache implements ResourceCacheContract {
       memo.bytes = cached.bytes;
       return cached;
     }
-    const bytes = this.encodeValue(resource, where);
+    const bytes = this.encodeValue(resource, group);
     const version = bytesVersion(bytes);
     const cached = this.storedOrBuilt(resource, bytes, version);
     // The memo keeps a view of the stored bytes (the encoded ones are the encoder's scratch).
@@ -357,12 +370,14 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** A value's bytes, checked against Envoy's rules: a view of the encoder's scratch, valid until the next encode. */
-  private encodeValue(resource: XdsResource, where: string): Uint8Array {
+  private encodeValue(resource: XdsResource, group: ProxyGroup | undefined): Uint8Array {
     let bytes: Uint8Array;
     try {
       bytes = encodeMessageTransient(resource.typeUrl, resource.value);
     } catch (err) {
-      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${whereOf(group, resource.typeUrl)}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     // Envoy refuses a whole response for one resource that breaks a rule: check before it can be
     // sent. A refused value offered again is checked again: refusals are rare. (The rules encode
@@ -374,12 +389,14 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** A resource's own bytes (a view of the encoder's scratch, like `encodeValue`'s), or undefined: encode its value. */
-  private encodeOwn(resource: XdsResource, where: string): Uint8Array | undefined {
+  private encodeOwn(resource: XdsResource, group: ProxyGroup | undefined): Uint8Array | undefined {
     let bytes: Uint8Array | undefined;
     try {
       bytes = resource.encode!();
     } catch (err) {
-      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${whereOf(group, resource.typeUrl)}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (bytes) this.encodes++;
     return bytes;
@@ -486,6 +503,11 @@ export class ResourceCache implements ResourceCacheContract {
 
 /** Where resource headers are written: a message's bytes may be in the encoders' scratch meanwhile. */
 const headerScratch = new Scratch(Buffer.allocUnsafe(1024));
+
+/** Where an error happened, for its message (built only then): a group's change, or the type alone when encoding ahead of one. */
+function whereOf(group: ProxyGroup | undefined, typeUrl: TypeUrl): string {
+  return group === undefined ? `type ${typeUrl}` : `cache change for group "${group}", type ${typeUrl}`;
+}
 
 function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
