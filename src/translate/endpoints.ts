@@ -9,6 +9,8 @@ import { tlsEndpointMetadata } from './mesh-tls.js';
 import { assignmentValue, encodeAssignment, type LocalityGroup } from './assignment-bytes.js';
 import type { ProxyRole } from './options.js';
 
+const NO_ADDRESSES: ReadonlySet<string> = new Set();
+
 /**
  * `tlsMatch`: tag the endpoints whose pod terminates mutual TLS of a Service mid-rollout, for a
  * cluster that picks its transport socket per endpoint (Envoy's; the default for sidecars). Other
@@ -21,7 +23,9 @@ export function buildServiceEndpoints(
   tlsMatch = role === 'sidecar',
 ): XdsResource[] {
   const failoverZones = model.servicePolicy(service.key)?.failoverZones ?? [];
-  const tlsAddresses = tlsMatch ? new Set(model.meshRollout(service.key)?.addresses ?? []) : new Set<string>();
+  const rollout = tlsMatch ? model.meshRollout(service.key) : undefined;
+  // Kept by each assignment: one shared empty set for the Services not mid-rollout (most), not one each.
+  const tlsAddresses = rollout ? new Set(rollout.addresses) : NO_ADDRESSES;
   return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones, tlsAddresses));
 }
 
