@@ -1,8 +1,8 @@
 // The resource cache: every resource is encoded to protobuf bytes once, versioned by a hash
 // of those bytes, and shared by every group (and, downstream, every stream) that holds it.
 import { hash } from 'node:crypto';
-import { encodeMessage, type TypeUrl, type XdsResource } from '../envoy/protos.js';
-import { FlatWriter } from '../envoy/flat-writer.js';
+import { encodeMessageTransient, type TypeUrl, type XdsResource } from '../envoy/protos.js';
+import { FlatWriter, Scratch } from '../envoy/flat-writer.js';
 import { describeViolation, validateResource, type Violation } from '../envoy/validation-rules.js';
 import { log } from '../log.js';
 import {
@@ -46,6 +46,13 @@ interface StoredEntry {
 
 type TypeMap = Map<string, CachedResource>;
 
+/** A change with its resources encoded and held, and the names refused. */
+interface PreparedChange {
+  change: GroupChange;
+  resources: CachedResource[];
+  refused: ReadonlySet<string>;
+}
+
 /** A resource that breaks one of Envoy's validation rules: refused alone, the batch goes on. */
 class RuleViolations extends Error {
   constructor(
@@ -58,6 +65,7 @@ class RuleViolations extends Error {
 }
 
 const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * Resource values are treated as immutable once applied: encodings are memoized by object
@@ -87,9 +95,8 @@ export class ResourceCache implements ResourceCacheContract {
 
   encode(resource: OfferedResource, group?: ProxyGroup): EncodedResource {
     if (isEncoded(resource)) return resource;
-    const where = group === undefined ? `type ${resource.typeUrl}` : `cache change for group "${group}", type ${resource.typeUrl}`;
     try {
-      return { typeUrl: resource.typeUrl, name: resource.name, cached: this.cachedFor(resource, where) };
+      return { typeUrl: resource.typeUrl, name: resource.name, cached: this.cachedFor(resource, group) };
     } catch (err) {
       if (err instanceof RuleViolations) return { typeUrl: resource.typeUrl, name: resource.name, violations: err.violations };
       throw err;
@@ -104,11 +111,11 @@ export class ResourceCache implements ResourceCacheContract {
    * last good version of that name (or goes without it), and the rest of the batch applies.
    */
   apply(changes: GroupChange[]): ChangeSet {
-    const prepared: Array<{ change: GroupChange; resources: CachedResource[]; refused: Set<string> }> = [];
+    const prepared: PreparedChange[] = [];
     try {
       for (const change of changes) prepared.push(this.prepare(change));
     } catch (err) {
-      for (const { resources } of prepared) for (const resource of resources) this.release(resource);
+      this.releaseAll(prepared);
       throw err;
     }
 
@@ -123,7 +130,10 @@ export class ResourceCache implements ResourceCacheContract {
       if (!names.has(name)) names.set(name, current.get(name));
     };
 
-    for (const { change, resources, refused } of prepared) {
+    // Indexed loops over the batch: a first flush is 20,000 resources, mostly before this is
+    // optimized, and for-of then makes an iterator result (and an entry array, over a map) per item.
+    for (let i = 0; i < prepared.length; i++) {
+      const { change, resources, refused } = prepared[i];
       const current = this.typeMap(change.group, change.typeUrl, true);
       if (change.set) {
         // A refused resource keeps its last good version (if it had one): it is not a removal.
@@ -145,7 +155,8 @@ export class ResourceCache implements ResourceCacheContract {
           this.drop(current, name);
         }
       }
-      for (const resource of resources) {
+      for (let j = 0; j < resources.length; j++) {
+        const resource = resources[j];
         const previous = current.get(resource.name);
         if (previous === resource) continue;
         touch(change.group, change.typeUrl, current, resource.name);
@@ -161,14 +172,14 @@ export class ResourceCache implements ResourceCacheContract {
         const current = this.typeMap(group, typeUrl, false) ?? EMPTY;
         const changed = new Set<string>();
         const removed = new Set<string>();
-        for (const [name, old] of names) {
+        names.forEach((old, name) => {
           const now = current.get(name);
           if (!now) {
             if (old) removed.add(name);
           } else if (!old || old.version !== now.version) {
             changed.add(name);
           }
-        }
+        });
         if (changed.size === 0 && removed.size === 0) continue;
         const key = setKey(group, typeUrl);
         this.setVersions.get(group)?.delete(typeUrl);
@@ -190,7 +201,7 @@ export class ResourceCache implements ResourceCacheContract {
       }
     }
     // Every resource taken in `prepare` was retained once for safety; balance that now.
-    for (const { resources } of prepared) for (const resource of resources) this.release(resource);
+    this.releaseAll(prepared);
 
     if (changeSet.size > 0) this.notify(changeSet);
     return changeSet;
@@ -251,26 +262,32 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** Validates and encodes one change's resources, sharing stored resources where the bytes match. */
-  private prepare(change: GroupChange): { change: GroupChange; resources: CachedResource[]; refused: Set<string> } {
-    const where = `cache change for group "${change.group}", type ${change.typeUrl}`;
+  private prepare(change: GroupChange): PreparedChange {
     const list = change.set ?? change.upserts ?? [];
-    const seen = new Set<string>();
+    // Most changes hold one resource (a Service's cluster, its assignment): no set of names for those.
+    const seen = list.length > 1 ? new Set<string>() : undefined;
     const resources: CachedResource[] = [];
-    const refused = new Set<string>();
+    let refused: Set<string> | undefined;
     for (const resource of list) {
       if (resource.typeUrl !== change.typeUrl) {
-        throw new Error(`${where}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`);
+        throw new Error(
+          `${whereOf(change.group, change.typeUrl)}: resource "${resource.name}" has type ${resource.typeUrl}; a change holds one type`,
+        );
       }
-      if (seen.has(resource.name)) {
-        throw new Error(`${where}: resource "${resource.name}" appears twice; names must be unique within a type`);
+      if (seen) {
+        if (seen.has(resource.name)) {
+          throw new Error(
+            `${whereOf(change.group, change.typeUrl)}: resource "${resource.name}" appears twice; names must be unique within a type`,
+          );
+        }
+        seen.add(resource.name);
       }
-      seen.add(resource.name);
       let cached: CachedResource;
       try {
-        cached = this.intern(resource, where);
+        cached = this.intern(resource, change.group);
       } catch (err) {
         if (err instanceof RuleViolations) {
-          refused.add(resource.name);
+          (refused ??= new Set()).add(resource.name);
           this.reportRefused(change.group, resource, err);
           continue;
         }
@@ -283,17 +300,17 @@ export class ResourceCache implements ResourceCacheContract {
       this.retain(cached);
       resources.push(cached);
     }
-    return { change, resources, refused };
+    return { change, resources, refused: refused ?? NONE };
   }
 
   /** The stored form of a resource (stored now if its bytes are new); throws RuleViolations for a refused one. */
-  private intern(resource: OfferedResource, where: string): CachedResource {
+  private intern(resource: OfferedResource, group: ProxyGroup): CachedResource {
     let cached: CachedResource;
     if (isEncoded(resource)) {
       if (!resource.cached) throw new RuleViolations(resource.violations, resource);
       cached = resource.cached;
     } else {
-      cached = this.cachedFor(resource, where);
+      cached = this.cachedFor(resource, group);
     }
     // Already stored (most often: it came from `encode`, which found it): its own entry.
     if (this.entries.has(cached)) return cached;
@@ -330,49 +347,63 @@ export class ResourceCache implements ResourceCacheContract {
   }
 
   /** The stored resource with this value's bytes if there is one, else a new one (not stored yet). */
-  private cachedFor(resource: XdsResource, where: string): CachedResource {
-    const encoded = this.encodeValue(resource, where);
-    const cached = this.findStored(resource.typeUrl, resource.name, encoded.version)?.resource ?? buildCachedResource(resource, encoded);
-    // The memo keeps a view of the stored bytes, not a copy of its own.
-    encoded.bytes = cached.bytes;
-    return cached;
-  }
-
-  private encodeValue(resource: XdsResource, where: string): EncodedValue {
+  private cachedFor(resource: XdsResource, group: ProxyGroup | undefined): CachedResource {
     // A resource that writes its own bytes has checked its own rules; undefined: encode and check its value.
-    const own = resource.encode ? this.encodeOwn(resource, where) : undefined;
-    if (own) return own;
+    const own = resource.encode ? this.encodeOwn(resource, group) : undefined;
+    if (own) return this.storedOrBuilt(resource, own, bytesVersion(own));
     // One weak map per type (a value is almost always offered as one type only): no map per value.
     let byValue = this.encodedValues.get(resource.typeUrl);
     const memo = byValue?.get(resource.value);
-    if (memo) return memo;
+    if (memo) {
+      const cached = this.storedOrBuilt(resource, memo.bytes, memo.version);
+      memo.bytes = cached.bytes;
+      return cached;
+    }
+    const bytes = this.encodeValue(resource, group);
+    const version = bytesVersion(bytes);
+    const cached = this.storedOrBuilt(resource, bytes, version);
+    // The memo keeps a view of the stored bytes (the encoded ones are the encoder's scratch).
+    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
+    byValue.set(resource.value, { bytes: cached.bytes, version });
+    return cached;
+  }
+
+  /** The stored resource of these bytes, or a new one with a copy of them (they may be the encoder's scratch). */
+  private storedOrBuilt(resource: XdsResource, bytes: Uint8Array, version: string): CachedResource {
+    return this.findStored(resource.typeUrl, resource.name, version)?.resource ?? buildCachedResource(resource, bytes, version);
+  }
+
+  /** A value's bytes, checked against Envoy's rules: a view of the encoder's scratch, valid until the next encode. */
+  private encodeValue(resource: XdsResource, group: ProxyGroup | undefined): Uint8Array {
     let bytes: Uint8Array;
     try {
-      bytes = encodeMessage(resource.typeUrl, resource.value);
+      bytes = encodeMessageTransient(resource.typeUrl, resource.value);
     } catch (err) {
-      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${whereOf(group, resource.typeUrl)}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     // Envoy refuses a whole response for one resource that breaks a rule: check before it can be
-    // sent. A refused value offered again is checked again: refusals are rare.
+    // sent. A refused value offered again is checked again: refusals are rare. (The rules encode
+    // nothing: the bytes stay valid.)
     const violations = validateResource(resource.typeUrl, resource.value);
     if (violations.length > 0) throw new RuleViolations(violations, resource.value);
     this.encodes++;
-    const encoded = { bytes, version: bytesVersion(bytes) };
-    if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
-    byValue.set(resource.value, encoded);
-    return encoded;
+    return bytes;
   }
 
-  private encodeOwn(resource: XdsResource, where: string): EncodedValue | undefined {
+  /** A resource's own bytes (a view of the encoder's scratch, like `encodeValue`'s), or undefined: encode its value. */
+  private encodeOwn(resource: XdsResource, group: ProxyGroup | undefined): Uint8Array | undefined {
     let bytes: Uint8Array | undefined;
     try {
       bytes = resource.encode!();
     } catch (err) {
-      throw new Error(`${where}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, { cause: err });
+      throw new Error(`${whereOf(group, resource.typeUrl)}: resource "${resource.name}" cannot be encoded: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
-    if (!bytes) return undefined;
-    this.encodes++;
-    return { bytes, version: bytesVersion(bytes) };
+    if (bytes) this.encodes++;
+    return bytes;
   }
 
   /** Logs and announces a refusal once per offered value (a flush that offers it again stays quiet). */
@@ -429,6 +460,13 @@ export class ResourceCache implements ResourceCacheContract {
     return digest;
   }
 
+  private releaseAll(prepared: readonly PreparedChange[]): void {
+    for (let i = 0; i < prepared.length; i++) {
+      const { resources } = prepared[i];
+      for (let j = 0; j < resources.length; j++) this.release(resources[j]);
+    }
+  }
+
   private retain(resource: CachedResource): void {
     const entry = this.entries.get(resource);
     if (entry) entry.refs++;
@@ -474,6 +512,14 @@ export class ResourceCache implements ResourceCacheContract {
   }
 }
 
+/** Where resource headers are written: a message's bytes may be in the encoders' scratch meanwhile. */
+const headerScratch = new Scratch(Buffer.allocUnsafe(1024));
+
+/** Where an error happened, for its message (built only then): a group's change, or the type alone when encoding ahead of one. */
+function whereOf(group: ProxyGroup | undefined, typeUrl: TypeUrl): string {
+  return group === undefined ? `type ${typeUrl}` : `cache change for group "${group}", type ${typeUrl}`;
+}
+
 function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
   return `${group}\0${typeUrl}`;
 }
@@ -483,20 +529,21 @@ function setKey(group: ProxyGroup, typeUrl: TypeUrl): string {
  * `Any` ends with the message bytes, so `anyBytes` and `bytes` are views into `deltaBytes`.
  *   Resource { name = 3; version = 1; resource = 2 (Any { type_url = 1; value = 2 }) }
  */
-function buildCachedResource({ typeUrl, name }: XdsResource, encoded: EncodedValue): CachedResource {
-  const anyLength = lengthOfAny(typeUrl, encoded.bytes.length);
+function buildCachedResource({ typeUrl, name }: XdsResource, message: Uint8Array, version: string): CachedResource {
+  const anyLength = lengthOfAny(typeUrl, message.length);
   // The flat writer: no operation object per field (protobufjs' Writer queues one), the same bytes.
-  const writer = new FlatWriter();
+  // Its own scratch: the message may still be in the encoders'.
+  const writer = new FlatWriter(headerScratch);
   writer.uint32((3 << 3) | 2).string(name);
-  writer.uint32((1 << 3) | 2).string(encoded.version);
+  writer.uint32((1 << 3) | 2).string(version);
   writer.uint32((2 << 3) | 2).uint32(anyLength);
   writer.uint32((1 << 3) | 2).string(typeUrl);
   // The message's bytes go straight into the result (not through the writer's buffer first).
-  writer.uint32((2 << 3) | 2).uint32(encoded.bytes.length);
-  const deltaBytes = writer.finishWith(encoded.bytes);
+  writer.uint32((2 << 3) | 2).uint32(message.length);
+  const deltaBytes = writer.finishWith(message);
   const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
-  const bytes = deltaBytes.subarray(deltaBytes.length - encoded.bytes.length);
-  return Object.freeze({ typeUrl, name, version: encoded.version, bytes, anyBytes, deltaBytes });
+  const bytes = deltaBytes.subarray(deltaBytes.length - message.length);
+  return Object.freeze({ typeUrl, name, version, bytes, anyBytes, deltaBytes });
 }
 
 function lengthOfAny(typeUrl: string, valueLength: number): number {

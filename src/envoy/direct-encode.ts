@@ -45,6 +45,19 @@ const plans = new WeakMap<protobuf.Type, TypePlan>();
  * `fromObject` path (which then encodes it, or reports what is wrong with it).
  */
 export function encodeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): Uint8Array | undefined {
+  return writeDirect(type, value, lookup)?.finish();
+}
+
+/** As `encodeDirect`, but the bytes are a view of the encoders' scratch: valid only until the next encode. */
+export function encodeDirectTransient(
+  type: protobuf.Type,
+  value: object,
+  lookup: (typeUrl: string) => protobuf.Type,
+): Uint8Array | undefined {
+  return writeDirect(type, value, lookup)?.view();
+}
+
+function writeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): FlatWriter | undefined {
   if (!isPlainObject(value)) return undefined;
   const plan = planFor(type, lookup);
   if (plan.any) return undefined;
@@ -55,7 +68,7 @@ export function encodeDirect(type: protobuf.Type, value: object, lookup: (typeUr
     if (error === UNHANDLED) return undefined;
     throw error;
   }
-  return writer.finish();
+  return writer;
 }
 
 function isPlainObject(value: unknown): boolean {

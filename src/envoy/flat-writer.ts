@@ -6,14 +6,23 @@ import protobuf from 'protobufjs';
 
 const { LongBits, utf8, float } = protobuf.util;
 
-/** Kept between encodes (each copies its bytes out at the end), so a large mesh does not reallocate per resource. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+/** A buffer kept between encodes, grown to the largest message written in it so far: a large mesh does not reallocate per resource. */
+export class Scratch {
+  constructor(public buf: Buffer) {}
+}
+
+/** The encoders' scratch: a writer's bytes stay in it only until the next writer on it starts. */
+const encoderScratch = new Scratch(Buffer.allocUnsafe(64 * 1024));
 
 export class FlatWriter {
-  private buf = scratch;
+  private buf: Buffer;
   private pos = 0;
   /** Where each open nested message's length goes: one byte is reserved, the content moves if it needs more. */
   private readonly forks: number[] = [];
+
+  constructor(private readonly scratch: Scratch = encoderScratch) {
+    this.buf = scratch.buf;
+  }
 
   uint32(value: number): this {
     value >>>= 0;
@@ -194,6 +203,11 @@ export class FlatWriter {
     return out;
   }
 
+  /** The bytes written, as a view of the scratch: valid only until the next writer on that scratch starts (copy what is kept). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
   /** The bytes written, in a buffer of their own. */
   finish(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);
@@ -227,7 +241,7 @@ export class FlatWriter {
     const grown = Buffer.allocUnsafe(size);
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
-    scratch = grown;
+    this.scratch.buf = grown;
   }
 }
 

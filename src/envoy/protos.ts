@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { encodeDirect } from './direct-encode.js';
+import { encodeDirect, encodeDirectTransient } from './direct-encode.js';
 
 const require = createRequire(import.meta.url);
 
@@ -30,6 +30,8 @@ export interface XdsResource {
    * Set by a resource that writes its own bytes without building `value` (a ClusterLoadAssignment:
    * the hottest resource of a large mesh): `encodeMessage(typeUrl, value)`'s bytes exactly, or
    * undefined when the value may break one of Envoy's rules — the cache then encodes and checks `value`.
+   * The bytes may be a view of the encoders' scratch buffer (see `encodeMessageTransient`): the
+   * caller copies what it keeps before anything else is encoded.
    */
   encode?(): Uint8Array | undefined;
 }
@@ -136,9 +138,16 @@ export function messageType(typeUrlOrName: string): protobuf.Type {
  */
 export function encodeMessage(typeUrlOrName: string, value: object): Uint8Array {
   const type = messageType(typeUrlOrName);
-  const direct = encodeDirect(type, value, messageType);
-  if (direct) return direct;
-  return encodeThroughMessages(type, value);
+  return encodeDirect(type, value, messageType) ?? encodeThroughMessages(type, value);
+}
+
+/**
+ * As `encodeMessage`, but the bytes may be a view of the encoders' scratch buffer, valid only
+ * until the next encode: for a caller that hashes them and copies them once into what it keeps.
+ */
+export function encodeMessageTransient(typeUrlOrName: string, value: object): Uint8Array {
+  const type = messageType(typeUrlOrName);
+  return encodeDirectTransient(type, value, messageType) ?? encodeThroughMessages(type, value);
 }
 
 /** protobufjs' own path (fromObject, then encode), after the unknown-field check: the reference

@@ -52,7 +52,10 @@ function healthName(endpoint: EndpointInfo): 'HEALTHY' | 'DRAINING' {
   return endpoint.health === 'healthy' ? 'HEALTHY' : 'DRAINING';
 }
 
-/** The bytes of `assignmentValue(...)`, or undefined when a rule may refuse it (the general path then says which). */
+/**
+ * The bytes of `assignmentValue(...)`, or undefined when a rule may refuse it (the general path
+ * then says which). They are a view of the encoders' scratch, valid only until the next encode.
+ */
 export function encodeAssignment(
   name: string,
   groups: readonly LocalityGroup[],
@@ -96,7 +99,8 @@ export function encodeAssignment(
     if (priority > 0) writer.uint32(plan.tags.priority).uint32(priority);
     writer.ldelim();
   }
-  return writer.finish();
+  // The cache copies them once, into the resource it keeps.
+  return writer.view();
 }
 
 interface Layout {

@@ -24,7 +24,8 @@ export function lbChoiceFor(model: MeshModel, service: ServiceInfo, port: Servic
   const policy = model.servicePolicy(service.key);
   const endpoints = model.endpoints(service.key, port);
   let draining = 0;
-  for (const endpoint of endpoints) if (endpoint.health === 'draining') draining++;
+  // Indexed: 100,000 endpoints at start-up, mostly before this is optimized, and for-of then makes an iterator result per endpoint.
+  for (let i = 0; i < endpoints.length; i++) if (endpoints[i].health === 'draining') draining++;
   // A literal, not a spread: two choices per Service port at start-up.
   return chooseLb(
     { policy, clientIPAffinity: service.clientIPAffinity, healthyEndpoints: endpoints.length - draining, drainingEndpoints: draining },

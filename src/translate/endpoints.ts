@@ -9,6 +9,8 @@ import { tlsEndpointMetadata } from './mesh-tls.js';
 import { assignmentValue, encodeAssignment, type LocalityGroup } from './assignment-bytes.js';
 import type { ProxyRole } from './options.js';
 
+const NO_ADDRESSES: ReadonlySet<string> = new Set();
+
 /**
  * `tlsMatch`: tag the endpoints whose pod terminates mutual TLS of a Service mid-rollout, for a
  * cluster that picks its transport socket per endpoint (Envoy's; the default for sidecars). Other
@@ -21,7 +23,9 @@ export function buildServiceEndpoints(
   tlsMatch = role === 'sidecar',
 ): XdsResource[] {
   const failoverZones = model.servicePolicy(service.key)?.failoverZones ?? [];
-  const tlsAddresses = tlsMatch ? new Set(model.meshRollout(service.key)?.addresses ?? []) : new Set<string>();
+  const rollout = tlsMatch ? model.meshRollout(service.key) : undefined;
+  // Kept by each assignment: one shared empty set for the Services not mid-rollout (most), not one each.
+  const tlsAddresses = rollout ? new Set(rollout.addresses) : NO_ADDRESSES;
   return portsForRole(service, role).map((port) => buildLoadAssignment(model, service, port, failoverZones, tlsAddresses));
 }
 
@@ -44,7 +48,10 @@ function buildLoadAssignment(
 ): XdsResource {
   const name = clusterName(service.key, port.port);
   const byZone = new Map<string, EndpointInfo[]>();
-  for (const endpoint of model.endpoints(service.key, port)) {
+  const endpoints = model.endpoints(service.key, port);
+  // Indexed, as in lbChoiceFor: no iterator result per endpoint before this is optimized.
+  for (let i = 0; i < endpoints.length; i++) {
+    const endpoint = endpoints[i];
     let list = byZone.get(endpoint.zone);
     if (!list) byZone.set(endpoint.zone, (list = []));
     list.push(endpoint);
@@ -53,11 +60,12 @@ function buildLoadAssignment(
     const members = byZone.get(zone) as EndpointInfo[];
     return { locality: sharedLocality(zone), weight: sharedWeight(members.length), priority, members };
   };
-  // Without failover zones every zone ranks the same: one priority, zones by name (most Services).
+  // Without failover zones every zone ranks the same: one priority, zones by name (most Services),
+  // which is the order they came in (the model sorts endpoints by zone first).
   if (failoverZones.length === 0)
     return new AssignmentResource(
       name,
-      [...byZone.keys()].sort(compare).map((zone) => group(zone, 0)),
+      [...byZone.keys()].map((zone) => group(zone, 0)),
       tlsAddresses,
     );
   const rankOf = (zone: string) => {

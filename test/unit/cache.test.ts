@@ -50,6 +50,20 @@ describe('ResourceCache', () => {
     expect(cache.stats().storedResources).toBe(1);
   });
 
+  it('rebuilds a value offered again after its stored resource went from its own bytes, whatever was encoded since', () => {
+    const cache = new ResourceCache();
+    const first = cluster('a');
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [first] }]);
+    // Other bytes under the same name replace it (the encoders' scratch now holds these), then it comes back.
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [cluster('a', 5)] }]);
+    expect(cache.stats().storedResources).toBe(1);
+    cache.apply([{ group: SIDECAR_GROUP, typeUrl: TypeUrl.Cluster, set: [first] }]);
+    // Taken from the memo (not encoded again), with its own bytes.
+    expect(cache.stats().encodes).toBe(2);
+    const back = cache.get(SIDECAR_GROUP, TypeUrl.Cluster, 'a')!;
+    expect(Buffer.from(back.bytes)).toEqual(Buffer.from(encodeMessage(TypeUrl.Cluster, first.value)));
+  });
+
   it('versions a resource by a hash of its bytes and pre-encodes Any and delta Resource that Envoy protos decode', () => {
     const cache = new ResourceCache();
     const resource = cluster('shop/cart/80');
