@@ -1,20 +1,29 @@
 // CPU seconds and resident memory of a process, read from /proc, so the server under test
 // is measured from outside (it may be any ADS server, not ours).
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+/** The auxiliary vector's key for the kernel's clock tick (AT_CLKTCK in <elf.h>). */
+const AT_CLKTCK = 17n;
 
 let clockTicks: number | undefined;
 
-/** Kernel clock ticks per second (`getconf CLK_TCK`, 100 on almost every Linux). */
+/** Kernel clock ticks per second, the unit of /proc's CPU times (100 on almost every Linux).
+ * Read from the auxiliary vector the kernel hands this process, not from `getconf CLK_TCK`: a
+ * child process is a fork, and a fork of the generator (gigabytes, thousands of streams) makes
+ * every page it writes afterwards fault once, which the first measured change used to pay. */
 export function clockTicksPerSecond(): number {
-  if (clockTicks === undefined) {
-    try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
-  }
+  clockTicks ??= clockTicksFromAuxv(readFileSync('/proc/self/auxv')) ?? 100;
   return clockTicks;
+}
+
+/** Finds AT_CLKTCK in /proc/self/auxv: (key, value) pairs of 64-bit words, ended by key 0. */
+export function clockTicksFromAuxv(auxv: Buffer): number | undefined {
+  for (let at = 0; at + 16 <= auxv.length; at += 16) {
+    const key = auxv.readBigUInt64LE(at);
+    if (key === 0n) break;
+    if (key === AT_CLKTCK) return Number(auxv.readBigUInt64LE(at + 8)) || undefined;
+  }
+  return undefined;
 }
 
 /** Parses /proc/<pid>/stat text: utime and stime (fields 14 and 15) in clock ticks. */

@@ -19,12 +19,13 @@ import { Mesh } from '../../bench/mesh.js';
 import { ResponseMemo, scanResponse } from '../../bench/loadgen/responses.js';
 import { lenField } from '../../bench/loadgen/wire.js';
 import { encodeAny, encodeSotwResponse } from '../../bench/loadgen/xds-messages.js';
-import { cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
+import { clockTicksFromAuxv, cpuSeconds, parseStatTicks, parseVmRss, rssBytes } from '../../bench/proc.js';
 import { buildSnapshot, clusterFor, encodeClusterLoadAssignment } from '../../bench/resources.js';
 import { parseFlags } from '../../bench/flags.js';
 import { writeMeshFolder } from '../../bench/serve.js';
 import { loadManifestDir } from '../../src/sources/files.js';
 import { validateObject } from '../../src/sources/manifests.js';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,36 @@ describe('bench /proc readers', () => {
   it('reads VmRSS in bytes and names the missing line', () => {
     expect(parseVmRss('Name:\tnode\nVmRSS:\t  123456 kB\nThreads:\t11\n')).toBe(123456 * 1024);
     expect(() => parseVmRss('Name:\tzombie\n')).toThrow(/VmRSS/);
+  });
+
+  it('finds the clock tick in an auxiliary vector, and nothing in one without it', () => {
+    const auxv = (pairs: [number, number][]) => {
+      const buf = Buffer.alloc(16 * pairs.length);
+      pairs.forEach(([key, value], i) => {
+        buf.writeBigUInt64LE(BigInt(key), 16 * i);
+        buf.writeBigUInt64LE(BigInt(value), 16 * i + 8);
+      });
+      return buf;
+    };
+    expect(
+      clockTicksFromAuxv(
+        auxv([
+          [6, 4096],
+          [17, 250],
+          [0, 0],
+        ]),
+      ),
+    ).toBe(250);
+    expect(
+      clockTicksFromAuxv(
+        auxv([
+          [6, 4096],
+          [0, 0],
+          [17, 250],
+        ]),
+      ),
+    ).toBeUndefined();
+    expect(clockTicksFromAuxv(readFileSync('/proc/self/auxv'))).toBeGreaterThan(0);
   });
 
   it('measures this very process', () => {
