@@ -12,6 +12,7 @@ import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview 
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
 import { installFramedWrites } from './framed.js';
+import { deepenListenBacklog } from './listen-backlog.js';
 import { installReleasingDecoder } from './releasing-decoder.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
@@ -212,6 +213,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.options = { ...options, identityRule: rule };
     this.limits = options.limits ?? {};
     this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
+    if (!deepenListenBacklog(this.grpcServer))
+      log.warn("grpc-js has changed: the xDS port listens with Node's default backlog of 511, which a reconnecting fleet overflows");
     if (!installFramedWrites()) log.warn('grpc-js has changed: every response is copied once more on its way out');
     if (!installReleasingDecoder())
       log.warn("grpc-js has changed: each stream keeps its last request's read buffers until its next request");
