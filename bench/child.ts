@@ -10,6 +10,7 @@ export function profileArgs(): string[] {
   return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...extra];
 }
 import { fileURLToPath } from 'node:url';
+import { dockerfileAllocatorEnv } from './allocator.js';
 
 export interface ChildReply {
   type: string;
@@ -27,11 +28,10 @@ export class ServerChild {
   ) {
     // --expose-gc: heap figures are taken after a full collection. Switchyard logs warnings and
     // errors only (SWITCHYARD_LOG_LEVEL overrides), so the figures are not about log lines.
-    // The allocator setting is the Dockerfile's (see there why); the environment overrides it.
     const env = {
       ...process.env,
       SWITCHYARD_LOG_LEVEL: process.env.SWITCHYARD_LOG_LEVEL ?? 'warn',
-      MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '65536',
+      ...dockerfileAllocatorEnv(),
     };
     this.process = fork(fileURLToPath(script), [], {
       serialization: 'advanced',

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { KubeObject } from '../src/sources/types.js';
 import { KubeApiServer } from '../test/support/kube-api-server.js';
+import { dockerfileAllocatorEnv } from './allocator.js';
 import { profileArgs } from './child.js';
 import type { Flags } from './flags.js';
 import type { EndpointChange, Mesh } from './mesh.js';
@@ -119,7 +120,7 @@ export async function startServe(flags: Flags, mesh: Mesh, source: ServeSource, 
     };
   }
   const child = spawn(process.execPath, [...profileArgs(), fileURLToPath(CLI), ...args], {
-    env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '65536' },
+    env: { ...process.env, ...dockerfileAllocatorEnv() },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
