@@ -21,6 +21,7 @@ import { clusterName, isHttpPort, outboundRouteName, PASSTHROUGH_CLUSTER, proxyl
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 import { baselineShape, type ServedShape } from '../clients/index.js';
 import { RouteConfigurationWriter } from './route-config-bytes.js';
+import { deepFreeze } from '../envoy/frozen.js';
 
 /** The retry conditions gRPC clients implement (gRFC A44); others are dropped for proxyless. */
 export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
@@ -152,7 +153,7 @@ function eachOutboundVirtualHost(
     if (domains.length === 0) continue;
     if (!visit(clusterName(service.key, servicePort.port), domains, buildRoutes(model, service, servicePort, 'sidecar', shape))) return;
   }
-  visit(PASSTHROUGH_CLUSTER, ['*'], [{ name: 'default', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }]);
+  visit(PASSTHROUGH_CLUSTER, ['*'], [{ name: 'default', match: MATCH_EVERYTHING, route: { cluster: PASSTHROUGH_CLUSTER } }]);
 }
 
 /** The sidecar route configurations of these ports (every port when none are given); a port without HTTP Services has none. */
@@ -190,6 +191,9 @@ interface ServiceRoute {
 }
 
 const CATCH_ALL: PolicyRouteMatch = { path: { kind: 'prefix', value: '/' }, headers: [] };
+/** The catch-all's Envoy match, which every Service's default route has: one frozen object, so the
+ * encoder and the validation rules work it out once (see envoy/frozen.ts), not 10,000 times. */
+const MATCH_EVERYTHING = deepFreeze({ prefix: '/' });
 
 /** The routes of one Service port: the policy's `routes` in order, then a catch-all (split or the Service itself). */
 export function serviceRoutes(
@@ -310,6 +314,7 @@ export function headerMatchers(headers: readonly HeaderMatch[], shape: ServedSha
 }
 
 function routeMatch(match: PolicyRouteMatch, shape: ServedShape): Record<string, unknown> {
+  if (match === CATCH_ALL) return MATCH_EVERYTHING;
   const result = pathMatchFields(match.path);
   if (match.headers.length) result.headers = headerMatchers(match.headers, shape);
   return result;
