@@ -31,11 +31,6 @@ function bytesVersion(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex').slice(0, 16);
 }
 
-interface EncodedValue {
-  bytes: Uint8Array;
-  version: string;
-}
-
 interface StoredEntry {
   resource: CachedResource;
   /** How many (group, type) sets hold this exact resource. */
@@ -72,8 +67,8 @@ const NONE: ReadonlySet<string> = new Set();
  * identity, so a changed resource must be a new object.
  */
 export class ResourceCache implements ResourceCacheContract {
-  /** By value object identity: a value shared by several groups or names is encoded once. */
-  private readonly encodedValues = new Map<TypeUrl, WeakMap<object, EncodedValue>>();
+  /** By value object identity, a resource with its bytes: a value shared by several groups or names is encoded once. */
+  private readonly encodedValues = new Map<TypeUrl, WeakMap<object, CachedResource>>();
   /** One CachedResource per (type, name, version), shared by every group that has it. */
   private readonly stored = new Map<TypeUrl, Map<string, StoredEntry>>();
   private storedCount = 0;
@@ -356,15 +351,14 @@ export class ResourceCache implements ResourceCacheContract {
     const memo = byValue?.get(resource.value);
     if (memo) {
       const cached = this.storedOrBuilt(resource, memo.bytes, memo.version);
-      memo.bytes = cached.bytes;
+      byValue!.set(resource.value, cached);
       return cached;
     }
     const bytes = this.encodeValue(resource, group);
-    const version = bytesVersion(bytes);
-    const cached = this.storedOrBuilt(resource, bytes, version);
-    // The memo keeps a view of the stored bytes (the encoded ones are the encoder's scratch).
+    const cached = this.storedOrBuilt(resource, bytes, bytesVersion(bytes));
+    // The memo keeps the resource, whose bytes are its own (the encoded ones are the encoder's scratch).
     if (!byValue) this.encodedValues.set(resource.typeUrl, (byValue = new WeakMap()));
-    byValue.set(resource.value, { bytes: cached.bytes, version });
+    byValue.set(resource.value, cached);
     return cached;
   }
 
@@ -540,10 +534,34 @@ function buildCachedResource({ typeUrl, name }: XdsResource, message: Uint8Array
   writer.uint32((1 << 3) | 2).string(typeUrl);
   // The message's bytes go straight into the result (not through the writer's buffer first).
   writer.uint32((2 << 3) | 2).uint32(message.length);
-  const deltaBytes = writer.finishWith(message);
-  const anyBytes = deltaBytes.subarray(deltaBytes.length - anyLength);
-  const bytes = deltaBytes.subarray(deltaBytes.length - message.length);
-  return Object.freeze({ typeUrl, name, version, bytes, anyBytes, deltaBytes });
+  return new StoredResource(typeUrl, name, version, writer.finishWith(message), anyLength, message.length);
+}
+
+/**
+ * A stored resource: its delta `Resource` bytes, and views of the `Any` and the message at their
+ * end, each made when first read (SotW streams read the one, the config dump the other; a first
+ * flush reads neither, for 20,000 resources at 10,000 Services).
+ */
+class StoredResource implements CachedResource {
+  private any: Uint8Array | undefined;
+  private message: Uint8Array | undefined;
+
+  constructor(
+    readonly typeUrl: TypeUrl,
+    readonly name: string,
+    readonly version: string,
+    readonly deltaBytes: Buffer,
+    private readonly anyLength: number,
+    private readonly messageLength: number,
+  ) {}
+
+  get anyBytes(): Uint8Array {
+    return (this.any ??= this.deltaBytes.subarray(this.deltaBytes.length - this.anyLength));
+  }
+
+  get bytes(): Uint8Array {
+    return (this.message ??= this.deltaBytes.subarray(this.deltaBytes.length - this.messageLength));
+  }
 }
 
 function lengthOfAny(typeUrl: string, valueLength: number): number {

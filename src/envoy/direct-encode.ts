@@ -57,18 +57,33 @@ export function encodeDirectTransient(
   return writeDirect(type, value, lookup)?.view();
 }
 
-function writeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): FlatWriter | undefined {
-  if (!isPlainObject(value)) return undefined;
+/**
+ * Writes `value` as the body of a `type` message (no tag, no length) into a writer that builds the
+ * message around it, as if it sat `depth` messages deep in what that writer writes. False when the
+ * value needs the `fromObject` path: the writer is then left mid-message, to be dropped.
+ */
+export function writeMessageBody(
+  writer: FlatWriter,
+  type: protobuf.Type,
+  value: unknown,
+  depth: number,
+  lookup: (typeUrl: string) => protobuf.Type,
+): boolean {
+  if (!isPlainObject(value)) return false;
   const plan = planFor(type, lookup);
-  if (plan.any) return undefined;
-  const writer = new FlatWriter();
+  if (plan.any) return false;
   try {
-    writeMessage(plan, value as Record<string, unknown>, writer, 0, false);
+    writeMessage(plan, value as Record<string, unknown>, writer, depth, false);
   } catch (error) {
-    if (error === UNHANDLED) return undefined;
+    if (error === UNHANDLED) return false;
     throw error;
   }
-  return writer;
+  return true;
+}
+
+function writeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: string) => protobuf.Type): FlatWriter | undefined {
+  const writer = new FlatWriter();
+  return writeMessageBody(writer, type, value, 0, lookup) ? writer : undefined;
 }
 
 function isPlainObject(value: unknown): boolean {

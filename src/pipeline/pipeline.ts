@@ -132,31 +132,37 @@ function gatewayNameOfGroup(group: ProxyGroup): string | undefined {
  * then), so the other groups' bytes do not move.
  */
 class FlushMemo {
-  /** By Service key: the plain assignments, and the tagged variant (`tlsMatch`). */
-  private readonly assignments = new Map<string, Map<string, OfferedResource>>();
-  private readonly tagged = new Map<string, Map<string, OfferedResource>>();
+  /**
+   * By Service key: the encoded assignments, and the tagged variant (`tlsMatch`). A list, not a
+   * map by name: a Service has an assignment or two, and 10,000 of them live until the flush ends.
+   */
+  private readonly assignments = new Map<string, OfferedResource[]>();
+  private readonly tagged = new Map<string, OfferedResource[]>();
 
   constructor(
     private readonly model: MeshModel,
     private readonly encode: (resource: XdsResource) => OfferedResource,
   ) {}
 
-  /** The Service's assignments by cluster name ([] once the Service is gone); `tlsMatch`: the tagged variant. */
-  endpoints(serviceKey: string, tlsMatch = false): Map<string, OfferedResource> {
+  /** The Service's encoded assignments ([] once the Service is gone); `tlsMatch`: the tagged variant. */
+  endpoints(serviceKey: string, tlsMatch = false): OfferedResource[] {
     const memo = tlsMatch ? this.tagged : this.assignments;
-    let byName = memo.get(serviceKey);
-    if (!byName) {
+    let encoded = memo.get(serviceKey);
+    if (!encoded) {
       const resources = this.model.service(serviceKey) ? translateEndpointsFor(this.model, serviceKey, 'sidecar', tlsMatch) : [];
-      memo.set(serviceKey, (byName = new Map(resources.map((r) => [r.name, this.encode(r)]))));
+      memo.set(serviceKey, (encoded = resources.map(this.encode)));
     }
-    return byName;
+    return encoded;
   }
 
   /** The assignments of these clusters, each in the variant its cluster reads. */
   endpointsOf(serviceKey: string, clusters: XdsResource[]): OfferedResource[] {
-    return clusters
-      .map((c) => this.endpoints(serviceKey, usesEndpointTlsMatch(c)).get(c.name))
-      .filter((r): r is OfferedResource => r !== undefined);
+    const found: OfferedResource[] = [];
+    for (const cluster of clusters) {
+      const assignment = this.endpoints(serviceKey, usesEndpointTlsMatch(cluster)).find((r) => r.name === cluster.name);
+      if (assignment) found.push(assignment);
+    }
+    return found;
   }
 }
 
@@ -438,18 +444,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     });
     for (const unit of units) for (const change of unit.changes) Object.assign(change, withInbound(change, workload));
     units.push({
-      id: `${name}|inbound`,
-      object: { kind: 'ProxyGroup', name },
-      what: `the inbound side of group ${name}`,
-      keys: [],
+      spec: {
+        id: `${name}|inbound`,
+        object: { kind: 'ProxyGroup', name },
+        what: `the inbound side of group ${name}`,
+        keys: [],
+        markRetry: () => {
+          workload.built = false;
+        },
+      },
       changes: [
         { group: name, typeUrl: TypeUrl.Cluster, upserts: workload.inbound.clusters },
         { group: name, typeUrl: TypeUrl.RouteConfiguration, upserts: workload.inbound.routes },
       ],
       commit() {},
-      markRetry: () => {
-        workload.built = false;
-      },
     });
     workload.built = true;
     this.store(units);
@@ -617,8 +625,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           object: { kind: 'ProxyGroup', name: '*' },
           what: 'the flush',
           keys: events.map((e) => refKey(e.ref)),
-          changes: [],
-          commit() {},
           markRetry() {},
         },
         'translate',
@@ -663,7 +669,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       return changeSet;
     } catch (error) {
       if (units.length === 1) {
-        this.failed(units[0], 'cache', error);
+        this.failed(units[0].spec, 'cache', error);
         return new Map();
       }
     }
@@ -677,7 +683,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         }
         this.succeeded(unit);
       } catch (error) {
-        this.failed(unit, 'cache', error);
+        this.failed(unit.spec, 'cache', error);
       }
     }
     return merged;
@@ -687,7 +693,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
    * Builds one unit and encodes what it produced; a translation that throws, or a resource the
    * cache cannot encode, leaves the unit out (and marks it for retry).
    */
-  private unit(spec: Omit<WorkUnit, 'changes' | 'commit'>, build: () => { changes: GroupChange[]; commit?: () => void }): WorkUnit[] {
+  private unit(spec: UnitSpec, build: () => { changes: GroupChange[]; commit?: () => void }): WorkUnit[] {
     try {
       const { changes, commit } = build();
       for (const change of changes) {
@@ -698,25 +704,23 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         if (change.set) change.set = change.set.map(encode);
         else if (change.upserts) change.upserts = change.upserts.map(encode);
       }
-      // Field by field, not a spread of `spec`: one unit per Service and group, 10,000 at start-up.
-      const { id, object, what, keys, markRetry } = spec;
-      return [{ id, object, what, keys, markRetry, changes, commit: commit ?? noCommit }];
+      return [{ spec, changes, commit: commit ?? noCommit }];
     } catch (error) {
-      this.failed({ ...spec, changes: [], commit() {} }, error instanceof EncodeFailure ? 'cache' : 'translate', error);
+      this.failed(spec, error instanceof EncodeFailure ? 'cache' : 'translate', error);
       return [];
     }
   }
 
   private succeeded(unit: WorkUnit): void {
     unit.commit();
-    const problem = this.failures.get(unit.id);
+    const problem = this.failures.get(unit.spec.id);
     if (!problem) return;
-    this.failures.delete(unit.id);
-    log.info('translation recovered', { what: unit.what });
+    this.failures.delete(unit.spec.id);
+    log.info('translation recovered', { what: unit.spec.what });
     this.emit('translateRecovered', problem);
   }
 
-  private failed(unit: WorkUnit, stage: TranslateFailure['stage'], error: unknown): void {
+  private failed(unit: UnitSpec, stage: TranslateFailure['stage'], error: unknown): void {
     unit.markRetry();
     const message = error instanceof Error ? error.message : String(error);
     log.error('translation failed; the last good configuration is still served', {
@@ -825,17 +829,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     // The baseline groups are named after their role; a profile's group is named in full.
     const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
+    const retryService = (serviceKey: string): void => void this.retry.services.add(serviceKey);
     for (const serviceKey of services) {
-      const [namespace, name] = serviceKey.split('/');
       // The unit's id is also its key in `written` and `lastTranslated`: one string (hashed once) for all three.
       const key = `${group}|${serviceKey}`;
-      const spec = {
-        id: key,
-        object: { kind: 'Service', namespace, name },
-        what: `the ${whose} clusters of Service ${serviceKey}`,
-        keys: [serviceKey],
-        markRetry: () => this.retry.services.add(serviceKey),
-      };
+      const spec = new ServiceUnitSpec(key, serviceKey, whose, retryService);
       units.push(
         ...this.unit(spec, () => {
           let fresh: OfferedResource[];
@@ -1022,20 +1020,56 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
  * group's routes and listeners, a gateway. A failing unit is left out (its last good resources stay served).
  */
 interface WorkUnit {
-  /** Stable across flushes: a unit that fails again is the same problem. */
-  id: string;
-  object: ProblemObject;
-  /** For logs and the problem's message: "the sidecar clusters of Service shop/cart". */
-  what: string;
-  /** The objects the unit was translating (logged with the error). */
-  keys: string[];
+  spec: UnitSpec;
   changes: GroupChange[];
   /** Records what was written; runs only once the cache took the unit's changes. */
   commit(): void;
+}
+
+/** What a unit is about: named in the logs and the problem when it fails. */
+interface UnitSpec {
+  /** Stable across flushes: a unit that fails again is the same problem. */
+  readonly id: string;
+  readonly object: ProblemObject;
+  /** For logs and the problem's message: "the sidecar clusters of Service shop/cart". */
+  readonly what: string;
+  /** The objects the unit was translating (logged with the error). */
+  readonly keys: string[];
   markRetry(): void;
 }
 
-function gatewayUnitSpec(name: string, keys: string[]): Omit<WorkUnit, 'changes' | 'commit' | 'markRetry'> {
+/**
+ * A mesh group's unit for one Service's clusters and assignments. It describes itself only when
+ * asked (a failure): 10,000 of them at start-up, each alive until the batch is stored.
+ */
+class ServiceUnitSpec implements UnitSpec {
+  constructor(
+    readonly id: string,
+    private readonly serviceKey: string,
+    /** The group's role, as `what` names it. */
+    private readonly whose: string,
+    private readonly retry: (serviceKey: string) => void,
+  ) {}
+
+  get object(): ProblemObject {
+    const [namespace, name] = this.serviceKey.split('/');
+    return { kind: 'Service', namespace, name };
+  }
+
+  get what(): string {
+    return `the ${this.whose} clusters of Service ${this.serviceKey}`;
+  }
+
+  get keys(): string[] {
+    return [this.serviceKey];
+  }
+
+  markRetry(): void {
+    this.retry(this.serviceKey);
+  }
+}
+
+function gatewayUnitSpec(name: string, keys: string[]): Omit<UnitSpec, 'markRetry'> {
   const group = gatewayGroup(name);
   return { id: group, object: { kind: 'ProxyGroup', name: group }, what: `the configuration of gateway ${name}`, keys };
 }

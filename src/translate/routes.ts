@@ -20,6 +20,8 @@ import { routeHashKeys, routeHashPolicies } from './lb-policy.js';
 import { clusterName, isHttpPort, outboundRouteName, PASSTHROUGH_CLUSTER, proxylessRouteName, serviceHostNames } from './names.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 import { baselineShape, type ServedShape } from '../clients/index.js';
+import { RouteConfigurationWriter } from './route-config-bytes.js';
+import { deepFreeze } from '../envoy/frozen.js';
 
 /** The retry conditions gRPC clients implement (gRFC A44); others are dropped for proxyless. */
 export const GRPC_RETRY_ON: ReadonlySet<string> = new Set([
@@ -56,8 +58,67 @@ export function buildOutboundRouteConfig(
   addresses: readonly ServiceAddress[],
   options: TranslateOptions,
 ): XdsResource {
+  return new OutboundRouteConfig(model, port, addresses, options);
+}
+
+/**
+ * A sidecar route configuration that writes its own bytes (`encode`, what the cache takes), one
+ * virtual host at a time, and builds its plain object only when something reads `value` (tests,
+ * render, the general path after a refusal). Both read the model as it is then, like any
+ * translation: the pipeline encodes it in the flush that translated it.
+ */
+class OutboundRouteConfig implements XdsResource {
+  readonly typeUrl = TypeUrl.RouteConfiguration;
+  readonly name: string;
+  private built: object | undefined;
+
+  constructor(
+    private readonly model: MeshModel,
+    private readonly port: number,
+    private readonly addresses: readonly ServiceAddress[],
+    private readonly options: TranslateOptions,
+  ) {
+    this.name = outboundRouteName(port);
+  }
+
+  get value(): object {
+    if (!this.built) {
+      const virtualHosts: object[] = [];
+      eachOutboundVirtualHost(this.model, this.port, this.addresses, this.options, (name, domains, routes) => {
+        virtualHosts.push({ name, domains, routes });
+        return true;
+      });
+      this.built = { name: this.name, virtualHosts };
+    }
+    return this.built;
+  }
+
+  encode(): Uint8Array | undefined {
+    const writer = new RouteConfigurationWriter(this.name);
+    eachOutboundVirtualHost(this.model, this.port, this.addresses, this.options, (name, domains, routes) =>
+      writer.virtualHost(name, domains, routes),
+    );
+    return writer.finish();
+  }
+
+  /** As JSON, a resource like any other: its type, name and value. */
+  toJSON(): XdsResource {
+    return { typeUrl: this.typeUrl, name: this.name, value: this.value };
+  }
+}
+
+/**
+ * The virtual hosts of one port's sidecar route configuration, in order, each to `visit` (which
+ * stops the walk by returning false), the catch-all `passthrough` host last.
+ */
+function eachOutboundVirtualHost(
+  model: MeshModel,
+  port: number,
+  addresses: readonly ServiceAddress[],
+  options: TranslateOptions,
+  visit: (name: string, domains: string[], routes: Record<string, unknown>[]) => boolean,
+): void {
   const claimed = new Set<string>();
-  const virtualHosts: Record<string, unknown>[] = [];
   const suffix = `:${port}`;
   // With no ':' in any host, a domain with the port can only equal another with the port, and
   // `host:port` is taken exactly when `host` is: the set holds the bare hosts (half the entries;
@@ -70,6 +131,7 @@ export function buildOutboundRouteConfig(
     claimed.add(domain);
     return claimed.size > claimedBefore;
   };
+  const shape = servedShapeOf('sidecar', options);
   for (const { service, servicePort, ip } of addresses) {
     const hosts = serviceHostNames(service, options);
     hosts.push(ip.includes(':') ? `[${ip}]` : ip);
@@ -89,19 +151,9 @@ export function buildOutboundRouteConfig(
     }
     for (const domain of dropped) log.debug('routes: domain already served by another virtual host', { domain, service: service.key });
     if (domains.length === 0) continue;
-    virtualHosts.push({
-      name: clusterName(service.key, servicePort.port),
-      domains,
-      routes: buildRoutes(model, service, servicePort, 'sidecar', servedShapeOf('sidecar', options)),
-    });
+    if (!visit(clusterName(service.key, servicePort.port), domains, buildRoutes(model, service, servicePort, 'sidecar', shape))) return;
   }
-  virtualHosts.push({
-    name: PASSTHROUGH_CLUSTER,
-    domains: ['*'],
-    routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }],
-  });
-  const name = outboundRouteName(port);
-  return { typeUrl: TypeUrl.RouteConfiguration, name, value: { name, virtualHosts } };
+  visit(PASSTHROUGH_CLUSTER, ['*'], [{ name: 'default', match: MATCH_EVERYTHING, route: { cluster: PASSTHROUGH_CLUSTER } }]);
 }
 
 /** The sidecar route configurations of these ports (every port when none are given); a port without HTTP Services has none. */
@@ -139,6 +191,9 @@ interface ServiceRoute {
 }
 
 const CATCH_ALL: PolicyRouteMatch = { path: { kind: 'prefix', value: '/' }, headers: [] };
+/** The catch-all's Envoy match, which every Service's default route has: one frozen object, so the
+ * encoder and the validation rules work it out once (see envoy/frozen.ts), not 10,000 times. */
+const MATCH_EVERYTHING = deepFreeze({ prefix: '/' });
 
 /** The routes of one Service port: the policy's `routes` in order, then a catch-all (split or the Service itself). */
 export function serviceRoutes(
@@ -259,6 +314,7 @@ export function headerMatchers(headers: readonly HeaderMatch[], shape: ServedSha
 }
 
 function routeMatch(match: PolicyRouteMatch, shape: ServedShape): Record<string, unknown> {
+  if (match === CATCH_ALL) return MATCH_EVERYTHING;
   const result = pathMatchFields(match.path);
   if (match.headers.length) result.headers = headerMatchers(match.headers, shape);
   return result;
