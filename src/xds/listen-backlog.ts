@@ -7,7 +7,7 @@
 // kernels), which is the knob for larger fleets.
 import type * as grpc from '@grpc/grpc-js';
 
-/** More than any kernel grants: listen() takes the smaller of this and net.core.somaxconn. */
+/** What the xDS port asks for; listen() takes the smaller of this and net.core.somaxconn. */
 export const LISTEN_BACKLOG = 65535;
 
 interface ListeningServer {
