@@ -1,7 +1,7 @@
 // The EndpointSlice processor: the slices of a Service, merged for one Service port into the
 // endpoints a cluster serves (address, port, health, zone), sorted so the output is stable.
 import type { EndpointSliceObject } from '../sources/types.js';
-import { compare } from './keys.js';
+import { compare, sortInPlace } from './keys.js';
 import type { EndpointHealth, EndpointInfo, ServicePortInfo } from './types.js';
 
 /** The endpoints behind one Service port, merged over its EndpointSlices, sorted by zone, address, port. */
@@ -39,7 +39,11 @@ export function mergeEndpoints(slices: readonly EndpointSliceObject[], servicePo
   }
   const merged: EndpointInfo[] = [];
   byPort.forEach((byAddress) => byAddress.forEach((info) => merged.push(info)));
-  return Object.freeze(merged.sort((a, b) => compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port));
+  return Object.freeze(sortInPlace(merged, byZoneAddressPort));
+}
+
+function byZoneAddressPort(a: EndpointInfo, b: EndpointInfo): number {
+  return compare(a.zone, b.zone) || compare(a.address, b.address) || a.port - b.port;
 }
 
 /** The endpoint port for a Service port: the slice port with the Service port's name, else a numeric targetPort. */
