@@ -86,6 +86,14 @@ function writeDirect(type: protobuf.Type, value: object, lookup: (typeUrl: strin
   return writeMessageBody(writer, type, value, 0, lookup) ? writer : undefined;
 }
 
+/** A field's tag as written before its value: its number and wire type (2 for messages and strings, else 0). */
+export function fieldTag(type: protobuf.Type, field: string): number {
+  const f = type.fields[field];
+  f.resolve();
+  const wire = f.resolvedType instanceof protobuf.Type || f.type === 'string' ? 2 : 0;
+  return ((f.id << 3) | wire) >>> 0;
+}
+
 function isPlainObject(value: unknown): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;

@@ -9,6 +9,7 @@
 import protobuf from 'protobufjs';
 import type { EndpointInfo } from '../model/index.js';
 import { FlatWriter } from '../envoy/flat-writer.js';
+import { fieldTag } from '../envoy/direct-encode.js';
 import { encodeMessage, messageType } from '../envoy/protos.js';
 import { fieldPasses } from '../envoy/validation-rules.js';
 import { isDeepFrozen } from '../envoy/frozen.js';
@@ -143,12 +144,6 @@ function planLayout(): Layout {
   const endpoint = messageType('envoy.config.endpoint.v3.Endpoint');
   const address = messageType('envoy.config.core.v3.Address');
   const socketAddress = messageType('envoy.config.core.v3.SocketAddress');
-  const tag = (type: protobuf.Type, field: string): number => {
-    const f = type.fields[field];
-    f.resolve();
-    const wire = f.resolvedType instanceof protobuf.Type || f.type === 'string' ? 2 : 0;
-    return ((f.id << 3) | wire) >>> 0;
-  };
   const health = lbEndpoint.fields.healthStatus;
   health.resolve();
   const healthEnum = health.resolvedType as protobuf.Enum;
@@ -157,19 +152,19 @@ function planLayout(): Layout {
   let metadata: Uint8Array | null | undefined;
   return {
     tags: {
-      clusterName: tag(assignment, 'clusterName'),
-      endpoints: tag(assignment, 'endpoints'),
-      locality: tag(locality, 'locality'),
-      lbEndpoints: tag(locality, 'lbEndpoints'),
-      loadBalancingWeight: tag(locality, 'loadBalancingWeight'),
-      priority: tag(locality, 'priority'),
-      endpoint: tag(lbEndpoint, 'endpoint'),
-      healthStatus: tag(lbEndpoint, 'healthStatus'),
-      metadata: tag(lbEndpoint, 'metadata'),
-      address: tag(endpoint, 'address'),
-      socketAddress: tag(address, 'socketAddress'),
-      socketAddressAddress: tag(socketAddress, 'address'),
-      portValue: tag(socketAddress, 'portValue'),
+      clusterName: fieldTag(assignment, 'clusterName'),
+      endpoints: fieldTag(assignment, 'endpoints'),
+      locality: fieldTag(locality, 'locality'),
+      lbEndpoints: fieldTag(locality, 'lbEndpoints'),
+      loadBalancingWeight: fieldTag(locality, 'loadBalancingWeight'),
+      priority: fieldTag(locality, 'priority'),
+      endpoint: fieldTag(lbEndpoint, 'endpoint'),
+      healthStatus: fieldTag(lbEndpoint, 'healthStatus'),
+      metadata: fieldTag(lbEndpoint, 'metadata'),
+      address: fieldTag(endpoint, 'address'),
+      socketAddress: fieldTag(address, 'socketAddress'),
+      socketAddressAddress: fieldTag(socketAddress, 'address'),
+      portValue: fieldTag(socketAddress, 'portValue'),
     },
     healthy: healthEnum.values.HEALTHY,
     draining: healthEnum.values.DRAINING,

@@ -10,7 +10,7 @@
 // and check it whole, which reports what is wrong.
 import type protobuf from 'protobufjs';
 import { FlatWriter } from '../envoy/flat-writer.js';
-import { writeMessageBody } from '../envoy/direct-encode.js';
+import { fieldTag, writeMessageBody } from '../envoy/direct-encode.js';
 import { messageType } from '../envoy/protos.js';
 import { fieldPasses, validateMessage } from '../envoy/validation-rules.js';
 
@@ -83,14 +83,13 @@ function planLayout(): Layout {
   ) {
     throw new Error('a RouteConfiguration or VirtualHost with only its name, domains and routes set must pass the rules');
   }
-  const tag = (type: protobuf.Type, field: string): number => (type.fields[field].id << 3) | 2;
   return {
     tags: {
-      configName: tag(configuration, 'name'),
-      virtualHosts: tag(configuration, 'virtualHosts'),
-      hostName: tag(virtualHost, 'name'),
-      domains: tag(virtualHost, 'domains'),
-      routes: tag(virtualHost, 'routes'),
+      configName: fieldTag(configuration, 'name'),
+      virtualHosts: fieldTag(configuration, 'virtualHosts'),
+      hostName: fieldTag(virtualHost, 'name'),
+      domains: fieldTag(virtualHost, 'domains'),
+      routes: fieldTag(virtualHost, 'routes'),
     },
     route: messageType('envoy.config.route.v3.Route'),
     configName: fieldPasses(configuration, 'name'),
