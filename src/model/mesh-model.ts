@@ -136,6 +136,11 @@ export class MeshModel {
   /** Pod IP -> pod keys with that IP (a finished pod's IP may be reused before it is deleted). */
   private readonly workloadsByIP = new Map<string, Set<string>>();
   private batchSeq = 0;
+  /**
+   * `services()` until a Service changes: a first flush asks for 10,000 of them sorted several
+   * times (the choices' log, the units, the addresses).
+   */
+  private sortedServices: ServiceInfo[] | undefined;
   /** serviceAddresses of the model as it is now; dropped by every batch. */
   private addressMemo: ServiceAddresses | undefined;
   /** Gateway API objects as written, by kind, then key (GatewayClass: its name). */
@@ -255,9 +260,9 @@ export class MeshModel {
     return this.serviceInfos.get(key);
   }
 
-  /** Every Service, sorted by key. */
+  /** Every Service, sorted by key (a list of the caller's own). */
   services(): ServiceInfo[] {
-    return [...this.serviceInfos.values()].sort((a, b) => compare(a.key, b.key));
+    return (this.sortedServices ??= [...this.serviceInfos.values()].sort((a, b) => compare(a.key, b.key))).slice();
   }
 
   /** The endpoints behind one Service port, merged over every EndpointSlice, sorted by zone, address, port. */
@@ -657,6 +662,7 @@ export class MeshModel {
     switch (kind) {
       case 'Service': {
         this.endpointCache.delete(key);
+        this.sortedServices = undefined;
         if (object) this.serviceInfos.set(key, serviceInfo(namespace, name, object as ServiceObject));
         else this.serviceInfos.delete(key);
         changedServices.add(key);

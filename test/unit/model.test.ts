@@ -277,6 +277,22 @@ describe('model: last good policy and re-evaluation', () => {
 });
 
 describe('model: Services and endpoints', () => {
+  it('lists the Services as they are now, sorted, in a list the caller may change', () => {
+    const model = new MeshModel();
+    model.apply([upsert(service('b')), upsert(service('a'))]);
+    const first = model.services();
+    expect(first.map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    first.reverse();
+    expect(model.services().map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    // A slice changes no Service; a Service added, changed or removed does.
+    model.apply([upsert(slice('a-1', 'a', [{ addresses: ['10.0.0.1'] }]))]);
+    expect(model.services().map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    model.apply([upsert(service('c')), remove('Service', 'a')]);
+    expect(model.services().map((s) => s.key)).toEqual(['shop/b', 'shop/c']);
+    model.apply([upsert(service('b', [{ name: 'grpc', port: 9090 }]))]);
+    expect(model.services().map((s) => s.ports[0].port)).toEqual([9090, 8080]);
+  });
+
   it("touches only that Service's endpoints for an EndpointSlice change", () => {
     const model = modelWith({
       split: [
