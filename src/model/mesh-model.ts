@@ -210,6 +210,7 @@ export class MeshModel {
         serviceEvents,
         (namespace, name) => this.serviceInfos.get(objectKey(namespace, name)),
         (namespace) => this.services().filter((service) => service.namespace === namespace),
+        (key) => this.serviceInfos.get(key),
       );
       for (const key of access.services) change.access.add(key);
       for (const key of access.statuses) change.accessPolicyStatus.add(key);
@@ -439,6 +440,9 @@ export class MeshModel {
       for (const service of this.serviceInfos.values()) if (podNamespaces.has(service.namespace)) candidates.add(service.key);
     }
     if (candidates.size === 0) return;
+    // No pod and nothing found before (a mesh fed Services and EndpointSlices only): every
+    // Service's answer is none, as it was.
+    if (this.workloads.size === 0 && this.destinations.size === 0 && this.rollouts.size === 0 && this.strictGaps.size === 0) return;
     const podsByNamespace = this.workloadsByNamespace();
     for (const key of candidates) {
       const service = this.serviceInfos.get(key);
