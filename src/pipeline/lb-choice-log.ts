@@ -3,12 +3,21 @@
 // see from the logs why a Service balances as it does. The first snapshot is summed up in one
 // line (per-port lines at debug): a mesh of 10,000 Services would otherwise start with 10,000.
 import type { MeshModel, ModelChange } from '../model/index.js';
-import { lbChoiceFor, type TranslateOptions } from '../translate/index.js';
+import { lbChoiceFor, type LbChoice, type TranslateOptions } from '../translate/index.js';
 import { log } from '../log.js';
 
+/** A port and the choice last logged for it. */
+interface LoggedPort {
+  port: number;
+  choice: LbChoice;
+}
+
 export class LbChoiceLog {
-  /** Per Service key: per port, `policy|reason` as last logged (a plain record: 10,000 maps were kept at start-up). */
-  private readonly logged = new Map<string, Record<number, string>>();
+  /**
+   * Per Service key: its ports' choices as last logged. A short list, not a map or a record by
+   * port number (which V8 keeps as a hash table): 10,000 of them are kept from start-up on.
+   */
+  private readonly logged = new Map<string, LoggedPort[]>();
 
   /** Logs the choices a model change may have moved. */
   update(model: MeshModel, change: ModelChange, options: TranslateOptions): void {
@@ -26,17 +35,16 @@ export class LbChoiceLog {
         continue;
       }
       const before = this.logged.get(key);
-      const after: Record<number, string> = {};
+      const after: LoggedPort[] = [];
       for (const port of service.ports) {
         const choice = lbChoiceFor(model, service, port, options);
-        const text = `${choice.policy}|${choice.reason}`;
-        after[port.port] = text;
-        if (before?.[port.port] !== text) {
-          const line = { service: key, port: port.port, policy: choice.policy, reason: choice.reason };
-          if (!first) log.info('load balancing chosen', line);
-          else if (debug) log.debug('load balancing chosen', line);
-          counts[choice.policy] = (counts[choice.policy] ?? 0) + 1;
-        }
+        after.push({ port: port.port, choice });
+        const last = before?.find((logged) => logged.port === port.port)?.choice;
+        if (last?.policy === choice.policy && last.reason === choice.reason) continue;
+        const line = { service: key, port: port.port, policy: choice.policy, reason: choice.reason };
+        if (!first) log.info('load balancing chosen', line);
+        else if (debug) log.debug('load balancing chosen', line);
+        counts[choice.policy] = (counts[choice.policy] ?? 0) + 1;
       }
       this.logged.set(key, after);
     }
