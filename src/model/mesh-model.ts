@@ -30,7 +30,7 @@ import type {
 import { checkPolicy, isAttachedPolicy } from './policy-check.js';
 import { attachedTargetKey, resolveAttachedPolicies, type AttachedKind, type AttachedTarget } from './attached-policy.js';
 import { AccessPolicyStore, type ServiceAccess } from './access-policy.js';
-import { compare, objectKey } from './keys.js';
+import { compare, objectKey, sortInPlace } from './keys.js';
 import { toServicePolicy } from './policy.js';
 import { serviceInfo } from './service.js';
 import { mergeEndpoints } from './endpoints.js';
@@ -297,8 +297,15 @@ export class MeshModel {
 
   /** The EndpointSlices that name one Service, sorted by slice key. */
   endpointSlicesOf(serviceKey: string): EndpointSliceObject[] {
-    const keys = [...(this.slicesByService.get(serviceKey) ?? [])].sort(compare);
-    return keys.map((key) => this.slices.get(key)?.object).filter((slice): slice is EndpointSliceObject => slice !== undefined);
+    // One or two slices per Service, 10,000 Services analysed at start-up: no intermediate lists, no V8 sort.
+    const keys: string[] = [];
+    for (const key of this.slicesByService.get(serviceKey) ?? []) keys.push(key);
+    const slices: EndpointSliceObject[] = [];
+    for (const key of sortInPlace(keys, compare)) {
+      const slice = this.slices.get(key);
+      if (slice) slices.push(slice.object);
+    }
+    return slices;
   }
 
   // ---- Pods (workloads) -----------------------------------------------------------------------
