@@ -53,18 +53,21 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
     const http2 = port.protocol === 'grpc' || port.protocol === 'http2';
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
-    // Without a policy, mesh TLS or a rollout, everything but the name is shared (most Clusters of a large mesh).
-    if (!policy && !destination && !rollout) {
-      return new SharedPartsCluster(name, sharedParts(clusterLbFields(choice, policy, role, options), options.connectTimeoutMs, http2));
+    const lbFields = clusterLbFields(choice, policy, role, options);
+    const policyFields = policyClusterFields(policy, port, role);
+    // Without mesh TLS, a rollout or a policy's breakers and checks, everything but the name is
+    // shared (most Clusters of a large mesh).
+    if (!destination && !rollout && isEmpty(policyFields)) {
+      return new SharedPartsCluster(name, sharedParts(lbFields, options.connectTimeoutMs, http2));
     }
     const value = {
       name,
       type: 'EDS',
       edsClusterConfig: EDS_OVER_ADS,
       connectTimeout: sharedDuration(options.connectTimeoutMs),
-      ...clusterLbFields(choice, policy, role, options),
+      ...lbFields,
       ...(http2 ? http2Upstream() : {}),
-      ...policyClusterFields(policy, port, role),
+      ...policyFields,
       ...(destination
         ? {
             transportSocket:
@@ -153,6 +156,11 @@ function duration(ms: number | undefined): { seconds: number; nanos?: number } |
 
 function wrapped(value: number | undefined): { value: number } | undefined {
   return value === undefined ? undefined : { value };
+}
+
+function isEmpty(fields: Record<string, unknown>): boolean {
+  for (const key in fields) if (fields[key] !== undefined) return false;
+  return true;
 }
 
 /** Drops undefined fields, so the object holds only what encodes. */

@@ -117,12 +117,42 @@ describe('a Cluster of its name and shared parts writing its own bytes', () => {
     expect(encoded.violations?.map((v) => `${v.path} ${v.rule}`)).toEqual(['name string.min_len']);
   });
 
-  it('is not what a Service with a TrafficPolicy gets: its fields are its own', () => {
+  it("is what a Service with a load-balancing policy gets, with that policy's own numbers", () => {
+    // Policies that differ in one number each (and in the zone preference): no two may share fields.
+    const specs = [
+      { loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024 } } },
+      { loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 2048 } } },
+      { loadBalancer: { policy: 'RingHash', ringHash: { minimumRingSize: 1024, maximumRingSize: 4096 } } },
+      { loadBalancer: { policy: 'Maglev', maglev: { tableSize: 65537 } } },
+      { loadBalancer: { policy: 'Maglev', maglev: { tableSize: 131 } } },
+      { loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 3 } } },
+      { loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 4 } } },
+      { loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 3, activeRequestBias: 1.5 } } },
+      { loadBalancer: { policy: 'LeastRequest', leastRequest: { choiceCount: 3 } }, locality: { preferLocalZone: true } },
+    ];
+    const model = new MeshModel();
+    model.apply(
+      upserts(
+        ...specs.map((_, i) => service(`api-${i}`, [{ name: 'http', port: 80, appProtocol: 'http' }])),
+        ...specs.map((spec, i) => policy(`api-${i}`, { targetRef: { kind: 'Service', name: `api-${i}` }, ...spec })),
+      ),
+    );
+    const clusters = specs.map((_, i) => translateServiceClusters(model, `shop/api-${i}`, 'sidecar')[0]);
+    const fields = clusters.map((cluster) => {
+      expect(cluster).toBeInstanceOf(SharedPartsCluster);
+      const { name, ...rest } = cluster.value as { name: string };
+      expect(Buffer.from(cluster.encode!()!).equals(Buffer.from(encodeMessage(cluster.typeUrl, cluster.value)))).toBe(true);
+      return JSON.stringify(rest);
+    });
+    expect(new Set(fields).size).toBe(specs.length);
+  });
+
+  it('is not what a Service whose policy sets breakers or checks gets: those fields are its own', () => {
     const model = new MeshModel();
     model.apply(
       upserts(
         service('api', [{ name: 'http', port: 80, appProtocol: 'http' }]),
-        policy('api-lb', { targetRef: { kind: 'Service', name: 'api' }, loadBalancer: { policy: 'RoundRobin' } }),
+        policy('api-lb', { targetRef: { kind: 'Service', name: 'api' }, circuitBreaker: { maxConnections: 10 } }),
       ),
     );
     const [cluster] = translateServiceClusters(model, 'shop/api', 'sidecar');
