@@ -27,6 +27,11 @@ export class SharedPartsCluster implements XdsResource {
     private readonly shared: object,
   ) {}
 
+  /** Every field but the name (frozen): what a reader of one field needs, without the plain object built. */
+  get parts(): object {
+    return this.shared;
+  }
+
   get value(): object {
     return (this.built ??= { name: this.name, ...this.shared });
   }

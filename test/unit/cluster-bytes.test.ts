@@ -9,7 +9,7 @@ import { encodeMessage, TypeUrl } from '../../src/envoy/protos.js';
 import { validateResource } from '../../src/envoy/validation-rules.js';
 import { ResourceCache } from '../../src/cache/cache.js';
 import { MeshModel } from '../../src/model/index.js';
-import { translateServiceClusters } from '../../src/translate/index.js';
+import { translateServiceClusters, usesEndpointTlsMatch } from '../../src/translate/index.js';
 import { policy, service, upserts } from '../support/builders.js';
 
 const name = fc.oneof(
@@ -107,6 +107,14 @@ describe('a Cluster of its name and shared parts writing its own bytes', () => {
     expect(JSON.parse(JSON.stringify(cluster))).toEqual({ typeUrl: cluster.typeUrl, name: cluster.name, value: cluster.value });
     const encoded = new ResourceCache().encode(cluster);
     expect(Buffer.from(encoded.cached!.bytes).equals(Buffer.from(encodeMessage(cluster.typeUrl, cluster.value)))).toBe(true);
+  });
+
+  it('says from its parts whether it picks TLS per endpoint, as its plain object would', () => {
+    const plain = new SharedPartsCluster('shop/api/80', deepFreeze({ type: 'EDS' }));
+    const matching = new SharedPartsCluster('shop/api/80', deepFreeze({ type: 'EDS', transportSocketMatches: [{ name: 'mtls' }] }));
+    expect(usesEndpointTlsMatch(plain)).toBe(false);
+    expect(usesEndpointTlsMatch(matching)).toBe(true);
+    expect(usesEndpointTlsMatch({ value: matching.value })).toBe(true);
   });
 
   it('is refused by the cache when its name breaks a rule, as the general path refuses it', () => {
