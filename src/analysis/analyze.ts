@@ -5,6 +5,7 @@
 // output, so they cannot disagree.
 import type { ManifestError } from '../sources/manifests.js';
 import type {
+  EndpointSliceObject,
   GatewayObject,
   ObjectOrigin,
   ObjectRef,
@@ -30,6 +31,7 @@ import {
   type IngressBackendRef,
   type MeshModel,
   type ModelChange,
+  type ServiceInfo,
   type MtlsMode,
 } from '../model/index.js';
 import { nearestWord } from '../sources/spelling.js';
@@ -160,7 +162,8 @@ function compare(a: string, b: string): number {
  * analysis returns, from where the object is written then: it may have moved since. */
 class Found {
   readonly problems: Problem[] = [];
-  private readonly keys = new Set<string>();
+  /** Made with the first problem: a Found per Service's slices, 10,000 at start-up, nearly all empty. */
+  private keys: Set<string> | undefined;
 
   add(
     code: ProblemCode,
@@ -182,6 +185,7 @@ class Found {
     // A source's own problem is placed where the source says; the others by their object.
     if (origin) place(problem, origin);
     const key = JSON.stringify([code, object, field, message]);
+    this.keys ??= new Set();
     if (this.keys.has(key)) return;
     this.keys.add(key);
     this.problems.push(problem);
@@ -788,46 +792,63 @@ function podEgress(found: Found, model: MeshModel, pod: { namespace: string; nam
 function endpointSlices(found: Found, model: MeshModel, serviceKey: string): void {
   const service = model.service(serviceKey);
   for (const object of model.endpointSlicesOf(serviceKey)) {
-    const namespace = object.metadata.namespace ?? 'default';
-    const sliceRef = ref('EndpointSlice', namespace, object.metadata.name);
-    const label = `EndpointSlice ${namespace}/${object.metadata.name}`;
     if (!service) {
+      const namespace = object.metadata.namespace ?? 'default';
       const field = `metadata.labels[${JSON.stringify(SERVICE_NAME_LABEL)}]`;
       found.add(
         'EndpointSliceServiceNotFound',
-        sliceRef,
+        ref('EndpointSlice', namespace, object.metadata.name),
         field,
-        `${label}: ${field}: Service ${serviceKey} not found; these endpoints are not used`,
+        `EndpointSlice ${namespace}/${object.metadata.name}: ${field}: Service ${serviceKey} not found; these endpoints are not used`,
         `create Service ${serviceKey}, or set the label to the Service these endpoints belong to`,
       );
       continue;
     }
     if (object.addressType === 'FQDN') continue;
-    (object.ports ?? []).forEach((port, j) => {
-      if ((port.protocol ?? 'TCP') !== 'TCP') return;
+    const ports = object.ports ?? [];
+    // Indexed, and the slice named only for a problem: 10,000 Services' slices at start-up, nearly all fine.
+    for (let j = 0; j < ports.length; j++) {
+      const port = ports[j];
+      if ((port.protocol ?? 'TCP') !== 'TCP') continue;
       const name = port.name ?? '';
-      if (service.ports.some((p) => p.name === name)) {
-        if (typeof port.port !== 'number') {
-          const field = `ports[${j}].port`;
-          found.add(
-            'EndpointPortWithoutNumber',
-            sliceRef,
-            field,
-            `${label}: ${field}: no port number ("all ports"); Envoy needs a port to reach an endpoint, so these endpoints are not used for port ${name ? `"${name}"` : '(unnamed)'} of Service ${serviceKey}`,
-            'set the port number the endpoints listen on',
-          );
-        }
-        return;
-      }
-      const have = service.ports.map((p) => (p.name ? `"${p.name}" (${p.port})` : `unnamed (${p.port})`)).join(', ') || 'none';
-      const field = port.name !== undefined ? `ports[${j}].name` : `ports[${j}]`;
-      found.add(
-        'EndpointPortUnmatched',
-        sliceRef,
-        field,
-        `${label}: ${field}: ${name ? `"${name}"` : 'an unnamed port'} matches no TCP port of Service ${serviceKey} (its ports: ${have}); endpoints are matched to Service ports by name, so port ${port.port ?? '(none)'} of these endpoints is not used`,
-        `name the port exactly as the Service port it serves${service.ports.length ? ` (e.g. ${service.ports[0].name ? `"${service.ports[0].name}"` : 'no name, for an unnamed port'})` : ''}`,
-      );
-    });
+      const named = service.ports.some((p) => p.name === name);
+      if (!named || typeof port.port !== 'number') slicePortProblem(found, serviceKey, service, object, j, named);
+    }
   }
+}
+
+/** What is wrong with a TCP port of a Service's slice: no Service port of its name (`named` false), or no number. */
+function slicePortProblem(
+  found: Found,
+  serviceKey: string,
+  service: ServiceInfo,
+  object: EndpointSliceObject,
+  j: number,
+  named: boolean,
+): void {
+  const port = (object.ports ?? [])[j];
+  const namespace = object.metadata.namespace ?? 'default';
+  const sliceRef = ref('EndpointSlice', namespace, object.metadata.name);
+  const label = `EndpointSlice ${namespace}/${object.metadata.name}`;
+  const name = port.name ?? '';
+  if (named) {
+    const field = `ports[${j}].port`;
+    found.add(
+      'EndpointPortWithoutNumber',
+      sliceRef,
+      field,
+      `${label}: ${field}: no port number ("all ports"); Envoy needs a port to reach an endpoint, so these endpoints are not used for port ${name ? `"${name}"` : '(unnamed)'} of Service ${serviceKey}`,
+      'set the port number the endpoints listen on',
+    );
+    return;
+  }
+  const have = service.ports.map((p) => (p.name ? `"${p.name}" (${p.port})` : `unnamed (${p.port})`)).join(', ') || 'none';
+  const field = port.name !== undefined ? `ports[${j}].name` : `ports[${j}]`;
+  found.add(
+    'EndpointPortUnmatched',
+    sliceRef,
+    field,
+    `${label}: ${field}: ${name ? `"${name}"` : 'an unnamed port'} matches no TCP port of Service ${serviceKey} (its ports: ${have}); endpoints are matched to Service ports by name, so port ${port.port ?? '(none)'} of these endpoints is not used`,
+    `name the port exactly as the Service port it serves${service.ports.length ? ` (e.g. ${service.ports[0].name ? `"${service.ports[0].name}"` : 'no name, for an unnamed port'})` : ''}`,
+  );
 }

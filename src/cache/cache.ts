@@ -60,6 +60,8 @@ class RuleViolations extends Error {
 }
 
 const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
+/** In `apply`: a set that was empty when the batch first touched it (no names recorded). */
+const WAS_EMPTY = Symbol('was empty');
 const NONE: ReadonlySet<string> = new Set();
 
 /**
@@ -115,13 +117,27 @@ export class ResourceCache implements ResourceCacheContract {
     }
 
     // The state of every touched name before the batch, recorded the first time it is touched,
-    // so several changes to one name within a batch compare against where it started.
-    const before = new Map<ProxyGroup, Map<TypeUrl, Map<string, CachedResource | undefined>>>();
-    const touch = (group: ProxyGroup, typeUrl: TypeUrl, current: TypeMap, name: string): void => {
+    // so several changes to one name within a batch compare against where it started. A set
+    // empty when the batch first touches it (every set of a first flush) records nothing while
+    // names only come: each was absent before, and the set's own order is the order they were
+    // first touched in. A name dropping from it records, from then on, every name as before.
+    const before = new Map<ProxyGroup, Map<TypeUrl, Map<string, CachedResource | undefined> | typeof WAS_EMPTY>>();
+    const touch = (group: ProxyGroup, typeUrl: TypeUrl, current: TypeMap, name: string, dropping: boolean): void => {
       let types = before.get(group);
       if (!types) before.set(group, (types = new Map()));
       let names = types.get(typeUrl);
-      if (!names) types.set(typeUrl, (names = new Map()));
+      if (names === WAS_EMPTY) {
+        if (!dropping) return;
+        names = new Map();
+        for (const held of current.keys()) names.set(held, undefined);
+        types.set(typeUrl, names);
+      } else if (!names) {
+        if (current.size === 0) {
+          types.set(typeUrl, WAS_EMPTY);
+          return;
+        }
+        types.set(typeUrl, (names = new Map()));
+      }
       if (!names.has(name)) names.set(name, current.get(name));
     };
 
@@ -136,7 +152,7 @@ export class ResourceCache implements ResourceCacheContract {
         this.forgetReported(change.group, change.typeUrl, (name) => !incoming.has(name));
         for (const name of [...current.keys()]) {
           if (!incoming.has(name)) {
-            touch(change.group, change.typeUrl, current, name);
+            touch(change.group, change.typeUrl, current, name, true);
             this.drop(current, name);
           }
         }
@@ -146,7 +162,7 @@ export class ResourceCache implements ResourceCacheContract {
         this.forgetReported(change.group, change.typeUrl, (name) => removals.has(name));
         for (const name of removals) {
           if (!current.has(name)) continue;
-          touch(change.group, change.typeUrl, current, name);
+          touch(change.group, change.typeUrl, current, name, true);
           this.drop(current, name);
         }
       }
@@ -154,7 +170,7 @@ export class ResourceCache implements ResourceCacheContract {
         const resource = resources[j];
         const previous = current.get(resource.name);
         if (previous === resource) continue;
-        touch(change.group, change.typeUrl, current, resource.name);
+        touch(change.group, change.typeUrl, current, resource.name, false);
         if (previous) this.release(previous);
         current.set(resource.name, resource);
         this.retain(resource);
@@ -165,16 +181,18 @@ export class ResourceCache implements ResourceCacheContract {
     for (const [group, types] of before) {
       for (const [typeUrl, names] of types) {
         const current = this.typeMap(group, typeUrl, false) ?? EMPTY;
-        const changed = new Set<string>();
+        const changed = new Set<string>(names === WAS_EMPTY ? current.keys() : undefined);
         const removed = new Set<string>();
-        names.forEach((old, name) => {
-          const now = current.get(name);
-          if (!now) {
-            if (old) removed.add(name);
-          } else if (!old || old.version !== now.version) {
-            changed.add(name);
-          }
-        });
+        if (names !== WAS_EMPTY) {
+          names.forEach((old, name) => {
+            const now = current.get(name);
+            if (!now) {
+              if (old) removed.add(name);
+            } else if (!old || old.version !== now.version) {
+              changed.add(name);
+            }
+          });
+        }
         if (changed.size === 0 && removed.size === 0) continue;
         const key = setKey(group, typeUrl);
         this.setVersions.get(group)?.delete(typeUrl);
@@ -182,9 +200,9 @@ export class ResourceCache implements ResourceCacheContract {
         if (digest !== undefined) {
           // What left the set and what came in: the work follows the change, not the set's size.
           let next = digest;
-          for (const name of removed) next -= this.pairDigest(names.get(name)!);
+          for (const name of removed) next -= this.pairDigest((names as Map<string, CachedResource>).get(name)!);
           for (const name of changed) {
-            const old = names.get(name);
+            const old = names === WAS_EMPTY ? undefined : names.get(name);
             if (old) next -= this.pairDigest(old);
             next += this.pairDigest(current.get(name)!);
           }

@@ -206,12 +206,13 @@ export function policiesFor(service: Pick<ServiceInfo, 'namespace' | 'name'>, po
 
 /** How one Service's workloads are served, from the valid policies that apply and the mesh default. */
 export function serviceAccess(
-  service: Pick<ServiceInfo, 'namespace' | 'name'>,
+  service: Pick<ServiceInfo, 'namespace' | 'name'> & { key?: string },
   policies: readonly AccessPolicyEntry[],
   defaultMtls: MtlsMode,
 ): ServiceAccess {
-  // No policy in the namespace (most Services): the mesh default, without sorting and filtering empty lists.
-  if (policies.length === 0) return { serviceKey: objectKey(service.namespace, service.name), mtls: defaultMtls };
+  // No policy in the namespace (most Services): the mesh default, without sorting and filtering
+  // empty lists, and with the Service's own key when it has one (10,000 of them kept at start-up).
+  if (policies.length === 0) return { serviceKey: service.key ?? objectKey(service.namespace, service.name), mtls: defaultMtls };
   const applicable = policiesFor(service, policies);
   const modeSetter = applicable.find((p) => p.spec.mtls !== undefined);
   const withRules = [...applicable].sort(byAge).filter((p) => p.spec.allow !== undefined);
@@ -250,6 +251,8 @@ interface StoredAccessPolicy {
   rejectedGeneration?: number;
   created?: number;
 }
+
+const NO_POLICIES: readonly AccessPolicyEntry[] = [];
 
 /** What one re-evaluation changed. */
 export interface AccessPolicyChange {
@@ -318,6 +321,7 @@ export class AccessPolicyStore {
     changedServices: Iterable<string>,
     lookup: ServiceLookup,
     servicesOf: (namespace: string) => ServiceInfo[],
+    serviceByKey: (key: string) => ServiceInfo | undefined,
   ): AccessPolicyChange {
     const out: AccessPolicyChange = { services: new Set(), statuses: new Set() };
     const changed = [...changedServices];
@@ -329,14 +333,14 @@ export class AccessPolicyStore {
     for (const namespace of this.dirtyNamespaces) for (const service of servicesOf(namespace)) serviceKeys.add(service.key);
     this.dirtyNamespaces.clear();
     for (const key of serviceKeys) {
-      const slash = key.indexOf('/');
-      const service = lookup(key.slice(0, slash), key.slice(slash + 1));
+      const service = serviceByKey(key);
       const before = this.access.get(key);
       if (!service) {
         if (this.access.delete(key)) out.services.add(key);
         continue;
       }
-      const next = serviceAccess(service, [...(this.appliedByNamespace.get(service.namespace)?.values() ?? [])], this.defaultMtls);
+      const applied = this.appliedByNamespace.get(service.namespace);
+      const next = serviceAccess(service, applied ? [...applied.values()] : NO_POLICIES, this.defaultMtls);
       // A Service seen for the first time (every one on the first batch) has changed without comparing.
       if (before === undefined || JSON.stringify(before) !== JSON.stringify(next)) out.services.add(key);
       this.access.set(key, next);

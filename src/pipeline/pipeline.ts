@@ -245,8 +245,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly options: TranslateOptions;
   private readonly debouncer: Debouncer;
   private pending: SourceEvent[] = [];
-  /** Per group and service: the cluster names last written, so removals are exact. */
-  private readonly written = new Map<string, string[]>();
+  /** Per group, per Service key: the cluster names last written, so removals are exact. */
+  private readonly written = new Map<ProxyGroup, Map<string, string[]>>();
   /** Per sidecar group, per Service: the route configurations (ports) it was last written into. */
   private readonly sidecarRouteNames = new Map<ProxyGroup, Map<string, string[]>>();
   /**
@@ -259,10 +259,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Sidecar groups of an egress scope, by name (`sidecar~<scope id>`), from their first proxy on. */
   private readonly scopedGroups = new Map<ProxyGroup, ScopedGroup>();
   /**
-   * Per mesh group and Service (`<group>|<service>`): the clusters and assignments last translated,
-   * so scoped and workload groups get the very same objects (encoded once) without translating.
+   * Per mesh group, per Service key: the clusters and assignments last translated, so scoped and
+   * workload groups get the very same objects (encoded once) without translating. By group, then
+   * by the model's own key strings: no key built and hashed anew per Service and flush.
    */
-  private readonly lastTranslated = new Map<string, { clusters: OfferedResource[]; endpoints: OfferedResource[] }>();
+  private readonly lastTranslated = new Map<ProxyGroup, Map<string, { clusters: OfferedResource[]; endpoints: OfferedResource[] }>>();
   /** Degradations per role and client profile, for the current model (dropped by every flush). */
   private degradationMemo = new Map<string, Degradation[]>();
   private flushes = 0;
@@ -713,6 +714,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   private succeeded(unit: WorkUnit): void {
     unit.commit();
+    // Most flushes follow no failure: no unit's id to build and look up then.
+    if (this.failures.size === 0) return;
     const problem = this.failures.get(unit.spec.id);
     if (!problem) return;
     this.failures.delete(unit.spec.id);
@@ -830,17 +833,18 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const whose = group === role ? role : `${role} (group ${group})`;
     const units: WorkUnit[] = [];
     const retryService = (serviceKey: string): void => void this.retry.services.add(serviceKey);
+    const written = mapOf(this.written, group);
+    // A derived group reads its mesh group's translations; a mesh group keeps its own.
+    const lastTranslated = mapOf(this.lastTranslated, from ? from.meshGroup : group);
     for (const serviceKey of services) {
-      // The unit's id is also its key in `written` and `lastTranslated`: one string (hashed once) for all three.
-      const key = `${group}|${serviceKey}`;
-      const spec = new ServiceUnitSpec(key, serviceKey, whose, retryService);
+      const spec = new ServiceUnitSpec(group, serviceKey, whose, retryService);
       units.push(
         ...this.unit(spec, () => {
           let fresh: OfferedResource[];
           let endpoints: OfferedResource[];
           if (from) {
             // A derived group takes its mesh group's objects (translated, or kept as last good, just before).
-            const last = from.reach && !from.reach.has(serviceKey) ? undefined : this.lastTranslated.get(`${from.meshGroup}|${serviceKey}`);
+            const last = from.reach && !from.reach.has(serviceKey) ? undefined : lastTranslated.get(serviceKey);
             fresh = last?.clusters ?? [];
             endpoints = last?.endpoints ?? [];
           } else {
@@ -848,20 +852,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             endpoints = memo.endpointsOf(serviceKey, translated);
             // Kept for the derived groups: encoded, so they share the bytes rather than keep the translated objects.
             fresh = translated.map((r) => this.encodeNow(r, group));
-            if (fresh.length > 0) this.lastTranslated.set(key, { clusters: fresh, endpoints });
-            else this.lastTranslated.delete(key);
+            if (fresh.length > 0) lastTranslated.set(serviceKey, { clusters: fresh, endpoints });
+            else lastTranslated.delete(serviceKey);
           }
           // A list, not a set: a Service has a cluster or two, and 10,000 of them keep theirs.
           const names = fresh.map((r) => r.name);
-          const removed = (this.written.get(key) ?? []).filter((n) => !names.includes(n));
+          const removed = (written.get(serviceKey) ?? []).filter((n) => !names.includes(n));
           return {
             changes: [
               { group, typeUrl: TypeUrl.Cluster, upserts: fresh, removals: removed },
               { group, typeUrl: TypeUrl.ClusterLoadAssignment, upserts: endpoints, removals: removed },
             ],
             commit: () => {
-              if (names.length > 0) this.written.set(key, names);
-              else this.written.delete(key);
+              if (names.length > 0) written.set(serviceKey, names);
+              else written.delete(serviceKey);
             },
           };
         }),
@@ -1044,12 +1048,16 @@ interface UnitSpec {
  */
 class ServiceUnitSpec implements UnitSpec {
   constructor(
-    readonly id: string,
+    private readonly group: ProxyGroup,
     private readonly serviceKey: string,
     /** The group's role, as `what` names it. */
     private readonly whose: string,
     private readonly retry: (serviceKey: string) => void,
   ) {}
+
+  get id(): string {
+    return `${this.group}|${this.serviceKey}`;
+  }
 
   get object(): ProblemObject {
     const [namespace, name] = this.serviceKey.split('/');
@@ -1075,6 +1083,13 @@ function gatewayUnitSpec(name: string, keys: string[]): Omit<UnitSpec, 'markRetr
 }
 
 function noCommit(): void {}
+
+/** The inner map of `outer` for `key`, made when first asked for. */
+function mapOf<K, V>(outer: Map<ProxyGroup, Map<K, V>>, key: ProxyGroup): Map<K, V> {
+  let inner = outer.get(key);
+  if (!inner) outer.set(key, (inner = new Map()));
+  return inner;
+}
 
 /** A workload group's Listener set carries its inbound listener beside the shared ones. */
 function withInbound(change: GroupChange, workload: WorkloadGroup): GroupChange {

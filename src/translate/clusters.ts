@@ -6,6 +6,7 @@ import { TypeUrl, type XdsResource } from '../envoy/protos.js';
 import { deepFreeze, sharedFrozen } from '../envoy/frozen.js';
 import { chooseLb, clusterLbFields, type LbChoice } from './lb-policy.js';
 import { BLACKHOLE_CLUSTER, clusterName, isHttpPort, PASSTHROUGH_CLUSTER } from './names.js';
+import { SharedPartsCluster } from './cluster-bytes.js';
 import { servedShapeOf, type ProxyRole, type TranslateOptions } from './options.js';
 
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -52,14 +53,21 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
     const http2 = port.protocol === 'grpc' || port.protocol === 'http2';
     const name = clusterName(service.key, port.port);
     const choice = lbChoiceFor(model, service, port, options);
+    const lbFields = clusterLbFields(choice, policy, role, options);
+    const policyFields = policyClusterFields(policy, port, role);
+    // Without mesh TLS, a rollout or a policy's breakers and checks, everything but the name is
+    // shared (most Clusters of a large mesh).
+    if (!destination && !rollout && isEmpty(policyFields)) {
+      return new SharedPartsCluster(name, sharedParts(lbFields, options.connectTimeoutMs, http2));
+    }
     const value = {
       name,
       type: 'EDS',
       edsClusterConfig: EDS_OVER_ADS,
       connectTimeout: sharedDuration(options.connectTimeoutMs),
-      ...clusterLbFields(choice, policy, role, options),
+      ...lbFields,
       ...(http2 ? http2Upstream() : {}),
-      ...policyClusterFields(policy, port, role),
+      ...policyFields,
       ...(destination
         ? {
             transportSocket:
@@ -72,6 +80,23 @@ export function buildServiceClusters(model: MeshModel, service: ServiceInfo, rol
     };
     return { typeUrl: TypeUrl.Cluster, name, value };
   });
+}
+
+/** By the shared load-balancing fields, then timeout and protocol: a Cluster's fields other than its name. */
+const sharedPartsByLb = new WeakMap<object, Map<string, object>>();
+
+/** The fields of a Cluster without a policy, mesh TLS or rollout, but its name: one frozen object per combination. */
+function sharedParts(lbFields: Record<string, unknown>, connectTimeoutMs: number, http2: boolean): object {
+  let byRest = sharedPartsByLb.get(lbFields);
+  if (!byRest) sharedPartsByLb.set(lbFields, (byRest = new Map()));
+  // In the order the general path writes them (the plain object's keys keep it).
+  return sharedFrozen(byRest, `${connectTimeoutMs}|${http2}`, () => ({
+    type: 'EDS',
+    edsClusterConfig: EDS_OVER_ADS,
+    connectTimeout: sharedDuration(connectTimeoutMs),
+    ...lbFields,
+    ...(http2 ? http2Upstream() : {}),
+  }));
 }
 
 /**
@@ -131,6 +156,11 @@ function duration(ms: number | undefined): { seconds: number; nanos?: number } |
 
 function wrapped(value: number | undefined): { value: number } | undefined {
   return value === undefined ? undefined : { value };
+}
+
+function isEmpty(fields: Record<string, unknown>): boolean {
+  for (const key in fields) if (fields[key] !== undefined) return false;
+  return true;
 }
 
 /** Drops undefined fields, so the object holds only what encodes. */

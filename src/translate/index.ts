@@ -15,7 +15,7 @@ import type { LbKind } from './lb-policy.js';
 export { translateOptions, DEFAULT_TRANSLATE_OPTIONS } from './options.js';
 export { lbChoiceFor } from './clusters.js';
 export type { OutboundTraffic, ProxyRole, TranslateOptions } from './options.js';
-export type { LbKind } from './lb-policy.js';
+export type { LbChoice, LbKind } from './lb-policy.js';
 export { degradationsFor } from './degradations.js';
 export type { Degradation } from './degradations.js';
 export { INGRESS_CONTROLLER } from '../model/index.js';

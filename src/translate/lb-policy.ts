@@ -186,16 +186,20 @@ export function clusterLbFields(
   role: ProxyRole,
   options: TranslateOptions,
 ): Record<string, unknown> {
-  if (policy) return lbFields(choice, policy, role, options);
-  // Without a TrafficPolicy the fields follow from the choice's list, the role and what the
-  // clients understand alone: built once per combination and shared (frozen), so the encoder and
-  // the validation rules work them out once for most of a large mesh's Clusters.
+  // The fields follow from the choice's list, the role and what the clients understand, and from
+  // the few numbers `lbFields` reads of a TrafficPolicy: built once per combination and shared
+  // (frozen), so the encoder and the validation rules work them out once for most Clusters.
   const shape = servedShapeOf(role, options);
   const key = `${choice.policies.join(',')}|${role}|${shape.ringHash}|${shape.legacyLb}|${options.legacyLbPolicy}`;
-  return sharedFrozen(plainLbFields, key, () => lbFields(choice, undefined, role, options));
+  if (!policy) return sharedFrozen(plainLbFields, key, () => lbFields(choice, undefined, role, options));
+  const lb = policy.loadBalancer;
+  const read = [lb.minimumRingSize, lb.maximumRingSize, lb.maglevTableSize, lb.choiceCount, lb.activeRequestBias, policy.preferLocalZone];
+  return sharedFrozen(policyLbFields, `${key}|${read.join('|')}`, () => lbFields(choice, policy, role, options));
 }
 
 const plainLbFields = new Map<string, Record<string, unknown>>();
+/** By the policy numbers too: every value `lbFields` reads of a policy must be in the key. */
+const policyLbFields = new Map<string, Record<string, unknown>>();
 
 function lbFields(
   choice: LbChoice,

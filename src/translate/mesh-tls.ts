@@ -6,6 +6,7 @@
 import type { MtlsMode } from '../model/index.js';
 import { WORKLOAD_CERTIFICATE_PROVIDER } from '../clients/index.js';
 import { DOWNSTREAM_TLS_TYPE, TLS_INSPECTOR_FILTER } from './envoy-filters.js';
+import { SharedPartsCluster } from './cluster-bytes.js';
 
 /** The SDS secret names of envoy/workload-certificate.yaml and envoy/trust-bundle.yaml. */
 export const WORKLOAD_CERTIFICATE_SECRET = 'workload-certificate';
@@ -145,7 +146,9 @@ export function tlsEndpointMetadata(): Record<string, unknown> {
 
 /** Whether a cluster picks its transport socket per endpoint (its assignment must then carry the metadata). */
 export function usesEndpointTlsMatch(cluster: { value: object }): boolean {
-  return (cluster.value as { transportSocketMatches?: unknown[] }).transportSocketMatches !== undefined;
+  // A Cluster of shared parts is asked about those (its name is no transport socket): its plain object is not built for this.
+  const fields = cluster instanceof SharedPartsCluster ? cluster.parts : cluster.value;
+  return (fields as { transportSocketMatches?: unknown[] }).transportSocketMatches !== undefined;
 }
 
 // Proxyless gRPC (gRFC A29): no SDS. Its bootstrap's certificate provider instance `workload`

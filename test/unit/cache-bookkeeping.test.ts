@@ -80,6 +80,41 @@ describe('ResourceCache: refusals reported once per offer', () => {
 });
 
 describe('ResourceCache: stored resources and announcements', () => {
+  it('announces a first batch in the order its names came, as any batch, even when one left and came back', () => {
+    const CDS = TypeUrl.Cluster;
+    const announced = (cache: ResourceCache, changes: Parameters<ResourceCache['apply']>[0]) => {
+      const change = cache.apply(changes).get(SIDECAR_GROUP)?.get(CDS);
+      return { changed: [...(change?.changed ?? [])], removed: [...(change?.removed ?? [])] };
+    };
+    expect(
+      announced(new ResourceCache(), [{ group: SIDECAR_GROUP, typeUrl: CDS, upserts: [cluster('c'), cluster('a'), cluster('b')] }]),
+    ).toEqual({
+      changed: ['c', 'a', 'b'],
+      removed: [],
+    });
+    // `a` is dropped by the set and offered again after `c`: it was first touched before `b`.
+    const batch = [
+      { group: SIDECAR_GROUP, typeUrl: CDS, upserts: [cluster('a'), cluster('b')] },
+      { group: SIDECAR_GROUP, typeUrl: CDS, set: [cluster('b'), cluster('c')] },
+      { group: SIDECAR_GROUP, typeUrl: CDS, upserts: [cluster('a'), cluster('d')] },
+    ];
+    expect(announced(new ResourceCache(), batch)).toEqual({ changed: ['a', 'b', 'c', 'd'], removed: [] });
+    // The same batch on a set that held something: the same order.
+    const held = new ResourceCache();
+    held.apply([{ group: SIDECAR_GROUP, typeUrl: CDS, upserts: [cluster('z')] }]);
+    expect(announced(held, [{ group: SIDECAR_GROUP, typeUrl: CDS, removals: ['z'] }, ...batch])).toEqual({
+      changed: ['a', 'b', 'c', 'd'],
+      removed: ['z'],
+    });
+    // Added and dropped within the batch: neither changed nor removed.
+    expect(
+      announced(new ResourceCache(), [
+        { group: SIDECAR_GROUP, typeUrl: CDS, upserts: [cluster('a'), cluster('b')] },
+        { group: SIDECAR_GROUP, typeUrl: CDS, removals: ['a'] },
+      ]),
+    ).toEqual({ changed: ['b'], removed: [] });
+  });
+
   it('keeps a shared resource stored until the last group holding it lets it go', () => {
     const cache = new ResourceCache();
     const shared = cluster('shop/a/80');

@@ -277,6 +277,38 @@ describe('model: last good policy and re-evaluation', () => {
 });
 
 describe('model: Services and endpoints', () => {
+  it('follows a slice that is updated, moves to another Service and goes', () => {
+    const model = new MeshModel();
+    model.apply([upsert(service('a')), upsert(service('b')), upsert(slice('s-1', 'a', [{ addresses: ['10.0.0.1'] }]))]);
+    const addresses = (key: string) => model.endpoints(key, model.service(key)!.ports[0]).map((e) => e.address);
+    model.apply([upsert(slice('s-1', 'a', [{ addresses: ['10.0.0.2'] }]))]);
+    expect(model.endpointSlicesOf('shop/a')).toHaveLength(1);
+    expect(addresses('shop/a')).toEqual(['10.0.0.2']);
+    model.apply([upsert(slice('s-1', 'b', [{ addresses: ['10.0.0.3'] }]))]);
+    expect(addresses('shop/a')).toEqual([]);
+    expect(addresses('shop/b')).toEqual(['10.0.0.3']);
+    expect(model.slicedServiceKeys()).toEqual(['shop/b']);
+    model.apply([remove('EndpointSlice', 's-1')]);
+    expect(addresses('shop/b')).toEqual([]);
+    expect(model.slicedServiceKeys()).toEqual([]);
+  });
+
+  it('lists the Services as they are now, sorted, in a list the caller may change', () => {
+    const model = new MeshModel();
+    model.apply([upsert(service('b')), upsert(service('a'))]);
+    const first = model.services();
+    expect(first.map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    first.reverse();
+    expect(model.services().map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    // A slice changes no Service; a Service added, changed or removed does.
+    model.apply([upsert(slice('a-1', 'a', [{ addresses: ['10.0.0.1'] }]))]);
+    expect(model.services().map((s) => s.key)).toEqual(['shop/a', 'shop/b']);
+    model.apply([upsert(service('c')), remove('Service', 'a')]);
+    expect(model.services().map((s) => s.key)).toEqual(['shop/b', 'shop/c']);
+    model.apply([upsert(service('b', [{ name: 'grpc', port: 9090 }]))]);
+    expect(model.services().map((s) => s.ports[0].port)).toEqual([9090, 8080]);
+  });
+
   it("touches only that Service's endpoints for an EndpointSlice change", () => {
     const model = modelWith({
       split: [

@@ -13,7 +13,7 @@ import { decodeMessage, encodeMessage, TypeUrl, type XdsResource } from '../../s
 import { validateResource } from '../../src/envoy/validation-rules.js';
 import { baselineShape } from '../../src/clients/index.js';
 import type { PodObject, SourceEvent } from '../../src/sources/types.js';
-import { accessPolicy, endpointsAt, service, slice, upsert, upserts } from '../support/builders.js';
+import { accessPolicy, endpointsAt, remove, service, slice, upsert, upserts } from '../support/builders.js';
 
 type Tls = 'sidecar' | 'provider' | 'none';
 
@@ -172,6 +172,23 @@ describe('outbound mutual TLS per endpoint during a rollout', () => {
     // Disable: plain text, whatever the pods.
     model.apply(upserts(pod('reviews-1', 'none', '10.5.0.2'), accessPolicy('off', { targetRef: { name: 'reviews' }, mtls: 'Disable' })));
     expect(model.meshRollout('shop/reviews')).toBeUndefined();
+  });
+
+  it('forgets the TLS pods when the last pod goes: the Service is plain text again', () => {
+    for (const second of ['sidecar', 'none'] as const) {
+      const model = new MeshModel();
+      model.apply(upserts(reviews, pod('reviews-0', 'sidecar', '10.5.0.1'), pod('reviews-1', second, '10.5.0.2')));
+      expect(model.meshDestination('shop/reviews') ?? model.meshRollout('shop/reviews')).toBeDefined();
+      const change = model.apply([remove('Pod', 'reviews-0'), remove('Pod', 'reviews-1')]);
+      expect(change.services.has('shop/reviews')).toBe(true);
+      expect(model.meshDestination('shop/reviews')).toBeUndefined();
+      expect(model.meshRollout('shop/reviews')).toBeUndefined();
+      const plain = new MeshModel();
+      plain.apply(upserts(reviews));
+      expect(cluster(translateServiceClusters(model, 'shop/reviews', 'sidecar'))).toEqual(
+        cluster(translateServiceClusters(plain, 'shop/reviews', 'sidecar')),
+      );
+    }
   });
 
   it("a sidecar's cluster matches tagged endpoints to mutual TLS and falls back to plain text; its assignment tags only the TLS pod", () => {
