@@ -234,7 +234,11 @@ export class FlatWriter {
     return this;
   }
 
-  private reserve(bytes: number): void {
+  /**
+   * Makes room for `bytes` more bytes at once: a writer that knows its message will be large grows
+   * the buffer once, rather than doubling it (and copying what was written) several times.
+   */
+  reserve(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + bytes) size *= 2;

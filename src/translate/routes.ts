@@ -94,7 +94,8 @@ class OutboundRouteConfig implements XdsResource {
   }
 
   encode(): Uint8Array | undefined {
-    const writer = new RouteConfigurationWriter(this.name);
+    // A virtual host per address, and the passthrough host.
+    const writer = new RouteConfigurationWriter(this.name, this.addresses.length + 1);
     eachOutboundVirtualHost(this.model, this.port, this.addresses, this.options, (name, domains, routes) =>
       writer.virtualHost(name, domains, routes),
     );
