@@ -25,14 +25,12 @@ export class LbChoiceLog {
     // Asked once: a debug line filtered out still costs winston its formatting, 10,000 times at start.
     const debug = log.isDebugEnabled();
     const counts: Record<string, number> = {};
-    if (first && change.all) {
-      // The first snapshot: every Service the model has, taken as they are (not looked up by key).
+    if (change.all) {
+      // Every Service the model has, taken as they are (not looked up by key); those gone are forgotten.
+      for (const key of this.logged.keys()) if (!model.service(key)) this.logged.delete(key);
       for (const service of model.services()) this.logService(model, service, options, first, debug, counts);
     } else {
-      const keys = change.all
-        ? new Set([...this.logged.keys(), ...model.services().map((s) => s.key)])
-        : new Set([...change.services, ...change.endpoints]);
-      for (const key of keys) {
+      for (const key of new Set([...change.services, ...change.endpoints])) {
         const service = model.service(key);
         if (service) this.logService(model, service, options, first, debug, counts);
         else this.logged.delete(key);
