@@ -5,7 +5,7 @@ import type { TypeUrl } from '../envoy/protos.js';
 import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER, removalsDeferred } from './push-order.js';
 import type { SharedFullSet } from './shared-sets.js';
-import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
+import { TypeStateBase, XdsStream, type DecodedRequest, type StreamContext, type StreamTransport } from './stream-base.js';
 import type { Subscription } from './subscription-pool.js';
 import { deltaResponseBytes, peekDeltaAck, peekDeltaSubscribe, withoutNames } from './wire.js';
 
@@ -19,15 +19,15 @@ interface DeltaRequest extends DecodedRequest {
   subscribeBytes?: Buffer;
 }
 
-interface DeltaTypeState extends TypeStateBase {
+class DeltaTypeState extends TypeStateBase {
   /** The subscribed names. A first request's set comes from the server's pool, shared by every
    * stream that asked for the same names (2,000 sidecars watching 1,000 endpoints each would
    * otherwise hold 2,000 copies); a stream copies it before changing it. */
-  names: ReadonlySet<string>;
-  namesShared: boolean;
+  declare names: ReadonlySet<string>;
+  namesShared = false;
   /** What the client holds, per name: from initial_resource_versions, then from what was sent
    * (over the group's whole set once that went out, shared with the other streams). */
-  clientVersions: LayeredMap<string>;
+  readonly clientVersions = new LayeredMap<string>();
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -38,7 +38,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState, DeltaRequest> {
   }
 
   protected newTypeState(typeUrl: string): DeltaTypeState {
-    return { ...this.newTypeStateBase(typeUrl), names: new Set(), namesShared: false, clientVersions: new LayeredMap() };
+    return new DeltaTypeState(typeUrl);
   }
 
   protected clientHolds(state: DeltaTypeState): Iterable<string> {

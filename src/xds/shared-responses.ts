@@ -16,10 +16,23 @@ export interface ResponseContent {
   removed: readonly string[];
 }
 
-export interface SharedResponse extends ResponseContent {
-  flavour: StreamFlavour;
-  nonce: string;
-  bytes: Buffer;
+/** A class, not the content spread into a literal: each such copy would have a hidden class of
+ * its own, and every stream's push reads these fields. */
+export class SharedResponse implements ResponseContent {
+  readonly version: string;
+  readonly resources: readonly CachedResource[];
+  readonly removed: readonly string[];
+
+  constructor(
+    content: ResponseContent,
+    readonly flavour: StreamFlavour,
+    readonly nonce: string,
+    readonly bytes: Buffer,
+  ) {
+    this.version = content.version;
+    this.resources = content.resources;
+    this.removed = content.removed;
+  }
 }
 
 /** Responses kept per change: a push can send one type twice (make, then break). */
@@ -46,7 +59,7 @@ export class SharedResponses {
     const found = kept?.find((response) => response.flavour === flavour && response.nonce !== unlike && sameContent(response, content));
     if (found) return found;
     const nonce = nextNonce();
-    const response: SharedResponse = { ...content, flavour, nonce, bytes: build(nonce) };
+    const response = new SharedResponse(content, flavour, nonce, build(nonce));
     if (!kept) this.byChange.set(change, (kept = []));
     kept.push(response);
     if (kept.length > KEPT_PER_CHANGE) kept.shift();

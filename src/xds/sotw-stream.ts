@@ -7,7 +7,7 @@ import { TypeUrl } from '../envoy/protos.js';
 import { LayeredMap } from './layered-map.js';
 import { isFullStateType, PUSH_ORDER } from './push-order.js';
 import type { SharedFullSet } from './shared-sets.js';
-import { XdsStream, type DecodedRequest, type StreamContext, type StreamTransport, type TypeStateBase } from './stream-base.js';
+import { TypeStateBase, XdsStream, type DecodedRequest, type StreamContext, type StreamTransport } from './stream-base.js';
 import { sameList, type Subscription } from './subscription-pool.js';
 import { peekSotwRequest, sotwResponseBytes, withoutNames } from './wire.js';
 
@@ -22,20 +22,20 @@ interface SotwRequest extends DecodedRequest {
   pooled?: Subscription;
 }
 
-interface SotwTypeState extends TypeStateBase {
+class SotwTypeState extends TypeStateBase {
   /** Wildcard because the client never named anything (legacy), as opposed to asking for `*`. */
-  legacyWildcard: boolean;
+  legacyWildcard = false;
   /** What the client was last sent, per name. After a group's whole set went out, that set's own
    * map (shared with the other streams) plus this stream's changes since. */
-  sent: LayeredMap<CachedResource>;
+  readonly sent = new LayeredMap<CachedResource>();
   /** Removed clusters kept in CDS responses until the rest of a change went out (make before break). */
-  heldRemovals: Set<string>;
+  readonly heldRemovals = new Set<string>();
   /** The names of the last request, as sent: an ACK repeats them, and comparing the list is
    * cheaper than rebuilding the subscription on every ACK. */
-  lastRequested: readonly string[] | undefined;
+  lastRequested: readonly string[] | undefined = undefined;
   /** The same list as on the wire (shared with every stream of the pooled subscription): an ACK
    * whose names are these bytes is recognised without decoding or comparing 1,000 names. */
-  lastRequestedBytes: Buffer | undefined;
+  lastRequestedBytes: Buffer | undefined = undefined;
 }
 
 type GroupChanges = NonNullable<ReturnType<ChangeSet['get']>>;
@@ -47,14 +47,7 @@ export class SotwStream extends XdsStream<SotwTypeState, SotwRequest> {
   }
 
   protected newTypeState(typeUrl: string): SotwTypeState {
-    return {
-      ...this.newTypeStateBase(typeUrl),
-      legacyWildcard: false,
-      sent: new LayeredMap(),
-      heldRemovals: new Set(),
-      lastRequested: undefined,
-      lastRequestedBytes: undefined,
-    };
+    return new SotwTypeState(typeUrl);
   }
 
   protected clientHolds(state: SotwTypeState): Iterable<string> {
