@@ -427,7 +427,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const clientHost = hostOfPeer(call.getPeer());
     if (!this.admit(call, clientHost)) return;
     const streamId = this.nextStreamId++;
-    const transport = callTransport(call, this.limits.maxQueuedBytesPerStream ?? DEFAULT_MAX_QUEUED_BYTES, this.budget);
+    const transport = new CallTransport(call, this.limits.maxQueuedBytesPerStream ?? DEFAULT_MAX_QUEUED_BYTES, this.budget);
     const context: StreamContext = {
       cache: this.cache,
       fullSets: this.fullSets,
@@ -523,59 +523,77 @@ function peerIdentityOf(call: grpc.ServerDuplexStream<Buffer, Buffer>): PeerIden
  * flow control then holds the client back too) and the stream holds its pushes until every
  * queued response is gone. Every write also counts against the server's shared budget until it
  * is flushed, or until the call ends (grpc-js does not call back writes of a cancelled call).
+ * A class rather than a literal with a getter per call: every push reads `blocked` on every
+ * stream, and one getter on the prototype is what V8 can inline.
  */
-function callTransport(call: grpc.ServerDuplexStream<Buffer, Buffer>, maxQueuedBytes: number, budget: SendBudget): StreamTransport {
-  let queuedResponses = 0;
-  let queuedBytes = 0;
-  let blocked = false;
-  const drainListeners: Array<() => void> = [];
-  const unflushed = new Set<SendTicket>();
-  const releaseAll = (): void => {
-    for (const ticket of unflushed) budget.flushed(ticket);
-    unflushed.clear();
-  };
-  call.on('close', releaseAll);
-  call.on('error', releaseAll);
-  call.on('cancelled', releaseAll);
-  return {
-    peer: call.getPeer(),
-    get blocked() {
-      return blocked;
-    },
-    onDrain: (listener) => {
-      drainListeners.push(listener);
-    },
-    queued: () => ({ responses: queuedResponses, bytes: queuedBytes }),
-    write: (bytes) => {
-      // The callback keeps only the length: holding `bytes` until the flush would keep a response
-      // that grpc-js had to copy (one not assembled framed) alive twice, long enough to reach the
-      // old generation, which only a full GC frees.
-      const length = bytes.length;
-      queuedResponses++;
-      queuedBytes += length;
-      const ticket = budget.written(length);
-      unflushed.add(ticket);
-      const accepted = call.write(bytes, () => {
-        if (unflushed.delete(ticket)) budget.flushed(ticket);
-        queuedResponses--;
-        queuedBytes -= length;
-        if (!blocked || queuedResponses > 0) return;
-        blocked = false;
-        call.resume();
-        for (const listener of drainListeners) listener();
-      });
-      if ((!accepted || queuedBytes >= maxQueuedBytes) && !blocked) {
-        blocked = true;
-        call.pause();
-      }
-    },
-    end: () => {
-      call.end();
-    },
-    fail: (code, message) => {
-      call.emit('error', { code, details: wellFormed(message) });
-    },
-  };
+class CallTransport implements StreamTransport {
+  readonly peer: string;
+  private isBlocked = false;
+  private queuedResponses = 0;
+  private queuedBytes = 0;
+  private readonly drainListeners: Array<() => void> = [];
+  private readonly unflushed = new Set<SendTicket>();
+
+  constructor(
+    private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
+    private readonly maxQueuedBytes: number,
+    private readonly budget: SendBudget,
+  ) {
+    this.peer = call.getPeer();
+    const releaseAll = (): void => {
+      for (const ticket of this.unflushed) budget.flushed(ticket);
+      this.unflushed.clear();
+    };
+    call.on('close', releaseAll);
+    call.on('error', releaseAll);
+    call.on('cancelled', releaseAll);
+  }
+
+  get blocked(): boolean {
+    return this.isBlocked;
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+
+  queued(): { responses: number; bytes: number } {
+    return { responses: this.queuedResponses, bytes: this.queuedBytes };
+  }
+
+  write(bytes: Buffer): void {
+    // The callback keeps only the length: holding `bytes` until the flush would keep a response
+    // that grpc-js had to copy (one not assembled framed) alive twice, long enough to reach the
+    // old generation, which only a full GC frees.
+    const length = bytes.length;
+    this.queuedResponses++;
+    this.queuedBytes += length;
+    const ticket = this.budget.written(length);
+    this.unflushed.add(ticket);
+    const accepted = this.call.write(bytes, () => this.flushed(ticket, length));
+    if ((!accepted || this.queuedBytes >= this.maxQueuedBytes) && !this.isBlocked) {
+      this.isBlocked = true;
+      this.call.pause();
+    }
+  }
+
+  end(): void {
+    this.call.end();
+  }
+
+  fail(code: grpc.status, message: string): void {
+    this.call.emit('error', { code, details: wellFormed(message) });
+  }
+
+  private flushed(ticket: SendTicket, length: number): void {
+    if (this.unflushed.delete(ticket)) this.budget.flushed(ticket);
+    this.queuedResponses--;
+    this.queuedBytes -= length;
+    if (!this.isBlocked || this.queuedResponses > 0) return;
+    this.isBlocked = false;
+    this.call.resume();
+    for (const listener of this.drainListeners) listener();
+  }
 }
 
 /**
