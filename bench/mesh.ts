@@ -119,16 +119,21 @@ export class Mesh {
     if (!target) throw new Error(`mesh: no service ${index} (the mesh has ${this.services.length})`);
     const endpoints = target.slice.endpoints!;
     const e = Math.floor(this.random() * endpoints.length);
-    const endpoint = endpoints[e]!;
+    // A new address for an endpoint that is not ready changes nothing the proxies get (not-ready
+    // endpoints are not sent), so no proxy would see it: the address change takes a ready one.
+    const ready = (x: (typeof endpoints)[number]): boolean => x.conditions?.ready ?? true;
+    const served = [...endpoints.slice(e), ...endpoints.slice(0, e)].find(ready);
+    let endpoint = endpoints[e]!;
     let description: string;
-    if (this.changeCount++ % 2 === 0) {
+    if (this.changeCount++ % 2 === 0 && served) {
+      endpoint = served;
       const before = endpoint.addresses[0];
       endpoint.addresses = [this.freshAddress()];
       description = `${target.clusterName}: endpoint ${before} -> ${endpoint.addresses[0]}`;
     } else {
-      const ready = !(endpoint.conditions?.ready ?? true);
-      endpoint.conditions = { ready, serving: ready, terminating: false };
-      description = `${target.clusterName}: endpoint ${endpoint.addresses[0]} ready=${ready}`;
+      const nowReady = !ready(endpoint);
+      endpoint.conditions = { ready: nowReady, serving: nowReady, terminating: false };
+      description = `${target.clusterName}: endpoint ${endpoint.addresses[0]} ready=${nowReady}`;
     }
     const version = Number(target.slice.metadata.resourceVersion ?? '1') + 1;
     target.slice = {

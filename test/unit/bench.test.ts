@@ -131,6 +131,18 @@ describe('bench synthetic mesh', () => {
     }
     expect(() => mesh.endpointChange(99)).toThrow(/no service 99/);
   });
+
+  it('changes what the proxies get on every change (a not-ready endpoint is not sent)', () => {
+    // One service, 2 endpoints, many changes: address changes meet not-ready endpoints often.
+    const mesh = new Mesh({ services: 1, endpointsPerService: 2, seed: 3 });
+    const served = (): string =>
+      JSON.stringify(mesh.services[0]!.slice.endpoints!.filter((ep) => ep.conditions?.ready ?? true).map((ep) => ep.addresses));
+    for (let i = 0; i < 50; i++) {
+      const before = served();
+      mesh.endpointChange(0);
+      expect(served()).not.toBe(before);
+    }
+  });
 });
 
 describe('bench wire-level xDS reading', () => {
