@@ -16,6 +16,8 @@ const FIRST_PUSH_SLICE_MS = 0.25;
 
 export interface PushTarget {
   readonly group: ProxyGroup | undefined;
+  /** The queue's own mark on the stream: its place in the queue, -1 while it waits for nothing. */
+  pushSlot: number;
   onCacheChange(changes: ChangeSet): void;
 }
 
@@ -57,8 +59,14 @@ export function mergeChanges(earlier: ChangeSet, later: ChangeSet): ChangeSet {
 }
 
 export class PushQueue<S extends PushTarget> {
-  /** Streams with changes not pushed yet, longest waiting first. */
-  private readonly waiting = new Map<S, ChangeSet>();
+  /** Streams with changes not pushed yet, longest waiting first (slots `head` to `tail`), and the
+   * change each waits for. Two arrays kept from change to change, not a Map: V8 reallocates a
+   * long-lived Map's table in the old generation each time it grows or shrinks, and 2,000 streams
+   * going through one each change made most of the garbage that set off major collections. */
+  private readonly streams: Array<S | undefined> = [];
+  private readonly changes: Array<ChangeSet | undefined> = [];
+  private head = 0;
+  private tail = 0;
   private next: NodeJS.Immediate | undefined;
 
   constructor(
@@ -70,7 +78,7 @@ export class PushQueue<S extends PushTarget> {
   add(changes: ChangeSet, streams: Iterable<S>): void {
     // With nobody waiting, the first slice is written as the streams are walked: the first
     // proxy's response does not wait for 2,000 streams to be queued.
-    const first = this.waiting.size === 0;
+    const first = this.size === 0;
     let writing = first;
     const started = performance.now();
     // Streams waiting for the same earlier change share its merge with this one.
@@ -82,16 +90,19 @@ export class PushQueue<S extends PushTarget> {
         writing = performance.now() - started < this.firstSliceMs;
         continue;
       }
-      const earlier = this.waiting.get(stream);
-      if (earlier === undefined) {
-        this.waiting.set(stream, changes);
+      const slot = stream.pushSlot;
+      if (slot < 0) {
+        this.streams[this.tail] = stream;
+        this.changes[this.tail] = changes;
+        stream.pushSlot = this.tail++;
         continue;
       }
+      const earlier = this.changes[slot]!;
       let both = merges.get(earlier);
       if (!both) merges.set(earlier, (both = mergeChanges(earlier, changes)));
-      this.waiting.set(stream, both);
+      this.changes[slot] = both;
     }
-    if (this.waiting.size === 0) markPush('lastWrite');
+    if (this.size === 0) markPush('lastWrite');
     // After a first slice, the loop turns before the rest so its bytes leave now.
     else if (!first && performance.now() - started < this.sliceMs) this.drain();
     else this.next ??= setImmediate(() => this.drain());
@@ -99,11 +110,12 @@ export class PushQueue<S extends PushTarget> {
 
   /** Streams waiting for a push. */
   get size(): number {
-    return this.waiting.size;
+    return this.tail - this.head;
   }
 
   clear(): void {
-    this.waiting.clear();
+    while (this.head < this.tail) this.take(this.head++);
+    this.head = this.tail = 0;
     if (this.next) clearImmediate(this.next);
     this.next = undefined;
   }
@@ -112,15 +124,26 @@ export class PushQueue<S extends PushTarget> {
     if (this.next) clearImmediate(this.next);
     this.next = undefined;
     const started = performance.now();
-    for (const [stream, changes] of this.waiting) {
-      this.waiting.delete(stream);
-      this.push(stream, changes);
-      if (this.waiting.size > 0 && performance.now() - started >= this.sliceMs) {
+    while (this.head < this.tail) {
+      const slot = this.head++;
+      const changes = this.changes[slot]!;
+      this.push(this.take(slot), changes);
+      if (this.head < this.tail && performance.now() - started >= this.sliceMs) {
         this.next = setImmediate(() => this.drain());
         return;
       }
     }
+    this.head = this.tail = 0;
     markPush('lastWrite');
+  }
+
+  /** Empties a slot (the arrays keep their length) and returns its stream, no longer waiting. */
+  private take(slot: number): S {
+    const stream = this.streams[slot]!;
+    this.streams[slot] = undefined;
+    this.changes[slot] = undefined;
+    stream.pushSlot = -1;
+    return stream;
   }
 
   private push(stream: S, changes: ChangeSet): void {

@@ -124,6 +124,8 @@ export abstract class XdsStream<State extends TypeStateBase, Request extends Dec
   readonly connectedAt = new Date();
   nodeId = '';
   group: ProxyGroup | undefined;
+  /** Where the stream waits in the server's push queue (the queue's to set), -1 when it does not. */
+  pushSlot = -1;
   /** The node as its first request gave it, and the group before `refineGroup` (for `regroup`). */
   private node: NodeInfo | undefined;
   private baseGroup: ProxyGroup | undefined;

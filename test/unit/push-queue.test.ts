@@ -15,6 +15,8 @@ interface Pushed {
 }
 
 class FakeStream {
+  pushSlot = -1;
+
   constructor(
     readonly name: string,
     readonly group: string | undefined,
@@ -120,5 +122,21 @@ describe('PushQueue', () => {
     await tick();
     expect(log.map((p) => p.stream)).toEqual(['a']);
     expect(queue.size).toBe(0);
+  });
+
+  it('queues every stream afresh for the change after one was drained or cleared', async () => {
+    const log: Pushed[] = [];
+    const queue = new PushQueue<FakeStream>(0, 0);
+    const streams = ['a', 'b', 'c'].map((name) => new FakeStream(name, 'sidecar', log));
+    queue.add(change('sidecar', { [EDS]: { changed: ['x'] } }), streams);
+    while (queue.size > 0) await tick();
+    queue.add(change('sidecar', { [EDS]: { changed: ['y'] } }), streams);
+    queue.clear();
+    expect(streams.map((s) => s.pushSlot)).toEqual([-1, -1, -1]);
+    log.length = 0;
+    // Nobody waits for x or y any more: the next change alone reaches each stream, in order.
+    queue.add(change('sidecar', { [EDS]: { changed: ['z'] } }), streams);
+    while (queue.size > 0) await tick();
+    expect(log).toEqual(['a', 'b', 'c'].map((stream) => ({ stream, types: { [EDS]: { changed: ['z'], removed: [] } } })));
   });
 });
