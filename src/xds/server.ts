@@ -532,7 +532,10 @@ class CallTransport implements StreamTransport {
   private queuedResponses = 0;
   private queuedBytes = 0;
   private readonly drainListeners: Array<() => void> = [];
-  private readonly unflushed = new Set<SendTicket>();
+  /** Written and not yet flushed, in write order (grpc-js calls back writes in order). An array,
+   * not a Set: V8 reallocates a long-lived Set's table in the old generation when its last entry
+   * goes, which here was once per stream per push. */
+  private readonly unflushed: SendTicket[] = [];
 
   constructor(
     private readonly call: grpc.ServerDuplexStream<Buffer, Buffer>,
@@ -542,7 +545,7 @@ class CallTransport implements StreamTransport {
     this.peer = call.getPeer();
     const releaseAll = (): void => {
       for (const ticket of this.unflushed) budget.flushed(ticket);
-      this.unflushed.clear();
+      this.unflushed.length = 0;
     };
     call.on('close', releaseAll);
     call.on('error', releaseAll);
@@ -569,7 +572,7 @@ class CallTransport implements StreamTransport {
     this.queuedResponses++;
     this.queuedBytes += length;
     const ticket = this.budget.written(length);
-    this.unflushed.add(ticket);
+    this.unflushed.push(ticket);
     const accepted = this.call.write(bytes, () => this.flushed(ticket, length));
     if ((!accepted || this.queuedBytes >= this.maxQueuedBytes) && !this.isBlocked) {
       this.isBlocked = true;
@@ -586,7 +589,12 @@ class CallTransport implements StreamTransport {
   }
 
   private flushed(ticket: SendTicket, length: number): void {
-    if (this.unflushed.delete(ticket)) this.budget.flushed(ticket);
+    // Usually the first; not there once the call has ended and released it.
+    const i = this.unflushed.indexOf(ticket);
+    if (i >= 0) {
+      this.unflushed.splice(i, 1);
+      this.budget.flushed(ticket);
+    }
     this.queuedResponses--;
     this.queuedBytes -= length;
     if (!this.isBlocked || this.queuedResponses > 0) return;
