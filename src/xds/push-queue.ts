@@ -63,8 +63,8 @@ export class PushQueue<S extends PushTarget> {
    * change each waits for. Two arrays kept from change to change, not a Map: V8 reallocates a
    * long-lived Map's table in the old generation each time it grows or shrinks, and 2,000 streams
    * going through one each change made most of the garbage that set off major collections. */
-  private readonly streams: Array<S | undefined> = [];
-  private readonly changes: Array<ChangeSet | undefined> = [];
+  private readonly queued: Array<S | undefined> = [];
+  private readonly queuedChanges: Array<ChangeSet | undefined> = [];
   private head = 0;
   private tail = 0;
   private next: NodeJS.Immediate | undefined;
@@ -92,15 +92,15 @@ export class PushQueue<S extends PushTarget> {
       }
       const slot = stream.pushSlot;
       if (slot < 0) {
-        this.streams[this.tail] = stream;
-        this.changes[this.tail] = changes;
+        this.queued[this.tail] = stream;
+        this.queuedChanges[this.tail] = changes;
         stream.pushSlot = this.tail++;
         continue;
       }
-      const earlier = this.changes[slot]!;
+      const earlier = this.queuedChanges[slot]!;
       let both = merges.get(earlier);
       if (!both) merges.set(earlier, (both = mergeChanges(earlier, changes)));
-      this.changes[slot] = both;
+      this.queuedChanges[slot] = both;
     }
     if (this.size === 0) markPush('lastWrite');
     // After a first slice, the loop turns before the rest so its bytes leave now.
@@ -126,7 +126,7 @@ export class PushQueue<S extends PushTarget> {
     const started = performance.now();
     while (this.head < this.tail) {
       const slot = this.head++;
-      const changes = this.changes[slot]!;
+      const changes = this.queuedChanges[slot]!;
       this.push(this.take(slot), changes);
       if (this.head < this.tail && performance.now() - started >= this.sliceMs) {
         this.next = setImmediate(() => this.drain());
@@ -139,9 +139,9 @@ export class PushQueue<S extends PushTarget> {
 
   /** Empties a slot (the arrays keep their length) and returns its stream, no longer waiting. */
   private take(slot: number): S {
-    const stream = this.streams[slot]!;
-    this.streams[slot] = undefined;
-    this.changes[slot] = undefined;
+    const stream = this.queued[slot]!;
+    this.queued[slot] = undefined;
+    this.queuedChanges[slot] = undefined;
     stream.pushSlot = -1;
     return stream;
   }
