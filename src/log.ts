@@ -27,12 +27,23 @@ export function formatFor(kind: LogFormat): winston.Logform.Format {
     : winston.format.combine(winston.format.timestamp(), winston.format.json());
 }
 
+/** winston's default (npm) levels, most severe first. */
+const LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
+
 export const log = winston.createLogger({
   level: process.env.SWITCHYARD_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'error' : 'info'),
   format: formatFor((process.env.SWITCHYARD_LOG_FORMAT as LogFormat | undefined) ?? defaultLogFormat()),
   // stderr, so that `render` and `validate` can print clean output on stdout.
-  transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
+  transports: [new winston.transports.Console({ stderrLevels: [...LEVELS] })],
 });
+
+// winston formats every call (time stamp, JSON) and only then lets its transports drop the line
+// by level; a level that is off returns at once, so a debug line on the push path costs nothing.
+for (const level of LEVELS) {
+  const write = log[level].bind(log);
+  log[level] = ((...args: Parameters<winston.LeveledLogMethod>) =>
+    log.isLevelEnabled(level) ? write(...args) : log) as winston.LeveledLogMethod;
+}
 
 export function configureLog(options: { level?: string; format?: LogFormat }): void {
   if (options.level) log.level = options.level;

@@ -1,6 +1,7 @@
 // Logs: text with the message first for a person at a terminal, JSON for everything else.
 import { describe, expect, it } from '@jest/globals';
-import { defaultLogFormat, formatFor } from '../../src/log.js';
+import winston from 'winston';
+import { defaultLogFormat, formatFor, log } from '../../src/log.js';
 
 const MESSAGE = Symbol.for('message');
 
@@ -26,5 +27,26 @@ describe('log format', () => {
     const parsed = JSON.parse(line('json', 'pushed', { node: 'n1' })) as Record<string, unknown>;
     expect(parsed).toMatchObject({ message: 'pushed', level: 'info', node: 'n1' });
     expect(typeof parsed.timestamp).toBe('string');
+  });
+
+  it('a level that is off is not formatted at all', () => {
+    const formatted: string[] = [];
+    const counting = winston.format((info) => {
+      formatted.push(String(info.message));
+      return false; // nothing reaches the transports
+    })();
+    const previous = { level: log.level, format: log.format };
+    log.level = 'info';
+    log.format = counting;
+    try {
+      log.debug('off', { n: 1 });
+      log.info('on', { n: 2 });
+      log.level = 'debug';
+      log.debug('on now', { n: 3 });
+    } finally {
+      log.level = previous.level;
+      log.format = previous.format;
+    }
+    expect(formatted).toEqual(['on', 'on now']);
   });
 });
