@@ -13,6 +13,7 @@ import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServ
 import { DeltaStream } from './delta-stream.js';
 import { installFramedWrites } from './framed.js';
 import { deepenListenBacklog } from './listen-backlog.js';
+import { widenReceiveWindows } from './receive-window.js';
 import { installReleasingDecoder } from './releasing-decoder.js';
 import type { RefusalReason, RefusedEvent, StreamFlavour, StreamObserver, StreamSnapshot, XdsServerEvents } from './events.js';
 import { SendBudget, type SendTicket } from './send-budget.js';
@@ -215,6 +216,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
     if (!deepenListenBacklog(this.grpcServer))
       log.warn("grpc-js has changed: the xDS port listens with Node's default backlog of 511, which a reconnecting fleet overflows");
+    if (!widenReceiveWindows(this.grpcServer))
+      log.warn("grpc-js has changed: the xDS port keeps HTTP/2's 64 KiB windows, and owes a SotW proxy a window update per ACK");
     if (!installFramedWrites()) log.warn('grpc-js has changed: every response is copied once more on its way out');
     if (!installReleasingDecoder())
       log.warn("grpc-js has changed: each stream keeps its last request's read buffers until its next request");
