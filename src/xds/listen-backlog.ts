@@ -6,6 +6,7 @@
 // a queue as deep as the kernel allows; it caps the request at net.core.somaxconn (4096 on recent
 // kernels), which is the knob for larger fleets.
 import type * as grpc from '@grpc/grpc-js';
+import { onEachHttp2Server } from './grpc-http2-servers.js';
 
 /** What the xDS port asks for; listen() takes the smaller of this and net.core.somaxconn. */
 export const LISTEN_BACKLOG = 65535;
@@ -14,28 +15,18 @@ interface ListeningServer {
   listen(address: unknown, callback: () => void): unknown;
 }
 
-/** The step of grpc-js's Server that creates each listening HTTP/2 server. */
-interface Http2ServerFactory {
-  createHttp2Server(credentials: unknown): ListeningServer;
-}
-
 /**
  * Makes this grpc-js server listen with a deep accept queue. False when grpc-js has no such step
  * (its internals changed): it then listens with Node's default of 511.
  */
 export function deepenListenBacklog(server: grpc.Server): boolean {
-  const factory = server as unknown as Partial<Http2ServerFactory>;
-  const create = factory.createHttp2Server;
-  if (typeof create !== 'function') return false;
-  factory.createHttp2Server = function (this: Http2ServerFactory, credentials: unknown): ListeningServer {
-    const http2Server = create.call(this, credentials);
+  return onEachHttp2Server(server, (created) => {
+    const http2Server = created as unknown as ListeningServer;
     const listen = http2Server.listen;
     // grpc-js passes the address as options ({ host, port } or { path }), which also carry the backlog.
     http2Server.listen = function (this: ListeningServer, address: unknown, callback: () => void): unknown {
       const withBacklog = typeof address === 'object' && address !== null ? { ...address, backlog: LISTEN_BACKLOG } : address;
       return listen.call(this, withBacklog, callback);
     };
-    return http2Server;
-  };
-  return true;
+  });
 }

@@ -7,30 +7,20 @@
 // send before the server reads it, and the server reads every request as it comes.
 import type * as grpc from '@grpc/grpc-js';
 import type * as http2 from 'node:http2';
+import { onEachHttp2Server } from './grpc-http2-servers.js';
 
 /** The window the xDS port gives each stream and each connection. */
 export const RECEIVE_WINDOW = 1024 * 1024;
-
-/** The step of grpc-js's Server that creates each listening HTTP/2 server. */
-interface Http2ServerFactory {
-  createHttp2Server(credentials: unknown): http2.Http2Server;
-}
 
 /**
  * Makes this grpc-js server's connections and streams advertise RECEIVE_WINDOW. False when grpc-js
  * has no such step (its internals changed): its connections then keep HTTP/2's default windows.
  */
 export function widenReceiveWindows(server: grpc.Server): boolean {
-  const factory = server as unknown as Partial<Http2ServerFactory>;
-  const create = factory.createHttp2Server;
-  if (typeof create !== 'function') return false;
-  factory.createHttp2Server = function (this: Http2ServerFactory, credentials: unknown): http2.Http2Server {
-    const http2Server = create.call(this, credentials);
+  return onEachHttp2Server(server, (http2Server) => {
     // Streams: the initial window in the server's SETTINGS. The connection: its own window,
     // which SETTINGS do not set.
     http2Server.updateSettings({ initialWindowSize: RECEIVE_WINDOW });
     http2Server.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(RECEIVE_WINDOW));
-    return http2Server;
-  };
-  return true;
+  });
 }
