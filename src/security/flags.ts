@@ -49,7 +49,7 @@ export const SECURITY_FLAGS: FlagSpec[] = [
     type: 'int',
     default: 120000,
     min: 1000,
-    help: 'ping each client connection this often, so dead peers are noticed (a first ping at a random point of the first interval)',
+    help: 'ping an idle client connection this often, so dead peers are noticed',
   },
   { name: 'keepalive-timeout-ms', type: 'int', default: 10000, min: 100, help: 'close a connection whose ping went unanswered this long' },
 ];

@@ -12,7 +12,6 @@ import { GatewaySecretPolicy, type GatewaySecretAccess, type SecretAccessReview 
 import { isLoopbackHost, reloadingServerCredentials, type TlsFiles, type XdsServerTls } from '../security/tls.js';
 import { DeltaStream } from './delta-stream.js';
 import { installFramedWrites } from './framed.js';
-import { keepConnectionsAlive, type KeepaliveSettings } from './keepalive.js';
 import { deepenListenBacklog } from './listen-backlog.js';
 import { widenReceiveWindows } from './receive-window.js';
 import { installReleasingDecoder } from './releasing-decoder.js';
@@ -77,12 +76,12 @@ export interface XdsLimits {
    * requests wait their turn and pushes are held (default 64 MiB; 0: no bound). It bounds the
    * memory a crowd of proxies connecting at once costs. */
   maxQueuedBytes?: number;
-  /** Server pings each connection this often (default 120000; see keepalive.ts). Each ping wakes
-   * the server for one connection: 2,000 proxies pinged every 30 s cost ~2% of a core at rest,
-   * every 2 min ~0.4%. Two minutes stays inside the idle timeouts of common cloud load balancers
-   * (4–6 min), and our injected sidecars ping the server every 30 s themselves. */
+  /** Server pings an idle connection this often (grpc.keepalive_time_ms; default 120000). Each
+   * ping wakes the server for one connection: 2,000 proxies pinged every 30 s cost ~2% of a core
+   * at rest, every 2 min ~0.4%. Two minutes stays inside the idle timeouts of common cloud load
+   * balancers (4–6 min), and our injected sidecars ping the server every 30 s themselves. */
   keepaliveTimeMs?: number;
-  /** A ping unanswered for this long closes the connection and frees its streams (default 10000). */
+  /** A ping unanswered for this long closes the connection and frees its streams (grpc.keepalive_timeout_ms; default 10000). */
   keepaliveTimeoutMs?: number;
 }
 
@@ -90,21 +89,17 @@ const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_TOTAL_QUEUED_BYTES = 64 * 1024 * 1024;
 const DEFAULT_KEEPALIVE_TIME_MS = 120_000;
-const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 
 type AnyStream = SotwStream | DeltaStream;
 
-/** The grpc-js server options the limits set, with their defaults. (grpc-js has no limit on a
+/** The grpc-js server options the limits set, each with its default. (grpc-js has no limit on a
  * client's pings: Node's HTTP/2 answers every one, so there is no minimum ping interval to set.) */
 export function grpcServerOptions(limits: XdsLimits): grpc.ServerOptions {
-  return { 'grpc.max_receive_message_length': limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES };
-}
-
-/** The server's own keepalive pings, with their defaults. */
-export function keepaliveSettings(limits: XdsLimits): KeepaliveSettings {
   return {
-    intervalMs: limits.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS,
-    timeoutMs: limits.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+    'grpc.max_receive_message_length': limits.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    'grpc.keepalive_time_ms': limits.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs ?? 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
   };
 }
 
@@ -219,15 +214,6 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.options = { ...options, identityRule: rule };
     this.limits = options.limits ?? {};
     this.grpcServer = new grpc.Server(grpcServerOptions(this.limits));
-    const keepalive = keepaliveSettings(this.limits);
-    if (!keepConnectionsAlive(this.grpcServer, keepalive)) {
-      log.warn('grpc-js has changed: its own keepalive pings the connections of a fleet all at the same moment');
-      this.grpcServer = new grpc.Server({
-        ...grpcServerOptions(this.limits),
-        'grpc.keepalive_time_ms': keepalive.intervalMs,
-        'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
-      });
-    }
     if (!deepenListenBacklog(this.grpcServer))
       log.warn("grpc-js has changed: the xDS port listens with Node's default backlog of 511, which a reconnecting fleet overflows");
     if (!widenReceiveWindows(this.grpcServer))

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { defineFlags, flagValues } from '../../src/cli/flags.js';
 import { SECURITY_FLAGS, xdsSecuritySettings } from '../../src/security/flags.js';
-import { defaultIdentityRule, grpcServerOptions, keepaliveSettings } from '../../src/xds/server.js';
+import { defaultIdentityRule, grpcServerOptions } from '../../src/xds/server.js';
 
 function settings(...argv: string[]) {
   const command = defineFlags(new Command('serve').exitOverride(), SECURITY_FLAGS);
@@ -25,12 +25,16 @@ describe('security flags', () => {
     expect(settings(...mutual, '--identity-rule', 'none').identityRule).toBe('none');
   });
 
-  it("become grpc-js's server options and the server's keepalive, each with its default", () => {
-    expect(grpcServerOptions(settings().limits ?? {})).toEqual({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-    expect(keepaliveSettings(settings().limits ?? {})).toEqual({ intervalMs: 120_000, timeoutMs: 10_000 });
-    expect(keepaliveSettings(settings('--keepalive-time-ms', '5000', '--keepalive-timeout-ms', '2000').limits ?? {})).toEqual({
-      intervalMs: 5000,
-      timeoutMs: 2000,
+  it("become grpc-js's server options, each with its default", () => {
+    expect(grpcServerOptions(settings().limits ?? {})).toEqual({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 120_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    expect(grpcServerOptions(settings('--keepalive-time-ms', '5000', '--keepalive-timeout-ms', '2000').limits ?? {})).toMatchObject({
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
     });
   });
 
